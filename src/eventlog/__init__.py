@@ -1,0 +1,58 @@
+"""eventlog: Apache Kafka's model as an in-process Python library.
+
+Topics, partitions, offsets, producers, consumers and consumer groups over
+memory-mapped segment files, with no broker to run::
+
+    import eventlog
+
+    with eventlog.open("data") as log:
+        log.create_topic("orders", partitions=3)
+        ...
+
+The public API is exactly ``__all__`` here, ``eventlog.errors`` and
+``eventlog.testing``.
+"""
+
+from . import errors
+from .broker import EventLog, LogRecoveryReport, open
+from .clock import Clock, SystemClock
+from .config import TopicConfig
+from .errors import (
+    ClosedError,
+    CommitFailedError,
+    EventLogError,
+    InvalidConfigError,
+    OffsetOutOfRangeError,
+    RecordTooLargeError,
+    UnknownTopicError,
+)
+from .partition import Partition
+from .records import ConsumerRecord, Record, RecordMetadata, TimestampType, TopicPartition
+from .topic import Topic
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Clock",
+    "ClosedError",
+    "CommitFailedError",
+    "ConsumerRecord",
+    "EventLog",
+    "EventLogError",
+    "InvalidConfigError",
+    "LogRecoveryReport",
+    "OffsetOutOfRangeError",
+    "Partition",
+    "Record",
+    "RecordMetadata",
+    "RecordTooLargeError",
+    "SystemClock",
+    "TimestampType",
+    "Topic",
+    "TopicConfig",
+    "TopicPartition",
+    "UnknownTopicError",
+    "__version__",
+    "errors",
+    "open",
+]

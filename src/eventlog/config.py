@@ -1,0 +1,164 @@
+"""Configuration: frozen dataclasses with Kafka's names in snake_case.
+
+Each field's default is Kafka's, unless the comment says why not. Every value
+is validated when the dataclass is built, so a bad config fails at the call
+that supplied it, with a message naming the field and the accepted range, and
+nothing is changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidConfigError
+
+__all__ = ["FSYNC_POLICIES", "TopicConfig"]
+
+FSYNC_POLICIES = ("never", "interval", "always")
+
+# Limits, with units last in the name.
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+segment_bytes_min = 14  # Kafka's LogConfig minimum: one header's worth (we need a header more)
+segment_bytes_max = 2**31 - 1  # positions in the .index are int32, as in Kafka
+max_message_bytes_max = 2**31 - 1
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise InvalidConfigError(message)
+
+
+def _int_field(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidConfigError(
+            f"{name} must be an int, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    """Per-topic configuration (Kafka's topic configs, snake_case).
+
+    ``segment_bytes``: roll to a new segment when the next batch would overflow
+    this many bytes (Kafka default 1 GiB). Files grow in chunks, so a large value
+    costs nothing for a small log.
+    ``segment_ms``: roll when the segment's first batch is older than this.
+    ``retention_ms`` / ``retention_bytes``: delete whole old segments past these
+    limits (-1: no limit), Kafka's ``cleanup.policy=delete``.
+    ``max_message_bytes``: the largest batch a partition accepts (Kafka's
+    1048588 = 1 MiB + 12 bytes of log overhead).
+    ``index_interval_bytes``: bytes of log between two sparse index entries.
+    ``message_timestamp_type``: ``"CreateTime"`` keeps the producer's timestamp,
+    ``"LogAppendTime"`` stamps the append time.
+    ``cleanup_policy``: ``"delete"`` (``"compact"`` is accepted and stored;
+    compaction itself runs only where a later release adds it, see docs/kafka-differences.md).
+    """
+
+    segment_bytes: int = GIB
+    segment_ms: int = 7 * 24 * 3600 * 1000
+    retention_ms: int = 7 * 24 * 3600 * 1000
+    retention_bytes: int = -1
+    max_message_bytes: int = 1_048_588
+    index_interval_bytes: int = 4096
+    message_timestamp_type: str = "CreateTime"
+    cleanup_policy: str = "delete"
+    delete_retention_ms: int = 24 * 3600 * 1000
+    min_compaction_lag_ms: int = 0
+    min_cleanable_dirty_ratio: float = 0.5
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.name != "message_timestamp_type" and f.name != "cleanup_policy":
+                if f.name == "min_cleanable_dirty_ratio":
+                    v = self.min_cleanable_dirty_ratio
+                    _require(
+                        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1,
+                        f"min_cleanable_dirty_ratio must be a number in [0, 1], got {v!r}",
+                    )
+                    continue
+                _int_field(f.name, getattr(self, f.name))
+        _require(
+            segment_bytes_min <= self.segment_bytes <= segment_bytes_max,
+            f"segment_bytes must be in [{segment_bytes_min}, {segment_bytes_max}], "
+            f"got {self.segment_bytes}",
+        )
+        _require(self.segment_ms >= 1, f"segment_ms must be >= 1, got {self.segment_ms}")
+        _require(
+            self.retention_ms >= -1,
+            f"retention_ms must be -1 (no limit) or >= 0, got {self.retention_ms}",
+        )
+        _require(
+            self.retention_bytes >= -1,
+            f"retention_bytes must be -1 (no limit) or >= 0, got {self.retention_bytes}",
+        )
+        _require(
+            0 <= self.max_message_bytes <= max_message_bytes_max,
+            f"max_message_bytes must be in [0, {max_message_bytes_max}], "
+            f"got {self.max_message_bytes}",
+        )
+        _require(
+            self.index_interval_bytes >= 0,
+            f"index_interval_bytes must be >= 0, got {self.index_interval_bytes}",
+        )
+        _require(
+            self.message_timestamp_type in ("CreateTime", "LogAppendTime"),
+            "message_timestamp_type must be 'CreateTime' or 'LogAppendTime', "
+            f"got {self.message_timestamp_type!r}",
+        )
+        policies = (
+            self.cleanup_policy.replace(" ", "").split(",")
+            if isinstance(self.cleanup_policy, str)
+            else None
+        )
+        _require(
+            policies is not None and bool(policies) and set(policies) <= {"delete", "compact"},
+            "cleanup_policy must be 'delete', 'compact' or 'compact,delete', "
+            f"got {self.cleanup_policy!r}",
+        )
+        _require(
+            self.delete_retention_ms >= 0,
+            f"delete_retention_ms must be >= 0, got {self.delete_retention_ms}",
+        )
+        _require(
+            self.min_compaction_lag_ms >= 0,
+            f"min_compaction_lag_ms must be >= 0, got {self.min_compaction_lag_ms}",
+        )
+
+    @property
+    def compacted(self) -> bool:
+        """True if ``cleanup_policy`` includes ``compact``."""
+        return "compact" in self.cleanup_policy
+
+    @property
+    def log_append_time(self) -> bool:
+        return self.message_timestamp_type == "LogAppendTime"
+
+    @classmethod
+    def _check_names(cls, values: Mapping[str, Any]) -> None:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidConfigError(
+                f"unknown topic config {', '.join(unknown)}; "
+                f"known configs: {', '.join(sorted(known))}"
+            )
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> TopicConfig:
+        """Build from keyword configs, rejecting unknown names with the list of known ones."""
+        cls._check_names(values)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> TopicConfig:
+        """A copy with some fields changed, validated like a new config."""
+        self._check_names(changes)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,175 @@
+"""Every public exception eventlog raises, in one hierarchy.
+
+Each error says when it is raised and what state it leaves behind. The rule for
+all of them (DESIGN invariant 7): an operation that raises has changed nothing,
+unless its docstring says otherwise, and the object that raised stays usable
+unless the error is :class:`ClosedError`.
+
+Stdlib mix-ins let callers catch by meaning: ``except KeyError`` catches an
+unknown topic, ``except TimeoutError`` a timed-out wait, ``except ValueError``
+a bad argument. Bugs in eventlog raise ``AssertionError``, which is never an
+``EventLogError``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ClosedError",
+    "CommitFailedError",
+    "CorruptLogError",
+    "EventLogError",
+    "EventLogTimeoutError",
+    "FencedInstanceIdError",
+    "GroupError",
+    "IllegalGenerationError",
+    "IllegalStateError",
+    "InvalidConfigError",
+    "InvalidProducerEpochError",
+    "InvalidRecordError",
+    "LogDirLockedError",
+    "NoOffsetForPartitionError",
+    "OffsetConflictError",
+    "OffsetOutOfRangeError",
+    "OutOfOrderSequenceError",
+    "RebalanceInProgressError",
+    "RecordError",
+    "RecordTooLargeError",
+    "StorageError",
+    "TopicError",
+    "TopicExistsError",
+    "UnknownMemberError",
+    "UnknownPartitionError",
+    "UnknownTopicError",
+]
+
+
+class EventLogError(Exception):
+    """Base class of every error eventlog raises on purpose."""
+
+
+class InvalidConfigError(EventLogError, ValueError):
+    """A config value or an argument is invalid. Nothing was changed."""
+
+
+class IllegalStateError(EventLogError, RuntimeError):
+    """The call is not valid in the object's current state (Kafka's IllegalStateException).
+
+    For example ``position()`` of a partition the consumer is not assigned, or
+    ``subscribe()`` on a consumer that used ``assign()``. Nothing was changed.
+    """
+
+
+class TopicError(EventLogError):
+    """Base class for topic-level errors."""
+
+
+class UnknownTopicError(TopicError, KeyError):
+    """The topic does not exist. Nothing was changed."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownPartitionError(TopicError, KeyError):
+    """The topic exists but has no partition with that index. Nothing was changed."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class TopicExistsError(TopicError):
+    """``create_topic`` was given the name of an existing topic. Nothing was changed."""
+
+
+class RecordError(EventLogError):
+    """Base class for records rejected before they were appended: the whole batch is rejected."""
+
+
+class InvalidRecordError(RecordError, ValueError):
+    """A record is malformed (wrong type, keyless record on a compacted topic, ...).
+
+    The whole batch it came in was rejected; nothing was appended.
+    """
+
+
+class RecordTooLargeError(RecordError, ValueError):
+    """A record or batch is larger than ``max_message_bytes`` (or ``max_request_size``).
+
+    The whole batch was rejected; nothing was appended.
+    """
+
+
+class OffsetOutOfRangeError(EventLogError, IndexError):
+    """An offset lies outside ``[log start offset, log end offset]``. Nothing was changed."""
+
+
+class NoOffsetForPartitionError(OffsetOutOfRangeError):
+    """``auto_offset_reset="none"`` and the group has no committed offset for a partition."""
+
+
+class OffsetConflictError(EventLogError):
+    """An append with ``expected_offset=`` found the log end elsewhere: nothing was appended.
+
+    This is optimistic concurrency for event sourcing: re-read, re-decide, retry.
+    """
+
+
+class OutOfOrderSequenceError(RecordError):
+    """An idempotent producer's batch skipped or reused a sequence number.
+
+    Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER. Nothing was appended.
+    """
+
+
+class InvalidProducerEpochError(RecordError):
+    """An idempotent producer's epoch is older than the partition has seen. Nothing appended."""
+
+
+class StorageError(EventLogError, OSError):
+    """The files under the log directory could not be read or written as needed."""
+
+
+class LogDirLockedError(StorageError):
+    """Another open EventLog (in this process or another) holds the directory's lock file."""
+
+
+class CorruptLogError(StorageError):
+    """A batch failed its checksum somewhere other than the tail of the log.
+
+    A torn or corrupt *tail* is repaired on open and reported in the
+    RecoveryReport, never raised.
+    """
+
+
+class GroupError(EventLogError):
+    """Base class for consumer-group errors."""
+
+
+class RebalanceInProgressError(GroupError):
+    """The group is rebalancing; poll() again to rejoin, then retry."""
+
+
+class UnknownMemberError(GroupError):
+    """The member id is not (or no longer) in the group."""
+
+
+class IllegalGenerationError(GroupError):
+    """The member's generation is not the group's current one."""
+
+
+class FencedInstanceIdError(GroupError):
+    """Another member with the same ``group_instance_id`` replaced this one."""
+
+
+class CommitFailedError(GroupError):
+    """The commit cannot be completed: the group rebalanced and the partitions may belong
+    to another member now. Nothing was committed. Poll to rejoin, then process and commit again.
+    """
+
+
+class ClosedError(EventLogError):
+    """The object was closed; create or open a new one."""
+
+
+class EventLogTimeoutError(EventLogError, TimeoutError):
+    """A wait ran out of time. Nothing was changed by the wait itself."""

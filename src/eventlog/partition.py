@@ -1,0 +1,537 @@
+"""Partition: one partition's log, its lock, its idempotent-producer state and its waiters.
+
+Appends are serialised by the partition lock; reads take no lock and never see
+a partly written batch (the storage layer publishes a batch only once all its
+bytes are in the map). The high watermark is the log end offset: with one
+in-process replica every appended record is committed at once (KAFKA_SEMANTICS
+11.6).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from itertools import repeat
+from typing import Any
+
+from .clock import Clock
+from .config import TopicConfig
+from .errors import (
+    ClosedError,
+    InvalidConfigError,
+    InvalidProducerEpochError,
+    InvalidRecordError,
+    OffsetConflictError,
+    OffsetOutOfRangeError,
+    OutOfOrderSequenceError,
+    RecordTooLargeError,
+)
+from .records import Record, TopicPartition
+from .storage import batch as codec
+from .storage.batch import BatchHeader, Columns
+from .storage.partition_log import PartitionLog
+
+__all__ = ["AppendResult", "Partition"]
+
+_NONE_TYPE = type(None)
+_KEY_TYPES = frozenset((bytes, _NONE_TYPE))
+_make_record = partial(tuple.__new__, Record)
+producer_batches_retained = 5  # Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN
+sequence_max = 2**31 - 1
+
+
+@dataclass
+class AppendResult:
+    """Where a batch landed: what the producer's futures resolve from."""
+
+    base_offset: int
+    last_offset: int
+    log_append_time_ms: int  # -1 for CreateTime topics
+    duplicate: bool = False
+
+
+@dataclass
+class _ProducerEntry:
+    epoch: int
+    last_sequence: int
+    batches: deque = field(default_factory=lambda: deque(maxlen=producer_batches_retained))
+
+
+def _first_bad(column: Sequence[Any], allowed: frozenset) -> tuple[int, Any]:
+    for i, item in enumerate(column):
+        if type(item) not in allowed:
+            return i, item
+    raise AssertionError("no bad item in column")
+
+
+def _check_bytes_column(column: Sequence[Any], name: str) -> None:
+    """Raise InvalidRecordError unless every item is bytes or None. O(n), C-level."""
+    if not set(map(type, column)) <= _KEY_TYPES:
+        i, item = _first_bad(column, _KEY_TYPES)
+        raise InvalidRecordError(
+            f"record {i}: {name} must be bytes or None, got {type(item).__name__}; "
+            f"encode it first (e.g. .encode()) or give the producer a {name}_serializer"
+        )
+
+
+def _normalise_headers(column: Sequence[Any]) -> list[tuple] | None:
+    """Validate headers ((str, bytes | None) pairs) and freeze them as tuples."""
+    out: list[tuple] = []
+    any_headers = False
+    for i, headers in enumerate(column):
+        if not headers:
+            out.append(())
+            continue
+        any_headers = True
+        frozen = []
+        try:
+            pairs = list(headers.items() if isinstance(headers, dict) else headers)
+        except TypeError:
+            pairs = [None]
+        for pair in pairs:
+            if (
+                not isinstance(pair, (tuple, list))
+                or len(pair) != 2
+                or type(pair[0]) is not str
+                or type(pair[1]) not in _KEY_TYPES
+            ):
+                raise InvalidRecordError(
+                    f"record {i}: headers must be (str, bytes | None) pairs, got {pair!r}"
+                )
+            frozen.append((pair[0], pair[1]))
+        out.append(tuple(frozen))
+    return out if any_headers else None
+
+
+def _check_timestamps(column: Sequence[Any]) -> None:
+    for i, ts in enumerate(column):
+        if type(ts) is not int or ts < 0:
+            raise InvalidRecordError(
+                f"record {i}: timestamp_ms must be an int >= 0 (ms since the epoch), got {ts!r}"
+            )
+
+
+class Partition:
+    """One partition of a topic: append, read, wait, look up by time.
+
+    Thread-safe. ``topic`` is the topic's name and ``index`` the partition number.
+    """
+
+    def __init__(
+        self,
+        topic: str,
+        index: int,
+        log: PartitionLog,
+        *,
+        clock: Clock,
+        on_append: Callable[[], None] | None = None,
+        flush_interval_messages: int | None = None,
+    ) -> None:
+        self.topic = topic
+        self.index = index
+        self._log = log
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._data = threading.Condition(self._lock)
+        self._waiters = 0
+        self._on_append = on_append
+        self._producers: dict[int, _ProducerEntry] = {}
+        self._flush_interval_messages = flush_interval_messages
+        self._unflushed_messages = 0
+        self._closed = False
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.index)
+
+    @property
+    def config(self) -> TopicConfig:
+        return self._log.config
+
+    @property
+    def start_offset(self) -> int:
+        """The log start offset: the lowest offset that can be read."""
+        return self._log.start_offset
+
+    @property
+    def end_offset(self) -> int:
+        """The log end offset (= high watermark): the offset the next record gets."""
+        return self._log.end_offset
+
+    @property
+    def size_bytes(self) -> int:
+        return self._log.size_bytes
+
+    @property
+    def recovery(self) -> Any:
+        """The storage RecoveryReport from opening this partition's log."""
+        return self._log.recovery
+
+    @property
+    def log(self) -> PartitionLog:
+        """The storage log (for tools and tests; its writers need the partition lock)."""
+        return self._log
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"partition {self.topic}-{self.index} is closed (its log was closed)")
+
+    # ------------------------------------------------------------------ writing
+
+    def append(
+        self,
+        records: Iterable[Sequence[Any]],
+        *,
+        timestamp_ms: int | None = None,
+        expected_offset: int | None = None,
+        compression: str = "none",
+    ) -> int:
+        """Append records as one batch; return the offset of the first.
+
+        Each record is a tuple ``(key, value)``, ``(key, value, headers)`` or
+        ``(key, value, headers, timestamp_ms)``; keys and values are bytes or
+        None, headers a sequence of ``(str, bytes | None)`` pairs.
+        ``timestamp_ms`` is the default timestamp (default: now).
+        ``expected_offset``: append only if the log end offset equals it
+        (optimistic concurrency), else raise OffsetConflictError.
+
+        Raises InvalidRecordError, RecordTooLargeError, OffsetConflictError,
+        InvalidConfigError: nothing was appended. Thread-safe. Cost: one pass
+        over the records to validate (C-level for keys and values), one
+        msgpack encode, one copy into the map.
+        """
+        return self.append_batch(
+            records,
+            timestamp_ms=timestamp_ms,
+            expected_offset=expected_offset,
+            compression=compression,
+        ).base_offset
+
+    def append_batch(
+        self,
+        records: Iterable[Sequence[Any]],
+        *,
+        timestamp_ms: int | None = None,
+        expected_offset: int | None = None,
+        compression: str = "none",
+        producer_id: int = -1,
+        producer_epoch: int = -1,
+        base_sequence: int = -1,
+    ) -> AppendResult:
+        """``append`` with idempotent-producer fields; returns where the batch landed.
+
+        With ``producer_id >= 0``: a batch whose (epoch, first and last sequence)
+        matches one of the producer's last 5 batches is a duplicate: nothing is
+        appended and the original offsets are returned (``duplicate=True``). A
+        sequence gap or reuse raises OutOfOrderSequenceError; an older epoch
+        InvalidProducerEpochError (KAFKA_SEMANTICS 9).
+        """
+        if not isinstance(records, (list, tuple)):
+            records = list(records)
+        keys, values, headers, timestamps = self._columns(records, timestamp_ms)
+        attributes = self._attributes(compression)
+        with self._lock:
+            self._ensure_open()
+            if expected_offset is not None and expected_offset != self._log.end_offset:
+                raise OffsetConflictError(
+                    f"expected the log of {self.topic}-{self.index} to end at offset "
+                    f"{expected_offset}, but it ends at {self._log.end_offset}; re-read and retry"
+                )
+            if producer_id >= 0:
+                found = self._check_sequence(producer_id, producer_epoch, base_sequence, len(keys))
+                if found is not None:
+                    return found
+            now_ms = self._clock.time_ms()
+            if self._log.config.log_append_time:
+                timestamps = [now_ms] * len(keys)
+            header = self._encode_and_append(
+                timestamps, keys, values, headers, attributes,
+                producer_id, producer_epoch, base_sequence, now_ms,
+            )
+            if producer_id >= 0:
+                self._record_sequence(producer_id, producer_epoch, base_sequence, header)
+            self._after_append(header)
+        on_append = self._on_append
+        if on_append is not None:
+            on_append()
+        append_time = now_ms if self._log.config.log_append_time else -1
+        return AppendResult(header.base_offset, header.last_offset, append_time)
+
+    def _columns(
+        self, records: Sequence[Sequence[Any]], timestamp_ms: int | None
+    ) -> tuple[list, list, list | None, list]:
+        if not records:
+            raise InvalidRecordError("append needs at least one record")
+        widths = set(map(len, records))
+        if len(widths) != 1 or not widths <= {2, 3, 4}:
+            raise InvalidRecordError(
+                "records must all be (key, value), (key, value, headers) or "
+                "(key, value, headers, timestamp_ms) tuples of the same shape; "
+                f"got lengths {sorted(widths)}"
+            )
+        columns = list(zip(*records))
+        keys, values = list(columns[0]), list(columns[1])
+        _check_bytes_column(keys, "key")
+        _check_bytes_column(values, "value")
+        if self._log.config.compacted and None in keys:
+            raise InvalidRecordError(
+                f"record {keys.index(None)}: compacted topic {self.topic!r} cannot accept a "
+                "record without a key (Kafka's rule); give every record a key"
+            )
+        headers = _normalise_headers(columns[2]) if len(columns) > 2 else None
+        if len(columns) > 3:
+            timestamps = list(columns[3])
+            _check_timestamps(timestamps)
+        else:
+            if timestamp_ms is None:
+                timestamp_ms = self._clock.time_ms()
+            elif type(timestamp_ms) is not int or timestamp_ms < 0:
+                raise InvalidRecordError(
+                    f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}"
+                )
+            timestamps = [timestamp_ms] * len(keys)
+        return keys, values, headers, timestamps
+
+    @staticmethod
+    def _attributes(compression: str) -> int:
+        code = codec.COMPRESSION_CODES.get(compression)
+        if code is None:
+            raise InvalidConfigError(
+                f"unknown compression {compression!r}; supported: "
+                f"{', '.join(codec.COMPRESSION_CODES)}"
+            )
+        return code
+
+    def _encode_and_append(
+        self,
+        timestamps: list[int],
+        keys: list,
+        values: list,
+        headers: list | None,
+        attributes: int,
+        producer_id: int,
+        producer_epoch: int,
+        base_sequence: int,
+        now_ms: int,
+    ) -> BatchHeader:
+        config = self._log.config
+        if config.log_append_time:
+            attributes |= codec.attr_log_append_time
+        data = codec.encode_batch(
+            self._log.end_offset, timestamps, keys, values, headers,
+            attributes=attributes, producer_id=producer_id,
+            producer_epoch=producer_epoch, base_sequence=base_sequence,
+        )
+        if len(data) > config.max_message_bytes:
+            raise RecordTooLargeError(
+                f"batch of {len(keys)} record(s) is {len(data)} bytes, over max_message_bytes="
+                f"{config.max_message_bytes} of topic {self.topic!r}; send fewer or smaller "
+                "records, or raise the topic's max_message_bytes"
+            )
+        return self._log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
+
+    def _after_append(self, header: BatchHeader) -> None:
+        if self._flush_interval_messages is not None:
+            self._unflushed_messages += header.record_count
+            if self._unflushed_messages >= self._flush_interval_messages:
+                self._flush_locked()
+        if self._waiters:
+            self._data.notify_all()
+
+    # ------------------------------------------------------------------ idempotence
+
+    def _check_sequence(
+        self, producer_id: int, epoch: int, base_sequence: int, count: int
+    ) -> AppendResult | None:
+        """Kafka's ProducerAppendInfo checks. Returns the original result for a duplicate."""
+        entry = self._producers.get(producer_id)
+        if entry is None:
+            return None  # unknown producer: any sequence is accepted
+        if epoch < entry.epoch:
+            raise InvalidProducerEpochError(
+                f"producer {producer_id} epoch {epoch} is older than {entry.epoch} on "
+                f"{self.topic}-{self.index}; this producer was fenced"
+            )
+        last_sequence = (base_sequence + count - 1) % (sequence_max + 1)
+        if epoch == entry.epoch:
+            for b_epoch, b_first, b_last, first_offset, last_offset in entry.batches:
+                if (b_epoch, b_first, b_last) == (epoch, base_sequence, last_sequence):
+                    return AppendResult(first_offset, last_offset, -1, duplicate=True)
+            expected = (entry.last_sequence + 1) % (sequence_max + 1)
+            if base_sequence != expected:
+                raise OutOfOrderSequenceError(
+                    f"producer {producer_id} sent sequence {base_sequence} to "
+                    f"{self.topic}-{self.index}, expected {expected}: a batch was lost or reordered"
+                )
+        elif base_sequence != 0:
+            raise OutOfOrderSequenceError(
+                f"producer {producer_id} with new epoch {epoch} must start at sequence 0, "
+                f"got {base_sequence}"
+            )
+        return None
+
+    def _record_sequence(
+        self, producer_id: int, epoch: int, base_sequence: int, header: BatchHeader
+    ) -> None:
+        entry = self._producers.get(producer_id)
+        if entry is None or entry.epoch != epoch:
+            entry = self._producers[producer_id] = _ProducerEntry(epoch, -1)
+        last = (base_sequence + header.record_count - 1) % (sequence_max + 1)
+        entry.last_sequence = last
+        entry.batches.append((epoch, base_sequence, last, header.base_offset, header.last_offset))
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self, offset: int, max_records: int = 500) -> list[Record]:
+        """Records from ``offset`` on, at most ``max_records``; empty at the log end.
+
+        Raises OffsetOutOfRangeError if ``offset`` is below the log start offset or
+        above the log end offset. Lock-free; never blocks a writer.
+        """
+        if type(offset) is not int:
+            raise TypeError(f"offset must be an int, got {type(offset).__name__}")
+        if type(max_records) is not int or max_records < 1:
+            raise InvalidConfigError(f"max_records must be an int >= 1, got {max_records!r}")
+        out: list[Record] = []
+        for header, cols in self.read_columns(offset, max_records):
+            out.extend(map(_make_record, _rows(header, cols)))
+        return out
+
+    def read_columns(
+        self, offset: int, max_records: int, max_bytes: int = 2**31
+    ) -> list[tuple[BatchHeader, Columns]]:
+        """Decoded batches trimmed to ``[offset, offset + max_records)``. Lock-free."""
+        self._ensure_open()
+        if offset < self._log.start_offset:
+            raise OffsetOutOfRangeError(
+                f"offset {offset} of {self.topic}-{self.index} is below the log start offset "
+                f"{self._log.start_offset}; records before it were deleted"
+            )
+        batches = self._log.read(offset, max_records, max_bytes)
+        out = []
+        remaining = max_records
+        for header, cols in batches:
+            cols = _trim(cols, offset, remaining)
+            n = len(cols.offsets)
+            if n:
+                out.append((header, cols))
+                remaining -= n
+            if remaining <= 0:
+                break
+        return out
+
+    def offset_for_time(self, timestamp_ms: int) -> int | None:
+        """The earliest offset whose record timestamp is >= ``timestamp_ms``, or None."""
+        found = self.offset_and_timestamp_for_time(timestamp_ms)
+        return None if found is None else found[0]
+
+    def offset_and_timestamp_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record with timestamp >= ``timestamp_ms``."""
+        if type(timestamp_ms) is not int or timestamp_ms < 0:
+            raise InvalidConfigError(f"timestamp_ms must be an int >= 0, got {timestamp_ms!r}")
+        self._ensure_open()
+        return self._log.offset_for_time(timestamp_ms)
+
+    def wait_for(self, offset: int, timeout: float | None = None) -> bool:
+        """Block until the log end offset is above ``offset`` (a record at ``offset``
+        can be read) or ``timeout`` seconds pass. Returns whether it arrived.
+        Waits on the log's clock, so a manual clock never sleeps.
+        """
+        timeout_ms = None if timeout is None else timeout * 1000.0
+        deadline = None if timeout_ms is None else self._clock.monotonic_ms() + timeout_ms
+        with self._data:
+            self._waiters += 1
+            try:
+                while self._log.end_offset <= offset and not self._closed:
+                    remaining = None if deadline is None else deadline - self._clock.monotonic_ms()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._clock.wait(self._data, remaining)
+                return self._log.end_offset > offset
+            finally:
+                self._waiters -= 1
+
+    # ------------------------------------------------------------------ maintenance
+
+    def truncate_to(self, offset: int) -> None:
+        """Cut the tail: remove every record at or above ``offset``."""
+        with self._lock:
+            self._ensure_open()
+            self._log.truncate_to(offset)
+            self._producers.clear()
+
+    def delete_before(self, offset: int) -> None:
+        """Drop the head: records below ``offset`` can no longer be read."""
+        with self._lock:
+            self._ensure_open()
+            self._log.delete_before(offset)
+
+    def roll(self) -> None:
+        """Start a new segment at the log end (if the active one holds anything)."""
+        with self._lock:
+            self._ensure_open()
+            self._log.roll(self._clock.time_ms())
+
+    def apply_retention(self, now_ms: int | None = None) -> int:
+        """Run retention now; returns the number of segments deleted."""
+        with self._lock:
+            self._ensure_open()
+            return self._log.apply_retention(self._clock.time_ms() if now_ms is None else now_ms)
+
+    def flush(self) -> None:
+        """fsync what was appended (whatever the fsync policy)."""
+        with self._lock:
+            if not self._closed:
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        self._log.flush()
+        self._unflushed_messages = 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._data.notify_all()
+            self._log.close()
+
+    def check(self) -> None:
+        """Assert the partition's invariants (DESIGN invariant 1)."""
+        with self._lock:
+            self._log.check()
+
+    def __repr__(self) -> str:
+        return (
+            f"Partition({self.topic!r}, {self.index}, start_offset={self.start_offset}, "
+            f"end_offset={self.end_offset})"
+        )
+
+
+def _trim(cols: Columns, offset: int, max_records: int) -> Columns:
+    """Keep the records at or above ``offset``, at most ``max_records``."""
+    offsets = cols.offsets
+    if offsets and offsets[0] >= offset and len(offsets) <= max_records:
+        return cols
+    if isinstance(offsets, range):
+        start = max(0, offset - offsets.start)
+    else:
+        start = next((i for i, o in enumerate(offsets) if o >= offset), len(offsets))
+    end = start + max_records
+    return Columns(
+        offsets[start:end],
+        cols.timestamps[start:end],
+        cols.keys[start:end],
+        cols.values[start:end],
+        None if cols.headers is None else cols.headers[start:end],
+    )
+
+
+def _rows(header: BatchHeader, cols: Columns) -> Iterable[tuple]:
+    headers = cols.headers if cols.headers is not None else repeat(())
+    return zip(cols.offsets, cols.timestamps, cols.keys, cols.values, headers)

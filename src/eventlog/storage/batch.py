@@ -1,0 +1,203 @@
+"""The record batch: the unit of append, storage, checksum and compression.
+
+Byte layout (big-endian; 57-byte header, modelled on Kafka's v2 batch)::
+
+    offset  size  field
+    0       8     base_offset        int64   offset of the first record
+    8       4     batch_length       int32   bytes after this field (header tail + payload)
+    12      1     magic              int8    format version, 1
+    13      4     crc                uint32  CRC-32 (zlib) of bytes [17, end of batch)
+    17      2     attributes         int16   bits 0-2 compression (0 none, 3 lz4),
+                                             bit 3 timestamp type (1 = LogAppendTime),
+                                             bit 4 transactional, bit 5 control,
+                                             bit 6 explicit offsets (compacted batch)
+    19      4     last_offset_delta  int32   last offset - base offset
+    23      8     base_timestamp     int64   first record's timestamp, ms
+    31      8     max_timestamp      int64   largest record timestamp, ms
+    39      8     producer_id        int64   -1: no idempotent producer
+    47      2     producer_epoch     int16   -1 if none
+    49      4     base_sequence      int32   -1 if none
+    53      4     record_count       int32
+    57      ...   payload            msgpack, lz4-compressed if attributes say so
+
+The payload is ONE msgpack array of columns, encoded and decoded in one C-level
+call::
+
+    [timestamps, keys, values, headers | nil, offset_deltas | nil]
+
+``headers`` is nil when no record has headers; ``offset_deltas`` is nil when the
+offsets are dense (always, until compaction leaves gaps). Columns instead of
+rows make both directions about twice as fast (one array header per column
+rather than per record) and let readers build record tuples with one ``zip``.
+An lz4 payload is an lz4 block prefixed by its uncompressed size (4 bytes LE).
+
+The CRC, like Kafka's, leaves out the base offset and length, so the offsets
+could be assigned without re-encoding. It covers everything a reader trusts.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Sequence
+from functools import partial
+from typing import NamedTuple
+
+import lz4.block
+import msgpack
+
+__all__ = [
+    "HEADER",
+    "BatchHeader",
+    "Columns",
+    "decode_columns",
+    "decode_header",
+    "encode_batch",
+    "verify_crc",
+]
+
+HEADER = struct.Struct(">qiBIhiqqqhii")
+header_bytes = HEADER.size
+assert header_bytes == 57
+length_prefix_bytes = 12  # base_offset + batch_length: not counted in batch_length
+crc_start = 17  # the CRC covers [crc_start, end of batch)
+magic_v1 = 1
+
+compression_none = 0
+compression_lz4 = 3
+compression_mask = 0x07
+attr_log_append_time = 0x08
+attr_transactional = 0x10
+attr_control = 0x20
+attr_explicit_offsets = 0x40
+
+COMPRESSION_CODES = {"none": compression_none, "lz4": compression_lz4}
+
+_packb = msgpack.Packer(use_bin_type=True).pack
+_unpackb = msgpack.unpackb
+_crc32 = zlib.crc32
+
+
+class BatchHeader(NamedTuple):
+    base_offset: int
+    batch_length: int
+    magic: int
+    crc: int
+    attributes: int
+    last_offset_delta: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    record_count: int
+
+    @property
+    def last_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes the whole batch occupies in the log."""
+        return self.batch_length + length_prefix_bytes
+
+
+class Columns(NamedTuple):
+    """Decoded records of one batch, column by column (offsets absolute)."""
+
+    offsets: Sequence[int]
+    timestamps: Sequence[int]
+    keys: Sequence[bytes | None]
+    values: Sequence[bytes | None]
+    headers: Sequence[tuple] | None  # None: no record has headers
+
+
+def encode_batch(
+    base_offset: int,
+    timestamps: list[int],
+    keys: list[bytes | None],
+    values: list[bytes | None],
+    headers: list[tuple] | None = None,
+    *,
+    attributes: int = 0,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    offset_deltas: list[int] | None = None,
+) -> bytes:
+    """Encode one batch. Columns must have equal, non-zero length; values are already valid.
+
+    ``attributes`` carries the compression code in its low bits. Cost: one msgpack
+    call, one lz4 call if compressed, one CRC over the batch.
+    """
+    count = len(values)
+    assert count > 0, "a batch holds at least one record"
+    assert len(keys) == count and len(timestamps) == count
+    if offset_deltas is not None:
+        attributes |= attr_explicit_offsets
+        last_delta = offset_deltas[-1]
+    else:
+        last_delta = count - 1
+    payload = _packb([timestamps, keys, values, headers, offset_deltas])
+    if attributes & compression_mask == compression_lz4:
+        payload = lz4.block.compress(payload)
+    tail = struct.pack(
+        ">hiqqqhii",
+        attributes,
+        last_delta,
+        timestamps[0],
+        max(timestamps),
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        count,
+    )
+    crc = _crc32(payload, _crc32(tail))
+    head = struct.pack(">qiBI", base_offset, header_bytes - length_prefix_bytes + len(payload),
+                       magic_v1, crc)
+    return head + tail + payload
+
+
+make_header = partial(tuple.__new__, BatchHeader)
+"""Build a BatchHeader from the 12 unpacked fields (C-level; ``_make`` is a Python call)."""
+
+
+def decode_header(buffer: object, position: int = 0) -> BatchHeader:
+    """The header at ``position`` of any buffer (bytes, mmap). Does not check the CRC."""
+    return make_header(HEADER.unpack_from(buffer, position))  # type: ignore[arg-type]
+
+
+def plausible(header: BatchHeader, available_bytes: int) -> bool:
+    """True if the header could start a whole batch within ``available_bytes``.
+
+    A zero-filled or torn region fails here before any CRC is computed.
+    """
+    return (
+        header.magic == magic_v1
+        and header.record_count > 0
+        and header.last_offset_delta >= header.record_count - 1
+        and header.batch_length >= header_bytes - length_prefix_bytes
+        and header.batch_length + length_prefix_bytes <= available_bytes
+    )
+
+
+def verify_crc(batch_tail: bytes | memoryview, header: BatchHeader) -> bool:
+    """True if ``batch_tail`` (bytes [17, end) of the batch) matches the header's CRC."""
+    return _crc32(batch_tail) == header.crc
+
+
+def decode_columns(header: BatchHeader, batch_tail: bytes) -> Columns:
+    """Decode the payload; ``batch_tail`` is bytes [17, end) of the batch (CRC-checked).
+
+    Cost: one lz4 call if compressed, one msgpack call.
+    """
+    payload = memoryview(batch_tail)[header_bytes - crc_start :]
+    if header.attributes & compression_mask == compression_lz4:
+        payload = lz4.block.decompress(payload)
+    timestamps, keys, values, headers, deltas = _unpackb(payload, use_list=False)
+    base = header.base_offset
+    if deltas is None:
+        offsets: Sequence[int] = range(base, base + header.record_count)
+    else:
+        offsets = [base + d for d in deltas]
+    return Columns(offsets, timestamps, keys, values, headers)

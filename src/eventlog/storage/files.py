@@ -1,0 +1,200 @@
+"""File naming, atomic replacement, directory fsync and growable memory maps.
+
+This is the one I/O seam of the storage layer: segment, index and metadata
+files are created, mapped, flushed, trimmed and deleted only through here.
+
+Maps grow in chunks (``chunk_bytes_min`` doubling up to a cap) instead of being
+preallocated at ``segment_bytes``: Kafka's default segment is 1 GiB, and a test
+suite that creates hundreds of small partitions must not reserve that much
+each. In-memory mode uses anonymous maps through the same class, so both modes
+run the same code.
+
+Readers never hold a buffer exported from a map (they copy slices), so a map
+can be resized in place while other threads read it: ``mmap.resize`` and slice
+copies both run under the GIL.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+
+from ..errors import StorageError
+
+__all__ = [
+    "MappedFile",
+    "atomic_write",
+    "fsync_dir",
+    "offset_from_file_name",
+    "segment_file_name",
+]
+
+offset_digits = 20  # Kafka's LogFileUtils: base offset zero-padded to 20 digits
+chunk_bytes_min = 64 * 1024  # first chunk of a new map; doubles as the map fills
+
+
+def segment_file_name(base_offset: int, suffix: str) -> str:
+    """``00000000000000368769.log`` for base offset 368769 and suffix ``.log``."""
+    assert base_offset >= 0
+    return f"{base_offset:0{offset_digits}d}{suffix}"
+
+
+def offset_from_file_name(name: str) -> int | None:
+    """The base offset a segment file is named for, or None if the name is not one."""
+    stem, dot, _ = name.partition(".")
+    if not dot or len(stem) != offset_digits or not stem.isdigit():
+        return None
+    return int(stem)
+
+
+def fsync_dir(path: str) -> None:
+    """fsync a directory, so a file created, renamed or deleted in it survives power loss."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so a crash leaves either the old or the new file.
+
+    Writes ``path.tmp``, fsyncs it (if ``durable``), renames it over ``path`` and
+    fsyncs the directory.
+    """
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if durable:
+        fsync_dir(os.path.dirname(path) or ".")
+
+
+class MappedFile:
+    """A file (or, with ``path=None``, anonymous memory) mapped and grown in chunks.
+
+    The owner tracks how many bytes are in use; this class only guarantees that
+    ``[0, capacity)`` is mapped and zero beyond what was written.
+    ``capacity_max_bytes`` caps growth (a request past it still succeeds if it
+    is needed: one batch larger than the cap must fit in an empty segment).
+
+    Not thread-safe for writers: the owner serialises ``write``/``ensure``/``close``.
+    ``read`` may run concurrently with them.
+    """
+
+    __slots__ = ("_fd", "_map", "capacity_max_bytes", "file_bytes_at_open", "path")
+
+    def __init__(self, path: str | None, *, capacity_max_bytes: int, create: bool) -> None:
+        self.path = path
+        self.capacity_max_bytes = capacity_max_bytes
+        self._fd = -1
+        self.file_bytes_at_open = 0
+        if path is None:
+            self._map = mmap.mmap(-1, chunk_bytes_min)
+            return
+        flags = os.O_RDWR | (os.O_CREAT if create else 0)
+        try:
+            self._fd = os.open(path, flags, 0o644)
+            size = os.fstat(self._fd).st_size
+            self.file_bytes_at_open = size
+            if size < chunk_bytes_min:
+                os.ftruncate(self._fd, chunk_bytes_min)
+                size = chunk_bytes_min
+            self._map = mmap.mmap(self._fd, size)
+        except OSError as exc:
+            if self._fd >= 0:
+                os.close(self._fd)
+            raise StorageError(f"cannot open and map {path}: {exc}") from exc
+
+    @property
+    def capacity(self) -> int:
+        return len(self._map)
+
+    @property
+    def closed(self) -> bool:
+        return self._map.closed
+
+    def ensure(self, needed_bytes: int) -> None:
+        """Grow the map (doubling, up to the cap) so it holds ``needed_bytes``."""
+        capacity = len(self._map)
+        if needed_bytes <= capacity:
+            return
+        new = capacity
+        while new < needed_bytes:
+            new *= 2
+        new = max(needed_bytes, min(new, self.capacity_max_bytes))
+        try:
+            self._map.resize(new)  # ftruncate + mremap for files; mremap for anonymous maps
+        except OSError as exc:
+            where = self.path or "memory map"
+            raise StorageError(f"cannot grow {where} to {new} bytes: {exc}") from exc
+
+    def write(self, position: int, data: bytes) -> None:
+        """Copy ``data`` into the map at ``position``. Caller called ``ensure`` first."""
+        self._map[position : position + len(data)] = data
+
+    def read(self, position: int, length: int) -> bytes:
+        """A copy of ``length`` bytes at ``position`` (fewer at the end of the map)."""
+        return self._map[position : position + length]
+
+    def unpack_from(self, fmt: struct.Struct, position: int) -> tuple:
+        """``fmt.unpack_from`` at ``position`` without copying."""
+        return fmt.unpack_from(self._map, position)
+
+    def zero(self, start: int, end: int) -> None:
+        """Zero ``[start, end)``: erase a torn tail so no stale batch can reappear later."""
+        end = min(end, len(self._map))
+        if end > start:
+            self._map[start:end] = bytes(end - start)
+
+    def cut(self, size: int) -> None:
+        """Discard everything from ``size`` on (recovery; no concurrent readers).
+
+        Files are truncated and re-extended, so the discarded tail becomes a sparse
+        hole of zeros without writing a byte of it.
+        """
+        if self._fd < 0:
+            self.zero(size, len(self._map))
+            return
+        capacity = len(self._map)
+        self._map.close()
+        try:
+            os.ftruncate(self._fd, size)
+            os.ftruncate(self._fd, max(capacity, chunk_bytes_min))
+            self._map = mmap.mmap(self._fd, max(capacity, chunk_bytes_min))
+        except OSError as exc:
+            raise StorageError(f"cannot cut {self.path} at byte {size}: {exc}") from exc
+
+    def flush(self) -> None:
+        """msync the map: the written bytes reach the disk before this returns."""
+        if self._fd >= 0:
+            self._map.flush()
+
+    def close(self, *, trim_to: int | None = None) -> None:
+        """Unmap, then (files only) truncate to ``trim_to`` bytes and close the file.
+
+        The map is closed before the truncate: truncating under a live map raises
+        SIGBUS on POSIX and is refused on Windows.
+        """
+        if not self._map.closed:
+            self._map.close()
+        if self._fd >= 0:
+            try:
+                if trim_to is not None:
+                    os.ftruncate(self._fd, trim_to)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+    def __repr__(self) -> str:
+        state = "closed" if self._map.closed else f"capacity={len(self._map)}"
+        return f"MappedFile({self.path or '<memory>'}, {state})"

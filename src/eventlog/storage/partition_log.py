@@ -1,0 +1,491 @@
+"""PartitionLog: the ordered segments of one partition, and everything done to them.
+
+A partition's directory holds its segments (``<base offset>.log/.index/.timeindex``)
+and two small files:
+
+* ``log-start-offset``: the log start offset when ``delete_before`` moved it
+  inside a segment (Kafka's log-start-offset checkpoint). Absent: the first
+  segment's base offset.
+* ``recovery-point``: the position (segment base, byte) up to which the log was
+  last fsynced, written after each fsync in the ``interval`` and ``always``
+  policies. Recovery after a crash re-checks everything after it.
+
+Offsets are dense from the log start offset and never reused (DESIGN invariant 1).
+Appends, rolls, truncation, deletion and retention are serialised by the caller
+(the partition lock). Reads are lock-free: readers take the current
+``(base offsets, segments)`` snapshot, which writers replace, never mutate.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from sortedcontainers import SortedDict
+
+from ..config import TopicConfig
+from ..errors import OffsetOutOfRangeError, StorageError
+from . import batch as codec
+from .batch import BatchHeader, Columns
+from .files import atomic_write, fsync_dir, offset_from_file_name
+from .retention import SegmentSummary, plan_retention
+from .segment import RecoveredSegment, Segment, relative_offset_max
+
+__all__ = ["PartitionLog", "RecoveryReport"]
+
+_RECOVERY_POINT = struct.Struct(">qq")
+log_start_file = "log-start-offset"
+recovery_point_file = "recovery-point"
+
+
+class RecoveryReport(NamedTuple):
+    """What opening a partition's log found and repaired."""
+
+    clean: bool  # opened after a clean close: nothing was scanned
+    segments: int
+    segments_checked: int
+    batches_checked: int
+    bytes_truncated: int
+    segments_deleted: int  # segments after a cut, dropped as Kafka's LogLoader does
+    duration_ms: float
+
+
+class PartitionLog:
+    """The segments of one partition. See the module docstring for the files and locking."""
+
+    def __init__(
+        self,
+        directory: str | None,
+        config: TopicConfig,
+        *,
+        now_ms: int,
+        clean_shutdown: bool = False,
+        fsync: str = "never",
+    ) -> None:
+        """Open (or create) the log in ``directory`` (None: in memory) and recover it.
+
+        ``clean_shutdown``: the caller found the clean-shutdown marker, so the files
+        are trusted and only read where needed. Otherwise the last segment is
+        scanned from its last known-good point and cut at the first bad batch.
+        The result is in ``self.recovery``. Never raises for a torn tail.
+        """
+        started = time.perf_counter()
+        self.directory = directory
+        self.config = config
+        self.fsync = fsync
+        self._segments: SortedDict = SortedDict()
+        self._view: tuple[list[int], list[Segment]] = ([], [])
+        self.start_offset = 0
+        self._closed = False
+        if directory is not None:
+            os.makedirs(directory, exist_ok=True)
+        report = self._open_segments(clean_shutdown, now_ms)
+        self.recovery = report._replace(duration_ms=(time.perf_counter() - started) * 1000)
+
+    # ------------------------------------------------------------------ opening
+
+    def _open_segments(self, clean: bool, now_ms: int) -> RecoveryReport:
+        bases = self._existing_base_offsets()
+        if not bases:
+            self._add_segment(0, now_ms)
+            self.start_offset = 0
+            return RecoveryReport(clean, 1, 0, 0, 0, 0, 0.0)
+        for base in bases:
+            self._segments[base] = self._new_segment(base, now_ms, trusted=clean)
+        last = self._segments.peekitem(-1)[1]
+        for seg in self._segments.values():
+            if seg is not last or clean:
+                seg.load(exact=clean)
+        recovered = RecoveredSegment(last.base_offset, 0, 0)
+        if not clean:
+            recovered = last.recover(self._recovery_start(last))
+        deleted = self._drop_empty_tail()
+        self._publish()
+        self.start_offset = self._read_log_start()
+        return RecoveryReport(
+            clean,
+            len(self._segments),
+            0 if clean else 1,
+            recovered.batches_checked,
+            recovered.bytes_truncated,
+            deleted,
+            0.0,
+        )
+
+    def _existing_base_offsets(self) -> list[int]:
+        if self.directory is None:
+            return []
+        bases = set()
+        for name in os.listdir(self.directory):
+            if name.endswith(".log"):
+                base = offset_from_file_name(name)
+                if base is not None:
+                    bases.add(base)
+            elif name.endswith((".tmp", ".deleted")):
+                os.unlink(os.path.join(self.directory, name))
+        return sorted(bases)
+
+    def _drop_empty_tail(self) -> int:
+        """Delete segments left empty by a crash after a roll, except the first one.
+
+        An empty segment after a non-empty one is harmless only if its base offset
+        equals the previous segment's end; otherwise a crash mid-roll left it with a
+        base offset the data no longer reaches, so it goes (Kafka deletes all
+        segments after a cut one).
+        """
+        deleted = 0
+        while len(self._segments) > 1:
+            base, seg = self._segments.peekitem(-1)
+            prev = self._segments.peekitem(-2)[1]
+            if seg.size == 0 and prev.next_offset != base:
+                seg.delete()
+                del self._segments[base]
+                deleted += 1
+            else:
+                break
+        return deleted
+
+    def _recovery_start(self, last: Segment) -> int | None:
+        """The recovery point if it lies in the last segment, else None (use the index)."""
+        if self.directory is None:
+            return None
+        try:
+            with open(os.path.join(self.directory, recovery_point_file), "rb") as f:
+                base, position = _RECOVERY_POINT.unpack(f.read(_RECOVERY_POINT.size))
+        except (OSError, struct.error):
+            return None
+        return position if base == last.base_offset else None
+
+    def _read_log_start(self) -> int:
+        first = self._segments.peekitem(0)[1].base_offset
+        if self.directory is None:
+            return first
+        try:
+            with open(os.path.join(self.directory, log_start_file), "rb") as f:
+                stored = int(f.read().decode("ascii").strip())
+        except (OSError, ValueError):
+            return first
+        return min(max(stored, first), self.end_offset)
+
+    def _new_segment(self, base: int, now_ms: int, *, trusted: bool = True) -> Segment:
+        return Segment(
+            self.directory,
+            base,
+            segment_bytes=self.config.segment_bytes,
+            index_interval_bytes=self.config.index_interval_bytes,
+            created_ms=now_ms,
+            trusted=trusted,
+        )
+
+    def _add_segment(self, base: int, now_ms: int) -> Segment:
+        seg = self._new_segment(base, now_ms)
+        self._segments[base] = seg
+        if self.directory is not None and self.fsync != "never":
+            fsync_dir(self.directory)
+        self._publish()
+        return seg
+
+    def _publish(self) -> None:
+        """Replace the readers' snapshot (never mutated in place)."""
+        self._view = (list(self._segments.keys()), list(self._segments.values()))
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def end_offset(self) -> int:
+        """The log end offset: the offset the next record will get."""
+        return self._view[1][-1].next_offset
+
+    @property
+    def active_segment(self) -> Segment:
+        return self._view[1][-1]
+
+    @property
+    def segments(self) -> Sequence[Segment]:
+        return tuple(self._view[1])
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(seg.size for seg in self._view[1])
+
+    # ------------------------------------------------------------------ writing
+
+    def append(
+        self,
+        timestamps: list[int],
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        headers: list[tuple] | None,
+        *,
+        attributes: int = 0,
+        producer_id: int = -1,
+        producer_epoch: int = -1,
+        base_sequence: int = -1,
+        now_ms: int,
+    ) -> BatchHeader:
+        """Encode the records as one batch at the log end and append it.
+
+        Values are already validated by the caller, which holds the partition lock.
+        Rolls first if the batch would overflow the segment, the segment is older
+        than ``segment_ms``, or relative offsets would overflow. Returns the header
+        (base offset, last offset, ...). Cost: one encode, one copy into the map.
+        """
+        base = self.end_offset
+        data = codec.encode_batch(
+            base,
+            timestamps,
+            keys,
+            values,
+            headers,
+            attributes=attributes,
+            producer_id=producer_id,
+            producer_epoch=producer_epoch,
+            base_sequence=base_sequence,
+        )
+        header = codec.decode_header(data)
+        return self.append_encoded(data, header, now_ms=now_ms)
+
+    def append_encoded(self, data: bytes, header: BatchHeader, *, now_ms: int) -> BatchHeader:
+        """Append a batch already encoded at the log end (see ``append``)."""
+        seg = self.active_segment
+        assert header.base_offset == seg.next_offset
+        if self._should_roll(seg, header, len(data), now_ms):
+            seg = self.roll(now_ms)
+        seg.append(data, header)
+        if self.fsync == "always":
+            self.flush()
+        return header
+
+    def _should_roll(self, seg: Segment, header: BatchHeader, size: int, now_ms: int) -> bool:
+        """Kafka's LogSegment.shouldRoll (KAFKA_SEMANTICS 5.3)."""
+        if seg.size == 0:
+            return False
+        if seg.size > self.config.segment_bytes - size:
+            return True
+        first_ts = seg.first_max_timestamp
+        if first_ts >= 0:
+            if header.max_timestamp - first_ts > self.config.segment_ms:
+                return True
+        elif now_ms - seg.created_ms > self.config.segment_ms:
+            return True
+        return header.last_offset - seg.base_offset > relative_offset_max
+
+    def roll(self, now_ms: int) -> Segment:
+        """Start a new active segment at the log end (no-op if the active one is empty)."""
+        seg = self.active_segment
+        if seg.size == 0:
+            return seg
+        if self.fsync != "never":
+            seg.flush()
+        return self._add_segment(seg.next_offset, now_ms)
+
+    def flush(self) -> None:
+        """fsync the active segment and record the recovery point."""
+        seg = self.active_segment
+        seg.flush()
+        if self.directory is not None:
+            point = _RECOVERY_POINT.pack(seg.base_offset, seg.size)
+            fd = os.open(os.path.join(self.directory, recovery_point_file),
+                         os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                os.pwrite(fd, point, 0)
+            finally:
+                os.close(fd)
+
+    def truncate_to(self, offset: int) -> int:
+        """Cut the tail: remove every record at or above ``offset``. Returns bytes removed.
+
+        ``offset`` must lie in ``[start_offset, end_offset]``; Raises
+        OffsetOutOfRangeError otherwise, changing nothing.
+        """
+        if not self.start_offset <= offset <= self.end_offset:
+            raise OffsetOutOfRangeError(
+                f"cannot truncate to offset {offset}: the log holds "
+                f"[{self.start_offset}, {self.end_offset}]"
+            )
+        removed = 0
+        while len(self._segments) > 1 and self._segments.peekitem(-1)[0] >= offset:
+            _base, seg = self._segments.popitem(-1)
+            removed += seg.size
+            seg.delete()
+        self._publish()
+        seg = self.active_segment
+        if offset < seg.next_offset:
+            removed += seg.truncate_to(offset)
+        self._persist_log_start(min(self.start_offset, offset))
+        return removed
+
+    def delete_before(self, offset: int) -> int:
+        """Drop the head: make ``offset`` the log start offset and delete the segments
+        wholly below it (Kafka's DeleteRecords). Returns the segments deleted.
+
+        Raises OffsetOutOfRangeError if ``offset`` is above the log end, changing nothing.
+        """
+        if offset > self.end_offset:
+            raise OffsetOutOfRangeError(
+                f"cannot delete records before offset {offset}: the log ends at {self.end_offset}"
+            )
+        if offset <= self.start_offset:
+            return 0
+        self._persist_log_start(offset)
+        deleted = 0
+        while len(self._segments) > 1:
+            base, seg = self._segments.peekitem(0)
+            if self._segments.peekitem(1)[0] > offset:
+                break
+            del self._segments[base]
+            self._publish()
+            seg.delete()
+            deleted += 1
+        self._publish()
+        return deleted
+
+    def _persist_log_start(self, offset: int) -> None:
+        self.start_offset = offset
+        if self.directory is not None:
+            atomic_write(os.path.join(self.directory, log_start_file),
+                         str(offset).encode("ascii"), durable=self.fsync != "never")
+
+    def apply_retention(self, now_ms: int) -> int:
+        """Delete whole segments past ``retention_ms`` / ``retention_bytes``. Returns count."""
+        summaries = [
+            SegmentSummary(s.base_offset, s.next_offset, s.size, s.max_timestamp, s.created_ms)
+            for s in self._segments.values()
+        ]
+        plan = plan_retention(
+            summaries,
+            now_ms=now_ms,
+            retention_ms=self.config.retention_ms,
+            retention_bytes=self.config.retention_bytes,
+            log_start_offset=self.start_offset,
+            high_watermark=self.end_offset,
+        )
+        if not plan.delete_base_offsets:
+            return 0
+        if plan.roll_first:
+            self.roll(now_ms)
+        for base in plan.delete_base_offsets:
+            seg = self._segments.pop(base)
+            self._publish()
+            seg.delete()
+        first = self._segments.peekitem(0)[0]
+        if first > self.start_offset:
+            self._persist_log_start(first)
+        return len(plan.delete_base_offsets)
+
+    # ------------------------------------------------------------------ reading
+
+    def _segment_for(self, offset: int) -> tuple[int, list[Segment]]:
+        bases, segs = self._view
+        i = bisect_right(bases, offset) - 1
+        return max(i, 0), segs
+
+    def read(
+        self, offset: int, max_records: int, max_bytes: int = 2**31
+    ) -> list[tuple[BatchHeader, Columns]]:
+        """Decoded batches holding records from ``offset`` on (the first batch may start
+        below it: the caller trims). Empty at the log end. Lock-free.
+
+        Raises OffsetOutOfRangeError if ``offset`` is outside [start_offset, end_offset].
+        """
+        if not self.start_offset <= offset <= self.end_offset:
+            raise OffsetOutOfRangeError(
+                f"offset {offset} is out of range: the log holds [{self.start_offset}, "
+                f"{self.end_offset}]; seek within it or reset to the start or end"
+            )
+        i, segs = self._segment_for(offset)
+        out: list[tuple[BatchHeader, Columns]] = []
+        while i < len(segs) and max_records > 0 and max_bytes > 0:
+            seg = segs[i]
+            if offset < seg.next_offset:
+                batches = seg.read(offset, max_records, max_bytes)
+                for header, _cols in batches:
+                    max_records -= header.last_offset + 1 - max(offset, header.base_offset)
+                    max_bytes -= header.total_bytes
+                out.extend(batches)
+                if batches:
+                    offset = batches[-1][0].last_offset + 1
+            i += 1
+        return out
+
+    def offset_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record, in offset order, whose timestamp is
+        >= ``timestamp_ms``; None if there is none. Lock-free.
+        """
+        for seg in self._view[1]:
+            if seg.max_timestamp >= timestamp_ms:
+                found = seg.offset_for_time(timestamp_ms)
+                if found is not None and found[0] >= self.start_offset:
+                    return found
+                if found is not None:
+                    return self._first_at_or_after(timestamp_ms, self.start_offset)
+        return None
+
+    def _first_at_or_after(self, timestamp_ms: int, start: int) -> tuple[int, int] | None:
+        offset = start
+        while offset < self.end_offset:
+            batches = self.read(offset, 1000)
+            if not batches:
+                return None
+            for _header, cols in batches:
+                for off, ts in zip(cols.offsets, cols.timestamps):
+                    if off >= start and ts >= timestamp_ms:
+                        return off, ts
+            offset = batches[-1][0].last_offset + 1
+        return None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Flush (unless fsync is "never"), unmap and trim every segment. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        errors = []
+        for seg in self._segments.values():
+            try:
+                if self.fsync != "never":
+                    seg.flush()
+                seg.close()
+            except OSError as exc:
+                errors.append(exc)
+        if self.directory is not None:
+            try:
+                os.unlink(os.path.join(self.directory, recovery_point_file))
+            except FileNotFoundError:
+                pass
+        if errors:
+            raise StorageError(f"closing {self.directory}: {errors[0]}") from errors[0]
+
+    def delete(self) -> None:
+        """Close and remove every file of this log (its directory too)."""
+        for seg in self._segments.values():
+            seg.delete()
+        self._closed = True
+        if self.directory is not None:
+            for name in os.listdir(self.directory):
+                os.unlink(os.path.join(self.directory, name))
+            os.rmdir(self.directory)
+
+    def check(self) -> None:
+        """Assert DESIGN invariant 1 and every segment's invariants."""
+        bases, segs = self._view
+        assert bases == list(self._segments.keys())
+        assert segs, "a log always has at least one segment"
+        for i, seg in enumerate(segs):
+            seg.check()
+            assert seg.base_offset == bases[i]
+            if i + 1 < len(segs):
+                assert seg.next_offset <= bases[i + 1], "segments overlap"
+                assert seg.size > 0, "only the active segment may be empty"
+        assert segs[0].base_offset <= self.start_offset <= self.end_offset
+
+    def __repr__(self) -> str:
+        return (
+            f"PartitionLog({self.directory or '<memory>'}, start_offset={self.start_offset}, "
+            f"end_offset={self.end_offset}, segments={len(self._view[1])})"
+        )

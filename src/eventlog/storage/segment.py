@@ -1,0 +1,459 @@
+"""A segment: one ``.log`` file of batches plus its ``.index`` and ``.timeindex``.
+
+Files are named by the segment's base offset (20 digits, as Kafka's
+LogFileUtils). The ``.log`` is a sequence of batches (see batch.py) followed by
+zeros up to the mapped capacity; nothing else. A segment knows offsets and
+bytes only: no topic, partition or client.
+
+Opening a segment either trusts it (after a clean close: the file was trimmed
+to exactly its batches) or recovers it: scan batches from a known-good
+position, check each header and CRC, and cut at the first torn, corrupt or
+zero-filled batch (Kafka's LogSegment.recover). Either way only the bytes after
+the last index entry are read, so opening costs O(index_interval_bytes), not
+O(segment size).
+
+Writers are serialised by the owner (the partition lock); readers run
+concurrently and never see a partly written batch, because ``size`` and
+``next_offset`` are published only after the bytes are in the map.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from ..errors import CorruptLogError, OffsetOutOfRangeError
+from . import batch as codec
+from .batch import BatchHeader, Columns
+from .files import MappedFile, segment_file_name
+from .index import OffsetIndex, TimeIndex
+
+__all__ = ["RecoveredSegment", "Segment"]
+
+relative_offset_max = 2**31 - 1  # relative offsets in the .index are int32
+torn_scan_bytes_max = 2 * 1024 * 1024  # > max_message_bytes default: one torn write
+
+
+class RecoveredSegment(NamedTuple):
+    """What recovering one segment found."""
+
+    base_offset: int
+    batches_checked: int
+    bytes_truncated: int
+
+
+class Segment:
+    """``.log`` + ``.index`` + ``.timeindex`` for offsets ``[base_offset, next_offset)``."""
+
+    __slots__ = (
+        "_bytes_since_index",
+        "_index_interval_bytes",
+        "_log",
+        "_time_index",
+        "_timeindex_path",
+        "base_offset",
+        "created_ms",
+        "first_max_timestamp",
+        "index",
+        "max_timestamp",
+        "next_offset",
+        "size",
+    )
+
+    def __init__(
+        self,
+        directory: str | None,
+        base_offset: int,
+        *,
+        segment_bytes: int,
+        index_interval_bytes: int,
+        created_ms: int,
+        trusted: bool = True,
+    ) -> None:
+        """Open (creating if absent) the segment files; call ``load`` or ``recover`` next."""
+        self.base_offset = base_offset
+        self._index_interval_bytes = index_interval_bytes
+        self.created_ms = created_ms
+
+        def path(suffix: str) -> str | None:
+            if directory is None:
+                return None
+            return os.path.join(directory, segment_file_name(base_offset, suffix))
+
+        self._log = MappedFile(path(".log"), capacity_max_bytes=segment_bytes, create=True)
+        self.index = OffsetIndex(path(".index"), trusted=trusted)
+        self._timeindex_path = path(".timeindex")
+        self._time_index: TimeIndex | None = None
+        self.size = 0
+        self.next_offset = base_offset
+        self.max_timestamp = -1
+        self.first_max_timestamp = -1
+        self._bytes_since_index = 0
+
+    # ------------------------------------------------------------------ opening
+
+    def load(self, *, exact: bool = True) -> None:
+        """Trust the batches (a sealed segment, or any segment after a clean close) and
+        read only the tail after the last index entry, without CRC checks.
+
+        ``exact``: the file was trimmed at close, so the batches must end exactly at
+        its end; otherwise (a sealed segment after a crash) the zero tail ends them.
+        """
+        limit = self._log.file_bytes_at_open
+        last = self.index.last_entry()
+        self.size = last[1] if last else 0
+        self.max_timestamp = self._last_time_entry_timestamp()
+        self._scan_tail(limit, verify=False)
+        if exact and self.size != limit:
+            raise CorruptLogError(
+                f"segment {self._log.path} was closed cleanly but its batches end at byte "
+                f"{self.size} of {limit}; the file was changed after close"
+            )
+        if self.size:
+            self._read_first_timestamp()
+
+    def _last_time_entry_timestamp(self) -> int:
+        if self._timeindex_path is None:
+            return -1
+        try:
+            with open(self._timeindex_path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                if size < 12 or size % 12:
+                    return self.time_index.max_timestamp()
+                f.seek(size - 12)
+                return int.from_bytes(f.read(8), "big", signed=True)
+        except FileNotFoundError:
+            return -1
+
+    def recover(self, start_position: int | None = None) -> RecoveredSegment:
+        """Re-check the log from a known-good point and cut it at the first bad batch.
+
+        The known-good point is the last index entry at or below ``start_position``
+        (the last fsynced position), or, without one, the last index entry whose
+        batch is whole and checks out (the page cache survives a killed process).
+        Every batch after it is verified and its index entries rebuilt. Never raises
+        for a torn or corrupt tail: the bytes cut are returned.
+        """
+        if start_position is None:
+            start = self._last_verified_index_position()
+        else:
+            start = self.index.position_at_or_below(start_position)
+        self.index.truncate_after_position(start + 1)
+        last = self.index.last_entry()
+        start_rel = last[0] if last and last[1] == start else -1
+        self.time_index.truncate_after_offset(start_rel)
+        self.max_timestamp = self.time_index.max_timestamp()
+        self.size = start
+        checked = self._scan_tail(self._log.capacity, verify=True, rebuild_index=True)
+        truncated = self._torn_bytes()
+        self._log.cut(self.size)
+        if self.size:
+            self._read_first_timestamp()
+        return RecoveredSegment(self.base_offset, checked, truncated)
+
+    def _read_first_timestamp(self) -> None:
+        first = self._header_at(0, self.size)
+        assert first is not None
+        self.first_max_timestamp = first.max_timestamp
+        if self.max_timestamp < 0 and self.size:
+            self._recompute_max_timestamp()
+
+    def _torn_bytes(self) -> int:
+        """How many non-zero bytes a crash left after the last whole batch.
+
+        Looks at most ``torn_scan_bytes_max`` past it (a torn batch is at most one
+        write); zeros after that are the preallocated, never-written tail.
+        """
+        window = self._log.read(self.size, torn_scan_bytes_max)
+        return len(window.rstrip(b"\0"))
+
+    def _last_verified_index_position(self) -> int:
+        """Position of the latest index entry whose batch is whole and matches its entry."""
+        while len(self.index):
+            rel, pos = self.index.last_entry()  # type: ignore[misc]
+            header = self._header_at(pos, self._log.capacity)
+            if header is not None and header.last_offset == self.base_offset + rel:
+                tail = self._log.read(pos + codec.crc_start, header.batch_length - 5)
+                if codec.verify_crc(tail, header):
+                    return pos
+            self.index.drop_last()
+        return 0
+
+    def _header_at(self, position: int, limit: int) -> BatchHeader | None:
+        """The header at ``position`` if it plausibly starts a whole batch before ``limit``."""
+        if position + codec.header_bytes > limit:
+            return None
+        header = codec.make_header(self._log.unpack_from(codec.HEADER, position))
+        return header if codec.plausible(header, limit - position) else None
+
+    def _scan_tail(self, limit: int, *, verify: bool, rebuild_index: bool = False) -> int:
+        """Walk batches from ``self.size`` up to ``limit``, advancing size, next_offset and
+        max_timestamp; stop at the first batch that is implausible, out of sequence
+        or (``verify``) fails its CRC. Returns the number of batches walked.
+        """
+        walked = 0
+        self._bytes_since_index = 0
+        expected = self.base_offset if self.size == 0 else None
+        while True:
+            position = self.size
+            header = self._header_at(position, limit)
+            if header is None:
+                break
+            if expected is not None and header.base_offset != expected:
+                break
+            if header.last_offset - self.base_offset > relative_offset_max:
+                break
+            if verify:
+                tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
+                if not codec.verify_crc(tail, header):
+                    break
+            if rebuild_index:
+                self._maybe_index(header, position)
+            self._bytes_since_index += header.total_bytes
+            self.size = position + header.total_bytes
+            self._account(header, position)
+            expected = header.last_offset + 1
+            walked += 1
+        return walked
+
+    def _maybe_index(self, header: BatchHeader, position: int) -> None:
+        """Kafka's rule: an entry for a batch once more than index_interval_bytes of log
+        precede it since the last entry (so a segment's first batch never gets one)."""
+        if self._bytes_since_index > self._index_interval_bytes and position > 0:
+            relative = header.last_offset - self.base_offset
+            self.index.append(relative, position)
+            self.time_index.append(max(self.max_timestamp, header.max_timestamp), relative)
+            self._bytes_since_index = 0
+
+    def _account(self, header: BatchHeader, position: int) -> None:
+        self.next_offset = header.last_offset + 1
+        if header.max_timestamp > self.max_timestamp:
+            self.max_timestamp = header.max_timestamp
+        if position == 0:
+            self.first_max_timestamp = header.max_timestamp
+
+    # ------------------------------------------------------------------ writing
+
+    def append(self, data: bytes, header: BatchHeader) -> None:
+        """Append one encoded batch. Caller holds the partition lock and checked roll rules."""
+        position = self.size
+        assert header.base_offset >= self.next_offset
+        self._log.ensure(position + len(data))
+        self._log.write(position, data)
+        self._maybe_index(header, position)
+        self._bytes_since_index += len(data)
+        self.size = position + len(data)  # publish: size, then next_offset
+        self._account(header, position)
+
+    @property
+    def time_index(self) -> TimeIndex:
+        """The time index, loaded on first use (open does not need it)."""
+        if self._time_index is None:
+            self._time_index = TimeIndex(self._timeindex_path)
+        return self._time_index
+
+    def truncate_to(self, offset: int) -> int:
+        """Remove every record at or above ``offset``; returns bytes removed.
+
+        A batch that straddles ``offset`` is re-encoded with its records below it.
+        Caller holds the partition lock.
+        """
+        assert self.base_offset <= offset < self.next_offset
+        position = self.find_position(offset)
+        header = self._header_at(position, self.size)
+        assert header is not None
+        old_size = self.size
+        keep = b""
+        if header.base_offset < offset:
+            keep = self._reencode_head(position, header, offset)
+        self._log.zero(position, old_size)
+        self.size = position
+        self.next_offset = self.base_offset if position == 0 else self._offset_before(position)
+        self.index.truncate_after_position(position)
+        self.time_index.truncate_after_offset(offset - 1 - self.base_offset)
+        self._recompute_max_timestamp()
+        if keep:
+            self.append(keep, codec.decode_header(keep))
+        return old_size - self.size
+
+    def _reencode_head(self, position: int, header: BatchHeader, offset: int) -> bytes:
+        cols = self._decode_at(position, header)
+        n = sum(1 for o in cols.offsets if o < offset)
+        deltas = None
+        if header.attributes & codec.attr_explicit_offsets:
+            deltas = [o - header.base_offset for o in cols.offsets[:n]]
+        return codec.encode_batch(
+            header.base_offset,
+            list(cols.timestamps[:n]),
+            list(cols.keys[:n]),
+            list(cols.values[:n]),
+            None if cols.headers is None else list(cols.headers[:n]),
+            attributes=header.attributes & ~codec.attr_explicit_offsets,
+            producer_id=header.producer_id,
+            producer_epoch=header.producer_epoch,
+            base_sequence=header.base_sequence,
+            offset_deltas=deltas,
+        )
+
+    def _offset_before(self, position: int) -> int:
+        """next_offset for a segment cut at ``position`` (a batch boundary)."""
+        last = self.base_offset
+        for header, _ in self._headers_from(0, position):
+            last = header.last_offset + 1
+        return last
+
+    def _recompute_max_timestamp(self) -> None:
+        self.max_timestamp = -1
+        self.first_max_timestamp = -1
+        for header, pos in self._headers_from(0, self.size):
+            self._account_ts(header, pos)
+
+    def _account_ts(self, header: BatchHeader, position: int) -> None:
+        self.max_timestamp = max(self.max_timestamp, header.max_timestamp)
+        if position == 0:
+            self.first_max_timestamp = header.max_timestamp
+
+    # ------------------------------------------------------------------ reading
+
+    def _headers_from(self, position: int, limit: int) -> Iterator[tuple[BatchHeader, int]]:
+        while position < limit:
+            header = self._header_at(position, limit)
+            if header is None:
+                raise CorruptLogError(
+                    f"no valid batch at byte {position} of {self._log.path or 'memory segment'}"
+                    f" (base offset {self.base_offset}); the log is damaged before its tail"
+                )
+            yield header, position
+            position += header.total_bytes
+
+    def find_position(self, offset: int) -> int:
+        """Position of the batch holding ``offset`` (or the first batch after it).
+
+        O(log index entries) + a walk of at most ``index_interval_bytes`` of headers.
+        """
+        size = self.size
+        position = self.index.lookup(offset - self.base_offset)
+        for header, pos in self._headers_from(position, size):
+            if header.last_offset >= offset:
+                return pos
+        return size
+
+    def _decode_at(self, position: int, header: BatchHeader) -> Columns:
+        tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
+        if not codec.verify_crc(tail, header):
+            raise CorruptLogError(
+                f"batch at byte {position} of {self._log.path or 'memory segment'} "
+                f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
+            )
+        return codec.decode_columns(header, tail)
+
+    def read(
+        self, offset: int, max_records: int, max_bytes: int
+    ) -> list[tuple[BatchHeader, Columns]]:
+        """Decoded batches from the one holding ``offset``, until ``max_records`` records
+        at or above ``offset`` or ``max_bytes`` of batches (at least one batch) are read.
+
+        Lock-free. Cost: O(log entries) to find the start, then one CRC, one
+        msgpack call (and one lz4 call) per batch.
+        """
+        try:
+            size = self.size
+            position = self.find_position(offset)
+            out: list[tuple[BatchHeader, Columns]] = []
+            records = 0
+            read_bytes = 0
+            for header, pos in self._headers_from(position, size):
+                out.append((header, self._decode_at(pos, header)))
+                records += header.last_offset + 1 - max(offset, header.base_offset)
+                read_bytes += header.total_bytes
+                if records >= max_records or read_bytes >= max_bytes:
+                    break
+            return out
+        except ValueError as exc:  # the map was closed under us: segment deleted
+            raise OffsetOutOfRangeError(
+                f"offset {offset} was removed (segment {self.base_offset} deleted) while reading"
+            ) from exc
+
+    def headers(self) -> Iterator[tuple[BatchHeader, int]]:
+        """Every batch header in the segment, with its position."""
+        return self._headers_from(0, self.size)
+
+    def offset_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record with timestamp >= ``timestamp_ms``."""
+        if self.max_timestamp < timestamp_ms:
+            return None
+        below = self.time_index.last_below(timestamp_ms)
+        start = 0 if below is None else self.index.lookup(below + 1)
+        for header, pos in self._headers_from(start, self.size):
+            if header.max_timestamp < timestamp_ms:
+                continue
+            cols = self._decode_at(pos, header)
+            for off, ts in zip(cols.offsets, cols.timestamps):
+                if ts >= timestamp_ms:
+                    return off, ts
+        return None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def flush(self) -> None:
+        """Make the written bytes and index entries durable (msync + fsync)."""
+        self._log.flush()
+        self.index.fsync()
+        if self._time_index is not None:
+            self._time_index.fsync()
+
+    def close(self) -> None:
+        """Unmap and trim the ``.log`` to its batches. Idempotent."""
+        if not self._log.closed:
+            self._log.close(trim_to=self.size)
+        self.index.close()
+        if self._time_index is not None:
+            self._time_index.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._log.closed
+
+    def delete(self) -> None:
+        """Close and remove the segment's files."""
+        self.close()
+        for path in (self._log.path, self.index_path, self._timeindex_path):
+            if path is not None:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+
+    @property
+    def index_path(self) -> str | None:
+        return None if self._log.path is None else self._log.path[: -len(".log")] + ".index"
+
+    def check(self) -> None:
+        """Assert the segment's invariants (tests call this after every step)."""
+        self.index.check()
+        if self._time_index is not None:
+            self._time_index.check()
+        expected = None
+        last_end = self.base_offset
+        max_ts = -1
+        for header, _pos in self.headers():
+            if expected is not None:
+                assert header.base_offset >= expected, "offsets not increasing"
+            else:
+                assert header.base_offset >= self.base_offset
+            expected = header.last_offset + 1
+            last_end = expected
+            max_ts = max(max_ts, header.max_timestamp)
+        assert last_end == self.next_offset, f"next_offset {self.next_offset} != {last_end}"
+        assert max_ts == self.max_timestamp, f"max_timestamp {self.max_timestamp} != {max_ts}"
+        for rel, pos in zip(self.index.offsets, self.index.positions):
+            assert pos < self.size
+            header = self._header_at(pos, self.size)
+            assert header is not None and header.last_offset == self.base_offset + rel
+
+    def __repr__(self) -> str:
+        return (
+            f"Segment(base_offset={self.base_offset}, next_offset={self.next_offset}, "
+            f"size={self.size})"
+        )

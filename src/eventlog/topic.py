@@ -1,0 +1,77 @@
+"""Topic: a name, a TopicConfig and its partitions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .config import TopicConfig
+from .errors import InvalidConfigError, UnknownPartitionError
+from .partition import Partition
+
+__all__ = ["Topic", "validate_topic_name"]
+
+topic_name_length_max = 249  # Kafka's Topic.MAX_NAME_LENGTH
+_LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
+
+
+def validate_topic_name(name: object) -> str:
+    """Kafka's rule: ``[a-zA-Z0-9._-]``, 1 to 249 characters, not ``.`` or ``..``.
+
+    The rule also keeps a topic name from escaping the data directory.
+    Raises InvalidConfigError naming the problem.
+    """
+    if not isinstance(name, str):
+        raise InvalidConfigError(f"topic name must be a str, got {type(name).__name__}")
+    if not name:
+        raise InvalidConfigError("topic name must not be empty")
+    if name in (".", ".."):
+        raise InvalidConfigError(f"topic name cannot be {name!r}")
+    if len(name) > topic_name_length_max:
+        raise InvalidConfigError(
+            f"topic name is {len(name)} characters, over the limit of {topic_name_length_max}"
+        )
+    if not _LEGAL.fullmatch(name):
+        bad = sorted({c for c in name if not _LEGAL.fullmatch(c)})
+        raise InvalidConfigError(
+            f"topic name {name!r} contains {''.join(bad)!r}; "
+            "only ASCII letters, digits, '.', '_' and '-' are allowed"
+        )
+    return name
+
+
+class Topic:
+    """A topic: ``name``, ``config`` (TopicConfig) and ``partitions`` (a sequence).
+
+    Obtained from ``EventLog.create_topic`` or ``EventLog.topic``; not built directly.
+    """
+
+    __slots__ = ("_partitions", "config", "name")
+
+    def __init__(self, name: str, config: TopicConfig, partitions: Sequence[Partition]) -> None:
+        self.name = name
+        self.config = config
+        self._partitions: tuple[Partition, ...] = tuple(partitions)
+
+    @property
+    def partitions(self) -> tuple[Partition, ...]:
+        return self._partitions
+
+    @property
+    def num_partitions(self) -> int:
+        return len(self._partitions)
+
+    def partition(self, index: int) -> Partition:
+        """Partition number ``index``; UnknownPartitionError if there is none."""
+        if type(index) is not int or not 0 <= index < len(self._partitions):
+            raise UnknownPartitionError(
+                f"topic {self.name!r} has {len(self._partitions)} partition(s) "
+                f"(0..{len(self._partitions) - 1}); there is no partition {index!r}"
+            )
+        return self._partitions[index]
+
+    def _extend(self, partitions: Sequence[Partition]) -> None:
+        self._partitions = self._partitions + tuple(partitions)
+
+    def __repr__(self) -> str:
+        return f"Topic({self.name!r}, partitions={len(self._partitions)})"
