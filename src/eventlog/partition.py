@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 from .clock import Clock
 from .config import TopicConfig
@@ -28,6 +28,7 @@ from .errors import (
     OffsetOutOfRangeError,
     OutOfOrderSequenceError,
     RecordTooLargeError,
+    StorageError,
 )
 from .records import Record, TopicPartition
 from .storage import batch as codec
@@ -43,14 +44,16 @@ producer_batches_retained = 5  # Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAI
 sequence_max = 2**31 - 1
 
 
-@dataclass
-class AppendResult:
+class AppendResult(NamedTuple):
     """Where a batch landed: what the producer's futures resolve from."""
 
     base_offset: int
     last_offset: int
     log_append_time_ms: int  # -1 for CreateTime topics
     duplicate: bool = False
+
+
+_new_result = partial(tuple.__new__, AppendResult)
 
 
 @dataclass
@@ -67,7 +70,7 @@ def _first_bad(column: Sequence[Any], allowed: frozenset) -> tuple[int, Any]:
     raise AssertionError("no bad item in column")
 
 
-def _check_bytes_column(column: Sequence[Any], name: str) -> None:
+def check_bytes_column(column: Sequence[Any], name: str) -> None:
     """Raise InvalidRecordError unless every item is bytes or None. O(n), C-level."""
     if not set(map(type, column)) <= _KEY_TYPES:
         i, item = _first_bad(column, _KEY_TYPES)
@@ -77,7 +80,7 @@ def _check_bytes_column(column: Sequence[Any], name: str) -> None:
         )
 
 
-def _normalise_headers(column: Sequence[Any]) -> list[tuple] | None:
+def normalise_headers(column: Sequence[Any]) -> list[tuple] | None:
     """Validate headers ((str, bytes | None) pairs) and freeze them as tuples."""
     out: list[tuple] = []
     any_headers = False
@@ -142,6 +145,9 @@ class Partition:
         self._flush_interval_messages = flush_interval_messages
         self._unflushed_messages = 0
         self._closed = False
+        self._compacted = log.config.compacted
+        self._max_message_bytes = log.config.max_message_bytes
+        self._log_append_time = log.config.log_append_time
 
     # ------------------------------------------------------------------ state
 
@@ -234,33 +240,140 @@ class Partition:
         if not isinstance(records, (list, tuple)):
             records = list(records)
         keys, values, headers, timestamps = self._columns(records, timestamp_ms)
-        attributes = self._attributes(compression)
+        return self.append_columns(
+            keys, values, headers, timestamps,
+            attributes=self._attributes(compression), expected_offset=expected_offset,
+            producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
+        )
+
+    def append_columns(
+        self,
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        headers: list[tuple] | None,
+        timestamps: list[int],
+        *,
+        attributes: int = 0,
+        expected_offset: int | None = None,
+        producer_id: int = -1,
+        producer_epoch: int = -1,
+        base_sequence: int = -1,
+    ) -> AppendResult:
+        """Append records given as validated columns (the producer's path).
+
+        The caller guarantees what ``append`` checks: equal, non-zero lengths;
+        keys and values bytes or None; headers None or one tuple of
+        ``(str, bytes | None)`` pairs per record; timestamps ints >= 0;
+        ``attributes`` a compression code. Raises as ``append_batch`` does.
+        """
+        if self._compacted and None in keys:
+            raise InvalidRecordError(
+                f"record {keys.index(None)}: compacted topic {self.topic!r} cannot accept a "
+                "record without a key (Kafka's rule); give every record a key"
+            )
         with self._lock:
-            self._ensure_open()
-            if expected_offset is not None and expected_offset != self._log.end_offset:
+            if self._closed:
+                self._ensure_open()
+            log = self._log
+            if expected_offset is not None and expected_offset != log.end_offset:
                 raise OffsetConflictError(
                     f"expected the log of {self.topic}-{self.index} to end at offset "
-                    f"{expected_offset}, but it ends at {self._log.end_offset}; re-read and retry"
+                    f"{expected_offset}, but it ends at {log.end_offset}; re-read and retry"
                 )
             if producer_id >= 0:
                 found = self._check_sequence(producer_id, producer_epoch, base_sequence, len(keys))
                 if found is not None:
                     return found
             now_ms = self._clock.time_ms()
-            if self._log.config.log_append_time:
+            if self._log_append_time:
                 timestamps = [now_ms] * len(keys)
-            header = self._encode_and_append(
-                timestamps, keys, values, headers, attributes,
-                producer_id, producer_epoch, base_sequence, now_ms,
-            )
+            base = log.end_offset
+            try:
+                header = self._encode_and_append(
+                    timestamps, keys, values, headers, attributes,
+                    producer_id, producer_epoch, base_sequence, now_ms,
+                )
+            except StorageError:
+                # The bytes may be in the log even though a later step (an fsync)
+                # failed: remember the sequence, so a retry is seen as a duplicate.
+                if producer_id >= 0 and log.end_offset > base:
+                    landed = log.read(base, 1)[0][0]
+                    self._record_sequence(producer_id, producer_epoch, base_sequence, landed)
+                raise
             if producer_id >= 0:
                 self._record_sequence(producer_id, producer_epoch, base_sequence, header)
             self._after_append(header)
         on_append = self._on_append
         if on_append is not None:
             on_append()
-        append_time = now_ms if self._log.config.log_append_time else -1
-        return AppendResult(header.base_offset, header.last_offset, append_time)
+        return _new_result(
+            (header.base_offset, header.last_offset, now_ms if self._log_append_time else -1, False)
+        )
+
+    def append_record(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        headers: tuple | None,
+        timestamp_ms: int,
+        attributes: int,
+        producer_id: int = -1,
+        producer_epoch: int = -1,
+        sequence: int = -1,
+    ) -> AppendResult:
+        """Append one validated record as a batch of one (the producer's ``send`` path).
+
+        The caller guarantees ``append``'s checks (key and value bytes or None,
+        headers a tuple of ``(str, bytes | None)`` pairs or None, timestamp an int
+        >= 0); the rest (compacted keys, sizes, sequences) is checked here.
+        Same errors as ``append_batch``. Cost: one msgpack call, one CRC, one copy.
+        """
+        if key is None and self._compacted:
+            self.append_columns([key], [value], None, [timestamp_ms])  # raises the error
+        with self._lock:
+            if self._closed:
+                self._ensure_open()
+            log = self._log
+            if producer_id >= 0:
+                entry = self._producers.get(producer_id)
+                if entry is not None and (
+                    entry.epoch != producer_epoch
+                    or (entry.last_sequence + 1) % (sequence_max + 1) != sequence
+                ):
+                    found = self._check_sequence(producer_id, producer_epoch, sequence, 1)
+                    if found is not None:
+                        return found
+            if self._log_append_time:
+                timestamp_ms = self._clock.time_ms()
+                attributes |= codec.attr_log_append_time
+            base = log.end_offset
+            data, header = codec.encode_one(
+                base, timestamp_ms, key, value, headers, attributes,
+                producer_id, producer_epoch, sequence,
+            )
+            if len(data) > self._max_message_bytes:
+                self._too_large(len(data), 1)
+            try:
+                log.append_encoded(data, header, now_ms=timestamp_ms)
+            except StorageError:
+                if producer_id >= 0 and log.end_offset > base:
+                    self._record_sequence(producer_id, producer_epoch, sequence, header)
+                raise
+            if producer_id >= 0:
+                self._record_sequence(producer_id, producer_epoch, sequence, header)
+            if self._flush_interval_messages is not None or self._waiters:
+                self._after_append(header)
+        on_append = self._on_append
+        if on_append is not None:
+            on_append()
+        return _new_result((base, base, timestamp_ms if self._log_append_time else -1, False))
+
+    def _too_large(self, size: int, count: int) -> None:
+        raise RecordTooLargeError(
+            f"batch of {count} record(s) is {size} bytes, over max_message_bytes="
+            f"{self._max_message_bytes} of topic {self.topic!r}; send fewer or smaller "
+            "records, or raise the topic's max_message_bytes"
+        )
 
     def _columns(
         self, records: Sequence[Sequence[Any]], timestamp_ms: int | None
@@ -276,14 +389,9 @@ class Partition:
             )
         columns = list(zip(*records))
         keys, values = list(columns[0]), list(columns[1])
-        _check_bytes_column(keys, "key")
-        _check_bytes_column(values, "value")
-        if self._log.config.compacted and None in keys:
-            raise InvalidRecordError(
-                f"record {keys.index(None)}: compacted topic {self.topic!r} cannot accept a "
-                "record without a key (Kafka's rule); give every record a key"
-            )
-        headers = _normalise_headers(columns[2]) if len(columns) > 2 else None
+        check_bytes_column(keys, "key")
+        check_bytes_column(values, "value")
+        headers = normalise_headers(columns[2]) if len(columns) > 2 else None
         if len(columns) > 3:
             timestamps = list(columns[3])
             _check_timestamps(timestamps)
@@ -327,12 +435,8 @@ class Partition:
             attributes=attributes, producer_id=producer_id,
             producer_epoch=producer_epoch, base_sequence=base_sequence,
         )
-        if len(data) > config.max_message_bytes:
-            raise RecordTooLargeError(
-                f"batch of {len(keys)} record(s) is {len(data)} bytes, over max_message_bytes="
-                f"{config.max_message_bytes} of topic {self.topic!r}; send fewer or smaller "
-                "records, or raise the topic's max_message_bytes"
-            )
+        if len(data) > self._max_message_bytes:
+            self._too_large(len(data), len(keys))
         return self._log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
 
     def _after_append(self, header: BatchHeader) -> None:
@@ -361,7 +465,7 @@ class Partition:
         if epoch == entry.epoch:
             for b_epoch, b_first, b_last, first_offset, last_offset in entry.batches:
                 if (b_epoch, b_first, b_last) == (epoch, base_sequence, last_sequence):
-                    return AppendResult(first_offset, last_offset, -1, duplicate=True)
+                    return AppendResult(first_offset, last_offset, -1, True)
             expected = (entry.last_sequence + 1) % (sequence_max + 1)
             if base_sequence != expected:
                 raise OutOfOrderSequenceError(

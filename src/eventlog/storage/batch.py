@@ -25,6 +25,11 @@ call::
 
     [timestamps, keys, values, headers | nil, offset_deltas | nil]
 
+or, for a batch of exactly one record with a dense offset, the flat form
+``[timestamp, key, value]`` / ``[timestamp, key, value, headers]`` (3 or 4
+elements, so never confused with the 5 columns): a ``send()`` of one record
+costs one small array instead of five nested ones.
+
 ``headers`` is nil when no record has headers; ``offset_deltas`` is nil when the
 offsets are dense (always, until compaction leaves gaps). Columns instead of
 rows make both directions about twice as fast (one array header per column
@@ -158,6 +163,47 @@ def encode_batch(
     return head + tail + payload
 
 
+_HEAD = struct.Struct(">qiBI")
+_TAIL = struct.Struct(">hiqqqhii")
+
+
+def encode_one(
+    base_offset: int,
+    timestamp_ms: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: tuple | None,
+    attributes: int,
+    producer_id: int,
+    producer_epoch: int,
+    sequence: int,
+) -> tuple[bytes, BatchHeader]:
+    """Encode a batch of one record; returns the bytes and their header.
+
+    The payload is the single-record form ``[timestamp, key, value]`` (or with
+    headers as a fourth element): one flat msgpack array, less than half the
+    cost of the column form. This is the path of every ``send()`` with
+    ``linger_ms=0``.
+    """
+    if headers:
+        payload = _packb((timestamp_ms, key, value, headers))
+    else:
+        payload = _packb((timestamp_ms, key, value))
+    if attributes & compression_mask == compression_lz4:
+        payload = lz4.block.compress(payload)
+    tail = _TAIL.pack(
+        attributes, 0, timestamp_ms, timestamp_ms, producer_id, producer_epoch, sequence, 1
+    )
+    body = tail + payload
+    crc = _crc32(body)
+    length = header_bytes - length_prefix_bytes + len(payload)
+    header = make_header((
+        base_offset, length, magic_v1, crc, attributes, 0, timestamp_ms, timestamp_ms,
+        producer_id, producer_epoch, sequence, 1,
+    ))
+    return _HEAD.pack(base_offset, length, magic_v1, crc) + body, header
+
+
 make_header = partial(tuple.__new__, BatchHeader)
 """Build a BatchHeader from the 12 unpacked fields (C-level; ``_make`` is a Python call)."""
 
@@ -194,8 +240,14 @@ def decode_columns(header: BatchHeader, batch_tail: bytes) -> Columns:
     payload = memoryview(batch_tail)[header_bytes - crc_start :]
     if header.attributes & compression_mask == compression_lz4:
         payload = lz4.block.decompress(payload)
-    timestamps, keys, values, headers, deltas = _unpackb(payload, use_list=False)
+    decoded = _unpackb(payload, use_list=False)
     base = header.base_offset
+    if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
+        return Columns(
+            range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
+            (decoded[3],) if len(decoded) == 4 else None,
+        )
+    timestamps, keys, values, headers, deltas = decoded
     if deltas is None:
         offsets: Sequence[int] = range(base, base + header.record_count)
     else:

@@ -99,8 +99,10 @@ class PartitionLog:
         last = self._segments.peekitem(-1)[1]
         for seg in self._segments.values():
             if seg is not last or clean:
-                seg.load(exact=clean)
+                seg.load()
         recovered = RecoveredSegment(last.base_offset, 0, 0)
+        if clean and last.size != last.file_bytes:
+            clean = False  # the marker lied (e.g. files changed after close): recover
         if not clean:
             recovered = last.recover(self._recovery_start(last))
         deleted = self._drop_empty_tail()
@@ -251,9 +253,9 @@ class PartitionLog:
 
     def append_encoded(self, data: bytes, header: BatchHeader, *, now_ms: int) -> BatchHeader:
         """Append a batch already encoded at the log end (see ``append``)."""
-        seg = self.active_segment
-        assert header.base_offset == seg.next_offset
-        if self._should_roll(seg, header, len(data), now_ms):
+        seg = self._view[1][-1]
+        assert header[0] == seg.next_offset, "batch not encoded at the log end"
+        if seg.size and self._should_roll(seg, header, len(data), now_ms):
             seg = self.roll(now_ms)
         seg.append(data, header)
         if self.fsync == "always":
@@ -448,8 +450,9 @@ class PartitionLog:
         errors = []
         for seg in self._segments.values():
             try:
-                if self.fsync != "never":
-                    seg.flush()
+                # Always: the clean-shutdown marker written after this must not reach
+                # the disk before the data it vouches for.
+                seg.flush()
                 seg.close()
             except OSError as exc:
                 errors.append(exc)

@@ -1,0 +1,915 @@
+"""Producer: Kafka's producer API over the in-process log.
+
+Theory of operation
+-------------------
+``send()`` serializes the key and value, picks the partition (explicit, else
+the partitioner: murmur2 of the key bytes as Kafka's Java client, or uniform
+sticky for keyless records) and then either
+
+* ``linger_ms == 0`` (the default): appends the record as a batch of one before
+  returning, so the returned future is already done; or
+* ``linger_ms > 0``: adds it to that partition's open batch, which is appended
+  when it reaches ``batch_size`` bytes, when it is ``linger_ms`` old (a
+  background flusher watches the log's clock), or on ``flush()``/``close()``.
+
+Every batch a partition receives from this producer carries the producer id,
+epoch 0 and the partition's next sequence number (idempotence, on by default
+as in Kafka 3+). A retry after a storage error re-sends the same sequence, so
+the partition either appends it once or recognises the duplicate and returns
+the original offsets: retries never duplicate or reorder. Sequences are
+assigned and batches appended under one lock per partition, so records with
+the same key keep their send order even with many threads sending.
+
+Nothing accepted by ``send()`` is dropped silently: ``close()`` flushes, an
+``EventLog.close()`` closes its producers first, and a producer that is
+garbage-collected or still open at interpreter exit flushes what it holds, or
+fails those futures with ClosedError and logs an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from .broker import EventLog
+from .clock import SystemClock
+from .errors import (
+    ClosedError,
+    EventLogError,
+    EventLogTimeoutError,
+    InvalidConfigError,
+    InvalidRecordError,
+    RecordTooLargeError,
+    StorageError,
+    UnknownPartitionError,
+)
+from .partition import AppendResult, Partition, check_bytes_column, normalise_headers
+from .partitioner import Partitioner, checked_partition, resolve_partitioner
+from .records import RecordMetadata
+from .serde import resolve_serializer
+from .storage.batch import COMPRESSION_CODES
+
+__all__ = ["BatchMetadata", "DeliveryFuture", "Producer", "ProducerConfig"]
+
+log = logging.getLogger("eventlog.producer")
+
+record_overhead_bytes = 16  # msgpack framing + timestamp per record, an upper estimate
+batch_overhead_bytes = 64  # batch header + payload framing
+sequence_modulus = 2**31  # sequences wrap after Integer.MAX_VALUE, as Kafka's
+_producer_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class ProducerConfig:
+    """Producer configs: Kafka's names in snake_case, Kafka's defaults.
+
+    ``acks``: 0, 1 or "all" (-1). With one in-process replica 1 and "all" both
+    mean "appended"; with the log's fsync="always" that also means fsynced. With
+    0 the metadata's offset is -1, as Kafka reports it.
+    ``linger_ms`` / ``batch_size``: see the module docstring.
+    ``enable_idempotence``: None means on unless ``acks`` is not "all".
+    ``max_request_size``: the largest record (key + value + headers) accepted.
+    ``retries`` / ``retry_backoff_ms`` / ``delivery_timeout_ms``: storage errors
+    (disk full) are retried with the same sequence until one of these runs out.
+    ``partitioner``: None (murmur2 + uniform sticky), "round_robin", an object
+    with ``partition(topic, key, value, num_partitions)`` or such a callable.
+    ``partitioner_ignore_keys``: spread keyed records like keyless ones.
+    """
+
+    acks: int | str = "all"
+    linger_ms: int = 0
+    batch_size: int = 16384
+    compression_type: str = "none"
+    enable_idempotence: bool | None = None
+    max_in_flight_requests_per_connection: int = 5
+    max_request_size: int = 1_048_576
+    retries: int = 2_147_483_647
+    retry_backoff_ms: int = 100
+    delivery_timeout_ms: int = 120_000
+    key_serializer: Any = None
+    value_serializer: Any = None
+    partitioner: Any = None
+    partitioner_ignore_keys: bool = False
+    client_id: str = ""
+
+    def __post_init__(self) -> None:
+        acks = {"all": -1, "-1": -1, "1": 1, "0": 0, -1: -1, 1: 1, 0: 0}.get(self.acks)  # type: ignore[call-overload]
+        if acks is None or isinstance(self.acks, bool):
+            raise InvalidConfigError(f"acks must be 0, 1 or 'all', got {self.acks!r}")
+        object.__setattr__(self, "acks", acks)
+        for name in ("linger_ms", "retries", "retry_backoff_ms"):
+            _require_int(name, getattr(self, name), 0)
+        for name in ("batch_size", "max_request_size", "delivery_timeout_ms",
+                     "max_in_flight_requests_per_connection"):
+            _require_int(name, getattr(self, name), 1)
+        if self.compression_type not in COMPRESSION_CODES:
+            raise InvalidConfigError(
+                f"unknown compression_type {self.compression_type!r}; supported: "
+                f"{', '.join(COMPRESSION_CODES)}"
+            )
+        idempotent = self.enable_idempotence
+        if idempotent is True and acks != -1:
+            raise InvalidConfigError(
+                "enable_idempotence=True requires acks='all' (Kafka's rule); "
+                f"got acks={self.acks!r}"
+            )
+        if idempotent is None:
+            idempotent = acks == -1
+        if idempotent and self.max_in_flight_requests_per_connection > 5:
+            raise InvalidConfigError(
+                "enable_idempotence requires max_in_flight_requests_per_connection <= 5, got "
+                f"{self.max_in_flight_requests_per_connection}"
+            )
+        object.__setattr__(self, "enable_idempotence", bool(idempotent))
+
+    @classmethod
+    def from_kwargs(cls, config: dict[str, Any]) -> ProducerConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise InvalidConfigError(
+                f"unknown producer config {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**config)
+
+
+def _require_int(name: str, value: Any, minimum: int) -> None:
+    if type(value) is not int or value < minimum:
+        raise InvalidConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+# ---------------------------------------------------------------------- futures
+
+
+_PENDING, _DONE = 0, 1
+
+
+class DeliveryFuture:
+    """The result of one ``send()``: resolves to RecordMetadata or fails with the error.
+
+    The ``concurrent.futures.Future`` interface (``result``, ``exception``,
+    ``done``, ``add_done_callback``, ``cancel``...), small enough to make one
+    per record. Thread-safe.
+    """
+
+    __slots__ = ("_callbacks", "_cond", "_exception", "_state", "_value")
+
+    def __init__(self) -> None:
+        self._state = _PENDING
+        self._value: RecordMetadata | None = None
+        self._exception: BaseException | None = None
+        self._callbacks: list[Callable[[DeliveryFuture], None]] | None = None
+        self._cond: threading.Condition | None = None
+
+    @classmethod
+    def completed(cls, value: RecordMetadata | None, exc: BaseException | None = None
+                  ) -> DeliveryFuture:
+        """A future that is already done (the ``linger_ms=0`` path)."""
+        future = cls.__new__(cls)
+        future._state = _DONE
+        future._value = value
+        future._exception = exc
+        future._callbacks = None
+        future._cond = None
+        return future
+
+    def done(self) -> bool:
+        return self._state == _DONE
+
+    def running(self) -> bool:
+        return False
+
+    def cancelled(self) -> bool:
+        return False
+
+    def cancel(self) -> bool:
+        """A send cannot be cancelled once accepted (Kafka's futures can't either)."""
+        return False
+
+    def _wait(self, timeout: float | None) -> None:
+        if self._state == _DONE:
+            return
+        with _future_lock:
+            if self._cond is None:
+                self._cond = threading.Condition(_future_lock)
+            if not self._cond.wait_for(lambda: self._state == _DONE, timeout):
+                raise EventLogTimeoutError(
+                    f"the record was not delivered within {timeout} s; call flush() "
+                    "or wait longer"
+                )
+
+    def result(self, timeout: float | None = None) -> RecordMetadata:
+        """Block until delivered; return its metadata or raise its error."""
+        self._wait(timeout)
+        if self._exception is not None:
+            raise self._exception
+        assert self._value is not None
+        return self._value
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._wait(timeout)
+        return self._exception
+
+    def add_done_callback(self, fn: Callable[[DeliveryFuture], None]) -> None:
+        """Call ``fn(future)`` when done (at once if it already is)."""
+        with _future_lock:
+            if self._state != _DONE:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        _call_quietly(fn, self)
+
+    def _resolve(self, value: RecordMetadata | None, exc: BaseException | None) -> None:
+        with _future_lock:
+            self._value = value
+            self._exception = exc
+            self._state = _DONE
+            callbacks, self._callbacks = self._callbacks, None
+            if self._cond is not None:
+                self._cond.notify_all()
+        if callbacks:
+            for fn in callbacks:
+                _call_quietly(fn, self)
+
+    def __repr__(self) -> str:
+        if self._state == _PENDING:
+            return "DeliveryFuture(pending)"
+        if self._exception is not None:
+            return f"DeliveryFuture(failed: {self._exception!r})"
+        return f"DeliveryFuture({self._value})"
+
+
+_future_lock = threading.Lock()  # guards the rare waits and callback lists of all futures
+
+
+def _call_quietly(fn: Callable[..., Any], *args: Any) -> None:
+    """Run a user callback; an exception in it is logged, as Kafka's producer does."""
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("a delivery callback raised; the producer carries on")
+
+
+# ---------------------------------------------------------------------- batch results
+
+
+class BatchMetadata(Sequence[RecordMetadata]):
+    """What ``send_batch`` returns: the RecordMetadata of each record, in input order.
+
+    Built lazily from one (partition, base offset, record indices) group per
+    partition, so a bulk load does not pay for a metadata object per record
+    unless it asks for them.
+    """
+
+    __slots__ = ("_groups", "_items", "_key_sizes", "_n", "_timestamps", "_topic", "_value_sizes")
+
+    def __init__(
+        self,
+        topic: str,
+        n: int,
+        groups: list[tuple[int, int, Sequence[int]]],
+        timestamps: Sequence[int],
+        key_sizes: Sequence[int],
+        value_sizes: Sequence[int],
+    ) -> None:
+        self._topic = topic
+        self._n = n
+        self._groups = groups
+        self._timestamps = timestamps
+        self._key_sizes = key_sizes
+        self._value_sizes = value_sizes
+        self._items: list[RecordMetadata] | None = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _build(self) -> list[RecordMetadata]:
+        items: list[Any] = [None] * self._n
+        for partition, base, indices in self._groups:
+            for rank, i in enumerate(indices):
+                items[i] = RecordMetadata(
+                    self._topic, partition, base + rank if base >= 0 else -1,
+                    self._timestamps[i], self._key_sizes[i], self._value_sizes[i],
+                )
+        return items
+
+    def __getitem__(self, i: Any) -> Any:
+        if self._items is None:
+            self._items = self._build()
+        return self._items[i]
+
+    @property
+    def partitions(self) -> dict[int, tuple[int, int]]:
+        """{partition: (first offset, record count)} for each partition written."""
+        return {p: (base, len(indices)) for p, base, indices in self._groups}
+
+
+# ---------------------------------------------------------------------- accumulator
+
+
+class _PartitionQueue:
+    """Per-partition producer state: the next sequence number and the lingering batch,
+    kept as columns so draining it hands them to the partition without a copy."""
+
+    __slots__ = (
+        "bytes", "callbacks", "deadline_ms", "futures", "headers", "keys", "lock",
+        "next_sequence", "partition", "timestamps", "values",
+    )
+
+    def __init__(self, partition: Partition) -> None:
+        self.partition = partition
+        self.lock = threading.Lock()
+        self.next_sequence = 0
+        self.deadline_ms = 0.0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.keys: list[bytes | None] = []
+        self.values: list[bytes | None] = []
+        self.headers: list[tuple] | None = None
+        self.timestamps: list[int] = []
+        self.futures: list[DeliveryFuture] = []
+        self.callbacks: list[Callable[[Any, Any], None] | None] | None = None
+        self.bytes = 0
+
+    def take(self) -> tuple[list, list, list | None, list, list, list | None]:
+        """Remove and return the lingering batch's columns."""
+        taken = (self.keys, self.values, self.headers, self.timestamps, self.futures,
+                 self.callbacks)
+        self._reset()
+        return taken
+
+
+class _State:
+    """Everything the producer owns, kept apart from the Producer object so a finalizer
+    and the flusher thread can deliver its records after the Producer is collected."""
+
+    def __init__(self, log_: EventLog, config: ProducerConfig) -> None:
+        self.log = log_
+        self.config = config
+        self.producer_id = next(_producer_ids) if config.enable_idempotence else -1
+        self.producer_epoch = 0 if self.producer_id >= 0 else -1
+        self.attributes = COMPRESSION_CODES[config.compression_type]
+        self.queues: dict[tuple[str, int], _PartitionQueue] = {}
+        self.queues_lock = threading.Lock()
+        self.wakeup = threading.Condition()
+        self.closed = False
+        self.flusher: threading.Thread | None = None
+
+    def queue(self, partition: Partition) -> _PartitionQueue:
+        key = (partition.topic, partition.index)
+        q = self.queues.get(key)
+        if q is None or q.partition is not partition:
+            with self.queues_lock:
+                q = self.queues.get(key)
+                if q is None or q.partition is not partition:
+                    q = self.queues[key] = _PartitionQueue(partition)
+        return q
+
+    # -- appending, with retries of storage errors -----------------------------
+
+    def append_one(self, q: _PartitionQueue, key: bytes | None, value: bytes | None,
+                   headers: tuple | None, timestamp_ms: int) -> AppendResult:
+        """Append one record with the next sequence. Caller holds ``q.lock``."""
+        pid = self.producer_id
+        attempt = 0
+        while True:
+            try:
+                result = q.partition.append_record(
+                    key, value, headers, timestamp_ms, self.attributes,
+                    pid, self.producer_epoch, q.next_sequence if pid >= 0 else -1,
+                )
+            except StorageError:
+                attempt = self._retry_or_raise(q, attempt)
+                continue
+            if pid >= 0:
+                q.next_sequence = (q.next_sequence + 1) % sequence_modulus
+            return result
+
+    def append_columns(self, q: _PartitionQueue, keys: list, values: list,
+                       headers: list | None, timestamps: list[int]) -> AppendResult:
+        """Append validated columns as one batch with the next sequence. Caller holds q.lock."""
+        pid = self.producer_id
+        attempt = 0
+        while True:
+            try:
+                result = q.partition.append_columns(
+                    keys, values, headers, timestamps, attributes=self.attributes,
+                    producer_id=pid, producer_epoch=self.producer_epoch,
+                    base_sequence=q.next_sequence if pid >= 0 else -1,
+                )
+            except StorageError:
+                attempt = self._retry_or_raise(q, attempt)
+                continue
+            if pid >= 0:
+                q.next_sequence = (q.next_sequence + len(keys)) % sequence_modulus
+            return result
+
+    def _retry_or_raise(self, q: _PartitionQueue, attempt: int) -> int:
+        """Back off before retrying the same sequence, or re-raise when retries run out."""
+        cfg = self.config
+        attempt += 1
+        if attempt > cfg.retries or attempt * cfg.retry_backoff_ms >= cfg.delivery_timeout_ms:
+            raise
+        log.warning("append to %s-%d failed; retry %d with the same sequence",
+                    q.partition.topic, q.partition.index, attempt, exc_info=True)
+        time.sleep(cfg.retry_backoff_ms / 1000.0)
+        return attempt
+
+    def drain(self, q: _PartitionQueue) -> None:
+        """Append q's lingering batch now (caller holds ``q.lock``) and resolve its futures."""
+        if not q.keys:
+            return
+        keys, values, headers, timestamps, futures, callbacks = q.take()
+        try:
+            result = self.append_columns(q, keys, values, headers, timestamps)
+        except InvalidRecordError:
+            # One bad record must fail only its own future: append them one by one.
+            for i in range(len(keys)):
+                self._deliver_one(q, keys[i], values[i], headers[i] if headers else None,
+                                  timestamps[i], futures[i], callbacks[i] if callbacks else None)
+            return
+        except EventLogError as exc:
+            for i, future in enumerate(futures):
+                _complete(future, callbacks[i] if callbacks else None, None, exc)
+            return
+        self._resolve_batch(q.partition, result, keys, values, timestamps, futures, callbacks)
+
+    def _deliver_one(self, q: _PartitionQueue, key: bytes | None, value: bytes | None,
+                     headers: tuple | None, timestamp_ms: int, future: DeliveryFuture,
+                     callback: Callable[[Any, Any], None] | None) -> None:
+        try:
+            result = self.append_one(q, key, value, headers, timestamp_ms)
+        except EventLogError as exc:
+            _complete(future, callback, None, exc)
+            return
+        self._resolve_batch(q.partition, result, [key], [value], [timestamp_ms], [future],
+                            [callback])
+
+    def _resolve_batch(self, partition: Partition, result: AppendResult, keys: list,
+                       values: list, timestamps: list[int], futures: list[DeliveryFuture],
+                       callbacks: list | None) -> None:
+        acks0 = self.config.acks == 0
+        append_time = result.log_append_time_ms
+        topic, index, base = partition.topic, partition.index, result.base_offset
+        for i, future in enumerate(futures):
+            key, value = keys[i], values[i]
+            md = _new_metadata((
+                topic, index, -1 if acks0 else base + i,
+                append_time if append_time >= 0 else timestamps[i],
+                -1 if key is None else len(key), -1 if value is None else len(value),
+            ))
+            _complete(future, callbacks[i] if callbacks else None, md, None)
+
+    # -- lingering ---------------------------------------------------------------
+
+    def start_flusher(self) -> None:
+        if self.flusher is None:
+            self.flusher = threading.Thread(target=self._flush_loop, name="eventlog-producer",
+                                            daemon=True)
+            self.flusher.start()
+
+    def _flush_loop(self) -> None:
+        clock = self.log.clock
+        real_clock = isinstance(clock, SystemClock)
+        while True:
+            with self.wakeup:
+                if self.closed:
+                    return
+                earliest = min((q.deadline_ms for q in list(self.queues.values()) if q.keys),
+                               default=None)
+                now = clock.monotonic_ms()
+                if earliest is None:
+                    self.wakeup.wait()
+                    continue
+                if earliest > now:
+                    # A manual clock moves without notice: look again every millisecond.
+                    wait_ms = earliest - now if real_clock else min(earliest - now, 1.0)
+                    self.wakeup.wait(wait_ms / 1000.0)
+                    continue
+            self.drain_expired(clock.monotonic_ms())
+
+    def drain_expired(self, now_ms: float) -> None:
+        for q in list(self.queues.values()):
+            if q.keys and q.deadline_ms <= now_ms:
+                with q.lock:
+                    if q.keys and q.deadline_ms <= now_ms:
+                        self.drain(q)
+
+    def flush_all(self) -> None:
+        for q in list(self.queues.values()):
+            if q.keys:
+                with q.lock:
+                    self.drain(q)
+
+    def pending_count(self) -> int:
+        return sum(len(q.keys) for q in list(self.queues.values()))
+
+    def shutdown(self) -> None:
+        """Deliver what is held (or fail it loudly if the log is closed), stop the flusher."""
+        with self.wakeup:
+            self.closed = True
+            self.wakeup.notify_all()
+        if self.pending_count():
+            if self.log.closed:
+                self.fail_all(ClosedError("the EventLog was closed before these records were "
+                                          "delivered; close the producer before the log"))
+            else:
+                self.flush_all()
+        if self.flusher is not None and self.flusher is not threading.current_thread():
+            self.flusher.join()
+
+    def fail_all(self, exc: EventLogError) -> None:
+        failed = 0
+        for q in list(self.queues.values()):
+            with q.lock:
+                _keys, _values, _headers, _ts, futures, callbacks = q.take()
+            for i, future in enumerate(futures):
+                _complete(future, callbacks[i] if callbacks else None, None, exc)
+                failed += 1
+        if failed:
+            log.error("%d record(s) were not delivered: %s", failed, exc)
+
+
+_new_metadata = partial(tuple.__new__, RecordMetadata)
+
+
+def _not_bytes(what: str, obj: Any) -> TypeError:
+    return TypeError(
+        f"{what} must be bytes or None, got {type(obj).__name__}; pass bytes or "
+        f"configure {what}_serializer (e.g. 'str', 'json', 'msgpack' or a callable)"
+    )
+
+
+def _validated_headers(headers: Any) -> tuple:
+    """Headers as a tuple of (str, bytes | None) pairs; InvalidRecordError otherwise."""
+    normalised = normalise_headers([headers])
+    return normalised[0] if normalised else ()
+
+
+def _complete(future: DeliveryFuture, on_delivery: Callable[[Any, Any], None] | None,
+              metadata: RecordMetadata | None, exc: BaseException | None) -> None:
+    future._resolve(metadata, exc)
+    if on_delivery is not None:
+        _call_quietly(on_delivery, exc, metadata)
+
+
+def _finalize(state: _State) -> None:
+    """Run when the Producer is garbage-collected or at interpreter exit."""
+    if not state.closed:
+        if state.pending_count():
+            log.warning("a Producer was not closed; delivering its %d held record(s)",
+                        state.pending_count())
+        state.shutdown()
+
+
+# ---------------------------------------------------------------------- producer
+
+
+class Producer:
+    """Sends records to topics of an EventLog. Thread-safe: share one across threads.
+
+    ``Producer(log, **config)`` or ``log.producer(**config)``; configs are
+    ProducerConfig's fields. A context manager: ``close()`` on exit.
+    """
+
+    def __init__(self, log_: EventLog, **config: Any) -> None:
+        self.config = ProducerConfig.from_kwargs(config)
+        if not isinstance(log_, EventLog):
+            raise InvalidConfigError(f"Producer needs an EventLog, got {type(log_).__name__}")
+        log_._ensure_open()
+        self._log = log_
+        self._key_ser = resolve_serializer(self.config.key_serializer, "key_serializer")
+        self._value_ser = resolve_serializer(self.config.value_serializer, "value_serializer")
+        self._partitioner: Partitioner = resolve_partitioner(
+            self.config.partitioner,
+            batch_size=self.config.batch_size,
+            ignore_keys=self.config.partitioner_ignore_keys,
+        )
+        self._state = _State(log_, self.config)
+        self._linger_ms = self.config.linger_ms
+        self._batch_bytes = self.config.batch_size
+        self._acks0 = self.config.acks == 0
+        self._clock = log_.clock
+        self._finalizer = weakref.finalize(self, _finalize, self._state)
+        log_.register_client(self)
+
+    # ------------------------------------------------------------------ sending
+
+    def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes | None]] | None = None,
+        on_delivery: Callable[[Any, Any], None] | None = None,
+    ) -> DeliveryFuture:
+        """Send one record; returns a future of its RecordMetadata.
+
+        ``on_delivery(error, metadata)`` is called once, when the record is
+        appended or has failed. With ``linger_ms=0`` the record is appended
+        before this returns.
+
+        Raises at once, sending nothing: ClosedError after ``close()``;
+        UnknownTopicError; UnknownPartitionError for a partition that does not
+        exist; TypeError for a key or value that is not bytes (without a
+        serializer); RecordTooLargeError over ``max_request_size`` or the topic's
+        ``max_message_bytes``; InvalidRecordError for bad headers or timestamp.
+        """
+        state = self._state
+        if state.closed:
+            raise ClosedError("this producer is closed; create a new one")
+        if self._key_ser is not None:
+            key = self._key_ser(key)
+        if self._value_ser is not None:
+            value = self._value_ser(value)
+        if type(key) is not bytes and key is not None:
+            raise _not_bytes("key", key)
+        if type(value) is not bytes and value is not None:
+            raise _not_bytes("value", value)
+        part = self._choose(topic, key, value, partition)
+        if headers:
+            headers = _validated_headers(headers)
+        size = record_overhead_bytes + (len(key) if key else 0) + (len(value) if value else 0)
+        if headers:
+            size += sum(len(k) + (len(v) if v else 0) for k, v in headers)
+        if size > self._limit(part):
+            self._too_large(part, size)
+        if timestamp_ms is None:
+            timestamp_ms = self._clock.time_ms()
+        elif type(timestamp_ms) is not int or timestamp_ms < 0:
+            raise InvalidRecordError(
+                f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}"
+            )
+        if self._linger_ms:
+            future = DeliveryFuture()
+            self._accumulate(part, key, value, headers, timestamp_ms, future, on_delivery, size)
+            return future
+        q = state.queue(part)
+        with q.lock:
+            if q.keys:
+                state.drain(q)
+            try:
+                result = state.append_one(q, key, value, headers or None, timestamp_ms)
+            except StorageError as exc:  # retries ran out: the record fails, not the caller
+                future = DeliveryFuture.completed(None, exc)
+                if on_delivery is not None:
+                    _call_quietly(on_delivery, exc, None)
+                return future
+        append_time = result.log_append_time_ms
+        md = _new_metadata((
+            part.topic, part.index, -1 if self._acks0 else result.base_offset,
+            timestamp_ms if append_time < 0 else append_time,
+            -1 if key is None else len(key), -1 if value is None else len(value),
+        ))
+        if on_delivery is not None:
+            _call_quietly(on_delivery, None, md)
+        return DeliveryFuture.completed(md)
+
+    def _choose(self, topic: str, key: bytes | None, value: bytes | None,
+                partition: int | None) -> Partition:
+        t = self._log.topic_for_produce(topic)
+        parts = t.partitions
+        n = len(parts)
+        if partition is not None:
+            if type(partition) is not int or not 0 <= partition < n:
+                raise UnknownPartitionError(
+                    f"topic {topic!r} has {n} partition(s) (0..{n - 1}); "
+                    f"there is no partition {partition!r}"
+                )
+            return parts[partition]
+        if n == 1:
+            return parts[0]
+        chosen = self._partitioner.partition(topic, key, value, n)
+        if type(chosen) is not int or not 0 <= chosen < n:
+            chosen = checked_partition(chosen, topic, n)
+        return parts[chosen]
+
+    def _limit(self, part: Partition) -> int:
+        """The largest record (as estimated) the partition accepts from this producer."""
+        return min(self.config.max_request_size, part.config.max_message_bytes) \
+            - batch_overhead_bytes
+
+    def _too_large(self, part: Partition, size: int) -> None:
+        limit = min(self.config.max_request_size, part.config.max_message_bytes)
+        which = ("max_request_size" if limit == self.config.max_request_size
+                 else f"max_message_bytes of topic {part.topic!r}")
+        raise RecordTooLargeError(
+            f"the record is about {size + batch_overhead_bytes} bytes serialized, over "
+            f"{which}={limit}; send a smaller record or raise the limit"
+        )
+
+    def _accumulate(self, part: Partition, key: bytes | None, value: bytes | None,
+                    headers: tuple | None, timestamp_ms: int, future: DeliveryFuture,
+                    on_delivery: Callable[[Any, Any], None] | None, size: int) -> None:
+        state = self._state
+        q = state.queue(part)
+        limit = min(self._batch_bytes, part.config.max_message_bytes - batch_overhead_bytes)
+        now = self._clock.monotonic_ms()
+        with q.lock:
+            if q.keys and (q.bytes + size > limit or q.deadline_ms <= now):
+                state.drain(q)
+            first = not q.keys
+            if first:
+                q.deadline_ms = now + self._linger_ms
+            n = len(q.keys)
+            q.keys.append(key)
+            q.values.append(value)
+            q.timestamps.append(timestamp_ms)
+            q.futures.append(future)
+            if headers:
+                if q.headers is None:
+                    q.headers = [()] * n
+                q.headers.append(headers)
+            elif q.headers is not None:
+                q.headers.append(())
+            if on_delivery is not None:
+                if q.callbacks is None:
+                    q.callbacks = [None] * n
+                q.callbacks.append(on_delivery)
+            elif q.callbacks is not None:
+                q.callbacks.append(None)
+            q.bytes += size
+            if q.bytes >= limit:
+                state.drain(q)
+                return
+        if first:
+            state.start_flusher()
+            with state.wakeup:
+                state.wakeup.notify()
+
+    def send_batch(
+        self,
+        topic: str,
+        records: Iterable[Sequence[Any]],
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> BatchMetadata:
+        """Send many records at once, appended before this returns (linger does not apply).
+
+        ``records`` are ``(key, value)`` or ``(key, value, headers)`` tuples (all of
+        one shape), serialized by the configured serializers. Records go to their
+        partitions as the partitioner decides (or all to ``partition``), one
+        batch per partition, in input order. Returns their metadata, in order.
+
+        Raises like ``send()`` before anything is appended, for any bad record.
+        Cost: one partitioner call per record (none with ``partition`` or a
+        one-partition topic), then one encode and append per partition.
+        """
+        state = self._state
+        if state.closed:
+            raise ClosedError("this producer is closed; create a new one")
+        if not isinstance(records, list):
+            records = list(records)
+        if not records:
+            return BatchMetadata(topic, 0, [], [], [], [])
+        keys, values, headers = self._batch_columns(records)
+        t = self._log.topic_for_produce(topic)
+        groups = self._group(t, keys, values, partition)
+        if timestamp_ms is None:
+            timestamp_ms = self._log.clock.time_ms()
+        timestamps = [timestamp_ms] * len(keys)
+        out_groups: list[tuple[int, int, Sequence[int]]] = []
+        for index, indices in groups:
+            part = t.partitions[index]
+            k, v, h, ts = self._select(indices, keys, values, headers, timestamps)
+            q = state.queue(part)
+            with q.lock:
+                if q.keys:
+                    state.drain(q)
+                result = state.append_columns(q, k, v, h, ts)
+            base = -1 if self.config.acks == 0 else result.base_offset
+            out_groups.append((index, base, indices))
+        n = len(keys)
+        return BatchMetadata(
+            topic, n, out_groups, _Repeat(timestamp_ms, n),
+            [-1 if k is None else len(k) for k in keys],
+            [-1 if v is None else len(v) for v in values],
+        )
+
+    def _batch_columns(self, records: list[Sequence[Any]]) -> tuple[list, list, list | None]:
+        widths = set(map(len, records))
+        if len(widths) != 1 or not widths <= {2, 3}:
+            raise InvalidRecordError(
+                "send_batch takes (key, value) or (key, value, headers) tuples, all of one "
+                f"shape; got lengths {sorted(widths)}"
+            )
+        columns = list(zip(*records))
+        keys = list(columns[0]) if self._key_ser is None else list(map(self._key_ser, columns[0]))
+        values = (list(columns[1]) if self._value_ser is None
+                  else list(map(self._value_ser, columns[1])))
+        check_bytes_column(keys, "key")
+        check_bytes_column(values, "value")
+        headers = normalise_headers(columns[2]) if len(columns) > 2 else None
+        return keys, values, headers
+
+    def _group(self, t: Any, keys: list, values: list, partition: int | None
+               ) -> list[tuple[int, Sequence[int]]]:
+        n = t.num_partitions
+        count = len(keys)
+        if partition is not None:
+            if type(partition) is not int or not 0 <= partition < n:
+                raise UnknownPartitionError(
+                    f"topic {t.name!r} has {n} partition(s) (0..{n - 1}); "
+                    f"there is no partition {partition!r}"
+                )
+            return [(partition, range(count))]
+        if n == 1:
+            return [(0, range(count))]
+        name = t.name
+        chosen = list(map(self._partitioner.partition, itertools.repeat(name, count), keys,
+                          values, itertools.repeat(n, count)))
+        if not set(map(type, chosen)) <= {int} or min(chosen) < 0 or max(chosen) >= n:
+            bad = next(c for c in chosen if type(c) is not int or not 0 <= c < n)
+            checked_partition(bad, name, n)
+        buckets: dict[int, list[int]] = {}
+        for i, c in enumerate(chosen):
+            b = buckets.get(c)
+            if b is None:
+                buckets[c] = [i]
+            else:
+                b.append(i)
+        return sorted(buckets.items())
+
+    @staticmethod
+    def _select(indices: Sequence[int], keys: list, values: list, headers: list | None,
+                timestamps: list[int]) -> tuple[list, list, list | None, list[int]]:
+        if isinstance(indices, range) and len(indices) == len(keys):
+            return keys, values, headers, timestamps
+        return (
+            [keys[i] for i in indices],
+            [values[i] for i in indices],
+            None if headers is None else [headers[i] for i in indices],
+            timestamps[: len(indices)],
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Append every lingering record now; return when all are delivered.
+
+        ``timeout`` is accepted for Kafka's signature; appends are synchronous here,
+        so the call returns once the appends are done.
+        """
+        self._state.flush_all()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush, then stop. Idempotent. ``send`` raises ClosedError afterwards."""
+        if self._finalizer.alive:
+            self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return self._state.closed
+
+    def partitions_for(self, topic: str) -> list[int]:
+        """The partition numbers of ``topic`` (Kafka's partitionsFor)."""
+        return list(range(self._log.topic_for_produce(topic).num_partitions))
+
+    def metrics(self) -> dict[str, int]:
+        """A few counters: records held in lingering batches, producer id."""
+        return {"pending_records": self._state.pending_count(),
+                "producer_id": self._state.producer_id}
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._state.closed else f"linger_ms={self._linger_ms}"
+        return f"Producer({self._log!r}, {state})"
+
+
+class _Repeat(Sequence[int]):
+    """A sequence of one value, n times (the batch timestamp), without a list."""
+
+    __slots__ = ("_n", "_value")
+
+    def __init__(self, value: int, n: int) -> None:
+        self._value = value
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self._value] * len(range(*i.indices(self._n)))
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        return self._value

@@ -1,0 +1,491 @@
+"""Producer: partitioning, batching, futures, idempotence, errors, threads."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import eventlog
+from eventlog.errors import (
+    ClosedError,
+    InvalidConfigError,
+    InvalidRecordError,
+    OutOfOrderSequenceError,
+    RecordTooLargeError,
+    StorageError,
+    UnknownPartitionError,
+    UnknownTopicError,
+)
+from eventlog.partitioner import murmur2
+from eventlog.producer import DeliveryFuture, Producer
+from eventlog.testing import ManualClock
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def log(clock: ManualClock):
+    with eventlog.open(clock=clock) as log:
+        yield log
+
+
+def all_records(log, topic):
+    return {
+        p.index: [(r.key, r.value) for r in p.read(p.start_offset, 10**6)]
+        if p.end_offset > p.start_offset else []
+        for p in log.topic(topic).partitions
+    }
+
+
+def expected_partition(key: bytes, n: int) -> int:
+    return (murmur2(key) & 0x7FFFFFFF) % n
+
+
+# ---------------------------------------------------------------------- linger 0
+
+
+def test_send_linger0_appends_before_returning(log):
+    log.create_topic("t", partitions=3)
+    producer = log.producer()
+    fut = producer.send("t", b"v", key=b"k")
+    assert fut.done()
+    md = fut.result()
+    assert md.topic == "t"
+    assert md.partition == expected_partition(b"k", 3)
+    assert md.offset == 0
+    assert md.serialized_key_size == 1
+    assert md.serialized_value_size == 1
+    assert log.topic("t").partition(md.partition).read(0)[0].value == b"v"
+
+
+def test_keyed_records_follow_murmur2_and_keep_order(log):
+    log.create_topic("t", partitions=7)
+    producer = log.producer()
+    keys = [f"user-{i}".encode() for i in range(50)]
+    for round_ in range(3):
+        for k in keys:
+            md = producer.send("t", b"%d" % round_, key=k).result()
+            assert md.partition == expected_partition(k, 7)
+    records = all_records(log, "t")
+    for k in keys:
+        p = expected_partition(k, 7)
+        values = [v for key, v in records[p] if key == k]
+        assert values == [b"0", b"1", b"2"]
+
+
+def test_str_key_hashes_as_utf8_bytes(log):
+    log.create_topic("t", partitions=10)
+    producer = log.producer(key_serializer="str", value_serializer="str")
+    md = producer.send("t", "value", key="clé-ü").result()
+    assert md.partition == expected_partition("clé-ü".encode(), 10)
+    assert md.serialized_key_size == len("clé-ü".encode())
+
+
+def test_empty_key_is_hashed_but_none_is_not(log):
+    log.create_topic("t", partitions=1000)
+    producer = log.producer()
+    assert producer.send("t", b"x", key=b"").result().partition == 681  # KAFKA_SEMANTICS 1.5
+
+
+def test_explicit_partition_wins(log):
+    log.create_topic("t", partitions=3)
+    producer = log.producer()
+    assert producer.send("t", b"v", key=b"k", partition=2).result().partition == 2
+    assert producer.send("t", b"v", key=b"k", partition=0).result().partition == 0
+
+
+def test_keyless_records_are_sticky_until_batch_size(log):
+    log.create_topic("t", partitions=4)
+    producer = log.producer(batch_size=1000)
+    parts = [producer.send("t", b"x" * 84).result().partition for _ in range(200)]
+    # each record counts 84 bytes: a sticky partition holds >= 12 consecutive records
+    runs = []
+    for p in parts:
+        if runs and runs[-1][0] == p:
+            runs[-1][1] += 1
+        else:
+            runs.append([p, 1])
+    assert all(count >= 12 for _, count in runs[:-1])
+    assert len({p for p, _ in runs}) > 1
+
+
+def test_round_robin_partitioner(log):
+    log.create_topic("t", partitions=3)
+    producer = log.producer(partitioner="round_robin")
+    assert [producer.send("t", b"v").result().partition for _ in range(7)] == [
+        0, 1, 2, 0, 1, 2, 0]
+
+
+def test_custom_partitioner_object_and_function(log):
+    log.create_topic("t", partitions=5)
+
+    class Last:
+        def partition(self, topic, key, value, num_partitions):
+            return num_partitions - 1
+
+    assert log.producer(partitioner=Last()).send("t", b"v").result().partition == 4
+
+    def by_len(topic, key, value, num_partitions):
+        return len(value) % num_partitions
+
+    assert log.producer(partitioner=by_len).send("t", b"abc").result().partition == 3
+
+
+def test_partitioner_out_of_range_names_the_count(log):
+    log.create_topic("t", partitions=3)
+    producer = log.producer(partitioner=lambda t, k, v, n: 7)
+    with pytest.raises(UnknownPartitionError, match="3 partitions"):
+        producer.send("t", b"v")
+    assert log.topic("t").partition(0).end_offset == 0
+
+
+def test_acks_zero_reports_offset_minus_one(log):
+    log.create_topic("t")
+    md = log.producer(acks=0).send("t", b"v").result()
+    assert md.offset == -1
+    assert log.topic("t").partition(0).end_offset == 1
+
+
+def test_log_append_time_metadata(log, clock):
+    log.create_topic("t", message_timestamp_type="LogAppendTime")
+    md = log.producer().send("t", b"v", timestamp_ms=5).result()
+    assert md.timestamp_ms == clock.time_ms()
+    assert log.topic("t").partition(0).read(0)[0].timestamp_ms == clock.time_ms()
+
+
+def test_create_time_keeps_given_timestamp(log):
+    log.create_topic("t")
+    md = log.producer().send("t", b"v", timestamp_ms=1234).result()
+    assert md.timestamp_ms == 1234
+    assert log.topic("t").partition(0).read(0)[0].timestamp_ms == 1234
+
+
+def test_headers_round_trip(log):
+    log.create_topic("t")
+    log.producer().send("t", b"v", headers=[("trace", b"1"), ("empty", None)]).result()
+    assert log.topic("t").partition(0).read(0)[0].headers == (("trace", b"1"), ("empty", None))
+
+
+def test_on_delivery_and_done_callback_called_once(log):
+    log.create_topic("t")
+    calls = []
+    fut = log.producer().send("t", b"v", on_delivery=lambda err, md: calls.append((err, md)))
+    assert len(calls) == 1
+    assert calls[0][0] is None
+    assert calls[0][1].offset == 0
+    seen = []
+    fut.add_done_callback(lambda f: seen.append(f.result().offset))
+    assert seen == [0]
+
+
+def test_serializers_json_and_msgpack(log):
+    log.create_topic("t")
+    producer = log.producer(value_serializer="json", key_serializer="msgpack")
+    producer.send("t", {"a": 1}, key=[1, 2]).result()
+    record = log.topic("t").partition(0).read(0)[0]
+    assert record.value == b'{"a":1}'
+    import msgpack
+
+    assert msgpack.unpackb(record.key) == [1, 2]
+
+
+# ---------------------------------------------------------------------- linger > 0
+
+
+def test_linger_holds_records_until_the_clock_moves(log, clock):
+    log.create_topic("t")
+    producer = log.producer(linger_ms=5)
+    futures = [producer.send("t", b"%d" % i) for i in range(3)]
+    assert not any(f.done() for f in futures)
+    assert log.topic("t").partition(0).end_offset == 0
+    clock.advance(5)
+    assert [f.result(timeout=5).offset for f in futures] == [0, 1, 2]
+    p = log.topic("t").partition(0)
+    assert p.end_offset == 3
+    assert len(p.log.read(0, 10)) == 1  # one batch
+
+
+def test_linger_flush_delivers_at_once(log):
+    log.create_topic("t", partitions=2)
+    producer = log.producer(linger_ms=60_000)
+    futures = [producer.send("t", b"v", partition=i % 2) for i in range(10)]
+    assert not any(f.done() for f in futures)
+    producer.flush()
+    assert all(f.done() for f in futures)
+    assert sorted(f.result().offset for f in futures) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+
+
+def test_linger_batch_full_is_sent_without_waiting(log):
+    log.create_topic("t")
+    producer = log.producer(linger_ms=60_000, batch_size=500)
+    futures = [producer.send("t", b"x" * 100) for _ in range(10)]
+    assert futures[0].done()  # the first batch filled up and was appended
+    assert not futures[-1].done()
+    producer.close()
+    assert all(f.done() for f in futures)
+    assert log.topic("t").partition(0).end_offset == 10
+
+
+def test_close_flushes_and_then_send_raises(log):
+    log.create_topic("t")
+    producer = log.producer(linger_ms=60_000)
+    fut = producer.send("t", b"v")
+    producer.close()
+    assert fut.result().offset == 0
+    with pytest.raises(ClosedError):
+        producer.send("t", b"v")
+    assert log.topic("t").partition(0).end_offset == 1
+
+
+def test_eventlog_close_closes_its_producers_first(clock):
+    log = eventlog.open(clock=clock)
+    log.create_topic("t")
+    producer = log.producer(linger_ms=60_000)
+    fut = producer.send("t", b"v")
+    log.close()
+    assert fut.result().offset == 0
+    assert producer.closed
+
+
+def test_garbage_collected_producer_delivers(log):
+    log.create_topic("t")
+    producer = log.producer(linger_ms=60_000)
+    fut = producer.send("t", b"v")
+    del producer
+    gc.collect()
+    assert fut.result(timeout=5).offset == 0
+
+
+def test_producer_left_open_at_exit_delivers(tmp_path):
+    script = textwrap.dedent(f"""
+        import eventlog
+        log = eventlog.open({str(tmp_path)!r})
+        log.create_topic("t")
+        producer = log.producer(linger_ms=600000)
+        producer.send("t", b"held")
+        # no close: interpreter exit must deliver the held record
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    with eventlog.open(tmp_path) as log:
+        assert [r.value for r in log.topic("t").partition(0).read(0)] == [b"held"]
+
+
+# ---------------------------------------------------------------------- batch call
+
+
+def test_send_batch_keeps_order_and_reports_metadata(log):
+    log.create_topic("t", partitions=3)
+    producer = log.producer()
+    records = [(b"key-%d" % (i % 10), b"value-%d" % i) for i in range(100)]
+    result = producer.send_batch("t", records)
+    assert len(result) == 100
+    for (key, value), md in zip(records, result, strict=True):
+        assert md.partition == expected_partition(key, 3)
+        stored = log.topic("t").partition(md.partition).read(md.offset, 1)[0]
+        assert (stored.key, stored.value) == (key, value)
+    assert sum(count for _, count in result.partitions.values()) == 100
+
+
+def test_send_batch_to_one_partition(log):
+    log.create_topic("t", partitions=3)
+    result = log.producer().send_batch("t", [(None, b"a"), (None, b"b")], partition=1)
+    assert [md.offset for md in result] == [0, 1]
+    assert {md.partition for md in result} == {1}
+
+
+def test_send_batch_bad_record_appends_nothing(log):
+    log.create_topic("t", partitions=2)
+    producer = log.producer()
+    with pytest.raises(InvalidRecordError, match="record 1: value must be bytes"):
+        producer.send_batch("t", [(b"a", b"ok"), (b"a", "not bytes")])
+    assert all(p.end_offset == 0 for p in log.topic("t").partitions)
+
+
+# ---------------------------------------------------------------------- idempotence
+
+
+def test_duplicate_batch_returns_original_offsets(log):
+    p = log.create_topic("t").partition(0)
+    first = p.append_batch([(b"k", b"v")], producer_id=7, producer_epoch=0, base_sequence=0)
+    dup = p.append_batch([(b"k", b"v")], producer_id=7, producer_epoch=0, base_sequence=0)
+    assert dup.duplicate
+    assert (dup.base_offset, dup.last_offset) == (first.base_offset, first.last_offset)
+    assert p.end_offset == 1
+
+
+def test_sequence_gap_raises_and_appends_nothing(log):
+    p = log.create_topic("t").partition(0)
+    p.append_batch([(b"k", b"v")], producer_id=7, producer_epoch=0, base_sequence=0)
+    with pytest.raises(OutOfOrderSequenceError, match="expected 1"):
+        p.append_batch([(b"k", b"v")], producer_id=7, producer_epoch=0, base_sequence=2)
+    assert p.end_offset == 1
+
+
+def test_retry_after_storage_error_does_not_duplicate(log, monkeypatch):
+    p = log.create_topic("t").partition(0)
+    producer = log.producer(retry_backoff_ms=0)
+    real = p.log.append_encoded
+    calls = {"n": 0}
+
+    def flaky(data, header, *, now_ms):
+        calls["n"] += 1
+        result = real(data, header, now_ms=now_ms)
+        if calls["n"] == 1:
+            raise StorageError("simulated fsync failure after the write")
+        return result
+
+    monkeypatch.setattr(p.log, "append_encoded", flaky)
+    md = producer.send("t", b"once").result()
+    assert md.offset == 0
+    assert p.end_offset == 1  # the retry was recognised as a duplicate
+    assert producer.send("t", b"next").result().offset == 1
+
+
+def test_storage_error_without_retries_fails_only_that_future(log, monkeypatch):
+    p = log.create_topic("t").partition(0)
+    producer = log.producer(retries=0)
+
+    def broken(data, header, *, now_ms):
+        raise StorageError("disk full")
+
+    monkeypatch.setattr(p.log, "append_encoded", broken)
+    fut = producer.send("t", b"lost")
+    assert isinstance(fut.exception(), StorageError)
+    monkeypatch.undo()
+    assert producer.send("t", b"kept").result().offset == 0
+
+
+# ---------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"acks": 2}, "acks"),
+        ({"linger_ms": -1}, "linger_ms"),
+        ({"compression_type": "zstd"}, "lz4"),
+        ({"enable_idempotence": True, "acks": 1}, "acks='all'"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"lingerms": 5}, "unknown producer config lingerms"),
+        ({"value_serializer": "yaml"}, "unknown value_serializer"),
+        ({"partitioner": 42}, "partitioner"),
+    ],
+)
+def test_bad_config_raises(log, config, fragment):
+    with pytest.raises(InvalidConfigError, match=fragment):
+        log.producer(**config)
+
+
+def test_unknown_topic_raises_and_creates_nothing(log):
+    producer = log.producer()
+    with pytest.raises(UnknownTopicError, match="nope"):
+        producer.send("nope", b"v")
+    assert log.topics() == []
+
+
+def test_auto_create_topics(clock):
+    with eventlog.open(clock=clock, auto_create_topics=True, num_partitions=2) as log:
+        md = log.producer().send("fresh", b"v", key=b"k").result()
+        assert log.topic("fresh").num_partitions == 2
+        assert md.partition == expected_partition(b"k", 2)
+
+
+def test_non_bytes_value_names_the_field(log):
+    log.create_topic("t")
+    producer = log.producer()
+    with pytest.raises(TypeError, match="value must be bytes"):
+        producer.send("t", "text")
+    with pytest.raises(TypeError, match="key must be bytes"):
+        producer.send("t", b"v", key=42)
+    assert log.topic("t").partition(0).end_offset == 0
+
+
+def test_record_too_large(log):
+    log.create_topic("t", max_message_bytes=1000)
+    producer = log.producer()
+    with pytest.raises(RecordTooLargeError, match="max_message_bytes"):
+        producer.send("t", b"x" * 2000)
+    with pytest.raises(RecordTooLargeError, match="max_request_size"):
+        log.producer(max_request_size=100).send("t", b"x" * 500)
+    assert log.topic("t").partition(0).end_offset == 0
+
+
+def test_unknown_partition(log):
+    log.create_topic("t", partitions=2)
+    with pytest.raises(UnknownPartitionError, match="2 partition"):
+        log.producer().send("t", b"v", partition=2)
+    assert all(p.end_offset == 0 for p in log.topic("t").partitions)
+
+
+def test_bad_headers_raise(log):
+    log.create_topic("t")
+    with pytest.raises(InvalidRecordError, match="headers"):
+        log.producer().send("t", b"v", headers=[("k", "not-bytes")])
+    assert log.topic("t").partition(0).end_offset == 0
+
+
+def test_future_result_timeout():
+    fut = DeliveryFuture()
+    with pytest.raises(TimeoutError):
+        fut.result(timeout=0.01)
+
+
+# ---------------------------------------------------------------------- threads
+
+
+def test_four_threads_share_one_producer():
+    with eventlog.open() as log:
+        log.create_topic("t", partitions=3)
+        producer = log.producer()
+        per_thread = 50_000
+        errors = []
+
+        def work(tid: int) -> None:
+            try:
+                for i in range(per_thread):
+                    producer.send("t", b"%d:%d" % (tid, i), key=b"key-%d-%d" % (tid, i % 16))
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        producer.flush()
+        seen: dict[bytes, list[int]] = {}
+        total = 0
+        for p in log.topic("t").partitions:
+            offset = 0
+            while offset < p.end_offset:
+                batch = p.read(offset, 10_000)
+                for r in batch:
+                    tid, i = r.value.split(b":")
+                    assert p.index == expected_partition(r.key, 3)
+                    seen.setdefault(r.key, []).append(int(i))
+                offset = batch[-1].offset + 1
+            total += p.end_offset
+        assert total == 4 * per_thread
+        for key, sequence in seen.items():
+            assert sequence == sorted(sequence), f"order broken for {key!r}"
+            assert len(sequence) == len(set(sequence))
+
+
+def test_producer_flusher_thread_delivers_on_real_clock():
+    with eventlog.open() as log:
+        log.create_topic("t")
+        producer = Producer(log, linger_ms=5)
+        started = time.monotonic()
+        fut = producer.send("t", b"v")
+        assert fut.result(timeout=5).offset == 0
+        assert time.monotonic() - started < 5
