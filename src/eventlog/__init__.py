@@ -17,6 +17,7 @@ from . import errors
 from .broker import EventLog, LogRecoveryReport, open
 from .clock import Clock, SystemClock
 from .config import TopicConfig
+from .consumer import Consumer, ConsumerConfig, ConsumerRebalanceListener, OffsetAndTimestamp
 from .errors import (
     ClosedError,
     CommitFailedError,
@@ -26,7 +27,16 @@ from .errors import (
     RecordTooLargeError,
     UnknownTopicError,
 )
+from .group import GroupDescription, GroupListing, GroupState, OffsetAndMetadata
+from .group.assignors import (
+    CooperativeStickyAssignor,
+    RangeAssignor,
+    RoundRobinAssignor,
+    StickyAssignor,
+)
 from .partition import Partition
+from .partitioner import DefaultPartitioner, RoundRobinPartitioner, murmur2
+from .producer import DeliveryFuture, Producer, ProducerConfig
 from .records import ConsumerRecord, Record, RecordMetadata, TimestampType, TopicPartition
 from .topic import Topic
 
@@ -36,16 +46,33 @@ __all__ = [
     "Clock",
     "ClosedError",
     "CommitFailedError",
+    "Consumer",
+    "ConsumerConfig",
+    "ConsumerRebalanceListener",
     "ConsumerRecord",
+    "CooperativeStickyAssignor",
+    "DefaultPartitioner",
+    "DeliveryFuture",
     "EventLog",
     "EventLogError",
+    "GroupDescription",
+    "GroupListing",
+    "GroupState",
     "InvalidConfigError",
     "LogRecoveryReport",
+    "OffsetAndMetadata",
+    "OffsetAndTimestamp",
     "OffsetOutOfRangeError",
     "Partition",
+    "Producer",
+    "ProducerConfig",
+    "RangeAssignor",
     "Record",
     "RecordMetadata",
     "RecordTooLargeError",
+    "RoundRobinAssignor",
+    "RoundRobinPartitioner",
+    "StickyAssignor",
     "SystemClock",
     "TimestampType",
     "Topic",
@@ -54,5 +81,6 @@ __all__ = [
     "UnknownTopicError",
     "__version__",
     "errors",
+    "murmur2",
     "open",
 ]

@@ -487,6 +487,20 @@ class EventLog:
 
         return Consumer(self, *topics, **config)
 
+    def list_groups(self) -> list[Any]:
+        """Every consumer group with members or committed offsets (GroupListing)."""
+        from .group.coordinator import list_groups  # the group layer sits above
+
+        self._ensure_open()
+        return list_groups(self)
+
+    def describe_group(self, group_id: str) -> Any:
+        """State, generation, protocol, members and per-partition lag of one group."""
+        from .group.coordinator import describe_group  # the group layer sits above
+
+        self._ensure_open()
+        return describe_group(self, group_id)
+
     # ------------------------------------------------------------------ maintenance
 
     def run_retention(self, now_ms: int | None = None) -> int:

@@ -152,6 +152,11 @@ class Partition:
     # ------------------------------------------------------------------ state
 
     @property
+    def closed(self) -> bool:
+        """True once the partition's log was closed (its EventLog closed, or topic deleted)."""
+        return self._closed
+
+    @property
     def topic_partition(self) -> TopicPartition:
         return TopicPartition(self.topic, self.index)
 
@@ -505,6 +510,15 @@ class Partition:
         for header, cols in self.read_columns(offset, max_records):
             out.extend(map(_make_record, _rows(header, cols)))
         return out
+
+    def read_batches(
+        self, offset: int, max_records: int, max_bytes: int = 2**31
+    ) -> list[tuple[BatchHeader, Columns]]:
+        """Whole decoded batches holding records from ``offset`` on (the first may start
+        below it; control batches included). Lock-free. Raises like ``read``.
+        """
+        self._ensure_open()
+        return self._log.read(offset, max_records, max_bytes)
 
     def read_columns(
         self, offset: int, max_records: int, max_bytes: int = 2**31
