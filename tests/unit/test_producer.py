@@ -470,7 +470,7 @@ def test_four_threads_share_one_producer():
             while offset < p.end_offset:
                 batch = p.read(offset, 10_000)
                 for r in batch:
-                    tid, i = r.value.split(b":")
+                    _tid, i = r.value.split(b":")
                     assert p.index == expected_partition(r.key, 3)
                     seen.setdefault(r.key, []).append(int(i))
                 offset = batch[-1].offset + 1
