@@ -339,6 +339,7 @@ class Partition:
             if self._closed:
                 self._ensure_open()
             log = self._log
+            entry = None
             if producer_id >= 0:
                 entry = self._producers.get(producer_id)
                 if entry is not None and (
@@ -348,6 +349,7 @@ class Partition:
                     found = self._check_sequence(producer_id, producer_epoch, sequence, 1)
                     if found is not None:
                         return found
+                    entry = None
             if self._log_append_time:
                 timestamp_ms = self._clock.time_ms()
                 attributes |= codec.attr_log_append_time
@@ -364,7 +366,10 @@ class Partition:
                 if producer_id >= 0 and log.end_offset > base:
                     self._record_sequence(producer_id, producer_epoch, sequence, header)
                 raise
-            if producer_id >= 0:
+            if entry is not None:  # the common case, inlined: next sequence, same epoch
+                entry.last_sequence = sequence
+                entry.batches.append((producer_epoch, sequence, sequence, base, base))
+            elif producer_id >= 0:
                 self._record_sequence(producer_id, producer_epoch, sequence, header)
             if self._flush_interval_messages is not None or self._waiters:
                 self._after_append(header)

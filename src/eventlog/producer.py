@@ -160,25 +160,23 @@ class DeliveryFuture:
     per record. Thread-safe.
     """
 
-    __slots__ = ("_callbacks", "_cond", "_exception", "_state", "_value")
-
-    def __init__(self) -> None:
-        self._state = _PENDING
-        self._value: RecordMetadata | None = None
-        self._exception: BaseException | None = None
-        self._callbacks: list[Callable[[DeliveryFuture], None]] | None = None
-        self._cond: threading.Condition | None = None
+    # No __slots__: class-level defaults let a completed future be made with two
+    # attribute writes (the linger_ms=0 path makes one per record).
+    _state = _PENDING
+    _value: RecordMetadata | None = None
+    _exception: BaseException | None = None
+    _callbacks: list[Callable[[DeliveryFuture], None]] | None = None
+    _cond: threading.Condition | None = None
 
     @classmethod
     def completed(cls, value: RecordMetadata | None, exc: BaseException | None = None
                   ) -> DeliveryFuture:
         """A future that is already done (the ``linger_ms=0`` path)."""
-        future = cls.__new__(cls)
-        future._state = _DONE
+        future = _new_object(cls)
         future._value = value
-        future._exception = exc
-        future._callbacks = None
-        future._cond = None
+        if exc is not None:
+            future._exception = exc
+        future._state = _DONE
         return future
 
     def done(self) -> bool:
@@ -248,6 +246,7 @@ class DeliveryFuture:
         return f"DeliveryFuture({self._value})"
 
 
+_new_object = object.__new__
 _future_lock = threading.Lock()  # guards the rare waits and callback lists of all futures
 
 
@@ -321,15 +320,18 @@ class _PartitionQueue:
     kept as columns so draining it hands them to the partition without a copy."""
 
     __slots__ = (
-        "bytes", "callbacks", "deadline_ms", "futures", "headers", "keys", "lock",
-        "next_sequence", "partition", "timestamps", "values",
+        "batch_bytes_max", "bytes", "callbacks", "deadline_ms", "futures", "headers", "keys",
+        "lock", "next_sequence", "partition", "record_bytes_max", "timestamps", "values",
     )
 
-    def __init__(self, partition: Partition) -> None:
+    def __init__(self, partition: Partition, config: ProducerConfig) -> None:
         self.partition = partition
         self.lock = threading.Lock()
         self.next_sequence = 0
         self.deadline_ms = 0.0
+        message_bytes_max = min(config.max_request_size, partition.config.max_message_bytes)
+        self.record_bytes_max = message_bytes_max - batch_overhead_bytes
+        self.batch_bytes_max = min(config.batch_size, self.record_bytes_max)
         self._reset()
 
     def _reset(self) -> None:
@@ -359,29 +361,31 @@ class _State:
         self.producer_id = next(_producer_ids) if config.enable_idempotence else -1
         self.producer_epoch = 0 if self.producer_id >= 0 else -1
         self.attributes = COMPRESSION_CODES[config.compression_type]
-        self.queues: dict[tuple[str, int], _PartitionQueue] = {}
+        self.queues: dict[Partition, _PartitionQueue] = {}
         self.queues_lock = threading.Lock()
         self.wakeup = threading.Condition()
         self.closed = False
         self.flusher: threading.Thread | None = None
 
     def queue(self, partition: Partition) -> _PartitionQueue:
-        key = (partition.topic, partition.index)
-        q = self.queues.get(key)
-        if q is None or q.partition is not partition:
+        """The state of ``partition`` (keyed by the object: a re-created topic starts anew)."""
+        q = self.queues.get(partition)
+        if q is None:
             with self.queues_lock:
-                q = self.queues.get(key)
-                if q is None or q.partition is not partition:
-                    q = self.queues[key] = _PartitionQueue(partition)
+                q = self.queues.get(partition)
+                if q is None:
+                    q = self.queues[partition] = _PartitionQueue(partition, self.config)
         return q
 
     # -- appending, with retries of storage errors -----------------------------
 
     def append_one(self, q: _PartitionQueue, key: bytes | None, value: bytes | None,
-                   headers: tuple | None, timestamp_ms: int) -> AppendResult:
-        """Append one record with the next sequence. Caller holds ``q.lock``."""
+                   headers: tuple | None, timestamp_ms: int, attempt: int = 0) -> AppendResult:
+        """Append one record with the next sequence. Caller holds ``q.lock``.
+
+        ``attempt``: how many tries were made already (retries count from there).
+        """
         pid = self.producer_id
-        attempt = 0
         while True:
             try:
                 result = q.partition.append_record(
@@ -389,7 +393,7 @@ class _State:
                     pid, self.producer_epoch, q.next_sequence if pid >= 0 else -1,
                 )
             except StorageError:
-                attempt = self._retry_or_raise(q, attempt)
+                attempt = self.retry_or_raise(q, attempt)
                 continue
             if pid >= 0:
                 q.next_sequence = (q.next_sequence + 1) % sequence_modulus
@@ -408,13 +412,13 @@ class _State:
                     base_sequence=q.next_sequence if pid >= 0 else -1,
                 )
             except StorageError:
-                attempt = self._retry_or_raise(q, attempt)
+                attempt = self.retry_or_raise(q, attempt)
                 continue
             if pid >= 0:
                 q.next_sequence = (q.next_sequence + len(keys)) % sequence_modulus
             return result
 
-    def _retry_or_raise(self, q: _PartitionQueue, attempt: int) -> int:
+    def retry_or_raise(self, q: _PartitionQueue, attempt: int) -> int:
         """Back off before retrying the same sequence, or re-raise when retries run out."""
         cfg = self.config
         attempt += 1
@@ -640,12 +644,13 @@ class Producer:
         if type(value) is not bytes and value is not None:
             raise _not_bytes("value", value)
         part = self._choose(topic, key, value, partition)
+        q = state.queues.get(part) or state.queue(part)
         if headers:
             headers = _validated_headers(headers)
         size = record_overhead_bytes + (len(key) if key else 0) + (len(value) if value else 0)
         if headers:
             size += sum(len(k) + (len(v) if v else 0) for k, v in headers)
-        if size > self._limit(part):
+        if size > q.record_bytes_max:
             self._too_large(part, size)
         if timestamp_ms is None:
             timestamp_ms = self._clock.time_ms()
@@ -655,19 +660,30 @@ class Producer:
             )
         if self._linger_ms:
             future = DeliveryFuture()
-            self._accumulate(part, key, value, headers, timestamp_ms, future, on_delivery, size)
+            self._accumulate(q, key, value, headers, timestamp_ms, future, on_delivery, size)
             return future
-        q = state.queue(part)
+        pid = state.producer_id
         with q.lock:
             if q.keys:
                 state.drain(q)
             try:
-                result = state.append_one(q, key, value, headers or None, timestamp_ms)
-            except StorageError as exc:  # retries ran out: the record fails, not the caller
-                future = DeliveryFuture.completed(None, exc)
-                if on_delivery is not None:
-                    _call_quietly(on_delivery, exc, None)
-                return future
+                result = part.append_record(
+                    key, value, headers or None, timestamp_ms, state.attributes,
+                    pid, state.producer_epoch, q.next_sequence if pid >= 0 else -1,
+                )
+            except StorageError:
+                try:  # back off, then retry with the same sequence
+                    attempt = state.retry_or_raise(q, 0)
+                    result = state.append_one(q, key, value, headers or None, timestamp_ms,
+                                              attempt)
+                except StorageError as exc:  # retries ran out: the record fails, not the caller
+                    future = DeliveryFuture.completed(None, exc)
+                    if on_delivery is not None:
+                        _call_quietly(on_delivery, exc, None)
+                    return future
+            else:
+                if pid >= 0:
+                    q.next_sequence = (q.next_sequence + 1) % sequence_modulus
         append_time = result.log_append_time_ms
         md = _new_metadata((
             part.topic, part.index, -1 if self._acks0 else result.base_offset,
@@ -697,11 +713,6 @@ class Producer:
             chosen = checked_partition(chosen, topic, n)
         return parts[chosen]
 
-    def _limit(self, part: Partition) -> int:
-        """The largest record (as estimated) the partition accepts from this producer."""
-        return min(self.config.max_request_size, part.config.max_message_bytes) \
-            - batch_overhead_bytes
-
     def _too_large(self, part: Partition, size: int) -> None:
         limit = min(self.config.max_request_size, part.config.max_message_bytes)
         which = ("max_request_size" if limit == self.config.max_request_size
@@ -711,12 +722,11 @@ class Producer:
             f"{which}={limit}; send a smaller record or raise the limit"
         )
 
-    def _accumulate(self, part: Partition, key: bytes | None, value: bytes | None,
+    def _accumulate(self, q: _PartitionQueue, key: bytes | None, value: bytes | None,
                     headers: tuple | None, timestamp_ms: int, future: DeliveryFuture,
                     on_delivery: Callable[[Any, Any], None] | None, size: int) -> None:
         state = self._state
-        q = state.queue(part)
-        limit = min(self._batch_bytes, part.config.max_message_bytes - batch_overhead_bytes)
+        limit = q.batch_bytes_max
         now = self._clock.monotonic_ms()
         with q.lock:
             if q.keys and (q.bytes + size > limit or q.deadline_ms <= now):

@@ -266,15 +266,16 @@ class PartitionLog:
         """Kafka's LogSegment.shouldRoll (KAFKA_SEMANTICS 5.3)."""
         if seg.size == 0:
             return False
-        if seg.size > self.config.segment_bytes - size:
+        config = self.config
+        if seg.size > config.segment_bytes - size:
             return True
         first_ts = seg.first_max_timestamp
         if first_ts >= 0:
-            if header.max_timestamp - first_ts > self.config.segment_ms:
+            if header[7] - first_ts > config.segment_ms:  # max_timestamp
                 return True
-        elif now_ms - seg.created_ms > self.config.segment_ms:
+        elif now_ms - seg.created_ms > config.segment_ms:
             return True
-        return header.last_offset - seg.base_offset > relative_offset_max
+        return header[0] + header[5] - seg.base_offset > relative_offset_max  # last offset
 
     def roll(self, now_ms: int) -> Segment:
         """Start a new active segment at the log end (no-op if the active one is empty)."""
