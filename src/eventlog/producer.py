@@ -247,6 +247,15 @@ class DeliveryFuture:
 
 
 _new_object = object.__new__
+
+
+def _completed(value: RecordMetadata) -> DeliveryFuture:
+    """A successful, already-done future (the ``linger_ms=0`` path of ``send``)."""
+    future = _new_object(DeliveryFuture)
+    future._value = value
+    future._state = _DONE
+    return future
+
 _future_lock = threading.Lock()  # guards the rare waits and callback lists of all futures
 
 
@@ -603,6 +612,7 @@ class Producer:
         self._linger_ms = self.config.linger_ms
         self._batch_bytes = self.config.batch_size
         self._acks0 = self.config.acks == 0
+        self._partition_fn = self._partitioner.partition
         self._clock = log_.clock
         self._finalizer = weakref.finalize(self, _finalize, self._state)
         log_.register_client(self)
@@ -643,7 +653,18 @@ class Producer:
             raise _not_bytes("key", key)
         if type(value) is not bytes and value is not None:
             raise _not_bytes("value", value)
-        part = self._choose(topic, key, value, partition)
+        if partition is None:
+            parts = self._log.topic_for_produce(topic).partitions
+            n = len(parts)
+            if n == 1:
+                part = parts[0]
+            else:
+                chosen = self._partition_fn(topic, key, value, n)
+                if type(chosen) is not int or not 0 <= chosen < n:
+                    chosen = checked_partition(chosen, topic, n)
+                part = parts[chosen]
+        else:
+            part = self._choose(topic, key, value, partition)
         q = state.queues.get(part) or state.queue(part)
         if headers:
             headers = _validated_headers(headers)
@@ -692,7 +713,7 @@ class Producer:
         ))
         if on_delivery is not None:
             _call_quietly(on_delivery, None, md)
-        return DeliveryFuture.completed(md)
+        return _completed(md)
 
     def _choose(self, topic: str, key: bytes | None, value: bytes | None,
                 partition: int | None) -> Partition:

@@ -32,6 +32,7 @@ __all__ = [
 
 offset_digits = 20  # Kafka's LogFileUtils: base offset zero-padded to 20 digits
 chunk_bytes_min = 64 * 1024  # first chunk of a new map; doubles as the map fills
+release_interval_bytes = 32 * 1024 * 1024  # pages touched between two MADV_DONTNEEDs
 
 
 def segment_file_name(base_offset: int, suffix: str) -> str:
@@ -79,6 +80,18 @@ def atomic_write(path: str, data: bytes, *, durable: bool = True) -> None:
         fsync_dir(os.path.dirname(path) or ".")
 
 
+def _anonymous_map(size: int) -> mmap.mmap:
+    """Anonymous memory that ``mmap.resize`` can grow.
+
+    Private, not shared (``mmap.mmap(-1, n)``'s default): Linux grows a shared
+    anonymous map with mremap but not the shmem object behind it, so touching
+    the new pages raises SIGBUS and kills the process.
+    """
+    if hasattr(mmap, "MAP_PRIVATE"):  # POSIX
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return mmap.mmap(-1, size)
+
+
 class MappedFile:
     """A file (or, with ``path=None``, anonymous memory) mapped and grown in chunks.
 
@@ -91,15 +104,20 @@ class MappedFile:
     ``read`` may run concurrently with them.
     """
 
-    __slots__ = ("_fd", "_map", "capacity_max_bytes", "file_bytes_at_open", "path")
+    __slots__ = (
+        "_fd", "_map", "_touched_bytes", "capacity", "capacity_max_bytes", "file_bytes_at_open",
+        "path",
+    )
 
     def __init__(self, path: str | None, *, capacity_max_bytes: int, create: bool) -> None:
         self.path = path
         self.capacity_max_bytes = capacity_max_bytes
         self._fd = -1
+        self._touched_bytes = 0
         self.file_bytes_at_open = 0
         if path is None:
-            self._map = mmap.mmap(-1, chunk_bytes_min)
+            self._map = _anonymous_map(chunk_bytes_min)
+            self.capacity = chunk_bytes_min
             return
         flags = os.O_RDWR | (os.O_CREAT if create else 0)
         try:
@@ -110,14 +128,12 @@ class MappedFile:
                 os.ftruncate(self._fd, chunk_bytes_min)
                 size = chunk_bytes_min
             self._map = mmap.mmap(self._fd, size)
+            self.capacity = size
         except OSError as exc:
             if self._fd >= 0:
                 os.close(self._fd)
             raise StorageError(f"cannot open and map {path}: {exc}") from exc
 
-    @property
-    def capacity(self) -> int:
-        return len(self._map)
 
     @property
     def closed(self) -> bool:
@@ -134,6 +150,7 @@ class MappedFile:
         new = max(needed_bytes, min(new, self.capacity_max_bytes))
         try:
             self._map.resize(new)  # ftruncate + mremap for files; mremap for anonymous maps
+            self.capacity = new
         except OSError as exc:
             where = self.path or "memory map"
             raise StorageError(f"cannot grow {where} to {new} bytes: {exc}") from exc
@@ -141,10 +158,32 @@ class MappedFile:
     def write(self, position: int, data: bytes) -> None:
         """Copy ``data`` into the map at ``position``. Caller called ``ensure`` first."""
         self._map[position : position + len(data)] = data
+        if self._fd >= 0:
+            self._touched_bytes += len(data)
+            if self._touched_bytes > release_interval_bytes:
+                self._release_below(position)
 
     def read(self, position: int, length: int) -> bytes:
         """A copy of ``length`` bytes at ``position`` (fewer at the end of the map)."""
+        if self._fd >= 0:
+            self._touched_bytes += length
+            if self._touched_bytes > release_interval_bytes:
+                self._release_below(position)
         return self._map[position : position + length]
+
+    def _release_below(self, position: int) -> None:
+        """Drop this process's mapping of the file's pages below ``position``.
+
+        Every page a map touches counts in the process's resident set, so reading a
+        1 GiB segment would show 1 GiB of RSS. MADV_DONTNEED unmaps them; for a
+        shared file mapping the data stays in the page cache (dirty pages too), and
+        a later access maps it back. Never done for anonymous (in-memory) maps,
+        where it would discard the data.
+        """
+        self._touched_bytes = 0
+        end = position - position % mmap.PAGESIZE
+        if end > 0 and hasattr(self._map, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED, 0, end)
 
     def unpack_from(self, fmt: struct.Struct, position: int) -> tuple:
         """``fmt.unpack_from`` at ``position`` without copying."""
@@ -171,6 +210,7 @@ class MappedFile:
             os.ftruncate(self._fd, size)
             os.ftruncate(self._fd, max(capacity, chunk_bytes_min))
             self._map = mmap.mmap(self._fd, max(capacity, chunk_bytes_min))
+            self.capacity = max(capacity, chunk_bytes_min)
         except OSError as exc:
             raise StorageError(f"cannot cut {self.path} at byte {size}: {exc}") from exc
 

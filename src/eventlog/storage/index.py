@@ -76,14 +76,24 @@ class _IndexFile:
             self._fd = -1
 
 
-def _valid_prefix(firsts: array, seconds: array, *, seconds_strict: bool) -> int:
-    """How many leading entries are strictly increasing (the rest is a torn tail)."""
+def _valid_prefix(
+    firsts: array, seconds: array, *, seconds_strict: bool, firsts_min: int
+) -> int:
+    """How many leading entries are strictly increasing (the rest is a torn tail).
+
+    A segment's first batch never gets an entry, so every real entry points past
+    it: relative offset and position > 0 (.index), relative offset > 0 and
+    timestamp >= 0 (.timeindex). A first entry below that (all zeros: nothing
+    was written; negative: garbage) leaves no valid entry.
+    """
+    if not firsts or firsts[0] < firsts_min or seconds[0] <= 0:
+        return 0
     for i in range(1, len(firsts)):
         if firsts[i] <= firsts[i - 1]:
             return i
         if seconds[i] < seconds[i - 1] or (seconds_strict and seconds[i] == seconds[i - 1]):
             return i
-    return len(firsts) if firsts and (firsts[0] > 0 or seconds[0] > 0) else 0
+    return len(firsts)
 
 
 def _load_offset_entries(data: bytes, trusted: bool) -> tuple[array, array]:
@@ -94,7 +104,7 @@ def _load_offset_entries(data: bytes, trusted: bool) -> tuple[array, array]:
         raw.byteswap()
     offsets, positions = raw[0::2], raw[1::2]
     if not trusted:
-        keep = _valid_prefix(offsets, positions, seconds_strict=True)
+        keep = _valid_prefix(offsets, positions, seconds_strict=True, firsts_min=1)
         del offsets[keep:]
         del positions[keep:]
     return offsets, positions
@@ -107,7 +117,7 @@ def _load_time_entries(data: bytes) -> tuple[array, array]:
     for ts, rel in _TIME_ENTRY.iter_unpack(whole):
         timestamps.append(ts)
         offsets.append(rel)
-    keep = _valid_prefix(timestamps, offsets, seconds_strict=False)
+    keep = _valid_prefix(timestamps, offsets, seconds_strict=False, firsts_min=0)
     del timestamps[keep:]
     del offsets[keep:]
     return timestamps, offsets

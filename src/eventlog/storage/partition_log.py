@@ -77,6 +77,9 @@ class PartitionLog:
         self.directory = directory
         self.config = config
         self.fsync = fsync
+        self._fsync_always = fsync == "always"
+        self._segment_bytes = config.segment_bytes
+        self._segment_ms = config.segment_ms
         self._segments: SortedDict = SortedDict()
         self._view: tuple[list[int], list[Segment]] = ([], [])
         self.start_offset = 0
@@ -255,10 +258,16 @@ class PartitionLog:
         """Append a batch already encoded at the log end (see ``append``)."""
         seg = self._view[1][-1]
         assert header[0] == seg.next_offset, "batch not encoded at the log end"
-        if seg.size and self._should_roll(seg, header, len(data), now_ms):
+        size = seg.size
+        if size and (
+            # A cheap test that is true whenever _should_roll can be (it runs per append).
+            size + len(data) > self._segment_bytes
+            or header[7] - seg.first_max_timestamp > self._segment_ms
+            or header[0] + header[5] - seg.base_offset > relative_offset_max
+        ) and self._should_roll(seg, header, len(data), now_ms):
             seg = self.roll(now_ms)
         seg.append(data, header)
-        if self.fsync == "always":
+        if self._fsync_always:
             self.flush()
         return header
 

@@ -122,16 +122,18 @@ class Segment:
     def recover(self, start_position: int | None = None) -> RecoveredSegment:
         """Re-check the log from a known-good point and cut it at the first bad batch.
 
-        The known-good point is the last index entry at or below ``start_position``
-        (the last fsynced position), or, without one, the last index entry whose
-        batch is whole and checks out (the page cache survives a killed process).
-        Every batch after it is verified and its index entries rebuilt. Never raises
-        for a torn or corrupt tail: the bytes cut are returned.
+        The known-good point is the last index entry (at or below ``start_position``,
+        the last fsynced position, if given) whose batch is whole, checks out and
+        ends at the entry's offset (the page cache survives a killed process).
+        Checking it keeps a damaged batch under the entry from being trusted, or
+        its base offset from being adopted unchecked. Every batch after it is
+        verified and its index entries rebuilt. Never raises for a torn or corrupt
+        tail: the bytes cut are returned.
         """
-        if start_position is None:
-            start = self._last_verified_index_position()
-        else:
-            start = self.index.position_at_or_below(start_position)
+        if start_position is not None:
+            self.index.truncate_after_position(start_position + 1)
+        start = self._last_verified_index_position()
+        self.next_offset = self.base_offset  # the scan re-walks the batch at ``start``
         self.index.truncate_after_position(start + 1)
         last = self.index.last_entry()
         start_rel = last[0] if last and last[1] == start else -1
@@ -235,20 +237,24 @@ class Segment:
         (base_offset 0, last_offset_delta 5, max_timestamp 7).
         """
         position = self.size
-        end = position + len(data)
+        n = len(data)
+        end = position + n
         log = self._log
         if end > log.capacity:
             log.ensure(end)
         log.write(position, data)
-        if self._bytes_since_index > self._index_interval_bytes and position > 0:
+        since = self._bytes_since_index
+        if since > self._index_interval_bytes and position:
             self._maybe_index(header, position)
-        self._bytes_since_index += len(data)
+            since = 0
+        self._bytes_since_index = since + n
         self.size = end  # publish: size, then next_offset
         self.next_offset = header[0] + header[5] + 1
-        if header[7] > self.max_timestamp:
-            self.max_timestamp = header[7]
-        if position == 0:
-            self.first_max_timestamp = header[7]
+        timestamp = header[7]
+        if timestamp > self.max_timestamp:
+            self.max_timestamp = timestamp
+        if not position:
+            self.first_max_timestamp = timestamp
 
     @property
     def time_index(self) -> TimeIndex:

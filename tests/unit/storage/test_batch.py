@@ -1,0 +1,299 @@
+"""The record batch codec: golden bytes both ways, the layout field by field, the CRC,
+lz4 and headers round trips."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import lz4.block
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eventlog.storage import batch as codec
+
+# (encode_batch arguments, expected bytes as hex). The hex was written out once from the
+# layout in batch.py's docstring (57-byte big-endian header, then one msgpack array of
+# columns), building each field with struct and the CRC with zlib, not with the encoder.
+CASES = [
+    (
+        dict(base_offset=0, timestamps=[1700000000000], keys=[b"k1"], values=[b"v1"]),
+        "0000000000000000" "00000044" "01" "2fa54847" "0000" "00000000"
+        "0000018bcfe56800" "0000018bcfe56800" "ffffffffffffffff" "ffff" "ffffffff" "00000001"
+        "95" "91cf0000018bcfe56800" "91c4026b31" "91c4027631" "c0" "c0",
+    ),
+    (
+        # Null key and null value; timestamps out of order: base is the first, max the largest.
+        dict(
+            base_offset=368769,
+            timestamps=[1700000000005, 1700000000001],
+            keys=[None, b"key"],
+            values=[b"a", None],
+        ),
+        "000000000005a081" "0000004f" "01" "d6b0b78d" "0000" "00000001"
+        "0000018bcfe56805" "0000018bcfe56805" "ffffffffffffffff" "ffff" "ffffffff" "00000002"
+        "95" "92cf0000018bcfe56805cf0000018bcfe56801" "92c0c4036b6579" "92c40161c0" "c0" "c0",
+    ),
+    (
+        # Headers: (str, bytes | None) pairs; a record without headers has ().
+        dict(
+            base_offset=7,
+            timestamps=[0, 1],
+            keys=[b"k", b"k"],
+            values=[b"", b"\x00\xff"],
+            headers=[(("h", b"x"), ("n", None)), ()],
+        ),
+        "0000000000000007" "0000004d" "01" "f14c2b74" "0000" "00000001"
+        "0000000000000000" "0000000000000001" "ffffffffffffffff" "ffff" "ffffffff" "00000002"
+        "95" "920001" "92c4016bc4016b" "92c400c40200ff" "92" "9292a168c4017892a16ec0" "90" "c0",
+    ),
+    (
+        # LogAppendTime attribute and idempotent-producer fields.
+        dict(
+            base_offset=2**40,
+            timestamps=[5],
+            keys=[b"k"],
+            values=[b"v"],
+            attributes=codec.attr_log_append_time,
+            producer_id=7,
+            producer_epoch=2,
+            base_sequence=10,
+        ),
+        "0000010000000000" "0000003a" "01" "fdba998b" "0008" "00000000"
+        "0000000000000005" "0000000000000005" "0000000000000007" "0002" "0000000a" "00000001"
+        "95" "9105" "91c4016b" "91c40176" "c0" "c0",
+    ),
+    (
+        # Explicit offsets (a compacted batch): attribute bit 6, last delta from the deltas.
+        dict(
+            base_offset=100,
+            timestamps=[10, 20, 30],
+            keys=[b"a", b"b", b"c"],
+            values=[b"1", b"2", b"3"],
+            offset_deltas=[0, 2, 5],
+        ),
+        "0000000000000064" "0000004b" "01" "827cc680" "0040" "00000005"
+        "000000000000000a" "000000000000001e" "ffffffffffffffff" "ffff" "ffffffff" "00000003"
+        "95" "930a141e" "93c40161c40162c40163" "93c40131c40132c40133" "c0" "93000205",
+    ),
+]
+IDS = ["one-record", "nulls-unordered-ts", "headers", "producer-logappendtime", "deltas"]
+
+
+def _encode(args: dict) -> bytes:
+    args = dict(args)
+    return codec.encode_batch(
+        args.pop("base_offset"),
+        args.pop("timestamps"),
+        args.pop("keys"),
+        args.pop("values"),
+        args.pop("headers", None),
+        **args,
+    )
+
+
+@pytest.mark.parametrize(("args", "expected_hex"), CASES, ids=IDS)
+def test_encode(args: dict, expected_hex: str) -> None:
+    assert _encode(args).hex() == expected_hex
+
+
+@pytest.mark.parametrize(("args", "expected_hex"), CASES, ids=IDS)
+def test_decode(args: dict, expected_hex: str) -> None:
+    data = bytes.fromhex(expected_hex)
+    header = codec.decode_header(data)
+    count = len(args["values"])
+    deltas = args.get("offset_deltas")
+    assert header.base_offset == args["base_offset"]
+    assert header.batch_length == len(data) - 12
+    assert header.total_bytes == len(data)
+    assert header.magic == 1
+    assert header.crc == zlib.crc32(data[17:])
+    assert header.record_count == count
+    assert header.last_offset_delta == (count - 1 if deltas is None else deltas[-1])
+    assert header.last_offset == args["base_offset"] + header.last_offset_delta
+    assert header.base_timestamp == args["timestamps"][0]
+    assert header.max_timestamp == max(args["timestamps"])
+    assert header.producer_id == args.get("producer_id", -1)
+    assert header.producer_epoch == args.get("producer_epoch", -1)
+    assert header.base_sequence == args.get("base_sequence", -1)
+    expected_attributes = args.get("attributes", 0) | (0x40 if deltas else 0)
+    assert header.attributes == expected_attributes
+    assert codec.verify_crc(data[17:], header)
+    assert codec.plausible(header, len(data))
+
+    cols = codec.decode_columns(header, data[17:])
+    base = args["base_offset"]
+    expected_offsets = [base + d for d in deltas] if deltas else list(range(base, base + count))
+    assert list(cols.offsets) == expected_offsets
+    assert list(cols.timestamps) == args["timestamps"]
+    assert list(cols.keys) == args["keys"]
+    assert list(cols.values) == args["values"]
+    if args.get("headers") is None:
+        assert cols.headers is None
+    else:
+        assert [tuple(map(tuple, h)) for h in cols.headers] == [
+            tuple(map(tuple, h)) for h in args["headers"]
+        ]
+
+
+def test_layout_field_by_field() -> None:
+    """Case 1 read at the docstring's byte offsets, without the codec's struct."""
+    data = bytes.fromhex(CASES[0][1])
+    assert len(data) == 80
+    assert data[0:8] == bytes(8)  # base_offset 0
+    assert int.from_bytes(data[8:12], "big") == 80 - 12 == 68  # batch_length
+    assert data[12] == 1  # magic
+    assert int.from_bytes(data[13:17], "big") == zlib.crc32(data[17:])  # crc of [17, end)
+    assert data[17:19] == b"\x00\x00"  # attributes: no compression, CreateTime
+    assert data[19:23] == b"\x00\x00\x00\x00"  # last_offset_delta 0
+    assert int.from_bytes(data[23:31], "big") == 1700000000000  # base_timestamp
+    assert int.from_bytes(data[31:39], "big") == 1700000000000  # max_timestamp
+    assert data[39:47] == b"\xff" * 8  # producer_id -1
+    assert data[47:49] == b"\xff\xff"  # producer_epoch -1
+    assert data[49:53] == b"\xff\xff\xff\xff"  # base_sequence -1
+    assert int.from_bytes(data[53:57], "big") == 1  # record_count
+    payload = msgpack.unpackb(data[57:])
+    assert payload == [[1700000000000], [b"k1"], [b"v1"], None, None]
+    assert codec.header_bytes == 57
+    assert codec.HEADER.size == 57
+
+
+def test_crc_excludes_base_offset_and_length_like_kafka() -> None:
+    """Re-basing a batch (what the log does when it assigns offsets) keeps its CRC."""
+    a = _encode(dict(base_offset=0, timestamps=[1], keys=[b"k"], values=[b"v"]))
+    b = _encode(dict(base_offset=12345, timestamps=[1], keys=[b"k"], values=[b"v"]))
+    assert a[8:] == b[8:]
+    assert a[0:8] != b[0:8]
+
+
+@pytest.mark.parametrize(("args", "expected_hex"), CASES, ids=IDS)
+def test_crc_mismatch_detected_for_every_covered_byte(args: dict, expected_hex: str) -> None:
+    data = bytes.fromhex(expected_hex)
+    header = codec.decode_header(data)
+    for position in range(codec.crc_start, len(data)):
+        for flip in (0x01, 0x80):
+            damaged = bytearray(data)
+            damaged[position] ^= flip
+            assert not codec.verify_crc(bytes(damaged[17:]), header), (position, flip)
+    # A damaged CRC field fails too.
+    for position in range(13, 17):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x01
+        assert not codec.verify_crc(data[17:], codec.decode_header(bytes(damaged)))
+
+
+def test_plausible_rejects_torn_zero_and_foreign_headers() -> None:
+    data = _encode(dict(base_offset=3, timestamps=[1, 2], keys=[b"a", b"b"], values=[b"1", b"2"]))
+    header = codec.decode_header(data)
+    assert codec.plausible(header, len(data))
+    assert not codec.plausible(header, len(data) - 1)  # torn: the batch runs past the end
+    zero = codec.decode_header(bytes(codec.header_bytes))
+    assert not codec.plausible(zero, 10_000)
+    for position, value in ((12, 2), (12, 0)):  # wrong magic
+        bad = bytearray(data)
+        bad[position] = value
+        assert not codec.plausible(codec.decode_header(bytes(bad)), len(data))
+    bad = bytearray(data)
+    bad[53:57] = (0).to_bytes(4, "big")  # no records
+    assert not codec.plausible(codec.decode_header(bytes(bad)), len(data))
+    bad = bytearray(data)
+    bad[8:12] = (10).to_bytes(4, "big")  # shorter than a header
+    assert not codec.plausible(codec.decode_header(bytes(bad)), len(data))
+    bad = bytearray(data)
+    bad[19:23] = (0).to_bytes(4, "big")  # last delta below count - 1
+    assert not codec.plausible(codec.decode_header(bytes(bad)), len(data))
+
+
+def test_decode_header_at_a_position_of_a_larger_buffer() -> None:
+    first = _encode(dict(base_offset=0, timestamps=[1], keys=[None], values=[b"x"]))
+    second = _encode(dict(base_offset=1, timestamps=[2, 3], keys=[None, None], values=[b"y", b"z"]))
+    buffer = bytearray(first + second + bytes(100))
+    header = codec.decode_header(buffer, len(first))
+    assert (header.base_offset, header.last_offset, header.record_count) == (1, 2, 2)
+    assert header.total_bytes == len(second)
+
+
+# --------------------------------------------------------------------------- properties
+
+_keys = st.none() | st.binary(max_size=24)
+_headers = st.lists(
+    st.tuples(st.text(max_size=6), st.none() | st.binary(max_size=6)), max_size=3
+).map(tuple)
+_timestamps = st.integers(min_value=0, max_value=2**62)
+
+
+@st.composite
+def batches(draw: st.DrawFn, *, with_headers: bool | None = None) -> dict:
+    n = draw(st.integers(min_value=1, max_value=30))
+    headers = None
+    if with_headers is None:
+        with_headers = draw(st.booleans())
+    if with_headers:
+        headers = draw(st.lists(_headers, min_size=n, max_size=n))
+    return dict(
+        base_offset=draw(st.integers(min_value=0, max_value=2**62)),
+        timestamps=draw(st.lists(_timestamps, min_size=n, max_size=n)),
+        keys=draw(st.lists(_keys, min_size=n, max_size=n)),
+        values=draw(st.lists(_keys, min_size=n, max_size=n)),
+        headers=headers,
+    )
+
+
+def _decode(data: bytes) -> tuple[codec.BatchHeader, codec.Columns]:
+    header = codec.decode_header(data)
+    assert codec.plausible(header, len(data))
+    assert codec.verify_crc(data[17:], header)
+    return header, codec.decode_columns(header, data[17:])
+
+
+def _assert_round_trip(args: dict, header: codec.BatchHeader, cols: codec.Columns) -> None:
+    n = len(args["values"])
+    assert header.base_offset == args["base_offset"]
+    assert header.record_count == n
+    assert list(cols.offsets) == list(range(args["base_offset"], args["base_offset"] + n))
+    assert list(cols.timestamps) == args["timestamps"]
+    assert header.max_timestamp == max(args["timestamps"])
+    assert list(cols.keys) == args["keys"]
+    assert list(cols.values) == args["values"]
+    if args["headers"] is None:
+        assert cols.headers is None
+    else:
+        decoded = [tuple(tuple(pair) for pair in h) for h in cols.headers]
+        assert decoded == [tuple(tuple(pair) for pair in h) for h in args["headers"]]
+
+
+@given(batches())
+def test_round_trip(args: dict) -> None:
+    header, cols = _decode(_encode(args))
+    assert header.attributes == 0
+    _assert_round_trip(args, header, cols)
+
+
+@given(batches(with_headers=True))
+def test_headers_round_trip(args: dict) -> None:
+    header, cols = _decode(_encode(args))
+    _assert_round_trip(args, header, cols)
+
+
+@given(batches())
+def test_lz4_round_trip(args: dict) -> None:
+    plain = _encode(args)
+    data = _encode({**args, "attributes": codec.compression_lz4})
+    header, cols = _decode(data)
+    assert header.attributes & codec.compression_mask == codec.compression_lz4
+    _assert_round_trip(args, header, cols)
+    # The payload is an lz4 block prefixed with its uncompressed size (4 bytes LE),
+    # holding exactly the msgpack payload of the uncompressed batch.
+    payload = data[codec.header_bytes :]
+    assert struct.unpack("<I", payload[:4])[0] == len(plain) - codec.header_bytes
+    assert lz4.block.decompress(payload) == plain[codec.header_bytes :]
+
+
+def test_lz4_shrinks_a_repetitive_batch() -> None:
+    args = dict(base_offset=0, timestamps=[1] * 200, keys=[b"key"] * 200, values=[b"v" * 100] * 200)
+    plain = _encode(args)
+    packed = _encode({**args, "attributes": codec.compression_lz4})
+    assert len(packed) < len(plain) // 10
+    assert codec.decode_header(packed).batch_length == len(packed) - 12
