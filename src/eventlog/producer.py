@@ -256,6 +256,120 @@ def _completed(value: RecordMetadata) -> DeliveryFuture:
     future._state = _DONE
     return future
 
+
+class _PendingBatch:
+    """The outcome of one lingering batch, shared by the futures of its records.
+
+    Resolving a batch is O(1) (plus one call per ``on_delivery`` callback):
+    each future computes its RecordMetadata from the batch when asked.
+    """
+
+    __slots__ = (
+        "acks0", "append_time", "base_offset", "cond", "done_callbacks", "exception", "keys",
+        "outcomes", "partition", "state", "timestamps", "topic", "values",
+    )
+
+    def __init__(self, topic: str, partition: int, acks0: bool) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.acks0 = acks0
+        self.state = _PENDING
+        self.exception: BaseException | None = None
+        self.outcomes: list[tuple[RecordMetadata | None, BaseException | None]] | None = None
+        self.cond: threading.Condition | None = None
+        self.done_callbacks: list[tuple[DeliveryFuture, Callable[..., None]]] | None = None
+        self.base_offset = -1
+        self.append_time = -1
+        self.keys: list = []
+        self.values: list = []
+        self.timestamps: list[int] = []
+
+    def error(self, i: int) -> BaseException | None:
+        if self.outcomes is not None:
+            return self.outcomes[i][1]
+        return self.exception
+
+    def metadata(self, i: int) -> RecordMetadata:
+        if self.outcomes is not None:
+            md, exc = self.outcomes[i]
+            if exc is not None:
+                raise exc
+            assert md is not None
+            return md
+        if self.exception is not None:
+            raise self.exception
+        key, value = self.keys[i], self.values[i]
+        return _new_metadata((
+            self.topic, self.partition, -1 if self.acks0 else self.base_offset + i,
+            self.append_time if self.append_time >= 0 else self.timestamps[i],
+            -1 if key is None else len(key), -1 if value is None else len(value),
+        ))
+
+    def finish(self, callbacks: list | None) -> None:
+        """Mark done, wake waiters, then run on_delivery and done callbacks."""
+        with _future_lock:
+            self.state = _DONE
+            done_callbacks, self.done_callbacks = self.done_callbacks, None
+            if self.cond is not None:
+                self.cond.notify_all()
+        if callbacks:
+            for i, callback in enumerate(callbacks):
+                if callback is not None:
+                    exc = self.error(i)
+                    _call_quietly(callback, exc, None if exc is not None else self.metadata(i))
+        if done_callbacks:
+            for future, fn in done_callbacks:
+                _call_quietly(fn, future)
+
+
+class _BatchedFuture(DeliveryFuture):
+    """A future whose outcome is that of its record's lingering batch."""
+
+    _batch: _PendingBatch
+    _index: int
+
+    def done(self) -> bool:
+        return self._batch.state == _DONE
+
+    def _wait(self, timeout: float | None) -> None:
+        batch = self._batch
+        if batch.state == _DONE:
+            return
+        with _future_lock:
+            if batch.cond is None:
+                batch.cond = threading.Condition(_future_lock)
+            if not batch.cond.wait_for(lambda: batch.state == _DONE, timeout):
+                raise EventLogTimeoutError(
+                    f"the record was not delivered within {timeout} s; call flush() "
+                    "or wait longer"
+                )
+
+    def result(self, timeout: float | None = None) -> RecordMetadata:
+        self._wait(timeout)
+        return self._batch.metadata(self._index)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._wait(timeout)
+        return self._batch.error(self._index)
+
+    def add_done_callback(self, fn: Callable[[DeliveryFuture], None]) -> None:
+        batch = self._batch
+        with _future_lock:
+            if batch.state != _DONE:
+                if batch.done_callbacks is None:
+                    batch.done_callbacks = []
+                batch.done_callbacks.append((self, fn))
+                return
+        _call_quietly(fn, self)
+
+    def __repr__(self) -> str:
+        if self._batch.state == _PENDING:
+            return "DeliveryFuture(pending)"
+        exc = self._batch.error(self._index)
+        if exc is not None:
+            return f"DeliveryFuture(failed: {exc!r})"
+        return f"DeliveryFuture({self._batch.metadata(self._index)})"
+
 _future_lock = threading.Lock()  # guards the rare waits and callback lists of all futures
 
 
@@ -329,8 +443,9 @@ class _PartitionQueue:
     kept as columns so draining it hands them to the partition without a copy."""
 
     __slots__ = (
-        "batch_bytes_max", "bytes", "callbacks", "deadline_ms", "futures", "headers", "keys",
-        "lock", "next_sequence", "partition", "record_bytes_max", "timestamps", "values",
+        "acks0", "batch_bytes_max", "bytes", "callbacks", "deadline_ms", "headers", "keys",
+        "lock", "next_sequence", "partition", "pending", "record_bytes_max", "timestamps",
+        "values",
     )
 
     def __init__(self, partition: Partition, config: ProducerConfig) -> None:
@@ -341,6 +456,7 @@ class _PartitionQueue:
         message_bytes_max = min(config.max_request_size, partition.config.max_message_bytes)
         self.record_bytes_max = message_bytes_max - batch_overhead_bytes
         self.batch_bytes_max = min(config.batch_size, self.record_bytes_max)
+        self.acks0 = config.acks == 0
         self._reset()
 
     def _reset(self) -> None:
@@ -348,13 +464,15 @@ class _PartitionQueue:
         self.values: list[bytes | None] = []
         self.headers: list[tuple] | None = None
         self.timestamps: list[int] = []
-        self.futures: list[DeliveryFuture] = []
+        self.pending = _PendingBatch(self.partition.topic, self.partition.index, self.acks0)
+        self.pending.keys, self.pending.values = self.keys, self.values
+        self.pending.timestamps = self.timestamps
         self.callbacks: list[Callable[[Any, Any], None] | None] | None = None
         self.bytes = 0
 
-    def take(self) -> tuple[list, list, list | None, list, list, list | None]:
-        """Remove and return the lingering batch's columns."""
-        taken = (self.keys, self.values, self.headers, self.timestamps, self.futures,
+    def take(self) -> tuple[list, list, list | None, list, _PendingBatch, list | None]:
+        """Remove and return the lingering batch's columns and its shared outcome."""
+        taken = (self.keys, self.values, self.headers, self.timestamps, self.pending,
                  self.callbacks)
         self._reset()
         return taken
@@ -442,46 +560,36 @@ class _State:
         """Append q's lingering batch now (caller holds ``q.lock``) and resolve its futures."""
         if not q.keys:
             return
-        keys, values, headers, timestamps, futures, callbacks = q.take()
+        keys, values, headers, timestamps, pending, callbacks = q.take()
         try:
             result = self.append_columns(q, keys, values, headers, timestamps)
         except InvalidRecordError:
             # One bad record must fail only its own future: append them one by one.
-            for i in range(len(keys)):
+            pending.outcomes = [
                 self._deliver_one(q, keys[i], values[i], headers[i] if headers else None,
-                                  timestamps[i], futures[i], callbacks[i] if callbacks else None)
-            return
+                                  timestamps[i])
+                for i in range(len(keys))
+            ]
         except EventLogError as exc:
-            for i, future in enumerate(futures):
-                _complete(future, callbacks[i] if callbacks else None, None, exc)
-            return
-        self._resolve_batch(q.partition, result, keys, values, timestamps, futures, callbacks)
+            pending.exception = exc
+        else:
+            pending.base_offset = result.base_offset
+            pending.append_time = result.log_append_time_ms
+        pending.finish(callbacks)
 
     def _deliver_one(self, q: _PartitionQueue, key: bytes | None, value: bytes | None,
-                     headers: tuple | None, timestamp_ms: int, future: DeliveryFuture,
-                     callback: Callable[[Any, Any], None] | None) -> None:
+                     headers: tuple | None, timestamp_ms: int
+                     ) -> tuple[RecordMetadata | None, BaseException | None]:
         try:
             result = self.append_one(q, key, value, headers, timestamp_ms)
         except EventLogError as exc:
-            _complete(future, callback, None, exc)
-            return
-        self._resolve_batch(q.partition, result, [key], [value], [timestamp_ms], [future],
-                            [callback])
-
-    def _resolve_batch(self, partition: Partition, result: AppendResult, keys: list,
-                       values: list, timestamps: list[int], futures: list[DeliveryFuture],
-                       callbacks: list | None) -> None:
-        acks0 = self.config.acks == 0
+            return None, exc
         append_time = result.log_append_time_ms
-        topic, index, base = partition.topic, partition.index, result.base_offset
-        for i, future in enumerate(futures):
-            key, value = keys[i], values[i]
-            md = _new_metadata((
-                topic, index, -1 if acks0 else base + i,
-                append_time if append_time >= 0 else timestamps[i],
-                -1 if key is None else len(key), -1 if value is None else len(value),
-            ))
-            _complete(future, callbacks[i] if callbacks else None, md, None)
+        return _new_metadata((
+            q.partition.topic, q.partition.index, -1 if q.acks0 else result.base_offset,
+            append_time if append_time >= 0 else timestamp_ms,
+            -1 if key is None else len(key), -1 if value is None else len(value),
+        )), None
 
     # -- lingering ---------------------------------------------------------------
 
@@ -545,10 +653,11 @@ class _State:
         failed = 0
         for q in list(self.queues.values()):
             with q.lock:
-                _keys, _values, _headers, _ts, futures, callbacks = q.take()
-            for i, future in enumerate(futures):
-                _complete(future, callbacks[i] if callbacks else None, None, exc)
-                failed += 1
+                keys, _values, _headers, _ts, pending, callbacks = q.take()
+            if keys:
+                pending.exception = exc
+                pending.finish(callbacks)
+                failed += len(keys)
         if failed:
             log.error("%d record(s) were not delivered: %s", failed, exc)
 
@@ -567,13 +676,6 @@ def _validated_headers(headers: Any) -> tuple:
     """Headers as a tuple of (str, bytes | None) pairs; InvalidRecordError otherwise."""
     normalised = normalise_headers([headers])
     return normalised[0] if normalised else ()
-
-
-def _complete(future: DeliveryFuture, on_delivery: Callable[[Any, Any], None] | None,
-              metadata: RecordMetadata | None, exc: BaseException | None) -> None:
-    future._resolve(metadata, exc)
-    if on_delivery is not None:
-        _call_quietly(on_delivery, exc, metadata)
 
 
 def _finalize(state: _State) -> None:
@@ -680,9 +782,7 @@ class Producer:
                 f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}"
             )
         if self._linger_ms:
-            future = DeliveryFuture()
-            self._accumulate(q, key, value, headers, timestamp_ms, future, on_delivery, size)
-            return future
+            return self._accumulate(q, key, value, headers, timestamp_ms, on_delivery, size)
         pid = state.producer_id
         with q.lock:
             if q.keys:
@@ -744,22 +844,28 @@ class Producer:
         )
 
     def _accumulate(self, q: _PartitionQueue, key: bytes | None, value: bytes | None,
-                    headers: tuple | None, timestamp_ms: int, future: DeliveryFuture,
-                    on_delivery: Callable[[Any, Any], None] | None, size: int) -> None:
+                    headers: tuple | None, timestamp_ms: int,
+                    on_delivery: Callable[[Any, Any], None] | None, size: int
+                    ) -> DeliveryFuture:
+        """Add a record to its partition's lingering batch; returns the record's future.
+
+        The linger deadline is checked by the flusher thread, not here: this path
+        runs once per record and reads no clock unless it starts a batch.
+        """
         state = self._state
-        limit = q.batch_bytes_max
-        now = self._clock.monotonic_ms()
+        future = _new_object(_BatchedFuture)
         with q.lock:
-            if q.keys and (q.bytes + size > limit or q.deadline_ms <= now):
+            if q.bytes + size > q.batch_bytes_max and q.keys:
                 state.drain(q)
-            first = not q.keys
-            if first:
-                q.deadline_ms = now + self._linger_ms
-            n = len(q.keys)
-            q.keys.append(key)
+            keys = q.keys
+            n = len(keys)
+            if not n:
+                q.deadline_ms = self._clock.monotonic_ms() + self._linger_ms
+            future._batch = q.pending
+            future._index = n
+            keys.append(key)
             q.values.append(value)
             q.timestamps.append(timestamp_ms)
-            q.futures.append(future)
             if headers:
                 if q.headers is None:
                     q.headers = [()] * n
@@ -773,13 +879,14 @@ class Producer:
             elif q.callbacks is not None:
                 q.callbacks.append(None)
             q.bytes += size
-            if q.bytes >= limit:
+            if q.bytes >= q.batch_bytes_max:
                 state.drain(q)
-                return
-        if first:
+                return future
+        if not n:
             state.start_flusher()
             with state.wakeup:
                 state.wakeup.notify()
+        return future
 
     def send_batch(
         self,

@@ -489,3 +489,37 @@ def test_producer_flusher_thread_delivers_on_real_clock():
         fut = producer.send("t", b"v")
         assert fut.result(timeout=5).offset == 0
         assert time.monotonic() - started < 5
+
+
+def test_lingering_batch_with_one_bad_record_fails_only_that_future(log):
+    log.create_topic("c", cleanup_policy="compact")
+    producer = log.producer(linger_ms=60_000)
+    delivered = []
+    good1 = producer.send("c", b"a", key=b"k1", on_delivery=lambda e, md: delivered.append(e))
+    bad = producer.send("c", b"b", on_delivery=lambda e, md: delivered.append(e))  # no key
+    good2 = producer.send("c", b"c", key=b"k2")
+    seen = []
+    bad.add_done_callback(lambda f: seen.append(type(f.exception()).__name__))
+    producer.flush()
+    assert [good1.result().offset, good2.result().offset] == [0, 1]
+    assert isinstance(bad.exception(), InvalidRecordError)
+    with pytest.raises(InvalidRecordError, match="without a key"):
+        bad.result()
+    assert delivered[0] is None
+    assert isinstance(delivered[1], InvalidRecordError)
+    assert seen == ["InvalidRecordError"]
+    assert [r.value for r in log.topic("c").partition(0).read(0)] == [b"a", b"c"]
+
+
+def test_lingering_futures_report_their_own_metadata(log, clock):
+    log.create_topic("t")
+    producer = log.producer(linger_ms=10)
+    futures = [producer.send("t", b"v" * i, key=b"k", timestamp_ms=1000 + i) for i in range(1, 4)]
+    assert not futures[0].done()
+    assert repr(futures[0]) == "DeliveryFuture(pending)"
+    producer.flush()
+    metadata = [f.result() for f in futures]
+    assert [md.offset for md in metadata] == [0, 1, 2]
+    assert [md.timestamp_ms for md in metadata] == [1001, 1002, 1003]
+    assert [md.serialized_value_size for md in metadata] == [1, 2, 3]
+    assert all(f.done() for f in futures)
