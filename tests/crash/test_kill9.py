@@ -25,7 +25,10 @@ import pytest
 import eventlog
 from eventlog.broker import clean_shutdown_file
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and select() on pipes"),
+]
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(eventlog.__file__)))
 ROUNDS = 21

@@ -185,6 +185,22 @@ class PartitionLogMachine(RuleBasedStateMachine):
             self.segments.append(ModelSegment(base))
         self.segments[-1].batches.append(Batch(base, rows, has_headers, attributes, size))
 
+    @rule(row=_rows.map(lambda rows: rows[0]), lz4=st.booleans())
+    def append_one(self, row: tuple, lz4: bool) -> None:
+        """A batch of one record in the single-record form (a producer's ``send``)."""
+        key, value, headers, delta = row
+        now = self.clock.time_ms()
+        attributes = codec.compression_lz4 if lz4 else codec.compression_none
+        base = self.end
+        data, header = codec.encode_one(
+            base, now + delta, key, value, headers or None, attributes, -1, -1, -1
+        )
+        self.log.append_encoded(data, header, now_ms=now)
+        if self._should_roll(self.segments[-1], len(data), now + delta):
+            self.segments.append(ModelSegment(base))
+        row = (key, value, headers, now + delta)
+        self.segments[-1].batches.append(Batch(base, [row], bool(headers), attributes, len(data)))
+
     @rule(data=st.data())
     def read(self, data: st.DataObject) -> None:
         offset = data.draw(st.integers(self.start, self.end), label="offset")

@@ -462,3 +462,27 @@ def test_in_memory_mode_leaves_no_files(tmp_path, monkeypatch) -> None:
         assert [r.offset for r in p.read(10, 100)] == list(range(10, 50))
         p.check()
     assert os.listdir(tmp_path) == []
+
+
+def test_append_record_the_one_record_path(elog, clock, path) -> None:
+    """``append_record`` (the producer's send path) stores what ``append`` would."""
+    p = elog.create_topic("t", max_message_bytes=200).partition(0)
+    lat = elog.create_topic("lat", message_timestamp_type="LogAppendTime").partition(0)
+    result = p.append_record(b"k", b"v", (("h", b"x"),), 5, codec.compression_none)
+    assert (result.base_offset, result.last_offset, result.log_append_time_ms) == (0, 0, -1)
+    p.append([(b"k2", b"v2")])
+    p.append_record(None, b"z" * 50, None, 7, codec.compression_lz4)
+    assert p.read(0) == [
+        Record(0, 5, b"k", b"v", (("h", b"x"),)),
+        Record(1, clock.time_ms(), b"k2", b"v2", ()),
+        Record(2, 7, None, b"z" * 50, ()),
+    ]
+    files = snapshot(path)
+    with pytest.raises(RecordTooLargeError, match="over max_message_bytes=200"):
+        p.append_record(b"k", b"x" * 300, None, 5, codec.compression_none)
+    assert p.end_offset == 3
+    assert snapshot(path) == files
+    clock.advance(10)
+    assert lat.append_record(b"k", b"v", None, 5, 0).log_append_time_ms == clock.time_ms()
+    assert lat.read(0)[0].timestamp_ms == clock.time_ms()
+    p.check()

@@ -160,6 +160,81 @@ def test_layout_field_by_field() -> None:
     assert codec.HEADER.size == 57
 
 
+# The single-record form (``encode_one``, the path of a one-record send): the same
+# header, and a flat msgpack array [timestamp, key, value(, headers)] as payload.
+# (encode_one arguments, expected hex), written out from the docstring like CASES.
+ONE_CASES = [
+    (
+        (0, 1700000000000, b"k1", b"v1", None, 0, -1, -1, -1),
+        "0000000000000000" "0000003f" "01" "d39858f3" "0000" "00000000"
+        "0000018bcfe56800" "0000018bcfe56800" "ffffffffffffffff" "ffff" "ffffffff" "00000001"
+        "93" "cf0000018bcfe56800" "c4026b31" "c4027631",
+    ),
+    (
+        (42, 5, None, b"", (("h", b"x"), ("n", None)), 0, -1, -1, -1),
+        "000000000000002a" "0000003d" "01" "cf525b8b" "0000" "00000000"
+        "0000000000000005" "0000000000000005" "ffffffffffffffff" "ffff" "ffffffff" "00000001"
+        "94" "05" "c0" "c400" "9292a168c4017892a16ec0",
+    ),
+    (
+        (7, 9, b"k", None, None, codec.attr_log_append_time, 3, 1, 17),
+        "0000000000000007" "00000033" "01" "9c02be2a" "0008" "00000000"
+        "0000000000000009" "0000000000000009" "0000000000000003" "0001" "00000011" "00000001"
+        "93" "09" "c4016b" "c0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "expected_hex"), ONE_CASES, ids=["plain", "headers", "producer"])
+def test_encode_one_golden(args: tuple, expected_hex: str) -> None:
+    data, header = codec.encode_one(*args)
+    assert data.hex() == expected_hex
+    assert header == codec.decode_header(data)
+
+
+@pytest.mark.parametrize(("args", "expected_hex"), ONE_CASES, ids=["plain", "headers", "producer"])
+def test_decode_one_golden(args: tuple, expected_hex: str) -> None:
+    base, ts, key, value, headers, attributes, producer_id, epoch, sequence = args
+    data = bytes.fromhex(expected_hex)
+    header = codec.decode_header(data)
+    assert codec.plausible(header, len(data))
+    assert codec.verify_crc(data[17:], header)
+    assert (header.base_offset, header.record_count, header.last_offset_delta) == (base, 1, 0)
+    assert (header.base_timestamp, header.max_timestamp) == (ts, ts)
+    assert (header.attributes, header.producer_id) == (attributes, producer_id)
+    assert (header.producer_epoch, header.base_sequence) == (epoch, sequence)
+    cols = codec.decode_columns(header, data[17:])
+    assert list(cols.offsets) == [base]
+    assert (list(cols.timestamps), list(cols.keys), list(cols.values)) == ([ts], [key], [value])
+    assert cols.headers == (None if headers is None else (headers,))
+
+
+@given(
+    key=st.none() | st.binary(max_size=24),
+    value=st.none() | st.binary(max_size=24),
+    ts=st.integers(0, 2**62),
+    headers=st.none() | st.lists(st.tuples(st.text(max_size=4), st.binary(max_size=4)),
+                                 min_size=1, max_size=3).map(tuple),
+    lz4=st.booleans(),
+)
+def test_encode_one_reads_back_like_a_batch_of_one(key, value, ts, headers, lz4) -> None:
+    attributes = codec.compression_lz4 if lz4 else 0
+    data, header = codec.encode_one(9, ts, key, value, headers, attributes, -1, -1, -1)
+    column_form = codec.encode_batch(9, [ts], [key], [value],
+                                     None if headers is None else [headers],
+                                     attributes=attributes)
+    decoded = codec.decode_columns(header, data[17:])
+    expected = codec.decode_columns(codec.decode_header(column_form), column_form[17:])
+    assert list(decoded.offsets) == list(expected.offsets) == [9]
+    assert decoded.timestamps == expected.timestamps
+    assert decoded.keys == expected.keys
+    assert decoded.values == expected.values
+    assert decoded.headers == expected.headers
+    assert header[:3] == codec.decode_header(data)[:3]
+    if not lz4:  # the flat form is never larger (lz4 may find more to share in columns)
+        assert len(data) <= len(column_form)
+
+
 def test_crc_excludes_base_offset_and_length_like_kafka() -> None:
     """Re-basing a batch (what the log does when it assigns offsets) keeps its CRC."""
     a = _encode(dict(base_offset=0, timestamps=[1], keys=[b"k"], values=[b"v"]))

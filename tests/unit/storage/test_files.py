@@ -141,3 +141,27 @@ def test_fsync_dir_accepts_a_directory(tmp_path) -> None:
     files.fsync_dir(str(tmp_path))  # must not raise
     with pytest.raises(OSError):
         files.fsync_dir(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_released_pages_keep_their_data(tmp_path, monkeypatch, kind) -> None:
+    """Writers and readers drop the pages below them from the map every
+    ``release_interval_bytes`` (RSS stays bounded); the data must stay: in the page
+    cache for a file (dirty pages too), and anonymous maps are never released."""
+    monkeypatch.setattr(files, "release_interval_bytes", 3 * 4096)
+    path = None if kind == "memory" else str(tmp_path / "x.log")
+    m = MappedFile(path, capacity_max_bytes=2**30, create=True)
+    chunk = 1000
+    total = 300 * chunk
+    m.ensure(total)
+    data = bytes(i * 7 % 251 for i in range(total))
+    for position in range(0, total, chunk):
+        m.write(position, data[position : position + chunk])
+    assert b"".join(m.read(p, chunk) for p in range(0, total, chunk)) == data
+    assert m.read(0, total) == data
+    if path is None:
+        m.close()
+        return
+    m.close(trim_to=total)  # no flush: what a killed process leaves is the page cache
+    with open(path, "rb") as f:
+        assert f.read() == data

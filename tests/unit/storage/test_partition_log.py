@@ -381,3 +381,20 @@ def test_repr(directory) -> None:
     append(log, 2)
     assert "start_offset=0, end_offset=2, segments=1" in repr(log)
     log.close()
+
+
+def test_a_clean_shutdown_claim_is_checked_against_the_file(tmp_path) -> None:
+    """Files changed after a clean close (here: bytes appended to the last .log) are
+    recovered, not trusted."""
+    directory = str(tmp_path / "t-0")
+    log = open_log(directory)
+    append(log, 4)
+    log.close()
+    with open(os.path.join(directory, segment_file_name(0, ".log")), "ab") as f:
+        f.write(b"\x01stray bytes")
+    again = open_log(directory, clean=True)
+    assert not again.recovery.clean
+    assert again.recovery.bytes_truncated == len(b"\x01stray bytes")
+    assert read_all(again, 0) == expected(0, 4)
+    again.check()
+    again.close()
