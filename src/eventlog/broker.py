@@ -18,9 +18,9 @@ replaced when a topic of that name is created.
 from __future__ import annotations
 
 import builtins
-import fcntl
 import os
 import shutil
+import sys
 import threading
 import time
 import weakref
@@ -55,6 +55,27 @@ metadata_format = 1
 partitions_max = 10_000  # per topic; a directory each
 flush_interval_ms_default = 1000
 maintenance_interval_ms_max = 1000
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock_exclusive(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock_exclusive(fd: int) -> None:
+        """Take the directory lock without waiting (OSError if another holder has it)."""
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class LogRecoveryReport(NamedTuple):
@@ -205,7 +226,7 @@ class EventLog:
         except OSError as exc:
             raise StorageError(f"cannot open the log directory {self.path}: {exc}") from exc
         try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_exclusive(self._lock_fd)
         except OSError as exc:
             os.close(self._lock_fd)
             self._lock_fd = -1
@@ -566,7 +587,7 @@ class EventLog:
         if self.path is not None:
             if not errors:
                 atomic_write(os.path.join(self.path, clean_shutdown_file), b"")
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            _unlock(self._lock_fd)
             os.close(self._lock_fd)
             self._lock_fd = -1
         if errors:

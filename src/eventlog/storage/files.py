@@ -19,6 +19,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import sys
 
 from ..errors import StorageError
 
@@ -33,6 +34,7 @@ __all__ = [
 offset_digits = 20  # Kafka's LogFileUtils: base offset zero-padded to 20 digits
 chunk_bytes_min = 64 * 1024  # first chunk of a new map; doubles as the map fills
 release_interval_bytes = 32 * 1024 * 1024  # pages touched between two MADV_DONTNEEDs
+_can_resize = sys.platform.startswith("linux")  # mmap.resize needs mremap elsewhere
 
 
 def segment_file_name(base_offset: int, suffix: str) -> str:
@@ -149,11 +151,29 @@ class MappedFile:
             new *= 2
         new = max(needed_bytes, min(new, self.capacity_max_bytes))
         try:
-            self._map.resize(new)  # ftruncate + mremap for files; mremap for anonymous maps
+            if _can_resize:
+                self._map.resize(new)  # ftruncate + mremap for files; mremap for anonymous maps
+            else:
+                self._remap(new)
             self.capacity = new
         except OSError as exc:
             where = self.path or "memory map"
             raise StorageError(f"cannot grow {where} to {new} bytes: {exc}") from exc
+
+    def _remap(self, size: int) -> None:
+        """Grow without ``mmap.resize`` (it needs Linux's mremap): map anew and copy
+        (memory) or extend the file and map it again (files).
+
+        The old map is not closed: a reader that loaded it a moment ago may still
+        slice it, and it is unmapped when the last reference goes.
+        """
+        if self._fd < 0:
+            new_map = _anonymous_map(size)
+            new_map[: len(self._map)] = self._map[:]
+        else:
+            os.ftruncate(self._fd, size)
+            new_map = mmap.mmap(self._fd, size)
+        self._map = new_map
 
     def write(self, position: int, data: bytes) -> None:
         """Copy ``data`` into the map at ``position``. Caller called ``ensure`` first."""

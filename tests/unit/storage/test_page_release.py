@@ -36,3 +36,17 @@ def test_memory_maps_are_never_released(small_release):
         for batch in range(100):
             p.append([(None, b"x%d" % batch * 50)])
         assert [r.value for r in p.read(0, 100)] == [b"x%d" % b * 50 for b in range(100)]
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_growing_without_mremap_keeps_data(tmp_path, monkeypatch, on_disk):
+    # macOS and Windows have no mremap: maps grow by mapping anew.
+    monkeypatch.setattr(files, "_can_resize", False)
+    with eventlog.open(tmp_path if on_disk else None) as log:
+        p = log.create_topic("t").partition(0)
+        reader_view = p.read(0, 1) if p.end_offset else []
+        for batch in range(300):
+            p.append([(None, b"%05d" % batch * 100)])
+        assert reader_view == []
+        assert [r.value for r in p.read(0, 300)] == [b"%05d" % b * 100 for b in range(300)]
+        p.check()
