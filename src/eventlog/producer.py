@@ -51,7 +51,13 @@ from .errors import (
     StorageError,
     UnknownPartitionError,
 )
-from .partition import AppendResult, Partition, check_bytes_column, normalise_headers
+from .partition import (
+    AppendResult,
+    Partition,
+    check_bytes_column,
+    normalise_headers,
+    split_columns,
+)
 from .partitioner import Partitioner, checked_partition, resolve_partitioner
 from .records import RecordMetadata
 from .serde import resolve_serializer
@@ -945,10 +951,9 @@ class Producer:
                 "send_batch takes (key, value) or (key, value, headers) tuples, all of one "
                 f"shape; got lengths {sorted(widths)}"
             )
-        columns = list(zip(*records))
-        keys = list(columns[0]) if self._key_ser is None else list(map(self._key_ser, columns[0]))
-        values = (list(columns[1]) if self._value_ser is None
-                  else list(map(self._value_ser, columns[1])))
+        columns = split_columns(records, widths.pop())
+        keys = columns[0] if self._key_ser is None else list(map(self._key_ser, columns[0]))
+        values = columns[1] if self._value_ser is None else list(map(self._value_ser, columns[1]))
         check_bytes_column(keys, "key")
         check_bytes_column(values, "value")
         headers = normalise_headers(columns[2]) if len(columns) > 2 else None
