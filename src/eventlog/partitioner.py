@@ -73,7 +73,7 @@ from __future__ import annotations
 import random
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from .errors import InvalidConfigError, UnknownPartitionError
@@ -86,6 +86,7 @@ __all__ = [
     "checked_partition",
     "murmur2",
     "partition_for_key",
+    "partitions_for_keys",
     "resolve_partitioner",
     "to_positive",
 ]
@@ -234,6 +235,26 @@ def partition_for_key(key: bytes, num_partitions: int) -> int:
     if positive_hash is None:
         positive_hash = _key_hash_cache.insert(key)
     return positive_hash % num_partitions
+
+
+def partitions_for_keys(keys: Sequence[bytes], num_partitions: int) -> list[int]:
+    """``partition_for_key`` for many keys at once (none of them None).
+
+    The cache lookups run as one C-level ``map``; only the misses are hashed in
+    Python. This is the producer's ``send_batch`` path. Pure and thread-safe.
+    """
+    if num_partitions < 1:
+        raise _bad_partition_count(num_partitions)
+    try:
+        hashes = list(map(_cached_key_hash, keys))
+    except TypeError:  # an unhashable key (bytearray, memoryview): one at a time
+        return [partition_for_key(key, num_partitions) for key in keys]
+    if None in hashes:
+        hashes = [
+            _key_hash_cache.insert(key) if h is None else h
+            for h, key in zip(hashes, keys)
+        ]
+    return [h % num_partitions for h in hashes]
 
 
 def _bad_partition_count(num_partitions: object) -> InvalidConfigError:

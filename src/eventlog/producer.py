@@ -37,6 +37,7 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from .broker import EventLog
@@ -58,7 +59,13 @@ from .partition import (
     normalise_headers,
     split_columns,
 )
-from .partitioner import Partitioner, checked_partition, resolve_partitioner
+from .partitioner import (
+    DefaultPartitioner,
+    Partitioner,
+    checked_partition,
+    partitions_for_keys,
+    resolve_partitioner,
+)
 from .records import RecordMetadata
 from .serde import resolve_serializer
 from .storage.batch import COMPRESSION_CODES
@@ -70,6 +77,7 @@ log = logging.getLogger("eventlog.producer")
 record_overhead_bytes = 16  # msgpack framing + timestamp per record, an upper estimate
 batch_overhead_bytes = 64  # batch header + payload framing
 sequence_modulus = 2**31  # sequences wrap after Integer.MAX_VALUE, as Kafka's
+group_scan_partitions_max = 16  # send_batch: one C-level scan per partition up to this many
 _producer_ids = itertools.count(1)
 
 
@@ -721,6 +729,10 @@ class Producer:
         self._batch_bytes = self.config.batch_size
         self._acks0 = self.config.acks == 0
         self._partition_fn = self._partitioner.partition
+        self._keyed_default = (
+            isinstance(self._partitioner, DefaultPartitioner)
+            and not self._partitioner.ignore_keys
+        )
         self._clock = log_.clock
         self._finalizer = weakref.finalize(self, _finalize, self._state)
         log_.register_client(self)
@@ -973,11 +985,19 @@ class Producer:
         if n == 1:
             return [(0, range(count))]
         name = t.name
-        chosen = list(map(self._partitioner.partition, itertools.repeat(name, count), keys,
-                          values, itertools.repeat(n, count)))
-        if not set(map(type, chosen)) <= {int} or min(chosen) < 0 or max(chosen) >= n:
-            bad = next(c for c in chosen if type(c) is not int or not 0 <= c < n)
-            checked_partition(bad, name, n)
+        if self._keyed_default and None not in keys:
+            chosen = partitions_for_keys(keys, n)  # murmur2 through the cache, in bulk
+        else:
+            chosen = list(map(self._partitioner.partition, itertools.repeat(name, count), keys,
+                              values, itertools.repeat(n, count)))
+            if not set(map(type, chosen)) <= {int} or min(chosen) < 0 or max(chosen) >= n:
+                bad = next(c for c in chosen if type(c) is not int or not 0 <= c < n)
+                checked_partition(bad, name, n)
+        if n <= group_scan_partitions_max:  # a C-level scan per partition beats a dict
+            indices = range(count)
+            groups = [(p, list(itertools.compress(indices, map(p.__eq__, chosen))))
+                      for p in range(n)]
+            return [(p, idx) for p, idx in groups if idx]
         buckets: dict[int, list[int]] = {}
         for i, c in enumerate(chosen):
             b = buckets.get(c)
@@ -992,10 +1012,15 @@ class Producer:
                 timestamps: list[int]) -> tuple[list, list, list | None, list[int]]:
         if isinstance(indices, range) and len(indices) == len(keys):
             return keys, values, headers, timestamps
+        if len(indices) == 1:
+            i = indices[0]
+            return [keys[i]], [values[i]], None if headers is None else [headers[i]], [
+                timestamps[i]]
+        pick = itemgetter(*indices)  # one C call per column
         return (
-            [keys[i] for i in indices],
-            [values[i] for i in indices],
-            None if headers is None else [headers[i] for i in indices],
+            list(pick(keys)),
+            list(pick(values)),
+            None if headers is None else list(pick(headers)),
             timestamps[: len(indices)],
         )
 
