@@ -313,40 +313,44 @@ def e2e_latency() -> Case:
     )
 
 
-def _settle(consumers: list, deadline_s: float = 30.0) -> None:
-    """Poll every member from this thread (timeout 0) until each has an assignment."""
-    deadline = time.monotonic() + deadline_s
-    while not all(c.assignment() for c in consumers):
+def _settled(consumers: list, partitions: int) -> bool:
+    """One generation for all, and every partition owned by exactly one member."""
+    if len({c.generation for c in consumers}) != 1 or consumers[0].generation < 1:
+        return False
+    owned = [tp for c in consumers for tp in c.assignment()]
+    return len(owned) == partitions == len(set(owned))
+
+
+def _settle(consumers: list, partitions: int) -> None:
+    """Poll every member from this thread (timeout 0) until the group is settled."""
+    deadline = time.monotonic() + 30
+    while not _settled(consumers, partitions):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"group did not assign all {len(consumers)} members in 30 s")
+            raise RuntimeError(f"a group of {len(consumers)} did not settle in 30 s")
         for consumer in consumers:
             consumer.poll(timeout_ms=0, max_records=1)
 
 
 def _time_group_join(built: _Built) -> dict[str, float]:
-    """3 members to their first assignment; then 10 members settling after a join."""
+    """3 members to their first assignment; then a 10th member joining a stable 9."""
+    partitions = built.log.topic(TOPIC).num_partitions
     figures = {}
     for members, metric in ((3, "ms to first assignment (3 members)"),
                             (10, "ms to settle a join (10 members)")):
         group = f"join-{members}-{time.monotonic_ns()}"
-        consumers = [
-            built.log.consumer(
+
+        def member(group: str = group) -> Any:
+            return built.log.consumer(
                 TOPIC, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
             )
-            for _ in range(members - 1 if members == 10 else members)
-        ]
+
+        consumers = [member() for _ in range(3 if members == 3 else 9)]
         try:
             if members == 10:  # a stable group of 9, then the 10th member joins
-                _settle(consumers)
-                consumers.append(built.log.consumer(
-                    TOPIC, group_id=group, auto_offset_reset="earliest",
-                    enable_auto_commit=False,
-                ))
+                _settle(consumers, partitions)
+                consumers.append(member())
             start = perf_counter()
-            _settle(consumers)
-            while len({c.generation for c in consumers}) != 1:  # everyone on the new one
-                for consumer in consumers:
-                    consumer.poll(timeout_ms=0, max_records=1)
+            _settle(consumers, partitions)
             figures[metric] = (perf_counter() - start) * 1e3
         finally:
             for consumer in consumers:
@@ -357,7 +361,7 @@ def _time_group_join(built: _Built) -> dict[str, float]:
 def group_join() -> Case:
     return Case(
         "eventlog group (3 members)",
-        setup=lambda data: _build(3)(data.head(3)),
+        setup=lambda data: _build(12)(data.head(12)),
         run=_guarded(_time_group_join),
         teardown=lambda built: built.drop(),
         reference=True,
