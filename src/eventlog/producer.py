@@ -207,16 +207,7 @@ class DeliveryFuture:
         return False
 
     def _wait(self, timeout: float | None) -> None:
-        if self._state == _DONE:
-            return
-        with _future_lock:
-            if self._cond is None:
-                self._cond = threading.Condition(_future_lock)
-            if not self._cond.wait_for(lambda: self._state == _DONE, timeout):
-                raise EventLogTimeoutError(
-                    f"the record was not delivered within {timeout} s; call flush() "
-                    "or wait longer"
-                )
+        _wait_done(self, timeout)
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
         """Block until delivered; return its metadata or raise its error."""
@@ -263,6 +254,23 @@ class DeliveryFuture:
 _new_object = object.__new__
 
 
+def _wait_done(owner: Any, timeout: float | None) -> None:
+    """Block until ``owner._state`` is done (a future, or a lingering batch's outcome).
+
+    The condition is made lazily, under the lock shared by all futures: most
+    futures are never waited on.
+    """
+    if owner._state == _DONE:
+        return
+    with _future_lock:
+        if owner._cond is None:
+            owner._cond = threading.Condition(_future_lock)
+        if not owner._cond.wait_for(lambda: owner._state == _DONE, timeout):
+            raise EventLogTimeoutError(
+                f"the record was not delivered within {timeout} s; call flush() or wait longer"
+            )
+
+
 def _completed(value: RecordMetadata) -> DeliveryFuture:
     """A successful, already-done future (the ``linger_ms=0`` path of ``send``)."""
     future = _new_object(DeliveryFuture)
@@ -279,18 +287,18 @@ class _PendingBatch:
     """
 
     __slots__ = (
-        "acks0", "append_time", "base_offset", "cond", "done_callbacks", "exception", "keys",
-        "outcomes", "partition", "state", "timestamps", "topic", "values",
+        "_cond", "_state", "acks0", "append_time", "base_offset", "done_callbacks", "exception",
+        "keys", "outcomes", "partition", "timestamps", "topic", "values",
     )
 
     def __init__(self, topic: str, partition: int, acks0: bool) -> None:
         self.topic = topic
         self.partition = partition
         self.acks0 = acks0
-        self.state = _PENDING
+        self._state = _PENDING
         self.exception: BaseException | None = None
         self.outcomes: list[tuple[RecordMetadata | None, BaseException | None]] | None = None
-        self.cond: threading.Condition | None = None
+        self._cond: threading.Condition | None = None
         self.done_callbacks: list[tuple[DeliveryFuture, Callable[..., None]]] | None = None
         self.base_offset = -1
         self.append_time = -1
@@ -322,10 +330,10 @@ class _PendingBatch:
     def finish(self, callbacks: list | None) -> None:
         """Mark done, wake waiters, then run on_delivery and done callbacks."""
         with _future_lock:
-            self.state = _DONE
+            self._state = _DONE
             done_callbacks, self.done_callbacks = self.done_callbacks, None
-            if self.cond is not None:
-                self.cond.notify_all()
+            if self._cond is not None:
+                self._cond.notify_all()
         if callbacks:
             for i, callback in enumerate(callbacks):
                 if callback is not None:
@@ -343,20 +351,10 @@ class _BatchedFuture(DeliveryFuture):
     _index: int
 
     def done(self) -> bool:
-        return self._batch.state == _DONE
+        return self._batch._state == _DONE
 
     def _wait(self, timeout: float | None) -> None:
-        batch = self._batch
-        if batch.state == _DONE:
-            return
-        with _future_lock:
-            if batch.cond is None:
-                batch.cond = threading.Condition(_future_lock)
-            if not batch.cond.wait_for(lambda: batch.state == _DONE, timeout):
-                raise EventLogTimeoutError(
-                    f"the record was not delivered within {timeout} s; call flush() "
-                    "or wait longer"
-                )
+        _wait_done(self._batch, timeout)
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
         self._wait(timeout)
@@ -369,7 +367,7 @@ class _BatchedFuture(DeliveryFuture):
     def add_done_callback(self, fn: Callable[[DeliveryFuture], None]) -> None:
         batch = self._batch
         with _future_lock:
-            if batch.state != _DONE:
+            if batch._state != _DONE:
                 if batch.done_callbacks is None:
                     batch.done_callbacks = []
                 batch.done_callbacks.append((self, fn))
@@ -377,7 +375,7 @@ class _BatchedFuture(DeliveryFuture):
         _call_quietly(fn, self)
 
     def __repr__(self) -> str:
-        if self._batch.state == _PENDING:
+        if self._batch._state == _PENDING:
             return "DeliveryFuture(pending)"
         exc = self._batch.error(self._index)
         if exc is not None:
