@@ -338,8 +338,11 @@ class Partition:
         producer_id: int = -1,
         producer_epoch: int = -1,
         sequence: int = -1,
-    ) -> AppendResult:
+    ) -> tuple[int, int, int, bool]:
         """Append one validated record as a batch of one (the producer's ``send`` path).
+
+        Returns AppendResult's fields as a plain tuple (base offset, last offset,
+        log append time or -1, duplicate): this runs once per ``send()``.
 
         The caller guarantees ``append``'s checks (key and value bytes or None,
         headers a tuple of ``(str, bytes | None)`` pairs or None, timestamp an int
@@ -361,7 +364,7 @@ class Partition:
                 ):
                     found = self._check_sequence(producer_id, producer_epoch, sequence, 1)
                     if found is not None:
-                        return found
+                        return tuple(found)  # type: ignore[return-value]
                     entry = None
             if self._log_append_time:
                 timestamp_ms = self._clock.time_ms()
@@ -377,19 +380,22 @@ class Partition:
                 log.append_encoded(data, header, now_ms=timestamp_ms)
             except StorageError:
                 if producer_id >= 0 and log.end_offset > base:
-                    self._record_sequence(producer_id, producer_epoch, sequence, header)
+                    landed = codec.make_header(header)
+                    self._record_sequence(producer_id, producer_epoch, sequence, landed)
                 raise
             if entry is not None:  # the common case, inlined: next sequence, same epoch
                 entry.last_sequence = sequence
                 entry.batches.append((producer_epoch, sequence, sequence, base, base))
             elif producer_id >= 0:
-                self._record_sequence(producer_id, producer_epoch, sequence, header)
+                self._record_sequence(
+                    producer_id, producer_epoch, sequence, codec.make_header(header)
+                )
             if self._flush_interval_messages is not None or self._waiters:
-                self._after_append(header)
+                self._after_append(codec.make_header(header))
         on_append = self._on_append
         if on_append is not None:
             on_append()
-        return _new_result((base, base, timestamp_ms if self._log_append_time else -1, False))
+        return (base, base, timestamp_ms if self._log_append_time else -1, False)
 
     def _too_large(self, size: int, count: int) -> None:
         raise RecordTooLargeError(

@@ -518,8 +518,10 @@ class _State:
 
     # -- appending, with retries of storage errors -----------------------------
 
-    def append_one(self, q: _PartitionQueue, key: bytes | None, value: bytes | None,
-                   headers: tuple | None, timestamp_ms: int, attempt: int = 0) -> AppendResult:
+    def append_one(
+        self, q: _PartitionQueue, key: bytes | None, value: bytes | None,
+        headers: tuple | None, timestamp_ms: int, attempt: int = 0,
+    ) -> tuple[int, int, int, bool]:
         """Append one record with the next sequence. Caller holds ``q.lock``.
 
         ``attempt``: how many tries were made already (retries count from there).
@@ -596,9 +598,9 @@ class _State:
             result = self.append_one(q, key, value, headers, timestamp_ms)
         except EventLogError as exc:
             return None, exc
-        append_time = result.log_append_time_ms
+        append_time = result[2]
         return _new_metadata((
-            q.partition.topic, q.partition.index, -1 if q.acks0 else result.base_offset,
+            q.partition.topic, q.partition.index, -1 if q.acks0 else result[0],
             append_time if append_time >= 0 else timestamp_ms,
             -1 if key is None else len(key), -1 if value is None else len(value),
         )), None
@@ -821,9 +823,9 @@ class Producer:
             else:
                 if pid >= 0:
                     q.next_sequence = (q.next_sequence + 1) % sequence_modulus
-        append_time = result.log_append_time_ms
+        append_time = result[2]  # append_record returns AppendResult's fields, unnamed
         md = _new_metadata((
-            part.topic, part.index, -1 if self._acks0 else result.base_offset,
+            part.topic, part.index, -1 if self._acks0 else result[0],
             timestamp_ms if append_time < 0 else append_time,
             -1 if key is None else len(key), -1 if value is None else len(value),
         ))

@@ -178,7 +178,8 @@ def encode_one(
     producer_epoch: int,
     sequence: int,
 ) -> tuple[bytes, BatchHeader]:
-    """Encode a batch of one record; returns the bytes and their header.
+    """Encode a batch of one record; returns the bytes and their header fields
+    (a plain tuple in BatchHeader's order, read by index on the append path).
 
     The payload is the single-record form ``[timestamp, key, value]`` (or with
     headers as a fourth element): one flat msgpack array, less than half the
@@ -197,11 +198,13 @@ def encode_one(
     body = tail + payload
     crc = _crc32(body)
     length = header_bytes - length_prefix_bytes + len(payload)
-    header = make_header((
+    # A plain tuple in BatchHeader's field order: the append path reads it by index,
+    # and skipping the named tuple saves a copy per send().
+    header = (
         base_offset, length, magic_v1, crc, attributes, 0, timestamp_ms, timestamp_ms,
         producer_id, producer_epoch, sequence, 1,
-    ))
-    return _HEAD.pack(base_offset, length, magic_v1, crc) + body, header
+    )
+    return _HEAD.pack(base_offset, length, magic_v1, crc) + body, header  # type: ignore[return-value]
 
 
 make_header = partial(tuple.__new__, BatchHeader)

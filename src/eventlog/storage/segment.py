@@ -216,9 +216,9 @@ class Segment:
         """Kafka's rule: an entry for a batch once more than index_interval_bytes of log
         precede it since the last entry (so a segment's first batch never gets one)."""
         if self._bytes_since_index > self._index_interval_bytes and position > 0:
-            relative = header.last_offset - self.base_offset
+            relative = header[0] + header[5] - self.base_offset  # last offset, relative
             self.index.append(relative, position)
-            self.time_index.append(max(self.max_timestamp, header.max_timestamp), relative)
+            self.time_index.append(max(self.max_timestamp, header[7]), relative)
             self._bytes_since_index = 0
 
     def _account(self, header: BatchHeader, position: int) -> None:

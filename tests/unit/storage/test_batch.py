@@ -223,7 +223,8 @@ def test_encode_one_reads_back_like_a_batch_of_one(key, value, ts, headers, lz4)
     column_form = codec.encode_batch(9, [ts], [key], [value],
                                      None if headers is None else [headers],
                                      attributes=attributes)
-    decoded = codec.decode_columns(header, data[17:])
+    assert tuple(header) == tuple(codec.decode_header(data))  # the fields, in header order
+    decoded = codec.decode_columns(codec.make_header(header), data[17:])
     expected = codec.decode_columns(codec.decode_header(column_form), column_form[17:])
     assert list(decoded.offsets) == list(expected.offsets) == [9]
     assert decoded.timestamps == expected.timestamps
