@@ -800,6 +800,23 @@ class Producer:
                 f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}"
             )
         if self._linger_ms:
+            if headers or on_delivery is not None or not q.keys:
+                return self._accumulate(q, key, value, headers, timestamp_ms, on_delivery, size)
+            # The common case, inlined: a plain record joining a batch that is open.
+            future = _new_object(_BatchedFuture)
+            with q.lock:
+                keys = q.keys
+                if keys and q.bytes + size <= q.batch_bytes_max and q.headers is None \
+                        and q.callbacks is None:
+                    future._batch = q.pending
+                    future._index = len(keys)
+                    keys.append(key)
+                    q.values.append(value)
+                    q.timestamps.append(timestamp_ms)
+                    q.bytes += size
+                    if q.bytes >= q.batch_bytes_max:
+                        state.drain(q)
+                    return future
             return self._accumulate(q, key, value, headers, timestamp_ms, on_delivery, size)
         pid = state.producer_id
         with q.lock:
