@@ -235,11 +235,12 @@ class EventLog:
                 "process or another); close that one first, or open a different directory"
             ) from exc
         marker = os.path.join(self.path, clean_shutdown_file)
-        clean = os.path.exists(marker)
-        if clean:
+        if os.path.exists(marker):
             os.unlink(marker)
             fsync_dir(self.path)
-        return clean
+            return True
+        # No marker: a crash, unless the directory never held a topic (nothing to recover).
+        return not os.path.exists(os.path.join(self.path, topics_file))
 
     def _read_metadata(self) -> list[dict[str, Any]]:
         if self.path is None:

@@ -424,3 +424,9 @@ def test_context_manager_and_repr(tmp_path) -> None:
         assert repr(elog) == f"EventLog({path}, topics=0)"
     assert repr(elog) == f"EventLog({path}, closed)"
     assert repr(eventlog.open()).startswith("EventLog(<memory>")
+
+
+def test_a_new_directory_opens_clean(tmp_path) -> None:
+    with eventlog.open(str(tmp_path / "fresh")) as elog:
+        assert elog.recovery.clean is True
+        assert elog.recovery.partitions == 0
