@@ -679,6 +679,16 @@ class _State:
 _new_metadata = partial(tuple.__new__, RecordMetadata)
 
 
+def _explicit_partition(topic: str, num_partitions: int, partition: object) -> int:
+    """``partition`` if the topic has it; UnknownPartitionError naming the count if not."""
+    if type(partition) is not int or not 0 <= partition < num_partitions:
+        raise UnknownPartitionError(
+            f"topic {topic!r} has {num_partitions} partition(s) (0..{num_partitions - 1}); "
+            f"there is no partition {partition!r}"
+        )
+    return partition
+
+
 def _not_bytes(what: str, obj: Any) -> TypeError:
     return TypeError(
         f"{what} must be bytes or None, got {type(obj).__name__}; pass bytes or "
@@ -784,7 +794,8 @@ class Producer:
                     chosen = checked_partition(chosen, topic, n)
                 part = parts[chosen]
         else:
-            part = self._choose(topic, key, value, partition)
+            parts = self._log.topic_for_produce(topic).partitions
+            part = parts[_explicit_partition(topic, len(parts), partition)]
         q = state.queues.get(part) or state.queue(part)
         if headers:
             headers = _validated_headers(headers)
@@ -849,25 +860,6 @@ class Producer:
         if on_delivery is not None:
             _call_quietly(on_delivery, None, md)
         return _completed(md)
-
-    def _choose(self, topic: str, key: bytes | None, value: bytes | None,
-                partition: int | None) -> Partition:
-        t = self._log.topic_for_produce(topic)
-        parts = t.partitions
-        n = len(parts)
-        if partition is not None:
-            if type(partition) is not int or not 0 <= partition < n:
-                raise UnknownPartitionError(
-                    f"topic {topic!r} has {n} partition(s) (0..{n - 1}); "
-                    f"there is no partition {partition!r}"
-                )
-            return parts[partition]
-        if n == 1:
-            return parts[0]
-        chosen = self._partitioner.partition(topic, key, value, n)
-        if type(chosen) is not int or not 0 <= chosen < n:
-            chosen = checked_partition(chosen, topic, n)
-        return parts[chosen]
 
     def _too_large(self, part: Partition, size: int) -> None:
         limit = min(self.config.max_request_size, part.config.max_message_bytes)
@@ -993,12 +985,7 @@ class Producer:
         n = t.num_partitions
         count = len(keys)
         if partition is not None:
-            if type(partition) is not int or not 0 <= partition < n:
-                raise UnknownPartitionError(
-                    f"topic {t.name!r} has {n} partition(s) (0..{n - 1}); "
-                    f"there is no partition {partition!r}"
-                )
-            return [(partition, range(count))]
+            return [(_explicit_partition(t.name, n, partition), range(count))]
         if n == 1:
             return [(0, range(count))]
         name = t.name
