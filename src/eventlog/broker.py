@@ -410,6 +410,12 @@ class EventLog:
                 return self._topics[name]
         return self.topic(name)
 
+    @property
+    def topic_map(self) -> Mapping[str, Topic]:
+        """The live name -> Topic map (read-only by contract; for the client layer's
+        per-record lookups, where a method call per record shows)."""
+        return self._topics
+
     def topics(self, *, include_internal: bool = False) -> list[str]:
         """Names of the topics, sorted; internal ones (``__*``) only if asked for."""
         self._ensure_open()

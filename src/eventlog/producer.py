@@ -739,6 +739,11 @@ class Producer:
         self._batch_bytes = self.config.batch_size
         self._acks0 = self.config.acks == 0
         self._partition_fn = self._partitioner.partition
+        self._topic_get = log_.topic_map.get
+        self._time_ms = log_.clock.time_ms
+        self._producer_id = self._state.producer_id
+        self._producer_epoch = self._state.producer_epoch
+        self._attributes = self._state.attributes
         self._keyed_default = (
             isinstance(self._partitioner, DefaultPartitioner)
             and not self._partitioner.ignore_keys
@@ -784,7 +789,10 @@ class Producer:
         if type(value) is not bytes and value is not None:
             raise _not_bytes("value", value)
         if partition is None:
-            parts = self._log.topic_for_produce(topic).partitions
+            t = self._topic_get(topic)  # the log's own topic map: a dict lookup
+            if t is None:  # (a closed log's partitions refuse the append below)
+                t = self._log.topic_for_produce(topic)
+            parts = t.partitions
             n = len(parts)
             if n == 1:
                 part = parts[0]
@@ -799,13 +807,15 @@ class Producer:
         q = state.queues.get(part) or state.queue(part)
         if headers:
             headers = _validated_headers(headers)
-        size = record_overhead_bytes + (len(key) if key else 0) + (len(value) if value else 0)
+        key_size = -1 if key is None else len(key)
+        value_size = -1 if value is None else len(value)
+        size = record_overhead_bytes + (key_size if key else 0) + (value_size if value else 0)
         if headers:
             size += sum(len(k) + (len(v) if v else 0) for k, v in headers)
         if size > q.record_bytes_max:
             self._too_large(part, size)
         if timestamp_ms is None:
-            timestamp_ms = self._clock.time_ms()
+            timestamp_ms = self._time_ms()
         elif type(timestamp_ms) is not int or timestamp_ms < 0:
             raise InvalidRecordError(
                 f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}"
@@ -829,14 +839,14 @@ class Producer:
                         state.drain(q)
                     return future
             return self._accumulate(q, key, value, headers, timestamp_ms, on_delivery, size)
-        pid = state.producer_id
+        pid = self._producer_id
         with q.lock:
             if q.keys:
                 state.drain(q)
             try:
                 result = part.append_record(
-                    key, value, headers or None, timestamp_ms, state.attributes,
-                    pid, state.producer_epoch, q.next_sequence if pid >= 0 else -1,
+                    key, value, headers or None, timestamp_ms, self._attributes,
+                    pid, self._producer_epoch, q.next_sequence if pid >= 0 else -1,
                 )
             except StorageError:
                 try:  # back off, then retry with the same sequence
@@ -854,8 +864,7 @@ class Producer:
         append_time = result[2]  # append_record returns AppendResult's fields, unnamed
         md = _new_metadata((
             part.topic, part.index, -1 if self._acks0 else result[0],
-            timestamp_ms if append_time < 0 else append_time,
-            -1 if key is None else len(key), -1 if value is None else len(value),
+            timestamp_ms if append_time < 0 else append_time, key_size, value_size,
         ))
         if on_delivery is not None:
             _call_quietly(on_delivery, None, md)
