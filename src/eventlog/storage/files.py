@@ -107,34 +107,49 @@ class MappedFile:
     """
 
     __slots__ = (
-        "_fd", "_map", "_touched_bytes", "capacity", "capacity_max_bytes", "file_bytes_at_open",
-        "path",
+        "_file_backed", "_map", "_touched_bytes", "capacity", "capacity_max_bytes",
+        "file_bytes_at_open", "path",
     )
 
     def __init__(self, path: str | None, *, capacity_max_bytes: int, create: bool) -> None:
         self.path = path
         self.capacity_max_bytes = capacity_max_bytes
-        self._fd = -1
+        self._file_backed = path is not None
         self._touched_bytes = 0
         self.file_bytes_at_open = 0
         if path is None:
             self._map = _anonymous_map(chunk_bytes_min)
             self.capacity = chunk_bytes_min
             return
-        flags = os.O_RDWR | (os.O_CREAT if create else 0)
         try:
-            self._fd = os.open(path, flags, 0o644)
-            size = os.fstat(self._fd).st_size
-            self.file_bytes_at_open = size
-            if size < chunk_bytes_min:
-                os.ftruncate(self._fd, chunk_bytes_min)
-                size = chunk_bytes_min
-            self._map = mmap.mmap(self._fd, size)
-            self.capacity = size
+            self.file_bytes_at_open = os.stat(path).st_size
+        except FileNotFoundError:
+            if not create:
+                raise StorageError(f"cannot open and map {path}: no such file") from None
+        self._map = self._map_file(max(self.file_bytes_at_open, chunk_bytes_min),
+                                   grow_only=True)
+        self.capacity = len(self._map)
+
+    def _map_file(self, size: int, *, grow_only: bool = False) -> mmap.mmap:
+        """Set the file's length to ``size`` (or at least ``size``) and map all of it.
+
+        The descriptor is closed once the file is mapped (the map keeps its own
+        duplicate), so an open segment costs one descriptor, not two: a log with
+        thousands of partitions stays under the usual limit of 1,024.
+        """
+        assert self.path is not None
+        fd = -1
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            current = os.fstat(fd).st_size
+            if current != size and not (grow_only and current > size):
+                os.ftruncate(fd, size)
+            return mmap.mmap(fd, max(size, current) if grow_only else size)
         except OSError as exc:
-            if self._fd >= 0:
-                os.close(self._fd)
-            raise StorageError(f"cannot open and map {path}: {exc}") from exc
+            raise StorageError(f"cannot open and map {self.path}: {exc}") from exc
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
 
     @property
@@ -167,25 +182,24 @@ class MappedFile:
         The old map is not closed: a reader that loaded it a moment ago may still
         slice it, and it is unmapped when the last reference goes.
         """
-        if self._fd < 0:
+        if not self._file_backed:
             new_map = _anonymous_map(size)
             new_map[: len(self._map)] = self._map[:]
         else:
-            os.ftruncate(self._fd, size)
-            new_map = mmap.mmap(self._fd, size)
+            new_map = self._map_file(size)
         self._map = new_map
 
     def write(self, position: int, data: bytes) -> None:
         """Copy ``data`` into the map at ``position``. Caller called ``ensure`` first."""
         self._map[position : position + len(data)] = data
-        if self._fd >= 0:
+        if self._file_backed:
             self._touched_bytes += len(data)
             if self._touched_bytes > release_interval_bytes:
                 self._release_below(position)
 
     def read(self, position: int, length: int) -> bytes:
         """A copy of ``length`` bytes at ``position`` (fewer at the end of the map)."""
-        if self._fd >= 0:
+        if self._file_backed:
             self._touched_bytes += length
             if self._touched_bytes > release_interval_bytes:
                 self._release_below(position)
@@ -221,22 +235,22 @@ class MappedFile:
         Files are truncated and re-extended, so the discarded tail becomes a sparse
         hole of zeros without writing a byte of it.
         """
-        if self._fd < 0:
+        if not self._file_backed:
             self.zero(size, len(self._map))
             return
-        capacity = len(self._map)
+        assert self.path is not None
+        capacity = max(len(self._map), chunk_bytes_min)
         self._map.close()
         try:
-            os.ftruncate(self._fd, size)
-            os.ftruncate(self._fd, max(capacity, chunk_bytes_min))
-            self._map = mmap.mmap(self._fd, max(capacity, chunk_bytes_min))
-            self.capacity = max(capacity, chunk_bytes_min)
+            os.truncate(self.path, size)
         except OSError as exc:
             raise StorageError(f"cannot cut {self.path} at byte {size}: {exc}") from exc
+        self._map = self._map_file(capacity)
+        self.capacity = capacity
 
     def flush(self) -> None:
         """msync the map: the written bytes reach the disk before this returns."""
-        if self._fd >= 0:
+        if self._file_backed:
             self._map.flush()
 
     def close(self, *, trim_to: int | None = None) -> None:
@@ -247,13 +261,13 @@ class MappedFile:
         """
         if not self._map.closed:
             self._map.close()
-        if self._fd >= 0:
+        if self._file_backed and trim_to is not None:
             try:
-                if trim_to is not None:
-                    os.ftruncate(self._fd, trim_to)
-            finally:
-                os.close(self._fd)
-                self._fd = -1
+                os.truncate(self.path, trim_to)  # type: ignore[arg-type]
+            except FileNotFoundError:
+                pass  # deleted already (a deleted topic or segment)
+            except OSError as exc:
+                raise StorageError(f"cannot trim {self.path} to {trim_to} bytes: {exc}") from exc
 
     def __repr__(self) -> str:
         state = "closed" if self._map.closed else f"capacity={len(self._map)}"
