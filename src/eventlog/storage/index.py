@@ -39,41 +39,59 @@ assert time_entry_bytes == 12
 
 
 class _IndexFile:
-    """An append-only file of fixed-size entries (or nothing, in memory)."""
+    """An append-only file of fixed-size entries (or nothing, in memory).
 
-    __slots__ = ("_fd", "path")
+    The descriptor is opened on demand and can be released (``release``) once
+    the segment is sealed, so a log with many segments does not hold a
+    descriptor per index file. After ``close`` the file is never reopened (a
+    reader racing a deletion must not re-create it).
+    """
+
+    __slots__ = ("_closed", "_fd", "path")
 
     def __init__(self, path: str | None) -> None:
         self.path = path
         self._fd = -1
-        if path is not None:
+        self._closed = False
+        self._handle()  # create it now: an index file exists beside every .log
+
+    def _handle(self) -> int:
+        if self._fd < 0 and self.path is not None and not self._closed:
             try:
-                self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise StorageError(f"cannot open index file {path}: {exc}") from exc
+                raise StorageError(f"cannot open index file {self.path}: {exc}") from exc
+        return self._fd
 
     def read_all(self) -> bytes:
-        if self._fd < 0:
+        fd = self._handle()
+        if fd < 0:
             return b""
-        size = os.fstat(self._fd).st_size
-        return os.pread(self._fd, size, 0)
+        return os.pread(fd, os.fstat(fd).st_size, 0)
 
     def write_at(self, position: int, data: bytes) -> None:
-        if self._fd >= 0:
-            os.pwrite(self._fd, data, position)
+        fd = self._handle()
+        if fd >= 0:
+            os.pwrite(fd, data, position)
 
     def truncate(self, size: int) -> None:
-        if self._fd >= 0:
-            os.ftruncate(self._fd, size)
+        fd = self._handle()
+        if fd >= 0:
+            os.ftruncate(fd, size)
 
     def fsync(self) -> None:
-        if self._fd >= 0:
+        if self._fd >= 0:  # nothing written since the last release: nothing to sync
             os.fsync(self._fd)
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Close the descriptor; the next write or truncate reopens it."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+    def close(self) -> None:
+        self.release()
+        self._closed = True
 
 
 def _valid_prefix(
@@ -179,6 +197,10 @@ class OffsetIndex:
     def fsync(self) -> None:
         self._file.fsync()
 
+    def release(self) -> None:
+        """Give back the file descriptor until the next write (a sealed segment)."""
+        self._file.release()
+
     def close(self) -> None:
         self._file.close()
 
@@ -231,6 +253,10 @@ class TimeIndex:
 
     def fsync(self) -> None:
         self._file.fsync()
+
+    def release(self) -> None:
+        """Give back the file descriptor until the next write (a sealed segment)."""
+        self._file.release()
 
     def close(self) -> None:
         self._file.close()

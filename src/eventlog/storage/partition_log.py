@@ -103,6 +103,8 @@ class PartitionLog:
         for seg in self._segments.values():
             if seg is not last or clean:
                 seg.load()
+            if seg is not last:
+                seg.seal()
         recovered = RecoveredSegment(last.base_offset, 0, 0)
         if clean and last.size != last.file_bytes:
             clean = False  # the marker lied (e.g. files changed after close): recover
@@ -293,6 +295,7 @@ class PartitionLog:
             return seg
         if self.fsync != "never":
             seg.flush()
+        seg.seal()
         return self._add_segment(seg.next_offset, now_ms)
 
     def flush(self) -> None:

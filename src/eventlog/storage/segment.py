@@ -413,6 +413,17 @@ class Segment:
         if self._time_index is not None:
             self._time_index.fsync()
 
+    def seal(self) -> None:
+        """The segment will take no more appends: sync its index files and release
+        their descriptors (they reopen if a truncation ever needs them). The sync
+        keeps ``close()``'s promise that everything is on disk before the
+        clean-shutdown marker, since a released descriptor has nothing to fsync.
+        """
+        for index in (self.index, self._time_index):
+            if index is not None:
+                index.fsync()
+                index.release()
+
     def close(self) -> None:
         """Unmap and trim the ``.log`` to its batches. Idempotent."""
         if not self._log.closed:
