@@ -50,3 +50,22 @@ def test_growing_without_mremap_keeps_data(tmp_path, monkeypatch, on_disk):
         assert reader_view == []
         assert [r.value for r in p.read(0, 300)] == [b"%05d" % b * 100 for b in range(300)]
         p.check()
+
+
+def test_sealed_segments_reopen_their_index_files_when_truncated(tmp_path):
+    # Sealing releases the index descriptors; cutting into a sealed segment must
+    # reopen them, and the result must survive a reopen of the log.
+    with eventlog.open(tmp_path) as log:
+        p = log.create_topic("t", segment_bytes=20_000, index_interval_bytes=100).partition(0)
+        for i in range(40):
+            p.append([(b"k", b"%04d" % i * 500)])
+        assert len(p.log.segments) > 3
+        p.truncate_to(5)
+        p.check()
+        p.append([(b"k", b"after")])
+        assert [r.value for r in p.read(4, 10)] == [b"0004" * 500, b"after"]
+    with eventlog.open(tmp_path) as log:
+        p = log.topic("t").partition(0)
+        p.check()
+        assert p.end_offset == 6
+        assert p.read(5)[0].value == b"after"
