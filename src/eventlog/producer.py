@@ -404,7 +404,7 @@ class BatchMetadata(Sequence[RecordMetadata]):
     unless it asks for them.
     """
 
-    __slots__ = ("_groups", "_items", "_key_sizes", "_n", "_timestamps", "_topic", "_value_sizes")
+    __slots__ = ("_groups", "_items", "_keys", "_n", "_timestamps", "_topic", "_values")
 
     def __init__(
         self,
@@ -412,15 +412,15 @@ class BatchMetadata(Sequence[RecordMetadata]):
         n: int,
         groups: list[tuple[int, int, Sequence[int]]],
         timestamps: Sequence[int],
-        key_sizes: Sequence[int],
-        value_sizes: Sequence[int],
+        keys: Sequence[bytes | None],
+        values: Sequence[bytes | None],
     ) -> None:
         self._topic = topic
         self._n = n
         self._groups = groups
         self._timestamps = timestamps
-        self._key_sizes = key_sizes
-        self._value_sizes = value_sizes
+        self._keys = keys  # the serialized keys and values: sizes are computed on demand
+        self._values = values
         self._items: list[RecordMetadata] | None = None
 
     def __len__(self) -> int:
@@ -428,11 +428,14 @@ class BatchMetadata(Sequence[RecordMetadata]):
 
     def _build(self) -> list[RecordMetadata]:
         items: list[Any] = [None] * self._n
+        keys, values = self._keys, self._values
         for partition, base, indices in self._groups:
             for rank, i in enumerate(indices):
+                key, value = keys[i], values[i]
                 items[i] = RecordMetadata(
                     self._topic, partition, base + rank if base >= 0 else -1,
-                    self._timestamps[i], self._key_sizes[i], self._value_sizes[i],
+                    self._timestamps[i], -1 if key is None else len(key),
+                    -1 if value is None else len(value),
                 )
         return items
 
@@ -968,11 +971,7 @@ class Producer:
             base = -1 if self.config.acks == 0 else result.base_offset
             out_groups.append((index, base, indices))
         n = len(keys)
-        return BatchMetadata(
-            topic, n, out_groups, _Repeat(timestamp_ms, n),
-            [-1 if k is None else len(k) for k in keys],
-            [-1 if v is None else len(v) for v in values],
-        )
+        return BatchMetadata(topic, n, out_groups, _Repeat(timestamp_ms, n), keys, values)
 
     def _batch_columns(self, records: list[Sequence[Any]]) -> tuple[list, list, list | None]:
         widths = set(map(len, records))

@@ -290,6 +290,7 @@ def test_send_batch_keeps_order_and_reports_metadata(log):
     assert len(result) == 100
     for (key, value), md in zip(records, result, strict=True):
         assert md.partition == expected_partition(key, 3)
+        assert (md.serialized_key_size, md.serialized_value_size) == (len(key), len(value))
         stored = log.topic("t").partition(md.partition).read(md.offset, 1)[0]
         assert (stored.key, stored.value) == (key, value)
     assert sum(count for _, count in result.partitions.values()) == 100
@@ -297,8 +298,10 @@ def test_send_batch_keeps_order_and_reports_metadata(log):
 
 def test_send_batch_to_one_partition(log):
     log.create_topic("t", partitions=3)
-    result = log.producer().send_batch("t", [(None, b"a"), (None, b"b")], partition=1)
+    result = log.producer().send_batch("t", [(None, b"a"), (None, b"bc")], partition=1)
     assert [md.offset for md in result] == [0, 1]
+    assert [(md.serialized_key_size, md.serialized_value_size) for md in result] == [
+        (-1, 1), (-1, 2)]
     assert {md.partition for md in result} == {1}
 
 
