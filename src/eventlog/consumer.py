@@ -69,6 +69,7 @@ from .errors import (
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
     RebalanceInProgressError,
+    RecordDeserializationError,
     UnknownMemberError,
     UnknownTopicError,
 )
@@ -232,7 +233,7 @@ class ConsumerConfig:
 class _PartitionState:
     """An assigned partition: position, pause flag, pending reset, decoded batches."""
 
-    __slots__ = ("buffer", "partition", "paused", "position", "reset", "tp")
+    __slots__ = ("buffer", "partition", "paused", "pending_error", "position", "reset", "tp")
 
     def __init__(self, tp: TopicPartition, partition: Partition | None) -> None:
         self.tp = tp
@@ -241,6 +242,7 @@ class _PartitionState:
         self.paused = False
         self.reset: str | None = None  # "earliest"/"latest": a lazy seek_to_*
         self.buffer: list[tuple[BatchHeader, Columns]] = []
+        self.pending_error: RecordDeserializationError | None = None  # raised at next fetch
 
 
 class _Chunk(NamedTuple):
@@ -777,7 +779,8 @@ class Consumer:
         for st in itertools.chain(states[start:], states[:start]):
             try:
                 chunk = self._fetch_partition(st, limit, budget)
-            except (OffsetOutOfRangeError, UnknownTopicError, ClosedError) as exc:
+            except (OffsetOutOfRangeError, UnknownTopicError, ClosedError,
+                    RecordDeserializationError) as exc:
                 if not chunks:
                     raise
                 self._fetch_error = exc  # raised at the next poll; return what we have
@@ -797,6 +800,11 @@ class Consumer:
         if part is None:
             return None
         position = st.position
+        error = st.pending_error
+        if error is not None:
+            st.pending_error = None
+            if position == error.offset:
+                raise error
         if position is None:
             position = self._resolve_position(st)
         end = part.end_offset
@@ -822,6 +830,8 @@ class Consumer:
             size += chunk.size_bytes
             limit -= len(chunk.records)
             position = chunk.next_position
+            if st.pending_error is not None:  # stopped before a record it cannot deserialize
+                break
         if not records and position == st.position:
             return None
         return _Chunk(st, records, position, size)
@@ -848,7 +858,21 @@ class Consumer:
             take = min(available, limit)
             if take > 0:
                 stop = first + take
-                out.extend(self._build(st.tp, header, cols, first, stop))
+                done = len(out)
+                try:
+                    out.extend(self._build(st.tp, header, cols, first, stop))
+                except Exception as exc:  # a deserializer failed: stop at that record
+                    bad = offsets[first + len(out) - done]
+                    error = RecordDeserializationError(
+                        f"cannot deserialize the record at offset {bad} of "
+                        f"{st.tp.topic}-{st.tp.partition}: {exc!r}; seek to offset {bad + 1} "
+                        "to skip it", st.tp, bad,
+                    )
+                    error.__cause__ = exc
+                    if not out:
+                        raise error from exc
+                    st.pending_error = error  # raised when the fetch reaches it again
+                    return _Chunk(st, out, bad, size)
                 if count_bytes:
                     size += _column_bytes(cols.values[first:stop])
                     size += _column_bytes(cols.keys[first:stop])

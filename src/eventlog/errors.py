@@ -32,6 +32,7 @@ __all__ = [
     "OffsetOutOfRangeError",
     "OutOfOrderSequenceError",
     "RebalanceInProgressError",
+    "RecordDeserializationError",
     "RecordError",
     "RecordTooLargeError",
     "StorageError",
@@ -97,6 +98,22 @@ class RecordTooLargeError(RecordError, ValueError):
 
     The whole batch was rejected; nothing was appended.
     """
+
+
+class RecordDeserializationError(EventLogError, ValueError):
+    """A consumer's key or value deserializer failed on a record (Kafka's
+    RecordDeserializationException).
+
+    ``poll()`` first returns the records before it; the next ``poll()`` raises
+    this, with the consumer's position at the bad record, so every later poll
+    raises it again until you ``seek(topic_partition, offset + 1)`` past it.
+    The deserializer's own exception is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, topic_partition: object, offset: int) -> None:
+        super().__init__(message)
+        self.topic_partition = topic_partition
+        self.offset = offset
 
 
 class OffsetOutOfRangeError(EventLogError, IndexError):

@@ -888,3 +888,29 @@ def test_log_consumer_shortcut(log: eventlog.EventLog) -> None:
     c = log.consumer("t", auto_offset_reset="earliest")
     assert isinstance(c, Consumer)
     assert offsets(c.poll()) == [0]
+
+
+def test_a_record_that_fails_to_deserialize_stops_poll_at_it() -> None:
+    """Kafka's RecordDeserializationException: the records before it are returned, the
+    next poll raises with the position at the bad record, and seek() skips it."""
+    from eventlog.errors import RecordDeserializationError
+
+    with eventlog.open() as log:
+        p = log.create_topic("j").partition(0)
+        p.append([(None, b'{"n": 0}'), (None, b'{"n": 1}'), (None, b"not json"),
+                  (None, b'{"n": 3}')])
+        consumer = log.consumer(value_deserializer="json", auto_offset_reset="earliest")
+        tp = TP("j", 0)
+        consumer.assign([tp])
+        assert [r.value for r in consumer.poll()] == [{"n": 0}, {"n": 1}]
+        assert consumer.position(tp) == 2
+        for _ in range(2):  # raised again and again until skipped
+            with pytest.raises(RecordDeserializationError) as info:
+                consumer.poll()
+            assert info.value.offset == 2
+            assert info.value.topic_partition == tp
+            assert isinstance(info.value.__cause__, ValueError)
+            assert consumer.position(tp) == 2
+        consumer.seek(tp, 3)
+        assert [r.value for r in consumer.poll()] == [{"n": 3}]
+        consumer.close()
