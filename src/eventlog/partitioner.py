@@ -212,6 +212,12 @@ class _KeyHashCache:
 
 _key_hash_cache = _KeyHashCache()
 _cached_key_hash = _key_hash_cache.hashes.get  # the hit path, bound once
+cached_key_hash = _cached_key_hash
+"""``to_positive(murmur2(key))`` if ``key`` (bytes) is in the cache, else None.
+
+For callers that inline the keyed path (the producer's ``send``); a miss goes
+through ``partition_for_key``. Lock-free.
+"""
 
 
 def partition_for_key(key: bytes, num_partitions: int) -> int:

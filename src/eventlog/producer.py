@@ -62,6 +62,7 @@ from .partition import (
 from .partitioner import (
     DefaultPartitioner,
     Partitioner,
+    cached_key_hash,
     checked_partition,
     partitions_for_keys,
     resolve_partitioner,
@@ -252,6 +253,7 @@ class DeliveryFuture:
 
 
 _new_object = object.__new__
+_time_ns = time.time_ns
 
 
 def _wait_done(owner: Any, timeout: float | None) -> None:
@@ -744,6 +746,7 @@ class Producer:
         self._partition_fn = self._partitioner.partition
         self._topic_get = log_.topic_map.get
         self._time_ms = log_.clock.time_ms
+        self._system_clock = type(log_.clock) is SystemClock
         self._producer_id = self._state.producer_id
         self._producer_epoch = self._state.producer_epoch
         self._attributes = self._state.attributes
@@ -799,6 +802,8 @@ class Producer:
             n = len(parts)
             if n == 1:
                 part = parts[0]
+            elif self._keyed_default and key is not None and (h := cached_key_hash(key)):
+                part = parts[h % n]  # the default partitioner's cache hit, inlined
             else:
                 chosen = self._partition_fn(topic, key, value, n)
                 if type(chosen) is not int or not 0 <= chosen < n:
@@ -818,7 +823,8 @@ class Producer:
         if size > q.record_bytes_max:
             self._too_large(part, size)
         if timestamp_ms is None:
-            timestamp_ms = self._time_ms()
+            # SystemClock.time_ms() inlined: one C call instead of a Python method.
+            timestamp_ms = _time_ns() // 1_000_000 if self._system_clock else self._time_ms()
         elif type(timestamp_ms) is not int or timestamp_ms < 0:
             raise InvalidRecordError(
                 f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}"
@@ -871,7 +877,10 @@ class Producer:
         ))
         if on_delivery is not None:
             _call_quietly(on_delivery, None, md)
-        return _completed(md)
+        future = _new_object(DeliveryFuture)  # _completed(md), inlined
+        future._value = md
+        future._state = _DONE
+        return future
 
     def _too_large(self, part: Partition, size: int) -> None:
         limit = min(self.config.max_request_size, part.config.max_message_bytes)

@@ -46,32 +46,30 @@ class Topic:
     Obtained from ``EventLog.create_topic`` or ``EventLog.topic``; not built directly.
     """
 
-    __slots__ = ("_partitions", "config", "name")
+    __slots__ = ("config", "name", "partitions")
 
     def __init__(self, name: str, config: TopicConfig, partitions: Sequence[Partition]) -> None:
         self.name = name
         self.config = config
-        self._partitions: tuple[Partition, ...] = tuple(partitions)
-
-    @property
-    def partitions(self) -> tuple[Partition, ...]:
-        return self._partitions
+        # A plain attribute (read-only by contract), replaced when partitions are added:
+        # producers read it once per record.
+        self.partitions: tuple[Partition, ...] = tuple(partitions)
 
     @property
     def num_partitions(self) -> int:
-        return len(self._partitions)
+        return len(self.partitions)
 
     def partition(self, index: int) -> Partition:
         """Partition number ``index``; UnknownPartitionError if there is none."""
-        if type(index) is not int or not 0 <= index < len(self._partitions):
+        if type(index) is not int or not 0 <= index < len(self.partitions):
             raise UnknownPartitionError(
-                f"topic {self.name!r} has {len(self._partitions)} partition(s) "
-                f"(0..{len(self._partitions) - 1}); there is no partition {index!r}"
+                f"topic {self.name!r} has {len(self.partitions)} partition(s) "
+                f"(0..{len(self.partitions) - 1}); there is no partition {index!r}"
             )
-        return self._partitions[index]
+        return self.partitions[index]
 
     def _extend(self, partitions: Sequence[Partition]) -> None:
-        self._partitions = self._partitions + tuple(partitions)
+        self.partitions = self.partitions + tuple(partitions)
 
     def __repr__(self) -> str:
-        return f"Topic({self.name!r}, partitions={len(self._partitions)})"
+        return f"Topic({self.name!r}, partitions={len(self.partitions)})"
