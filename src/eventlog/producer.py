@@ -273,14 +273,6 @@ def _wait_done(owner: Any, timeout: float | None) -> None:
             )
 
 
-def _completed(value: RecordMetadata) -> DeliveryFuture:
-    """A successful, already-done future (the ``linger_ms=0`` path of ``send``)."""
-    future = _new_object(DeliveryFuture)
-    future._value = value
-    future._state = _DONE
-    return future
-
-
 class _PendingBatch:
     """The outcome of one lingering batch, shared by the futures of its records.
 
@@ -877,7 +869,7 @@ class Producer:
         ))
         if on_delivery is not None:
             _call_quietly(on_delivery, None, md)
-        future = _new_object(DeliveryFuture)  # _completed(md), inlined
+        future = _new_object(DeliveryFuture)  # an already-done future, built in place
         future._value = md
         future._state = _DONE
         return future

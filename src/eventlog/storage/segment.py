@@ -152,7 +152,7 @@ class Segment:
         assert first is not None
         self.first_max_timestamp = first.max_timestamp
         if self.max_timestamp < 0 and self.size:
-            self._recompute_max_timestamp()
+            self._rescan()
 
     def _torn_bytes(self) -> int:
         """How many non-zero bytes a crash left after the last whole batch.
@@ -279,10 +279,9 @@ class Segment:
             keep = self._reencode_head(position, header, offset)
         self._log.zero(position, old_size)
         self.size = position
-        self.next_offset = self.base_offset if position == 0 else self._offset_before(position)
+        self._rescan()
         self.index.truncate_after_position(position)
         self.time_index.truncate_after_offset(offset - 1 - self.base_offset)
-        self._recompute_max_timestamp()
         if keep:
             self.append(keep, codec.decode_header(keep))
         return old_size - self.size
@@ -306,23 +305,13 @@ class Segment:
             offset_deltas=deltas,
         )
 
-    def _offset_before(self, position: int) -> int:
-        """next_offset for a segment cut at ``position`` (a batch boundary)."""
-        last = self.base_offset
-        for header, _ in self._headers_from(0, position):
-            last = header.last_offset + 1
-        return last
-
-    def _recompute_max_timestamp(self) -> None:
+    def _rescan(self) -> None:
+        """Recompute next_offset and the timestamps from the batch headers, in one walk."""
+        self.next_offset = self.base_offset
         self.max_timestamp = -1
         self.first_max_timestamp = -1
-        for header, pos in self._headers_from(0, self.size):
-            self._account_ts(header, pos)
-
-    def _account_ts(self, header: BatchHeader, position: int) -> None:
-        self.max_timestamp = max(self.max_timestamp, header.max_timestamp)
-        if position == 0:
-            self.first_max_timestamp = header.max_timestamp
+        for header, position in self._headers_from(0, self.size):
+            self._account(header, position)
 
     # ------------------------------------------------------------------ reading
 
