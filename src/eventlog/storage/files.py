@@ -12,6 +12,13 @@ run the same code.
 Readers never hold a buffer exported from a map (they copy slices), so a map
 can be resized in place while other threads read it: ``mmap.resize`` and slice
 copies both run under the GIL.
+
+Writers are sequential, so the map prefaults ahead of them: when a write
+crosses the populated boundary, one ``madvise(MADV_POPULATE_WRITE)`` maps the
+next window of pages (a quarter of what the map holds, at most
+``populate_window_bytes_max``), instead of one page fault per 4 KiB page. The
+window, not the whole chunk: chunks grow to ``segment_bytes`` and populating
+them would dirty, and write back, that many zeros.
 """
 
 from __future__ import annotations
@@ -34,7 +41,15 @@ __all__ = [
 offset_digits = 20  # Kafka's LogFileUtils: base offset zero-padded to 20 digits
 chunk_bytes_min = 64 * 1024  # first chunk of a new map; doubles as the map fills
 release_interval_bytes = 32 * 1024 * 1024  # pages touched between two MADV_DONTNEEDs
+populate_window_bytes_max = 1024 * 1024  # pages prefaulted ahead of the writer, at most
 _can_resize = sys.platform.startswith("linux")  # mmap.resize needs mremap elsewhere
+# Linux 5.14+; Python 3.11's mmap lacks the name. None: not Linux, no prefaulting.
+_MADV_POPULATE_WRITE = (
+    getattr(mmap, "MADV_POPULATE_WRITE", 23) if sys.platform.startswith("linux") else None
+)
+# Cleared for the process by the first madvise that fails (an older kernel: EINVAL).
+_populate = _MADV_POPULATE_WRITE is not None and hasattr(mmap.mmap, "madvise")
+_never = sys.maxsize  # a position no write reaches
 
 
 def segment_file_name(base_offset: int, suffix: str) -> str:
@@ -107,15 +122,20 @@ class MappedFile:
     """
 
     __slots__ = (
-        "_file_backed", "_map", "_touched_bytes", "capacity", "capacity_max_bytes",
-        "file_bytes_at_open", "path",
+        "_file_backed", "_map", "_next_event", "_populated_end", "_release_at",
+        "_touched_bytes", "capacity", "capacity_max_bytes", "file_bytes_at_open", "path",
     )
 
     def __init__(self, path: str | None, *, capacity_max_bytes: int, create: bool) -> None:
         self.path = path
         self.capacity_max_bytes = capacity_max_bytes
         self._file_backed = path is not None
-        self._touched_bytes = 0
+        self._touched_bytes = 0  # by reads, since the last release
+        # Writes: the first write ending past ``_next_event`` (the nearer of the two
+        # positions below) prefaults and/or releases pages (``_write_event``).
+        self._populated_end = 0  # pages below it were prefaulted (or are released/written)
+        self._release_at = release_interval_bytes if self._file_backed else _never
+        self._next_event = 0
         self.file_bytes_at_open = 0
         if path is None:
             self._map = _anonymous_map(chunk_bytes_min)
@@ -188,14 +208,53 @@ class MappedFile:
         else:
             new_map = self._map_file(size)
         self._map = new_map
+        self._repopulate()
 
     def write(self, position: int, data: bytes) -> None:
-        """Copy ``data`` into the map at ``position``. Caller called ``ensure`` first."""
-        self._map[position : position + len(data)] = data
-        if self._file_backed:
-            self._touched_bytes += len(data)
-            if self._touched_bytes > release_interval_bytes:
-                self._release_below(position)
+        """Copy ``data`` into the map at ``position``. Caller called ``ensure`` first.
+
+        One compare per write; past ``_next_event`` (every ``populate_window_bytes_max``
+        once the map is large) one madvise prefaults the pages ahead.
+        """
+        end = position + len(data)
+        if end > self._next_event:
+            self._write_event(position, end)
+        self._map[position:end] = data
+
+    def _write_event(self, position: int, end: int) -> None:
+        """A write to ``[position, end)`` crossed the release or the populated boundary."""
+        if end > self._release_at:
+            self._release_below(position)
+        if end > self._populated_end:
+            self._populate_ahead(position, end)
+        self._next_event = min(self._release_at, self._populated_end)
+
+    def _populate_ahead(self, position: int, end: int) -> None:
+        """Prefault the pages from ``position`` (or the populated boundary) to a window
+        past ``end``: a quarter of ``end`` (a small map stays small: at most a page or
+        25% more than it holds), at most ``populate_window_bytes_max``, never past the
+        map. One madvise.
+        """
+        global _populate
+        if not _populate:
+            self._populated_end = _never
+            return
+        page = mmap.PAGESIZE
+        start = max(self._populated_end, position)
+        start -= start % page
+        stop = end + min(end >> 2, populate_window_bytes_max)
+        stop = min(-(-stop // page) * page, len(self._map))  # a page boundary, or the end
+        try:
+            self._map.madvise(_MADV_POPULATE_WRITE, start, stop - start)
+        except OSError:  # an older kernel (EINVAL): writes fault their pages in
+            _populate = False
+            stop = _never
+        self._populated_end = stop
+
+    def _repopulate(self) -> None:
+        """The map was replaced: its pages are no longer prefaulted."""
+        self._populated_end = 0
+        self._next_event = 0
 
     def read(self, position: int, length: int) -> bytes:
         """A copy of ``length`` bytes at ``position`` (fewer at the end of the map)."""
@@ -215,6 +274,8 @@ class MappedFile:
         where it would discard the data.
         """
         self._touched_bytes = 0
+        self._release_at = position + release_interval_bytes
+        self._next_event = min(self._release_at, self._populated_end)
         end = position - position % mmap.PAGESIZE
         if end > 0 and hasattr(self._map, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
             self._map.madvise(mmap.MADV_DONTNEED, 0, end)
@@ -247,6 +308,7 @@ class MappedFile:
             raise StorageError(f"cannot cut {self.path} at byte {size}: {exc}") from exc
         self._map = self._map_file(capacity)
         self.capacity = capacity
+        self._repopulate()
 
     def flush(self) -> None:
         """msync the map: the written bytes reach the disk before this returns."""

@@ -12,10 +12,14 @@ timestamp <= T. Entries are strictly increasing in both fields; an all-zero or
 non-increasing entry marks the end of what was written (a crash can leave a
 partial entry at the tail).
 
-Entries live in memory in ``array`` objects (bisect is C-level) and are
-appended to the file with one ``pwrite`` each; one entry per
-``index_interval_bytes`` (4 KiB) of log keeps that to a few thousand writes per
-hundred MB. In-memory mode has no file.
+Entries live in memory in ``array`` objects (bisect is C-level; readers use
+only these) and reach the file in bulk: ``append`` only adds to the arrays, and
+``write_pending`` writes every entry not yet on file with one ``pwrite``. The
+owner calls it when enough entries are pending and before it fsyncs, seals or
+closes; ``fsync`` and ``close`` also write what is pending, so a closed index
+file always holds every entry. A file may hold fewer entries than memory (a
+killed process loses the pending ones), never different ones: recovery rebuilds
+the index from the log after the last entry it trusts. In-memory mode has no file.
 """
 
 from __future__ import annotations
@@ -41,18 +45,26 @@ assert time_entry_bytes == 12
 class _IndexFile:
     """An append-only file of fixed-size entries (or nothing, in memory).
 
+    ``entries`` counts the entries on file; the owner's arrays may hold more
+    (pending: not yet written). The file is exactly ``entries`` entries long,
+    except for a partial entry a crash left at the end of a trusted file, which
+    the next write overwrites.
+
     The descriptor is opened on demand and can be released (``release``) once
     the segment is sealed, so a log with many segments does not hold a
     descriptor per index file. After ``close`` the file is never reopened (a
     reader racing a deletion must not re-create it).
     """
 
-    __slots__ = ("_closed", "_fd", "path")
+    __slots__ = ("_closed", "_dirty", "_entry_bytes", "_fd", "entries", "path")
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, entry_bytes: int) -> None:
         self.path = path
+        self._entry_bytes = entry_bytes
         self._fd = -1
         self._closed = False
+        self._dirty = True  # the first fsync after opening always syncs
+        self.entries = 0
         self._handle()  # create it now: an index file exists beside every .log
 
     def _handle(self) -> int:
@@ -69,19 +81,44 @@ class _IndexFile:
             return b""
         return os.pread(fd, os.fstat(fd).st_size, 0)
 
-    def write_at(self, position: int, data: bytes) -> None:
+    def append(self, data: bytes) -> None:
+        """Write whole entries after the ``entries`` already on file, in one pwrite
+        (more only if the kernel writes part of it). On error nothing is counted
+        as written: the next call writes the same entries again.
+        """
         fd = self._handle()
         if fd >= 0:
-            os.pwrite(fd, data, position)
+            view = memoryview(data)
+            position = self.entries * self._entry_bytes
+            try:
+                while view:
+                    written = os.pwrite(fd, view, position)
+                    view = view[written:]
+                    position += written
+            except OSError as exc:
+                raise StorageError(f"cannot write index file {self.path}: {exc}") from exc
+            self._dirty = True
+        self.entries += len(data) // self._entry_bytes
 
-    def truncate(self, size: int) -> None:
+    def truncate(self, entries: int) -> None:
+        """Keep at most the first ``entries`` entries on file."""
+        if entries < self.entries:
+            self.cut(entries)
+
+    def cut(self, entries: int) -> None:
+        """Make the file exactly ``entries`` entries long (a torn tail goes too)."""
         fd = self._handle()
         if fd >= 0:
-            os.ftruncate(fd, size)
+            os.ftruncate(fd, entries * self._entry_bytes)
+            self._dirty = True
+        self.entries = entries
 
     def fsync(self) -> None:
-        if self._fd >= 0:  # nothing written since the last release: nothing to sync
+        # Nothing written since the last fsync (or since the release, which seal
+        # does after an fsync): nothing to sync. Skipping matters to fsync="always".
+        if self._fd >= 0 and self._dirty:
             os.fsync(self._fd)
+            self._dirty = False
 
     def release(self) -> None:
         """Close the descriptor; the next write or truncate reopens it."""
@@ -145,28 +182,51 @@ class OffsetIndex:
     """Sparse map from relative offset to the file position of the batch ending there.
 
     Lookups are O(log entries) and lock-free; appends are serialised by the owner.
+    ``append`` touches memory only; ``write_pending`` (or ``fsync``/``close``)
+    puts the new entries on file.
     """
 
     __slots__ = ("_file", "offsets", "positions")
 
     def __init__(self, path: str | None, *, trusted: bool = False) -> None:
         """Load the entries in ``path``; ``trusted`` (after a clean close) skips validation."""
-        self._file = _IndexFile(path)
+        self._file = _IndexFile(path, offset_entry_bytes)
         self.offsets, self.positions = _load_offset_entries(self._file.read_all(), trusted)
-        if not trusted:
-            self._file.truncate(len(self.offsets) * offset_entry_bytes)
+        if trusted:
+            self._file.entries = len(self.offsets)
+        else:
+            self._file.cut(len(self.offsets))
 
     def __len__(self) -> int:
         return len(self.offsets)
 
+    @property
+    def pending(self) -> int:
+        """Entries in memory not yet written to the file."""
+        return len(self.offsets) - self._file.entries
+
     def append(self, relative_offset: int, position: int) -> None:
         assert not self.offsets or relative_offset > self.offsets[-1]
         assert not self.positions or position > self.positions[-1]
-        self._file.write_at(len(self.offsets) * offset_entry_bytes,
-                            _OFFSET_ENTRY.pack(relative_offset, position))
         # Position first: a lock-free reader bisects offsets, then indexes positions.
         self.positions.append(position)
         self.offsets.append(relative_offset)
+
+    def write_pending(self) -> None:
+        """Write the pending entries to the file with one pwrite. O(pending)."""
+        written = self._file.entries
+        count = len(self.offsets)
+        if count == written:
+            return
+        if self._file.path is None:  # in memory: nothing to write
+            self._file.entries = count
+            return
+        raw = array("i", bytes((count - written) * offset_entry_bytes))
+        raw[0::2] = self.offsets[written:count]
+        raw[1::2] = self.positions[written:count]
+        if sys.byteorder == "little":
+            raw.byteswap()
+        self._file.append(raw.tobytes())
 
     def lookup(self, relative_offset: int) -> int:
         """Position of the batch of the greatest entry <= ``relative_offset``, else 0."""
@@ -179,12 +239,14 @@ class OffsetIndex:
         return self.positions[i - 1] if i else 0
 
     def truncate_after_position(self, size: int) -> None:
-        """Drop entries that point at or past ``size`` bytes (the log was cut there)."""
+        """Drop entries that point at or past ``size`` bytes (the log was cut there).
+        Pending entries are dropped from memory; the file is cut only if it holds
+        entries being dropped."""
         keep = bisect_right(self.positions, size - 1)
         if keep < len(self.offsets):
             del self.offsets[keep:]
             del self.positions[keep:]
-            self._file.truncate(keep * offset_entry_bytes)
+            self._file.truncate(keep)
 
     def last_entry(self) -> tuple[int, int] | None:
         return (self.offsets[-1], self.positions[-1]) if self.offsets else None
@@ -192,9 +254,11 @@ class OffsetIndex:
     def drop_last(self) -> None:
         del self.offsets[-1]
         del self.positions[-1]
-        self._file.truncate(len(self.offsets) * offset_entry_bytes)
+        self._file.truncate(len(self.offsets))
 
     def fsync(self) -> None:
+        """Write the pending entries and make the file durable."""
+        self.write_pending()
         self._file.fsync()
 
     def release(self) -> None:
@@ -202,10 +266,15 @@ class OffsetIndex:
         self._file.release()
 
     def close(self) -> None:
-        self._file.close()
+        """Write the pending entries and close the file: it now holds every entry."""
+        try:
+            self.write_pending()
+        finally:
+            self._file.close()
 
     def check(self) -> None:
         assert len(self.offsets) == len(self.positions)
+        assert 0 <= self._file.entries <= len(self.offsets)
         for i in range(1, len(self.offsets)):
             assert self.offsets[i] > self.offsets[i - 1], "offset index not increasing"
             assert self.positions[i] > self.positions[i - 1], "positions not increasing"
@@ -214,26 +283,44 @@ class OffsetIndex:
 class TimeIndex:
     """Sparse map from timestamp to relative offset: every record at or below the
     entry's offset has a timestamp <= the entry's timestamp.
+
+    Buffered as OffsetIndex is: ``append`` touches memory only.
     """
 
     __slots__ = ("_file", "offsets", "timestamps")
 
     def __init__(self, path: str | None) -> None:
-        self._file = _IndexFile(path)
+        self._file = _IndexFile(path, time_entry_bytes)
         self.timestamps, self.offsets = _load_time_entries(self._file.read_all())
-        self._file.truncate(len(self.timestamps) * time_entry_bytes)
+        self._file.cut(len(self.timestamps))
 
     def __len__(self) -> int:
         return len(self.timestamps)
+
+    @property
+    def pending(self) -> int:
+        """Entries in memory not yet written to the file."""
+        return len(self.timestamps) - self._file.entries
 
     def append(self, timestamp_ms: int, relative_offset: int) -> None:
         """Add an entry if ``timestamp_ms`` is a new maximum (entries strictly increase)."""
         if self.timestamps and timestamp_ms <= self.timestamps[-1]:
             return
-        self._file.write_at(len(self.timestamps) * time_entry_bytes,
-                            _TIME_ENTRY.pack(timestamp_ms, relative_offset))
         self.offsets.append(relative_offset)
         self.timestamps.append(timestamp_ms)
+
+    def write_pending(self) -> None:
+        """Write the pending entries to the file with one pwrite. O(pending)."""
+        written = self._file.entries
+        count = len(self.timestamps)
+        if count == written:
+            return
+        if self._file.path is None:  # in memory: nothing to write
+            self._file.entries = count
+            return
+        self._file.append(b"".join(map(
+            _TIME_ENTRY.pack, self.timestamps[written:count], self.offsets[written:count]
+        )))
 
     def last_below(self, timestamp_ms: int) -> int | None:
         """Relative offset of the last entry with timestamp < ``timestamp_ms``, if any."""
@@ -244,14 +331,17 @@ class TimeIndex:
         return self.timestamps[-1] if self.timestamps else -1
 
     def truncate_after_offset(self, relative_offset: int) -> None:
-        """Drop entries for offsets above ``relative_offset`` (the log was cut there)."""
+        """Drop entries for offsets above ``relative_offset`` (the log was cut there).
+        As OffsetIndex.truncate_after_position, the file is cut only if needed."""
         keep = bisect_right(self.offsets, relative_offset)
         if keep < len(self.timestamps):
             del self.timestamps[keep:]
             del self.offsets[keep:]
-            self._file.truncate(keep * time_entry_bytes)
+            self._file.truncate(keep)
 
     def fsync(self) -> None:
+        """Write the pending entries and make the file durable."""
+        self.write_pending()
         self._file.fsync()
 
     def release(self) -> None:
@@ -259,11 +349,15 @@ class TimeIndex:
         self._file.release()
 
     def close(self) -> None:
-        self._file.close()
+        """Write the pending entries and close the file: it now holds every entry."""
+        try:
+            self.write_pending()
+        finally:
+            self._file.close()
 
     def check(self) -> None:
         assert len(self.offsets) == len(self.timestamps)
+        assert 0 <= self._file.entries <= len(self.timestamps)
         for i in range(1, len(self.timestamps)):
             assert self.timestamps[i] > self.timestamps[i - 1], "time index not increasing"
             assert self.offsets[i] >= self.offsets[i - 1], "time index offsets decreasing"
-

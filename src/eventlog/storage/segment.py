@@ -32,6 +32,7 @@ from .index import OffsetIndex, TimeIndex
 __all__ = ["RecoveredSegment", "Segment"]
 
 relative_offset_max = 2**31 - 1  # relative offsets in the .index are int32
+index_pending_entries_max = 512  # index entries kept in memory between two writes (4 KiB)
 torn_scan_bytes_max = 2 * 1024 * 1024  # > max_message_bytes default: one torn write
 
 
@@ -216,10 +217,21 @@ class Segment:
         """Kafka's rule: an entry for a batch once more than index_interval_bytes of log
         precede it since the last entry (so a segment's first batch never gets one)."""
         if self._bytes_since_index > self._index_interval_bytes and position > 0:
+            time_index = self.time_index
+            if self.index.pending >= index_pending_entries_max:
+                self._write_indexes()  # before adding: a failed write changes nothing
             relative = header[0] + header[5] - self.base_offset  # last offset, relative
             self.index.append(relative, position)
-            self.time_index.append(max(self.max_timestamp, header[7]), relative)
+            time_index.append(max(self.max_timestamp, header[7]), relative)
             self._bytes_since_index = 0
+
+    def _write_indexes(self) -> None:
+        """Write both indexes' pending entries: the time index first, so that every
+        offset entry on file has its time entry on file too (``recover`` takes the
+        max timestamp from the time entries at or below its start entry)."""
+        if self._time_index is not None:
+            self._time_index.write_pending()
+        self.index.write_pending()
 
     def _account(self, header: BatchHeader, position: int) -> None:
         self.next_offset = header.last_offset + 1
@@ -396,11 +408,12 @@ class Segment:
     # ------------------------------------------------------------------ lifecycle
 
     def flush(self) -> None:
-        """Make the written bytes and index entries durable (msync + fsync)."""
+        """Make the written bytes and index entries durable (msync; write the pending
+        index entries, time index first as ``_write_indexes``; fsync)."""
         self._log.flush()
-        self.index.fsync()
         if self._time_index is not None:
             self._time_index.fsync()
+        self.index.fsync()
 
     def seal(self) -> None:
         """The segment will take no more appends: sync its index files and release
@@ -408,15 +421,27 @@ class Segment:
         keeps ``close()``'s promise that everything is on disk before the
         clean-shutdown marker, since a released descriptor has nothing to fsync.
         """
-        for index in (self.index, self._time_index):
+        for index in (self._time_index, self.index):  # fsync writes pending entries
             if index is not None:
                 index.fsync()
                 index.release()
 
     def close(self) -> None:
-        """Unmap and trim the ``.log`` to its batches. Idempotent."""
+        """Unmap and trim the ``.log`` to its batches, write the pending index entries
+        and close the index files. Idempotent."""
         if not self._log.closed:
             self._log.close(trim_to=self.size)
+        if self._time_index is not None:
+            self._time_index.close()
+        self.index.close()
+
+    def detach(self) -> None:
+        """Unmap and close without touching the files: the log cleaner replaced or
+        removed them (storage/cleaner.py). Only for a sealed segment, whose index
+        entries are all on file already. Idempotent.
+        """
+        if not self._log.closed:
+            self._log.close()
         self.index.close()
         if self._time_index is not None:
             self._time_index.close()

@@ -75,6 +75,7 @@ def test_offset_index_truncate_after_position(index_path) -> None:
     for rel, pos in [(2, 100), (4, 200), (9, 300), (12, 400)]:
         index.append(rel, pos)
         model[rel] = pos
+    index.write_pending()  # on file, so the cuts below must cut the file too
     index.truncate_after_position(301)  # the log was cut at byte 301: entry at 300 stays
     assert list(index.offsets) == [2, 4, 9]
     index.truncate_after_position(300)  # cut at 300: the batch at 300 is gone
