@@ -18,6 +18,7 @@ replaced when a topic of that name is created.
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import shutil
 import sys
@@ -34,6 +35,7 @@ from .clock import Clock, SystemClock
 from .config import FSYNC_POLICIES, TopicConfig
 from .errors import (
     ClosedError,
+    CorruptLogError,
     InvalidConfigError,
     LogDirLockedError,
     StorageError,
@@ -47,6 +49,8 @@ from .storage.partition_log import PartitionLog, RecoveryReport
 from .topic import Topic, validate_topic_name
 
 __all__ = ["EventLog", "LogRecoveryReport", "open"]
+
+_log = logging.getLogger("eventlog.broker")
 
 lock_file = "LOCK"
 clean_shutdown_file = ".clean-shutdown"
@@ -544,6 +548,46 @@ class EventLog:
                 deleted += p.apply_retention(now)
         return deleted
 
+    def run_compaction(self, now_ms: int | None = None) -> int:
+        """Run the log cleaner on every compacted topic's partitions now, where it is due
+        (``min_cleanable_dirty_ratio``, ``max_compaction_lag_ms`` or a delete horizon;
+        see docs/storage.md). Kafka's cleaner threads check every 15 s; the background
+        thread here runs it with retention, every ``retention_check_interval_ms``.
+
+        Returns the number of records removed. ``now_ms`` defaults to the clock.
+        Raises CorruptLogError if a segment to clean fails its checksum (that
+        partition is left as it was; the others are cleaned first), StorageError if
+        the disk fails (a swap it interrupted is completed when the log is reopened).
+        """
+        return self._compact_all(now_ms, background=False)
+
+    def _compact_all(self, now_ms: int | None, *, background: bool) -> int:
+        """Clean every compacted partition. In the ``background`` the storage errors of
+        one partition (a corrupt segment, a full disk) are logged and the others go on:
+        the partition is tried again at the next interval."""
+        self._ensure_open()
+        now = self.clock.time_ms() if now_ms is None else now_ms
+        removed = 0
+        corrupt: CorruptLogError | None = None
+        for p in self.partitions():
+            if not p.config.compacted:
+                continue
+            try:
+                removed += p.compact(now).records_removed
+            except ClosedError:
+                if not p.closed:
+                    raise  # the partition is open: not a deleted topic
+            except StorageError as exc:
+                if background:
+                    _log.warning("compacting %s-%d failed: %s", p.topic, p.index, exc)
+                elif isinstance(exc, CorruptLogError):
+                    corrupt = corrupt or exc
+                else:
+                    raise
+        if corrupt is not None:
+            raise corrupt
+        return removed
+
     def flush(self) -> None:
         """fsync every partition, whatever the fsync policy."""
         self._ensure_open()
@@ -551,7 +595,7 @@ class EventLog:
             p.flush()
 
     def _maintain(self) -> None:
-        """Background: interval fsyncs and periodic retention, until close()."""
+        """Background: interval fsyncs, periodic retention and compaction, until close()."""
         opts = self._options
         last_retention = time.monotonic()
         period_ms = min(opts.flush_interval_ms, maintenance_interval_ms_max)
@@ -563,6 +607,9 @@ class EventLog:
                 if (time.monotonic() - last_retention) * 1000 >= opts.retention_check_interval_ms:
                     last_retention = time.monotonic()
                     self.run_retention()
+                    # A partition that cannot be cleaned must not stop the fsyncs and
+                    # retention of every other partition.
+                    self._compact_all(None, background=True)
             except (ClosedError, StorageError):
                 if self._closed:
                     return

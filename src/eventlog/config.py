@@ -26,6 +26,7 @@ GIB = 1024 * MIB
 segment_bytes_min = 14  # Kafka's LogConfig minimum: one header's worth (we need a header more)
 segment_bytes_max = 2**31 - 1  # positions in the .index are int32, as in Kafka
 max_message_bytes_max = 2**31 - 1
+compaction_lag_ms_max = 2**63 - 1  # Kafka's max.compaction.lag.ms default, Long.MAX_VALUE
 
 
 def _require(ok: bool, message: str) -> None:
@@ -56,8 +57,16 @@ class TopicConfig:
     ``index_interval_bytes``: bytes of log between two sparse index entries.
     ``message_timestamp_type``: ``"CreateTime"`` keeps the producer's timestamp,
     ``"LogAppendTime"`` stamps the append time.
-    ``cleanup_policy``: ``"delete"`` (``"compact"`` is accepted and stored;
-    compaction itself runs only where a later release adds it, see docs/kafka-differences.md).
+    ``cleanup_policy``: ``"delete"`` (retention), ``"compact"`` (the log cleaner
+    keeps at least the latest record of each key; keyless records are rejected) or
+    ``"compact,delete"`` (both). See storage/cleaner.py and docs/storage.md.
+    ``delete_retention_ms``: how long a tombstone (a key with value None) stays
+    after the first cleaning that kept it.
+    ``min_compaction_lag_ms``: a record stays uncompacted at least this long.
+    ``max_compaction_lag_ms``: a dirty record is compacted at most this long after
+    it was written (once its segment has rolled), whatever the dirty ratio.
+    ``min_cleanable_dirty_ratio``: clean when dirty bytes exceed this share of the
+    log (below the active segment).
     """
 
     segment_bytes: int = GIB
@@ -70,6 +79,7 @@ class TopicConfig:
     cleanup_policy: str = "delete"
     delete_retention_ms: int = 24 * 3600 * 1000
     min_compaction_lag_ms: int = 0
+    max_compaction_lag_ms: int = compaction_lag_ms_max
     min_cleanable_dirty_ratio: float = 0.5
 
     def __post_init__(self) -> None:
@@ -128,6 +138,16 @@ class TopicConfig:
         _require(
             self.min_compaction_lag_ms >= 0,
             f"min_compaction_lag_ms must be >= 0, got {self.min_compaction_lag_ms}",
+        )
+        _require(
+            1 <= self.max_compaction_lag_ms <= compaction_lag_ms_max,
+            f"max_compaction_lag_ms must be in [1, {compaction_lag_ms_max}], "
+            f"got {self.max_compaction_lag_ms}",
+        )
+        _require(  # Kafka's LogConfig.validate
+            self.min_compaction_lag_ms <= self.max_compaction_lag_ms,
+            f"min_compaction_lag_ms ({self.min_compaction_lag_ms}) must not exceed "
+            f"max_compaction_lag_ms ({self.max_compaction_lag_ms})",
         )
 
     @property

@@ -34,6 +34,7 @@ from .errors import (
 from .records import Record, TopicPartition
 from .storage import batch as codec
 from .storage.batch import BatchHeader, Columns
+from .storage.cleaner import CleanerStats
 from .storage.partition_log import PartitionLog
 
 __all__ = ["AppendResult", "Partition"]
@@ -624,6 +625,15 @@ class Partition:
         with self._lock:
             self._ensure_open()
             return self._log.apply_retention(self._clock.time_ms() if now_ms is None else now_ms)
+
+    def compact(self, now_ms: int | None = None) -> CleanerStats:
+        """Run the log cleaner now if it is due (see storage/cleaner.py); returns its
+        CleanerStats. Appends go on meanwhile: the lock is taken only to swap cleaned
+        segments in. Thread-safe. Raises ClosedError if the partition is closed.
+        """
+        self._ensure_open()
+        return self._log.clean(self._clock.time_ms() if now_ms is None else now_ms,
+                               commit_lock=self._lock)
 
     def flush(self) -> None:
         """fsync what was appended (whatever the fsync policy)."""

@@ -10,9 +10,13 @@ Byte layout (big-endian; 57-byte header, modelled on Kafka's v2 batch)::
     17      2     attributes         int16   bits 0-2 compression (0 none, 3 lz4),
                                              bit 3 timestamp type (1 = LogAppendTime),
                                              bit 4 transactional, bit 5 control,
-                                             bit 6 explicit offsets (compacted batch)
+                                             bit 6 compacted (written by the cleaner:
+                                             may follow a gap, may hold 0 records,
+                                             payload may carry offset_deltas),
+                                             bit 7 delete horizon (see below)
     19      4     last_offset_delta  int32   last offset - base offset
-    23      8     base_timestamp     int64   first record's timestamp, ms
+    23      8     base_timestamp     int64   first record's timestamp, ms; with bit 7:
+                                             the delete horizon, ms
     31      8     max_timestamp      int64   largest record timestamp, ms
     39      8     producer_id        int64   -1: no idempotent producer
     47      2     producer_epoch     int16   -1 if none
@@ -38,12 +42,24 @@ An lz4 payload is an lz4 block prefixed by its uncompressed size (4 bytes LE).
 
 The CRC, like Kafka's, leaves out the base offset and length, so the offsets
 could be assigned without re-encoding. It covers everything a reader trusts.
+
+Compacted batches (bit 6; written only by the log cleaner, storage/cleaner.py)
+keep the base offset, last_offset_delta and producer fields of the batch they
+were cleaned from, so a reader's position after one is still ``last offset + 1``
+and an idempotent producer's sequence range survives (Kafka's
+MemoryRecords.filterTo). Their records may have gaps (``offset_deltas``), and a
+producer's last batch may keep no record at all (record_count 0, empty
+columns). Bit 7 is Kafka's delete-horizon flag (KIP-534; Kafka uses bit 6,
+taken here by the compacted flag): ``base_timestamp`` then holds the time
+after which the cleaner drops the batch's tombstones. Files written before
+these bits existed never set them, so they read as before.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
+from bisect import bisect_left
 from collections.abc import Sequence
 from functools import partial
 from typing import NamedTuple
@@ -57,7 +73,11 @@ __all__ = [
     "Columns",
     "decode_columns",
     "decode_header",
+    "delete_horizon_ms",
     "encode_batch",
+    "encode_retained",
+    "records_from",
+    "restamp",
     "verify_crc",
 ]
 
@@ -74,7 +94,9 @@ compression_mask = 0x07
 attr_log_append_time = 0x08
 attr_transactional = 0x10
 attr_control = 0x20
-attr_explicit_offsets = 0x40
+attr_explicit_offsets = 0x40  # a compacted batch (the name says what its payload may hold)
+attr_compacted = attr_explicit_offsets
+attr_delete_horizon = 0x80
 
 COMPRESSION_CODES = {"none": compression_none, "lz4": compression_lz4}
 
@@ -223,8 +245,9 @@ def plausible(header: BatchHeader, available_bytes: int) -> bool:
     """
     return (
         header.magic == magic_v1
-        and header.record_count > 0
-        and header.last_offset_delta >= header.record_count - 1
+        and (header.record_count > 0
+             or (header.record_count == 0 and bool(header.attributes & attr_compacted)))
+        and header.last_offset_delta >= max(header.record_count - 1, 0)
         and header.batch_length >= header_bytes - length_prefix_bytes
         and header.batch_length + length_prefix_bytes <= available_bytes
     )
@@ -256,3 +279,76 @@ def decode_columns(header: BatchHeader, batch_tail: bytes) -> Columns:
     else:
         offsets = [base + d for d in deltas]
     return Columns(offsets, timestamps, keys, values, headers)
+
+
+def records_from(offsets: Sequence[int], offset: int) -> int:
+    """How many of a batch's (increasing) ``offsets`` are at or above ``offset``. O(log n)."""
+    if isinstance(offsets, range):
+        return len(offsets) - min(max(offset - offsets.start, 0), len(offsets))
+    return len(offsets) - bisect_left(offsets, offset)
+
+
+def delete_horizon_ms(header: BatchHeader) -> int:
+    """The batch's delete horizon (ms), or -1 if the cleaner has not stamped one."""
+    return header.base_timestamp if header.attributes & attr_delete_horizon else -1
+
+
+def encode_retained(
+    original: BatchHeader,
+    columns: Columns,
+    *,
+    delete_horizon_ms: int = -1,
+) -> bytes:
+    """Re-encode what the cleaner keeps of ``original`` as a compacted batch.
+
+    ``columns`` holds the kept records (possibly none: a producer's last batch or a
+    segment's last batch survives empty). The batch keeps the original's base
+    offset, last_offset_delta, attributes and producer fields, gains the compacted
+    bit, and carries ``offset_deltas`` unless the kept offsets are dense from the
+    base offset. ``delete_horizon_ms`` >= 0 sets bit 7 and stores it in
+    base_timestamp. Pure. Cost: one msgpack call (one lz4 call), one CRC.
+    """
+    base = original.base_offset
+    offsets = columns.offsets
+    count = len(offsets)
+    assert count <= original.record_count
+    assert count == 0 or offsets[-1] <= original.last_offset
+    dense = count == 0 or (offsets[0] == base and offsets[-1] == base + count - 1)
+    deltas = None if dense else [o - base for o in offsets]
+    attributes = (original.attributes | attr_compacted) & ~attr_delete_horizon
+    if delete_horizon_ms >= 0:
+        attributes |= attr_delete_horizon
+    payload = _packb([columns.timestamps, columns.keys, columns.values, columns.headers, deltas])
+    if attributes & compression_mask == compression_lz4:
+        payload = lz4.block.compress(payload)
+    max_ts = max(columns.timestamps) if count else original.max_timestamp
+    if delete_horizon_ms >= 0:
+        base_ts = delete_horizon_ms
+    else:
+        base_ts = columns.timestamps[0] if count else max_ts
+    tail = _TAIL.pack(
+        attributes, original.last_offset_delta, base_ts, max_ts, original.producer_id,
+        original.producer_epoch, original.base_sequence, count,
+    )
+    crc = _crc32(payload, _crc32(tail))
+    length = header_bytes - length_prefix_bytes + len(payload)
+    return _HEAD.pack(base, length, magic_v1, crc) + tail + payload
+
+
+_ATTRIBUTES = struct.Struct(">h")
+_BASE_TIMESTAMP = struct.Struct(">q")
+_CRC = struct.Struct(">I")
+_base_timestamp_at = 23
+
+
+def restamp(data: bytes, *, attributes: int, base_timestamp: int) -> bytes:
+    """``data`` (one whole batch) with new attributes and base_timestamp and its CRC
+    recomputed; the records are not touched. Pure. Cost: one CRC over the batch.
+
+    The cleaner uses it to mark a batch it keeps whole as compacted, or to stamp a
+    delete horizon, without decoding and re-encoding the records.
+    """
+    tail = bytearray(data[crc_start:])
+    _ATTRIBUTES.pack_into(tail, 0, attributes)
+    _BASE_TIMESTAMP.pack_into(tail, _base_timestamp_at - crc_start, base_timestamp)
+    return bytes(data[: crc_start - 4]) + _CRC.pack(_crc32(tail)) + bytes(tail)

@@ -9,11 +9,16 @@ and two small files:
 * ``recovery-point``: the position (segment base, byte) up to which the log was
   last fsynced, written after each fsync in the ``interval`` and ``always``
   policies. Recovery after a crash re-checks everything after it.
+* ``cleaner-offset-checkpoint``: where the log cleaner stopped (compacted logs;
+  storage/cleaner.py, which also owns the transient ``.cleaned``/``.swap`` files
+  that opening completes or deletes first).
 
 Offsets are dense from the log start offset and never reused (DESIGN invariant 1).
 Appends, rolls, truncation, deletion and retention are serialised by the caller
 (the partition lock). Reads are lock-free: readers take the current
 ``(base offsets, segments)`` snapshot, which writers replace, never mutate.
+The log cleaner builds its segments without the lock and takes it only to swap
+them in (``replace_segments``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import struct
 import time
 from bisect import bisect_right
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import NamedTuple
 
 from sortedcontainers import SortedDict
@@ -31,6 +37,7 @@ from ..config import TopicConfig
 from ..errors import OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
+from .cleaner import CleanerStats, LogCleaner, complete_swaps
 from .files import atomic_write, fsync_dir, offset_from_file_name
 from .retention import SegmentSummary, plan_retention
 from .segment import RecoveredSegment, Segment, relative_offset_max
@@ -40,6 +47,9 @@ __all__ = ["PartitionLog", "RecoveryReport"]
 _RECOVERY_POINT = struct.Struct(">qq")
 log_start_file = "log-start-offset"
 recovery_point_file = "recovery-point"
+# A read that finds its segment closed retries on the new snapshot this many times:
+# each retry means a cleaner swap completed meanwhile, which takes far longer than a read.
+read_retries_max = 8
 
 
 class RecoveryReport(NamedTuple):
@@ -79,7 +89,12 @@ class PartitionLog:
         self.fsync = fsync
         self._fsync_always = fsync == "always"
         self._segment_bytes = config.segment_bytes
-        self._segment_ms = config.segment_ms
+        # Kafka's LogConfig.maxSegmentMs: a compacted log also rolls by
+        # max_compaction_lag_ms, since the cleaner never touches the active segment.
+        self._segment_ms = (
+            min(config.segment_ms, config.max_compaction_lag_ms)
+            if config.compacted else config.segment_ms
+        )
         self._segments: SortedDict = SortedDict()
         self._view: tuple[list[int], list[Segment]] = ([], [])
         self.start_offset = 0
@@ -88,6 +103,7 @@ class PartitionLog:
             os.makedirs(directory, exist_ok=True)
         report = self._open_segments(clean_shutdown, now_ms)
         self.recovery = report._replace(duration_ms=(time.perf_counter() - started) * 1000)
+        self._cleaner = LogCleaner(self)
 
     # ------------------------------------------------------------------ opening
 
@@ -126,6 +142,7 @@ class PartitionLog:
     def _existing_base_offsets(self) -> list[int]:
         if self.directory is None:
             return []
+        complete_swaps(self.directory)  # an interrupted cleaning: finish or forget it
         bases = set()
         for name in os.listdir(self.directory):
             if name.endswith(".log"):
@@ -219,6 +236,10 @@ class PartitionLog:
     def size_bytes(self) -> int:
         return sum(seg.size for seg in self._view[1])
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     # ------------------------------------------------------------------ writing
 
     def append(
@@ -282,9 +303,9 @@ class PartitionLog:
             return True
         first_ts = seg.first_max_timestamp
         if first_ts >= 0:
-            if header[7] - first_ts > config.segment_ms:  # max_timestamp
+            if header[7] - first_ts > self._segment_ms:  # max_timestamp
                 return True
-        elif now_ms - seg.created_ms > config.segment_ms:
+        elif now_ms - seg.created_ms > self._segment_ms:
             return True
         return header[0] + header[5] - seg.base_offset > relative_offset_max  # last offset
 
@@ -332,6 +353,7 @@ class PartitionLog:
         if offset < seg.next_offset:
             removed += seg.truncate_to(offset)
         self._persist_log_start(min(self.start_offset, offset))
+        self._cleaner.truncate_checkpoint(offset)
         return removed
 
     def delete_before(self, offset: int) -> int:
@@ -392,6 +414,39 @@ class PartitionLog:
             self._persist_log_start(first)
         return len(plan.delete_base_offsets)
 
+    # ------------------------------------------------------------------ compaction
+
+    def clean(self, now_ms: int, *, commit_lock: AbstractContextManager[object]) -> CleanerStats:
+        """Run the log cleaner once (compaction; see storage/cleaner.py). Thread-safe;
+        ``commit_lock`` is the lock the caller's writers hold (the partition lock)."""
+        return self._cleaner.clean(now_ms, commit_lock=commit_lock)
+
+    @property
+    def cleaner_checkpoint(self) -> int:
+        """The first dirty offset the cleaner recorded (-1: it never ran)."""
+        return self._cleaner.checkpoint
+
+    def holds(self, segments: Sequence[Segment]) -> bool:
+        """True if the log is open and every one of ``segments`` is still one of its own."""
+        current = self._segments
+        return not self._closed and all(current.get(s.base_offset) is s for s in segments)
+
+    def replace_segments(self, old: Sequence[Segment], new: Segment) -> None:
+        """Put ``new`` (the cleaned form of the consecutive segments ``old``, with the
+        first one's base offset) in their place, publish, then unmap ``old``: their
+        files were replaced or removed by the cleaner's swap. Caller holds the
+        partition lock and checked ``holds(old)``.
+        """
+        assert old and new.base_offset == old[0].base_offset
+        assert self.holds(old)
+        assert old[-1] is not self._segments.peekitem(-1)[1], "the active segment is never cleaned"
+        for seg in old:
+            del self._segments[seg.base_offset]
+        self._segments[new.base_offset] = new
+        self._publish()
+        for seg in old:
+            seg.detach()
+
     # ------------------------------------------------------------------ reading
 
     def _segment_for(self, offset: int) -> tuple[int, list[Segment]]:
@@ -414,12 +469,24 @@ class PartitionLog:
             )
         i, segs = self._segment_for(offset)
         out: list[tuple[BatchHeader, Columns]] = []
+        retries = 0
         while i < len(segs) and max_records > 0 and max_bytes > 0:
             seg = segs[i]
             if offset < seg.next_offset:
-                batches = seg.read(offset, max_records, max_bytes)
-                for header, _cols in batches:
-                    max_records -= header.last_offset + 1 - max(offset, header.base_offset)
+                try:
+                    batches = seg.read(offset, max_records, max_bytes)
+                except OffsetOutOfRangeError:
+                    # The segment was closed under us. Retention deleted it (the offset
+                    # is now below the start: raise), or the cleaner replaced it: its
+                    # records from ``offset`` on are in the new snapshot, same offsets.
+                    if (self._view[1] is segs or offset < self.start_offset
+                            or retries == read_retries_max):
+                        raise
+                    retries += 1
+                    i, segs = self._segment_for(offset)
+                    continue
+                for header, cols in batches:
+                    max_records -= codec.records_from(cols.offsets, offset)  # gaps: compaction
                     max_bytes -= header.total_bytes
                 out.extend(batches)
                 if batches:
@@ -430,8 +497,23 @@ class PartitionLog:
     def offset_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record, in offset order, whose timestamp is
         >= ``timestamp_ms``; None if there is none. Lock-free.
+
+        A segment closed under the lookup (replaced by the cleaner, deleted by
+        retention) makes it start again on the new snapshot.
         """
-        for seg in self._view[1]:
+        for _attempt in range(read_retries_max):
+            segs = self._view[1]
+            try:
+                return self._offset_for_time(segs, timestamp_ms)
+            except ValueError:  # a closed map
+                if self._view[1] is segs:
+                    raise
+        return self._offset_for_time(self._view[1], timestamp_ms)
+
+    def _offset_for_time(
+        self, segs: list[Segment], timestamp_ms: int
+    ) -> tuple[int, int] | None:
+        for seg in segs:
             if seg.max_timestamp >= timestamp_ms:
                 found = seg.offset_for_time(timestamp_ms)
                 if found is not None and found[0] >= self.start_offset:

@@ -186,7 +186,8 @@ class Segment:
     def _scan_tail(self, limit: int, *, verify: bool, rebuild_index: bool = False) -> int:
         """Walk batches from ``self.size`` up to ``limit``, advancing size, next_offset and
         max_timestamp; stop at the first batch that is implausible, out of sequence
-        or (``verify``) fails its CRC. Returns the number of batches walked.
+        (a batch starts where the previous one ended; only a compacted batch may
+        start later) or (``verify``) fails its CRC. Returns the number of batches walked.
         """
         walked = 0
         self._bytes_since_index = 0
@@ -196,7 +197,10 @@ class Segment:
             header = self._header_at(position, limit)
             if header is None:
                 break
-            if expected is not None and header.base_offset != expected:
+            if expected is not None and header.base_offset != expected and not (
+                # Only the cleaner leaves gaps, and it marks every batch it writes.
+                header.base_offset > expected and header.attributes & codec.attr_compacted
+            ):
                 break
             if header.last_offset - self.base_offset > relative_offset_max:
                 break
@@ -301,6 +305,8 @@ class Segment:
     def _reencode_head(self, position: int, header: BatchHeader, offset: int) -> bytes:
         cols = self._decode_at(position, header)
         n = sum(1 for o in cols.offsets if o < offset)
+        if n == 0:  # a compacted batch whose first record lies at or past ``offset``
+            return b""
         deltas = None
         if header.attributes & codec.attr_explicit_offsets:
             deltas = [o - header.base_offset for o in cols.offsets[:n]]
@@ -310,7 +316,9 @@ class Segment:
             list(cols.keys[:n]),
             list(cols.values[:n]),
             None if cols.headers is None else list(cols.headers[:n]),
-            attributes=header.attributes & ~codec.attr_explicit_offsets,
+            # A delete horizon is dropped with the re-encode: the cleaner stamps anew.
+            attributes=header.attributes & ~(codec.attr_explicit_offsets
+                                             | codec.attr_delete_horizon),
             producer_id=header.producer_id,
             producer_epoch=header.producer_epoch,
             base_sequence=header.base_sequence,
@@ -375,8 +383,9 @@ class Segment:
             records = 0
             read_bytes = 0
             for header, pos in self._headers_from(position, size):
-                out.append((header, self._decode_at(pos, header)))
-                records += header.last_offset + 1 - max(offset, header.base_offset)
+                cols = self._decode_at(pos, header)
+                out.append((header, cols))
+                records += codec.records_from(cols.offsets, offset)  # compaction: gaps
                 read_bytes += header.total_bytes
                 if records >= max_records or read_bytes >= max_bytes:
                     break
@@ -385,6 +394,13 @@ class Segment:
             raise OffsetOutOfRangeError(
                 f"offset {offset} was removed (segment {self.base_offset} deleted) while reading"
             ) from exc
+
+    def read_batch(self, position: int, header: BatchHeader) -> bytes:
+        """The whole batch at ``position`` (``header`` is its header), as stored. Lock-free.
+
+        Raises ValueError if the segment was closed meanwhile (deleted or replaced).
+        """
+        return self._log.read(position, header.total_bytes)
 
     def headers(self) -> Iterator[tuple[BatchHeader, int]]:
         """Every batch header in the segment, with its position."""

@@ -1,0 +1,806 @@
+"""The log cleaner: Kafka's log compaction for ``cleanup_policy="compact"`` logs.
+
+Theory of operation (KAFKA_SEMANTICS 6; Kafka's LogCleaner, LogCleanerManager):
+
+* **Ranges.** A log is ``[clean | dirty | uncleanable]``. The *cleaner checkpoint*
+  (first dirty offset) is where the last cleaning stopped. The first uncleanable
+  offset is the active segment's base offset, or (``min_compaction_lag_ms`` > 0)
+  the base offset of the first dirty segment holding a record newer than
+  ``now - min_compaction_lag_ms``, whichever is lower. The active segment is never
+  cleaned, so the newest duplicates stay visible until it rolls.
+* **When.** A log is cleaned when ``dirty / (clean + dirty) > min_cleanable_dirty_ratio``
+  (bytes of whole segments), when a dirty segment's first batch is older than
+  ``max_compaction_lag_ms``, or when a tombstone's delete horizon has passed.
+* **Key map.** The dirty range is read once into ``{key: latest offset}`` (at most
+  ``key_map_keys_max`` keys, whole segments at a time, as Kafka's dedupe buffer).
+  The map's end (a segment base offset) becomes the new checkpoint.
+* **Keep rule** (LogCleaner.shouldRetainRecord): every segment below the map's end
+  is rewritten keeping a record iff no later record of its key is in the map, and
+  it has a value or is a tombstone whose batch's delete horizon has not passed.
+  Keyless records (impossible on a compacted topic) and control batches are kept.
+  The first cleaning that keeps a tombstone stamps its batch with
+  ``delete horizon = now + delete_retention_ms`` (batch.py, attribute bit 7).
+* **Batches.** Kept batches keep their base offset, last offset and producer
+  fields (a reader's position after one is ``last offset + 1``), gain the
+  compacted bit, and are rewritten only if they lost records or need a new stamp.
+  A batch that keeps no record disappears, except the last batch of each
+  producer id seen within ``producer_id_expiration_ms`` (its sequence numbers,
+  KAFKA_SEMANTICS 6.6) and the last batch of each rewritten segment (so a
+  segment still ends where it ended and the next one still starts there), which
+  survive as empty batches.
+* **Segments.** Consecutive segments are merged while their sizes add up to at
+  most ``segment_bytes`` (Kafka's groupSegmentsBySize); a group's cleaned segment
+  takes the first one's base offset, so the log start offset never moves.
+* **Swap** (crash safety, as Kafka's replaceSegments / LogLoader): the cleaned
+  segment is written as ``<base>.log.cleaned`` (+ ``.index.cleaned``,
+  ``.timeindex.cleaned``), fsynced, renamed to ``.swap`` (index files first, the
+  ``.log`` last: that rename is the commit point) and the directory fsynced. Then
+  the group's other segments are deleted (index files first) and the ``.swap``
+  files renamed over the originals. Opening a log first deletes every
+  ``.cleaned`` file and every ``.swap`` index file without a ``.log.swap``, and
+  completes every ``.log.swap``: segments whose base offset lies inside the
+  swapped segment's offsets go, the ``.swap`` files take their final names.
+* **Readers** are lock-free over the log's published segments. The swap opens the
+  new segment, publishes it, and only then unmaps the old ones (on POSIX their
+  files may be replaced while mapped); a reader that finds an old segment closed
+  reads on from the new snapshot (PartitionLog.read), where every record it has
+  not read yet still is, at the same offset.
+* **Locks.** A cleaning reads and writes without the partition lock, serialised per
+  log by the cleaner's own lock; only the swap takes ``commit_lock`` (the
+  partition lock), after checking that the segments it replaces are still the
+  log's. If retention, truncation or close changed them, the cleaning is dropped.
+
+Everything above the ``# I/O`` line is pure (values in, values out).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, NamedTuple
+
+from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
+from . import batch as codec
+from .batch import BatchHeader, Columns
+from .files import atomic_write, fsync_dir, offset_from_file_name, segment_file_name
+from .segment import Segment, relative_offset_max
+
+if TYPE_CHECKING:
+    from .partition_log import PartitionLog
+
+__all__ = [
+    "CleanableRange",
+    "CleanerStats",
+    "LogCleaner",
+    "SegmentInfo",
+    "clean_batch",
+    "cleanable_range",
+    "compaction_due",
+    "complete_swaps",
+    "group_segments",
+    "retained_indexes",
+]
+
+checkpoint_file = "cleaner-offset-checkpoint"  # Kafka's name (one file per log dir there)
+cleaned_suffix = ".cleaned"
+swap_suffix = ".swap"
+segment_suffixes = (".log", ".index", ".timeindex")
+# Kafka's dedupe buffer (log.cleaner.dedupe.buffer.size, 128 MiB) holds about 5M
+# 24-byte entries; a Python dict entry with its bytes key costs ~100-150 bytes, so
+# 10^6 keys is about the same memory.
+key_map_keys_max = 1_000_000
+producer_id_expiration_ms = 86_400_000  # Kafka's producer.id.expiration.ms (1 day)
+_index_entry = struct.Struct(">ii")  # storage/index.py's .index entry
+_time_entry = struct.Struct(">qi")  # storage/index.py's .timeindex entry
+
+
+# ---------------------------------------------------------------------- pure
+
+
+class SegmentInfo(NamedTuple):
+    """What the planning needs of one segment."""
+
+    base_offset: int
+    next_offset: int
+    size: int
+    first_timestamp: int  # the first batch's max timestamp, -1 if the segment is empty
+    max_timestamp: int  # -1 if the segment is empty
+
+
+class CleanableRange(NamedTuple):
+    """KAFKA_SEMANTICS 6.2: ``[first_dirty, first_uncleanable)`` and the bytes around it."""
+
+    first_dirty: int
+    first_uncleanable: int
+    clean_bytes: int  # segments wholly below first_dirty
+    dirty_bytes: int  # segments overlapping [first_dirty, first_uncleanable)
+
+    @property
+    def dirty_ratio(self) -> float:
+        total = self.clean_bytes + self.dirty_bytes
+        return self.dirty_bytes / total if total else 0.0
+
+
+def cleanable_range(
+    segments: Sequence[SegmentInfo],
+    *,
+    checkpoint: int,
+    log_start_offset: int,
+    now_ms: int,
+    min_compaction_lag_ms: int,
+) -> CleanableRange:
+    """The cleanable range of a log (LogCleanerManager.cleanableOffsets). O(segments).
+
+    ``segments`` are the log's, oldest first, the last being the active one. A
+    checkpoint outside ``[log_start_offset, log end]`` (the log was truncated or
+    its head deleted) restarts at the log start offset, as Kafka does.
+    """
+    assert segments, "a log has at least one segment"
+    active = segments[-1]
+    first_dirty = checkpoint
+    if not log_start_offset <= checkpoint <= active.next_offset:
+        first_dirty = log_start_offset
+    uncleanable = active.base_offset
+    if min_compaction_lag_ms > 0:
+        for seg in segments[:-1]:
+            if seg.next_offset > first_dirty and seg.max_timestamp > now_ms - min_compaction_lag_ms:
+                uncleanable = seg.base_offset
+                break
+    uncleanable = max(uncleanable, first_dirty)
+    clean = sum(s.size for s in segments if s.next_offset <= first_dirty)
+    dirty = sum(
+        s.size for s in segments
+        if s.next_offset > first_dirty and s.base_offset < uncleanable
+    )
+    return CleanableRange(first_dirty, uncleanable, clean, dirty)
+
+
+def compaction_due(
+    cleanable: CleanableRange,
+    segments: Sequence[SegmentInfo],
+    *,
+    now_ms: int,
+    min_cleanable_dirty_ratio: float,
+    max_compaction_lag_ms: int,
+) -> str | None:
+    """Why the log should be cleaned now ("dirty ratio", "max compaction lag"), or None.
+
+    The dirty ratio must EXCEED the minimum (LogCleanerManager.grabFilthiestCompactedLog);
+    a dirty segment whose first batch is older than ``max_compaction_lag_ms`` forces a
+    cleaning whatever the ratio (KIP-354). O(segments).
+    """
+    if cleanable.dirty_bytes == 0:
+        return None
+    if cleanable.dirty_ratio > min_cleanable_dirty_ratio:
+        return "dirty ratio"
+    for seg in segments:
+        dirty = (seg.next_offset > cleanable.first_dirty
+                 and seg.base_offset < cleanable.first_uncleanable)
+        if dirty and seg.first_timestamp >= 0 and (
+            now_ms - seg.first_timestamp > max_compaction_lag_ms
+        ):
+            return "max compaction lag"
+    return None
+
+
+def group_segments(
+    segments: Sequence[SegmentInfo], *, segment_bytes: int
+) -> list[list[SegmentInfo]]:
+    """Split consecutive segments into groups that are each cleaned into one segment:
+    sizes add up to at most ``segment_bytes`` and offsets fit the index's int32
+    relative offsets (Kafka's groupSegmentsBySize). Every group has at least one
+    segment. O(segments).
+    """
+    groups: list[list[SegmentInfo]] = []
+    current: list[SegmentInfo] = []
+    size = 0
+    for seg in segments:
+        if current and (
+            size + seg.size > segment_bytes
+            or seg.next_offset - 1 - current[0].base_offset > relative_offset_max
+        ):
+            groups.append(current)
+            current, size = [], 0
+        current.append(seg)
+        size += seg.size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def retained_indexes(
+    columns: Columns,
+    *,
+    latest: Mapping[bytes | None, int],
+    map_end: int,
+    now_ms: int,
+    delete_horizon_ms: int,
+) -> list[int]:
+    """Indexes of the records of one batch the cleaner keeps (KAFKA_SEMANTICS 6.3).
+
+    A record is kept iff it is past the key map (``offset >= map_end``), or keyless,
+    or no later record of its key is in the map, and it has a value or its batch's
+    delete horizon (-1: none yet) has not passed. O(records).
+    """
+    drop_tombstones = 0 <= delete_horizon_ms <= now_ms
+    get = latest.get
+    kept = []
+    for i, (offset, key, value) in enumerate(zip(columns.offsets, columns.keys, columns.values)):
+        if offset >= map_end or key is None:
+            kept.append(i)
+        elif offset < get(key, -1):
+            continue  # obsolete: a later record of the key exists
+        elif value is None and drop_tombstones:
+            continue  # a tombstone past its delete horizon
+        else:
+            kept.append(i)
+    return kept
+
+
+def _subset(columns: Columns, kept: list[int]) -> Columns:
+    offsets, timestamps, keys, values, headers = columns
+    return Columns(
+        [offsets[i] for i in kept],
+        [timestamps[i] for i in kept],
+        [keys[i] for i in kept],
+        [values[i] for i in kept],
+        None if headers is None else [headers[i] for i in kept],
+    )
+
+
+def clean_batch(
+    header: BatchHeader,
+    data: bytes,
+    columns: Columns,
+    *,
+    latest: Mapping[bytes | None, int],
+    map_end: int,
+    now_ms: int,
+    delete_retention_ms: int,
+    keep_empty: bool,
+) -> tuple[bytes | None, int]:
+    """What the cleaner writes for one batch (``data``, decoded as ``columns``), and
+    how many records it removed. Pure.
+
+    Returns ``data`` itself when nothing changes, new bytes when records go or the
+    compacted bit or a delete horizon must be set, or None when the batch keeps no
+    record and ``keep_empty`` is false (a batch that must survive empty: a
+    producer's last batch, a segment's last batch).
+    """
+    count = len(columns.offsets)
+    if header.attributes & codec.attr_control:  # transaction markers: kept as they are
+        if header.attributes & codec.attr_compacted:
+            return data, 0
+        return _mark(data, header, header.base_timestamp), 0
+    horizon = codec.delete_horizon_ms(header)
+    kept = retained_indexes(
+        columns, latest=latest, map_end=map_end, now_ms=now_ms, delete_horizon_ms=horizon
+    )
+    removed = count - len(kept)
+    if not kept and not keep_empty:
+        return None, removed
+    values = columns.values
+    if any(values[i] is None for i in kept):
+        new_horizon = horizon if horizon >= 0 else now_ms + delete_retention_ms
+    else:
+        new_horizon = -1  # no tombstone left: nothing to time out
+    if removed == 0:
+        if new_horizon == horizon and header.attributes & codec.attr_compacted:
+            return data, 0
+        if new_horizon >= 0:
+            return _mark(data, header, new_horizon, horizon=True), 0
+        first_ts = columns.timestamps[0] if count else header.max_timestamp
+        return _mark(data, header, first_ts), 0
+    kept_columns = _subset(columns, kept)
+    return codec.encode_retained(header, kept_columns, delete_horizon_ms=new_horizon), removed
+
+
+def _mark(data: bytes, header: BatchHeader, base_timestamp: int, *, horizon: bool = False) -> bytes:
+    attributes = (header.attributes | codec.attr_compacted) & ~codec.attr_delete_horizon
+    if horizon:
+        attributes |= codec.attr_delete_horizon
+    return codec.restamp(data, attributes=attributes, base_timestamp=base_timestamp)
+
+
+# ---------------------------------------------------------------------- I/O
+
+
+class CleanerStats(NamedTuple):
+    """What one run of the cleaner on one log did (Kafka's CleanerStats, in part)."""
+
+    cleaned: bool
+    reason: str  # why it cleaned, or why not
+    first_dirty: int
+    end_offset: int  # the key map's end: the new checkpoint if cleaned
+    records_read: int = 0
+    records_removed: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    segments_read: int = 0
+    segments_written: int = 0
+
+
+def _info(seg: Segment) -> SegmentInfo:
+    return SegmentInfo(
+        seg.base_offset, seg.next_offset, seg.size, seg.first_max_timestamp, seg.max_timestamp
+    )
+
+
+def _batches(seg: Segment) -> Iterator[tuple[BatchHeader, bytes, Columns]]:
+    """Every batch of a sealed segment: header, stored bytes, decoded columns.
+
+    Raises CorruptLogError for a batch that fails its CRC, ValueError if the segment
+    is closed meanwhile.
+    """
+    for header, position in seg.headers():
+        data = seg.read_batch(position, header)
+        tail = memoryview(data)[codec.crc_start:]
+        if len(data) != header.total_bytes or not codec.verify_crc(tail, header):
+            raise CorruptLogError(
+                f"batch at byte {position} of segment {seg.base_offset} (offsets "
+                f"{header.base_offset}..{header.last_offset}) fails its CRC; not cleaning"
+            )
+        yield header, data, codec.decode_columns(header, tail)  # type: ignore[arg-type]
+
+
+class _Aborted(Exception):
+    """The log changed under the cleaner (closed, truncated, retention): drop the work."""
+
+
+class LogCleaner:
+    """Compacts one PartitionLog: ``clean(now_ms, commit_lock=...)``.
+
+    Thread-safe: runs are serialised by the cleaner's own lock (a second concurrent
+    run returns at once, not cleaning). The checkpoint lives in the log directory
+    (``cleaner-offset-checkpoint``: the first dirty offset in ASCII decimal,
+    replaced atomically), or in memory for an in-memory log.
+    """
+
+    def __init__(self, log: PartitionLog) -> None:
+        self._log = log
+        self._lock = threading.Lock()
+        self._checkpoint: int | None = None  # read from the file on first use
+        # The earliest delete horizon in the cleaned range, as the last cleaning left
+        # it: -1 none, None unknown (after opening, or an aborted run): walk headers.
+        self._earliest_horizon: int | None = None
+
+    # ------------------------------------------------------------------ checkpoint
+
+    def _checkpoint_path(self) -> str | None:
+        directory = self._log.directory
+        return None if directory is None else os.path.join(directory, checkpoint_file)
+
+    @property
+    def checkpoint(self) -> int:
+        """The first dirty offset as last recorded (-1: never; the log start offset applies)."""
+        if self._checkpoint is None:
+            path = self._checkpoint_path()
+            stored = -1
+            if path is not None:
+                try:
+                    with open(path, "rb") as f:
+                        stored = int(f.read().decode("ascii").strip())
+                except (OSError, ValueError):
+                    stored = -1
+            self._checkpoint = stored
+        return self._checkpoint
+
+    def _write_checkpoint(self, offset: int) -> None:
+        path = self._checkpoint_path()
+        if path is not None:
+            atomic_write(path, str(offset).encode("ascii"), durable=True)
+        self._checkpoint = offset
+
+    def truncate_checkpoint(self, offset: int) -> None:
+        """The log was cut at ``offset``: the dirty range cannot start past it.
+        Caller holds the partition lock."""
+        if self.checkpoint > offset:
+            self._write_checkpoint(offset)
+
+    # ------------------------------------------------------------------ cleaning
+
+    def clean(
+        self, now_ms: int, *, commit_lock: AbstractContextManager[object]
+    ) -> CleanerStats:
+        """Clean the log once if it is due (see the module docstring). Returns stats.
+
+        Cost: a header walk of the log; if due, one read of every segment below the
+        first uncleanable offset and one write of what is kept. ``commit_lock`` (the
+        partition lock) is held only to swap segments in.
+
+        Raises CorruptLogError if a batch to clean fails its CRC (nothing changed)
+        and StorageError if the disk fails (a half-done swap completes at the next
+        open).
+        """
+        if not self._lock.acquire(blocking=False):
+            return CleanerStats(False, "another cleaning of this log is running", -1, -1)
+        try:
+            return self._clean(now_ms, commit_lock)
+        finally:
+            self._lock.release()
+
+    def _clean(self, now_ms: int, commit_lock: AbstractContextManager[object]) -> CleanerStats:
+        log = self._log
+        config = log.config
+        segments = log.segments
+        infos = [_info(seg) for seg in segments]
+        cleanable = cleanable_range(
+            infos, checkpoint=self.checkpoint, log_start_offset=log.start_offset,
+            now_ms=now_ms, min_compaction_lag_ms=config.min_compaction_lag_ms,
+        )
+        reason = compaction_due(
+            cleanable, infos, now_ms=now_ms,
+            min_cleanable_dirty_ratio=config.min_cleanable_dirty_ratio,
+            max_compaction_lag_ms=config.max_compaction_lag_ms,
+        )
+        try:
+            if reason is None and self._horizon_passed(segments, cleanable, now_ms):
+                reason = "delete horizon"
+            if reason is None:
+                return CleanerStats(False, "not due", cleanable.first_dirty,
+                                    cleanable.first_uncleanable)
+            self._earliest_horizon = None  # unknown until this run completes
+            latest, map_end = _key_map(segments, cleanable)
+            producers = _producer_last_batches(segments, now_ms)
+            stats = CleanerStats(True, reason, cleanable.first_dirty, map_end)
+            doomed = [seg for seg in segments if seg.base_offset < map_end]
+            groups = group_segments([_info(s) for s in doomed],
+                                    segment_bytes=config.segment_bytes)
+            by_base = {seg.base_offset: seg for seg in doomed}
+            ctx = _Context(latest, map_end, now_ms, config.delete_retention_ms, producers, [-1])
+            for group in groups:
+                stats = self._clean_group(
+                    [by_base[info.base_offset] for info in group], ctx, stats, commit_lock
+                )
+        except _Aborted as exc:
+            return CleanerStats(False, f"aborted: {exc}", cleanable.first_dirty, -1)
+        except (ValueError, OffsetOutOfRangeError, OSError) as exc:
+            # A segment closed under us, or the directory went (a deleted topic): drop
+            # the work. Anything else (a corrupt batch, a full disk) is raised.
+            if log.holds(segments):
+                raise
+            return CleanerStats(False, f"aborted: the log changed ({exc})",
+                                cleanable.first_dirty, -1)
+        with commit_lock:
+            if not log.closed and map_end != self.checkpoint:
+                self._write_checkpoint(map_end)
+        self._earliest_horizon = ctx.earliest_horizon[0]
+        return stats
+
+    def _horizon_passed(
+        self, segments: Sequence[Segment], cleanable: CleanableRange, now_ms: int
+    ) -> bool:
+        """True if a batch in the clean range carries a delete horizon at or before now.
+        O(1) after a cleaning; a header walk of the clean range after opening."""
+        earliest = self._earliest_horizon
+        if earliest is None:
+            earliest = -1
+            for seg in segments:
+                if seg.base_offset >= cleanable.first_dirty:
+                    break
+                for header, _position in seg.headers():
+                    horizon = codec.delete_horizon_ms(header)
+                    if horizon >= 0 and (earliest < 0 or horizon < earliest):
+                        earliest = horizon
+            self._earliest_horizon = earliest
+        return 0 <= earliest <= now_ms
+
+    def _clean_group(
+        self,
+        group: list[Segment],
+        ctx: _Context,
+        stats: CleanerStats,
+        commit_lock: AbstractContextManager[object],
+    ) -> CleanerStats:
+        """Rewrite one group of segments into one, and swap it in if anything changed."""
+        log = self._log
+        writer = _Writer(log, group[0])
+        try:
+            read, removed, changed = self._filter_group(group, ctx, writer)
+            if not changed:
+                writer.discard()
+                return stats._replace(records_read=stats.records_read + read,
+                                      bytes_read=stats.bytes_read + group[0].size)
+            new = writer.finish()
+            with commit_lock:
+                if not log.holds(group):
+                    raise _Aborted("its segments changed (retention, truncation or close)")
+                new_segment = writer.commit([seg.base_offset for seg in group[1:]], new)
+                log.replace_segments(group, new_segment)
+        except BaseException:
+            writer.discard()
+            raise
+        return stats._replace(
+            records_read=stats.records_read + read,
+            records_removed=stats.records_removed + removed,
+            bytes_read=stats.bytes_read + sum(seg.size for seg in group),
+            bytes_written=stats.bytes_written + new_segment.size,
+            segments_read=stats.segments_read + len(group),
+            segments_written=stats.segments_written + 1,
+        )
+
+    def _filter_group(
+        self, group: list[Segment], ctx: _Context, writer: _Writer
+    ) -> tuple[int, int, bool]:
+        """Feed what the group keeps to ``writer``: (records read, removed, changed)."""
+        read = removed = 0
+        changed = len(group) > 1  # merging segments is a change in itself
+        last = group[-1]
+        for seg in group:
+            for header, data, columns in _batches(seg):
+                keep_empty = (seg is last and header.last_offset + 1 == seg.next_offset) or (
+                    (header.producer_id, header.last_offset) in ctx.producers
+                )
+                out, gone = clean_batch(
+                    header, data, columns, latest=ctx.latest, map_end=ctx.map_end,
+                    now_ms=ctx.now_ms, delete_retention_ms=ctx.delete_retention_ms,
+                    keep_empty=keep_empty,
+                )
+                read += header.record_count
+                removed += gone
+                if out is not data:
+                    changed = True
+                if out is not None:
+                    writer.add(out)
+                    ctx.note_horizon(out)
+        return read, removed, changed
+
+
+class _Context(NamedTuple):
+    latest: dict[bytes | None, int]
+    map_end: int
+    now_ms: int
+    delete_retention_ms: int
+    producers: frozenset[tuple[int, int]]
+    earliest_horizon: list[int]  # one item: the earliest horizon written so far, -1 none
+
+    def note_horizon(self, data: bytes) -> None:
+        horizon = codec.delete_horizon_ms(codec.decode_header(data))
+        earliest = self.earliest_horizon[0]
+        if horizon >= 0 and (earliest < 0 or horizon < earliest):
+            self.earliest_horizon[0] = horizon
+
+
+def _key_map(
+    segments: Sequence[Segment], cleanable: CleanableRange
+) -> tuple[dict[bytes | None, int], int]:
+    """``{key: latest offset}`` over the dirty range, whole segments at a time, and the
+    offset where the map ends (a segment base offset; ``first_dirty`` if empty)."""
+    latest: dict[bytes | None, int] = {}
+    map_end = cleanable.first_dirty
+    for i, seg in enumerate(segments[:-1]):
+        if seg.base_offset >= cleanable.first_uncleanable:
+            break
+        if seg.next_offset <= cleanable.first_dirty:
+            continue
+        seen: dict[bytes | None, int] = {}
+        for header, _data, columns in _batches(seg):
+            if header.attributes & codec.attr_control:
+                continue
+            if header.base_offset < cleanable.first_dirty:  # the dirty range starts inside
+                pairs = [(k, o) for k, o in zip(columns.keys, columns.offsets)
+                         if o >= cleanable.first_dirty]
+                seen.update(pairs)
+            else:
+                seen.update(zip(columns.keys, columns.offsets))
+        if latest and len(latest) + len(seen) > key_map_keys_max:
+            break  # the map is full: clean up to here, the rest next time
+        latest.update(seen)
+        map_end = min(segments[i + 1].base_offset, cleanable.first_uncleanable)
+    return latest, map_end
+
+
+def _producer_last_batches(
+    segments: Sequence[Segment], now_ms: int
+) -> frozenset[tuple[int, int]]:
+    """(producer id, last offset) of each producer's last batch in the log, for
+    producers seen within ``producer_id_expiration_ms`` (KAFKA_SEMANTICS 6.6)."""
+    last: dict[int, tuple[int, int]] = {}
+    for seg in segments:
+        for header, _position in seg.headers():
+            if header.producer_id >= 0:
+                last[header.producer_id] = (header.last_offset, header.max_timestamp)
+    return frozenset(
+        (pid, offset) for pid, (offset, ts) in last.items()
+        if now_ms - ts <= producer_id_expiration_ms
+    )
+
+
+class _Writer:
+    """Writes one cleaned segment: ``<base>.*.cleaned`` files, or (in memory) a Segment.
+
+    ``add`` batches in order, ``finish``, then ``commit`` under the partition lock;
+    ``discard`` on any failure before the commit (idempotent).
+    """
+
+    def __init__(self, log: PartitionLog, first: Segment) -> None:
+        self._log = log
+        self.base_offset = first.base_offset
+        self._created_ms = first.created_ms
+        self._interval = log.config.index_interval_bytes
+        self._directory = log.directory
+        self._memory: Segment | None = None
+        self._file = None
+        self._position = 0
+        self._since_index = 0
+        self._max_ts = -1
+        self._index = bytearray()
+        self._time_index = bytearray()
+        self._last_time = -1
+        if self._directory is None:
+            self._memory = self._new_segment(None)
+        else:
+            self._file = open(self._path(".log", cleaned_suffix), "wb")
+
+    def _path(self, suffix: str, extra: str = "") -> str:
+        assert self._directory is not None
+        return os.path.join(self._directory, segment_file_name(self.base_offset, suffix) + extra)
+
+    def _new_segment(self, directory: str | None) -> Segment:
+        config = self._log.config
+        return Segment(
+            directory, self.base_offset, segment_bytes=config.segment_bytes,
+            index_interval_bytes=config.index_interval_bytes, created_ms=self._created_ms,
+            trusted=True,
+        )
+
+    def add(self, data: bytes) -> None:
+        header = codec.decode_header(data)
+        if self._memory is not None:
+            self._memory.append(data, header)
+            return
+        assert self._file is not None
+        position = self._position
+        # Segment._maybe_index's rule, so the files match what appends would build.
+        if self._since_index > self._interval and position > 0:
+            relative = header.last_offset - self.base_offset
+            self._index += _index_entry.pack(relative, position)
+            stamp = max(self._max_ts, header.max_timestamp)
+            if stamp > self._last_time:
+                self._time_index += _time_entry.pack(stamp, relative)
+                self._last_time = stamp
+            self._since_index = 0
+        self._file.write(data)
+        self._since_index += len(data)
+        self._position += len(data)
+        self._max_ts = max(self._max_ts, header.max_timestamp)
+
+    def finish(self) -> Segment | None:
+        """Make the cleaned files durable (always fsynced: the swap must never rename a
+        file the disk does not hold yet). Returns the in-memory segment, if any."""
+        if self._memory is not None:
+            self._memory.seal()
+            return self._memory
+        assert self._file is not None
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        for suffix, data in ((".index", self._index), (".timeindex", self._time_index)):
+            with open(self._path(suffix, cleaned_suffix), "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        return None
+
+    def commit(self, others: list[int], memory: Segment | None) -> Segment:
+        """Swap the cleaned segment in for the group (``others``: the group's bases after
+        the first). Caller holds the partition lock. Returns the opened segment."""
+        if memory is not None:
+            self._memory = None  # now the log's
+            return memory
+        directory = self._directory
+        assert directory is not None
+        try:
+            for suffix in (".index", ".timeindex", ".log"):  # the .log last: the commit point
+                os.replace(self._path(suffix, cleaned_suffix), self._path(suffix, swap_suffix))
+            fsync_dir(directory)
+            if sys.platform == "win32":  # pragma: no cover - a mapped file cannot be replaced
+                for seg in self._log.segments:
+                    if seg.base_offset == self.base_offset or seg.base_offset in others:
+                        seg.detach()
+            _complete_swap(directory, self.base_offset, others)
+            segment = self._new_segment(directory)
+            segment.load()
+            segment.seal()
+        except OSError as exc:
+            raise StorageError(
+                f"swapping cleaned segment {self.base_offset} into {directory}: {exc}; "
+                "reopening the log completes the swap"
+            ) from exc
+        return segment
+
+    def discard(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            for suffix in segment_suffixes:
+                try:
+                    os.unlink(self._path(suffix, cleaned_suffix))
+                except FileNotFoundError:
+                    pass
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _complete_swap(directory: str, base: int, others: Sequence[int]) -> None:
+    """Finish swapping ``<base>.*.swap`` in: delete the replaced segments ``others``
+    (index files before the ``.log``, so a crash never leaves an index without its
+    log), then rename the ``.swap`` files over the originals, the ``.log`` last."""
+    for other in others:
+        for suffix in (".index", ".timeindex", ".log"):
+            _unlink(os.path.join(directory, segment_file_name(other, suffix)))
+    for suffix in (".index", ".timeindex", ".log"):
+        swap = os.path.join(directory, segment_file_name(base, suffix) + swap_suffix)
+        if os.path.exists(swap):  # absent: renamed before a crash (index files only)
+            os.replace(swap, os.path.join(directory, segment_file_name(base, suffix)))
+    fsync_dir(directory)
+
+
+def _swap_end(path: str) -> int:
+    """The offset after the last batch of a ``.log.swap`` file (fsynced before the
+    rename that made it a swap file, so whole)."""
+    end = -1
+    with open(path, "rb") as f:
+        data = f.read()
+    position = 0
+    while position + codec.header_bytes <= len(data):
+        header = codec.decode_header(data, position)
+        if not codec.plausible(header, len(data) - position):
+            break
+        end = header.last_offset + 1
+        position += header.total_bytes
+    return end
+
+
+def complete_swaps(directory: str) -> int:
+    """Recovery (Kafka's LogLoader): delete ``.cleaned`` files and uncommitted ``.swap``
+    index files, complete every ``.log.swap``, and delete index files left without
+    their ``.log``. Returns how many swaps it completed. Called before a log opens.
+    """
+    names = os.listdir(directory)
+    touched = False
+    for name in names:
+        if name.endswith(cleaned_suffix):
+            _unlink(os.path.join(directory, name))
+            touched = True
+    swaps = sorted(
+        base for name in names
+        if name.endswith(".log" + swap_suffix)
+        and (base := offset_from_file_name(name)) is not None
+    )
+    for name in names:
+        if name.endswith((".index" + swap_suffix, ".timeindex" + swap_suffix)) and (
+            offset_from_file_name(name) not in swaps
+        ):
+            _unlink(os.path.join(directory, name))  # written, but not committed
+            touched = True
+    logs = sorted(
+        base for name in names
+        if name.endswith(".log") and (base := offset_from_file_name(name)) is not None
+    )
+    for base in swaps:
+        end = _swap_end(os.path.join(directory, segment_file_name(base, ".log") + swap_suffix))
+        _complete_swap(directory, base, [b for b in logs if base < b < end])
+        touched = True
+    remaining = {
+        offset_from_file_name(name) for name in os.listdir(directory) if name.endswith(".log")
+    }
+    for name in os.listdir(directory):
+        if name.endswith((".index", ".timeindex")) and offset_from_file_name(name) not in remaining:
+            _unlink(os.path.join(directory, name))  # its .log was deleted before a crash
+            touched = True
+    if touched:
+        fsync_dir(directory)
+    return len(swaps)
