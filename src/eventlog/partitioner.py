@@ -29,8 +29,10 @@ us per 4-byte block plus 0.4 us fixed; CPython 3.11 on a slow 2-core VM), which
 alone would cap a producer near 0.8M keyed records/s. Keys repeat in real
 workloads (users, orders, devices), so :func:`partition_for_key` keeps a
 bounded cache of ``to_positive(murmur2(key))`` per ``bytes`` key: a hit costs
-about 0.07 us. :func:`murmur2` itself is never cached; it is the plain Java
-function.
+about 0.07 us. Misses that come many at once (``send_batch``'s first sight of
+its keys) are hashed together, each key a 64-bit lane of one big integer
+(:func:`positive_murmur2_many`): about 0.3 us a key. :func:`murmur2` itself is
+never cached; it is the plain Java function.
 
 Keyless records (KAFKA_SEMANTICS 2.3 and 2.5)
 ---------------------------------------------
@@ -87,6 +89,7 @@ __all__ = [
     "murmur2",
     "partition_for_key",
     "partitions_for_keys",
+    "positive_murmur2_many",
     "resolve_partitioner",
     "to_positive",
 ]
@@ -111,6 +114,8 @@ _UNPACK_BLOCKS = tuple(struct.Struct(f"<{n}I").unpack_from for n in range(_unpac
 # and int)), and about 9 MiB with 16-byte keys. Longer keys are rare, and
 # their misses already cost over 16 us of hashing each.
 key_hash_cache_entries_max = 65536
+bulk_hash_keys_min = 4  # keys of one length from which hashing them together is faster
+_LANE_ONE = (1).to_bytes(8, "little")
 key_hash_cache_key_bytes_max = 256
 
 
@@ -194,6 +199,18 @@ class _KeyHashCache:
                 hashes.clear()
         return positive_hash
 
+    def insert_many(self, keys: Sequence[bytes], positive_hashes: Sequence[int]) -> None:
+        """Remember the hashes of ``keys`` (computed by the caller), as ``insert`` does
+        for each. Thread-safe."""
+        hashes = self.hashes
+        limit = key_hash_cache_key_bytes_max
+        hashes.update(
+            (key, h) for key, h in zip(keys, positive_hashes)
+            if type(key) is bytes and len(key) <= limit
+        )
+        if len(hashes) > key_hash_cache_entries_max:
+            hashes.clear()
+
     def clear(self) -> None:
         """Forget every cached hash. O(entries). Thread-safe."""
         self.hashes.clear()
@@ -212,6 +229,7 @@ class _KeyHashCache:
 
 _key_hash_cache = _KeyHashCache()
 _cached_key_hash = _key_hash_cache.hashes.get  # the hit path, bound once
+_cached_key_hash_or_raise = _key_hash_cache.hashes.__getitem__  # KeyError on a miss
 cached_key_hash = _cached_key_hash
 """``to_positive(murmur2(key))`` if ``key`` (bytes) is in the cache, else None.
 
@@ -251,16 +269,78 @@ def partitions_for_keys(keys: Sequence[bytes], num_partitions: int) -> list[int]
     """
     if num_partitions < 1:
         raise _bad_partition_count(num_partitions)
+    try:  # every key cached (the common case): one pass, no None scan
+        return [h % num_partitions for h in map(_cached_key_hash_or_raise, keys)]
+    except (KeyError, TypeError):
+        pass
     try:
         hashes = list(map(_cached_key_hash, keys))
     except TypeError:  # an unhashable key (bytearray, memoryview): one at a time
         return [partition_for_key(key, num_partitions) for key in keys]
     if None in hashes:
-        hashes = [
-            _key_hash_cache.insert(key) if h is None else h
-            for h, key in zip(hashes, keys)
-        ]
+        missed = [i for i, h in enumerate(hashes) if h is None]
+        fresh = positive_murmur2_many([keys[i] for i in missed])
+        for i, h in zip(missed, fresh):
+            hashes[i] = h
+        _key_hash_cache.insert_many([keys[i] for i in missed], fresh)
     return [h % num_partitions for h in hashes]
+
+
+def positive_murmur2_many(keys: Sequence[bytes]) -> list[int]:
+    """``to_positive(murmur2(key))`` for each key, in order: bit for bit the scalar one.
+
+    Keys of one length are hashed together (:func:`_positive_murmur2_lanes`),
+    about 0.3 us a key from 32 keys on, against 1.4 us one at a time; fewer than
+    ``bulk_hash_keys_min`` of a length are hashed one by one. Pure.
+    """
+    by_length: dict[int, list[int]] = {}
+    for i, key in enumerate(keys):
+        by_length.setdefault(len(key), []).append(i)
+    if len(by_length) == 1 and len(keys) >= bulk_hash_keys_min:
+        return _positive_murmur2_lanes(keys, len(keys[0]))
+    out = [0] * len(keys)
+    for length, indices in by_length.items():
+        group = [keys[i] for i in indices]
+        if len(group) >= bulk_hash_keys_min:
+            hashes = _positive_murmur2_lanes(group, length)
+        else:
+            hashes = [murmur2(key) & _POSITIVE_MASK for key in group]
+        for i, h in zip(indices, hashes):
+            out[i] = h
+    return out
+
+
+def _positive_murmur2_lanes(keys: Sequence[bytes], length: int) -> list[int]:
+    """``to_positive(murmur2(key))`` of keys that are all ``length`` bytes long.
+
+    SIMD within one Python int: key i's 32-bit state lives in bits [64i, 64i + 32)
+    of a big integer, so every step of murmur2 is one C-level bigint operation
+    over all keys. A product of a 32-bit lane and the 31-bit multiplier fits in
+    its 64-bit lane, and masking with 0xffffffff in every lane after each
+    product (and after each right shift, which pulls the lane above into bits
+    32-63) keeps the lanes apart. Same steps as :func:`murmur2`.
+    """
+    m = len(keys)
+    ones = int.from_bytes(_LANE_ONE * m, "little")  # 1 in every lane
+    mask = _U32 * ones
+    lanes = struct.Struct(f"<{m}Q")
+    h = (_SEED ^ length) * ones
+    block_count = length >> 2
+    if block_count:
+        body = b"".join([k[: block_count * 4] for k in keys] if length & 3 else keys)
+        words = struct.unpack(f"<{m * block_count}I", body)
+        for j in range(block_count):
+            k = (int.from_bytes(lanes.pack(*words[j::block_count]), "little") * _M) & mask
+            h = ((h * _M) ^ (((k ^ (k >> 24)) & mask) * _M)) & mask
+    tail_bytes = length & 3
+    if tail_bytes:
+        tails = [int.from_bytes(k[length - tail_bytes :], "little") for k in keys]
+        h = ((h ^ int.from_bytes(lanes.pack(*tails), "little")) * _M) & mask
+    h ^= (h >> 13) & mask
+    h = (h * _M) & mask
+    h ^= (h >> 15) & mask
+    h &= _POSITIVE_MASK * ones
+    return list(lanes.unpack(h.to_bytes(8 * m, "little")))
 
 
 def _bad_partition_count(num_partitions: object) -> InvalidConfigError:

@@ -1,16 +1,61 @@
-"""partitions_for_keys agrees with partition_for_key, cached or not."""
+"""partitions_for_keys and positive_murmur2_many agree with the scalar murmur2."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_partitioner import KAFKA_VECTORS  # the same directory, on sys.path
 
-from eventlog.partitioner import partition_for_key, partitions_for_keys
+from eventlog import partitioner
+from eventlog.partitioner import (
+    murmur2,
+    partition_for_key,
+    partitions_for_keys,
+    positive_murmur2_many,
+)
+
+
+def scalar(keys: list[bytes]) -> list[int]:
+    return [murmur2(k) & 0x7FFFFFFF for k in keys]
+
+
+@pytest.fixture(autouse=True)
+def cold_cache():
+    partitioner._key_hash_cache.clear()
+    yield
+    partitioner._key_hash_cache.check()  # every hash the bulk path cached is right
+    partitioner._key_hash_cache.clear()
 
 
 @given(st.lists(st.binary(max_size=40), max_size=50), st.integers(1, 1000))
 def test_bulk_matches_one_at_a_time(keys: list[bytes], n: int) -> None:
-    assert partitions_for_keys(keys, n) == [partition_for_key(k, n) for k in keys]
+    partitioner._key_hash_cache.clear()
+    assert partitions_for_keys(keys, n) == [h % n for h in scalar(keys)]
+    assert partitions_for_keys(keys, n) == [partition_for_key(k, n) for k in keys]  # cached
+
+
+@given(st.integers(0, 33), st.lists(st.binary(min_size=33, max_size=33), min_size=1,
+                                    max_size=80))
+def test_same_length_keys_hash_in_lanes_bit_for_bit(length: int, raw: list[bytes]) -> None:
+    keys = [r[:length] for r in raw]  # one length: every key goes through the lanes
+    assert positive_murmur2_many(keys) == scalar(keys)
+
+
+@given(st.lists(st.binary(max_size=12), max_size=200))
+def test_mixed_lengths_keep_their_order(keys: list[bytes]) -> None:
+    assert positive_murmur2_many(keys) == scalar(keys)
+
+
+def test_kafka_vectors_in_bulk() -> None:
+    keys = [key for key, _ in KAFKA_VECTORS] * 5  # enough of each length for the lanes
+    assert positive_murmur2_many(keys) == [h & 0x7FFFFFFF for _, h in KAFKA_VECTORS] * 5
+
+
+def test_extreme_lane_values() -> None:
+    # All-0xff blocks drive every product to its largest: lanes must not carry.
+    keys = [b"\xff" * 16, b"\x00" * 16, b"\xff" * 16, b"\x80\x00\x00\x00" * 4] * 3
+    assert positive_murmur2_many(keys) == scalar(keys)
 
 
 def test_unhashable_keys_fall_back() -> None:
