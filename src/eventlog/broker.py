@@ -42,7 +42,7 @@ from .errors import (
     TopicExistsError,
     UnknownTopicError,
 )
-from .partition import Partition
+from .partition import DataSignal, Partition
 from .records import TopicPartition
 from .storage.files import atomic_write, fsync_dir
 from .storage.partition_log import PartitionLog, RecoveryReport
@@ -203,9 +203,7 @@ class EventLog:
         self._topics: dict[str, Topic] = {}
         self._closed = False
         self._lock_fd = -1
-        self._data_cond = threading.Condition()
-        self._data_waiters = 0
-        self._data_version = 0
+        self._data = DataSignal()  # bumped by every append; consumers wait on it
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
         self.extensions: dict[str, Any] = {}  # state of the layers above (group coordinator)
         clean = True
@@ -315,7 +313,7 @@ class EventLog:
             index,
             log,
             clock=self.clock,
-            on_append=self._notify_data,
+            signal=self._data,
             flush_interval_messages=self._options.flush_interval_messages,
         )
 
@@ -430,6 +428,7 @@ class EventLog:
         with self._lock:
             topic = self.topic(name)
             del self._topics[name]
+            self._announce_topics_changed()
             self._write_metadata()
             for p in topic.partitions:
                 p.close()
@@ -453,6 +452,7 @@ class EventLog:
                     f"can only increase the count (got {total}); partitions are never removed"
                 )
             topic._extend(self._create_partitions(name, topic.config, topic.num_partitions, total))
+            self._announce_topics_changed()
             self._write_metadata()
             return topic
 
@@ -466,46 +466,47 @@ class EventLog:
 
     # ------------------------------------------------------------------ data notifications
 
-    def _notify_data(self) -> None:
-        """Called after every append: wake consumers waiting in poll()."""
-        self._data_version += 1
-        if self._data_waiters:
-            with self._data_cond:
-                self._data_cond.notify_all()
-
     @property
     def data_version(self) -> int:
         """A counter that grows with every append (compare before and after a wait)."""
-        return self._data_version
+        return self._data.version
 
     def wait_for_data(self, version: int, timeout_ms: float | None) -> bool:
         """Block until some partition gets an append after ``version`` was read, or
         ``timeout_ms`` passes (on the log's clock). Returns whether data arrived.
         """
         deadline = None if timeout_ms is None else self.clock.monotonic_ms() + timeout_ms
-        with self._data_cond:
-            self._data_waiters += 1
+        data = self._data
+        with data.cond:
+            data.waiters += 1
             try:
-                while self._data_version == version and not self._closed:
+                while data.version == version and not self._closed:
                     remaining = None if deadline is None else deadline - self.clock.monotonic_ms()
                     if remaining is not None and remaining <= 0:
                         return False
-                    self.clock.wait(self._data_cond, remaining)
-                return self._data_version != version
+                    self.clock.wait(data.cond, remaining)
+                return data.version != version
             finally:
-                self._data_waiters -= 1
+                data.waiters -= 1
 
     def wake_waiters(self) -> None:
         """Wake every thread blocked in ``wait_for_data`` (e.g. after a group change)."""
-        with self._data_cond:
-            self._data_version += 1
-            self._data_cond.notify_all()
+        with self._data.cond:
+            self._data.version += 1
+            self._data.cond.notify_all()
 
     # ------------------------------------------------------------------ clients
 
     def register_client(self, client: Any) -> None:
-        """Remember a producer or consumer so ``close()`` closes it first."""
+        """Remember a producer or consumer so ``close()`` closes it first, and tell it
+        (its ``_topics_changed()``, if it has one) when a topic is deleted or grows."""
         self._clients.add(client)
+
+    def _announce_topics_changed(self) -> None:
+        for client in list(self._clients):
+            hook = getattr(client, "_topics_changed", None)
+            if hook is not None:
+                hook()
 
     def producer(self, **config: Any) -> Any:
         """A new ``eventlog.Producer`` on this log (see Producer for the configs)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
@@ -37,13 +37,14 @@ from .storage.batch import BatchHeader, Columns
 from .storage.cleaner import CleanerStats
 from .storage.partition_log import PartitionLog
 
-__all__ = ["AppendResult", "Partition"]
+__all__ = ["AppendResult", "DataSignal", "Partition"]
 
 _NONE_TYPE = type(None)
 _KEY_TYPES = frozenset((bytes, _NONE_TYPE))
 _make_record = partial(tuple.__new__, Record)
 producer_batches_retained = 5  # Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN
 sequence_max = 2**31 - 1
+_sequence_modulus = sequence_max + 1
 
 
 class AppendResult(NamedTuple):
@@ -84,14 +85,19 @@ def split_columns(records: Sequence[Sequence[Any]], width: int) -> list[list[Any
     return [list(map(_GETTERS[i], records)) for i in range(width)]
 
 
-def check_bytes_column(column: Sequence[Any], name: str) -> None:
-    """Raise InvalidRecordError unless every item is bytes or None. O(n), C-level."""
-    if not set(map(type, column)) <= _KEY_TYPES:
+def check_bytes_column(column: Sequence[Any], name: str) -> set[type]:
+    """Raise InvalidRecordError unless every item is bytes or None. O(n), C-level.
+
+    Returns the types found (``{bytes}``, ``{bytes, NoneType}``...).
+    """
+    types = set(map(type, column))
+    if not types <= _KEY_TYPES:
         i, item = _first_bad(column, _KEY_TYPES)
         raise InvalidRecordError(
             f"record {i}: {name} must be bytes or None, got {type(item).__name__}; "
             f"encode it first (e.g. .encode()) or give the producer a {name}_serializer"
         )
+    return types
 
 
 def normalise_headers(column: Sequence[Any]) -> list[tuple] | None:
@@ -131,6 +137,23 @@ def _check_timestamps(column: Sequence[Any]) -> None:
             )
 
 
+class DataSignal:
+    """What consumers wait on: a counter that every append bumps, and a condition
+    notified only while someone waits. One per EventLog, shared by its partitions
+    (attributes, not a callback: appends touch it once per record)."""
+
+    __slots__ = ("cond", "version", "waiters")
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.version = 0
+        self.waiters = 0
+
+    def notify(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+
 class Partition:
     """One partition of a topic: append, read, wait, look up by time.
 
@@ -144,7 +167,7 @@ class Partition:
         log: PartitionLog,
         *,
         clock: Clock,
-        on_append: Callable[[], None] | None = None,
+        signal: DataSignal | None = None,
         flush_interval_messages: int | None = None,
     ) -> None:
         self.topic = topic
@@ -154,7 +177,7 @@ class Partition:
         self._lock = threading.Lock()
         self._data = threading.Condition(self._lock)
         self._waiters = 0
-        self._on_append = on_append
+        self._signal = DataSignal() if signal is None else signal
         self._producers: dict[int, _ProducerEntry] = {}
         self._flush_interval_messages = flush_interval_messages
         self._unflushed_messages = 0
@@ -322,9 +345,10 @@ class Partition:
             if producer_id >= 0:
                 self._record_sequence(producer_id, producer_epoch, base_sequence, header)
             self._after_append(header)
-        on_append = self._on_append
-        if on_append is not None:
-            on_append()
+        signal = self._signal
+        signal.version += 1
+        if signal.waiters:
+            signal.notify()
         return _new_result(
             (header.base_offset, header.last_offset, now_ms if self._log_append_time else -1, False)
         )
@@ -339,11 +363,12 @@ class Partition:
         producer_id: int = -1,
         producer_epoch: int = -1,
         sequence: int = -1,
-    ) -> tuple[int, int, int, bool]:
+    ) -> tuple[int, int]:
         """Append one validated record as a batch of one (the producer's ``send`` path).
 
-        Returns AppendResult's fields as a plain tuple (base offset, last offset,
-        log append time or -1, duplicate): this runs once per ``send()``.
+        Returns ``(offset, timestamp_ms)``: where the record is (for a duplicate,
+        where it was first appended) and the timestamp it carries (the log append
+        time on a LogAppendTime topic). A plain tuple: this runs once per ``send()``.
 
         The caller guarantees ``append``'s checks (key and value bytes or None,
         headers a tuple of ``(str, bytes | None)`` pairs or None, timestamp an int
@@ -352,7 +377,9 @@ class Partition:
         """
         if key is None and self._compacted:
             self.append_columns([key], [value], None, [timestamp_ms])  # raises the error
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: once per send(), and try/finally is cheaper
+        try:
             if self._closed:
                 self._ensure_open()
             log = self._log
@@ -361,11 +388,12 @@ class Partition:
                 entry = self._producers.get(producer_id)
                 if entry is not None and (
                     entry.epoch != producer_epoch
-                    or (entry.last_sequence + 1) % (sequence_max + 1) != sequence
+                    or (entry.last_sequence + 1) % _sequence_modulus != sequence
                 ):
                     found = self._check_sequence(producer_id, producer_epoch, sequence, 1)
                     if found is not None:
-                        return tuple(found)  # type: ignore[return-value]
+                        append_time = found.log_append_time_ms
+                        return found.base_offset, timestamp_ms if append_time < 0 else append_time
                     entry = None
             if self._log_append_time:
                 timestamp_ms = self._clock.time_ms()
@@ -393,10 +421,13 @@ class Partition:
                 )
             if self._flush_interval_messages is not None or self._waiters:
                 self._after_append(codec.make_header(header))
-        on_append = self._on_append
-        if on_append is not None:
-            on_append()
-        return (base, base, timestamp_ms if self._log_append_time else -1, False)
+        finally:
+            lock.release()
+        signal = self._signal
+        signal.version += 1
+        if signal.waiters:
+            signal.notify()
+        return base, timestamp_ms
 
     def _too_large(self, size: int, count: int) -> None:
         raise RecordTooLargeError(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import math
 import threading
 import time
 import weakref
@@ -376,6 +377,20 @@ class _BatchedFuture(DeliveryFuture):
             return f"DeliveryFuture(failed: {exc!r})"
         return f"DeliveryFuture({self._batch.metadata(self._index)})"
 
+
+class _SentFuture(DeliveryFuture):
+    """The future of a record appended before ``send()`` returned (``linger_ms=0``):
+    done from the start. It keeps RecordMetadata's fields as a plain tuple and
+    builds the named tuple when asked, which most callers never do."""
+
+    _state = _DONE
+    _fields: tuple
+
+    @property  # type: ignore[override]
+    def _value(self) -> RecordMetadata:
+        return _new_metadata(self._fields)
+
+
 _future_lock = threading.Lock()  # guards the rare waits and callback lists of all futures
 
 
@@ -453,14 +468,14 @@ class _PartitionQueue:
 
     __slots__ = (
         "acks0", "batch_bytes_max", "bytes", "callbacks", "deadline_ms", "headers", "keys",
-        "lock", "next_sequence", "partition", "pending", "record_bytes_max", "timestamps",
-        "values",
+        "limit", "lock", "next_sequence", "partition", "pending", "record_bytes_max",
+        "timestamps", "values",
     )
 
     def __init__(self, partition: Partition, config: ProducerConfig) -> None:
         self.partition = partition
         self.lock = threading.Lock()
-        self.next_sequence = 0
+        self.next_sequence = 0 if config.enable_idempotence else -1
         self.deadline_ms = 0.0
         message_bytes_max = min(config.max_request_size, partition.config.max_message_bytes)
         self.record_bytes_max = message_bytes_max - batch_overhead_bytes
@@ -478,6 +493,10 @@ class _PartitionQueue:
         self.pending.timestamps = self.timestamps
         self.callbacks: list[Callable[[Any, Any], None] | None] | None = None
         self.bytes = 0
+        # How full send()'s inlined path may fill the batch: batch_bytes_max while the
+        # open batch holds only plain records; -1 (never) when no batch is open, a
+        # record has headers or a callback, or the producer is closed.
+        self.limit = -1
 
     def take(self) -> tuple[list, list, list | None, list, _PendingBatch, list | None]:
         """Remove and return the lingering batch's columns and its shared outcome."""
@@ -499,7 +518,9 @@ class _State:
         self.attributes = COMPRESSION_CODES[config.compression_type]
         self.queues: dict[Partition, _PartitionQueue] = {}
         self.queues_lock = threading.Lock()
+        self.routes: dict[str, tuple[_PartitionQueue, ...]] = {}  # topic -> its queues
         self.wakeup = threading.Condition()
+        self.flusher_wake_ms = 0.0  # when the waiting flusher wakes (inf: idle; 0: busy)
         self.closed = False
         self.flusher: threading.Thread | None = None
 
@@ -518,8 +539,9 @@ class _State:
     def append_one(
         self, q: _PartitionQueue, key: bytes | None, value: bytes | None,
         headers: tuple | None, timestamp_ms: int, attempt: int = 0,
-    ) -> tuple[int, int, int, bool]:
-        """Append one record with the next sequence. Caller holds ``q.lock``.
+    ) -> tuple[int, int]:
+        """Append one record with the next sequence; returns (offset, timestamp_ms) as
+        ``Partition.append_record`` does. Caller holds ``q.lock``.
 
         ``attempt``: how many tries were made already (retries count from there).
         """
@@ -592,23 +614,22 @@ class _State:
                      headers: tuple | None, timestamp_ms: int
                      ) -> tuple[RecordMetadata | None, BaseException | None]:
         try:
-            result = self.append_one(q, key, value, headers, timestamp_ms)
+            offset, timestamp_ms = self.append_one(q, key, value, headers, timestamp_ms)
         except EventLogError as exc:
             return None, exc
-        append_time = result[2]
         return _new_metadata((
-            q.partition.topic, q.partition.index, -1 if q.acks0 else result[0],
-            append_time if append_time >= 0 else timestamp_ms,
+            q.partition.topic, q.partition.index, -1 if q.acks0 else offset, timestamp_ms,
             -1 if key is None else len(key), -1 if value is None else len(value),
         )), None
 
     # -- lingering ---------------------------------------------------------------
 
     def start_flusher(self) -> None:
-        if self.flusher is None:
-            self.flusher = threading.Thread(target=self._flush_loop, name="eventlog-producer",
-                                            daemon=True)
-            self.flusher.start()
+        with self.wakeup:
+            if self.flusher is None and not self.closed:
+                self.flusher = threading.Thread(target=self._flush_loop,
+                                                name="eventlog-producer", daemon=True)
+                self.flusher.start()
 
     def _flush_loop(self) -> None:
         clock = self.log.clock
@@ -621,12 +642,16 @@ class _State:
                                default=None)
                 now = clock.monotonic_ms()
                 if earliest is None:
+                    self.flusher_wake_ms = math.inf
                     self.wakeup.wait()
+                    self.flusher_wake_ms = 0.0
                     continue
                 if earliest > now:
                     # A manual clock moves without notice: look again every millisecond.
                     wait_ms = earliest - now if real_clock else min(earliest - now, 1.0)
+                    self.flusher_wake_ms = earliest
                     self.wakeup.wait(wait_ms / 1000.0)
+                    self.flusher_wake_ms = 0.0
                     continue
             self.drain_expired(clock.monotonic_ms())
 
@@ -648,6 +673,8 @@ class _State:
 
     def shutdown(self) -> None:
         """Deliver what is held (or fail it loudly if the log is closed), stop the flusher."""
+        with self.queues_lock:
+            self.routes.clear()  # every send now takes the path that checks ``closed``
         with self.wakeup:
             self.closed = True
             self.wakeup.notify_all()
@@ -657,6 +684,9 @@ class _State:
                                           "delivered; close the producer before the log"))
             else:
                 self.flush_all()
+        for q in list(self.queues.values()):
+            with q.lock:  # a send that found its route before close() may have added one
+                self.drain(q)  # (and leaves q.limit at -1: later ones go to _accumulate)
         if self.flusher is not None and self.flusher is not threading.current_thread():
             self.flusher.join()
 
@@ -736,7 +766,9 @@ class Producer:
         self._batch_bytes = self.config.batch_size
         self._acks0 = self.config.acks == 0
         self._partition_fn = self._partitioner.partition
-        self._topic_get = log_.topic_map.get
+        self._routes = self._state.routes
+        # send() branches out to _serialize when set: serializers, or closed (which raises).
+        self._serializing = self._key_ser is not None or self._value_ser is not None
         self._time_ms = log_.clock.time_ms
         self._system_clock = type(log_.clock) is SystemClock
         self._producer_id = self._state.producer_id
@@ -775,45 +807,31 @@ class Producer:
         serializer); RecordTooLargeError over ``max_request_size`` or the topic's
         ``max_message_bytes``; InvalidRecordError for bad headers or timestamp.
         """
-        state = self._state
-        if state.closed:
-            raise ClosedError("this producer is closed; create a new one")
-        if self._key_ser is not None:
-            key = self._key_ser(key)
-        if self._value_ser is not None:
-            value = self._value_ser(value)
+        # The hot path of every producer: kept flat on purpose (each helper call
+        # costs about 5% here). The rare cases branch out to helpers.
+        if self._serializing:
+            key, value = self._serialize(key, value)
         if type(key) is not bytes and key is not None:
             raise _not_bytes("key", key)
         if type(value) is not bytes and value is not None:
             raise _not_bytes("value", value)
-        if partition is None:
-            t = self._topic_get(topic)  # the log's own topic map: a dict lookup
-            if t is None:  # (a closed log's partitions refuse the append below)
-                t = self._log.topic_for_produce(topic)
-            parts = t.partitions
-            n = len(parts)
-            if n == 1:
-                part = parts[0]
-            elif self._keyed_default and key is not None and (h := cached_key_hash(key)):
-                part = parts[h % n]  # the default partitioner's cache hit, inlined
-            else:
-                chosen = self._partition_fn(topic, key, value, n)
-                if type(chosen) is not int or not 0 <= chosen < n:
-                    chosen = checked_partition(chosen, topic, n)
-                part = parts[chosen]
+        queues = self._routes.get(topic)  # cleared on close and when topics change
+        if queues is None:
+            queues = self._route(topic)
+        if partition is not None:
+            q = queues[_explicit_partition(topic, len(queues), partition)]
+        elif self._keyed_default and (h := cached_key_hash(key)) is not None:  # None: a miss
+            q = queues[h % len(queues)]  # the default partitioner's cache hit, inlined
         else:
-            parts = self._log.topic_for_produce(topic).partitions
-            part = parts[_explicit_partition(topic, len(parts), partition)]
-        q = state.queues.get(part) or state.queue(part)
-        if headers:
-            headers = _validated_headers(headers)
+            q = self._choose(queues, topic, key, value)
         key_size = -1 if key is None else len(key)
         value_size = -1 if value is None else len(value)
-        size = record_overhead_bytes + (key_size if key else 0) + (value_size if value else 0)
+        size = key_size + value_size + (record_overhead_bytes + 2)  # None counts 0 bytes
         if headers:
+            headers = _validated_headers(headers)
             size += sum(len(k) + (len(v) if v else 0) for k, v in headers)
         if size > q.record_bytes_max:
-            self._too_large(part, size)
+            self._too_large(q.partition, size)
         if timestamp_ms is None:
             # SystemClock.time_ms() inlined: one C call instead of a Python method.
             timestamp_ms = _time_ns() // 1_000_000 if self._system_clock else self._time_ms()
@@ -822,57 +840,104 @@ class Producer:
                 f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}"
             )
         if self._linger_ms:
-            if headers or on_delivery is not None or not q.keys:
+            if headers or on_delivery is not None:
                 return self._accumulate(q, key, value, headers, timestamp_ms, on_delivery, size)
-            # The common case, inlined: a plain record joining a batch that is open.
+            # The common case, inlined from _accumulate: a plain record joining an
+            # open batch of plain records, with room (see _PartitionQueue.limit).
             future = _new_object(_BatchedFuture)
-            with q.lock:
-                keys = q.keys
-                if keys and q.bytes + size <= q.batch_bytes_max and q.headers is None \
-                        and q.callbacks is None:
+            lock = q.lock
+            lock.acquire()
+            try:
+                filled = q.bytes + size
+                if filled <= q.limit:
+                    keys = q.keys
                     future._batch = q.pending
                     future._index = len(keys)
                     keys.append(key)
                     q.values.append(value)
                     q.timestamps.append(timestamp_ms)
-                    q.bytes += size
-                    if q.bytes >= q.batch_bytes_max:
-                        state.drain(q)
+                    q.bytes = filled
+                    if filled == q.limit:  # full: append it now
+                        self._state.drain(q)
                     return future
+            finally:
+                lock.release()
             return self._accumulate(q, key, value, headers, timestamp_ms, on_delivery, size)
-        pid = self._producer_id
-        with q.lock:
-            if q.keys:
-                state.drain(q)
+        part = q.partition
+        lock = q.lock
+        lock.acquire()  # not ``with``: this path runs once per record, and try is cheaper
+        try:  # linger 0 holds no records: nothing to drain first
+            sequence = q.next_sequence  # -1 without idempotence
             try:
-                result = part.append_record(
+                offset, timestamp_ms = part.append_record(
                     key, value, headers or None, timestamp_ms, self._attributes,
-                    pid, self._producer_epoch, q.next_sequence if pid >= 0 else -1,
+                    self._producer_id, self._producer_epoch, sequence,
                 )
             except StorageError:
-                try:  # back off, then retry with the same sequence
-                    attempt = state.retry_or_raise(q, 0)
-                    result = state.append_one(q, key, value, headers or None, timestamp_ms,
-                                              attempt)
+                try:  # back off, then retry with the same sequence, still holding the lock
+                    attempt = self._state.retry_or_raise(q, 0)
+                    offset, timestamp_ms = self._state.append_one(
+                        q, key, value, headers or None, timestamp_ms, attempt)
                 except StorageError as exc:  # retries ran out: the record fails, not the caller
-                    future = DeliveryFuture.completed(None, exc)
                     if on_delivery is not None:
                         _call_quietly(on_delivery, exc, None)
-                    return future
+                    return DeliveryFuture.completed(None, exc)
             else:
-                if pid >= 0:
-                    q.next_sequence = (q.next_sequence + 1) % sequence_modulus
-        append_time = result[2]  # append_record returns AppendResult's fields, unnamed
-        md = _new_metadata((
-            part.topic, part.index, -1 if self._acks0 else result[0],
-            timestamp_ms if append_time < 0 else append_time, key_size, value_size,
-        ))
+                if sequence >= 0:
+                    q.next_sequence = (sequence + 1) % sequence_modulus
+        finally:
+            lock.release()
+        future = _new_object(_SentFuture)  # done, its metadata built only when asked
+        future._fields = (
+            part.topic, part.index, -1 if self._acks0 else offset, timestamp_ms, key_size,
+            value_size,
+        )
         if on_delivery is not None:
-            _call_quietly(on_delivery, None, md)
-        future = _new_object(DeliveryFuture)  # an already-done future, built in place
-        future._value = md
-        future._state = _DONE
+            _call_quietly(on_delivery, None, future._value)
         return future
+
+    def _serialize(self, key: Any, value: Any) -> tuple[Any, Any]:
+        """Apply the configured serializers; ClosedError once the producer is closed."""
+        if self._state.closed:
+            raise ClosedError("this producer is closed; create a new one")
+        if self._key_ser is not None:
+            key = self._key_ser(key)
+        if self._value_ser is not None:
+            value = self._value_ser(value)
+        return key, value
+
+    def _route(self, topic: str) -> tuple[_PartitionQueue, ...]:
+        """The queues of ``topic``'s partitions, remembered until the topics change.
+
+        The route cache's miss path: a topic not sent to since the last change,
+        or a closed producer (close() empties the cache, so this raises).
+        """
+        state = self._state
+        if state.closed:
+            raise ClosedError("this producer is closed; create a new one")
+        t = self._log.topic_for_produce(topic)
+        parts = t.partitions
+        queues = tuple(map(state.queue, parts))
+        with state.queues_lock:  # _topics_changed clears under it: no stale route survives
+            if not state.closed and self._log.topic_map.get(topic) is t and t.partitions is parts:
+                self._routes[topic] = queues
+        return queues
+
+    def _choose(self, queues: tuple[_PartitionQueue, ...], topic: str, key: bytes | None,
+                value: bytes | None) -> _PartitionQueue:
+        """Ask the partitioner (a one-partition topic needs no asking)."""
+        n = len(queues)
+        if n == 1:
+            return queues[0]
+        chosen = self._partition_fn(topic, key, value, n)
+        if type(chosen) is not int or not 0 <= chosen < n:
+            chosen = checked_partition(chosen, topic, n)
+        return queues[chosen]
+
+    def _topics_changed(self) -> None:
+        """Called by the log after a topic is deleted or grows: forget the routes."""
+        with self._state.queues_lock:
+            self._routes.clear()
 
     def _too_large(self, part: Partition, size: int) -> None:
         limit = min(self.config.max_request_size, part.config.max_message_bytes)
@@ -895,6 +960,8 @@ class Producer:
         state = self._state
         future = _new_object(_BatchedFuture)
         with q.lock:
+            if state.closed:
+                raise ClosedError("this producer is closed; create a new one")
             if q.bytes + size > q.batch_bytes_max and q.keys:
                 state.drain(q)
             keys = q.keys
@@ -922,10 +989,13 @@ class Producer:
             if q.bytes >= q.batch_bytes_max:
                 state.drain(q)
                 return future
+            q.limit = q.batch_bytes_max if q.headers is None and q.callbacks is None else -1
         if not n:
-            state.start_flusher()
-            with state.wakeup:
-                state.wakeup.notify()
+            if state.flusher is None:
+                state.start_flusher()
+            with state.wakeup:  # wake the flusher only if it would sleep past this deadline
+                if q.deadline_ms < state.flusher_wake_ms:
+                    state.wakeup.notify()
         return future
 
     def send_batch(
@@ -954,9 +1024,9 @@ class Producer:
             records = list(records)
         if not records:
             return BatchMetadata(topic, 0, [], [], [], [])
-        keys, values, headers = self._batch_columns(records)
+        keys, values, headers, keyless = self._batch_columns(records)
         t = self._log.topic_for_produce(topic)
-        groups = self._group(t, keys, values, partition)
+        groups = self._group(t, keys, values, partition, keyless)
         if timestamp_ms is None:
             timestamp_ms = self._log.clock.time_ms()
         timestamps = [timestamp_ms] * len(keys)
@@ -974,22 +1044,30 @@ class Producer:
         n = len(keys)
         return BatchMetadata(topic, n, out_groups, _Repeat(timestamp_ms, n), keys, values)
 
-    def _batch_columns(self, records: list[Sequence[Any]]) -> tuple[list, list, list | None]:
-        widths = set(map(len, records))
-        if len(widths) != 1 or not widths <= {2, 3}:
+    def _batch_columns(self, records: list[Sequence[Any]]
+                       ) -> tuple[list, list, list | None, bool]:
+        """Validated, serialized columns, and whether any key is None."""
+        try:
+            lengths = list(map(len, records))  # C-level; a count beats building a set
+        except TypeError:
+            lengths = [-1]
+        width = lengths[0]
+        if width not in (2, 3) or lengths.count(width) != len(records):
+            shapes = sorted({len(r) if hasattr(r, "__len__") else "no length" for r in records},
+                            key=str)
             raise InvalidRecordError(
                 "send_batch takes (key, value) or (key, value, headers) tuples, all of one "
-                f"shape; got lengths {sorted(widths)}"
+                f"shape; got lengths {shapes}"
             )
-        columns = split_columns(records, widths.pop())
+        columns = split_columns(records, width)
         keys = columns[0] if self._key_ser is None else list(map(self._key_ser, columns[0]))
         values = columns[1] if self._value_ser is None else list(map(self._value_ser, columns[1]))
-        check_bytes_column(keys, "key")
+        key_types = check_bytes_column(keys, "key")
         check_bytes_column(values, "value")
         headers = normalise_headers(columns[2]) if len(columns) > 2 else None
-        return keys, values, headers
+        return keys, values, headers, type(None) in key_types
 
-    def _group(self, t: Any, keys: list, values: list, partition: int | None
+    def _group(self, t: Any, keys: list, values: list, partition: int | None, keyless: bool
                ) -> list[tuple[int, Sequence[int]]]:
         n = t.num_partitions
         count = len(keys)
@@ -998,7 +1076,7 @@ class Producer:
         if n == 1:
             return [(0, range(count))]
         name = t.name
-        if self._keyed_default and None not in keys:
+        if self._keyed_default and not keyless:
             chosen = partitions_for_keys(keys, n)  # murmur2 through the cache, in bulk
         else:
             chosen = list(map(self._partitioner.partition, itertools.repeat(name, count), keys,
@@ -1013,7 +1091,7 @@ class Producer:
             groups = []
             start = 0
             for p in range(n):
-                size = chosen.count(p)
+                size = chosen.count(p) if p < n - 1 else count - start  # the last: the rest
                 if size:
                     groups.append((p, order[start : start + size]))
                     start += size
@@ -1056,6 +1134,7 @@ class Producer:
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, then stop. Idempotent. ``send`` raises ClosedError afterwards."""
+        self._serializing = True  # send() checks ``closed`` before anything else
         if self._finalizer.alive:
             self._finalizer()
 

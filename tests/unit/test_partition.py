@@ -469,7 +469,7 @@ def test_append_record_the_one_record_path(elog, clock, path) -> None:
     p = elog.create_topic("t", max_message_bytes=200).partition(0)
     lat = elog.create_topic("lat", message_timestamp_type="LogAppendTime").partition(0)
     result = p.append_record(b"k", b"v", (("h", b"x"),), 5, codec.compression_none)
-    assert result == (0, 0, -1, False)  # AppendResult's fields, as a plain tuple
+    assert result == (0, 5)  # (offset, timestamp), a plain tuple
     p.append([(b"k2", b"v2")])
     p.append_record(None, b"z" * 50, None, 7, codec.compression_lz4)
     assert p.read(0) == [
@@ -483,6 +483,6 @@ def test_append_record_the_one_record_path(elog, clock, path) -> None:
     assert p.end_offset == 3
     assert snapshot(path) == files
     clock.advance(10)
-    assert lat.append_record(b"k", b"v", None, 5, 0)[2] == clock.time_ms()
+    assert lat.append_record(b"k", b"v", None, 5, 0) == (0, clock.time_ms())
     assert lat.read(0)[0].timestamp_ms == clock.time_ms()
     p.check()

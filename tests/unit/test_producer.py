@@ -246,6 +246,75 @@ def test_close_flushes_and_then_send_raises(log):
     assert log.topic("t").partition(0).end_offset == 1
 
 
+def test_send_after_close_raises_closed_before_checking_the_record(log):
+    log.create_topic("t")
+    producer = log.producer()
+    producer.send("t", b"v")  # the topic's route is cached now
+    producer.close()
+    with pytest.raises(ClosedError):
+        producer.send("t", b"v")
+    with pytest.raises(ClosedError):
+        producer.send("t", "a str, not bytes")  # closed wins over the type error
+    with pytest.raises(ClosedError):
+        producer.send("t", b"v", partition=0)
+    assert log.topic("t").partition(0).end_offset == 1
+
+
+def test_lingering_send_after_close_raises_and_holds_nothing(log):
+    log.create_topic("t")
+    producer = log.producer(linger_ms=60_000)
+    producer.send("t", b"held")
+    producer.close()
+    with pytest.raises(ClosedError):
+        producer.send("t", b"late")
+    assert producer.metrics()["pending_records"] == 0
+    assert log.topic("t").partition(0).end_offset == 1
+
+
+def test_a_new_batch_wakes_an_idle_flusher(log, clock):
+    log.create_topic("t", partitions=2)
+    producer = log.producer(linger_ms=5)
+    first = producer.send("t", b"a", partition=0)
+    clock.advance(5)
+    assert first.result(timeout=5).offset == 0
+    deadline = time.monotonic() + 5
+    while producer._state.flusher_wake_ms != float("inf"):  # the flusher has nothing left
+        assert time.monotonic() < deadline, "the flusher did not go idle"
+        time.sleep(0.001)
+    second = producer.send("t", b"b", partition=1)
+    assert not second.done()
+    clock.advance(5)
+    assert second.result(timeout=5).partition == 1
+
+
+def test_sends_follow_new_partitions(log):
+    log.create_topic("t", partitions=3)
+    producer = log.producer()
+    keys = [b"key-%d" % i for i in range(40)]
+    before = [producer.send("t", b"v", key=k).result().partition for k in keys]
+    assert before == [expected_partition(k, 3) for k in keys]
+    log.create_partitions("t", 7)
+    after = [producer.send("t", b"v", key=k).result().partition for k in keys]
+    assert after == [expected_partition(k, 7) for k in keys]
+    assert max(after) >= 3  # some keys moved to the new partitions
+
+
+def test_sends_follow_a_deleted_and_recreated_topic(log):
+    log.create_topic("t", partitions=2)
+    producer = log.producer()
+    producer.send("t", b"old", partition=1)
+    log.delete_topic("t")
+    with pytest.raises(UnknownTopicError):
+        producer.send("t", b"nowhere")
+    log.create_topic("t", partitions=1)
+    assert producer.send("t", b"new").result().partition == 0
+    with pytest.raises(UnknownPartitionError):
+        producer.send("t", b"gone", partition=1)
+    part = log.topic("t").partition(0)
+    assert part.end_offset == 1
+    assert [r.value for r in part.read(0)] == [b"new"]
+
+
 def test_eventlog_close_closes_its_producers_first(clock):
     log = eventlog.open(clock=clock)
     log.create_topic("t")
