@@ -76,6 +76,7 @@ import random
 import struct
 import threading
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import Protocol, runtime_checkable
 
 from .errors import InvalidConfigError, UnknownPartitionError
@@ -204,10 +205,13 @@ class _KeyHashCache:
         for each. Thread-safe."""
         hashes = self.hashes
         limit = key_hash_cache_key_bytes_max
-        hashes.update(
-            (key, h) for key, h in zip(keys, positive_hashes)
-            if type(key) is bytes and len(key) <= limit
-        )
+        if keys and set(map(type, keys)) == {bytes} and max(map(len, keys)) <= limit:
+            hashes.update(zip(keys, positive_hashes))  # the common case: all cacheable
+        else:
+            hashes.update(
+                (key, h) for key, h in zip(keys, positive_hashes)
+                if type(key) is bytes and len(key) <= limit
+            )
         if len(hashes) > key_hash_cache_entries_max:
             hashes.clear()
 
@@ -229,7 +233,6 @@ class _KeyHashCache:
 
 _key_hash_cache = _KeyHashCache()
 _cached_key_hash = _key_hash_cache.hashes.get  # the hit path, bound once
-_cached_key_hash_or_raise = _key_hash_cache.hashes.__getitem__  # KeyError on a miss
 cached_key_hash = _cached_key_hash
 """``to_positive(murmur2(key))`` if ``key`` (bytes) is in the cache, else None.
 
@@ -269,16 +272,12 @@ def partitions_for_keys(keys: Sequence[bytes], num_partitions: int) -> list[int]
     """
     if num_partitions < 1:
         raise _bad_partition_count(num_partitions)
-    try:  # every key cached (the common case): one pass, no None scan
-        return [h % num_partitions for h in map(_cached_key_hash_or_raise, keys)]
-    except (KeyError, TypeError):
-        pass
-    try:
-        hashes = list(map(_cached_key_hash, keys))
+    try:  # -1 for a miss: one int compare per key (min) finds them, no None scan
+        hashes = list(map(_cached_key_hash, keys, repeat(-1, len(keys))))
     except TypeError:  # an unhashable key (bytearray, memoryview): one at a time
         return [partition_for_key(key, num_partitions) for key in keys]
-    if None in hashes:
-        missed = [i for i, h in enumerate(hashes) if h is None]
+    if hashes and min(hashes) < 0:
+        missed = [i for i, h in enumerate(hashes) if h < 0]
         fresh = positive_murmur2_many([keys[i] for i in missed])
         for i, h in zip(missed, fresh):
             hashes[i] = h
@@ -293,11 +292,12 @@ def positive_murmur2_many(keys: Sequence[bytes]) -> list[int]:
     about 0.3 us a key from 32 keys on, against 1.4 us one at a time; fewer than
     ``bulk_hash_keys_min`` of a length are hashed one by one. Pure.
     """
+    lengths = list(map(len, keys))
+    if len(keys) >= bulk_hash_keys_min and lengths.count(lengths[0]) == len(keys):
+        return _positive_murmur2_lanes(keys, lengths[0])  # one length: the common case
     by_length: dict[int, list[int]] = {}
-    for i, key in enumerate(keys):
-        by_length.setdefault(len(key), []).append(i)
-    if len(by_length) == 1 and len(keys) >= bulk_hash_keys_min:
-        return _positive_murmur2_lanes(keys, len(keys[0]))
+    for i, length in enumerate(lengths):
+        by_length.setdefault(length, []).append(i)
     out = [0] * len(keys)
     for length, indices in by_length.items():
         group = [keys[i] for i in indices]

@@ -38,6 +38,7 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from itertools import compress
 from operator import itemgetter
 from typing import Any
 
@@ -79,7 +80,8 @@ log = logging.getLogger("eventlog.producer")
 record_overhead_bytes = 16  # msgpack framing + timestamp per record, an upper estimate
 batch_overhead_bytes = 64  # batch header + payload framing
 sequence_modulus = 2**31  # sequences wrap after Integer.MAX_VALUE, as Kafka's
-group_scan_partitions_max = 16  # send_batch: count per partition up to this many, else a dict
+group_mask_partitions_max = 8  # send_batch: a mask per partition up to this many,
+group_scan_partitions_max = 16  # then a sort up to this many, else a dict
 _producer_ids = itertools.count(1)
 
 
@@ -1084,6 +1086,18 @@ class Producer:
             if not set(map(type, chosen)) <= {int} or min(chosen) < 0 or max(chosen) >= n:
                 bad = next(c for c in chosen if type(c) is not int or not 0 <= c < n)
                 checked_partition(bad, name, n)
+        if n <= group_mask_partitions_max:
+            # One byte per record, its partition; per partition a 0/1 mask of it (one
+            # C-level translate), which compress() applies to each column.
+            lanes = bytes(chosen)
+            groups = []
+            for p in range(n):
+                size = lanes.count(p)
+                if size == count:
+                    return [(p, range(count))]
+                if size:
+                    groups.append((p, _Selection(lanes.translate(_MASK_TABLES[p]), size)))
+            return groups
         if n <= group_scan_partitions_max:
             # A stable sort of the indices by partition, cut at each partition's count:
             # two C-level passes, about three times faster than a scan per partition.
@@ -1110,6 +1124,10 @@ class Producer:
                 timestamps: list[int]) -> tuple[list, list, list | None, list[int]]:
         if isinstance(indices, range) and len(indices) == len(keys):
             return keys, values, headers, timestamps
+        if isinstance(indices, _Selection):
+            pick = indices.pick
+            return (pick(keys), pick(values), None if headers is None else pick(headers),
+                    timestamps[: len(indices)])
         if len(indices) == 1:
             i = indices[0]
             return [keys[i]], [values[i]], None if headers is None else [headers[i]], [
@@ -1160,6 +1178,35 @@ class Producer:
     def __repr__(self) -> str:
         state = "closed" if self._state.closed else f"linger_ms={self._linger_ms}"
         return f"Producer({self._log!r}, {state})"
+
+
+_MASK_TABLES = tuple(
+    bytes(int(b == p) for b in range(256)) for p in range(group_mask_partitions_max)
+)  # bytes.translate tables: partition p's byte to 1, every other to 0
+
+
+class _Selection(Sequence[int]):
+    """The indices of the records of a send_batch that go to one partition, kept as
+    a mask (one byte per record, 1 for those) until someone asks for the indices."""
+
+    __slots__ = ("_indices", "mask", "size")
+
+    def __init__(self, mask: bytes, size: int) -> None:
+        self.mask = mask
+        self.size = size
+        self._indices: list[int] | None = None
+
+    def pick(self, column: Sequence[Any]) -> list[Any]:
+        """The items of ``column`` at these indices, in order (C-level)."""
+        return list(compress(column, self.mask))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, i: Any) -> Any:
+        if self._indices is None:
+            self._indices = self.pick(range(len(self.mask)))
+        return self._indices[i]
 
 
 class _Repeat(Sequence[int]):
