@@ -88,6 +88,7 @@ __all__ = [
     "RoundRobinPartitioner",
     "checked_partition",
     "murmur2",
+    "partition_bytes_for_keys",
     "partition_for_key",
     "partitions_for_keys",
     "positive_murmur2_many",
@@ -283,6 +284,37 @@ def partitions_for_keys(keys: Sequence[bytes], num_partitions: int) -> list[int]
             hashes[i] = h
         _key_hash_cache.insert_many([keys[i] for i in missed], fresh)
     return [h % num_partitions for h in hashes]
+
+
+_partition_maps: dict[int, dict[bytes, int]] = {}  # partition count -> {key: partition}
+_partition_maps_max = 8  # partition counts remembered at once
+
+
+def partition_bytes_for_keys(keys: Sequence[bytes], num_partitions: int) -> bytes:
+    """``partitions_for_keys`` as bytes, one byte per key (``num_partitions`` <= 256).
+
+    Keeps a bounded map from key to partition per partition count, so a batch of
+    known keys is one C-level pass (``bytes(map(...))``), with no modulo per key.
+    Pure and thread-safe (the maps are caches of a pure function).
+    """
+    assert 1 <= num_partitions <= 256
+    known = _partition_maps.get(num_partitions)
+    if known is not None:
+        try:
+            return bytes(map(known.__getitem__, keys))
+        except (KeyError, TypeError):  # a miss, or an unhashable key
+            pass
+    chosen = partitions_for_keys(keys, num_partitions)
+    if known is None:
+        if len(_partition_maps) >= _partition_maps_max:
+            _partition_maps.clear()
+        known = _partition_maps.setdefault(num_partitions, {})
+    if keys and set(map(type, keys)) == {bytes} and \
+            max(map(len, keys)) <= key_hash_cache_key_bytes_max:
+        known.update(zip(keys, chosen))
+        if len(known) > key_hash_cache_entries_max:
+            known.clear()
+    return bytes(chosen)
 
 
 def positive_murmur2_many(keys: Sequence[bytes]) -> list[int]:

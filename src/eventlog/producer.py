@@ -66,6 +66,7 @@ from .partitioner import (
     Partitioner,
     cached_key_hash,
     checked_partition,
+    partition_bytes_for_keys,
     partitions_for_keys,
     resolve_partitioner,
 )
@@ -1078,8 +1079,11 @@ class Producer:
         if n == 1:
             return [(0, range(count))]
         name = t.name
+        if self._keyed_default and not keyless and n <= group_mask_partitions_max:
+            # murmur2 through the cache, in bulk: one byte per record, its partition
+            return self._groups_from_lanes(partition_bytes_for_keys(keys, n), n, count)
         if self._keyed_default and not keyless:
-            chosen = partitions_for_keys(keys, n)  # murmur2 through the cache, in bulk
+            chosen = partitions_for_keys(keys, n)
         else:
             chosen = list(map(self._partitioner.partition, itertools.repeat(name, count), keys,
                               values, itertools.repeat(n, count)))
@@ -1087,17 +1091,7 @@ class Producer:
                 bad = next(c for c in chosen if type(c) is not int or not 0 <= c < n)
                 checked_partition(bad, name, n)
         if n <= group_mask_partitions_max:
-            # One byte per record, its partition; per partition a 0/1 mask of it (one
-            # C-level translate), which compress() applies to each column.
-            lanes = bytes(chosen)
-            groups = []
-            for p in range(n):
-                size = lanes.count(p)
-                if size == count:
-                    return [(p, range(count))]
-                if size:
-                    groups.append((p, _Selection(lanes.translate(_MASK_TABLES[p]), size)))
-            return groups
+            return self._groups_from_lanes(bytes(chosen), n, count)
         if n <= group_scan_partitions_max:
             # A stable sort of the indices by partition, cut at each partition's count:
             # two C-level passes, about three times faster than a scan per partition.
@@ -1118,6 +1112,20 @@ class Producer:
             else:
                 b.append(i)
         return sorted(buckets.items())
+
+    @staticmethod
+    def _groups_from_lanes(lanes: bytes, n: int, count: int
+                           ) -> list[tuple[int, Sequence[int]]]:
+        """Groups from one byte per record, its partition: per partition a 0/1 mask
+        (one C-level translate), which compress() then applies to each column."""
+        groups: list[tuple[int, Sequence[int]]] = []
+        for p in range(n):
+            size = lanes.count(p)
+            if size == count:
+                return [(p, range(count))]
+            if size:
+                groups.append((p, _Selection(lanes.translate(_MASK_TABLES[p]), size)))
+        return groups
 
     @staticmethod
     def _select(indices: Sequence[int], keys: list, values: list, headers: list | None,

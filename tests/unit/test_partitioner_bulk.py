@@ -10,6 +10,7 @@ from test_partitioner import KAFKA_VECTORS  # the same directory, on sys.path
 from eventlog import partitioner
 from eventlog.partitioner import (
     murmur2,
+    partition_bytes_for_keys,
     partition_for_key,
     partitions_for_keys,
     positive_murmur2_many,
@@ -23,9 +24,11 @@ def scalar(keys: list[bytes]) -> list[int]:
 @pytest.fixture(autouse=True)
 def cold_cache():
     partitioner._key_hash_cache.clear()
+    partitioner._partition_maps.clear()
     yield
     partitioner._key_hash_cache.check()  # every hash the bulk path cached is right
     partitioner._key_hash_cache.clear()
+    partitioner._partition_maps.clear()
 
 
 @given(st.lists(st.binary(max_size=40), max_size=50), st.integers(1, 1000))
@@ -61,3 +64,20 @@ def test_extreme_lane_values() -> None:
 def test_unhashable_keys_fall_back() -> None:
     keys = [bytearray(b"abc"), b"abc"]
     assert partitions_for_keys(keys, 7) == [partition_for_key(b"abc", 7)] * 2
+
+
+@given(st.lists(st.binary(max_size=20), max_size=60), st.integers(1, 256))
+def test_partition_bytes_match_murmur2_cached_or_not(keys: list[bytes], n: int) -> None:
+    expected = bytes(h % n for h in scalar(keys))
+    assert partition_bytes_for_keys(keys, n) == expected  # cold
+    assert partition_bytes_for_keys(keys, n) == expected  # from the per-count map
+    for count, known in partitioner._partition_maps.items():
+        for key, p in known.items():
+            assert p == (murmur2(key) & 0x7FFFFFFF) % count
+
+
+def test_partition_maps_stay_bounded() -> None:
+    keys = [b"key-%d" % i for i in range(10)]
+    for n in range(1, 3 * partitioner._partition_maps_max):
+        assert partition_bytes_for_keys(keys, n) == bytes(h % n for h in scalar(keys))
+    assert len(partitioner._partition_maps) <= partitioner._partition_maps_max

@@ -33,6 +33,9 @@ __all__ = ["RecoveredSegment", "Segment"]
 
 relative_offset_max = 2**31 - 1  # relative offsets in the .index are int32
 index_pending_entries_max = 512  # index entries kept in memory between two writes (4 KiB)
+# ... and at most this much log behind them: the log a recovery after kill -9 may have
+# to rescan to rebuild them (512 entries of 1,000-record batches would be 70 MB).
+index_pending_log_bytes_max = 1024 * 1024
 torn_scan_bytes_max = 2 * 1024 * 1024  # > max_message_bytes default: one torn write
 
 
@@ -222,7 +225,12 @@ class Segment:
         precede it since the last entry (so a segment's first batch never gets one)."""
         if self._bytes_since_index > self._index_interval_bytes and position > 0:
             time_index = self.time_index
-            if self.index.pending >= index_pending_entries_max:
+            index = self.index
+            pending = index.pending
+            if pending and (
+                pending >= index_pending_entries_max
+                or position - index.positions[-pending] > index_pending_log_bytes_max
+            ):
                 self._write_indexes()  # before adding: a failed write changes nothing
             relative = header[0] + header[5] - self.base_offset  # last offset, relative
             self.index.append(relative, position)

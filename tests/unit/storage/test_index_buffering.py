@@ -14,7 +14,11 @@ from eventlog.config import TopicConfig
 from eventlog.storage import batch as codec
 from eventlog.storage import index as index_module
 from eventlog.storage.partition_log import PartitionLog
-from eventlog.storage.segment import Segment, index_pending_entries_max
+from eventlog.storage.segment import (
+    Segment,
+    index_pending_entries_max,
+    index_pending_log_bytes_max,
+)
 
 
 def open_segment(directory: str, *, interval: int = 0, trusted: bool = True) -> Segment:
@@ -304,3 +308,21 @@ def test_in_memory_indexes_have_nothing_pending() -> None:
     seg.check()
     seg.close()
 
+
+
+def test_pending_entries_cover_at_most_a_bounded_stretch_of_log(tmp_path) -> None:
+    """Large batches get one entry each: the entries reach the file once they cover
+    more than index_pending_log_bytes_max of log, long before 512 are pending, so a
+    recovery after kill -9 rescans at most about that much."""
+    seg = open_segment(str(tmp_path), interval=4096)
+    big = b"x" * 100_000
+    for _ in range(40):
+        base = seg.next_offset
+        data = codec.encode_batch(base, [timestamp(base)], [b"k"], [big])
+        seg.append(data, codec.decode_header(data))
+    assert len(seg.index) == 39  # one entry per batch after the first
+    assert 0 < seg.index.pending < index_pending_entries_max
+    on_file = offset_entries_on_file(seg)
+    assert on_file == offset_entries(seg)[: len(on_file)]
+    last_on_file = on_file[-1][1]
+    assert seg.size - last_on_file <= index_pending_log_bytes_max + 2 * len(big)
