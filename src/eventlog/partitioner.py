@@ -268,22 +268,30 @@ def partition_for_key(key: bytes, num_partitions: int) -> int:
 def partitions_for_keys(keys: Sequence[bytes], num_partitions: int) -> list[int]:
     """``partition_for_key`` for many keys at once (none of them None).
 
-    The cache lookups run as one C-level ``map``; only the misses are hashed in
-    Python. This is the producer's ``send_batch`` path. Pure and thread-safe.
+    The cache lookups run as one C-level ``map``; only the misses are hashed, in
+    bulk (:func:`positive_murmur2_many`). Pure and thread-safe.
     """
     if num_partitions < 1:
         raise _bad_partition_count(num_partitions)
-    try:  # -1 for a miss: one int compare per key (min) finds them, no None scan
-        hashes = list(map(_cached_key_hash, keys, repeat(-1, len(keys))))
+    try:
+        hashes = _positive_hashes(keys)
     except TypeError:  # an unhashable key (bytearray, memoryview): one at a time
         return [partition_for_key(key, num_partitions) for key in keys]
-    if hashes and min(hashes) < 0:
+    return [h % num_partitions for h in hashes]
+
+
+def _positive_hashes(keys: Sequence[bytes]) -> list[int]:
+    """``to_positive(murmur2(key))`` of each key, through the key-hash cache; the
+    misses are hashed in bulk and cached. TypeError for an unhashable key."""
+    hashes = list(map(_cached_key_hash, keys, repeat(-1, len(keys))))  # -1: a miss
+    if hashes and min(hashes) < 0:  # one int compare per key finds the misses
         missed = [i for i, h in enumerate(hashes) if h < 0]
-        fresh = positive_murmur2_many([keys[i] for i in missed])
+        missed_keys = [keys[i] for i in missed]
+        fresh = positive_murmur2_many(missed_keys)
         for i, h in zip(missed, fresh):
             hashes[i] = h
-        _key_hash_cache.insert_many([keys[i] for i in missed], fresh)
-    return [h % num_partitions for h in hashes]
+        _key_hash_cache.insert_many(missed_keys, fresh)
+    return hashes
 
 
 _partition_maps: dict[int, dict[bytes, int]] = {}  # partition count -> {key: partition}
@@ -294,24 +302,31 @@ def partition_bytes_for_keys(keys: Sequence[bytes], num_partitions: int) -> byte
     """``partitions_for_keys`` as bytes, one byte per key (``num_partitions`` <= 256).
 
     Keeps a bounded map from key to partition per partition count, so a batch of
-    known keys is one C-level pass (``bytes(map(...))``), with no modulo per key.
-    Pure and thread-safe (the maps are caches of a pure function).
+    known keys is one C-level pass (``bytes(map(...))``), with no modulo per key;
+    the keys it does not know go through the key-hash cache. Pure and thread-safe
+    (the maps are caches of a pure function).
     """
     assert 1 <= num_partitions <= 256
     known = _partition_maps.get(num_partitions)
-    if known is not None:
-        try:
-            return bytes(map(known.__getitem__, keys))
-        except (KeyError, TypeError):  # a miss, or an unhashable key
-            pass
-    chosen = partitions_for_keys(keys, num_partitions)
     if known is None:
         if len(_partition_maps) >= _partition_maps_max:
             _partition_maps.clear()
         known = _partition_maps.setdefault(num_partitions, {})
-    if keys and set(map(type, keys)) == {bytes} and \
-            max(map(len, keys)) <= key_hash_cache_key_bytes_max:
-        known.update(zip(keys, chosen))
+    try:
+        return bytes(map(known.__getitem__, keys))  # every key known: the common case
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable key
+        return bytes(partitions_for_keys(keys, num_partitions))
+    chosen = list(map(known.get, keys, repeat(-1, len(keys))))  # -1: not known yet
+    missed = [i for i, p in enumerate(chosen) if p < 0]
+    missed_keys = [keys[i] for i in missed]
+    fresh = [h % num_partitions for h in _positive_hashes(missed_keys)]
+    for i, p in zip(missed, fresh):
+        chosen[i] = p
+    if set(map(type, missed_keys)) == {bytes} and \
+            max(map(len, missed_keys)) <= key_hash_cache_key_bytes_max:
+        known.update(zip(missed_keys, fresh))
         if len(known) > key_hash_cache_entries_max:
             known.clear()
     return bytes(chosen)
