@@ -76,7 +76,7 @@ import random
 import struct
 import threading
 from collections.abc import Callable, Sequence
-from itertools import repeat
+from itertools import filterfalse
 from typing import Protocol, runtime_checkable
 
 from .errors import InvalidConfigError, UnknownPartitionError
@@ -201,20 +201,24 @@ class _KeyHashCache:
                 hashes.clear()
         return positive_hash
 
-    def insert_many(self, keys: Sequence[bytes], positive_hashes: Sequence[int]) -> None:
+    def insert_many(self, keys: Sequence[bytes], positive_hashes: Sequence[int]) -> bool:
         """Remember the hashes of ``keys`` (computed by the caller), as ``insert`` does
-        for each. Thread-safe."""
+        for each. Returns True if all of them are cached now. Thread-safe."""
         hashes = self.hashes
-        limit = key_hash_cache_key_bytes_max
-        if keys and set(map(type, keys)) == {bytes} and max(map(len, keys)) <= limit:
-            hashes.update(zip(keys, positive_hashes))  # the common case: all cacheable
+        if _cacheable(keys):
+            hashes.update(zip(keys, positive_hashes))  # the common case
+            cached_all = True
         else:
+            limit = key_hash_cache_key_bytes_max
             hashes.update(
                 (key, h) for key, h in zip(keys, positive_hashes)
                 if type(key) is bytes and len(key) <= limit
             )
+            cached_all = False
         if len(hashes) > key_hash_cache_entries_max:
             hashes.clear()
+            return False
+        return cached_all
 
     def clear(self) -> None:
         """Forget every cached hash. O(entries). Thread-safe."""
@@ -282,16 +286,23 @@ def partitions_for_keys(keys: Sequence[bytes], num_partitions: int) -> list[int]
 
 def _positive_hashes(keys: Sequence[bytes]) -> list[int]:
     """``to_positive(murmur2(key))`` of each key, through the key-hash cache; the
-    misses are hashed in bulk and cached. TypeError for an unhashable key."""
-    hashes = list(map(_cached_key_hash, keys, repeat(-1, len(keys))))  # -1: a miss
-    if hashes and min(hashes) < 0:  # one int compare per key finds the misses
-        missed = [i for i, h in enumerate(hashes) if h < 0]
-        missed_keys = [keys[i] for i in missed]
-        fresh = positive_murmur2_many(missed_keys)
-        for i, h in zip(missed, fresh):
-            hashes[i] = h
-        _key_hash_cache.insert_many(missed_keys, fresh)
-    return hashes
+    misses are hashed in bulk and cached. TypeError for an unhashable key.
+
+    Every pass over ``keys`` is C-level: a lookup of all, a filter of the misses,
+    and after caching those, the lookup again.
+    """
+    hashes = _key_hash_cache.hashes
+    try:
+        return list(map(hashes.__getitem__, keys))  # every key cached: the common case
+    except KeyError:
+        pass
+    missed = list(filterfalse(hashes.__contains__, keys))
+    if _key_hash_cache.insert_many(missed, positive_murmur2_many(missed)):
+        try:
+            return list(map(hashes.__getitem__, keys))
+        except KeyError:  # another thread cleared the cache meanwhile
+            pass
+    return positive_murmur2_many(keys)  # keys too long to cache, or a full cache
 
 
 _partition_maps: dict[int, dict[bytes, int]] = {}  # partition count -> {key: partition}
@@ -318,18 +329,24 @@ def partition_bytes_for_keys(keys: Sequence[bytes], num_partitions: int) -> byte
         pass
     except TypeError:  # an unhashable key
         return bytes(partitions_for_keys(keys, num_partitions))
-    chosen = list(map(known.get, keys, repeat(-1, len(keys))))  # -1: not known yet
-    missed = [i for i, p in enumerate(chosen) if p < 0]
-    missed_keys = [keys[i] for i in missed]
-    fresh = [h % num_partitions for h in _positive_hashes(missed_keys)]
-    for i, p in zip(missed, fresh):
-        chosen[i] = p
-    if set(map(type, missed_keys)) == {bytes} and \
-            max(map(len, missed_keys)) <= key_hash_cache_key_bytes_max:
-        known.update(zip(missed_keys, fresh))
-        if len(known) > key_hash_cache_entries_max:
+    missed = list(filterfalse(known.__contains__, keys))
+    if _cacheable(missed):
+        known.update(zip(missed, [h % num_partitions for h in _positive_hashes(missed)]))
+        if len(known) <= key_hash_cache_entries_max:
+            try:
+                return bytes(map(known.__getitem__, keys))
+            except KeyError:  # another thread cleared the map meanwhile
+                pass
+        else:
             known.clear()
-    return bytes(chosen)
+    return bytes(partitions_for_keys(keys, num_partitions))
+
+
+def _cacheable(keys: Sequence[bytes]) -> bool:
+    """True if the caches may keep ``keys``: bytes (immutable), none over the size cap."""
+    return not keys or (
+        set(map(type, keys)) == {bytes} and max(map(len, keys)) <= key_hash_cache_key_bytes_max
+    )
 
 
 def positive_murmur2_many(keys: Sequence[bytes]) -> list[int]:

@@ -81,3 +81,22 @@ def test_partition_maps_stay_bounded() -> None:
     for n in range(1, 3 * partitioner._partition_maps_max):
         assert partition_bytes_for_keys(keys, n) == bytes(h % n for h in scalar(keys))
     assert len(partitioner._partition_maps) <= partitioner._partition_maps_max
+
+
+def test_keys_too_long_to_cache_are_hashed_every_time() -> None:
+    keys = [b"k" * 300, b"short", b"x" * 257, b"short"]
+    expected = [h % 5 for h in scalar(keys)]
+    for _ in range(2):
+        assert partitions_for_keys(keys, 5) == expected
+        assert partition_bytes_for_keys(keys, 5) == bytes(expected)
+    assert all(len(k) <= 256 for k in partitioner._key_hash_cache.hashes)
+
+
+def test_a_full_cache_is_cleared_and_results_stay_right(monkeypatch) -> None:
+    monkeypatch.setattr(partitioner, "key_hash_cache_entries_max", 10)
+    keys = [b"key-%d" % i for i in range(25)]
+    expected = [h % 3 for h in scalar(keys)]
+    assert partitions_for_keys(keys, 3) == expected
+    assert partition_bytes_for_keys(keys, 3) == bytes(expected)
+    assert len(partitioner._key_hash_cache.hashes) <= 10
+    assert all(len(m) <= 10 for m in partitioner._partition_maps.values())
