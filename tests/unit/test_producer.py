@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -595,3 +596,38 @@ def test_lingering_futures_report_their_own_metadata(log, clock):
     assert [md.timestamp_ms for md in metadata] == [1001, 1002, 1003]
     assert [md.serialized_value_size for md in metadata] == [1, 2, 3]
     assert all(f.done() for f in futures)
+
+
+def test_close_while_threads_send_leaves_no_future_pending():
+    """Senders racing close(): every send either raises ClosedError or returns a
+    future that is done once close() returns; every delivered record is in the log."""
+    with eventlog.open() as log:
+        log.create_topic("t", partitions=3)
+        producer = log.producer(linger_ms=1)
+        futures: list = []
+        refused = []
+        started = threading.Barrier(5)
+
+        def work(tid: int) -> None:
+            started.wait()
+            for i in itertools.count():  # until the producer is closed
+                try:
+                    futures.append(producer.send("t", b"%d:%d" % (tid, i), key=b"k%d" % (i % 7)))
+                except ClosedError:
+                    refused.append(tid)
+                    return
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        started.wait()
+        while len(futures) < 5_000:  # let the senders get going, then close under them
+            time.sleep(0.001)
+        producer.close()
+        for t in threads:
+            t.join()
+        assert all(f.done() for f in futures)
+        delivered = [f for f in futures if f.exception() is None]
+        held = sum(p.end_offset for p in log.topic("t").partitions)
+        assert held == len(delivered)
+        assert len(refused) == 4  # every thread met the closed producer
