@@ -23,6 +23,7 @@ import time
 import pytest
 
 import eventlog
+from crashsim import abandon  # tests/ is on sys.path (its conftest.py)
 from eventlog.config import TopicConfig
 from eventlog.storage.files import segment_file_name
 from eventlog.storage.partition_log import PartitionLog
@@ -64,12 +65,6 @@ def write_log(directory: str, count: int) -> None:
     log.close()
 
 
-def abandon(log: PartitionLog) -> None:
-    for seg in log.segments:
-        seg._log.close()
-        seg.index.close()
-        if seg._time_index is not None:
-            seg._time_index.close()
 
 
 def read_all(log: PartitionLog) -> list[tuple[int, bytes, bytes | None]]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 import eventlog
+from crashsim import abandon  # tests/ is on sys.path (its conftest.py)
 from eventlog.broker import clean_shutdown_file
 from eventlog.config import TopicConfig
 from eventlog.storage import batch as codec
@@ -39,14 +40,6 @@ def config(interval: int) -> TopicConfig:
     return TopicConfig(segment_bytes=SEGMENT_BYTES, index_interval_bytes=interval)
 
 
-def abandon(log: PartitionLog) -> None:
-    """Drop ``log`` as a killed process would: close its maps and files without trimming,
-    flushing or deleting anything (the files keep what the page cache had)."""
-    for seg in log.segments:
-        seg._log.close()  # no trim_to: the file keeps its preallocated size
-        seg.index.close()
-        if seg._time_index is not None:
-            seg._time_index.close()
 
 
 @dataclass

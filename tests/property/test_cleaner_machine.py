@@ -23,6 +23,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from crashsim import abandon  # tests/ is on sys.path (its conftest.py)
 from eventlog.config import TopicConfig
 from eventlog.storage import batch as codec
 from eventlog.storage.cleaner import SegmentInfo, cleanable_range, compaction_due
@@ -42,13 +43,6 @@ class Rec:
     horizon: int | None = None  # a tombstone's delete horizon, once a cleaning kept it
 
 
-def abandon(log: PartitionLog) -> None:
-    """Drop ``log`` as a killed process would: unmap without trimming or flushing."""
-    for seg in log.segments:
-        seg._log.close()
-        seg.index.close()
-        if seg._time_index is not None:
-            seg._time_index.close()
 
 
 _rows = st.lists(

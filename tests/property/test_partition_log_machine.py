@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from crashsim import abandon  # tests/ is on sys.path (its conftest.py)
 from eventlog.config import TopicConfig
 from eventlog.errors import OffsetOutOfRangeError
 from eventlog.storage import batch as codec
@@ -84,14 +85,6 @@ def encoded_size(base: int, rows: list[tuple], has_headers: bool, attributes: in
     )
 
 
-def abandon(log: PartitionLog) -> None:
-    """Drop ``log`` as a killed process would: close its maps and files without trimming,
-    flushing or deleting anything (the files keep what the page cache had)."""
-    for seg in log.segments:
-        seg._log.close()
-        seg.index.close()
-        if seg._time_index is not None:
-            seg._time_index.close()
 
 
 _keys = st.none() | st.binary(max_size=12)
