@@ -87,6 +87,7 @@ __all__ = [
     "PartitionerFunction",
     "RoundRobinPartitioner",
     "checked_partition",
+    "hash_and_cache_key",
     "murmur2",
     "partition_bytes_for_keys",
     "partition_for_key",
@@ -242,8 +243,11 @@ cached_key_hash = _cached_key_hash
 """``to_positive(murmur2(key))`` if ``key`` (bytes) is in the cache, else None.
 
 For callers that inline the keyed path (the producer's ``send``); a miss goes
-through ``partition_for_key``. Lock-free.
+through :func:`hash_and_cache_key`. Lock-free.
 """
+
+hash_and_cache_key = _key_hash_cache.insert
+"""``to_positive(murmur2(key))`` of a bytes ``key``, remembered for the next time."""
 
 
 def partition_for_key(key: bytes, num_partitions: int) -> int:

@@ -66,6 +66,7 @@ from .partitioner import (
     Partitioner,
     cached_key_hash,
     checked_partition,
+    hash_and_cache_key,
     partition_bytes_for_keys,
     partitions_for_keys,
     resolve_partitioner,
@@ -823,8 +824,11 @@ class Producer:
             queues = self._route(topic)
         if partition is not None:
             q = queues[_explicit_partition(topic, len(queues), partition)]
-        elif self._keyed_default and (h := cached_key_hash(key)) is not None:  # None: a miss
-            q = queues[h % len(queues)]  # the default partitioner's cache hit, inlined
+        elif self._keyed_default and key is not None:  # the default partitioner, inlined
+            h = cached_key_hash(key)
+            if h is None:  # a key not seen lately
+                h = hash_and_cache_key(key)
+            q = queues[h % len(queues)]
         else:
             q = self._choose(queues, topic, key, value)
         key_size = -1 if key is None else len(key)
