@@ -75,7 +75,7 @@ from __future__ import annotations
 import random
 import struct
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import filterfalse
 from typing import Protocol, runtime_checkable
 
@@ -117,7 +117,8 @@ _UNPACK_BLOCKS = tuple(struct.Struct(f"<{n}I").unpack_from for n in range(_unpac
 # and int)), and about 9 MiB with 16-byte keys. Longer keys are rare, and
 # their misses already cost over 16 us of hashing each.
 key_hash_cache_entries_max = 65536
-bulk_hash_keys_min = 4  # keys of one length from which hashing them together is faster
+bulk_hash_keys_min = 3  # keys of one length from which hashing them together is faster
+strided_lanes_keys_min = 64  # ... and from which their lanes are filled by strided copies
 _LANE_ONE = (1).to_bytes(8, "little")
 key_hash_cache_key_bytes_max = 256
 
@@ -394,28 +395,41 @@ def _positive_murmur2_lanes(keys: Sequence[bytes], length: int) -> list[int]:
     ones = int.from_bytes(_LANE_ONE * m, "little")  # 1 in every lane
     mask = _U32 * ones
     h = (_SEED ^ length) * ones
-    body = b"".join(keys)  # key i at [i * length, (i + 1) * length)
-    lane_bytes = bytearray(8 * m)
-
-    def lane_of(start: int, count: int) -> int:
-        """The little-endian int of bytes [start, start + count) of every key, one per
-        lane: strided copies (C-level), no Python int per key."""
-        for b in range(count):
-            lane_bytes[b::8] = body[start + b :: length]
-        return int.from_bytes(lane_bytes, "little")
-
-    for j in range(length >> 2):
-        k = (lane_of(4 * j, 4) * _M) & mask
+    for block in _lanes(keys, length, m):
+        k = (block * _M) & mask
         h = ((h * _M) ^ (((k ^ (k >> 24)) & mask) * _M)) & mask
     tail_bytes = length & 3
     if tail_bytes:
-        lane_bytes[:] = bytes(8 * m)  # the tail's upper bytes must be zero
-        h = ((h ^ lane_of(length - tail_bytes, tail_bytes)) * _M) & mask
+        tails = [int.from_bytes(k[length - tail_bytes :], "little") for k in keys]
+        h = ((h ^ int.from_bytes(struct.pack(f"<{m}Q", *tails), "little")) * _M) & mask
     h ^= (h >> 13) & mask
     h = (h * _M) & mask
     h ^= (h >> 15) & mask
     h &= _POSITIVE_MASK * ones
     return list(struct.unpack(f"<{m}Q", h.to_bytes(8 * m, "little")))
+
+
+def _lanes(keys: Sequence[bytes], length: int, m: int) -> Iterator[int]:
+    """For each 4-byte block of the keys, one int holding block i of key i in its
+    lane (bits [64i, 64i + 32)). From ``strided_lanes_keys_min`` keys on, strided
+    bytearray copies move each key's bytes into place in C (no Python int per key);
+    for fewer, unpacking the words and packing them into lanes costs less."""
+    block_count = length >> 2
+    if not block_count:
+        return
+    body = b"".join([k[: block_count * 4] for k in keys] if length & 3 else keys)
+    if m < strided_lanes_keys_min:
+        lanes = struct.Struct(f"<{m}Q")
+        words = struct.unpack(f"<{m * block_count}I", body)
+        for j in range(block_count):
+            yield int.from_bytes(lanes.pack(*words[j::block_count]), "little")
+        return
+    stride = block_count * 4  # bytes of each key in ``body``
+    lane_bytes = bytearray(8 * m)
+    for j in range(block_count):
+        for b in range(4):
+            lane_bytes[b::8] = body[4 * j + b :: stride]
+        yield int.from_bytes(lane_bytes, "little")
 
 
 def _bad_partition_count(num_partitions: object) -> InvalidConfigError:

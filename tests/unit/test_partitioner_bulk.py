@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -100,3 +102,13 @@ def test_a_full_cache_is_cleared_and_results_stay_right(monkeypatch) -> None:
     assert partition_bytes_for_keys(keys, 3) == bytes(expected)
     assert len(partitioner._key_hash_cache.hashes) <= 10
     assert all(len(m) <= 10 for m in partitioner._partition_maps.values())
+
+
+@pytest.mark.parametrize("count", [partitioner.bulk_hash_keys_min,
+                                   partitioner.strided_lanes_keys_min - 1,
+                                   partitioner.strided_lanes_keys_min, 500])
+@pytest.mark.parametrize("length", [0, 1, 3, 4, 7, 16, 19, 64])
+def test_both_ways_of_filling_lanes(count: int, length: int) -> None:
+    rng = random.Random(count * 100 + length)
+    keys = [rng.randbytes(length) for _ in range(count)]
+    assert positive_murmur2_many(keys) == scalar(keys)
