@@ -218,6 +218,19 @@ def copy_while_open(log: PartitionLog, target: str) -> None:
     shutil.copytree(log.directory, target)
 
 
+def reopen_after_kill(log: PartitionLog, tmp_path) -> tuple[PartitionLog, str]:
+    """Copy ``log``'s files as a kill -9 would leave them, close ``log``, and open the
+    copy: it must hold exactly what ``log`` held, its index rebuilt from the log."""
+    before = snapshot(log)
+    crashed = str(tmp_path / "crashed")
+    copy_while_open(log, crashed)
+    log.close()
+    again = open_log(crashed)
+    assert snapshot(again) == before
+    again.check()
+    return again, crashed
+
+
 @pytest.mark.parametrize("fsync", ["never", "always"])
 def test_crash_with_pending_entries_recovers_a_correct_index(tmp_path, fsync) -> None:
     directory = str(tmp_path / "t-0")
@@ -234,15 +247,9 @@ def test_crash_with_pending_entries_recovers_a_correct_index(tmp_path, fsync) ->
     else:  # flushed after each append, before the recovery point is written
         assert active.index.pending == 0
         assert offset_entries_on_file(active) == offset_entries(active)
-    before = snapshot(log)
-    crashed = str(tmp_path / "crashed")
-    copy_while_open(log, crashed)
-    log.close()
-    again = open_log(crashed)
+    again, crashed = reopen_after_kill(log, tmp_path)
     assert not again.recovery.clean
     assert again.recovery.bytes_truncated == 0
-    assert snapshot(again) == before  # the index rebuilt from the log is the same
-    again.check()
     check_reads(again, 2500)
     append_records(again, 300)  # and appends continue with a consistent index
     again.check()
@@ -264,14 +271,8 @@ def test_crash_after_the_time_index_write_before_the_offset_index_write(tmp_path
     assert active.index.pending > 0
     active.time_index.write_pending()  # the process dies here
     assert len(time_entries_on_file(active)) > len(offset_entries_on_file(active))
-    before = snapshot(log)
-    crashed = str(tmp_path / "crashed")
-    copy_while_open(log, crashed)
-    log.close()
-    again = open_log(crashed)
-    assert snapshot(again) == before
+    again, _ = reopen_after_kill(log, tmp_path)
     assert again.active_segment.max_timestamp == max(timestamp(o) for o in range(400))
-    again.check()
     check_reads(again, 400)
     again.close()
 
@@ -287,13 +288,7 @@ def test_crash_right_after_a_roll_keeps_the_sealed_segments_index(tmp_path) -> N
     log.roll(now_ms=0)
     assert sealed.index.pending == 0
     assert offset_entries_on_file(sealed) == offset_entries(sealed)
-    before = snapshot(log)
-    crashed = str(tmp_path / "crashed")
-    copy_while_open(log, crashed)
-    log.close()
-    again = open_log(crashed)
-    assert snapshot(again) == before
-    again.check()
+    again, _ = reopen_after_kill(log, tmp_path)
     check_reads(again, 300)
     again.close()
 
