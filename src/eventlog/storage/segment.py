@@ -20,6 +20,7 @@ concurrently and never see a partly written batch, because ``size`` and
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -36,6 +37,7 @@ index_pending_entries_max = 512  # index entries kept in memory between two writ
 # ... and at most this much log behind them: the log a recovery after kill -9 may have
 # to rescan to rebuild them (512 entries of 1,000-record batches would be 70 MB).
 index_pending_log_bytes_max = 1024 * 1024
+_time_index_load_lock = threading.Lock()  # first loads of any segment's time index
 torn_scan_bytes_max = 2 * 1024 * 1024  # > max_message_bytes default: one torn write
 
 
@@ -282,10 +284,18 @@ class Segment:
 
     @property
     def time_index(self) -> TimeIndex:
-        """The time index, loaded on first use (open does not need it)."""
-        if self._time_index is None:
-            self._time_index = TimeIndex(self._timeindex_path)
-        return self._time_index
+        """The time index, loaded on first use (open does not need it).
+
+        A lock-free reader (``offset_for_time``) and the writer may ask at once:
+        the load is serialised, so both get the one instance the writer appends to.
+        """
+        time_index = self._time_index
+        if time_index is None:
+            with _time_index_load_lock:
+                time_index = self._time_index
+                if time_index is None:
+                    time_index = self._time_index = TimeIndex(self._timeindex_path)
+        return time_index
 
     def truncate_to(self, offset: int) -> int:
         """Remove every record at or above ``offset``; returns bytes removed.

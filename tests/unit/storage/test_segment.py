@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 
 import pytest
 from hypothesis import given
@@ -252,3 +253,32 @@ def test_repr_shows_identity_and_position() -> None:
     seg = open_segment(None, base=42)
     Model(base=42).append(seg, [1, 2])
     assert repr(seg) == f"Segment(base_offset=42, next_offset=44, size={seg.size})"
+
+
+def test_a_reader_and_the_writer_loading_the_time_index_get_one_instance(
+    tmp_path, monkeypatch
+) -> None:
+    """The time index loads on first use; a lock-free reader and the writer asking at
+    the same moment must share the instance the writer appends to."""
+    from eventlog.storage import segment as segment_module
+
+    seg = open_segment(str(tmp_path))
+    real = segment_module.TimeIndex
+    inside = threading.Barrier(2, timeout=0.5)
+
+    def slow_load(path):  # both threads inside the load at once, if nothing stops them
+        try:
+            inside.wait()
+        except threading.BrokenBarrierError:
+            pass  # the other thread is held outside: the load is serialised
+        return real(path)
+
+    monkeypatch.setattr(segment_module, "TimeIndex", slow_load)
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(seg.time_index)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen[0] is seen[1] is seg.time_index
+    seg.close()
