@@ -311,7 +311,8 @@ def _positive_hashes(keys: Sequence[bytes]) -> list[int]:
 
 
 _partition_maps: dict[int, dict[bytes, int]] = {}  # partition count -> {key: partition}
-_partition_maps_max = 8  # partition counts remembered at once
+_partition_maps_max = 4  # partition counts remembered at once; each map holds at most
+# key_hash_cache_entries_max keys of at most key_hash_cache_key_bytes_max bytes
 
 
 def partition_bytes_for_keys(keys: Sequence[bytes], num_partitions: int) -> bytes:
