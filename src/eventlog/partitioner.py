@@ -320,8 +320,8 @@ def partition_bytes_for_keys(keys: Sequence[bytes], num_partitions: int) -> byte
 
     Keeps a bounded map from key to partition per partition count, so a batch of
     known keys is one C-level pass (``bytes(map(...))``), with no modulo per key;
-    the keys it does not know go through the key-hash cache. Pure and thread-safe
-    (the maps are caches of a pure function).
+    the keys it does not know are hashed in bulk. Pure and thread-safe (the maps
+    are caches of a pure function).
     """
     assert 1 <= num_partitions <= 256
     known = _partition_maps.get(num_partitions)
@@ -337,7 +337,10 @@ def partition_bytes_for_keys(keys: Sequence[bytes], num_partitions: int) -> byte
         return bytes(partitions_for_keys(keys, num_partitions))
     missed = list(filterfalse(known.__contains__, keys))
     if _cacheable(missed):
-        known.update(zip(missed, [h % num_partitions for h in _positive_hashes(missed)]))
+        # Hashed directly, not through the key-hash cache: this map is what the next
+        # batch looks up, and a second cache insert per new key costs as much again.
+        fresh = positive_murmur2_many(missed)
+        known.update(zip(missed, [h % num_partitions for h in fresh]))
         if len(known) <= key_hash_cache_entries_max:
             try:
                 return bytes(map(known.__getitem__, keys))
