@@ -44,7 +44,7 @@ _KEY_TYPES = frozenset((bytes, _NONE_TYPE))
 _make_record = partial(tuple.__new__, Record)
 producer_batches_retained = 5  # Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN
 sequence_max = 2**31 - 1
-_sequence_modulus = sequence_max + 1
+sequence_modulus = sequence_max + 1  # sequences wrap after Integer.MAX_VALUE
 
 
 class AppendResult(NamedTuple):
@@ -388,7 +388,7 @@ class Partition:
                 entry = self._producers.get(producer_id)
                 if entry is not None and (
                     entry.epoch != producer_epoch
-                    or (entry.last_sequence + 1) % _sequence_modulus != sequence
+                    or (entry.last_sequence + 1) % sequence_modulus != sequence
                 ):
                     found = self._check_sequence(producer_id, producer_epoch, sequence, 1)
                     if found is not None:
@@ -522,12 +522,12 @@ class Partition:
                 f"producer {producer_id} epoch {epoch} is older than {entry.epoch} on "
                 f"{self.topic}-{self.index}; this producer was fenced"
             )
-        last_sequence = (base_sequence + count - 1) % (sequence_max + 1)
+        last_sequence = (base_sequence + count - 1) % sequence_modulus
         if epoch == entry.epoch:
             for b_epoch, b_first, b_last, first_offset, last_offset in entry.batches:
                 if (b_epoch, b_first, b_last) == (epoch, base_sequence, last_sequence):
                     return AppendResult(first_offset, last_offset, -1, True)
-            expected = (entry.last_sequence + 1) % (sequence_max + 1)
+            expected = (entry.last_sequence + 1) % sequence_modulus
             if base_sequence != expected:
                 raise OutOfOrderSequenceError(
                     f"producer {producer_id} sent sequence {base_sequence} to "
@@ -546,7 +546,7 @@ class Partition:
         entry = self._producers.get(producer_id)
         if entry is None or entry.epoch != epoch:
             entry = self._producers[producer_id] = _ProducerEntry(epoch, -1)
-        last = (base_sequence + header.record_count - 1) % (sequence_max + 1)
+        last = (base_sequence + header.record_count - 1) % sequence_modulus
         entry.last_sequence = last
         entry.batches.append((epoch, base_sequence, last, header.base_offset, header.last_offset))
 

@@ -75,7 +75,7 @@ from __future__ import annotations
 import random
 import struct
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import filterfalse
 from typing import Protocol, runtime_checkable
 
@@ -206,21 +206,12 @@ class _KeyHashCache:
     def insert_many(self, keys: Sequence[bytes], positive_hashes: Sequence[int]) -> bool:
         """Remember the hashes of ``keys`` (computed by the caller), as ``insert`` does
         for each. Returns True if all of them are cached now. Thread-safe."""
-        hashes = self.hashes
-        if _cacheable(keys):
-            hashes.update(zip(keys, positive_hashes))  # the common case
-            cached_all = True
-        else:
-            limit = key_hash_cache_key_bytes_max
-            hashes.update(
-                (key, h) for key, h in zip(keys, positive_hashes)
-                if type(key) is bytes and len(key) <= limit
-            )
-            cached_all = False
-        if len(hashes) > key_hash_cache_entries_max:
-            hashes.clear()
-            return False
-        return cached_all
+        if _cacheable(keys):  # the common case
+            return _store_bounded(self.hashes, zip(keys, positive_hashes))
+        limit = key_hash_cache_key_bytes_max
+        _store_bounded(self.hashes, ((key, h) for key, h in zip(keys, positive_hashes)
+                                     if type(key) is bytes and len(key) <= limit))
+        return False
 
     def clear(self) -> None:
         """Forget every cached hash. O(entries). Thread-safe."""
@@ -336,19 +327,26 @@ def partition_bytes_for_keys(keys: Sequence[bytes], num_partitions: int) -> byte
     except TypeError:  # an unhashable key
         return bytes(partitions_for_keys(keys, num_partitions))
     missed = list(filterfalse(known.__contains__, keys))
-    if _cacheable(missed):
-        # Hashed directly, not through the key-hash cache: this map is what the next
-        # batch looks up, and a second cache insert per new key costs as much again.
-        fresh = positive_murmur2_many(missed)
-        known.update(zip(missed, [h % num_partitions for h in fresh]))
-        if len(known) <= key_hash_cache_entries_max:
-            try:
-                return bytes(map(known.__getitem__, keys))
-            except KeyError:  # another thread cleared the map meanwhile
-                pass
-        else:
-            known.clear()
+    # Hashed directly, not through the key-hash cache: this map is what the next
+    # batch looks up, and a second cache insert per new key costs as much again.
+    if _cacheable(missed) and _store_bounded(
+        known, zip(missed, [h % num_partitions for h in positive_murmur2_many(missed)])
+    ):
+        try:
+            return bytes(map(known.__getitem__, keys))
+        except KeyError:  # another thread cleared the map meanwhile
+            pass
     return bytes(partitions_for_keys(keys, num_partitions))
+
+
+def _store_bounded(cache: dict[bytes, int], items: Iterable[tuple[bytes, int]]) -> bool:
+    """Add ``items`` (key, value) to one of the bounded caches; clear the cache if that
+    took it past ``key_hash_cache_entries_max``. True if the items are in it now."""
+    cache.update(items)
+    if len(cache) > key_hash_cache_entries_max:
+        cache.clear()
+        return False
+    return True
 
 
 def _cacheable(keys: Sequence[bytes]) -> bool:

@@ -59,6 +59,7 @@ from .partition import (
     Partition,
     check_bytes_column,
     normalise_headers,
+    sequence_modulus,
     split_columns,
 )
 from .partitioner import (
@@ -81,7 +82,6 @@ log = logging.getLogger("eventlog.producer")
 
 record_overhead_bytes = 16  # msgpack framing + timestamp per record, an upper estimate
 batch_overhead_bytes = 64  # batch header + payload framing
-sequence_modulus = 2**31  # sequences wrap after Integer.MAX_VALUE, as Kafka's
 group_mask_partitions_max = 8  # send_batch: a mask per partition up to this many,
 group_scan_partitions_max = 16  # then a sort up to this many, else a dict
 _producer_ids = itertools.count(1)
@@ -554,7 +554,7 @@ class _State:
             try:
                 result = q.partition.append_record(
                     key, value, headers, timestamp_ms, self.attributes,
-                    pid, self.producer_epoch, q.next_sequence if pid >= 0 else -1,
+                    pid, self.producer_epoch, q.next_sequence,  # -1 without idempotence
                 )
             except StorageError:
                 attempt = self.retry_or_raise(q, attempt)
@@ -573,7 +573,7 @@ class _State:
                 result = q.partition.append_columns(
                     keys, values, headers, timestamps, attributes=self.attributes,
                     producer_id=pid, producer_epoch=self.producer_epoch,
-                    base_sequence=q.next_sequence if pid >= 0 else -1,
+                    base_sequence=q.next_sequence,  # -1 without idempotence
                 )
             except StorageError:
                 attempt = self.retry_or_raise(q, attempt)
@@ -720,6 +720,10 @@ def _explicit_partition(topic: str, num_partitions: int, partition: object) -> i
     return partition
 
 
+def _closed_error() -> ClosedError:
+    return ClosedError("this producer is closed; create a new one")
+
+
 def _not_bytes(what: str, obj: Any) -> TypeError:
     return TypeError(
         f"{what} must be bytes or None, got {type(obj).__name__}; pass bytes or "
@@ -767,7 +771,6 @@ class Producer:
         )
         self._state = _State(log_, self.config)
         self._linger_ms = self.config.linger_ms
-        self._batch_bytes = self.config.batch_size
         self._acks0 = self.config.acks == 0
         self._partition_fn = self._partitioner.partition
         self._routes = self._state.routes
@@ -906,7 +909,7 @@ class Producer:
     def _serialize(self, key: Any, value: Any) -> tuple[Any, Any]:
         """Apply the configured serializers; ClosedError once the producer is closed."""
         if self._state.closed:
-            raise ClosedError("this producer is closed; create a new one")
+            raise _closed_error()
         if self._key_ser is not None:
             key = self._key_ser(key)
         if self._value_ser is not None:
@@ -921,7 +924,7 @@ class Producer:
         """
         state = self._state
         if state.closed:
-            raise ClosedError("this producer is closed; create a new one")
+            raise _closed_error()
         t = self._log.topic_for_produce(topic)
         parts = t.partitions
         queues = tuple(map(state.queue, parts))
@@ -968,7 +971,7 @@ class Producer:
         future = _new_object(_BatchedFuture)
         with q.lock:
             if state.closed:
-                raise ClosedError("this producer is closed; create a new one")
+                raise _closed_error()
             if q.bytes + size > q.batch_bytes_max and q.keys:
                 state.drain(q)
             keys = q.keys
@@ -1026,7 +1029,7 @@ class Producer:
         """
         state = self._state
         if state.closed:
-            raise ClosedError("this producer is closed; create a new one")
+            raise _closed_error()
         if not isinstance(records, list):
             records = list(records)
         if not records:
