@@ -15,7 +15,7 @@ PUBLIC = {
     "Partition", "Producer", "ProducerConfig", "RangeAssignor", "Record", "RecordMetadata",
     "RecordTooLargeError", "RoundRobinAssignor", "RoundRobinPartitioner", "StickyAssignor",
     "SystemClock", "TimestampType", "Topic", "TopicConfig", "TopicPartition",
-    "UnknownTopicError", "__version__", "errors", "murmur2", "open",
+    "UnknownTopicError", "__version__", "errors", "murmur2", "open", "serve",
 }
 
 

@@ -38,6 +38,7 @@ from .partition import Partition
 from .partitioner import DefaultPartitioner, RoundRobinPartitioner, murmur2
 from .producer import DeliveryFuture, Producer, ProducerConfig
 from .records import ConsumerRecord, Record, RecordMetadata, TimestampType, TopicPartition
+from .server import serve
 from .topic import Topic
 
 __version__ = "0.1.0"
@@ -83,4 +84,5 @@ __all__ = [
     "errors",
     "murmur2",
     "open",
+    "serve",
 ]

@@ -534,6 +534,14 @@ class EventLog:
         self._ensure_open()
         return describe_group(self, group_id)
 
+    def serve(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Any:
+        """Serve this log to Kafka clients: ``eventlog.serve(self, host, port, ...)``
+        (see there; needs the ``server`` extra)."""
+        from .server import serve  # the server sits above every layer
+
+        self._ensure_open()
+        return serve(self, host, port, **options)
+
     # ------------------------------------------------------------------ maintenance
 
     def run_retention(self, now_ms: int | None = None) -> int:
