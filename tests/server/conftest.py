@@ -6,6 +6,7 @@ The tests skip (with the reason) when kio or a client library is not installed;
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,9 @@ import pytest
 
 import eventlog
 
-pytest.importorskip("kio", reason="the server extra is not installed (needs Python 3.11+)")
+if importlib.util.find_spec("kio") is None or importlib.util.find_spec("cramjam") is None:
+    # test_server_extra.py reports the skip and its reason
+    collect_ignore_glob = ["test_[!s]*.py"]
 
 
 @pytest.fixture

@@ -318,6 +318,9 @@ class Server:
             _log.info("connection from %s lost: %s", where, exc)
         except asyncio.CancelledError:
             pass
+        except Exception:  # a defect in a handler: that connection ends, the server goes on
+            _log.exception("connection from %s closed: internal error serving its request",
+                           where)
         finally:
             self._connections.discard(writer)
             writer.close()
