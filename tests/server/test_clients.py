@@ -141,3 +141,17 @@ def test_admin_create_list_delete(client: Any, log: eventlog.EventLog) -> None:
     assert "temp" in client.list_topics()
     client.delete_topic("temp")
     assert "temp" not in log.topics()
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_every_codec_round_trips(client: Any, log: eventlog.EventLog, codec: str) -> None:
+    client.create_topic("packed", 3)
+    sent = records(30, codec)
+    client.produce("packed", sent, compression=codec)
+    stored = sorted((r.key, r.value, r.headers) for p in log.topic("packed").partitions
+                    for r in p.read(0, 100))
+    assert stored == sorted(sent)
+    consumer = client.consumer(f"codec-{codec}", ["packed"])
+    got = consumer.poll(30)
+    assert sorted((g.key, g.value, g.headers) for g in got) == sorted(sent)
+    consumer.close()

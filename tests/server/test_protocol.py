@@ -178,3 +178,38 @@ def test_join_group_versions(server: Any, version: int) -> None:
     assert body.error_code.value == 0 and body.generation_id == 1
     assert body.leader == body.member_id
     assert [bytes(m.metadata) for m in body.members] == [b"meta"]
+
+
+def test_idempotent_retry_is_a_duplicate_not_a_second_append(
+    server: Any, log: eventlog.EventLog
+) -> None:
+    log.create_topic("t")
+    pid = call(server, 22, 4, {"transactional_id": None, "transaction_timeout": 60_000})
+    assert pid.error_code.value == 0 and pid.producer_id >= 0
+    data = encode_batch([0, 1], [1, 2], [b"a", b"b"], [b"1", b"2"], None,
+                        producer_id=pid.producer_id, producer_epoch=pid.producer_epoch,
+                        base_sequence=0)
+    first = call(server, 0, 9, produce_values("t", data)).responses[0].partition_responses[0]
+    retry = call(server, 0, 9, produce_values("t", data)).responses[0].partition_responses[0]
+    assert first.error_code.value == retry.error_code.value == 0
+    assert first.base_offset == retry.base_offset == 0
+    assert log.partition("t", 0).end_offset == 2
+    gap = encode_batch([0], [3], [b"c"], [b"3"], None, producer_id=pid.producer_id,
+                       producer_epoch=pid.producer_epoch, base_sequence=5)
+    out = call(server, 0, 9, produce_values("t", gap)).responses[0].partition_responses[0]
+    assert out.error_code.value == 45  # OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert log.partition("t", 0).end_offset == 2
+
+
+def test_list_offsets(server: Any, log: eventlog.EventLog) -> None:
+    log.create_topic("t")
+    log.partition("t", 0).append([(b"a", b"1", (), 1000), (b"b", b"2", (), 2000)])
+    def ask(ts: int) -> tuple[int, int]:
+        body = call(server, 2, 7, {"replica_id": -1, "isolation_level": 0, "topics": [
+            {"name": "t", "partitions": [{"partition_index": 0, "timestamp": ts}]}]})
+        p = body.topics[0].partitions[0]
+        return p.offset, p.timestamp
+    assert ask(-1)[0] == 2 and ask(-2)[0] == 0
+    assert ask(1500) == (1, 2000)
+    assert ask(5000)[0] == -1
+    assert ask(-3) == (1, 2000)
