@@ -184,6 +184,7 @@ class Partition:
         self._closed = False
         self._compacted = log.config.compacted
         self._max_message_bytes = log.config.max_message_bytes
+        self._inflated_max = codec.inflated_bytes_max(self._max_message_bytes)
         self._log_append_time = log.config.log_append_time
 
     # ------------------------------------------------------------------ state
@@ -429,7 +430,13 @@ class Partition:
             signal.notify()
         return base, timestamp_ms
 
-    def _too_large(self, size: int, count: int) -> None:
+    def _too_large(self, size: int, count: int, *, uncompressed: bool = False) -> None:
+        if uncompressed:
+            raise RecordTooLargeError(
+                f"batch of {count} record(s) is {size} bytes before compression, over the "
+                f"{self._inflated_max} a compressed batch of topic {self.topic!r} may hold "
+                "(its max_message_bytes, at least 32 MiB); send fewer records per batch"
+            )
         raise RecordTooLargeError(
             f"batch of {count} record(s) is {size} bytes, over max_message_bytes="
             f"{self._max_message_bytes} of topic {self.topic!r}; send fewer or smaller "
@@ -498,6 +505,10 @@ class Partition:
         )
         if len(data) > self._max_message_bytes:
             self._too_large(len(data), len(keys))
+        if attributes & codec.compression_mask and codec.inflated_size(data) > self._inflated_max:
+            # Readers refuse a batch that inflates past this (a decompression bomb), so
+            # never write one, however well its records compress.
+            self._too_large(codec.inflated_size(data), len(keys), uncompressed=True)
         return self._log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
 
     def _after_append(self, header: BatchHeader) -> None:

@@ -445,7 +445,7 @@ def test_storage_error_without_retries_fails_only_that_future(log, monkeypatch):
     [
         ({"acks": 2}, "acks"),
         ({"linger_ms": -1}, "linger_ms"),
-        ({"compression_type": "zstd"}, "lz4"),
+        ({"compression_type": "brotli"}, "none, gzip, snappy, lz4, zstd"),
         ({"enable_idempotence": True, "acks": 1}, "acks='all'"),
         ({"batch_size": 0}, "batch_size"),
         ({"lingerms": 5}, "unknown producer config lingerms"),
@@ -631,3 +631,28 @@ def test_close_while_threads_send_leaves_no_future_pending():
         held = sum(p.end_offset for p in log.topic("t").partitions)
         assert held == len(delivered)
         assert len(refused) == 4  # every thread met the closed producer
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_every_kafka_codec_compresses_each_batch(tmp_path, compression):
+    from eventlog.storage import batch as codec
+
+    with eventlog.open(tmp_path / "data") as log:
+        log.create_topic("t")
+        values = [b'{"order": %d, "status": "shipped", "pad": "%s"}' % (i, b"x" * 60)
+                  for i in range(300)]
+        with log.producer(compression_type=compression, linger_ms=5) as producer:
+            futures = [producer.send("t", v, key=b"k%d" % (i % 7)) for i, v in enumerate(values)]
+            producer.send("t", b"single", key=b"one")  # a batch of one, flushed by close()
+        assert [f.result().offset for f in futures] == list(range(300))
+        part = log.topic("t").partition(0)
+        batches = part.read_batches(0, 10**6, 10**9)
+        assert {h.attributes & codec.compression_mask for h, _ in batches} == {
+            codec.COMPRESSION_CODES[compression]}
+        stored = part.size_bytes
+    with eventlog.open(tmp_path / "data") as log:  # and it reads back after a reopen
+        part = log.topic("t").partition(0)
+        assert [r.value for r in part.read(0, 10**6)] == [*values, b"single"]
+        if compression != "none":
+            raw = sum(len(v) for v in values)
+            assert stored < raw / 2, (compression, stored, raw)

@@ -7,7 +7,8 @@ Byte layout (big-endian; 57-byte header, modelled on Kafka's v2 batch)::
     8       4     batch_length       int32   bytes after this field (header tail + payload)
     12      1     magic              int8    format version, 1
     13      4     crc                uint32  CRC-32 (zlib) of bytes [17, end of batch)
-    17      2     attributes         int16   bits 0-2 compression (0 none, 3 lz4),
+    17      2     attributes         int16   bits 0-2 compression (Kafka's codes: 0 none,
+                                             1 gzip, 2 snappy, 3 lz4, 4 zstd),
                                              bit 3 timestamp type (1 = LogAppendTime),
                                              bit 4 transactional, bit 5 control,
                                              bit 6 compacted (written by the cleaner:
@@ -22,7 +23,7 @@ Byte layout (big-endian; 57-byte header, modelled on Kafka's v2 batch)::
     47      2     producer_epoch     int16   -1 if none
     49      4     base_sequence      int32   -1 if none
     53      4     record_count       int32
-    57      ...   payload            msgpack, lz4-compressed if attributes say so
+    57      ...   payload            msgpack, compressed if attributes say so
 
 The payload is ONE msgpack array of columns, encoded and decoded in one C-level
 call::
@@ -38,7 +39,15 @@ costs one small array instead of five nested ones.
 offsets are dense (always, until compaction leaves gaps). Columns instead of
 rows make both directions about twice as fast (one array header per column
 rather than per record) and let readers build record tuples with one ``zip``.
-An lz4 payload is an lz4 block prefixed by its uncompressed size (4 bytes LE).
+A compressed payload is the msgpack payload's size (uint32, little-endian)
+followed by the codec's output: a raw lz4 block (so an lz4 payload is exactly
+what ``lz4.block.compress`` wrote before this module used cramjam), a gzip
+member, a raw snappy block, or a zstd frame. The declared size bounds the
+decompression: a reader allocates at most that many bytes, and refuses a
+batch that declares more than ``inflated_bytes_max`` (the larger of the
+topic's ``max_message_bytes`` and ``inflated_bytes_floor``) or whose stream
+inflates to anything but exactly what it declares (CorruptLogError), so a
+small crafted batch cannot make a reader allocate gigabytes.
 
 The CRC, like Kafka's, leaves out the base offset and length, so the offsets
 could be assigned without re-encoding. It covers everything a reader trusts.
@@ -60,12 +69,14 @@ from __future__ import annotations
 import struct
 import zlib
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import NamedTuple
 
-import lz4.block
+import cramjam
 import msgpack
+
+from ..errors import CorruptLogError
 
 __all__ = [
     "HEADER",
@@ -76,6 +87,8 @@ __all__ = [
     "delete_horizon_ms",
     "encode_batch",
     "encode_retained",
+    "inflated_bytes_max",
+    "inflated_size",
     "records_from",
     "restamp",
     "verify_crc",
@@ -89,7 +102,10 @@ crc_start = 17  # the CRC covers [crc_start, end of batch)
 magic_v1 = 1
 
 compression_none = 0
+compression_gzip = 1
+compression_snappy = 2
 compression_lz4 = 3
+compression_zstd = 4
 compression_mask = 0x07
 attr_log_append_time = 0x08
 attr_transactional = 0x10
@@ -98,7 +114,18 @@ attr_explicit_offsets = 0x40  # a compacted batch (the name says what its payloa
 attr_compacted = attr_explicit_offsets
 attr_delete_horizon = 0x80
 
-COMPRESSION_CODES = {"none": compression_none, "lz4": compression_lz4}
+COMPRESSION_CODES = {
+    "none": compression_none,
+    "gzip": compression_gzip,
+    "snappy": compression_snappy,
+    "lz4": compression_lz4,
+    "zstd": compression_zstd,
+}
+# A compressed batch may declare at most max(max_message_bytes, this) bytes of
+# msgpack payload. The floor keeps readable what earlier versions could write:
+# a send_batch of highly compressible records whose lz4 payload fitted
+# max_message_bytes while the records did not.
+inflated_bytes_floor = 32 * 1024 * 1024
 
 _packb = msgpack.Packer(use_bin_type=True).pack
 _unpackb = msgpack.unpackb
@@ -155,7 +182,7 @@ def encode_batch(
     """Encode one batch. Columns must have equal, non-zero length; values are already valid.
 
     ``attributes`` carries the compression code in its low bits. Cost: one msgpack
-    call, one lz4 call if compressed, one CRC over the batch.
+    call, one compression call if compressed, one CRC over the batch.
     """
     count = len(values)
     assert count > 0, "a batch holds at least one record"
@@ -166,8 +193,8 @@ def encode_batch(
     else:
         last_delta = count - 1
     payload = _packb([timestamps, keys, values, headers, offset_deltas])
-    if attributes & compression_mask == compression_lz4:
-        payload = lz4.block.compress(payload)
+    if attributes & compression_mask:
+        payload = compress(attributes & compression_mask, payload)
     tail = struct.pack(
         ">hiqqqhii",
         attributes,
@@ -212,8 +239,8 @@ def encode_one(
         payload = _packb((timestamp_ms, key, value, headers))
     else:
         payload = _packb((timestamp_ms, key, value))
-    if attributes & compression_mask == compression_lz4:
-        payload = lz4.block.compress(payload)
+    if attributes & compression_mask:
+        payload = compress(attributes & compression_mask, payload)
     tail = _TAIL.pack(
         attributes, 0, timestamp_ms, timestamp_ms, producer_id, producer_epoch, sequence, 1
     )
@@ -258,27 +285,110 @@ def verify_crc(batch_tail: bytes | memoryview, header: BatchHeader) -> bool:
     return _crc32(batch_tail) == header.crc
 
 
-def decode_columns(header: BatchHeader, batch_tail: bytes) -> Columns:
+def decode_columns(
+    header: BatchHeader, batch_tail: bytes, inflated_bytes_max: int = inflated_bytes_floor
+) -> Columns:
     """Decode the payload; ``batch_tail`` is bytes [17, end) of the batch (CRC-checked).
 
-    Cost: one lz4 call if compressed, one msgpack call.
+    ``inflated_bytes_max``: the most a compressed payload may declare (see
+    ``inflated_bytes_max()``); more is CorruptLogError, raised before allocating.
+    Cost: one decompression call if compressed, one msgpack call.
     """
     payload = memoryview(batch_tail)[header_bytes - crc_start :]
-    if header.attributes & compression_mask == compression_lz4:
-        payload = lz4.block.decompress(payload)
-    decoded = _unpackb(payload, use_list=False)
-    base = header.base_offset
-    if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
-        return Columns(
-            range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
-            (decoded[3],) if len(decoded) == 4 else None,
-        )
-    timestamps, keys, values, headers, deltas = decoded
-    if deltas is None:
-        offsets: Sequence[int] = range(base, base + header.record_count)
-    else:
-        offsets = [base + d for d in deltas]
+    if header.attributes & compression_mask:
+        payload = inflate(header, payload, inflated_bytes_max)  # type: ignore[assignment]
+    try:
+        decoded = _unpackb(payload, use_list=False)
+        base = header.base_offset
+        if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
+            return Columns(
+                range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
+                (decoded[3],) if len(decoded) == 4 else None,
+            )
+        timestamps, keys, values, headers, deltas = decoded
+        if deltas is None:
+            offsets: Sequence[int] = range(base, base + header.record_count)
+        else:
+            offsets = [base + d for d in deltas]
+    except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
+        # A payload that passed its CRC but is not the layout above was crafted or
+        # written by a broken encoder: bad stored bytes, never a ValueError (which a
+        # reader could take for "the segment was deleted meanwhile").
+        raise CorruptLogError(
+            f"batch at offsets {header.base_offset}..{header.last_offset} has a payload "
+            f"that is not a record batch ({exc!r}); the log is damaged or crafted"
+        ) from exc
     return Columns(offsets, timestamps, keys, values, headers)
+
+
+_SIZE = struct.Struct("<I")
+_size_bytes = _SIZE.size
+_COMPRESS: dict[int, Callable[[bytes], object]] = {
+    compression_gzip: cramjam.gzip.compress,
+    compression_snappy: cramjam.snappy.compress_raw,
+    compression_lz4: partial(cramjam.lz4.compress_block, store_size=False),
+    compression_zstd: cramjam.zstd.compress,
+}
+_DECOMPRESS_INTO: dict[int, Callable[[object, bytearray], int]] = {
+    compression_gzip: cramjam.gzip.decompress_into,
+    compression_snappy: cramjam.snappy.decompress_raw_into,
+    compression_lz4: cramjam.lz4.decompress_block_into,
+    compression_zstd: cramjam.zstd.decompress_into,
+}
+
+
+def compress(code: int, payload: bytes) -> bytes:
+    """``payload`` compressed with codec ``code``, prefixed by its size (4 bytes LE)."""
+    return _SIZE.pack(len(payload)) + bytes(_COMPRESS[code](payload))  # type: ignore[call-overload]
+
+
+def inflated_bytes_max(max_message_bytes: int) -> int:
+    """The most a compressed batch of a topic may declare: its max_message_bytes, but
+    never less than ``inflated_bytes_floor``."""
+    return max(max_message_bytes, inflated_bytes_floor)
+
+
+def inflated_size(data: bytes | memoryview) -> int:
+    """The uncompressed payload size a whole compressed batch ``data`` declares."""
+    return int(_SIZE.unpack_from(data, header_bytes)[0])
+
+
+def inflate(header: BatchHeader, payload: memoryview, limit_bytes: int) -> bytearray:
+    """The msgpack payload of a compressed batch, allocating at most its declared size.
+
+    CorruptLogError if the codec is unknown, the declared size exceeds
+    ``limit_bytes``, or the stream is not exactly the declared size of valid data.
+    """
+    code = header.attributes & compression_mask
+    where = f"batch at offsets {header.base_offset}..{header.last_offset}"
+    decompress_into = _DECOMPRESS_INTO.get(code)
+    if decompress_into is None:
+        raise CorruptLogError(
+            f"{where} names compression code {code}, which is none of Kafka's "
+            f"({', '.join(f'{v} {k}' for k, v in COMPRESSION_CODES.items())}); the log is damaged"
+        )
+    if len(payload) < _size_bytes:
+        raise CorruptLogError(f"{where} is compressed but too short to hold its size")
+    size = _SIZE.unpack_from(payload)[0]
+    if size > limit_bytes:
+        raise CorruptLogError(
+            f"{where} declares {size} bytes uncompressed, over the limit of {limit_bytes} "
+            "(the topic's max_message_bytes, at least inflated_bytes_floor); refusing to "
+            "decompress it: the log is damaged or crafted"
+        )
+    out = bytearray(size)
+    try:
+        written = decompress_into(payload[_size_bytes:], out)
+    except (cramjam.DecompressionError, ValueError) as exc:
+        raise CorruptLogError(
+            f"{where} does not decompress to the {size} bytes it declares "
+            f"({exc}); the log is damaged or crafted"
+        ) from exc
+    if written != size:
+        raise CorruptLogError(
+            f"{where} decompresses to {written} bytes but declares {size}; the log is damaged"
+        )
+    return out
 
 
 def records_from(offsets: Sequence[int], offset: int) -> int:
@@ -306,7 +416,7 @@ def encode_retained(
     offset, last_offset_delta, attributes and producer fields, gains the compacted
     bit, and carries ``offset_deltas`` unless the kept offsets are dense from the
     base offset. ``delete_horizon_ms`` >= 0 sets bit 7 and stores it in
-    base_timestamp. Pure. Cost: one msgpack call (one lz4 call), one CRC.
+    base_timestamp. Pure. Cost: one msgpack call (one compression call), one CRC.
     """
     base = original.base_offset
     offsets = columns.offsets
@@ -319,8 +429,8 @@ def encode_retained(
     if delete_horizon_ms >= 0:
         attributes |= attr_delete_horizon
     payload = _packb([columns.timestamps, columns.keys, columns.values, columns.headers, deltas])
-    if attributes & compression_mask == compression_lz4:
-        payload = lz4.block.compress(payload)
+    if attributes & compression_mask:
+        payload = compress(attributes & compression_mask, payload)
     max_ts = max(columns.timestamps) if count else original.max_timestamp
     if delete_horizon_ms >= 0:
         base_ts = delete_horizon_ms

@@ -344,7 +344,9 @@ def _batches(seg: Segment) -> Iterator[tuple[BatchHeader, bytes, Columns]]:
                 f"batch at byte {position} of segment {seg.base_offset} (offsets "
                 f"{header.base_offset}..{header.last_offset}) fails its CRC; not cleaning"
             )
-        yield header, data, codec.decode_columns(header, tail)  # type: ignore[arg-type]
+        yield header, data, codec.decode_columns(  # type: ignore[arg-type]
+            header, tail, seg.inflated_bytes_max
+        )
 
 
 class _Aborted(Exception):
@@ -645,7 +647,7 @@ class _Writer:
         return Segment(
             directory, self.base_offset, segment_bytes=config.segment_bytes,
             index_interval_bytes=config.index_interval_bytes, created_ms=self._created_ms,
-            trusted=True,
+            trusted=True, inflated_bytes_max=codec.inflated_bytes_max(config.max_message_bytes),
         )
 
     def add(self, data: bytes) -> None:

@@ -62,6 +62,7 @@ class Segment:
         "created_ms",
         "first_max_timestamp",
         "index",
+        "inflated_bytes_max",
         "max_timestamp",
         "next_offset",
         "size",
@@ -76,9 +77,15 @@ class Segment:
         index_interval_bytes: int,
         created_ms: int,
         trusted: bool = True,
+        inflated_bytes_max: int = codec.inflated_bytes_floor,
     ) -> None:
-        """Open (creating if absent) the segment files; call ``load`` or ``recover`` next."""
+        """Open (creating if absent) the segment files; call ``load`` or ``recover`` next.
+
+        ``inflated_bytes_max``: the most a compressed batch may declare when read
+        (batch.py's ``inflated_bytes_max``); more is CorruptLogError.
+        """
         self.base_offset = base_offset
+        self.inflated_bytes_max = inflated_bytes_max
         self._index_interval_bytes = index_interval_bytes
         self.created_ms = created_ms
 
@@ -383,7 +390,7 @@ class Segment:
                 f"batch at byte {position} of {self._log.path or 'memory segment'} "
                 f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
             )
-        return codec.decode_columns(header, tail)
+        return codec.decode_columns(header, tail, self.inflated_bytes_max)
 
     def read(
         self, offset: int, max_records: int, max_bytes: int
