@@ -807,6 +807,8 @@ class Consumer:
                 raise error
         if position is None:
             position = self._resolve_position(st)
+        if part.lingering:  # a producer of this log holds records for it: append them
+            part.flush_lingering()
         end = part.end_offset
         if position == end:
             return None

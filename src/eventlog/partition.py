@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
@@ -186,6 +186,10 @@ class Partition:
         self._max_message_bytes = log.config.max_message_bytes
         self._inflated_max = codec.inflated_bytes_max(self._max_message_bytes)
         self._log_append_time = log.config.log_append_time
+        # Producers' batches lingering for this partition: {owner: append it now}. A
+        # read flushes them first (one truth test when there are none), so an
+        # in-process reader never waits out a producer's linger_ms.
+        self.lingering: dict[object, Callable[[], None]] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -563,6 +567,17 @@ class Partition:
 
     # ------------------------------------------------------------------ reading
 
+    def flush_lingering(self) -> None:
+        """Append the batches this log's producers hold for this partition (records
+        sent with ``linger_ms > 0`` not yet appended), so that what a process sent
+        before it reads is what it reads. ``read``, ``read_batches``,
+        ``read_columns``, ``wait_for`` and a consumer's poll call it; the check
+        costs one truth test when nothing lingers. Must not be called holding
+        this partition's lock.
+        """
+        for flush in list(self.lingering.values()):
+            flush()
+
     def read(self, offset: int, max_records: int = 500) -> list[Record]:
         """Records from ``offset`` on, at most ``max_records``; empty at the log end.
 
@@ -584,6 +599,8 @@ class Partition:
         """Whole decoded batches holding records from ``offset`` on (the first may start
         below it; control batches included). Lock-free. Raises like ``read``.
         """
+        if self.lingering:
+            self.flush_lingering()
         self._ensure_open()
         return self._log.read(offset, max_records, max_bytes)
 
@@ -591,6 +608,8 @@ class Partition:
         self, offset: int, max_records: int, max_bytes: int = 2**31
     ) -> list[tuple[BatchHeader, Columns]]:
         """Decoded batches trimmed to ``[offset, offset + max_records)``. Lock-free."""
+        if self.lingering:
+            self.flush_lingering()
         self._ensure_open()
         if offset < self._log.start_offset:
             raise OffsetOutOfRangeError(
@@ -627,6 +646,8 @@ class Partition:
         can be read) or ``timeout`` seconds pass. Returns whether it arrived.
         Waits on the log's clock, so a manual clock never sleeps.
         """
+        if self.lingering:
+            self.flush_lingering()
         timeout_ms = None if timeout is None else timeout * 1000.0
         deadline = None if timeout_ms is None else self._clock.monotonic_ms() + timeout_ms
         with self._data:

@@ -56,7 +56,7 @@ def expected_partition(key: bytes, n: int) -> int:
 
 def test_send_linger0_appends_before_returning(log):
     log.create_topic("t", partitions=3)
-    producer = log.producer()
+    producer = log.producer(linger_ms=0)
     fut = producer.send("t", b"v", key=b"k")
     assert fut.done()
     md = fut.result()
@@ -234,6 +234,70 @@ def test_linger_batch_full_is_sent_without_waiting(log):
     producer.close()
     assert all(f.done() for f in futures)
     assert log.topic("t").partition(0).end_offset == 10
+
+
+def test_default_config_is_kafka_4s_linger_and_writes_full_batches(log):
+    from eventlog.producer import ProducerConfig
+
+    assert (ProducerConfig().linger_ms, ProducerConfig().batch_size) == (5, 16384)
+    log.create_topic("t")
+    producer = log.producer()
+    futures = [producer.send("t", b"v" * 100, key=b"key-%08d" % i) for i in range(1000)]
+    producer.flush()
+    assert [f.result().offset for f in futures] == list(range(1000))
+    batches = log.topic("t").partition(0).log.read(0, 10**6)
+    # ~130 bytes a record (key, value, framing): a batch appended when the next record
+    # would pass 16384 bytes holds ~126 records: 8 batches, not 1000.
+    assert len(batches) == 8
+    assert all(h.record_count >= 120 for h, _ in batches[:-1])
+
+
+@pytest.mark.parametrize("reader", ["read", "read_batches", "read_columns", "wait_for", "poll",
+                                    "result", "exception"])
+def test_in_process_readers_do_not_wait_out_the_linger(log, clock, reader):
+    """A manual clock never moves by itself, so a reader that waited for the linger
+    would wait forever: each of these sees the records sent before it at once."""
+    log.create_topic("t", partitions=2)
+    producer = log.producer(linger_ms=60_000)
+    futures = [producer.send("t", b"%d" % i, partition=0) for i in range(3)]
+    other = producer.send("t", b"other", partition=1)  # lingers in the other partition
+    p = log.topic("t").partition(0)
+    assert p.end_offset == 0 and not futures[0].done()
+    if reader == "read":
+        assert [r.value for r in p.read(0)] == [b"0", b"1", b"2"]
+    elif reader == "read_batches":
+        assert [h.record_count for h, _ in p.read_batches(0, 10)] == [3]
+    elif reader == "read_columns":
+        assert [list(c.values) for _, c in p.read_columns(0, 10)] == [[b"0", b"1", b"2"]]
+    elif reader == "wait_for":
+        assert p.wait_for(2, timeout=0)
+    elif reader == "poll":
+        consumer = log.consumer(auto_offset_reset="earliest")
+        consumer.assign([eventlog.TopicPartition("t", 0)])
+        assert [r.value for r in consumer.poll(timeout_ms=0)] == [b"0", b"1", b"2"]
+        consumer.close()
+    elif reader == "result":
+        assert futures[1].result(timeout=0).offset == 1
+    else:
+        assert futures[1].exception(timeout=0) is None
+    assert all(f.done() for f in futures)
+    assert not other.done()  # only the partition read was appended
+    assert log.topic("t").partition(1).end_offset == 0
+    producer.close()
+    assert other.result().offset == 0
+
+
+def test_a_read_with_nothing_lingering_appends_nothing(log):
+    log.create_topic("t")
+    producer = log.producer(linger_ms=60_000)
+    producer.send("t", b"a").result()
+    p = log.topic("t").partition(0)
+    assert p.lingering == {}  # drained batches leave no flush behind
+    assert [r.value for r in p.read(0)] == [b"a"]
+    producer.send("t", b"b")
+    assert len(p.lingering) == 1
+    producer.flush()
+    assert p.lingering == {}
 
 
 def test_close_flushes_and_then_send_raises(log):
