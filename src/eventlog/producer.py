@@ -34,7 +34,6 @@ fails those futures with ClosedError and logs an error.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import math
@@ -50,6 +49,7 @@ from typing import Any
 
 from .broker import EventLog
 from .clock import SystemClock
+from .config import client_config
 from .errors import (
     ClosedError,
     EventLogError,
@@ -127,7 +127,8 @@ class ProducerConfig:
     client_id: str = ""
 
     def __post_init__(self) -> None:
-        acks = {"all": -1, "-1": -1, "1": 1, "0": 0, -1: -1, 1: 1, 0: 0}.get(self.acks)  # type: ignore[call-overload]
+        spelled = self.acks.strip().lower() if isinstance(self.acks, str) else self.acks
+        acks = {"all": -1, "-1": -1, "1": 1, "0": 0, -1: -1, 1: 1, 0: 0}.get(spelled)  # type: ignore[call-overload]
         if acks is None or isinstance(self.acks, bool):
             raise InvalidConfigError(f"acks must be 0, 1 or 'all', got {self.acks!r}")
         object.__setattr__(self, "acks", acks)
@@ -158,13 +159,13 @@ class ProducerConfig:
 
     @classmethod
     def from_kwargs(cls, config: dict[str, Any]) -> ProducerConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise InvalidConfigError(
-                f"unknown producer config {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        return cls(**config)
+        """Build from keyword configs: snake_case or Kafka's dotted names, string values
+        parsed as Kafka does (config.client_config); an unknown name raises
+        InvalidConfigError suggesting the closest known one."""
+        return cls(**client_config(config, cls, "producer", _KAFKA_PRODUCER_ALIASES))
+
+
+_KAFKA_PRODUCER_ALIASES = {"partitioner.class": "partitioner"}
 
 
 def _require_int(name: str, value: Any, minimum: int) -> None:
