@@ -349,20 +349,33 @@ class EventLog:
     def auto_create_topics(self) -> bool:
         return self._options.auto_create_topics
 
-    def create_topic(self, name: str, partitions: int = 1, **config: Any) -> Topic:
+    def create_topic(
+        self, name: str, partitions: int = 1, *, exist_ok: bool = False, **config: Any
+    ) -> Topic:
         """Create a topic with ``partitions`` partitions and Kafka topic configs.
 
         Configs not given take the log's ``topic_config`` defaults, then Kafka's.
-        Raises TopicExistsError, InvalidConfigError (bad name, count or config):
-        nothing is created.
+        ``exist_ok=True`` (as ``os.makedirs``): if the topic exists with this many
+        partitions and the configs given, return it instead of raising, so setup
+        code can run on every start.
+        Raises TopicExistsError (it exists, and ``exist_ok`` is false or it differs
+        from what was asked, naming the difference), InvalidConfigError (bad name,
+        count or config): nothing is created or changed.
         """
         validate_topic_name(name)
         _check_partition_count(partitions)
+        if not isinstance(exist_ok, bool):
+            raise InvalidConfigError(f"exist_ok must be a bool, got {exist_ok!r}")
         topic_config = self._topic_defaults.replace(**config)
         with self._lock:
             self._ensure_open()
-            if name in self._topics:
-                raise TopicExistsError(f"topic {name!r} already exists")
+            existing = self._topics.get(name)
+            if existing is not None:
+                if exist_ok:
+                    return _same_topic(existing, partitions, topic_config, config)
+                raise TopicExistsError(
+                    f"topic {name!r} already exists; pass exist_ok=True to use it as it is"
+                )
             parts = self._create_partitions(name, topic_config, 0, partitions)
             topic = Topic(name, topic_config, parts)
             self._topics[name] = topic
@@ -662,6 +675,25 @@ class EventLog:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"topics={len(self._topics)}"
         return f"EventLog({self.path or '<memory>'}, {state})"
+
+
+def _same_topic(topic: Topic, partitions: int, config: TopicConfig, given: dict[str, Any]
+                ) -> Topic:
+    """``topic`` if it has ``partitions`` and the values of the ``given`` configs;
+    TopicExistsError naming each difference if not."""
+    differences = [
+        f"{field}={getattr(topic.config, field)!r} (asked {getattr(config, field)!r})"
+        for field in sorted(given)
+        if getattr(topic.config, field) != getattr(config, field)
+    ]
+    if topic.num_partitions != partitions:
+        differences.insert(0, f"{topic.num_partitions} partition(s) (asked {partitions})")
+    if differences:
+        raise TopicExistsError(
+            f"topic {topic.name!r} already exists with {', '.join(differences)}; "
+            "exist_ok=True only returns a topic that matches"
+        )
+    return topic
 
 
 def _check_partition_count(count: object) -> None:
