@@ -287,6 +287,26 @@ def test_in_process_readers_do_not_wait_out_the_linger(log, clock, reader):
     assert other.result().offset == 0
 
 
+def test_an_explicit_close_with_lingering_records_does_not_warn(log, caplog):
+    """close() delivers what lingers, quietly: only a producer nobody closed (collected,
+    or open at exit) logs "a Producer was not closed". With linger_ms=5 the default,
+    records usually linger at close()."""
+    log.create_topic("t")
+    producer = log.producer()
+    future = producer.send("t", b"v")
+    with caplog.at_level("WARNING", logger="eventlog.producer"):
+        producer.close()
+        producer.close()  # idempotent
+    assert future.result().offset == 0
+    assert "not closed" not in caplog.text
+    forgotten = log.producer()
+    forgotten.send("t", b"w")
+    with caplog.at_level("WARNING", logger="eventlog.producer"):
+        del forgotten
+        gc.collect()
+    assert "a Producer was not closed; delivering its 1 held record(s)" in caplog.text
+
+
 def test_a_read_with_nothing_lingering_appends_nothing(log):
     log.create_topic("t")
     producer = log.producer(linger_ms=60_000)
