@@ -399,7 +399,7 @@ class Segment:
         at or above ``offset`` or ``max_bytes`` of batches (at least one batch) are read.
 
         Lock-free. Cost: O(log entries) to find the start, then one CRC, one
-        msgpack call (and one lz4 call) per batch.
+        msgpack call (and one decompression call) per batch.
         """
         try:
             size = self.size
