@@ -45,9 +45,10 @@ what ``lz4.block.compress`` wrote before this module used cramjam), a gzip
 member, a raw snappy block, or a zstd frame. The declared size bounds the
 decompression: a reader allocates at most that many bytes, and refuses a
 batch that declares more than ``inflated_bytes_max`` (the larger of the
-topic's ``max_message_bytes`` and ``inflated_bytes_floor``) or whose stream
-inflates to anything but exactly what it declares (CorruptLogError), so a
-small crafted batch cannot make a reader allocate gigabytes.
+topic's ``max_message_bytes`` and ``inflated_bytes_floor``), or more than its
+codec could inflate its compressed bytes to, or whose stream inflates to
+anything but exactly what it declares (CorruptLogError, from the segment that
+reads it), so a small crafted batch cannot make a reader allocate gigabytes.
 
 The CRC, like Kafka's, leaves out the base offset and length, so the offsets
 could be assigned without re-encoding. It covers everything a reader trusts.
@@ -75,8 +76,6 @@ from typing import NamedTuple
 
 import cramjam
 import msgpack
-
-from ..errors import CorruptLogError
 
 __all__ = [
     "HEADER",
@@ -291,33 +290,26 @@ def decode_columns(
     """Decode the payload; ``batch_tail`` is bytes [17, end) of the batch (CRC-checked).
 
     ``inflated_bytes_max``: the most a compressed payload may declare (see
-    ``inflated_bytes_max()``); more is CorruptLogError, raised before allocating.
+    ``inflated_bytes_max()``); more is refused before anything is allocated.
+    Bad bytes raise ValueError (msgpack's, or ``inflate``'s naming the problem);
+    Segment's ``decode_stored`` makes them CorruptLogError naming the file.
     Cost: one decompression call if compressed, one msgpack call.
     """
     payload = memoryview(batch_tail)[header_bytes - crc_start :]
     if header.attributes & compression_mask:
         payload = inflate(header, payload, inflated_bytes_max)  # type: ignore[assignment]
-    try:
-        decoded = _unpackb(payload, use_list=False)
-        base = header.base_offset
-        if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
-            return Columns(
-                range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
-                (decoded[3],) if len(decoded) == 4 else None,
-            )
-        timestamps, keys, values, headers, deltas = decoded
-        if deltas is None:
-            offsets: Sequence[int] = range(base, base + header.record_count)
-        else:
-            offsets = [base + d for d in deltas]
-    except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
-        # A payload that passed its CRC but is not the layout above was crafted or
-        # written by a broken encoder: bad stored bytes, never a ValueError (which a
-        # reader could take for "the segment was deleted meanwhile").
-        raise CorruptLogError(
-            f"batch at offsets {header.base_offset}..{header.last_offset} has a payload "
-            f"that is not a record batch ({exc!r}); the log is damaged or crafted"
-        ) from exc
+    decoded = _unpackb(payload, use_list=False)
+    base = header.base_offset
+    if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
+        return Columns(
+            range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
+            (decoded[3],) if len(decoded) == 4 else None,
+        )
+    timestamps, keys, values, headers, deltas = decoded
+    if deltas is None:
+        offsets: Sequence[int] = range(base, base + header.record_count)
+    else:
+        offsets = [base + d for d in deltas]
     return Columns(offsets, timestamps, keys, values, headers)
 
 
@@ -329,6 +321,18 @@ _COMPRESS: dict[int, Callable[[bytes], object]] = {
     compression_lz4: partial(cramjam.lz4.compress_block, store_size=False),
     compression_zstd: cramjam.zstd.compress,
 }
+# Twice the most each format can inflate one byte to (deflate 1032:1; an lz4 block
+# about 255:1; snappy 64 bytes per 3-byte copy, 21.3:1; a zstd RLE block 128 KiB
+# from 4 bytes, 32768:1), plus slack for tiny payloads: a declared size above this
+# cannot be true, whatever the limit.
+_RATIO_MAX = {
+    compression_gzip: 2 * 1032,
+    compression_snappy: 2 * 22,
+    compression_lz4: 2 * 256,
+    compression_zstd: 2 * 32768,
+}
+_ratio_slack_bytes = 64
+_NAMES = {code: name for name, code in COMPRESSION_CODES.items()}
 _DECOMPRESS_INTO: dict[int, Callable[[object, bytearray], int]] = {
     compression_gzip: cramjam.gzip.decompress_into,
     compression_snappy: cramjam.snappy.decompress_raw_into,
@@ -356,38 +360,42 @@ def inflated_size(data: bytes | memoryview) -> int:
 def inflate(header: BatchHeader, payload: memoryview, limit_bytes: int) -> bytearray:
     """The msgpack payload of a compressed batch, allocating at most its declared size.
 
-    CorruptLogError if the codec is unknown, the declared size exceeds
-    ``limit_bytes``, or the stream is not exactly the declared size of valid data.
+    Raises ValueError naming the problem (the caller, which knows the file, makes it
+    a CorruptLogError) if the codec is unknown; if the declared size exceeds
+    ``limit_bytes`` or what the codec can make of this many compressed bytes
+    (``_RATIO_MAX``): refused before anything is allocated; or if the stream is
+    not valid data of exactly the declared size. Cost: one allocation of the
+    declared size, one decompression call.
     """
-    code = header.attributes & compression_mask
-    where = f"batch at offsets {header.base_offset}..{header.last_offset}"
+    code = header[4] & compression_mask  # attributes
     decompress_into = _DECOMPRESS_INTO.get(code)
     if decompress_into is None:
-        raise CorruptLogError(
-            f"{where} names compression code {code}, which is none of Kafka's "
-            f"({', '.join(f'{v} {k}' for k, v in COMPRESSION_CODES.items())}); the log is damaged"
+        raise ValueError(
+            f"it names compression code {code}, none of Kafka's "
+            f"({', '.join(f'{v} {k}' for k, v in COMPRESSION_CODES.items())})"
         )
     if len(payload) < _size_bytes:
-        raise CorruptLogError(f"{where} is compressed but too short to hold its size")
+        raise ValueError("it is compressed but too short to hold its uncompressed size")
     size = _SIZE.unpack_from(payload)[0]
+    stream_bytes = len(payload) - _size_bytes
     if size > limit_bytes:
-        raise CorruptLogError(
-            f"{where} declares {size} bytes uncompressed, over the limit of {limit_bytes} "
-            "(the topic's max_message_bytes, at least inflated_bytes_floor); refusing to "
-            "decompress it: the log is damaged or crafted"
+        raise ValueError(
+            f"it declares {size} bytes uncompressed, over the limit of {limit_bytes} (the "
+            "topic's max_message_bytes, at least 32 MiB): not decompressed"
+        )
+    if size > stream_bytes * _RATIO_MAX[code] + _ratio_slack_bytes:
+        raise ValueError(
+            f"it declares {size} bytes uncompressed from {stream_bytes} bytes, more than "
+            f"{_NAMES[code]} can inflate that many to: not decompressed"
         )
     out = bytearray(size)
     try:
         written = decompress_into(payload[_size_bytes:], out)
-    except (cramjam.DecompressionError, ValueError) as exc:
-        raise CorruptLogError(
-            f"{where} does not decompress to the {size} bytes it declares "
-            f"({exc}); the log is damaged or crafted"
-        ) from exc
+    except cramjam.DecompressionError as exc:
+        raise ValueError(f"it does not decompress to the {size} bytes it declares ({exc})"
+                         ) from exc
     if written != size:
-        raise CorruptLogError(
-            f"{where} decompresses to {written} bytes but declares {size}; the log is damaged"
-        )
+        raise ValueError(f"it decompresses to {written} bytes but declares {size}")
     return out
 
 

@@ -30,7 +30,7 @@ from .batch import BatchHeader, Columns
 from .files import MappedFile, segment_file_name
 from .index import OffsetIndex, TimeIndex
 
-__all__ = ["RecoveredSegment", "Segment"]
+__all__ = ["RecoveredSegment", "Segment", "decode_stored"]
 
 relative_offset_max = 2**31 - 1  # relative offsets in the .index are int32
 index_pending_entries_max = 512  # index entries kept in memory between two writes (4 KiB)
@@ -47,6 +47,30 @@ class RecoveredSegment(NamedTuple):
     base_offset: int
     batches_checked: int
     bytes_truncated: int
+
+
+def decode_stored(
+    header: BatchHeader, batch_tail: bytes | memoryview, position: int, path: str | None,
+    inflated_bytes_max: int = codec.inflated_bytes_floor,
+) -> Columns:
+    """Decode a stored batch whose CRC checked out.
+
+    Every failure is the stored bytes' fault (a CRC-valid batch with a nonsense
+    payload: wrong msgpack, a compression flag over data that is not compressed,
+    a declared uncompressed size over ``inflated_bytes_max``), so every one is
+    CorruptLogError naming the file, byte and offsets, never a ValueError that a
+    reader could take for a segment deleted under it.
+    """
+    try:
+        return codec.decode_columns(header, batch_tail, inflated_bytes_max)  # type: ignore[arg-type]
+    except CorruptLogError:
+        raise
+    except Exception as exc:  # msgpack, decompression and shape errors: all from the bytes
+        raise CorruptLogError(
+            f"batch at byte {position} of {path or 'memory segment'} (offsets "
+            f"{header.base_offset}..{header.last_offset}) passes its CRC but cannot be "
+            f"decoded: {exc}"
+        ) from exc
 
 
 class Segment:
@@ -390,7 +414,7 @@ class Segment:
                 f"batch at byte {position} of {self._log.path or 'memory segment'} "
                 f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
             )
-        return codec.decode_columns(header, tail, self.inflated_bytes_max)
+        return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 
     def read(
         self, offset: int, max_records: int, max_bytes: int
@@ -505,6 +529,11 @@ class Segment:
                     os.unlink(path)
                 except FileNotFoundError:
                     pass
+
+    @property
+    def path(self) -> str | None:
+        """The ``.log`` file (None in memory)."""
+        return self._log.path
 
     @property
     def index_path(self) -> str | None:

@@ -428,30 +428,41 @@ def _recrc(data: bytearray) -> bytes:
 def test_flipped_payload_bytes_with_a_valid_crc_are_corrupt_log_errors(
     name: str, args: dict, position: int, flip: int
 ) -> None:
+    """Read through a segment, a compressed batch with a flipped payload byte and a
+    recomputed CRC reads as records or as CorruptLogError naming it: never a
+    decompression, msgpack or ValueError (which Segment.read would report as the
+    segment deleted under it), never an OffsetOutOfRangeError."""
+    from eventlog.config import TopicConfig
+    from eventlog.storage.partition_log import PartitionLog
+
     data = bytearray(_encode({**args, "attributes": codec.COMPRESSION_CODES[name]}))
+    data[0:8] = bytes(8)  # base offset 0: the log's end
     position = codec.header_bytes + position % (len(data) - codec.header_bytes)
     data[position] ^= flip
     crafted = _recrc(data)
     header = codec.decode_header(crafted)
+    log = PartitionLog(None, TopicConfig(), now_ms=0)
+    log.append_encoded(crafted, header, now_ms=0)
     try:
-        cols = codec.decode_columns(header, crafted[17:])
-    except CorruptLogError:
+        batches = log.read(0, 10**6)
+    except CorruptLogError as exc:
+        assert "memory segment" in str(exc) and f"offsets 0..{header.last_offset}" in str(exc)
         return
-    assert isinstance(cols, codec.Columns)  # a flip the codec cannot see decodes to records
+    assert [h for h, _ in batches] == [header]  # a flip the codec cannot see: records
 
 
 @pytest.mark.parametrize("name", CODECS)
-def test_unknown_codes_and_short_payloads_are_corrupt_log_errors(name: str) -> None:
+def test_unknown_codes_and_short_payloads_are_refused(name: str) -> None:
     data = bytearray(_encode(dict(base_offset=0, timestamps=[1], keys=[b"k"], values=[b"v"],
                                   attributes=codec.COMPRESSION_CODES[name])))
     for code in (5, 6, 7):
         bad = bytearray(data)
         bad[18] = (bad[18] & ~codec.compression_mask) | code
         crafted = _recrc(bad)
-        with pytest.raises(CorruptLogError, match=f"compression code {code}"):
+        with pytest.raises(ValueError, match=f"compression code {code}"):
             codec.decode_columns(codec.decode_header(crafted), crafted[17:])
     short = _recrc(data[: codec.header_bytes + 2])
-    with pytest.raises(CorruptLogError, match="too short"):
+    with pytest.raises(ValueError, match="too short"):
         codec.decode_columns(codec.decode_header(short), short[17:])
 
 
@@ -493,17 +504,40 @@ def test_a_decompression_bomb_is_refused_before_it_is_allocated(name: str, monke
     assert len(bomb) < 4 << 20
     header = codec.decode_header(bomb)
     assert codec.plausible(header, len(bomb)) and codec.verify_crc(bomb[17:], header)
-    with pytest.raises(CorruptLogError, match="over the limit"):
+    with pytest.raises(ValueError, match="over the limit"):
         codec.decode_columns(header, bomb[17:], limit)
     assert allocated == []
     # 2. It lies, declaring 1000 bytes: decompression stops at 1000 and fails.
     liar = _bomb(name, 64 << 20, 1000)
-    with pytest.raises(CorruptLogError, match="does not decompress to the 1000 bytes"):
+    with pytest.raises(ValueError, match="does not decompress to the 1000 bytes"):
         codec.decode_columns(codec.decode_header(liar), liar[17:], limit)
     assert allocated == [1000]
     # 3. The default limit (32 MiB, the floor) refuses it too.
-    with pytest.raises(CorruptLogError, match="over the limit of 33554432"):
+    with pytest.raises(ValueError, match="over the limit of 33554432"):
         codec.decode_columns(header, bomb[17:])
+
+
+@pytest.mark.parametrize("name", CODECS)
+def test_a_size_the_codec_cannot_reach_is_refused_before_allocating(name, monkeypatch) -> None:
+    """Under the limit, but more than the codec can make of the stream's bytes (a few
+    bytes declaring 30 MiB): refused from the declaration alone."""
+    allocated: list[int] = []
+    real = bytearray
+
+    class CountingBytearray(real):
+        def __new__(cls, size: int = 0):  # type: ignore[no-untyped-def]
+            allocated.append(size)
+            return real(size)
+
+    monkeypatch.setattr(codec, "bytearray", CountingBytearray, raising=False)
+    liar = _bomb(name, 1000, 30 << 20)
+    with pytest.raises(ValueError, match=rf"more than {name} can inflate that many to"):
+        codec.decode_columns(codec.decode_header(liar), liar[17:])
+    assert allocated == []
+    honest = _bomb(name, 1 << 20, 1 << 20)  # the best case of each codec still passes
+    with pytest.raises(msgpack.ExtraData):  # it inflates; then a megabyte of zeros is
+        codec.decode_columns(codec.decode_header(honest), honest[17:])  # not one batch
+    assert allocated == [1 << 20]
 
 
 def test_a_stream_shorter_than_declared_is_corrupt() -> None:
@@ -512,7 +546,7 @@ def test_a_stream_shorter_than_declared_is_corrupt() -> None:
     declared = codec.inflated_size(data)
     data[codec.header_bytes : codec.header_bytes + 4] = struct.pack("<I", declared + 5)
     crafted = _recrc(data)
-    with pytest.raises(CorruptLogError, match=f"to {declared} bytes but declares {declared + 5}"):
+    with pytest.raises(ValueError, match=f"to {declared} bytes but declares {declared + 5}"):
         codec.decode_columns(codec.decode_header(crafted), crafted[17:])
 
 
