@@ -1200,8 +1200,8 @@ class Producer:
     def close(self, timeout: float | None = None) -> None:
         """Flush, then stop. Idempotent. ``send`` raises ClosedError afterwards."""
         self._serializing = True  # send() checks ``closed`` before anything else
-        # Detach rather than call the finalizer: it warns about a producer that was
-        # not closed, which this one is (at most one caller gets past detach()).
+        # detach(), not calling the finalizer: that one is for a producer nobody closed,
+        # and says so in the log. detach() returns None to all but one caller.
         if self._finalizer.detach() is not None:
             self._state.shutdown()
 
