@@ -284,35 +284,6 @@ def verify_crc(batch_tail: bytes | memoryview, header: BatchHeader) -> bool:
     return _crc32(batch_tail) == header.crc
 
 
-def decode_columns(
-    header: BatchHeader, batch_tail: bytes, inflated_bytes_max: int = inflated_bytes_floor
-) -> Columns:
-    """Decode the payload; ``batch_tail`` is bytes [17, end) of the batch (CRC-checked).
-
-    ``inflated_bytes_max``: the most a compressed payload may declare (see
-    ``inflated_bytes_max()``); more is refused before anything is allocated.
-    Bad bytes raise ValueError (msgpack's, or ``inflate``'s naming the problem);
-    Segment's ``decode_stored`` makes them CorruptLogError naming the file.
-    Cost: one decompression call if compressed, one msgpack call.
-    """
-    payload = memoryview(batch_tail)[header_bytes - crc_start :]
-    if header.attributes & compression_mask:
-        payload = inflate(header, payload, inflated_bytes_max)  # type: ignore[assignment]
-    decoded = _unpackb(payload, use_list=False)
-    base = header.base_offset
-    if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
-        return Columns(
-            range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
-            (decoded[3],) if len(decoded) == 4 else None,
-        )
-    timestamps, keys, values, headers, deltas = decoded
-    if deltas is None:
-        offsets: Sequence[int] = range(base, base + header.record_count)
-    else:
-        offsets = [base + d for d in deltas]
-    return Columns(offsets, timestamps, keys, values, headers)
-
-
 _SIZE = struct.Struct("<I")
 _size_bytes = _SIZE.size
 _COMPRESS: dict[int, Callable[[bytes], object]] = {
@@ -397,6 +368,35 @@ def inflate(header: BatchHeader, payload: memoryview, limit_bytes: int) -> bytea
     if written != size:
         raise ValueError(f"it decompresses to {written} bytes but declares {size}")
     return out
+
+
+def decode_columns(
+    header: BatchHeader, batch_tail: bytes, inflated_bytes_max: int = inflated_bytes_floor
+) -> Columns:
+    """Decode the payload; ``batch_tail`` is bytes [17, end) of the batch (CRC-checked).
+
+    ``inflated_bytes_max``: the most a compressed payload may declare (see
+    ``inflated_bytes_max()``); more is refused before anything is allocated.
+    Bad bytes raise ValueError (msgpack's, or ``inflate``'s naming the problem);
+    Segment's ``decode_stored`` makes them CorruptLogError naming the file.
+    Cost: one decompression call if compressed, one msgpack call.
+    """
+    payload = memoryview(batch_tail)[header_bytes - crc_start :]
+    if header.attributes & compression_mask:
+        payload = inflate(header, payload, inflated_bytes_max)  # type: ignore[assignment]
+    decoded = _unpackb(payload, use_list=False)
+    base = header.base_offset
+    if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
+        return Columns(
+            range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
+            (decoded[3],) if len(decoded) == 4 else None,
+        )
+    timestamps, keys, values, headers, deltas = decoded
+    if deltas is None:
+        offsets: Sequence[int] = range(base, base + header.record_count)
+    else:
+        offsets = [base + d for d in deltas]
+    return Columns(offsets, timestamps, keys, values, headers)
 
 
 def records_from(offsets: Sequence[int], offset: int) -> int:
