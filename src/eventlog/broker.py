@@ -677,6 +677,13 @@ class EventLog:
         return f"EventLog({self.path or '<memory>'}, {state})"
 
 
+def _check_partition_count(count: object) -> None:
+    if type(count) is not int or not 1 <= count <= partitions_max:
+        raise InvalidConfigError(
+            f"partitions must be an int in [1, {partitions_max}], got {count!r}"
+        )
+
+
 def _same_topic(topic: Topic, partitions: int, config: TopicConfig, given: dict[str, Any]
                 ) -> Topic:
     """``topic`` if it has ``partitions`` and the values of the ``given`` configs;
@@ -694,11 +701,3 @@ def _same_topic(topic: Topic, partitions: int, config: TopicConfig, given: dict[
             "exist_ok=True only returns a topic that matches"
         )
     return topic
-
-
-def _check_partition_count(count: object) -> None:
-    if type(count) is not int or not 1 <= count <= partitions_max:
-        raise InvalidConfigError(
-            f"partitions must be an int in [1, {partitions_max}], got {count!r}"
-        )
-

@@ -479,6 +479,10 @@ class BatchMetadata(Sequence[RecordMetadata]):
 # ---------------------------------------------------------------------- accumulator
 
 
+def _nothing() -> None:
+    """A queue's flush_lingering before its producer sets it."""
+
+
 class _PartitionQueue:
     """Per-partition producer state: the next sequence number and the lingering batch,
     kept as columns so draining it hands them to the partition without a copy."""
@@ -735,10 +739,6 @@ class _State:
 
 
 _new_metadata = partial(tuple.__new__, RecordMetadata)
-
-
-def _nothing() -> None:
-    """A queue's flush_lingering before its producer sets it."""
 
 
 def _explicit_partition(topic: str, num_partitions: int, partition: object) -> int:
