@@ -1168,8 +1168,10 @@ class Producer:
     def close(self, timeout: float | None = None) -> None:
         """Flush, then stop. Idempotent. ``send`` raises ClosedError afterwards."""
         self._serializing = True  # send() checks ``closed`` before anything else
-        if self._finalizer.alive:
-            self._finalizer()
+        # detach(), not calling the finalizer: that one is for a producer nobody closed,
+        # and says so in the log. detach() returns None to all but one caller.
+        if self._finalizer.detach() is not None:
+            self._state.shutdown()
 
     @property
     def closed(self) -> bool:
