@@ -115,6 +115,7 @@ def open(
     auto_create_topics: bool = False,
     num_partitions: int = 1,
     topic_config: Mapping[str, Any] | None = None,
+    **unknown: Any,
 ) -> EventLog:
     """Open (creating if needed) the event log in ``path``; ``None`` keeps it in memory.
 
@@ -139,16 +140,64 @@ def open(
         auto_create_topics=auto_create_topics,
         num_partitions=num_partitions,
         topic_config=topic_config,
+        **unknown,
+    )
+
+
+_option_names = (
+    "path", "clock", "fsync", "flush_interval_ms", "flush_interval_messages",
+    "retention_check_interval_ms", "auto_create_topics", "num_partitions", "topic_config",
+)
+
+
+def _check_option_names(unknown: Mapping[str, Any]) -> None:
+    """An unknown keyword of open() is an InvalidConfigError naming it (not Python's
+    TypeError), with a hint when it is a topic config given at the wrong level."""
+    if not unknown:
+        return
+    names = sorted(unknown)
+    hint = ""
+    if set(names) <= set(TopicConfig.__dataclass_fields__):
+        args = ", ".join(f"{n!r}: {unknown[n]!r}" for n in names)
+        what = "is a topic config" if len(names) == 1 else "are topic configs"
+        hint = (f"; {', '.join(names)} {what}: pass topic_config={{{args}}} for every "
+                "topic, or give it to create_topic()")
+    raise InvalidConfigError(
+        f"unknown option {', '.join(names)} of eventlog.open(){hint}; "
+        f"known options: {', '.join(_option_names)}"
     )
 
 
 def _validate_options(
+    path: object,
+    clock: object,
     fsync: str,
     flush_interval_ms: int,
     flush_interval_messages: int | None,
     retention_check_interval_ms: int,
+    auto_create_topics: object,
     num_partitions: int,
+    topic_config: object,
 ) -> None:
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise InvalidConfigError(
+            f"path must be a str or os.PathLike (or None: in memory), got "
+            f"{type(path).__name__} {path!r}"
+        )
+    if clock is not None and not isinstance(clock, Clock):
+        raise InvalidConfigError(
+            f"clock must be a Clock (time_ms, monotonic_ms, wait), e.g. "
+            f"eventlog.testing.ManualClock(), got {type(clock).__name__}"
+        )
+    if type(auto_create_topics) is not bool:
+        raise InvalidConfigError(
+            f"auto_create_topics must be True or False, got {auto_create_topics!r}"
+        )
+    if topic_config is not None and not isinstance(topic_config, Mapping):
+        raise InvalidConfigError(
+            "topic_config must be a mapping of topic config names to values, got "
+            f"{type(topic_config).__name__} {topic_config!r}"
+        )
     if fsync not in FSYNC_POLICIES:
         raise InvalidConfigError(
             f"fsync must be one of {', '.join(map(repr, FSYNC_POLICIES))}, got {fsync!r}"
@@ -186,17 +235,19 @@ class EventLog:
         auto_create_topics: bool = False,
         num_partitions: int = 1,
         topic_config: Mapping[str, Any] | None = None,
+        **unknown: Any,
     ) -> None:
         started = time.perf_counter()
+        _check_option_names(unknown)
         _validate_options(
-            fsync, flush_interval_ms, flush_interval_messages,
-            retention_check_interval_ms, num_partitions,
+            path, clock, fsync, flush_interval_ms, flush_interval_messages,
+            retention_check_interval_ms, auto_create_topics, num_partitions, topic_config,
         )
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._topic_defaults = TopicConfig.from_mapping(dict(topic_config or {}))
         self._options = _Options(
             fsync, flush_interval_ms, flush_interval_messages if fsync == "interval" else None,
-            retention_check_interval_ms, bool(auto_create_topics), num_partitions,
+            retention_check_interval_ms, auto_create_topics, num_partitions,
         )
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         self._lock = threading.RLock()

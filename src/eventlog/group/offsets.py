@@ -32,7 +32,12 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from ..errors import InvalidConfigError, TopicExistsError, UnknownTopicError
+from ..errors import (
+    InvalidConfigError,
+    TopicExistsError,
+    UnknownPartitionError,
+    UnknownTopicError,
+)
 from ..records import TopicPartition
 
 __all__ = [
@@ -49,6 +54,7 @@ offsets_topic_partitions = 1  # Kafka: 50 (offsets.topic.num.partitions); see th
 offsets_topic_segment_bytes = 100 * 1024 * 1024  # Kafka's offsets.topic.segment.bytes
 offset_metadata_bytes_max = 4096  # Kafka's offset.metadata.max.bytes
 load_batch_records_max = 10_000  # records decoded per read while loading
+offset_max = 2**63 - 1  # offsets are int64, as in Kafka
 
 
 class OffsetAndMetadata(NamedTuple):
@@ -71,7 +77,7 @@ def validate_offsets(offsets: Mapping[Any, Any]) -> dict[TopicPartition, OffsetA
 
     Raises:
         InvalidConfigError: not a mapping, a key is not a (topic, partition) pair,
-            an offset is not an int >= 0, or metadata is not a str of at most
+            an offset is not an int in [0, 2**63 - 1], or metadata is not a str of at most
             ``offset_metadata_bytes_max`` UTF-8 bytes. Nothing was committed.
     """
     if not isinstance(offsets, Mapping):
@@ -93,10 +99,10 @@ def validate_offsets(offsets: Mapping[Any, Any]) -> dict[TopicPartition, OffsetA
                 f"offset for {tp[0]}-{tp[1]} must be an int or OffsetAndMetadata, got {value!r}"
             )
         offset, metadata = value
-        if type(offset) is not int or offset < 0:
+        if type(offset) is not int or not 0 <= offset <= offset_max:
             raise InvalidConfigError(
-                f"offset for {tp[0]}-{tp[1]} must be an int >= 0 (the next offset to read), "
-                f"got {offset!r}"
+                f"offset for {tp[0]}-{tp[1]} must be an int in [0, {offset_max}] "
+                f"(the next offset to read), got {offset!r}"
             )
         if not isinstance(metadata, str) or len(metadata.encode()) > offset_metadata_bytes_max:
             raise InvalidConfigError(
@@ -184,12 +190,15 @@ class OffsetStore:
     ) -> None:
         """Append the offsets as one batch, then make them visible. O(len(offsets)).
 
-        Raises whatever the append raises (StorageError, ClosedError): then nothing
-        was committed.
+        Raises UnknownTopicError / UnknownPartitionError (Kafka's
+        UNKNOWN_TOPIC_OR_PARTITION) if any partition does not exist, and whatever
+        the append raises (StorageError, ClosedError): then nothing was committed.
         """
         self.load()
         if not offsets:
             return
+        for tp in offsets:
+            self._check_exists(tp)
         records = [
             (
                 msgpack.packb([group_id, tp.topic, tp.partition]),
@@ -201,6 +210,22 @@ class OffsetStore:
         group = self._offsets.setdefault(group_id, {})
         for tp, om in offsets.items():
             group[tp] = CommittedOffset(om.offset, om.metadata, timestamp_ms)
+
+    def _check_exists(self, tp: TopicPartition) -> None:
+        """Kafka refuses a commit for a partition it does not have
+        (UNKNOWN_TOPIC_OR_PARTITION): it would show up with a lag of 0 for ever."""
+        topic = self._log.topic_map.get(tp.topic)
+        if topic is None:
+            raise UnknownTopicError(
+                f"cannot commit an offset for {tp.topic}-{tp.partition}: there is no topic "
+                f"{tp.topic!r} (UNKNOWN_TOPIC_OR_PARTITION); nothing was committed"
+            )
+        if not 0 <= tp.partition < topic.num_partitions:
+            raise UnknownPartitionError(
+                f"cannot commit an offset for {tp.topic}-{tp.partition}: topic {tp.topic!r} "
+                f"has {topic.num_partitions} partition(s) (UNKNOWN_TOPIC_OR_PARTITION); "
+                "nothing was committed"
+            )
 
     def delete_group(self, group_id: str) -> None:
         """Tombstone every offset of ``group_id``. O(its partitions)."""
