@@ -37,16 +37,17 @@ from .errors import (
     ClosedError,
     CorruptLogError,
     InvalidConfigError,
+    InvalidTopicError,
     LogDirLockedError,
     StorageError,
     TopicExistsError,
     UnknownTopicError,
 )
-from .partition import DataSignal, Partition
+from .partition import DataSignal, InternalPartition, Partition
 from .records import TopicPartition
 from .storage.files import atomic_write, fsync_dir
 from .storage.partition_log import PartitionLog, RecoveryReport
-from .topic import Topic, validate_topic_name
+from .topic import Topic, internal_topics, validate_topic_name
 
 __all__ = ["EventLog", "LogRecoveryReport", "open"]
 
@@ -359,7 +360,8 @@ class EventLog:
             clean_shutdown=clean,
             fsync=self._options.fsync,
         )
-        return Partition(
+        cls = InternalPartition if topic in internal_topics else Partition
+        return cls(
             topic,
             index,
             log,
@@ -404,10 +406,26 @@ class EventLog:
         """Create a topic with ``partitions`` partitions and Kafka topic configs.
 
         Configs not given take the log's ``topic_config`` defaults, then Kafka's.
-        Raises TopicExistsError, InvalidConfigError (bad name, count or config):
+        Raises TopicExistsError, InvalidConfigError (bad name, count or config),
+        InvalidTopicError (the name of an internal topic, e.g. ``__consumer_offsets``):
         nothing is created.
         """
         validate_topic_name(name)
+        if name in internal_topics:
+            raise InvalidTopicError(
+                f"cannot create internal topic {name!r}: eventlog creates it when it needs "
+                "it (__consumer_offsets at the first group operation); pick another name"
+            )
+        return self._create_topic(name, partitions, config)
+
+    def create_internal_topic(self, name: str, partitions: int, **config: Any) -> Topic:
+        """Create internal topic ``name`` (one of ``topic.internal_topics``), for
+        eventlog's own layers (``group/offsets.py``); raises as ``create_topic``."""
+        if name not in internal_topics:
+            raise InvalidTopicError(f"{name!r} is not an internal topic; use create_topic()")
+        return self._create_topic(name, partitions, config)
+
+    def _create_topic(self, name: str, partitions: int, config: dict[str, Any]) -> Topic:
         _check_partition_count(partitions)
         topic_config = self._topic_defaults.replace(**config)
         with self._lock:
@@ -451,11 +469,19 @@ class EventLog:
             ) from None
 
     def topic_for_produce(self, name: str) -> Topic:
-        """The topic, created with the default partition count if auto-creation is on."""
+        """The topic, created with the default partition count if auto-creation is on.
+
+        Raises InvalidTopicError for an internal topic: clients cannot produce to it.
+        """
         topic = self._topics.get(name)
-        if topic is not None and not self._closed:
+        if topic is not None and not self._closed and not topic.internal:
             return topic
         self._ensure_open()
+        if name in internal_topics:
+            raise InvalidTopicError(
+                f"Cannot append to internal topic {name!r}: it is written only by eventlog "
+                "itself (commit offsets through a Consumer instead)"
+            )
         if self._options.auto_create_topics:
             with self._lock:
                 if name not in self._topics:
@@ -475,9 +501,16 @@ class EventLog:
         return sorted(n for n in self._topics if include_internal or not n.startswith("__"))
 
     def delete_topic(self, name: str) -> None:
-        """Delete a topic and all its data. UnknownTopicError if there is none."""
+        """Delete a topic and all its data. UnknownTopicError if there is none,
+        InvalidTopicError for an internal topic (it holds every group's offsets)."""
         with self._lock:
             topic = self.topic(name)
+            if topic.internal:
+                raise InvalidTopicError(
+                    f"cannot delete internal topic {name!r}: it holds eventlog's own state "
+                    "(the committed offsets of every consumer group); delete a group's "
+                    "offsets with eventlog.group.coordinator.delete_group()"
+                )
             del self._topics[name]
             self._announce_topics_changed()
             self._write_metadata()

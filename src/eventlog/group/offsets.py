@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 import msgpack
 
 from ..errors import (
+    CorruptLogError,
     InvalidConfigError,
     TopicExistsError,
     UnknownPartitionError,
@@ -113,6 +114,24 @@ def validate_offsets(offsets: Mapping[Any, Any]) -> dict[TopicPartition, OffsetA
     return out
 
 
+def _unpack(data: bytes, what: str, types: tuple[type, ...]) -> list[Any]:
+    """Decode a stored key or value: a msgpack array of ``types``; CorruptLogError if not.
+
+    The bytes passed their batch's CRC, so they are what was appended: anything
+    else in them was not written by this module (a bug, or a foreign writer)."""
+    try:
+        fields = msgpack.unpackb(data, raw=False)
+    except Exception as exc:  # ExtraData, FormatError, StackError, UnicodeDecodeError, ...
+        raise CorruptLogError(f"its {what} is not msgpack: {exc}") from exc
+    if (
+        not isinstance(fields, list) or len(fields) != len(types)
+        or not all(type(f) is t for f, t in zip(fields, types, strict=True))
+    ):
+        names = ", ".join(t.__name__ for t in types)
+        raise CorruptLogError(f"its {what} is {fields!r:.80}, not an array of [{names}]")
+    return fields
+
+
 class OffsetStore:
     """The committed offsets of every group of one EventLog.
 
@@ -145,7 +164,7 @@ class OffsetStore:
         except UnknownTopicError:
             pass
         try:
-            return self._log.create_topic(
+            return self._log.create_internal_topic(
                 offsets_topic,
                 offsets_topic_partitions,
                 cleanup_policy="compact",
@@ -162,13 +181,25 @@ class OffsetStore:
             if not records:
                 break
             for record in records:
-                self._apply(record.key, record.value)
+                try:
+                    self._apply(record.key, record.value)
+                except CorruptLogError as exc:
+                    raise CorruptLogError(
+                        f"record {record.offset} of the internal topic "
+                        f"{partition.topic}-{partition.index} is not a committed offset "
+                        f"({exc}); consumer groups cannot load their offsets until it is "
+                        f"removed (e.g. partition.truncate_to({record.offset}) drops it and "
+                        "every later commit)"
+                    ) from exc
             offset = records[-1].offset + 1
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        """Apply one stored record; CorruptLogError if it is not one this module wrote."""
         if key is None:
             return  # not ours: the topic only ever gets keyed records from us
-        group_id, topic, partition = msgpack.unpackb(key, raw=False)
+        group_id, topic, partition = _unpack(key, "key", (str, str, int))
+        if partition < 0:
+            raise CorruptLogError(f"its key names partition {partition}")
         tp = TopicPartition(topic, partition)
         if value is None:
             group = self._offsets.get(group_id)
@@ -177,7 +208,9 @@ class OffsetStore:
                 if not group:
                     del self._offsets[group_id]
             return
-        offset, metadata, timestamp_ms = msgpack.unpackb(value, raw=False)
+        offset, metadata, timestamp_ms = _unpack(value, "value", (int, str, int))
+        if offset < 0:
+            raise CorruptLogError(f"its value holds the offset {offset}")
         self._offsets.setdefault(group_id, {})[tp] = CommittedOffset(offset, metadata, timestamp_ms)
 
     # ------------------------------------------------------------------ writing
@@ -206,7 +239,7 @@ class OffsetStore:
             )
             for tp, om in offsets.items()
         ]
-        self._partition_for(group_id).append(records)
+        self._partition_for(group_id).append_internal(records)
         group = self._offsets.setdefault(group_id, {})
         for tp, om in offsets.items():
             group[tp] = CommittedOffset(om.offset, om.metadata, timestamp_ms)
@@ -236,7 +269,7 @@ class OffsetStore:
         records = [
             (msgpack.packb([group_id, tp.topic, tp.partition]), None) for tp in group
         ]
-        self._partition_for(group_id).append(records)
+        self._partition_for(group_id).append_internal(records)
         del self._offsets[group_id]
 
     def _partition_for(self, group_id: str) -> Any:
