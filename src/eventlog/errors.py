@@ -160,7 +160,10 @@ class LogDirLockedError(StorageError):
 
 
 class CorruptLogError(StorageError):
-    """A batch failed its checksum somewhere other than the tail of the log.
+    """Stored bytes are not what eventlog wrote: a batch failed its checksum somewhere
+    other than the tail of the log, ``topics.msgpack`` is damaged (the message names
+    the file and the entry), or a record of an internal topic is not one eventlog
+    wrote (naming the record). Nothing was changed.
 
     A torn or corrupt *tail* is repaired on open and reported in the
     RecoveryReport, never raised.
