@@ -191,9 +191,9 @@ def _decode_metadata(data: bytes, path: str) -> _Metadata:
         raise corrupt(f"not msgpack ({exc})", exc) from exc
     if not isinstance(meta, dict):
         raise corrupt(f"a {type(meta).__name__}, not a map")
-    if meta.get("format") != metadata_format:
-        raise corrupt(f"unknown format {meta.get('format')!r:.40} (this version reads "
-                      f"{metadata_format})")
+    fmt = meta.get("format")
+    if type(fmt) is not int or fmt != metadata_format:
+        raise corrupt(f"unknown format {fmt!r:.40} (this version reads {metadata_format})")
     entries = meta.get("topics")
     if not isinstance(entries, list):
         raise corrupt(f"'topics' is {type(entries).__name__}, not an array")
@@ -271,7 +271,9 @@ def open(
     ``num_partitions``. ``topic_config``: defaults for every topic created.
 
     Raises LogDirLockedError if another EventLog has the directory open,
-    InvalidConfigError for bad options. After a crash the log is recovered
+    InvalidConfigError for bad or unknown options, CorruptLogError if
+    ``topics.msgpack`` is damaged, StorageError if the directory cannot be used
+    (or an entry of it is a symbolic link). After a crash the log is recovered
     (never raises for a torn tail); see ``EventLog.recovery``.
     """
     return EventLog(
@@ -403,9 +405,9 @@ class EventLog:
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
         self.extensions: dict[str, Any] = {}  # state of the layers above (group coordinator)
         clean = True
-        if self.path is not None:
-            clean = self._open_directory()
         try:
+            if self.path is not None:
+                clean = self._open_directory()
             details = self._load_topics(clean)
         except BaseException:
             self._abandon_open()
@@ -426,8 +428,6 @@ class EventLog:
             os.makedirs(self.path, exist_ok=True)
             _refuse_symlinks(self.path, (lock_file, clean_shutdown_file, topics_file))
             self._lock_fds = _lock_directory(self.path)
-        except LogDirLockedError:
-            raise
         except OSError as exc:
             if isinstance(exc, StorageError):
                 raise
@@ -554,7 +554,11 @@ class EventLog:
                 _log.warning("cannot remove the leftover %s: %s", os.path.join(self.path, name),
                              exc)
         if deleting and self._pending_deletions() != sorted(deleting):
-            self._write_metadata()
+            try:
+                self._write_metadata()  # forget what is gone; not needed for correctness
+            except OSError as exc:
+                _log.warning("cannot update %s after removing leftovers: %s",
+                             os.path.join(self.path, topics_file), exc)
 
     def _partition_dir(self, topic: str, index: int) -> str | None:
         return None if self.path is None else os.path.join(self.path, f"{topic}-{index}")

@@ -130,6 +130,7 @@ BAD_METADATA = [
     ({"format": 1, "topics": {"t": 1}}, "'topics' is dict, not an array"),
     ({"format": 1}, "'topics' is NoneType"),
     ({"format": 2, "topics": []}, "unknown format 2"),
+    ({"format": True, "topics": []}, "unknown format True"),
     ([1, 2], "a list, not a map"),
     ({"format": 1, "topics": [], "deleting": ["../x-0"]}, "'deleting' is not an array"),
     ({"format": 1, "topics": [], "deleting": "t-0"}, "'deleting' is not an array"),
