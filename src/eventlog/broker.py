@@ -446,13 +446,7 @@ class EventLog:
             self._lock_fds = ()
 
     def _abandon_open(self) -> None:
-        """Undo a failed open: close what was opened, release the lock."""
-        for topic in self._topics.values():
-            for p in topic.partitions:
-                try:
-                    p.close()
-                except OSError:
-                    pass
+        """Undo a failed open (``_load_topics`` closed what it opened): release the lock."""
         self._topics.clear()
         if self.path is not None:
             self._release_directory()
@@ -518,13 +512,24 @@ class EventLog:
             _refuse_symlinks(self.path, [
                 f"{name}-{i}" for name, count, _ in meta.topics for i in range(count)
             ])
-        for name, count, config in meta.topics:
-            partitions = [
-                self._open_partition(name, i, config, clean=clean) for i in range(count)
-            ]
-            for p in partitions:
-                details[p.topic_partition] = p.recovery
-            self._topics[name] = Topic(name, config, partitions)
+        opened: list[Partition] = []
+        try:
+            for name, count, config in meta.topics:
+                partitions = []
+                for i in range(count):
+                    partitions.append(self._open_partition(name, i, config, clean=clean))
+                    opened.append(partitions[-1])
+                    details[partitions[-1].topic_partition] = partitions[-1].recovery
+                self._topics[name] = Topic(name, config, partitions)
+        except BaseException as exc:
+            for p in opened:
+                try:
+                    p.close()
+                except OSError:
+                    pass
+            if isinstance(exc, OSError) and not isinstance(exc, StorageError):
+                raise StorageError(f"cannot open the log directory {self.path}: {exc}") from exc
+            raise
         if self.path is not None:
             self._remove_leftovers()
         return details

@@ -342,6 +342,22 @@ def test_a_directory_that_cannot_be_removed_after_delete_is_removed_at_the_next_
     assert "deleting" not in msgpack.unpackb((tmp_path / topics_file).read_bytes())
 
 
+def test_an_open_that_fails_half_way_closes_what_it_opened_and_unlocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with eventlog.open(tmp_path) as log:
+        log.create_topic("a", 2)
+        log.create_topic("b", 2)
+        fill(log, "b")
+    with monkeypatch.context() as m:
+        failing(m, "PartitionLog", after=3)  # a-0, a-1, b-0 open; b-1 fails
+        with pytest.raises(StorageError, match="No space left"):
+            eventlog.open(tmp_path)
+    with eventlog.open(tmp_path) as log:  # not LogDirLockedError: the lock was released
+        assert contents(log, "b") == {i: [b"b-%d-%d" % (i, j) for j in range(3)]
+                                      for i in range(2)}
+
+
 # --------------------------------------------------------------- defect 12a: crashes
 
 
