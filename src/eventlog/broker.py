@@ -552,6 +552,14 @@ class EventLog:
                 or name in _temp_files
             )
         ]
+        for name in sorted(
+            n for n in os.listdir(self.path)
+            if n not in named and n not in leftovers and _partition_dir.fullmatch(n)
+        ):
+            _log.warning("%s looks like a partition directory, but topics.msgpack names no "
+                         "such partition and does not list it as deleted: left alone (an "
+                         "earlier version's crash may have left it; remove it if you do not "
+                         "need it)", os.path.join(self.path, name))
         for name in sorted(leftovers):
             try:
                 _remove_entry(os.path.join(self.path, name))

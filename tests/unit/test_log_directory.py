@@ -56,7 +56,9 @@ def test_topics_whose_names_look_like_leftovers_survive_reopen(tmp_path: Path, n
             log.delete_topic("other")
 
 
-def test_open_removes_old_style_leftovers_only(tmp_path: Path) -> None:
+def test_open_removes_old_style_leftovers_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with eventlog.open(tmp_path) as log:
         log.create_topic("orders")
         log.create_topic("orders.deleted")
@@ -70,12 +72,13 @@ def test_open_removes_old_style_leftovers_only(tmp_path: Path) -> None:
     (tmp_path / "notes.deleted.txt").write_text("mine")
     (tmp_path / "stray-0").mkdir()
     (tmp_path / "topics.msgpack.tmp").write_bytes(b"half written")
-    with eventlog.open(tmp_path) as log:
+    with caplog.at_level("WARNING", logger="eventlog.broker"), eventlog.open(tmp_path) as log:
         assert contents(log, "orders.deleted") == {0: [b"orders.d-0-0", b"orders.d-0-1",
                                                        b"orders.d-0-2"]}
     left = entries(tmp_path)
     assert not {"orders-0.deleted", "old-3.deleted", "topics.msgpack.tmp"} & left
     assert {"notes", "notes.deleted.txt", "stray-0", "orders-0", "orders.deleted-0"} <= left
+    assert [r.getMessage().split(" ")[0] for r in caplog.records] == [str(tmp_path / "stray-0")]
 
 
 # --------------------------------------------------------------- defect 7: long names
