@@ -153,6 +153,7 @@ class OffsetStore:
         """
         if self._loaded:
             return
+        self._offsets = {}  # a failed load (a corrupt record) may have applied a part
         topic = self._topic()
         for partition in topic.partitions:
             self._load_partition(partition)
