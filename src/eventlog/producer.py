@@ -81,6 +81,7 @@ from .partitioner import (
 from .records import RecordMetadata
 from .serde import resolve_serializer
 from .storage.batch import COMPRESSION_CODES
+from .topic import internal_topics
 
 __all__ = ["BatchMetadata", "DeliveryFuture", "Producer", "ProducerConfig"]
 
@@ -1211,6 +1212,8 @@ class Producer:
 
     def partitions_for(self, topic: str) -> list[int]:
         """The partition numbers of ``topic`` (Kafka's partitionsFor)."""
+        if topic in internal_topics:  # readable, not writable: no auto-creation
+            return list(range(self._log.topic(topic).num_partitions))
         return list(range(self._log.topic_for_produce(topic).num_partitions))
 
     def metrics(self) -> dict[str, int]:
