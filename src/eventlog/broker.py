@@ -25,8 +25,9 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import msgpack
@@ -45,7 +46,7 @@ from .errors import (
 from .partition import DataSignal, Partition
 from .records import TopicPartition
 from .storage.files import atomic_write, fsync_dir
-from .storage.partition_log import PartitionLog, RecoveryReport
+from .storage.partition_log import DamagedRange, PartitionLog, RecoveryReport
 from .topic import Topic, validate_topic_name
 
 __all__ = ["EventLog", "LogRecoveryReport", "open"]
@@ -92,6 +93,11 @@ class LogRecoveryReport(NamedTuple):
     bytes_truncated: int
     duration_ms: float
     partitions_detail: Mapping[TopicPartition, RecoveryReport]
+    # Damage before the tail that opening found and did not repair, per partition:
+    # reads that reach these offsets raise CorruptLogError (docs/storage.md).
+    damaged: Mapping[TopicPartition, tuple[DamagedRange, ...]] = MappingProxyType({})
+    # Bad bookkeeping files that were ignored, and the value used instead.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -209,7 +215,14 @@ class EventLog:
         clean = True
         if self.path is not None:
             clean = self._open_directory()
-        details = self._load_topics(clean)
+        try:
+            details = self._load_topics(clean)
+            if self.path is not None:
+                # Only now: a failed open must leave the marker for the next attempt.
+                self._remove_clean_shutdown_marker()
+        except BaseException:
+            self._abandon_open()
+            raise
         self.recovery = self._report(clean, details, started)
         self._stop = threading.Event()
         self._maintenance = threading.Thread(
@@ -236,13 +249,29 @@ class EventLog:
                 f"the log directory {self.path} is already open in another EventLog (in this "
                 "process or another); close that one first, or open a different directory"
             ) from exc
-        marker = os.path.join(self.path, clean_shutdown_file)
-        if os.path.exists(marker):
-            os.unlink(marker)
-            fsync_dir(self.path)
-            return True
+        if os.path.exists(os.path.join(self.path, clean_shutdown_file)):
+            return True  # removed once the open succeeded
         # No marker: a crash, unless the directory never held a topic (nothing to recover).
         return not os.path.exists(os.path.join(self.path, topics_file))
+
+    def _remove_clean_shutdown_marker(self) -> None:
+        assert self.path is not None
+        try:
+            os.unlink(os.path.join(self.path, clean_shutdown_file))
+        except FileNotFoundError:
+            return
+        fsync_dir(self.path)
+
+    def _abandon_open(self) -> None:
+        """Undo a failed open: close the partitions opened so far and release the lock,
+        so that the directory can be opened again (by this process too)."""
+        for topic in self._topics.values():
+            _close_quietly(topic.partitions)
+        self._topics.clear()
+        if self._lock_fd >= 0:
+            _unlock(self._lock_fd)
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     def _read_metadata(self) -> list[dict[str, Any]]:
         if self.path is None:
@@ -274,10 +303,13 @@ class EventLog:
         details: dict[TopicPartition, RecoveryReport] = {}
         for entry in self._read_metadata():
             config = TopicConfig(**entry["config"])
-            partitions = [
-                self._open_partition(entry["name"], i, config, clean=clean)
-                for i in range(entry["partitions"])
-            ]
+            partitions: list[Partition] = []
+            try:
+                for i in range(entry["partitions"]):
+                    partitions.append(self._open_partition(entry["name"], i, config, clean=clean))
+            except BaseException:
+                _close_quietly(partitions)  # the open failed: release what it opened
+                raise
             for p in partitions:
                 details[p.topic_partition] = p.recovery
             self._topics[entry["name"]] = Topic(entry["name"], config, partitions)
@@ -328,6 +360,9 @@ class EventLog:
             bytes_truncated=sum(r.bytes_truncated for r in details.values()),
             duration_ms=(time.perf_counter() - started) * 1000,
             partitions_detail=details,
+            damaged=MappingProxyType({tp: r.damaged for tp, r in details.items() if r.damaged}),
+            warnings=tuple(f"{tp.topic}-{tp.partition}: {w}"
+                           for tp, r in details.items() for w in r.warnings),
         )
 
     # ------------------------------------------------------------------ topics
@@ -662,6 +697,15 @@ class EventLog:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"topics={len(self._topics)}"
         return f"EventLog({self.path or '<memory>'}, {state})"
+
+
+def _close_quietly(partitions: Sequence[Partition]) -> None:
+    """Close partitions after a failed open: the error that failed it is the one to report."""
+    for p in partitions:
+        try:
+            p.close()
+        except OSError:
+            pass
 
 
 def _check_partition_count(count: object) -> None:

@@ -61,6 +61,7 @@ from .broker import EventLog
 from .errors import (
     ClosedError,
     CommitFailedError,
+    CorruptLogError,
     FencedInstanceIdError,
     GroupError,
     IllegalGenerationError,
@@ -780,7 +781,7 @@ class Consumer:
             try:
                 chunk = self._fetch_partition(st, limit, budget)
             except (OffsetOutOfRangeError, UnknownTopicError, ClosedError,
-                    RecordDeserializationError) as exc:
+                    RecordDeserializationError, CorruptLogError) as exc:
                 if not chunks:
                     raise
                 self._fetch_error = exc  # raised at the next poll; return what we have

@@ -55,11 +55,13 @@ class Segment:
     __slots__ = (
         "_bytes_since_index",
         "_index_interval_bytes",
+        "_keep_file_bytes",
         "_log",
         "_time_index",
         "_timeindex_path",
         "base_offset",
         "created_ms",
+        "damaged",
         "first_max_timestamp",
         "index",
         "max_timestamp",
@@ -96,21 +98,61 @@ class Segment:
         self.max_timestamp = -1
         self.first_max_timestamp = -1
         self._bytes_since_index = 0
+        self._keep_file_bytes = 0  # close() trims to no less (a damaged segment)
+        self.damaged = False  # opening found it ends early or is unreadable: see scan()
 
     # ------------------------------------------------------------------ opening
 
-    def load(self) -> None:
+    def load(self) -> bool:
         """Trust the batches (a sealed segment, or any segment after a clean close) and
         read only the tail after the last index entry, without CRC checks. The walk
         ends at the end of the file or at the zeros after the last batch.
+
+        Returns False if the files disagree: the last index entry does not start a
+        whole batch ending at the offset it names, or no batch starts the file
+        although the index says there are some (a file cut short, zeroed or
+        replaced). The segment then reads as empty until the caller ``recover``s
+        it (the active segment) or ``scan``s it (a sealed one). Cost:
+        O(index_interval_bytes) of headers.
         """
         limit = self._log.file_bytes_at_open
         last = self.index.last_entry()
+        if last is not None:
+            header = self._header_at(last[1], limit)
+            if header is None or header.last_offset != self.base_offset + last[0]:
+                return False
+            if self._header_at(0, limit) is None:
+                return False
         self.size = last[1] if last else 0
         self.max_timestamp = self._last_time_entry_timestamp()
         self._scan_tail(limit, verify=False)
         if self.size:
             self._read_first_timestamp()
+        return True
+
+    def scan(self) -> None:
+        """Rebuild a sealed segment's state and indexes from its batches, from byte 0,
+        checking every CRC; stop at the first batch that is implausible, out of
+        sequence or fails its CRC. Never changes the ``.log`` (unlike ``recover``):
+        a sealed segment that ends early is damage to report, not a torn tail to
+        cut, and ``close`` will not trim it (see ``damaged``). Cost: O(segment).
+        """
+        self.index.truncate_after_position(0)
+        self.time_index.truncate_after_offset(-1)
+        self.size = 0
+        self.next_offset = self.base_offset
+        self.max_timestamp = -1
+        self.first_max_timestamp = -1
+        self._scan_tail(self._log.file_bytes_at_open, verify=True, rebuild_index=True)
+        if self.size:
+            self._read_first_timestamp()
+        self.mark_damaged()
+
+    def mark_damaged(self) -> None:
+        """Keep the ``.log`` as it is on close (no trim): its bytes past ``size`` are
+        damaged, not free space, and may be recoverable by hand."""
+        self.damaged = True
+        self._keep_file_bytes = max(self._keep_file_bytes, self._log.file_bytes_at_open)
 
     def _last_time_entry_timestamp(self) -> int:
         if self._timeindex_path is None:
@@ -155,7 +197,11 @@ class Segment:
 
     def _read_first_timestamp(self) -> None:
         first = self._header_at(0, self.size)
-        assert first is not None
+        # None: the first batch is damaged, though a later one checks out (recover
+        # starts at the last good index entry). Reads of it raise CorruptLogError.
+        if first is None:
+            self.first_max_timestamp = -1
+            return
         self.first_max_timestamp = first.max_timestamp
         if self.max_timestamp < 0 and self.size:
             self._rescan()
@@ -464,7 +510,7 @@ class Segment:
         """Unmap and trim the ``.log`` to its batches, write the pending index entries
         and close the index files. Idempotent."""
         if not self._log.closed:
-            self._log.close(trim_to=self.size)
+            self._log.close(trim_to=max(self.size, self._keep_file_bytes))
         if self._time_index is not None:
             self._time_index.close()
         self.index.close()
@@ -498,6 +544,11 @@ class Segment:
                     os.unlink(path)
                 except FileNotFoundError:
                     pass
+
+    @property
+    def path(self) -> str | None:
+        """The ``.log`` file (None in memory)."""
+        return self._log.path
 
     @property
     def index_path(self) -> str | None:
