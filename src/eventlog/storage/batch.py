@@ -71,6 +71,7 @@ __all__ = [
     "HEADER",
     "BatchHeader",
     "Columns",
+    "check_columns",
     "decode_columns",
     "decode_header",
     "delete_horizon_ms",
@@ -269,6 +270,7 @@ def decode_columns(header: BatchHeader, batch_tail: bytes) -> Columns:
     decoded = _unpackb(payload, use_list=False)
     base = header.base_offset
     if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
+        _check_one(decoded)
         return Columns(
             range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
             (decoded[3],) if len(decoded) == 4 else None,
@@ -279,6 +281,50 @@ def decode_columns(header: BatchHeader, batch_tail: bytes) -> Columns:
     else:
         offsets = [base + d for d in deltas]
     return Columns(offsets, timestamps, keys, values, headers)
+
+
+def check_columns(header: BatchHeader, cols: Columns) -> None:
+    """Raise ValueError naming the problem unless ``cols`` has the shape ``header``
+    promises: ``record_count`` records in every column, offsets inside the batch
+    and (compacted batches) strictly increasing, a dense batch ending at its
+    ``last_offset_delta``, and the single-record form only for one record.
+
+    A CRC-valid batch can still be nonsense (a foreign or hostile writer): this is
+    what keeps it from reading as other offsets or other records. Cost: O(1) per
+    batch, O(records) only for the ``offset_deltas`` of compacted batches; the
+    types of keys and values are not checked (that would cost a quarter of a read).
+    """
+    count = header[11]  # record_count; by index: this runs for every batch read
+    offsets, timestamps, keys, values, headers = cols
+    if not (type(timestamps) is tuple and type(keys) is tuple and type(values) is tuple
+            and len(timestamps) == count and len(keys) == count and len(values) == count
+            and len(offsets) == count):
+        raise ValueError(f"its columns do not each hold {count} records")
+    if headers is not None and (type(headers) is not tuple or len(headers) != count):
+        raise ValueError(f"its headers column does not hold {count} records")
+    attributes = header[4]
+    if type(offsets) is range:
+        if header[5] != count - 1 and not attributes & attr_compacted:
+            raise ValueError(f"it holds {count} dense records but its last offset delta is "
+                             f"{header[5]}")
+        return
+    if not attributes & attr_compacted:
+        raise ValueError("it carries offset deltas but is not a compacted batch")
+    if any(type(o) is not int for o in offsets) or sorted(set(offsets)) != list(offsets):
+        raise ValueError("its offset deltas are not strictly increasing integers")
+    if count and not header.base_offset <= offsets[0] <= offsets[-1] <= header.last_offset:
+        raise ValueError("its offset deltas lie outside the batch")
+
+
+def _check_one(decoded: Sequence[object]) -> None:
+    """The single-record form: ``[timestamp, key, value(, headers)]`` (pure, O(1))."""
+    if type(decoded) is not tuple or len(decoded) not in (3, 4):
+        raise ValueError("its payload is neither 5 columns nor one record")
+    if type(decoded[0]) is not int:
+        raise ValueError("its timestamp is not an integer")
+    for name, field in (("key", decoded[1]), ("value", decoded[2])):
+        if field is not None and type(field) is not bytes:
+            raise ValueError(f"its {name} is neither bytes nor nil")
 
 
 def records_from(offsets: Sequence[int], offset: int) -> int:

@@ -593,6 +593,8 @@ class PartitionLog:
                 out.extend(batches)
                 if batches:
                     offset = batches[-1][0].last_offset + 1
+                if offset < seg.next_offset:
+                    break  # a limit was reached, or damage ended the segment's read
             i += 1
         return out
 

@@ -30,7 +30,7 @@ from .batch import BatchHeader, Columns
 from .files import MappedFile, segment_file_name
 from .index import OffsetIndex, TimeIndex
 
-__all__ = ["RecoveredSegment", "Segment"]
+__all__ = ["RecoveredSegment", "Segment", "decode_stored"]
 
 relative_offset_max = 2**31 - 1  # relative offsets in the .index are int32
 index_pending_entries_max = 512  # index entries kept in memory between two writes (4 KiB)
@@ -47,6 +47,30 @@ class RecoveredSegment(NamedTuple):
     base_offset: int
     batches_checked: int
     bytes_truncated: int
+
+
+def decode_stored(
+    header: BatchHeader, batch_tail: bytes | memoryview, position: int, path: str | None
+) -> Columns:
+    """Decode a stored batch whose CRC checked out, and check its shape.
+
+    Every failure is the stored bytes' fault (a CRC-valid batch with a nonsense
+    payload: wrong msgpack, wrong shape or record count, an lz4 flag over data that
+    is not lz4), so every one is CorruptLogError naming the file, byte and offsets;
+    one try per batch keeps the decode a single C-level call per batch.
+    """
+    try:
+        cols = codec.decode_columns(header, batch_tail)  # type: ignore[arg-type]
+        codec.check_columns(header, cols)
+    except CorruptLogError:
+        raise
+    except Exception as exc:  # msgpack, lz4 and shape errors: all from the bytes
+        raise CorruptLogError(
+            f"batch at byte {position} of {path or 'memory segment'} (offsets "
+            f"{header.base_offset}..{header.last_offset}) passes its CRC but cannot be "
+            f"decoded: {exc}"
+        ) from exc
+    return cols
 
 
 class Segment:
@@ -429,7 +453,7 @@ class Segment:
                 f"batch at byte {position} of {self._log.path or 'memory segment'} "
                 f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
             )
-        return codec.decode_columns(header, tail)
+        return decode_stored(header, tail, position, self._log.path)
 
     def read(
         self, offset: int, max_records: int, max_bytes: int
@@ -438,7 +462,8 @@ class Segment:
         at or above ``offset`` or ``max_bytes`` of batches (at least one batch) are read.
 
         Lock-free. Cost: O(log entries) to find the start, then one CRC, one
-        msgpack call (and one lz4 call) per batch.
+        msgpack call (and one lz4 call) per batch. Raises CorruptLogError if the
+        first batch to read is damaged; damage after it ends the read early.
         """
         try:
             size = self.size
@@ -446,15 +471,24 @@ class Segment:
             out: list[tuple[BatchHeader, Columns]] = []
             records = 0
             read_bytes = 0
-            for header, pos in self._headers_from(position, size):
-                cols = self._decode_at(pos, header)
-                out.append((header, cols))
-                records += codec.records_from(cols.offsets, offset)  # compaction: gaps
-                read_bytes += header.total_bytes
-                if records >= max_records or read_bytes >= max_bytes:
-                    break
+            try:
+                for header, pos in self._headers_from(position, size):
+                    cols = self._decode_at(pos, header)
+                    out.append((header, cols))
+                    records += codec.records_from(cols.offsets, offset)  # compaction: gaps
+                    read_bytes += header.total_bytes
+                    if records >= max_records or read_bytes >= max_bytes:
+                        break
+            except CorruptLogError:
+                if not out:
+                    raise
+                # Return the batches before the damage; the next read, starting at
+                # it, raises (so a consumer gets every record before it first).
             return out
-        except ValueError as exc:  # the map was closed under us: segment deleted
+        except ValueError as exc:
+            if not self._log.closed:
+                raise  # a bug: every error from the bytes is CorruptLogError already
+            # The map was closed under us: the segment was deleted or replaced.
             raise OffsetOutOfRangeError(
                 f"offset {offset} was removed (segment {self.base_offset} deleted) while reading"
             ) from exc
@@ -480,9 +514,16 @@ class Segment:
             if header.max_timestamp < timestamp_ms:
                 continue
             cols = self._decode_at(pos, header)
-            for off, ts in zip(cols.offsets, cols.timestamps):
-                if ts >= timestamp_ms:
-                    return off, ts
+            try:
+                for off, ts in zip(cols.offsets, cols.timestamps):
+                    if ts >= timestamp_ms:
+                        return off, ts
+            except TypeError as exc:  # a CRC-valid batch with a timestamp of another type
+                raise CorruptLogError(
+                    f"batch at byte {pos} of {self._log.path or 'memory segment'} (offsets "
+                    f"{header.base_offset}..{header.last_offset}) holds a timestamp that is "
+                    "not an integer"
+                ) from exc
         return None
 
     # ------------------------------------------------------------------ lifecycle
