@@ -124,9 +124,22 @@ def normalise_headers(column: Sequence[Any]) -> list[tuple] | None:
                 raise InvalidRecordError(
                     f"record {i}: headers must be (str, bytes | None) pairs, got {pair!r}"
                 )
+            if not pair[0].isascii() and not _utf8_encodable(pair[0]):
+                raise InvalidRecordError(
+                    f"record {i}: header name {pair[0]!r} is not valid Unicode (a lone "
+                    "surrogate cannot be stored as UTF-8)"
+                )
             frozen.append((pair[0], pair[1]))
         out.append(tuple(frozen))
     return out if any_headers else None
+
+
+def _utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # The batch header stores timestamps as int64 (Kafka's too); Kafka's producer refuses

@@ -69,6 +69,18 @@ def test_a_bad_timestamp_is_refused_by_send_batch_and_the_partition(log, timesta
     assert [r.timestamp_ms for r in p.read(0, 10)] == [2**63 - 1, 2**63 - 1]
 
 
+@pytest.mark.parametrize("linger_ms", [0, 5])
+def test_a_header_name_that_cannot_be_stored_is_refused_at_send(log, linger_ms) -> None:
+    producer = log.producer(linger_ms=linger_ms)
+    with pytest.raises(InvalidRecordError, match="not valid Unicode"):
+        producer.send("t", b"v", headers=[("\udc80", b"x")])
+    with pytest.raises(InvalidRecordError, match="not valid Unicode"):
+        producer.send_batch("t", [(b"k", b"v", [("ok", None), ("\udc80", b"x")])])
+    producer.send("t", b"v", headers=[("caf\u00e9", b"x")])  # non-ASCII is fine
+    producer.close()
+    assert values(log) == [b"v"]
+
+
 def inject_once(monkeypatch, error: Exception) -> list[int]:
     """Make the next append of a lingering batch raise ``error``; returns a list that
     counts the failed calls."""
