@@ -323,3 +323,24 @@ def test_a_bad_recovery_point_is_reported_and_the_index_used(pristine, tmp_path,
         assert [r.offset for r in p.read(0, 100)] == list(range(RECORDS))
         (warning,) = log.recovery.warnings
         assert recovery_point_file in warning
+
+
+def test_compaction_refuses_to_merge_damage_away(tmp_path) -> None:
+    """The cleaner merges small segments: over a damaged one it would turn a reported
+    range into a silent gap, so it refuses, and the damage still raises."""
+    path = str(tmp_path / "data")
+    with eventlog.open(path) as log:
+        p = log.create_topic("t", segment_bytes=600, index_interval_bytes=0,
+                             cleanup_policy="compact", min_cleanable_dirty_ratio=0.01
+                             ).partition(0)
+        for i in range(RECORDS):
+            p.append([(b"k%d" % (i % 3), value(i))])
+    damage_cut_middle(path)
+    with eventlog.open(path) as log:
+        assert log.recovery.damaged[TP][0].start_offset == 13
+        with pytest.raises(CorruptLogError, match="not cleaning"):
+            log.run_compaction()
+        p = log.partition("t", 0)
+        with pytest.raises(CorruptLogError, match="offsets 13 to 14"):
+            p.read(13, 10)
+        assert [r.offset for r in p.read(0, 100)] == list(range(13))
