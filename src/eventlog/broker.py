@@ -3,8 +3,8 @@
 Files in the data directory::
 
     LOCK              held (flock) while an EventLog is open: a second one fails at once
-    .clean-shutdown   written by close(), removed by open(): its presence means the
-                      files need no recovery scan
+    .clean-shutdown   written by close(), removed once an open succeeded: its presence
+                      means the files need no recovery scan
     topics.msgpack    topic names, partition counts and configs (replaced atomically)
     TOPIC-N/          one directory per partition (see storage/partition_log.py)
 

@@ -151,7 +151,12 @@ class LogDirLockedError(StorageError):
 
 
 class CorruptLogError(StorageError):
-    """A batch failed its checksum somewhere other than the tail of the log.
+    """Stored bytes are not what was written, somewhere other than the tail of the log:
+    a batch fails its checksum, a CRC-valid batch does not decode to the shape its
+    header promises, or offsets are missing (a sealed segment cut short, zeroed or
+    deleted; listed in ``EventLog.recovery.damaged``). The message names the file and
+    the offsets. Nothing was changed or skipped: the same read raises again until
+    the caller reads (or seeks) past the range.
 
     A torn or corrupt *tail* is repaired on open and reported in the
     RecoveryReport, never raised.

@@ -3,12 +3,19 @@
 A partition's directory holds its segments (``<base offset>.log/.index/.timeindex``)
 and two small files:
 
-* ``log-start-offset``: the log start offset when ``delete_before`` moved it
-  inside a segment (Kafka's log-start-offset checkpoint). Absent: the first
-  segment's base offset.
-* ``recovery-point``: the position (segment base, byte) up to which the log was
-  last fsynced, written after each fsync in the ``interval`` and ``always``
-  policies. Recovery after a crash re-checks everything after it.
+* ``log-start-offset``: the log start offset, ASCII decimal, written whenever
+  ``delete_before``, retention or ``truncate_to`` moves it (Kafka's
+  log-start-offset checkpoint). Absent, or below the first segment's base offset:
+  that base offset. Not parsable or past the log end: not trusted (it would hide
+  records); the first segment's base offset, reported in ``RecoveryReport.warnings``.
+* ``recovery-point``: the position (segment base, byte; two int64) up to which the
+  log was last fsynced, written after each fsync in the ``interval`` and ``always``
+  policies. Recovery after a crash re-checks everything after it; a malformed one
+  is ignored (with a warning) and recovery starts from the index.
+
+Every sealed segment must end where the next one starts. Opening reports one that
+does not (``RecoveryReport.damaged``) and keeps its file untouched; ``read`` raises
+CorruptLogError at the missing offsets instead of stepping over them.
 * ``cleaner-offset-checkpoint``: where the log cleaner stopped (compacted logs;
   storage/cleaner.py, which also owns the transient ``.cleaned``/``.swap`` files
   that opening completes or deletes first).
