@@ -344,3 +344,53 @@ def test_compaction_refuses_to_merge_damage_away(tmp_path) -> None:
         with pytest.raises(CorruptLogError, match="offsets 13 to 14"):
             p.read(13, 10)
         assert [r.offset for r in p.read(0, 100)] == list(range(13))
+
+
+@pytest.mark.parametrize("marker", [True, False], ids=["after-close", "after-kill"])
+def test_damage_inside_a_sealed_segment_with_its_end_intact_raises_on_read(
+    pristine, tmp_path, marker
+) -> None:
+    """Opening reads only the end of each sealed segment, so a hole in the middle is
+    not reported; but no read steps over it."""
+    work = copy(pristine, tmp_path, marker=marker)
+    start = batch_position(work, DAMAGED_BASE, 11)
+    with open(segment_path(work, DAMAGED_BASE), "r+b") as f:
+        f.seek(start)
+        f.write(bytes(batch_position(work, DAMAGED_BASE, 12) - start))
+    with eventlog.open(work) as log:
+        assert not log.recovery.damaged
+        p = log.partition("t", 0)
+        assert [r.offset for r in p.read(0, 100)] == list(range(11))
+        with pytest.raises(CorruptLogError, match=r"00000000000000000010\.log"):
+            p.read(11, 10)
+        assert [r.offset for r in p.read(12, 100)] == list(range(12, RECORDS))
+        consumer = log.consumer(auto_offset_reset="earliest")
+        consumer.assign([TP])
+        seen: list[int] = []
+        with pytest.raises(CorruptLogError):
+            for _ in range(10):
+                seen.extend(r.offset for r in consumer.poll(timeout_ms=0))
+        assert seen == list(range(11)) and consumer.position(TP) == 11
+        consumer.close()
+
+
+@pytest.mark.parametrize("marker", [True, False], ids=["after-close", "after-kill"])
+@pytest.mark.parametrize("base", [DAMAGED_BASE, RECORDS - PER_SEGMENT], ids=["sealed", "last"])
+def test_a_garbage_index_is_rebuilt_and_hides_nothing(pristine, tmp_path, marker,
+                                                      base) -> None:
+    """An index that does not match its .log (trusted after a clean close) is rebuilt
+    from the log; the records are all there and nothing is reported as damaged."""
+    work = copy(pristine, tmp_path, marker=marker)
+    path = segment_path(work, base, ".index")
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.write(bytes(range(251, 251 - size, -1)) if size <= 251 else os.urandom(size))
+    with eventlog.open(work) as log:
+        assert not log.recovery.damaged
+        p = log.partition("t", 0)
+        for offset in range(RECORDS):
+            assert [r.offset for r in p.read(offset, 1)] == [offset]
+        p.check()
+    with eventlog.open(work) as log:
+        assert not log.recovery.damaged
+        assert [r.offset for r in log.partition("t", 0).read(0, 100)] == list(range(RECORDS))

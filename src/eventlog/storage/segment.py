@@ -143,9 +143,9 @@ class Segment:
         last = self.index.last_entry()
         if last is not None:
             header = self._header_at(last[1], limit)
-            if header is None or header.last_offset != self.base_offset + last[0]:
-                return False
-            if self._header_at(0, limit) is None:
+            if (header is None or header.last_offset != self.base_offset + last[0]
+                    or self._header_at(0, limit) is None):
+                self.index.drop_invalid()  # trusted, and wrong: recover/scan use it
                 return False
         self.size = last[1] if last else 0
         self.max_timestamp = self._last_time_entry_timestamp()
@@ -158,10 +158,11 @@ class Segment:
         """Rebuild a sealed segment's state and indexes from its batches, from byte 0,
         checking every CRC; stop at the first batch that is implausible, out of
         sequence or fails its CRC. Never changes the ``.log`` (unlike ``recover``):
-        a sealed segment that ends early is damage to report, not a torn tail to
-        cut, and ``close`` will not trim it (see ``damaged``). Cost: O(segment).
+        a sealed segment that ends early is damage to report (the owner calls
+        ``mark_damaged``, so that ``close`` will not trim it), not a torn tail to
+        cut. Cost: O(segment).
         """
-        self.index.truncate_after_position(0)
+        self.index.truncate_after_position(0)  # increasing: load() dropped the rest
         self.time_index.truncate_after_offset(-1)
         self.size = 0
         self.next_offset = self.base_offset
@@ -170,7 +171,6 @@ class Segment:
         self._scan_tail(self._log.file_bytes_at_open, verify=True, rebuild_index=True)
         if self.size:
             self._read_first_timestamp()
-        self.mark_damaged()
 
     def mark_damaged(self) -> None:
         """Keep the ``.log`` as it is on close (no trim): its bytes past ``size`` are
@@ -228,7 +228,11 @@ class Segment:
             return
         self.first_max_timestamp = first.max_timestamp
         if self.max_timestamp < 0 and self.size:
-            self._rescan()
+            known = (self.next_offset, self.max_timestamp, self.first_max_timestamp)
+            try:
+                self._rescan()
+            except CorruptLogError:  # damage in the middle: a read of it raises; open goes on
+                self.next_offset, self.max_timestamp, self.first_max_timestamp = known
 
     def _torn_bytes(self) -> int:
         """How many non-zero bytes a crash left after the last whole batch.
