@@ -262,7 +262,9 @@ def verify_crc(batch_tail: bytes | memoryview, header: BatchHeader) -> bool:
 def decode_columns(header: BatchHeader, batch_tail: bytes) -> Columns:
     """Decode the payload; ``batch_tail`` is bytes [17, end) of the batch (CRC-checked).
 
-    Cost: one lz4 call if compressed, one msgpack call.
+    Raises (msgpack's, lz4's or) ValueError if the payload does not have the shape
+    the header promises (``check_columns``): a CRC-valid batch may still be
+    nonsense. Cost: one lz4 call if compressed, one msgpack call, O(1) checks.
     """
     payload = memoryview(batch_tail)[header_bytes - crc_start :]
     if header.attributes & compression_mask == compression_lz4:
@@ -270,7 +272,13 @@ def decode_columns(header: BatchHeader, batch_tail: bytes) -> Columns:
     decoded = _unpackb(payload, use_list=False)
     base = header.base_offset
     if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
-        _check_one(decoded)
+        # Checked inline: this is the decode of every send() with linger_ms=0.
+        if not (type(decoded) is tuple and 3 <= len(decoded) <= 4 and header[11] == 1
+                and header[5] == 0 and type(decoded[0]) is int
+                and (decoded[1] is None or type(decoded[1]) is bytes)
+                and (decoded[2] is None or type(decoded[2]) is bytes)
+                and (len(decoded) == 3 or type(decoded[3]) is tuple)):
+            raise ValueError(_single_record_problem(header, decoded))
         return Columns(
             range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
             (decoded[3],) if len(decoded) == 4 else None,
@@ -280,7 +288,9 @@ def decode_columns(header: BatchHeader, batch_tail: bytes) -> Columns:
         offsets: Sequence[int] = range(base, base + header.record_count)
     else:
         offsets = [base + d for d in deltas]
-    return Columns(offsets, timestamps, keys, values, headers)
+    cols = Columns(offsets, timestamps, keys, values, headers)
+    check_columns(header, cols)
+    return cols
 
 
 def check_columns(header: BatchHeader, cols: Columns) -> None:
@@ -296,9 +306,8 @@ def check_columns(header: BatchHeader, cols: Columns) -> None:
     """
     count = header[11]  # record_count; by index: this runs for every batch read
     offsets, timestamps, keys, values, headers = cols
-    if not (type(timestamps) is tuple and type(keys) is tuple and type(values) is tuple
-            and len(timestamps) == count and len(keys) == count and len(values) == count
-            and len(offsets) == count):
+    if not (type(timestamps) is type(keys) is type(values) is tuple
+            and len(timestamps) == len(keys) == len(values) == len(offsets) == count):
         raise ValueError(f"its columns do not each hold {count} records")
     if headers is not None and (type(headers) is not tuple or len(headers) != count):
         raise ValueError(f"its headers column does not hold {count} records")
@@ -316,15 +325,18 @@ def check_columns(header: BatchHeader, cols: Columns) -> None:
         raise ValueError("its offset deltas lie outside the batch")
 
 
-def _check_one(decoded: Sequence[object]) -> None:
-    """The single-record form: ``[timestamp, key, value(, headers)]`` (pure, O(1))."""
+def _single_record_problem(header: BatchHeader, decoded: object) -> str:
+    """What is wrong with a payload in the single-record form (the error path only)."""
     if type(decoded) is not tuple or len(decoded) not in (3, 4):
-        raise ValueError("its payload is neither 5 columns nor one record")
+        return "its payload is neither 5 columns nor one record"
+    if header.record_count != 1 or header.last_offset_delta != 0:
+        return (f"it holds one record in the single-record form but its header says "
+                f"{header.record_count} record(s), last offset delta {header.last_offset_delta}")
     if type(decoded[0]) is not int:
-        raise ValueError("its timestamp is not an integer")
-    for name, field in (("key", decoded[1]), ("value", decoded[2])):
-        if field is not None and type(field) is not bytes:
-            raise ValueError(f"its {name} is neither bytes nor nil")
+        return "its timestamp is not an integer"
+    if len(decoded) == 4 and type(decoded[3]) is not tuple:
+        return "its headers are not an array"
+    return "its key or value is neither bytes nor nil"
 
 
 def records_from(offsets: Sequence[int], offset: int) -> int:

@@ -60,8 +60,7 @@ def decode_stored(
     one try per batch keeps the decode a single C-level call per batch.
     """
     try:
-        cols = codec.decode_columns(header, batch_tail)  # type: ignore[arg-type]
-        codec.check_columns(header, cols)
+        return codec.decode_columns(header, batch_tail)  # type: ignore[arg-type]
     except CorruptLogError:
         raise
     except Exception as exc:  # msgpack, lz4 and shape errors: all from the bytes
@@ -70,7 +69,6 @@ def decode_stored(
             f"{header.base_offset}..{header.last_offset}) passes its CRC but cannot be "
             f"decoded: {exc}"
         ) from exc
-    return cols
 
 
 class Segment:
