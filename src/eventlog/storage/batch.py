@@ -297,7 +297,7 @@ def check_columns(header: BatchHeader, cols: Columns) -> None:
     """Raise ValueError naming the problem unless ``cols`` has the shape ``header``
     promises: ``record_count`` records in every column, offsets inside the batch
     and (compacted batches) strictly increasing, a dense batch ending at its
-    ``last_offset_delta``, and the single-record form only for one record.
+    ``last_offset_delta`` (``decode_columns`` checks the single-record form).
 
     A CRC-valid batch can still be nonsense (a foreign or hostile writer): this is
     what keeps it from reading as other offsets or other records. Cost: O(1) per
