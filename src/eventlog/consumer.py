@@ -71,6 +71,7 @@ from .errors import (
     OffsetOutOfRangeError,
     RebalanceInProgressError,
     RecordDeserializationError,
+    TopicError,
     UnknownMemberError,
     UnknownTopicError,
 )
@@ -1092,7 +1093,9 @@ class Consumer:
         """Commit ``offsets`` ({tp: next offset to read | OffsetAndMetadata}), by default
         the positions of every assigned partition (all that earlier polls returned).
 
-        Raises InvalidConfigError (no group_id, bad offsets);
+        Raises InvalidConfigError (no group_id, bad offsets); UnknownTopicError /
+        UnknownPartitionError (a partition that does not exist: Kafka's
+        UNKNOWN_TOPIC_OR_PARTITION);
         CommitFailedError (this member was evicted or the group moved to another
         generation: its partitions may belong to another member now; poll to
         rejoin); RebalanceInProgressError (this member is rejoining; poll, then
@@ -1168,7 +1171,7 @@ class Consumer:
             return
         try:
             self._commit_now(offsets)
-        except GroupError:
+        except (GroupError, TopicError):  # TopicError: a topic deleted under the consumer
             pass
 
     def _maybe_auto_commit(self, now: float) -> None:

@@ -25,6 +25,7 @@ from .errors import (
     InvalidConfigError,
     InvalidProducerEpochError,
     InvalidRecordError,
+    InvalidTopicError,
     OffsetConflictError,
     OffsetOutOfRangeError,
     OutOfOrderSequenceError,
@@ -37,7 +38,7 @@ from .storage.batch import BatchHeader, Columns
 from .storage.cleaner import CleanerStats
 from .storage.partition_log import PartitionLog
 
-__all__ = ["AppendResult", "DataSignal", "Partition"]
+__all__ = ["AppendResult", "DataSignal", "InternalPartition", "Partition"]
 
 _NONE_TYPE = type(None)
 _KEY_TYPES = frozenset((bytes, _NONE_TYPE))
@@ -721,6 +722,40 @@ class Partition:
             f"Partition({self.topic!r}, {self.index}, start_offset={self.start_offset}, "
             f"end_offset={self.end_offset})"
         )
+
+
+class InternalPartition(Partition):
+    """A partition of an internal topic (``__consumer_offsets``): readable like any
+    other, written only by eventlog itself through :meth:`append_internal`.
+
+    Every public append raises InvalidTopicError, as Kafka refuses produce requests
+    to internal topics from clients (INVALID_TOPIC_EXCEPTION). A subclass, so the
+    append paths of every other partition carry no check for it.
+    """
+
+    def _refuse(self) -> InvalidTopicError:
+        return InvalidTopicError(
+            f"Cannot append to internal topic {self.topic!r}: it is written only by "
+            "eventlog itself (commit offsets through a Consumer instead)"
+        )
+
+    def append(self, *args: Any, **kwargs: Any) -> int:
+        raise self._refuse()
+
+    def append_batch(self, *args: Any, **kwargs: Any) -> AppendResult:
+        raise self._refuse()
+
+    def append_columns(self, *args: Any, **kwargs: Any) -> AppendResult:
+        raise self._refuse()
+
+    def append_record(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
+        raise self._refuse()
+
+    def append_internal(self, records: Sequence[Sequence[Any]]) -> int:
+        """Append ``(key, value)`` records as one batch (eventlog's own writes, e.g.
+        committed offsets); return the offset of the first. Raises as ``append``."""
+        keys, values, headers, timestamps = self._columns(records, None)
+        return Partition.append_columns(self, keys, values, headers, timestamps).base_offset
 
 
 def _trim(cols: Columns, offset: int, max_records: int) -> Columns:

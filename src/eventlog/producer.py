@@ -77,6 +77,7 @@ from .partitioner import (
 from .records import RecordMetadata
 from .serde import resolve_serializer
 from .storage.batch import COMPRESSION_CODES
+from .topic import internal_topics
 
 __all__ = ["BatchMetadata", "DeliveryFuture", "Producer", "ProducerConfig"]
 
@@ -1195,8 +1196,10 @@ class Producer:
     def close(self, timeout: float | None = None) -> None:
         """Flush, then stop. Idempotent. ``send`` raises ClosedError afterwards."""
         self._serializing = True  # send() checks ``closed`` before anything else
-        if self._finalizer.alive:
-            self._finalizer()
+        # detach(), not calling the finalizer: that one is for a producer nobody closed,
+        # and says so in the log. detach() returns None to all but one caller.
+        if self._finalizer.detach() is not None:
+            self._state.shutdown()
 
     @property
     def closed(self) -> bool:
@@ -1204,6 +1207,8 @@ class Producer:
 
     def partitions_for(self, topic: str) -> list[int]:
         """The partition numbers of ``topic`` (Kafka's partitionsFor)."""
+        if topic in internal_topics:  # readable, not writable: no auto-creation
+            return list(range(self._log.topic(topic).num_partitions))
         return list(range(self._log.topic_for_produce(topic).num_partitions))
 
     def metrics(self) -> dict[str, int]:

@@ -267,6 +267,15 @@ def test_invalid_partition_counts(elog, path, partitions) -> None:
         ({"num_partitions": 0}, "num_partitions must be an int >= 1, got 0"),
         ({"topic_config": {"nope": 1}}, "unknown topic config nope"),
         ({"topic_config": {"retention_ms": -3}}, "retention_ms must be -1 (no limit) or >= 0"),
+        # Unknown and mistyped options: these used to raise TypeError/ValueError.
+        ({"retention_ms": 1}, "unknown option retention_ms of eventlog.open(); retention_ms "
+                              "is a topic config: pass topic_config={'retention_ms': 1}"),
+        ({"fsync_policy": "always"}, "unknown option fsync_policy of eventlog.open(); known "
+                                     "options: path, clock, fsync"),
+        ({"topic_config": [("retention_ms", 1)]}, "topic_config must be a mapping"),
+        ({"topic_config": "retention_ms=1"}, "topic_config must be a mapping"),
+        ({"auto_create_topics": "yes"}, "auto_create_topics must be True or False"),
+        ({"clock": 5}, "clock must be a Clock"),
     ],
 )
 def test_invalid_open_options_create_nothing(tmp_path, options, fragment) -> None:
@@ -275,6 +284,11 @@ def test_invalid_open_options_create_nothing(tmp_path, options, fragment) -> Non
         eventlog.open(str(path), **options)
     assert fragment in str(info.value)
     assert not path.exists()
+
+
+def test_a_path_of_the_wrong_type_is_invalid_config() -> None:
+    with pytest.raises(InvalidConfigError, match=r"path must be a str or os\.PathLike"):
+        eventlog.open(5)  # type: ignore[arg-type]
 
 
 def test_use_after_close(path) -> None:

@@ -247,6 +247,20 @@ def test_close_flushes_and_then_send_raises(log):
     assert log.topic("t").partition(0).end_offset == 1
 
 
+def test_explicit_close_with_lingering_records_logs_no_unclosed_warning(log, caplog):
+    # close() ran the finalizer meant for producers nobody closed, which warned
+    # "a Producer was not closed" about a producer that was.
+    log.create_topic("t")
+    producer = log.producer(linger_ms=60_000)
+    futures = [producer.send("t", b"v") for _ in range(3)]
+    with caplog.at_level("DEBUG", logger="eventlog"):
+        producer.close()
+        producer.close()  # idempotent, and quiet too
+    assert [f.result().offset for f in futures] == [0, 1, 2]
+    assert not [r for r in caplog.records if "not closed" in r.getMessage()]
+    assert producer.closed
+
+
 def test_send_after_close_raises_closed_before_checking_the_record(log):
     log.create_topic("t")
     producer = log.producer()
