@@ -394,3 +394,16 @@ def test_a_garbage_index_is_rebuilt_and_hides_nothing(pristine, tmp_path, marker
     with eventlog.open(work) as log:
         assert not log.recovery.damaged
         assert [r.offset for r in log.partition("t", 0).read(0, 100)] == list(range(RECORDS))
+
+
+def test_a_lookup_by_time_does_not_step_over_missing_offsets(pristine, tmp_path) -> None:
+    """The first record at or after a time might be among the missing offsets: the
+    lookup raises rather than answer with an offset after them."""
+    work = copy(pristine, tmp_path, marker=True)
+    first_missing = damage_cut_middle(work)
+    with eventlog.open(work) as log:
+        p = log.partition("t", 0)
+        stamps = [r.timestamp_ms for r in p.read(0, first_missing)]
+        assert p.offset_for_time(stamps[0]) == 0  # before the damage: answered
+        with pytest.raises(CorruptLogError, match=f"offsets {first_missing} to"):
+            p.offset_for_time(stamps[-1] + 10**9)

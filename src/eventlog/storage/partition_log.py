@@ -624,13 +624,17 @@ class PartitionLog:
     def _offset_for_time(
         self, segs: list[Segment], timestamp_ms: int
     ) -> tuple[int, int] | None:
-        for seg in segs:
+        for i, seg in enumerate(segs):
             if seg.max_timestamp >= timestamp_ms:
                 found = seg.offset_for_time(timestamp_ms)
                 if found is not None and found[0] >= self.start_offset:
                     return found
                 if found is not None:
                     return self._first_at_or_after(timestamp_ms, self.start_offset)
+            if i + 1 < len(segs) and seg.next_offset < segs[i + 1].base_offset and (
+                segs[i + 1].base_offset > self.start_offset
+            ):  # the answer may lie in the missing offsets: do not step over them
+                raise CorruptLogError(_damage(seg, segs[i + 1], self.directory).reason)
         return None
 
     def _first_at_or_after(self, timestamp_ms: int, start: int) -> tuple[int, int] | None:
