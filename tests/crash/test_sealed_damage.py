@@ -213,12 +213,28 @@ def test_damage_does_not_hide_the_other_partitions(tmp_path) -> None:
 # --------------------------------------------------------------------------- the marker
 
 
-def test_the_last_log_cut_inside_its_first_header_with_the_marker_present(pristine,
-                                                                         tmp_path) -> None:
+@pytest.fixture(scope="module")
+def pristine_one_segment(tmp_path_factory) -> str:
+    """A closed log of one segment holding all the records, indexed."""
+    path = str(tmp_path_factory.mktemp("one-segment") / "data")
+    with eventlog.open(path) as log:
+        p = log.create_topic("t", index_interval_bytes=0).partition(0)
+        for i in range(RECORDS):
+            p.append([(b"k", value(i))])
+        assert len(p.log.segments) == 1
+    return path
+
+
+@pytest.mark.parametrize("layout", ["six-segments", "one-segment"])
+def test_the_last_log_cut_inside_its_first_header_with_the_marker_present(
+    pristine, pristine_one_segment, tmp_path, layout
+) -> None:
     """Every cut inside the first header of the last .log, the clean-shutdown marker
     present: the open succeeds (the cut file is recovered as a torn tail) or raises an
     eventlog error, never an AssertionError, and the marker survives a failed open."""
-    last_base = RECORDS - PER_SEGMENT
+    if layout == "one-segment":
+        pristine = pristine_one_segment
+    last_base = RECORDS - PER_SEGMENT if layout == "six-segments" else 0
     for cut in range(codec.header_bytes + 1):
         work = copy(pristine, tmp_path, marker=True)
         os.truncate(segment_path(work, last_base), cut)
