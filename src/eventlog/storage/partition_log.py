@@ -577,7 +577,7 @@ class PartitionLog:
         retries = 0
         while i < len(segs) and max_records > 0 and max_bytes > 0:
             seg = segs[i]
-            if offset < seg.base_offset:  # a sealed segment ended early: damage
+            if offset < seg.base_offset and i:  # a sealed segment ended early: damage
                 if out:
                     break  # return what lies before it; the next read raises
                 raise CorruptLogError(_damage(segs[i - 1], seg, self.directory).reason)
