@@ -423,3 +423,20 @@ def test_a_lookup_by_time_does_not_step_over_missing_offsets(pristine, tmp_path)
         assert p.offset_for_time(stamps[0]) == 0  # before the damage: answered
         with pytest.raises(CorruptLogError, match=f"offsets {first_missing} to"):
             p.offset_for_time(stamps[-1] + 10**9)
+
+
+def test_a_damaged_first_batch_of_the_active_segment_is_reported(pristine, tmp_path) -> None:
+    """After a crash, recovery starts at the last index entry that checks out; a first
+    batch damaged below it is not a torn tail: it is reported, and reads of it raise."""
+    work = copy(pristine, tmp_path, marker=False)
+    last_base = RECORDS - PER_SEGMENT
+    with open(segment_path(work, last_base), "r+b") as f:
+        f.write(bytes(codec.header_bytes))
+    with eventlog.open(work) as log:
+        (damage,) = log.recovery.damaged[TP]
+        assert (damage.start_offset, damage.end_offset) == (last_base, last_base + 1)
+        p = log.partition("t", 0)
+        with pytest.raises(CorruptLogError):
+            p.read(last_base, 10)
+        assert [r.offset for r in p.read(last_base + 1, 10)] == list(range(last_base + 1,
+                                                                           RECORDS))

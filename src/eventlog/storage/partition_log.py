@@ -193,6 +193,16 @@ class PartitionLog:
                 continue
             seg.mark_damaged()
             damaged.append(_damage(seg, following, self.directory))
+        last = segs[-1]
+        head_end = last.damaged_head()
+        if head_end is not None:  # recovery kept later batches of the active segment
+            damaged.append(DamagedRange(
+                last.base_offset, head_end, last.path or "memory",
+                f"offsets {last.base_offset} to {head_end - 1} of {self.directory or 'the log'} "
+                f"are unreadable: the first batch of {last.path or 'the memory segment'} is "
+                f"damaged, though batches after it check out. Nothing was skipped: to give "
+                f"these offsets up, read from (or seek to) offset {head_end}",
+            ))
         return damaged
 
     def _existing_base_offsets(self) -> list[int]:

@@ -170,6 +170,17 @@ class Segment:
         if self.size:
             self._read_first_timestamp()
 
+    def damaged_head(self) -> int | None:
+        """If the segment's first batch is unreadable although later ones check out (a
+        recovery that started at a later index entry), the offset of the first batch
+        known to be whole; else None. O(1): two headers."""
+        if not self.size or self._header_at(0, self.size) is not None:
+            return None
+        if not len(self.index):
+            return self.next_offset
+        header = self._header_at(self.index.positions[0], self.size)
+        return self.next_offset if header is None else header.base_offset
+
     def mark_damaged(self) -> None:
         """Keep the ``.log`` as it is on close (no trim): its bytes past ``size`` are
         damaged, not free space, and may be recoverable by hand."""
