@@ -208,5 +208,130 @@ class KafkaPythonConsumer:
         self.c.close()
 
 
+class AiokafkaAdapter:
+    """aiokafka is asyncio-only: its coroutines run on a loop in a thread of its own."""
+
+    name = "aiokafka"
+
+    def __init__(self, bootstrap: str) -> None:
+        import asyncio
+        import threading
+
+        import aiokafka
+
+        self.aiokafka = aiokafka
+        self.bootstrap = bootstrap
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(deadline_s * 2)
+
+    async def _admin(self, call: str, *args: Any) -> Any:
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            return await getattr(admin, call)(*args)
+        finally:
+            await admin.close()
+
+    def create_topic(self, name: str, partitions: int) -> None:
+        from aiokafka.admin import NewTopic
+
+        self.run(self._admin("create_topics", [NewTopic(name, partitions, 1)]))
+
+    def delete_topic(self, name: str) -> None:
+        self.run(self._admin("delete_topics", [name]))
+
+    def list_topics(self) -> set[str]:
+        return set(self.run(self._admin("list_topics")))
+
+    def produce(self, topic: str, records: list[tuple], *, compression: str = "none",
+                idempotent: bool = True) -> list[tuple[int, int]]:
+        import asyncio
+
+        async def go() -> list[tuple[int, int]]:
+            p = self.aiokafka.AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, linger_ms=5, enable_idempotence=idempotent,
+                compression_type=None if compression == "none" else compression,
+            )
+            await p.start()
+            try:
+                futures = [await p.send(topic, value=v, key=k, headers=list(h))
+                           for k, v, h in records]
+                metas = await asyncio.gather(*futures)
+            finally:
+                await p.stop()
+            return [(m.partition, m.offset) for m in metas]
+
+        return self.run(go())
+
+    def consumer(self, group: str, topics: list[str], **extra: Any) -> AiokafkaConsumer:
+        return AiokafkaConsumer(self, group, topics, extra)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+class AiokafkaConsumer:
+    def __init__(self, adapter: AiokafkaAdapter, group: str, topics: list[str],
+                 extra: dict[str, Any]) -> None:
+        self.a = adapter
+
+        async def make() -> Any:
+            c = adapter.aiokafka.AIOKafkaConsumer(
+                *topics, bootstrap_servers=adapter.bootstrap, group_id=group,
+                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=10,
+                heartbeat_interval_ms=100, session_timeout_ms=6000, **extra,
+            )
+            await c.start()
+            return c
+
+        self.c = adapter.run(make())
+
+    def _getmany(self, timeout_ms: int) -> list[Got]:
+        batches = self.a.run(self.c.getmany(timeout_ms=timeout_ms))
+        return [Got(m.partition, m.offset, m.key, m.value, tuple(m.headers))
+                for msgs in batches.values() for m in msgs]
+
+    def poll(self, count: int) -> list[Got]:
+        got: list[Got] = []
+        end = time.monotonic() + deadline_s
+        while len(got) < count and time.monotonic() < end:
+            got.extend(self._getmany(200))
+        return got
+
+    def poll_nothing(self, rounds: int = 5) -> list[Got]:
+        got: list[Got] = []
+        for _ in range(rounds):
+            got.extend(self._getmany(100))
+        return got
+
+    def assignment(self) -> set[int]:
+        return {tp.partition for tp in self.c.assignment()}
+
+    def commit(self) -> None:
+        self.a.run(self.c.commit())
+
+    def committed(self, topic: str, partitions: int) -> dict[int, int]:
+        tp = self.a.aiokafka.TopicPartition
+        out = {}
+        for i in range(partitions):
+            value = self.a.run(self.c.committed(tp(topic, i)))
+            out[i] = -1001 if value is None else value
+        return out
+
+    def close(self) -> None:
+        self.a.run(self.c.stop())
+
+
 ADAPTERS = {"confluent-kafka": ("confluent_kafka", ConfluentAdapter),
-            "kafka-python": ("kafka", KafkaPythonAdapter)}
+            "kafka-python": ("kafka", KafkaPythonAdapter),
+            "aiokafka": ("aiokafka", AiokafkaAdapter)}
