@@ -78,6 +78,14 @@ class WireBatch(NamedTuple):
 
 def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
     """A zigzag varint (up to 64 bits) at ``pos``; returns (value, next position)."""
+    if pos + 1 < len(buf):
+        b = buf[pos]
+        if b < 0x80:  # one byte
+            return (b >> 1) ^ -(b & 1), pos + 1
+        b2 = buf[pos + 1]
+        if b2 < 0x80:  # two bytes: record lengths, most timestamp deltas
+            z = (b & 0x7F) | (b2 << 7)
+            return (z >> 1) ^ -(z & 1), pos + 2
     shift = 0
     result = 0
     while True:
@@ -94,17 +102,25 @@ def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
     return (result >> 1) ^ -(result & 1), pos
 
 
-def _varint(value: int) -> bytes:
-    """Zigzag-encode ``value`` (a signed 64-bit int) as a varint."""
+def _varint_long(value: int) -> bytes:
     z = (value << 1) ^ (value >> 63)
-    if z < 0x80:
-        return bytes((z,))
     out = bytearray()
     while z >= 0x80:
         out.append((z & 0x7F) | 0x80)
         z >>= 7
     out.append(z)
     return bytes(out)
+
+
+_small_bound = 1 << 13  # zigzag varints of [-8192, 8192) take at most 2 bytes: precomputed
+_SMALL = tuple(_varint_long(v) for v in range(-_small_bound, _small_bound))
+
+
+def _varint(value: int) -> bytes:
+    """Zigzag-encode ``value`` (a signed 64-bit int) as a varint."""
+    if -_small_bound <= value < _small_bound:
+        return _SMALL[value + _small_bound]
+    return _varint_long(value)
 
 
 def _read_bytes(buf: bytes, pos: int, what: str) -> tuple[bytes | None, int]:
@@ -218,46 +234,85 @@ def _decode_records(
     body: bytes, count: int, base_offset: int, attributes: int, base_ts: int,
     producer_id: int, producer_epoch: int, base_sequence: int,
 ) -> WireBatch:
+    # One-byte varints (most lengths and deltas) are decoded inline: this loop runs
+    # once per produced record.
     timestamps: list[int] = []
     keys: list[bytes | None] = []
     values: list[bytes | None] = []
     headers: list[tuple] = []
     any_headers = False
+    read = _read_varint
+    size = len(body)
     pos = 0
-    for i in range(count):
-        length, pos = _read_varint(body, pos)
-        end = pos + length
-        if length < 1 or end > len(body):
-            raise WireFormatError(f"record {i} length {length} runs past the end of the batch")
-        pos += 1  # record attributes: unused
-        ts_delta, pos = _read_varint(body, pos)
-        _offset_delta, pos = _read_varint(body, pos)
-        key, pos = _read_bytes(body, pos, f"record {i} key")
-        value, pos = _read_bytes(body, pos, f"record {i} value")
-        n_headers, pos = _read_varint(body, pos)
-        if n_headers < 0 or n_headers > length:
-            raise WireFormatError(f"record {i} has {n_headers} headers")
-        hs = []
-        for _ in range(n_headers):
-            hkey, pos = _read_bytes(body, pos, f"record {i} header key")
-            hvalue, pos = _read_bytes(body, pos, f"record {i} header value")
-            if hkey is None:
-                raise WireFormatError(f"record {i} has a header with a null key")
-            try:
-                hs.append((hkey.decode("utf-8"), hvalue))
-            except UnicodeDecodeError:
-                raise WireFormatError(f"record {i} has a header key that is not UTF-8") from None
-        if pos != end:
-            raise WireFormatError(f"record {i} fields do not add up to its length {length}")
-        if hs:
-            any_headers = True
-        headers.append(tuple(hs))
-        timestamps.append(base_ts + ts_delta)
-        keys.append(key)
-        values.append(value)
-    if pos != len(body):
+    i = 0
+    try:
+        for i in range(count):
+            b = body[pos]
+            if b < 0x80:
+                length = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                length, pos = read(body, pos)
+            end = pos + length
+            if length < 1 or end > size:
+                raise WireFormatError(
+                    f"record {i} length {length} runs past the end of the batch")
+            pos += 1  # record attributes: unused
+            b = body[pos]
+            if b < 0x80:
+                ts_delta = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                ts_delta, pos = read(body, pos)
+            if body[pos] < 0x80:  # the offset delta: offsets are assigned by the log
+                pos += 1
+            else:
+                _delta, pos = read(body, pos)
+            b = body[pos]
+            if b < 0x80:
+                n = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                n, pos = read(body, pos)
+            if n >= 0:
+                key: bytes | None = body[pos:pos + n]
+                pos += n
+            elif n == -1:
+                key = None
+            else:
+                raise WireFormatError(f"record {i} key has negative length {n}")
+            b = body[pos]
+            if b < 0x80:
+                n = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                n, pos = read(body, pos)
+            if n >= 0:
+                value: bytes | None = body[pos:pos + n]
+                pos += n
+            elif n == -1:
+                value = None
+            else:
+                raise WireFormatError(f"record {i} value has negative length {n}")
+            if pos >= end:
+                raise WireFormatError(f"record {i} fields run past its length {length}")
+            if body[pos] == 0:  # no headers
+                pos += 1
+                headers.append(())
+            else:
+                hs, pos = _decode_headers(body, pos, end, i)
+                any_headers = True
+                headers.append(hs)
+            if pos != end:
+                raise WireFormatError(f"record {i} fields do not add up to its length {length}")
+            timestamps.append(base_ts + ts_delta)
+            keys.append(key)
+            values.append(value)
+    except IndexError:
+        raise WireFormatError(f"record {i} ends before its last field") from None
+    if pos != size:
         raise WireFormatError(
-            f"record batch has {len(body) - pos} bytes after its {count} records"
+            f"record batch has {size - pos} bytes after its {count} records"
         )
     return WireBatch(
         base_offset, attributes, producer_id, producer_epoch, base_sequence,
@@ -265,7 +320,33 @@ def _decode_records(
     )
 
 
+def _decode_headers(body: bytes, pos: int, end: int, i: int) -> tuple[tuple, int]:
+    n_headers, pos = _read_varint(body, pos)
+    if n_headers < 0 or n_headers > end - pos:
+        raise WireFormatError(f"record {i} has {n_headers} headers")
+    hs = []
+    for _ in range(n_headers):
+        hkey, pos = _read_bytes(body, pos, f"record {i} header key")
+        hvalue, pos = _read_bytes(body, pos, f"record {i} header value")
+        if hkey is None:
+            raise WireFormatError(f"record {i} has a header with a null key")
+        try:
+            hs.append((hkey.decode("utf-8"), hvalue))
+        except UnicodeDecodeError:
+            raise WireFormatError(f"record {i} has a header key that is not UTF-8") from None
+    return tuple(hs), pos
+
+
 # ---------------------------------------------------------------------------- encoding
+
+
+def _encode_headers(hs: tuple) -> bytes:
+    fields = [_varint(len(hs))]
+    for hkey, hvalue in hs:
+        raw = hkey.encode("utf-8")
+        fields.append(_varint(len(raw)) + raw)
+        fields.append(b"\x01" if hvalue is None else _varint(len(hvalue)) + hvalue)
+    return b"".join(fields)
 
 
 def encode_batch(
@@ -290,27 +371,27 @@ def encode_batch(
         raise ValueError("a record batch needs at least one record")
     base_offset = offsets[0]
     base_ts = timestamps[0]
-    parts = []
+    parts: list[bytes] = []
+    append = parts.append
+    join = b"".join
+    varint = _varint
+    no_headers = headers is None
     for i in range(len(offsets)):
         key = keys[i]
         value = values[i]
-        fields = [
+        record = join((
             b"\x00",
-            _varint(timestamps[i] - base_ts),
-            _varint(offsets[i] - base_offset),
-            b"\x01" if key is None else _varint(len(key)) + key,
-            b"\x01" if value is None else _varint(len(value)) + value,
-        ]
-        hs = headers[i] if headers is not None else ()
-        fields.append(_varint(len(hs)))
-        for hkey, hvalue in hs:
-            raw = hkey.encode("utf-8")
-            fields.append(_varint(len(raw)) + raw)
-            fields.append(b"\x01" if hvalue is None else _varint(len(hvalue)) + hvalue)
-        record = b"".join(fields)
-        parts.append(_varint(len(record)))
-        parts.append(record)
-    body = b"".join(parts)
+            varint(timestamps[i] - base_ts),
+            varint(offsets[i] - base_offset),
+            b"\x01" if key is None else varint(len(key)),
+            b"" if key is None else key,
+            b"\x01" if value is None else varint(len(value)),
+            b"" if value is None else value,
+            b"\x00" if no_headers or not headers[i] else _encode_headers(headers[i]),
+        ))
+        append(varint(len(record)))
+        append(record)
+    body = join(parts)
     code = attributes & attr_compression_mask
     if code:
         body = _compress(code, body)
