@@ -39,18 +39,24 @@ class ConsumerRebalanceListener:
 
 
 class _Listener:
-    def __init__(self, user: Any) -> None:
+    def __init__(self, user: Any, eager: bool) -> None:
         self._user = user
+        self._eager = eager
+        self._revoked_before_join = False
 
     @staticmethod
     def _set(partitions: list[_TP]) -> set[TopicPartition]:
         return {TopicPartition(tp.topic, tp.partition) for tp in partitions}
 
     def on_partitions_revoked(self, partitions: list[_TP]) -> None:
-        if partitions:  # kafka-python calls no revoke when nothing is owned
-            self._user.on_partitions_revoked(self._set(partitions))
+        self._revoked_before_join = True
+        self._user.on_partitions_revoked(self._set(partitions))
 
     def on_partitions_assigned(self, partitions: list[_TP]) -> None:
+        if self._eager and not self._revoked_before_join:
+            # kafka-python (eager) revokes before every join, the first one too (empty)
+            self._user.on_partitions_revoked(set())
+        self._revoked_before_join = False
         self._user.on_partitions_assigned(self._set(partitions))
 
     def on_partitions_lost(self, partitions: list[_TP]) -> None:
@@ -118,6 +124,8 @@ class KafkaConsumer:
         if client_id is not None:
             el_config["client_id"] = client_id
         self._group_id = el_config.get("group_id")
+        self._eager = any(n != "cooperative-sticky"
+                          for n in el_config["partition_assignment_strategy"])
         refuse_unknown(configs, "KafkaConsumer")
         try:
             self._c = _ElConsumer(self._log, **el_config)
@@ -181,7 +189,7 @@ class KafkaConsumer:
         if listener is not None and not (hasattr(listener, "on_partitions_revoked")
                                          and hasattr(listener, "on_partitions_assigned")):
             raise TypeError("listener must be a ConsumerRebalanceListener")
-        wrapped = None if listener is None else _Listener(listener)
+        wrapped = None if listener is None else _Listener(listener, self._eager)
         with translated():
             if pattern:
                 self._c.subscribe(pattern=pattern, listener=wrapped)

@@ -108,7 +108,7 @@ class ConfigError(KafkaConfigurationError, InvalidConfigError):
     eventlog's InvalidConfigError. Nothing was created."""
 
     def __str__(self) -> str:
-        return KafkaConfigurationError.__str__(self)
+        return f"KafkaConfigurationError: {Exception.__str__(self)}"
 
 
 class BrokerResponseError(KafkaError):
