@@ -134,3 +134,14 @@ def kp(request: pytest.FixtureRequest) -> Iterator[Env]:
         importlib.import_module("kafka.admin")
         importlib.import_module("kafka.errors")
         yield Env("real", module, request.getfixturevalue("kafka_broker"))
+
+
+@pytest.fixture(params=["eventlog", "real"])
+def ak(request: pytest.FixtureRequest) -> Iterator[Env]:
+    """aiokafka: eventlog.compat's, then the real one on noida-db."""
+    if request.param == "eventlog":
+        yield from _eventlog_env("eventlog.compat.aiokafka")
+    else:
+        module = _real_module("aiokafka")
+        importlib.import_module("aiokafka.errors")
+        yield Env("real", module, request.getfixturevalue("kafka_broker"))

@@ -28,8 +28,8 @@ def log():
 
 
 def test_imports_resolve_to_compat_modules_inside_and_come_back_after(log) -> None:
-    before = {n: m for n, m in sys.modules.items()
-              if n.split(".")[0] in ("confluent_kafka", "kafka")}
+    roots = ("confluent_kafka", "kafka", "aiokafka")
+    before = {n: m for n, m in sys.modules.items() if n.split(".")[0] in roots}
     with use_eventlog(log) as clients:
         import confluent_kafka
         import confluent_kafka.admin
@@ -42,13 +42,17 @@ def test_imports_resolve_to_compat_modules_inside_and_come_back_after(log) -> No
         assert kafka is kp and kafka.errors is kp.errors
         assert StringSerializer is ck.serialization.StringSerializer
         assert clients.log is log and clients.confluent_kafka is ck
+        import aiokafka
+        import aiokafka.errors
+
+        assert aiokafka is clients.aiokafka
+        assert aiokafka.errors.ConsumerStoppedError.__module__ == "eventlog.compat.aiokafka.errors"
         seen = []
         t = threading.Thread(target=lambda: seen.append(importlib.import_module("kafka")))
         t.start()
         t.join()
         assert seen == [kp]  # other threads see the swap too
-    after = {n: m for n, m in sys.modules.items()
-             if n.split(".")[0] in ("confluent_kafka", "kafka")}
+    after = {n: m for n, m in sys.modules.items() if n.split(".")[0] in roots}
     assert after == before
 
 
@@ -315,3 +319,26 @@ def test_installed_plugin_is_on_by_default_and_off_with_no_eventlog(tmp_path: Pa
     off = subprocess.run([*base, "-p", "no:eventlog"], capture_output=True, text=True,
                          env=env, cwd=tmp_path)
     assert off.returncode != 0 and "fixture 'eventlog_log' not found" in off.stdout
+
+
+def test_aiokafka_consumer_parks_on_the_loop_until_a_record_arrives(log) -> None:
+    import asyncio
+
+    from eventlog.compat import aiokafka as ak
+
+    async def main() -> list[bytes]:
+        with use_eventlog(log):
+            log.create_topic("t", 1)
+            consumer = ak.AIOKafkaConsumer("t", group_id="g", auto_offset_reset="earliest")
+            producer = ak.AIOKafkaProducer()
+            await consumer.start()
+            waiting = asyncio.ensure_future(consumer.getone())
+            await asyncio.sleep(0)  # the getone is parked now, and the loop is free
+            assert not waiting.done()
+            await producer.send_and_wait("t", b"x")
+            record = await asyncio.wait_for(waiting, 30)
+            await consumer.stop()
+            await producer.stop()
+            return [record.value]
+
+    assert asyncio.run(main()) == [b"x"]

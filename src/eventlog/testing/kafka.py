@@ -27,6 +27,9 @@ MODULES = {
     "kafka.admin": "eventlog.compat.kafka.admin",
     "kafka.errors": "eventlog.compat.kafka.errors",
     "kafka.structs": "eventlog.compat.kafka.structs",
+    "aiokafka": "eventlog.compat.aiokafka",
+    "aiokafka.errors": "eventlog.compat.aiokafka.errors",
+    "aiokafka.structs": "eventlog.compat.aiokafka.structs",
 }
 _ROOTS = tuple(sorted({name.split(".")[0] for name in MODULES}))
 _swap_lock = threading.RLock()
@@ -35,13 +38,14 @@ _names = itertools.count(1)
 
 class KafkaClients:
     """What ``use_eventlog`` yields: the log, a ``bootstrap_servers`` string naming it, and
-    the two client modules."""
+    the client modules (``confluent_kafka``, ``kafka``, ``aiokafka``)."""
 
     def __init__(self, log: EventLog, bootstrap_servers: str) -> None:
         self.log = log
         self.bootstrap_servers = bootstrap_servers
         self.confluent_kafka: Any = importlib.import_module(MODULES["confluent_kafka"])
         self.kafka: Any = importlib.import_module(MODULES["kafka"])
+        self.aiokafka: Any = importlib.import_module(MODULES["aiokafka"])
 
     def __repr__(self) -> str:
         return f"KafkaClients({self.log!r}, bootstrap_servers={self.bootstrap_servers!r})"
@@ -53,8 +57,9 @@ def _owned(name: str) -> bool:
 
 @contextlib.contextmanager
 def use_eventlog(log: EventLog | None = None) -> Iterator[KafkaClients]:
-    """Inside the block, ``import confluent_kafka`` (with ``.admin``, ``.serialization``) and
-    ``import kafka`` (with ``.admin``, ``.errors``, ``.structs``) give eventlog's modules,
+    """Inside the block, ``import confluent_kafka`` (with ``.admin``, ``.serialization``),
+    ``import kafka`` (with ``.admin``, ``.errors``, ``.structs``) and ``import aiokafka``
+    (with ``.errors``, ``.structs``) give eventlog's modules,
     in every thread, and every client whatever its bootstrap servers uses ``log``.
 
     ``log=None`` opens an in-memory log (ManualClock, ``auto_create_topics=True``) and
