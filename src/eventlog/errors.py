@@ -26,6 +26,7 @@ __all__ = [
     "InvalidConfigError",
     "InvalidProducerEpochError",
     "InvalidRecordError",
+    "InvalidTopicError",
     "LogDirLockedError",
     "NoOffsetForPartitionError",
     "OffsetConflictError",
@@ -80,6 +81,14 @@ class UnknownPartitionError(TopicError, KeyError):
 
 class TopicExistsError(TopicError):
     """``create_topic`` was given the name of an existing topic. Nothing was changed."""
+
+
+class InvalidTopicError(TopicError, ValueError):
+    """The call is not allowed on this topic: a client produced to, created or deleted
+    an internal topic such as ``__consumer_offsets`` (Kafka's InvalidTopicException,
+    "Cannot append to internal topic"). Internal topics are written only by eventlog
+    itself. Nothing was changed.
+    """
 
 
 class RecordError(EventLogError):
@@ -151,7 +160,10 @@ class LogDirLockedError(StorageError):
 
 
 class CorruptLogError(StorageError):
-    """A batch failed its checksum somewhere other than the tail of the log.
+    """Stored bytes are not what eventlog wrote: a batch failed its checksum somewhere
+    other than the tail of the log, ``topics.msgpack`` is damaged (the message names
+    the file and the entry), or a record of an internal topic is not one eventlog
+    wrote (naming the record). Nothing was changed.
 
     A torn or corrupt *tail* is repaired on open and reported in the
     RecoveryReport, never raised.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
@@ -25,6 +25,7 @@ from .errors import (
     InvalidConfigError,
     InvalidProducerEpochError,
     InvalidRecordError,
+    InvalidTopicError,
     OffsetConflictError,
     OffsetOutOfRangeError,
     OutOfOrderSequenceError,
@@ -37,7 +38,7 @@ from .storage.batch import BatchHeader, Columns
 from .storage.cleaner import CleanerStats
 from .storage.partition_log import PartitionLog
 
-__all__ = ["AppendResult", "DataSignal", "Partition"]
+__all__ = ["AppendResult", "DataSignal", "InternalPartition", "Partition"]
 
 _NONE_TYPE = type(None)
 _KEY_TYPES = frozenset((bytes, _NONE_TYPE))
@@ -184,7 +185,12 @@ class Partition:
         self._closed = False
         self._compacted = log.config.compacted
         self._max_message_bytes = log.config.max_message_bytes
+        self._inflated_max = codec.inflated_bytes_max(self._max_message_bytes)
         self._log_append_time = log.config.log_append_time
+        # Producers' batches lingering for this partition: {owner: append it now}. A
+        # read flushes them first (one truth test when there are none), so an
+        # in-process reader never waits out a producer's linger_ms.
+        self.lingering: dict[object, Callable[[], None]] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -429,7 +435,13 @@ class Partition:
             signal.notify()
         return base, timestamp_ms
 
-    def _too_large(self, size: int, count: int) -> None:
+    def _too_large(self, size: int, count: int, *, uncompressed: bool = False) -> None:
+        if uncompressed:
+            raise RecordTooLargeError(
+                f"batch of {count} record(s) is {size} bytes before compression, over the "
+                f"{self._inflated_max} a compressed batch of topic {self.topic!r} may hold "
+                "(its max_message_bytes, at least 32 MiB); send fewer records per batch"
+            )
         raise RecordTooLargeError(
             f"batch of {count} record(s) is {size} bytes, over max_message_bytes="
             f"{self._max_message_bytes} of topic {self.topic!r}; send fewer or smaller "
@@ -498,6 +510,10 @@ class Partition:
         )
         if len(data) > self._max_message_bytes:
             self._too_large(len(data), len(keys))
+        if attributes & codec.compression_mask and codec.inflated_size(data) > self._inflated_max:
+            # Readers refuse a batch that inflates past this (a decompression bomb), so
+            # never write one, however well its records compress.
+            self._too_large(codec.inflated_size(data), len(keys), uncompressed=True)
         return self._log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
 
     def _after_append(self, header: BatchHeader) -> None:
@@ -552,6 +568,17 @@ class Partition:
 
     # ------------------------------------------------------------------ reading
 
+    def flush_lingering(self) -> None:
+        """Append the batches this log's producers hold for this partition (records
+        sent with ``linger_ms > 0`` not yet appended), so that what a process sent
+        before it reads is what it reads. ``read``, ``read_batches``,
+        ``read_columns``, ``wait_for`` and a consumer's poll call it; the check
+        costs one truth test when nothing lingers. Must not be called holding
+        this partition's lock.
+        """
+        for flush in list(self.lingering.values()):
+            flush()
+
     def read(self, offset: int, max_records: int = 500) -> list[Record]:
         """Records from ``offset`` on, at most ``max_records``; empty at the log end.
 
@@ -573,6 +600,8 @@ class Partition:
         """Whole decoded batches holding records from ``offset`` on (the first may start
         below it; control batches included). Lock-free. Raises like ``read``.
         """
+        if self.lingering:
+            self.flush_lingering()
         self._ensure_open()
         return self._log.read(offset, max_records, max_bytes)
 
@@ -580,6 +609,8 @@ class Partition:
         self, offset: int, max_records: int, max_bytes: int = 2**31
     ) -> list[tuple[BatchHeader, Columns]]:
         """Decoded batches trimmed to ``[offset, offset + max_records)``. Lock-free."""
+        if self.lingering:
+            self.flush_lingering()
         self._ensure_open()
         if offset < self._log.start_offset:
             raise OffsetOutOfRangeError(
@@ -616,6 +647,8 @@ class Partition:
         can be read) or ``timeout`` seconds pass. Returns whether it arrived.
         Waits on the log's clock, so a manual clock never sleeps.
         """
+        if self.lingering:
+            self.flush_lingering()
         timeout_ms = None if timeout is None else timeout * 1000.0
         deadline = None if timeout_ms is None else self._clock.monotonic_ms() + timeout_ms
         with self._data:
@@ -694,6 +727,40 @@ class Partition:
             f"Partition({self.topic!r}, {self.index}, start_offset={self.start_offset}, "
             f"end_offset={self.end_offset})"
         )
+
+
+class InternalPartition(Partition):
+    """A partition of an internal topic (``__consumer_offsets``): readable like any
+    other, written only by eventlog itself through :meth:`append_internal`.
+
+    Every public append raises InvalidTopicError, as Kafka refuses produce requests
+    to internal topics from clients (INVALID_TOPIC_EXCEPTION). A subclass, so the
+    append paths of every other partition carry no check for it.
+    """
+
+    def _refuse(self) -> InvalidTopicError:
+        return InvalidTopicError(
+            f"Cannot append to internal topic {self.topic!r}: it is written only by "
+            "eventlog itself (commit offsets through a Consumer instead)"
+        )
+
+    def append(self, *args: Any, **kwargs: Any) -> int:
+        raise self._refuse()
+
+    def append_batch(self, *args: Any, **kwargs: Any) -> AppendResult:
+        raise self._refuse()
+
+    def append_columns(self, *args: Any, **kwargs: Any) -> AppendResult:
+        raise self._refuse()
+
+    def append_record(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
+        raise self._refuse()
+
+    def append_internal(self, records: Sequence[Sequence[Any]]) -> int:
+        """Append ``(key, value)`` records as one batch (eventlog's own writes, e.g.
+        committed offsets); return the offset of the first. Raises as ``append``."""
+        keys, values, headers, timestamps = self._columns(records, None)
+        return Partition.append_columns(self, keys, values, headers, timestamps).base_offset
 
 
 def _trim(cols: Columns, offset: int, max_records: int) -> Columns:

@@ -6,11 +6,17 @@ Theory of operation
 the partitioner: murmur2 of the key bytes as Kafka's Java client, or uniform
 sticky for keyless records) and then either
 
-* ``linger_ms == 0`` (the default): appends the record as a batch of one before
-  returning, so the returned future is already done; or
-* ``linger_ms > 0``: adds it to that partition's open batch, which is appended
-  when it reaches ``batch_size`` bytes, when it is ``linger_ms`` old (a
-  background flusher watches the log's clock), or on ``flush()``/``close()``.
+* ``linger_ms > 0`` (the default is 5, Kafka 4's): adds it to that partition's
+  open batch, which is appended when it reaches ``batch_size`` bytes, when it
+  is ``linger_ms`` old (a background flusher watches the log's clock), on
+  ``flush()``/``close()``, when someone waits on one of its futures
+  (``result()``/``exception()``), or when anything in the process reads the
+  partition (``Partition.read``/``read_batches``/``wait_for``, a consumer's
+  ``poll``): the partition knows which producers hold a batch for it. So a
+  loop of ``send()`` writes full batches, and a reader in the same process
+  never waits out the linger; or
+* ``linger_ms == 0``: appends the record as a batch of one before returning, so
+  the returned future is already done.
 
 Every batch a partition receives from this producer carries the producer id,
 epoch 0 and the partition's next sequence number (idempotence, on by default
@@ -28,7 +34,6 @@ fails those futures with ClosedError and logs an error.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import math
@@ -44,6 +49,7 @@ from typing import Any
 
 from .broker import EventLog
 from .clock import SystemClock
+from .config import client_config
 from .errors import (
     ClosedError,
     EventLogError,
@@ -75,6 +81,7 @@ from .partitioner import (
 from .records import RecordMetadata
 from .serde import resolve_serializer
 from .storage.batch import COMPRESSION_CODES
+from .topic import internal_topics
 
 __all__ = ["BatchMetadata", "DeliveryFuture", "Producer", "ProducerConfig"]
 
@@ -105,7 +112,7 @@ class ProducerConfig:
     """
 
     acks: int | str = "all"
-    linger_ms: int = 0
+    linger_ms: int = 5  # Kafka 4's default (KIP-1030); see docs/configuration.md
     batch_size: int = 16384
     compression_type: str = "none"
     enable_idempotence: bool | None = None
@@ -121,7 +128,8 @@ class ProducerConfig:
     client_id: str = ""
 
     def __post_init__(self) -> None:
-        acks = {"all": -1, "-1": -1, "1": 1, "0": 0, -1: -1, 1: 1, 0: 0}.get(self.acks)  # type: ignore[call-overload]
+        spelled = self.acks.strip().lower() if isinstance(self.acks, str) else self.acks
+        acks = {"all": -1, "-1": -1, "1": 1, "0": 0, -1: -1, 1: 1, 0: 0}.get(spelled)  # type: ignore[call-overload]
         if acks is None or isinstance(self.acks, bool):
             raise InvalidConfigError(f"acks must be 0, 1 or 'all', got {self.acks!r}")
         object.__setattr__(self, "acks", acks)
@@ -152,13 +160,13 @@ class ProducerConfig:
 
     @classmethod
     def from_kwargs(cls, config: dict[str, Any]) -> ProducerConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise InvalidConfigError(
-                f"unknown producer config {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        return cls(**config)
+        """Build from keyword configs: snake_case or Kafka's dotted names, string values
+        parsed as Kafka does (config.client_config); an unknown name raises
+        InvalidConfigError suggesting the closest known one."""
+        return cls(**client_config(config, cls, "producer", _KAFKA_PRODUCER_ALIASES))
+
+
+_KAFKA_PRODUCER_ALIASES = {"partitioner.class": "partitioner"}
 
 
 def _require_int(name: str, value: Any, minimum: int) -> None:
@@ -287,7 +295,7 @@ class _PendingBatch:
 
     __slots__ = (
         "_cond", "_state", "acks0", "append_time", "base_offset", "done_callbacks", "exception",
-        "keys", "outcomes", "partition", "timestamps", "topic", "values",
+        "keys", "outcomes", "partition", "queue", "timestamps", "topic", "values",
     )
 
     def __init__(self, topic: str, partition: int, acks0: bool) -> None:
@@ -304,6 +312,7 @@ class _PendingBatch:
         self.keys: list = []
         self.values: list = []
         self.timestamps: list[int] = []
+        self.queue: _PartitionQueue | None = None  # the queue it lingers in
 
     def error(self, i: int) -> BaseException | None:
         if self.outcomes is not None:
@@ -353,7 +362,12 @@ class _BatchedFuture(DeliveryFuture):
         return self._batch._state == _DONE
 
     def _wait(self, timeout: float | None) -> None:
-        _wait_done(self._batch, timeout)
+        batch = self._batch
+        if batch._state != _DONE and batch.queue is not None:
+            # Whoever waits for a record needs it appended: do it now rather than
+            # wait out linger_ms (and a manual clock would never get there).
+            batch.queue.flush_lingering()
+        _wait_done(batch, timeout)
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
         self._wait(timeout)
@@ -466,14 +480,18 @@ class BatchMetadata(Sequence[RecordMetadata]):
 # ---------------------------------------------------------------------- accumulator
 
 
+def _nothing() -> None:
+    """A queue's flush_lingering before its producer sets it."""
+
+
 class _PartitionQueue:
     """Per-partition producer state: the next sequence number and the lingering batch,
     kept as columns so draining it hands them to the partition without a copy."""
 
     __slots__ = (
-        "acks0", "batch_bytes_max", "bytes", "callbacks", "deadline_ms", "headers", "keys",
-        "limit", "lock", "next_sequence", "partition", "pending", "record_bytes_max",
-        "timestamps", "values",
+        "acks0", "batch_bytes_max", "bytes", "callbacks", "deadline_ms", "flush_lingering",
+        "headers", "keys", "limit", "lock", "next_sequence", "partition", "pending",
+        "record_bytes_max", "timestamps", "values",
     )
 
     def __init__(self, partition: Partition, config: ProducerConfig) -> None:
@@ -485,6 +503,9 @@ class _PartitionQueue:
         self.record_bytes_max = message_bytes_max - batch_overhead_bytes
         self.batch_bytes_max = min(config.batch_size, self.record_bytes_max)
         self.acks0 = config.acks == 0
+        # Append the lingering batch now (set by _State.queue): what a read of the
+        # partition or a wait on a future calls.
+        self.flush_lingering: Callable[[], None] = _nothing
         self._reset()
 
     def _reset(self) -> None:
@@ -495,6 +516,7 @@ class _PartitionQueue:
         self.pending = _PendingBatch(self.partition.topic, self.partition.index, self.acks0)
         self.pending.keys, self.pending.values = self.keys, self.values
         self.pending.timestamps = self.timestamps
+        self.pending.queue = self
         self.callbacks: list[Callable[[Any, Any], None] | None] | None = None
         self.bytes = 0
         # How full send()'s inlined path may fill the batch: batch_bytes_max while the
@@ -506,6 +528,8 @@ class _PartitionQueue:
         """Remove and return the lingering batch's columns and its shared outcome."""
         taken = (self.keys, self.values, self.headers, self.timestamps, self.pending,
                  self.callbacks)
+        self.pending.queue = None
+        self.partition.lingering.pop(self, None)
         self._reset()
         return taken
 
@@ -535,8 +559,16 @@ class _State:
             with self.queues_lock:
                 q = self.queues.get(partition)
                 if q is None:
-                    q = self.queues[partition] = _PartitionQueue(partition, self.config)
+                    q = _PartitionQueue(partition, self.config)
+                    q.flush_lingering = partial(self.flush_queue, q)
+                    self.queues[partition] = q
         return q
+
+    def flush_queue(self, q: _PartitionQueue) -> None:
+        """Append q's lingering batch now, if it has one (takes ``q.lock``)."""
+        if q.keys:
+            with q.lock:
+                self.drain(q)
 
     # -- appending, with retries of storage errors -----------------------------
 
@@ -978,6 +1010,7 @@ class Producer:
             n = len(keys)
             if not n:
                 q.deadline_ms = self._clock.monotonic_ms() + self._linger_ms
+                q.partition.lingering[q] = q.flush_lingering  # a read appends it first
             future._batch = q.pending
             future._index = n
             keys.append(key)
@@ -1168,8 +1201,10 @@ class Producer:
     def close(self, timeout: float | None = None) -> None:
         """Flush, then stop. Idempotent. ``send`` raises ClosedError afterwards."""
         self._serializing = True  # send() checks ``closed`` before anything else
-        if self._finalizer.alive:
-            self._finalizer()
+        # detach(), not calling the finalizer: that one is for a producer nobody closed,
+        # and says so in the log. detach() returns None to all but one caller.
+        if self._finalizer.detach() is not None:
+            self._state.shutdown()
 
     @property
     def closed(self) -> bool:
@@ -1177,6 +1212,8 @@ class Producer:
 
     def partitions_for(self, topic: str) -> list[int]:
         """The partition numbers of ``topic`` (Kafka's partitionsFor)."""
+        if topic in internal_topics:  # readable, not writable: no auto-creation
+            return list(range(self._log.topic(topic).num_partitions))
         return list(range(self._log.topic_for_produce(topic).num_partitions))
 
     def metrics(self) -> dict[str, int]:

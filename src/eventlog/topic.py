@@ -9,9 +9,17 @@ from .config import TopicConfig
 from .errors import InvalidConfigError, UnknownPartitionError
 from .partition import Partition
 
-__all__ = ["Topic", "validate_topic_name"]
+__all__ = ["Topic", "internal_topics", "is_internal", "validate_topic_name"]
 
 topic_name_length_max = 249  # Kafka's Topic.MAX_NAME_LENGTH
+# Kafka's Topic.INTERNAL_TOPICS: written only by eventlog itself (group/offsets.py);
+# clients may read them but not create, produce to or delete them.
+internal_topics = frozenset({"__consumer_offsets", "__transaction_state"})
+
+
+def is_internal(name: str) -> bool:
+    """True for the names of internal topics (``__consumer_offsets``, ...)."""
+    return name in internal_topics
 _LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
 
 
@@ -46,11 +54,12 @@ class Topic:
     Obtained from ``EventLog.create_topic`` or ``EventLog.topic``; not built directly.
     """
 
-    __slots__ = ("config", "name", "partitions")
+    __slots__ = ("config", "internal", "name", "partitions")
 
     def __init__(self, name: str, config: TopicConfig, partitions: Sequence[Partition]) -> None:
         self.name = name
         self.config = config
+        self.internal = name in internal_topics  # written only by eventlog itself
         # A plain attribute (read-only by contract), replaced when partitions are added:
         # producers read it once per record.
         self.partitions: tuple[Partition, ...] = tuple(partitions)

@@ -162,6 +162,12 @@ def test_produce_errors_raise_kafka_exceptions(log) -> None:
         assert info.value.args[0].code() == ck.KafkaError.MSG_SIZE_TOO_LARGE
         with pytest.raises(TypeError):
             p.produce("t", 42)
+        kp.KafkaConsumer(group_id="g").close()  # creates __consumer_offsets
+        with pytest.raises(ck.KafkaException) as info:
+            p.produce("__consumer_offsets", b"x")
+        assert info.value.args[0].code() == ck.KafkaError.TOPIC_EXCEPTION
+        with pytest.raises(kp.errors.InvalidTopicError):
+            kp.KafkaProducer().send("__consumer_offsets", b"x")
         assert len(p) == 0  # nothing was queued by the refused calls
 
 

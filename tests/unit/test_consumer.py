@@ -474,13 +474,41 @@ def test_standalone_commit_into_a_group_with_members_fails(log: eventlog.EventLo
 
 
 @pytest.mark.parametrize("bad", [{T0: -1}, {T0: "1"}, {"t": 1}, {T0: OffsetAndMetadata(1, 5)},
-                                 {T0: OffsetAndMetadata(1, "x" * 4097)}, [T0]])
+                                 {T0: OffsetAndMetadata(1, "x" * 4097)}, [T0],
+                                 {T0: 2**63}, {T0: 2**70}, {T0: OffsetAndMetadata(2**70)},
+                                 {T0: True}, {T0: OffsetAndMetadata(1, None)}])
 def test_bad_commit_changes_nothing(log: eventlog.EventLog, bad: Any) -> None:
     c = Consumer(log, group_id="g")
     c.assign([T0])
     with pytest.raises(InvalidConfigError):
         c.commit(bad)
     assert c.committed(T0) is None
+
+
+def test_commit_of_the_largest_offset_is_accepted(log: eventlog.EventLog) -> None:
+    c = Consumer(log, group_id="g")
+    c.assign([T0])
+    c.commit({T0: 2**63 - 1})  # int64, as in Kafka; 2**70 used to raise OverflowError
+    assert c.committed(T0) == 2**63 - 1
+
+
+@pytest.mark.parametrize("missing, error", [
+    (TP("nope", 5), UnknownTopicError), (TP("t", 3), UnknownPartitionError),
+    (TP("t", -1), UnknownPartitionError),
+])
+def test_commit_for_a_partition_that_does_not_exist_is_refused(
+    log: eventlog.EventLog, missing: TP, error: type[Exception]
+) -> None:
+    # Kafka answers UNKNOWN_TOPIC_OR_PARTITION; it used to be stored and shown with lag 0.
+    c = Consumer(log, group_id="g")
+    c.assign([T0])
+    with pytest.raises(error, match="UNKNOWN_TOPIC_OR_PARTITION"):
+        c.commit({T0: 1, missing: 1})  # all or nothing: T0 is not committed either
+    with pytest.raises(error):
+        c.commit_async({missing: 1}, callback=lambda o, e: None)
+    assert c.committed(T0) is None
+    assert describe_group(log, "g").offsets == ()
+    assert log.topics() == ["t"]  # and nothing was created
 
 
 def test_commit_without_group_is_rejected(log: eventlog.EventLog) -> None:

@@ -32,7 +32,13 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from ..errors import InvalidConfigError, TopicExistsError, UnknownTopicError
+from ..errors import (
+    CorruptLogError,
+    InvalidConfigError,
+    TopicExistsError,
+    UnknownPartitionError,
+    UnknownTopicError,
+)
 from ..records import TopicPartition
 
 __all__ = [
@@ -49,6 +55,7 @@ offsets_topic_partitions = 1  # Kafka: 50 (offsets.topic.num.partitions); see th
 offsets_topic_segment_bytes = 100 * 1024 * 1024  # Kafka's offsets.topic.segment.bytes
 offset_metadata_bytes_max = 4096  # Kafka's offset.metadata.max.bytes
 load_batch_records_max = 10_000  # records decoded per read while loading
+offset_max = 2**63 - 1  # offsets are int64, as in Kafka
 
 
 class OffsetAndMetadata(NamedTuple):
@@ -71,7 +78,7 @@ def validate_offsets(offsets: Mapping[Any, Any]) -> dict[TopicPartition, OffsetA
 
     Raises:
         InvalidConfigError: not a mapping, a key is not a (topic, partition) pair,
-            an offset is not an int >= 0, or metadata is not a str of at most
+            an offset is not an int in [0, 2**63 - 1], or metadata is not a str of at most
             ``offset_metadata_bytes_max`` UTF-8 bytes. Nothing was committed.
     """
     if not isinstance(offsets, Mapping):
@@ -93,10 +100,10 @@ def validate_offsets(offsets: Mapping[Any, Any]) -> dict[TopicPartition, OffsetA
                 f"offset for {tp[0]}-{tp[1]} must be an int or OffsetAndMetadata, got {value!r}"
             )
         offset, metadata = value
-        if type(offset) is not int or offset < 0:
+        if type(offset) is not int or not 0 <= offset <= offset_max:
             raise InvalidConfigError(
-                f"offset for {tp[0]}-{tp[1]} must be an int >= 0 (the next offset to read), "
-                f"got {offset!r}"
+                f"offset for {tp[0]}-{tp[1]} must be an int in [0, {offset_max}] "
+                f"(the next offset to read), got {offset!r}"
             )
         if not isinstance(metadata, str) or len(metadata.encode()) > offset_metadata_bytes_max:
             raise InvalidConfigError(
@@ -105,6 +112,24 @@ def validate_offsets(offsets: Mapping[Any, Any]) -> dict[TopicPartition, OffsetA
             )
         out[TopicPartition(tp[0], tp[1])] = OffsetAndMetadata(offset, metadata)
     return out
+
+
+def _unpack(data: bytes, what: str, types: tuple[type, ...]) -> list[Any]:
+    """Decode a stored key or value: a msgpack array of ``types``; CorruptLogError if not.
+
+    The bytes passed their batch's CRC, so they are what was appended: anything
+    else in them was not written by this module (a bug, or a foreign writer)."""
+    try:
+        fields = msgpack.unpackb(data, raw=False)
+    except Exception as exc:  # ExtraData, FormatError, StackError, UnicodeDecodeError, ...
+        raise CorruptLogError(f"its {what} is not msgpack: {exc}") from exc
+    if (
+        not isinstance(fields, list) or len(fields) != len(types)
+        or not all(type(f) is t for f, t in zip(fields, types, strict=True))
+    ):
+        names = ", ".join(t.__name__ for t in types)
+        raise CorruptLogError(f"its {what} is {fields!r:.80}, not an array of [{names}]")
+    return fields
 
 
 class OffsetStore:
@@ -128,6 +153,7 @@ class OffsetStore:
         """
         if self._loaded:
             return
+        self._offsets = {}  # a failed load (a corrupt record) may have applied a part
         topic = self._topic()
         for partition in topic.partitions:
             self._load_partition(partition)
@@ -139,7 +165,7 @@ class OffsetStore:
         except UnknownTopicError:
             pass
         try:
-            return self._log.create_topic(
+            return self._log.create_internal_topic(
                 offsets_topic,
                 offsets_topic_partitions,
                 cleanup_policy="compact",
@@ -156,13 +182,25 @@ class OffsetStore:
             if not records:
                 break
             for record in records:
-                self._apply(record.key, record.value)
+                try:
+                    self._apply(record.key, record.value)
+                except CorruptLogError as exc:
+                    raise CorruptLogError(
+                        f"record {record.offset} of the internal topic "
+                        f"{partition.topic}-{partition.index} is not a committed offset "
+                        f"({exc}); consumer groups cannot load their offsets until it is "
+                        f"removed (e.g. partition.truncate_to({record.offset}) drops it and "
+                        "every later commit)"
+                    ) from exc
             offset = records[-1].offset + 1
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        """Apply one stored record; CorruptLogError if it is not one this module wrote."""
         if key is None:
             return  # not ours: the topic only ever gets keyed records from us
-        group_id, topic, partition = msgpack.unpackb(key, raw=False)
+        group_id, topic, partition = _unpack(key, "key", (str, str, int))
+        if partition < 0:
+            raise CorruptLogError(f"its key names partition {partition}")
         tp = TopicPartition(topic, partition)
         if value is None:
             group = self._offsets.get(group_id)
@@ -171,7 +209,9 @@ class OffsetStore:
                 if not group:
                     del self._offsets[group_id]
             return
-        offset, metadata, timestamp_ms = msgpack.unpackb(value, raw=False)
+        offset, metadata, timestamp_ms = _unpack(value, "value", (int, str, int))
+        if offset < 0:
+            raise CorruptLogError(f"its value holds the offset {offset}")
         self._offsets.setdefault(group_id, {})[tp] = CommittedOffset(offset, metadata, timestamp_ms)
 
     # ------------------------------------------------------------------ writing
@@ -184,12 +224,15 @@ class OffsetStore:
     ) -> None:
         """Append the offsets as one batch, then make them visible. O(len(offsets)).
 
-        Raises whatever the append raises (StorageError, ClosedError): then nothing
-        was committed.
+        Raises UnknownTopicError / UnknownPartitionError (Kafka's
+        UNKNOWN_TOPIC_OR_PARTITION) if any partition does not exist, and whatever
+        the append raises (StorageError, ClosedError): then nothing was committed.
         """
         self.load()
         if not offsets:
             return
+        for tp in offsets:
+            self._check_exists(tp)
         records = [
             (
                 msgpack.packb([group_id, tp.topic, tp.partition]),
@@ -197,10 +240,26 @@ class OffsetStore:
             )
             for tp, om in offsets.items()
         ]
-        self._partition_for(group_id).append(records)
+        self._partition_for(group_id).append_internal(records)
         group = self._offsets.setdefault(group_id, {})
         for tp, om in offsets.items():
             group[tp] = CommittedOffset(om.offset, om.metadata, timestamp_ms)
+
+    def _check_exists(self, tp: TopicPartition) -> None:
+        """Kafka refuses a commit for a partition it does not have
+        (UNKNOWN_TOPIC_OR_PARTITION): it would show up with a lag of 0 for ever."""
+        topic = self._log.topic_map.get(tp.topic)
+        if topic is None:
+            raise UnknownTopicError(
+                f"cannot commit an offset for {tp.topic}-{tp.partition}: there is no topic "
+                f"{tp.topic!r} (UNKNOWN_TOPIC_OR_PARTITION); nothing was committed"
+            )
+        if not 0 <= tp.partition < topic.num_partitions:
+            raise UnknownPartitionError(
+                f"cannot commit an offset for {tp.topic}-{tp.partition}: topic {tp.topic!r} "
+                f"has {topic.num_partitions} partition(s) (UNKNOWN_TOPIC_OR_PARTITION); "
+                "nothing was committed"
+            )
 
     def delete_group(self, group_id: str) -> None:
         """Tombstone every offset of ``group_id``. O(its partitions)."""
@@ -211,7 +270,7 @@ class OffsetStore:
         records = [
             (msgpack.packb([group_id, tp.topic, tp.partition]), None) for tp in group
         ]
-        self._partition_for(group_id).append(records)
+        self._partition_for(group_id).append_internal(records)
         del self._offsets[group_id]
 
     def _partition_for(self, group_id: str) -> Any:

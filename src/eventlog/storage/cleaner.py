@@ -67,7 +67,7 @@ from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .files import atomic_write, fsync_dir, offset_from_file_name, segment_file_name
-from .segment import Segment, relative_offset_max
+from .segment import Segment, decode_stored, relative_offset_max
 
 if TYPE_CHECKING:
     from .partition_log import PartitionLog
@@ -344,7 +344,8 @@ def _batches(seg: Segment) -> Iterator[tuple[BatchHeader, bytes, Columns]]:
                 f"batch at byte {position} of segment {seg.base_offset} (offsets "
                 f"{header.base_offset}..{header.last_offset}) fails its CRC; not cleaning"
             )
-        yield header, data, codec.decode_columns(header, tail)  # type: ignore[arg-type]
+        yield header, data, decode_stored(header, tail, position, seg.path,
+                                          seg.inflated_bytes_max)
 
 
 class _Aborted(Exception):
@@ -645,7 +646,7 @@ class _Writer:
         return Segment(
             directory, self.base_offset, segment_bytes=config.segment_bytes,
             index_interval_bytes=config.index_interval_bytes, created_ms=self._created_ms,
-            trusted=True,
+            trusted=True, inflated_bytes_max=codec.inflated_bytes_max(config.max_message_bytes),
         )
 
     def add(self, data: bytes) -> None:

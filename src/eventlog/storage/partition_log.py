@@ -203,6 +203,7 @@ class PartitionLog:
             index_interval_bytes=self.config.index_interval_bytes,
             created_ms=now_ms,
             trusted=trusted,
+            inflated_bytes_max=codec.inflated_bytes_max(self.config.max_message_bytes),
         )
 
     def _add_segment(self, base: int, now_ms: int) -> Segment:

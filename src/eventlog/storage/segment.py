@@ -30,7 +30,7 @@ from .batch import BatchHeader, Columns
 from .files import MappedFile, segment_file_name
 from .index import OffsetIndex, TimeIndex
 
-__all__ = ["RecoveredSegment", "Segment"]
+__all__ = ["RecoveredSegment", "Segment", "decode_stored"]
 
 relative_offset_max = 2**31 - 1  # relative offsets in the .index are int32
 index_pending_entries_max = 512  # index entries kept in memory between two writes (4 KiB)
@@ -49,6 +49,30 @@ class RecoveredSegment(NamedTuple):
     bytes_truncated: int
 
 
+def decode_stored(
+    header: BatchHeader, batch_tail: bytes | memoryview, position: int, path: str | None,
+    inflated_bytes_max: int = codec.inflated_bytes_floor,
+) -> Columns:
+    """Decode a stored batch whose CRC checked out.
+
+    Every failure is the stored bytes' fault (a CRC-valid batch with a nonsense
+    payload: wrong msgpack, a compression flag over data that is not compressed,
+    a declared uncompressed size over ``inflated_bytes_max``), so every one is
+    CorruptLogError naming the file, byte and offsets, never a ValueError that a
+    reader could take for a segment deleted under it.
+    """
+    try:
+        return codec.decode_columns(header, batch_tail, inflated_bytes_max)  # type: ignore[arg-type]
+    except CorruptLogError:
+        raise
+    except Exception as exc:  # msgpack, decompression and shape errors: all from the bytes
+        raise CorruptLogError(
+            f"batch at byte {position} of {path or 'memory segment'} (offsets "
+            f"{header.base_offset}..{header.last_offset}) passes its CRC but cannot be "
+            f"decoded: {exc}"
+        ) from exc
+
+
 class Segment:
     """``.log`` + ``.index`` + ``.timeindex`` for offsets ``[base_offset, next_offset)``."""
 
@@ -62,6 +86,7 @@ class Segment:
         "created_ms",
         "first_max_timestamp",
         "index",
+        "inflated_bytes_max",
         "max_timestamp",
         "next_offset",
         "size",
@@ -76,9 +101,15 @@ class Segment:
         index_interval_bytes: int,
         created_ms: int,
         trusted: bool = True,
+        inflated_bytes_max: int = codec.inflated_bytes_floor,
     ) -> None:
-        """Open (creating if absent) the segment files; call ``load`` or ``recover`` next."""
+        """Open (creating if absent) the segment files; call ``load`` or ``recover`` next.
+
+        ``inflated_bytes_max``: the most a compressed batch may declare when read
+        (batch.py's ``inflated_bytes_max``); more is CorruptLogError.
+        """
         self.base_offset = base_offset
+        self.inflated_bytes_max = inflated_bytes_max
         self._index_interval_bytes = index_interval_bytes
         self.created_ms = created_ms
 
@@ -383,7 +414,7 @@ class Segment:
                 f"batch at byte {position} of {self._log.path or 'memory segment'} "
                 f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
             )
-        return codec.decode_columns(header, tail)
+        return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 
     def read(
         self, offset: int, max_records: int, max_bytes: int
@@ -392,7 +423,7 @@ class Segment:
         at or above ``offset`` or ``max_bytes`` of batches (at least one batch) are read.
 
         Lock-free. Cost: O(log entries) to find the start, then one CRC, one
-        msgpack call (and one lz4 call) per batch.
+        msgpack call (and one decompression call) per batch.
         """
         try:
             size = self.size
@@ -498,6 +529,11 @@ class Segment:
                     os.unlink(path)
                 except FileNotFoundError:
                     pass
+
+    @property
+    def path(self) -> str | None:
+        """The ``.log`` file (None in memory)."""
+        return self._log.path
 
     @property
     def index_path(self) -> str | None:

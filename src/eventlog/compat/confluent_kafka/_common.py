@@ -132,6 +132,7 @@ def cluster_metadata(log: EventLog, host: str, topic: str | None) -> ClusterMeta
 
 _TRANSLATIONS: tuple[tuple[type[BaseException], int], ...] = (
     (el_errors.UnknownPartitionError, -190),
+    (el_errors.InvalidTopicError, 17),
     (el_errors.UnknownTopicError, 3),
     (el_errors.RecordTooLargeError, 10),
     (el_errors.RebalanceInProgressError, 27),

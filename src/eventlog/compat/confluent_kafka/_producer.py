@@ -170,8 +170,7 @@ class Producer:
             self._reports.append((cb, Message(topic, partition, -1001, key_b, value_b,
                                               list(hdrs) if hdrs else None, err)))
             return
-        except (el_errors.UnknownPartitionError, el_errors.RecordTooLargeError,
-                el_errors.ClosedError) as exc:
+        except el_errors.EventLogError as exc:  # partition, size, internal topic, closed
             raise KafkaException(kafka_error_for(exc)) from exc
         exc = future.exception()
         if exc is not None:

@@ -55,6 +55,7 @@ def refuse_unknown(configs: Mapping[str, Any], what: str,
 
 
 _TRANSLATIONS: tuple[tuple[type[BaseException], Any], ...] = (
+    (el_errors.InvalidTopicError, Errors.InvalidTopicError),  # type: ignore[attr-defined]
     (el_errors.UnknownTopicError, Errors.UnknownTopicOrPartitionError),  # type: ignore[attr-defined]
     (el_errors.UnknownPartitionError, Errors.UnknownTopicOrPartitionError),  # type: ignore[attr-defined]
     (el_errors.RecordTooLargeError, Errors.MessageSizeTooLargeError),  # type: ignore[attr-defined]
