@@ -385,3 +385,35 @@ def test_kafka_error_api(ck: Env) -> None:
     assert ck.module.OFFSET_STORED == -1000 and ck.module.OFFSET_INVALID == -1001
     exc = ck.module.KafkaException(e)
     assert exc.args[0] is e
+
+
+def test_pause_and_resume_continue_after_the_last_message_returned(ck: Env) -> None:
+    topic = ck.topic()
+    create_topic(ck, topic)
+    produce(ck, topic, [b"%d" % i for i in range(10)])
+    c = consumer(ck, **{"group.id": ck.group()})
+    tp = ck.module.TopicPartition(topic, 0)
+    c.assign([ck.module.TopicPartition(topic, 0, ck.module.OFFSET_BEGINNING)])
+    assert [m.value() for m in poll_messages(c, 2)] == [b"0", b"1"]
+    c.pause([tp])
+    assert c.poll(0.5) is None
+    c.resume([tp])
+    assert [m.value() for m in poll_messages(c, 8)] == [b"%d" % i for i in range(2, 10)]
+    c.close()
+
+
+def test_close_commits_only_the_messages_returned(ck: Env) -> None:
+    topic = ck.topic()
+    create_topic(ck, topic)
+    produce(ck, topic, [b"%d" % i for i in range(10)])
+    group = ck.group()
+    c = consumer(ck, **{"group.id": group})
+    c.subscribe([topic])
+    assert [m.value() for m in poll_messages(c, 3)] == [b"0", b"1", b"2"]
+    c.close()  # auto-commit: the stored offset, 3, not what was fetched ahead
+    c2 = consumer(ck, **{"group.id": group})
+    committed = c2.committed([ck.module.TopicPartition(topic, 0)], timeout=10)
+    assert [tp.offset for tp in committed] == [3]
+    c2.subscribe([topic])
+    assert poll_messages(c2, 1)[0].value() == b"3"
+    c2.close()

@@ -10,6 +10,7 @@ a revoke, and on ``close()``.
 
 from __future__ import annotations
 
+import collections
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -157,6 +158,9 @@ class Consumer:
         self._callbacks: tuple[Callable | None, Callable | None, Callable | None] = (
             None, None, None)
         self._in_callback = False
+        # records eventlog's poll returned that poll()/consume() did not hand out yet;
+        # eventlog's positions are past them, the handed-out offsets (self._app_offsets) not
+        self._buffer: collections.deque[ConsumerRecord] = collections.deque()
         self._clock = self._log.clock
         self._next_commit_ms = self._clock.monotonic_ms() + self._commit_interval_ms
 
@@ -223,10 +227,32 @@ class Consumer:
             self._call(on_revoke, partitions)
             if self._auto_commit:
                 self._commit_stored(set(partitions), quietly=True)
+        self._drop(set(partitions), rewind=False)
         for tp in partitions:
             self._stored.pop(tp, None)
             self._app_offsets.pop(tp, None)
             self._eof_sent.discard(tp)
+
+    def _drop(self, tps: set[_TP] | None, *, rewind: bool) -> None:
+        """Forget buffered records of ``tps`` (None: all); with ``rewind``, move eventlog's
+        position back to the first of them, so they are fetched again."""
+        if not self._buffer:
+            return
+        kept: collections.deque[ConsumerRecord] = collections.deque()
+        first: dict[_TP, int] = {}
+        for r in self._buffer:
+            tp = _TP(r.topic, r.partition)
+            if tps is None or tp in tps:
+                first.setdefault(tp, r.offset)
+            else:
+                kept.append(r)
+        self._buffer = kept
+        if rewind:
+            for tp, offset in first.items():
+                try:
+                    self._c.seek(tp, offset)
+                except el_errors.EventLogError:
+                    pass  # the records are gone (retention): the next fetch resets
 
     # ------------------------------------------------------------------ assignment
 
@@ -239,6 +265,7 @@ class Consumer:
             self._seek_all(tps)
             return
         with translated():
+            self._drop(None, rewind=False)
             self._c.assign([])
             self._stored.clear()
             self._app_offsets.clear()
@@ -265,6 +292,7 @@ class Consumer:
         if self._in_callback:
             return
         with translated():
+            self._drop(tps, rewind=False)
             self._c.assign(sorted(self._c.assignment() - tps))
         for tp in tps:
             self._stored.pop(tp, None)
@@ -278,6 +306,7 @@ class Consumer:
         with translated():
             if self._c.subscription():
                 return  # the group owns the assignment; revoke happens at rebalance
+            self._drop(None, rewind=False)
             self._c.assign([])
         self._stored.clear()
         self._app_offsets.clear()
@@ -294,6 +323,7 @@ class Consumer:
 
     def _seek(self, tp: TopicPartition) -> None:
         el = _eltp(tp)
+        self._drop({el}, rewind=False)
         with translated():
             if tp.offset == OFFSET_BEGINNING:
                 self._c.seek_to_beginning(el)
@@ -332,8 +362,10 @@ class Consumer:
 
     def pause(self, partitions: list[TopicPartition]) -> None:
         self._check()
+        tps = [_eltp(tp) for tp in _tp_list(partitions, "pause()")]
         with translated():
-            self._c.pause(*[_eltp(tp) for tp in _tp_list(partitions, "pause()")])
+            self._drop(set(tps), rewind=True)
+            self._c.pause(*tps)
 
     def resume(self, partitions: list[TopicPartition]) -> None:
         self._check()
@@ -378,21 +410,23 @@ class Consumer:
 
     def _take(self, n: int, wait_ms: float) -> list[Message]:
         self._maybe_auto_commit()
-        records: list[ConsumerRecord] = []
-        try:
-            records = self._c.poll(0, max_records=n)
-            if not records and self._eof:
-                eofs = self._eof_events(n)
-                if eofs:
-                    return eofs
-            if not records and wait_ms > 0:
-                records = self._c.poll(wait_ms, max_records=n)
-        except el_errors.NoOffsetForPartitionError as exc:
-            return [Message(error=kafka_error_for(exc))]
-        except el_errors.EventLogError as exc:
-            raise KafkaException(kafka_error_for(exc)) from exc
-        out = [self._message(r) for r in records]
-        if len(out) < n and self._eof:
+        buffer = self._buffer
+        if not buffer:  # fetch a poll's worth; hand them out one poll() at a time
+            try:
+                records = self._c.poll(0)
+                if not records and self._eof:
+                    eofs = self._eof_events(n)
+                    if eofs:
+                        return eofs
+                if not records and wait_ms > 0:
+                    records = self._c.poll(wait_ms)
+            except el_errors.NoOffsetForPartitionError as exc:
+                return [Message(error=kafka_error_for(exc))]
+            except el_errors.EventLogError as exc:
+                raise KafkaException(kafka_error_for(exc)) from exc
+            buffer.extend(records)
+        out = [self._message(buffer.popleft()) for _ in range(min(n, len(buffer)))]
+        if len(out) < n and self._eof and not buffer:
             out.extend(self._eof_events(n - len(out)))
         return out
 
@@ -601,6 +635,7 @@ class Consumer:
         if self._closed:
             return
         try:
+            self._drop(None, rewind=False)
             if self._auto_commit and self._group_id is not None:
                 self._commit_stored(None, quietly=True)
             with translated():
