@@ -128,7 +128,10 @@ class Producer:
                 compression_type=compression, max_request_size=max_bytes,
                 partitioner=partitioner, client_id=str(client_id),
             )
-        self._reports: collections.deque[tuple[Callable | None, Message]] = collections.deque()
+        # delivery reports waiting for poll(): (callback, Message fields...), the Message
+        # is built when served, and only if there is a callback
+        self._reports: collections.deque[tuple] = collections.deque()
+        self._ts_types: dict[str, int] = {}
         self._closed = False
 
     def produce(self, topic: str, value: Any = None, key: Any = None,
@@ -167,23 +170,29 @@ class Producer:
         except el_errors.UnknownTopicError as exc:
             # librdkafka reports a missing topic through the delivery report
             err = error(KafkaError.UNKNOWN_TOPIC_OR_PART, str(exc))  # type: ignore[attr-defined]
-            self._reports.append((cb, Message(topic, partition, -1001, key_b, value_b,
-                                              list(hdrs) if hdrs else None, err)))
+            self._reports.append((cb, topic, partition, -1001, key_b, value_b, hdrs, err, 0))
             return
         except el_errors.EventLogError as exc:  # partition, size, internal topic, closed
             raise KafkaException(kafka_error_for(exc)) from exc
-        exc = future.exception()
-        if exc is not None:
-            self._reports.append((cb, Message(topic, partition, -1001, key_b, value_b,
-                                              list(hdrs) if hdrs else None,
-                                              kafka_error_for(exc))))
+        try:
+            md = future.result()
+        except el_errors.EventLogError as exc:  # the storage retries ran out
+            self._reports.append((cb, topic, partition, -1001, key_b, value_b, hdrs,
+                                  kafka_error_for(exc), 0))
             return
-        md = future.result()
-        ts_type = (TIMESTAMP_LOG_APPEND_TIME
-                   if self._log.topic(topic).config.log_append_time else TIMESTAMP_CREATE_TIME)
-        self._reports.append((cb, Message(topic, md.partition, md.offset, key_b, value_b,
-                                          list(hdrs) if hdrs else None, None,
-                                          (ts_type, md.timestamp_ms))))
+        self._reports.append((cb, topic, md.partition, md.offset, key_b, value_b, hdrs, None,
+                              md.timestamp_ms))
+
+    def _timestamp_type(self, topic: str) -> int:
+        ts_type = self._ts_types.get(topic)
+        if ts_type is None:
+            try:
+                append_time = self._log.topic(topic).config.log_append_time
+            except el_errors.EventLogError:
+                append_time = False
+            ts_type = TIMESTAMP_LOG_APPEND_TIME if append_time else TIMESTAMP_CREATE_TIME
+            self._ts_types[topic] = ts_type
+        return ts_type
 
     def poll(self, timeout: float | None = None) -> int:
         """Serve the queued delivery reports (``on_delivery(err, msg)``), in produce order;
@@ -192,10 +201,13 @@ class Producer:
         served = 0
         reports = self._reports
         while reports:
-            cb, msg = reports.popleft()
+            cb, topic, partition, offset, key, value, hdrs, err, ts = reports.popleft()
             served += 1
-            if cb is not None and not (self._only_errors and msg.error() is None):
-                cb(msg.error(), msg)
+            if cb is None or (self._only_errors and err is None):
+                continue
+            stamp = (self._timestamp_type(topic), ts) if err is None else (0, 0)
+            cb(err, Message(topic, partition, offset, key, value,
+                            list(hdrs) if hdrs else None, err, stamp))
         return served
 
     def flush(self, timeout: float | None = None) -> int:
