@@ -11,6 +11,7 @@ a revoke, and on ``close()``.
 from __future__ import annotations
 
 import collections
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -59,6 +60,7 @@ _REFUSED_CONSUMER = {
     "value.deserializer": "Consumer returns bytes; use DeserializingConsumer for deserializers",
     "group.remote.assignor": "the KIP-848 consumer protocol is not implemented",
 }
+_new_tp = functools.partial(tuple.__new__, _TP)
 _wait_step_ms = 1000.0  # one wait of a poll without a timeout
 num_messages_max = 1_000_000
 
@@ -163,6 +165,7 @@ class Consumer:
         self._buffer: collections.deque[ConsumerRecord] = collections.deque()
         self._clock = self._log.clock
         self._next_commit_ms = self._clock.monotonic_ms() + self._commit_interval_ms
+        self._auto_commit_on = self._auto_commit and group_id is not None
 
     # ------------------------------------------------------------------ guards
 
@@ -377,7 +380,11 @@ class Consumer:
     def poll(self, timeout: float | None = None) -> Message | None:
         """The next message (or error/EOF event), or None once ``timeout`` seconds passed
         (None or -1: wait for one)."""
-        self._check()
+        if self._closed:
+            raise RuntimeError("Consumer closed")
+        if self._buffer and not self._pending_commit_cbs and (
+                not self._auto_commit_on or self._clock.monotonic_ms() < self._next_commit_ms):
+            return self._message(self._buffer.popleft())  # the common case, inlined
         found = self._consume(1, timeout_ms(timeout))
         return found[0] if found else None
 
@@ -431,7 +438,7 @@ class Consumer:
         return out
 
     def _message(self, r: ConsumerRecord) -> Message:
-        tp = _TP(r.topic, r.partition)
+        tp = _new_tp((r.topic, r.partition))
         nxt = r.offset + 1
         self._app_offsets[tp] = nxt
         self._eof_sent.discard(tp)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -33,15 +32,31 @@ def _serializer(spec: Any, what: str) -> Callable[[str, list, Any], Any] | None:
 
 
 class FutureRecordMetadata:
-    """kafka-python's future of a sent record: ``get``, ``add_callback``, ``add_errback``."""
+    """kafka-python's future of a sent record: ``get``, ``add_callback``, ``add_errback``.
 
-    __slots__ = ("_lock", "exception", "is_done", "value")
+    Already done when ``send()`` returns; its RecordMetadata is built when first asked.
+    """
 
-    def __init__(self, value: RecordMetadata | None, exception: BaseException | None) -> None:
-        self.value = value
+    __slots__ = ("_future", "_header_size", "_value", "exception", "is_done")
+
+    def __init__(self, value: RecordMetadata | None, exception: BaseException | None,
+                 future: Any = None, header_size: int = -1) -> None:
+        self._value = value
+        self._future = future  # eventlog's done DeliveryFuture, until value is built
+        self._header_size = header_size
         self.exception = exception
         self.is_done = True
-        self._lock = threading.Lock()
+
+    @property
+    def value(self) -> RecordMetadata | None:
+        if self._future is not None:
+            md = self._future.result()
+            self._future = None
+            self._value = RecordMetadata(
+                md.topic, md.partition, TopicPartition(md.topic, md.partition), md.offset,
+                md.timestamp_ms, None, md.serialized_key_size, md.serialized_value_size,
+                self._header_size)
+        return self._value
 
     def succeeded(self) -> bool:
         return self.is_done and self.exception is None
@@ -55,8 +70,9 @@ class FutureRecordMetadata:
     def get(self, timeout: float | None = None) -> RecordMetadata:
         if self.exception is not None:
             raise self.exception
-        assert self.value is not None
-        return self.value
+        value = self.value
+        assert value is not None
+        return value
 
     def add_callback(self, f: Callable[..., Any], *args: Any, **kwargs: Any
                      ) -> FutureRecordMetadata:
@@ -85,6 +101,12 @@ class FutureRecordMetadata:
         self.add_callback(f, *args, **kwargs)
         self.add_errback(f, *args, **kwargs)
         return self
+
+
+def _as_bytes(data: Any, what: str) -> bytes:
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"Unsupported type for serialized {what}: {type(data)}")
 
 
 class _CallablePartitioner:
@@ -150,18 +172,17 @@ class KafkaProducer:
             raise ValueError("Need at least one: key or value")
         if headers is None:
             headers = []
-        if not isinstance(headers, list):
+        elif not isinstance(headers, list):
             raise TypeError("headers must be list-type")
-        if not all(isinstance(h, tuple) and len(h) == 2 and isinstance(h[0], str)
-                   and isinstance(h[1], bytes) for h in headers):
+        elif not all(isinstance(h, tuple) and len(h) == 2 and isinstance(h[0], str)
+                     and isinstance(h[1], bytes) for h in headers):
             raise TypeError("All headers items must be (str, bytes) tuples")
         key_b = key if self._key_ser is None else self._key_ser(topic, headers, key)
         value_b = value if self._value_ser is None else self._value_ser(topic, headers, value)
-        for what, data in (("key", key_b), ("value", value_b)):
-            if type(data) not in (bytes, bytearray, memoryview, type(None)):
-                raise TypeError(f"Unsupported type for serialized {what}: {type(data)}")
-        key_b = bytes(key_b) if key_b is not None else None
-        value_b = bytes(value_b) if value_b is not None else None
+        if type(key_b) is not bytes and key_b is not None:
+            key_b = _as_bytes(key_b, "key")
+        if type(value_b) is not bytes and value_b is not None:
+            value_b = _as_bytes(value_b, "value")
         try:
             future = self._producer.send(topic, value_b, key_b, partition=partition,
                                          timestamp_ms=timestamp_ms, headers=headers or None)
@@ -178,12 +199,8 @@ class KafkaProducer:
         exc = future.exception()
         if exc is not None:
             return FutureRecordMetadata(None, kafka_error_for(exc))
-        md = future.result()
         header_size = (sum(len(k.encode()) + len(v) for k, v in headers) if headers else -1)
-        return FutureRecordMetadata(RecordMetadata(
-            md.topic, md.partition, TopicPartition(md.topic, md.partition), md.offset,
-            md.timestamp_ms, None, md.serialized_key_size, md.serialized_value_size,
-            header_size), None)
+        return FutureRecordMetadata(None, None, future, header_size)
 
     def flush(self, timeout: float | None = None) -> None:
         """Every send is appended already; returns at once."""
