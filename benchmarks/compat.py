@@ -114,25 +114,29 @@ def group_of_two_ms() -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def _median(fn: Callable[[], tuple[float, ...]], runs: int) -> tuple[float, ...]:
-    results = [fn() for _ in range(runs)]
-    return tuple(statistics.median(r[i] for r in results) for i in range(len(results[0])))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compat", description=__doc__)
     parser.add_argument("--records", type=int, default=20_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
-    n, runs = args.records, args.runs
-    base = _median(lambda: native(n), runs)
+    n = args.records
+    systems: list[tuple[str, Callable[[int], tuple[float, float]]]] = [
+        ("eventlog Producer/Consumer", native), ("compat confluent_kafka", confluent),
+        ("compat kafka (kafka-python)", kafka_python)]
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in systems}
+    group_ms: list[float] = []
+    for _ in range(args.runs):  # interleaved, so a change in the machine's load hits all
+        for name, fn in systems:
+            figures[name].append(fn(n))
+        group_ms.append(group_of_two_ms())
+    medians = {name: (statistics.median(p for p, _ in runs), statistics.median(c for _, c in runs))
+               for name, runs in figures.items()}
+    base = medians[systems[0][0]]
     print(f"{'system':<28}{'produce/s':>12}{'ratio':>8}{'consume/s':>12}{'ratio':>8}")
-    for name, fn in (("eventlog Producer/Consumer", native), ("compat confluent_kafka", confluent),
-                     ("compat kafka (kafka-python)", kafka_python)):
-        p, c = base if fn is native else _median(lambda fn=fn: fn(n), runs)  # type: ignore[misc]
+    for name, (p, c) in medians.items():
         print(f"{name:<28}{p:>12,.0f}{p / base[0]:>8.2f}{c:>12,.0f}{c / base[1]:>8.2f}")
-    (ms,) = _median(lambda: (group_of_two_ms(),), runs)
-    print(f"1,000 records through a group of 2 (confluent_kafka): {ms:.1f} ms")
+    print(f"1,000 records through a group of 2 (confluent_kafka): "
+          f"{statistics.median(group_ms):.1f} ms (min {min(group_ms):.1f})")
 
 
 if __name__ == "__main__":

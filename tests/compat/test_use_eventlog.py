@@ -348,3 +348,30 @@ def test_aiokafka_consumer_parks_on_the_loop_until_a_record_arrives(log) -> None
             return [record.value]
 
     assert asyncio.run(main()) == [b"x"]
+
+
+def test_an_evicted_member_gets_on_lost_not_on_revoke() -> None:
+    clock = ManualClock()
+    log = eventlog.open(None, clock=clock, auto_create_topics=True)
+    log.create_topic("t", 1)
+    events: list[tuple[str, list]] = []
+    with use_eventlog(log):
+        conf = {"group.id": "g", "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
+                "max.poll.interval.ms": 10000}
+        c = ck.Consumer(conf)
+        c.subscribe(["t"], on_assign=lambda cons, p: events.append(("assign", p)),
+                    on_revoke=lambda cons, p: events.append(("revoke", p)),
+                    on_lost=lambda cons, p: events.append(("lost", p)))
+        c.poll(0)
+        other = ck.Consumer(conf)
+        other.subscribe(["t"])
+        clock.advance(20_000)  # c stops polling past max.poll.interval.ms: evicted
+        for _ in range(5):
+            other.poll(0)
+        c.poll(0)
+        assert [(kind, [(tp.topic, tp.partition) for tp in parts]) for kind, parts in events] \
+            == [("assign", [("t", 0)]), ("lost", [("t", 0)])]
+        assert [(tp.topic, tp.partition) for tp in other.assignment()] == [("t", 0)]
+        c.close()
+        other.close()
+    log.close()

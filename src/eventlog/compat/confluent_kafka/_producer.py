@@ -145,17 +145,18 @@ class Producer:
         KafkaException(MSG_SIZE_TOO_LARGE) over ``message.max.bytes``, TypeError for
         a key or value that is not bytes or str.
         """
-        if not isinstance(topic, str):
+        if type(topic) is not str:
             raise TypeError(f"topic must be a str, got {topic!r}")
-        value_b = to_bytes(value, "value")
-        key_b = to_bytes(key, "key")
+        # the checks of each argument are skipped in their common case (bytes, None, 0)
+        value_b = value if type(value) is bytes or value is None else to_bytes(value, "value")
+        key_b = key if type(key) is bytes or key is None else to_bytes(key, "key")
         cb = on_delivery if on_delivery is not None else callback
         if cb is None:
             cb = self._on_delivery
         elif not callable(cb):
             raise TypeError(f"on_delivery must be callable, got {cb!r}")
-        hdrs = _headers(headers)
-        if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
+        hdrs = None if headers is None else _headers(headers)
+        if timestamp and (type(timestamp) is not int or timestamp < 0):
             raise TypeError(f"timestamp must be an int >= 0 (ms; 0 = now), got {timestamp!r}")
         if len(self._reports) >= self._queue_max:
             raise BufferError(KafkaError(KafkaError._QUEUE_FULL).str())  # type: ignore[attr-defined]
@@ -170,18 +171,12 @@ class Producer:
         except el_errors.UnknownTopicError as exc:
             # librdkafka reports a missing topic through the delivery report
             err = error(KafkaError.UNKNOWN_TOPIC_OR_PART, str(exc))  # type: ignore[attr-defined]
-            self._reports.append((cb, topic, partition, -1001, key_b, value_b, hdrs, err, 0))
+            self._reports.append((cb, topic, partition, None, key_b, value_b, hdrs, err))
             return
         except el_errors.EventLogError as exc:  # partition, size, internal topic, closed
             raise KafkaException(kafka_error_for(exc)) from exc
-        try:
-            md = future.result()
-        except el_errors.EventLogError as exc:  # the storage retries ran out
-            self._reports.append((cb, topic, partition, -1001, key_b, value_b, hdrs,
-                                  kafka_error_for(exc), 0))
-            return
-        self._reports.append((cb, topic, md.partition, md.offset, key_b, value_b, hdrs, None,
-                              md.timestamp_ms))
+        # the future is done (linger 0); its metadata is read when the report is served
+        self._reports.append((cb, topic, partition, future, key_b, value_b, hdrs, None))
 
     def _timestamp_type(self, topic: str) -> int:
         ts_type = self._ts_types.get(topic)
@@ -201,11 +196,21 @@ class Producer:
         served = 0
         reports = self._reports
         while reports:
-            cb, topic, partition, offset, key, value, hdrs, err, ts = reports.popleft()
+            cb, topic, partition, future, key, value, hdrs, err = reports.popleft()
             served += 1
-            if cb is None or (self._only_errors and err is None):
+            if cb is None:
                 continue
-            stamp = (self._timestamp_type(topic), ts) if err is None else (0, 0)
+            offset, stamp = -1001, (0, 0)
+            if future is not None:
+                try:
+                    md = future.result()
+                except el_errors.EventLogError as exc:  # the storage retries ran out
+                    err = kafka_error_for(exc)
+                else:
+                    partition, offset = md.partition, md.offset
+                    stamp = (self._timestamp_type(topic), md.timestamp_ms)
+            if self._only_errors and err is None:
+                continue
             cb(err, Message(topic, partition, offset, key, value,
                             list(hdrs) if hdrs else None, err, stamp))
         return served
