@@ -417,3 +417,35 @@ def test_close_commits_only_the_messages_returned(ck: Env) -> None:
     c2.subscribe([topic])
     assert poll_messages(c2, 1)[0].value() == b"3"
     c2.close()
+
+
+def test_admin_lists_and_describes_consumer_groups(ck: Env) -> None:
+    topic = ck.topic()
+    create_topic(ck, topic)
+    produce(ck, topic, [b"a"])
+    group = ck.group()
+    c = consumer(ck, **{"group.id": group})
+    c.subscribe([topic])
+    poll_messages(c, 1)
+    admin = ck.module.admin.AdminClient({"bootstrap.servers": ck.bootstrap})
+    listed = admin.list_consumer_groups().result(30)
+    assert group in {g.group_id for g in listed.valid}
+    described = admin.describe_consumer_groups([group])[group].result(30)
+    assert described.group_id == group
+    assert described.state == ck.module.ConsumerGroupState.STABLE
+    [member] = described.members
+    assert [(tp.topic, tp.partition) for tp in member.assignment.topic_partitions] == [
+        (topic, 0)]
+    c.close()
+
+
+def test_new_topic_takes_kafka_topic_configs(ck: Env) -> None:
+    topic = ck.topic()
+    admin = ck.module.admin.AdminClient({"bootstrap.servers": ck.bootstrap})
+    futures = admin.create_topics([ck.module.admin.NewTopic(
+        topic, 2, 1, config={"retention.ms": "3600000", "cleanup.policy": "delete"})])
+    assert futures[topic].result(30) is None
+    md = admin.list_topics(timeout=10)
+    assert sorted(md.topics[topic].partitions) == [0, 1]
+    if ck.log is not None:
+        assert ck.log.topic(topic).config.retention_ms == 3_600_000

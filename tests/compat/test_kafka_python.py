@@ -197,3 +197,27 @@ def test_send_with_neither_key_nor_value_is_refused(kp: Env) -> None:
     with pytest.raises(TypeError):
         p.send("anything", "not bytes")
     p.close()
+
+
+def test_admin_topics_partitions_and_groups(kp: Env) -> None:
+    topic = kp.topic()
+    admin = kp.module.admin.KafkaAdminClient(bootstrap_servers=kp.bootstrap)
+    admin.create_topics([kp.module.admin.NewTopic(topic, 1, 1)])
+    assert topic in admin.list_topics()
+    admin.create_partitions({topic: kp.module.admin.NewPartitions(3)})
+    [described] = admin.describe_topics([topic])
+    assert described["name"] == topic
+    assert sorted(p["partition_index"] for p in described["partitions"]) == [0, 1, 2]
+    with pytest.raises(kp.module.errors.InvalidPartitionsError):
+        admin.create_partitions({topic: kp.module.admin.NewPartitions(2)})
+    group = kp.group()
+    c = consumer(kp, topic, group_id=group)
+    for _ in range(poll_attempts_max):
+        c.poll(timeout_ms=1000)
+        if c.assignment():
+            break
+    assert group in {g["group_id"] for g in admin.list_groups()}
+    c.close()
+    admin.delete_topics([topic])
+    assert topic not in admin.list_topics()
+    admin.close()

@@ -27,6 +27,7 @@ from ._types import (
     Message,
     TopicPartition,
 )
+from .admin import ConsumerGroupState
 from .serialization import (
     KeyDeserializationError,
     KeySerializationError,
@@ -45,6 +46,7 @@ __all__ = [
     "TIMESTAMP_LOG_APPEND_TIME",
     "TIMESTAMP_NOT_AVAILABLE",
     "Consumer",
+    "ConsumerGroupState",
     "DeserializingConsumer",
     "KafkaError",
     "KafkaException",
