@@ -4,8 +4,8 @@ Files in the data directory::
 
     LOCK              flock()ed while an EventLog is open, after the directory itself
                       (which holds even if LOCK is deleted): a second one fails at once
-    .clean-shutdown   written by close(), removed by open(): its presence means the
-                      files need no recovery scan
+    .clean-shutdown   written by close(), removed once an open succeeded: its presence
+                      means the files need no recovery scan
     topics.msgpack    topic names, partition counts and configs, and the partition
                       directories still being deleted (replaced atomically)
     TOPIC-N/          one directory per partition (see storage/partition_log.py)
@@ -37,6 +37,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, NamedTuple, NoReturn
 
 import msgpack
@@ -56,7 +57,7 @@ from .errors import (
 from .partition import DataSignal, InternalPartition, Partition
 from .records import TopicPartition
 from .storage.files import atomic_write, fsync_dir
-from .storage.partition_log import PartitionLog, RecoveryReport
+from .storage.partition_log import DamagedRange, PartitionLog, RecoveryReport
 from .topic import Topic, internal_topics, validate_topic_name
 
 __all__ = ["EventLog", "LogRecoveryReport", "open"]
@@ -236,6 +237,11 @@ class LogRecoveryReport(NamedTuple):
     bytes_truncated: int
     duration_ms: float
     partitions_detail: Mapping[TopicPartition, RecoveryReport]
+    # Damage before the tail that opening found and did not repair, per partition:
+    # reads that reach these offsets raise CorruptLogError (docs/storage.md).
+    damaged: Mapping[TopicPartition, tuple[DamagedRange, ...]] = MappingProxyType({})
+    # Bad bookkeeping files that were ignored, and the value used instead.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -409,6 +415,9 @@ class EventLog:
             if self.path is not None:
                 clean = self._open_directory()
             details = self._load_topics(clean)
+            if self.path is not None:
+                # Only now: a failed open must leave the marker for the next attempt.
+                self._remove_clean_shutdown_marker()
         except BaseException:
             self._abandon_open()
             raise
@@ -432,13 +441,18 @@ class EventLog:
             if isinstance(exc, StorageError):
                 raise
             raise StorageError(f"cannot open the log directory {self.path}: {exc}") from exc
-        marker = os.path.join(self.path, clean_shutdown_file)
-        if os.path.exists(marker):
-            os.unlink(marker)
-            fsync_dir(self.path)
-            return True
+        if os.path.exists(os.path.join(self.path, clean_shutdown_file)):
+            return True  # removed once the open succeeded (_remove_clean_shutdown_marker)
         # No marker: a crash, unless the directory never held a topic (nothing to recover).
         return not os.path.exists(os.path.join(self.path, topics_file))
+
+    def _remove_clean_shutdown_marker(self) -> None:
+        assert self.path is not None
+        try:
+            os.unlink(os.path.join(self.path, clean_shutdown_file))
+        except FileNotFoundError:
+            return
+        fsync_dir(self.path)
 
     def _release_directory(self) -> None:
         if self._lock_fds:
@@ -607,6 +621,9 @@ class EventLog:
             bytes_truncated=sum(r.bytes_truncated for r in details.values()),
             duration_ms=(time.perf_counter() - started) * 1000,
             partitions_detail=details,
+            damaged=MappingProxyType({tp: r.damaged for tp, r in details.items() if r.damaged}),
+            warnings=tuple(f"{tp.topic}-{tp.partition}: {w}"
+                           for tp, r in details.items() for w in r.warnings),
         )
 
     # ------------------------------------------------------------------ topics

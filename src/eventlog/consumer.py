@@ -61,6 +61,7 @@ from .config import client_config
 from .errors import (
     ClosedError,
     CommitFailedError,
+    CorruptLogError,
     FencedInstanceIdError,
     GroupError,
     IllegalGenerationError,
@@ -774,7 +775,7 @@ class Consumer:
             try:
                 chunk = self._fetch_partition(st, limit, budget)
             except (OffsetOutOfRangeError, UnknownTopicError, ClosedError,
-                    RecordDeserializationError) as exc:
+                    RecordDeserializationError, CorruptLogError) as exc:
                 if not chunks:
                     raise
                 self._fetch_error = exc  # raised at the next poll; return what we have

@@ -125,17 +125,46 @@ def normalise_headers(column: Sequence[Any]) -> list[tuple] | None:
                 raise InvalidRecordError(
                     f"record {i}: headers must be (str, bytes | None) pairs, got {pair!r}"
                 )
+            if not pair[0].isascii() and not _utf8_encodable(pair[0]):
+                raise InvalidRecordError(
+                    f"record {i}: header name {pair[0]!r} is not valid Unicode (a lone "
+                    "surrogate cannot be stored as UTF-8)"
+                )
             frozen.append((pair[0], pair[1]))
         out.append(tuple(frozen))
     return out if any_headers else None
 
 
+def _utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# The batch header stores timestamps as int64 (Kafka's too); Kafka's producer refuses
+# negative ones ("Timestamp should always be non-negative or null").
+timestamp_ms_max = 2**63 - 1
+
+
+def timestamp_problem(timestamp_ms: object) -> str | None:
+    """Why ``timestamp_ms`` cannot be stored, or None if it can."""
+    if type(timestamp_ms) is not int or not 0 <= timestamp_ms <= timestamp_ms_max:
+        return (f"timestamp_ms must be an int >= 0 and < 2**63 (ms since the epoch; None "
+                f"for now), got {timestamp_ms!r}")
+    return None
+
+
 def _check_timestamps(column: Sequence[Any]) -> None:
+    if column and set(map(type, column)) == {int} and (
+        min(column) >= 0 and max(column) <= timestamp_ms_max
+    ):
+        return  # C-level; the loop below only runs to name the bad record
     for i, ts in enumerate(column):
-        if type(ts) is not int or ts < 0:
-            raise InvalidRecordError(
-                f"record {i}: timestamp_ms must be an int >= 0 (ms since the epoch), got {ts!r}"
-            )
+        problem = timestamp_problem(ts)
+        if problem is not None:
+            raise InvalidRecordError(f"record {i}: {problem}")
 
 
 class DataSignal:
@@ -471,10 +500,8 @@ class Partition:
         else:
             if timestamp_ms is None:
                 timestamp_ms = self._clock.time_ms()
-            elif type(timestamp_ms) is not int or timestamp_ms < 0:
-                raise InvalidRecordError(
-                    f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}"
-                )
+            elif timestamp_problem(timestamp_ms) is not None:
+                raise InvalidRecordError(timestamp_problem(timestamp_ms))
             timestamps = [timestamp_ms] * len(keys)
         return keys, values, headers, timestamps
 

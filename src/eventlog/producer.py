@@ -67,6 +67,8 @@ from .partition import (
     normalise_headers,
     sequence_modulus,
     split_columns,
+    timestamp_ms_max,
+    timestamp_problem,
 )
 from .partitioner import (
     DefaultPartitioner,
@@ -641,6 +643,8 @@ class _State:
             ]
         except EventLogError as exc:
             pending.exception = exc
+        except Exception as exc:  # never let a batch vanish with its futures unresolved
+            pending.exception = _unexpected(q, len(keys), exc)
         else:
             pending.base_offset = result.base_offset
             pending.append_time = result.log_append_time_ms
@@ -653,6 +657,8 @@ class _State:
             offset, timestamp_ms = self.append_one(q, key, value, headers, timestamp_ms)
         except EventLogError as exc:
             return None, exc
+        except Exception as exc:
+            return None, _unexpected(q, 1, exc)
         return _new_metadata((
             q.partition.topic, q.partition.index, -1 if q.acks0 else offset, timestamp_ms,
             -1 if key is None else len(key), -1 if value is None else len(value),
@@ -689,7 +695,10 @@ class _State:
                     self.wakeup.wait(wait_ms / 1000.0)
                     self.flusher_wake_ms = 0.0
                     continue
-            self.drain_expired(clock.monotonic_ms())
+            try:
+                self.drain_expired(clock.monotonic_ms())
+            except Exception:  # drain fails the batch's futures; the thread must live on
+                log.exception("the producer's flusher thread failed; it carries on")
 
     def drain_expired(self, now_ms: float) -> None:
         for q in list(self.queues.values()):
@@ -740,6 +749,24 @@ class _State:
 
 
 _new_metadata = partial(tuple.__new__, RecordMetadata)
+
+
+def _unexpected(q: _PartitionQueue, count: int, exc: Exception) -> EventLogError:
+    """The error for ``count`` records whose append raised something that is not an
+    eventlog error (a bug, or a failure nothing translated): logged with its
+    traceback, and returned wrapped for the records' futures (``__cause__``)."""
+    where = f"{q.partition.topic}-{q.partition.index}"
+    log.error("appending %d record(s) to %s failed", count, where, exc_info=exc)
+    wrapped: EventLogError
+    if isinstance(exc, OSError):
+        wrapped = StorageError(f"appending {count} record(s) to {where} failed: {exc}")
+    else:
+        wrapped = EventLogError(
+            f"appending {count} record(s) to {where} failed unexpectedly: {exc!r}; the "
+            "records were not appended (this is a bug in eventlog: please report it)"
+        )
+    wrapped.__cause__ = exc
+    return wrapped
 
 
 def _explicit_partition(topic: str, num_partitions: int, partition: object) -> int:
@@ -877,10 +904,8 @@ class Producer:
         if timestamp_ms is None:
             # SystemClock.time_ms() inlined: one C call instead of a Python method.
             timestamp_ms = _time_ns() // 1_000_000 if self._system_clock else self._time_ms()
-        elif type(timestamp_ms) is not int or timestamp_ms < 0:
-            raise InvalidRecordError(
-                f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}"
-            )
+        elif type(timestamp_ms) is not int or not 0 <= timestamp_ms <= timestamp_ms_max:
+            raise InvalidRecordError(timestamp_problem(timestamp_ms))
         if self._linger_ms:
             if headers or on_delivery is not None:
                 return self._accumulate(q, key, value, headers, timestamp_ms, on_delivery, size)
@@ -1072,6 +1097,8 @@ class Producer:
         groups = self._group(t, keys, values, partition, keyless)
         if timestamp_ms is None:
             timestamp_ms = self._log.clock.time_ms()
+        elif timestamp_problem(timestamp_ms) is not None:
+            raise InvalidRecordError(timestamp_problem(timestamp_ms))
         timestamps = [timestamp_ms] * len(keys)
         out_groups: list[tuple[int, int, Sequence[int]]] = []
         for index, indices in groups:

@@ -81,6 +81,7 @@ __all__ = [
     "HEADER",
     "BatchHeader",
     "Columns",
+    "check_columns",
     "decode_columns",
     "decode_header",
     "delete_horizon_ms",
@@ -377,9 +378,11 @@ def decode_columns(
 
     ``inflated_bytes_max``: the most a compressed payload may declare (see
     ``inflated_bytes_max()``); more is refused before anything is allocated.
-    Bad bytes raise ValueError (msgpack's, or ``inflate``'s naming the problem);
-    Segment's ``decode_stored`` makes them CorruptLogError naming the file.
-    Cost: one decompression call if compressed, one msgpack call.
+    Raises (msgpack's, or) ValueError naming the problem if the payload is not
+    what the header promises (``inflate``, ``check_columns``): a CRC-valid batch
+    may still be nonsense; Segment's ``decode_stored`` makes them CorruptLogError
+    naming the file. Cost: one decompression call if compressed, one msgpack
+    call, O(1) checks.
     """
     payload = memoryview(batch_tail)[header_bytes - crc_start :]
     if header.attributes & compression_mask:
@@ -387,6 +390,13 @@ def decode_columns(
     decoded = _unpackb(payload, use_list=False)
     base = header.base_offset
     if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
+        # Checked inline: this is the decode of every send() with linger_ms=0.
+        if not (type(decoded) is tuple and 3 <= len(decoded) <= 4 and header[11] == 1
+                and header[5] == 0 and type(decoded[0]) is int
+                and (decoded[1] is None or type(decoded[1]) is bytes)
+                and (decoded[2] is None or type(decoded[2]) is bytes)
+                and (len(decoded) == 3 or type(decoded[3]) is tuple)):
+            raise ValueError(_single_record_problem(header, decoded))
         return Columns(
             range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
             (decoded[3],) if len(decoded) == 4 else None,
@@ -396,7 +406,55 @@ def decode_columns(
         offsets: Sequence[int] = range(base, base + header.record_count)
     else:
         offsets = [base + d for d in deltas]
-    return Columns(offsets, timestamps, keys, values, headers)
+    cols = Columns(offsets, timestamps, keys, values, headers)
+    check_columns(header, cols)
+    return cols
+
+
+def check_columns(header: BatchHeader, cols: Columns) -> None:
+    """Raise ValueError naming the problem unless ``cols`` has the shape ``header``
+    promises: ``record_count`` records in every column, offsets inside the batch
+    and (compacted batches) strictly increasing, a dense batch ending at its
+    ``last_offset_delta`` (``decode_columns`` checks the single-record form).
+
+    A CRC-valid batch can still be nonsense (a foreign or hostile writer): this is
+    what keeps it from reading as other offsets or other records. Cost: O(1) per
+    batch, O(records) only for the ``offset_deltas`` of compacted batches; the
+    types of keys and values are not checked (that would cost a quarter of a read).
+    """
+    count = header[11]  # record_count; by index: this runs for every batch read
+    offsets, timestamps, keys, values, headers = cols
+    if not (type(timestamps) is type(keys) is type(values) is tuple
+            and len(timestamps) == len(keys) == len(values) == len(offsets) == count):
+        raise ValueError(f"its columns do not each hold {count} records")
+    if headers is not None and (type(headers) is not tuple or len(headers) != count):
+        raise ValueError(f"its headers column does not hold {count} records")
+    attributes = header[4]
+    if type(offsets) is range:
+        if header[5] != count - 1 and not attributes & attr_compacted:
+            raise ValueError(f"it holds {count} dense records but its last offset delta is "
+                             f"{header[5]}")
+        return
+    if not attributes & attr_compacted:
+        raise ValueError("it carries offset deltas but is not a compacted batch")
+    if any(type(o) is not int for o in offsets) or sorted(set(offsets)) != list(offsets):
+        raise ValueError("its offset deltas are not strictly increasing integers")
+    if count and not header.base_offset <= offsets[0] <= offsets[-1] <= header.last_offset:
+        raise ValueError("its offset deltas lie outside the batch")
+
+
+def _single_record_problem(header: BatchHeader, decoded: object) -> str:
+    """What is wrong with a payload in the single-record form (the error path only)."""
+    if type(decoded) is not tuple or len(decoded) not in (3, 4):
+        return "its payload is neither 5 columns nor one record"
+    if header.record_count != 1 or header.last_offset_delta != 0:
+        return (f"it holds one record in the single-record form but its header says "
+                f"{header.record_count} record(s), last offset delta {header.last_offset_delta}")
+    if type(decoded[0]) is not int:
+        return "its timestamp is not an integer"
+    if len(decoded) == 4 and type(decoded[3]) is not tuple:
+        return "its headers are not an array"
+    return "its key or value is neither bytes nor nil"
 
 
 def records_from(offsets: Sequence[int], offset: int) -> int:

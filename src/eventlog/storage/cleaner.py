@@ -444,6 +444,14 @@ class LogCleaner:
             if reason is None:
                 return CleanerStats(False, "not due", cleanable.first_dirty,
                                     cleanable.first_uncleanable)
+            damaged = [seg for seg in segments
+                       if seg.damaged and seg.base_offset < cleanable.first_uncleanable]
+            if damaged:  # merging them would turn reported damage into silent gaps
+                raise CorruptLogError(
+                    f"not cleaning {log.directory or 'the log'}: segment(s) "
+                    f"{', '.join(str(seg.base_offset) for seg in damaged)} are damaged "
+                    "(see the log's recovery report); remove the damaged range first"
+                )
             self._earliest_horizon = None  # unknown until this run completes
             latest, map_end = _key_map(segments, cleanable)
             producers = _producer_last_batches(segments, now_ms)
