@@ -221,3 +221,26 @@ def test_admin_topics_partitions_and_groups(kp: Env) -> None:
     admin.delete_topics([topic])
     assert topic not in admin.list_topics()
     admin.close()
+
+
+def test_close_commits_unless_autocommit_is_false(kp: Env) -> None:
+    topic = kp.topic()
+    create_topic(kp, topic)
+    send_all(kp, topic, [b"a", b"b"])
+    tp = kp.module.TopicPartition(topic, 0)
+    for assign in (False, True):
+        kept, dropped = kp.group(), kp.group()
+        for group, autocommit in ((kept, True), (dropped, False)):
+            c = consumer(kp, group_id=group, auto_commit_interval_ms=600_000)
+            if assign:
+                c.assign([tp])
+            else:
+                c.subscribe([topic])
+            assert len(poll_records(c, 2)) == 2
+            c.close(autocommit=autocommit)
+        probe = consumer(kp, group_id=kept)
+        assert probe.committed(tp) == 2, assign
+        probe.close()
+        probe = consumer(kp, group_id=dropped)
+        assert probe.committed(tp) is None, assign
+        probe.close()

@@ -365,8 +365,8 @@ class KafkaConsumer:
         self._closed = True
         with translated():
             if not autocommit and self._c.config.enable_auto_commit:
-                # eventlog's close() auto-commits: drop the positions first
-                self._c.unsubscribe() if self._c.subscription() else self._c.assign([])
+                # eventlog's close() auto-commits: leave first, which commits nothing
+                self._c.unsubscribe()
             self._c.close()
 
     def __enter__(self) -> KafkaConsumer:
