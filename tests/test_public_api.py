@@ -32,7 +32,9 @@ def test_every_error_is_an_eventlog_error() -> None:
 
 
 def test_testing_kit_exports() -> None:
-    assert set(eventlog.testing.__all__) == {"ManualClock", "check_assignor", "check_partitioner"}
+    assert set(eventlog.testing.__all__) == {
+        "KafkaClients", "ManualClock", "check_assignor", "check_partitioner", "use_eventlog",
+    }
 
 
 def test_stdlib_mixins_let_callers_catch_by_meaning() -> None:

@@ -11,3 +11,7 @@ from .clock import ManualClock
 from .partitioners import check_partitioner
 
 __all__ = ["ManualClock", "check_assignor", "check_partitioner"]
+
+from .kafka import KafkaClients, use_eventlog
+
+__all__ += ["KafkaClients", "use_eventlog"]

@@ -1,0 +1,533 @@
+"""aiokafka's API over an in-process EventLog: ``import aiokafka`` inside
+``eventlog.testing.use_eventlog(log)`` gives this module.
+
+Appends complete inside ``send()``; a consumer waiting for records parks its coroutine
+on the event loop (one helper thread per log wakes it, never a thread per call).
+``bootstrap_servers`` selects the log (see :mod:`eventlog.compat`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ... import errors as el_errors
+from ...consumer import Consumer as _ElConsumer
+from ...group import OffsetAndMetadata as _ElOffset
+from ...producer import Producer as _ElProducer
+from ...producer import ProducerConfig
+from ...records import ConsumerRecord as _ElRecord
+from ...records import TimestampType
+from ...records import TopicPartition as _TP
+from ..kafka import _common as _kcommon
+from ..kafka._consumer import _RESETS, _deserializer, _strategy
+from ..kafka._producer import _CallablePartitioner, _serializer
+from . import errors, structs
+from ._waiter import waiter_for
+from .errors import ConsumerStoppedError, IllegalOperation
+from .structs import (
+    ConsumerRecord,
+    OffsetAndMetadata,
+    OffsetAndTimestamp,
+    RecordMetadata,
+    TopicPartition,
+)
+
+__version__ = "0.14.0"
+
+__all__ = [
+    "AIOKafkaConsumer",
+    "AIOKafkaProducer",
+    "ConsumerRebalanceListener",
+    "ConsumerRecord",
+    "ConsumerStoppedError",
+    "IllegalOperation",
+    "OffsetAndMetadata",
+    "OffsetAndTimestamp",
+    "TopicPartition",
+    "errors",
+    "structs",
+]
+
+_PRODUCER_IGNORED = ("loop", "metadata_max_age_ms", "request_timeout_ms", "api_version",
+                     "max_batch_size", "linger_ms", "retry_backoff_ms", "security_protocol",
+                     "ssl_context", "connections_max_idle_ms", "sasl_mechanism",
+                     "sasl_plain_password", "sasl_plain_username",
+                     "sasl_kerberos_service_name", "sasl_kerberos_domain_name",
+                     "sasl_oauth_token_provider", "client_id")
+_CONSUMER_IGNORED = ("loop", "fetch_max_wait_ms", "fetch_max_bytes", "fetch_min_bytes",
+                     "max_partition_fetch_bytes", "request_timeout_ms", "retry_backoff_ms",
+                     "check_crcs", "metadata_max_age_ms", "rebalance_timeout_ms",
+                     "consumer_timeout_ms", "ssl_context", "security_protocol", "api_version",
+                     "connections_max_idle_ms", "isolation_level", "sasl_mechanism",
+                     "sasl_plain_password", "sasl_plain_username",
+                     "sasl_kerberos_service_name", "sasl_kerberos_domain_name",
+                     "sasl_oauth_token_provider", "client_rack")
+
+
+def _refuse(configs: Mapping[str, Any], ignored: Iterable[str], what: str,
+            refused: Mapping[str, str]) -> None:
+    ignored = set(ignored)
+    for name in sorted(configs):
+        if name in refused:
+            raise errors.ConfigError(f"{what} config {name!r} is not supported in process: "
+                                     f"{refused[name]}")
+        if name not in ignored:
+            raise errors.ConfigError(f"Unrecognized configs: {name!r} ({what} in process; "
+                                     "see docs/compat.md)")
+
+
+class ConsumerRebalanceListener:
+    """aiokafka's listener: ``on_partitions_revoked(revoked)`` and
+    ``on_partitions_assigned(assigned)`` get sets of TopicPartition and may be coroutines."""
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> Any:
+        raise NotImplementedError
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> Any:
+        raise NotImplementedError
+
+
+class AIOKafkaProducer:
+    """``aiokafka.AIOKafkaProducer(**configs)`` on the EventLog ``bootstrap_servers``
+    selects. ``send()`` appends before its future is returned."""
+
+    def __init__(self, **configs: Any) -> None:
+        configs = dict(configs)
+        self._log, _ = _kcommon.take_log(configs)
+        self._key_ser = _serializer(configs.pop("key_serializer", None), "key_serializer")
+        self._value_ser = _serializer(configs.pop("value_serializer", None), "value_serializer")
+        acks = configs.pop("acks", 1)
+        idempotence = bool(configs.pop("enable_idempotence", False))
+        if idempotence:
+            acks = "all"
+        compression = configs.pop("compression_type", None) or "none"
+        max_request = configs.pop("max_request_size", 1_048_576)
+        partitioner = configs.pop("partitioner", None)
+        _refuse({k: v for k, v in configs.items()}, _PRODUCER_IGNORED, "AIOKafkaProducer",
+                {"transactional_id": "transactions are not implemented",
+                 "transaction_timeout_ms": "transactions are not implemented"})
+        try:
+            ProducerConfig(compression_type=compression)
+        except el_errors.InvalidConfigError:
+            compression = "none"
+        try:
+            self._producer = _ElProducer(
+                self._log, linger_ms=0, acks=acks, enable_idempotence=idempotence,
+                compression_type=compression, max_request_size=max_request,
+                partitioner=None if partitioner is None else _CallablePartitioner(partitioner),
+            )
+        except el_errors.InvalidConfigError as exc:
+            raise errors.ConfigError(str(exc)) from None
+        self._closed = False
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def stop(self) -> None:
+        self._closed = True
+        self._producer.close()
+
+    async def flush(self) -> None:
+        self._producer.flush()
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        try:
+            return set(self._producer.partitions_for(topic))
+        except el_errors.UnknownTopicError as exc:
+            raise errors.KafkaTimeoutError(f"topic {topic!r} does not exist") from exc
+
+    async def send(self, topic: str, value: Any = None, key: Any = None,
+                   partition: int | None = None, timestamp_ms: int | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future:
+        """Append one record; returns a future of its RecordMetadata (already done)."""
+        meta = self._send(topic, value, key, partition, timestamp_ms, headers)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        if isinstance(meta, BaseException):
+            fut.set_exception(meta)
+        else:
+            fut.set_result(meta)
+        return fut
+
+    async def send_and_wait(self, topic: str, value: Any = None, key: Any = None,
+                            partition: int | None = None, timestamp_ms: int | None = None,
+                            headers: list[tuple[str, bytes]] | None = None) -> RecordMetadata:
+        meta = self._send(topic, value, key, partition, timestamp_ms, headers)
+        if isinstance(meta, BaseException):
+            raise meta
+        return meta
+
+    def _send(self, topic: str, value: Any, key: Any, partition: int | None,
+              timestamp_ms: int | None, headers: Any) -> RecordMetadata | BaseException:
+        if self._closed:
+            raise errors.ProducerClosed()
+        if headers is not None and not isinstance(headers, (list, tuple)):
+            raise TypeError("headers must be a list of (str, bytes) tuples")
+        hdrs = list(headers or [])
+        key_b = key if self._key_ser is None else self._key_ser(topic, hdrs, key)
+        value_b = value if self._value_ser is None else self._value_ser(topic, hdrs, value)
+        for what, data in (("key", key_b), ("value", value_b)):
+            if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"{what} must be bytes (or use a {what}_serializer), got "
+                                f"{type(data).__name__}")
+        try:
+            future = self._producer.send(
+                topic, None if value_b is None else bytes(value_b),
+                None if key_b is None else bytes(key_b), partition=partition,
+                timestamp_ms=timestamp_ms, headers=hdrs or None)
+        except el_errors.UnknownTopicError as exc:
+            raise errors.KafkaTimeoutError(
+                f"topic {topic!r} does not exist in the log (create it, or open the log with "
+                "auto_create_topics=True)") from exc
+        except el_errors.RecordTooLargeError as exc:
+            raise errors.MessageSizeTooLargeError(str(exc)) from exc  # type: ignore[attr-defined]
+        except el_errors.EventLogError as exc:
+            raise _kcommon.kafka_error_for(exc) from exc
+        exc = future.exception()
+        if exc is not None:
+            return _kcommon.kafka_error_for(exc)
+        md = future.result()
+        part = self._log.topic(md.topic).partition(md.partition)
+        ts_type = 1 if part.config.log_append_time else 0
+        return RecordMetadata(md.topic, md.partition, TopicPartition(md.topic, md.partition),
+                              md.offset, md.timestamp_ms, ts_type, part.start_offset)
+
+    async def __aenter__(self) -> AIOKafkaProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+class _Listener:
+    """eventlog's listener; the user's callbacks may return coroutines, awaited after the
+    rebalance step (in order) before the poll that ran it returns."""
+
+    def __init__(self, user: Any, owner: AIOKafkaConsumer) -> None:
+        self._user = user
+        self._owner = owner
+        self._revoked_before_join = False
+
+    def _run(self, name: str, partitions: list[_TP]) -> None:
+        res = getattr(self._user, name)({TopicPartition(*tp) for tp in partitions})
+        if asyncio.iscoroutine(res):
+            self._owner._pending_callbacks.append(res)
+
+    def on_partitions_revoked(self, partitions: list[_TP]) -> None:
+        self._revoked_before_join = True
+        self._run("on_partitions_revoked", partitions)
+
+    def on_partitions_assigned(self, partitions: list[_TP]) -> None:
+        if self._owner._eager and not self._revoked_before_join:
+            self._run("on_partitions_revoked", [])  # aiokafka revokes set() before a first join
+        self._revoked_before_join = False
+        self._run("on_partitions_assigned", partitions)
+
+    def on_partitions_lost(self, partitions: list[_TP]) -> None:
+        self.on_partitions_revoked(partitions)
+
+
+class AIOKafkaConsumer:
+    """``aiokafka.AIOKafkaConsumer(*topics, **configs)`` on the EventLog
+    ``bootstrap_servers`` selects. ``async for`` ends with the consumer's ``stop()``."""
+
+    def __init__(self, *topics: str, **configs: Any) -> None:
+        configs = dict(configs)
+        self._log, _ = _kcommon.take_log(configs)
+        self._key_de = _deserializer(configs.pop("key_deserializer", None), "key_deserializer")
+        self._value_de = _deserializer(configs.pop("value_deserializer", None),
+                                       "value_deserializer")
+        reset = configs.pop("auto_offset_reset", "latest")
+        if reset not in _RESETS:
+            raise errors.ConfigError(
+                f"auto_offset_reset must be one of {', '.join(_RESETS)}, got {reset!r}")
+        strategy = _strategy(configs.pop("partition_assignment_strategy", ("roundrobin",)))
+        el_config: dict[str, Any] = {
+            "auto_offset_reset": _RESETS[reset],
+            "session_timeout_ms": configs.pop("session_timeout_ms", 10_000),
+            "partition_assignment_strategy": strategy,
+        }
+        max_poll = configs.pop("max_poll_records", None)
+        if max_poll is not None:
+            el_config["max_poll_records"] = max_poll
+        for name in ("group_id", "group_instance_id", "enable_auto_commit",
+                     "auto_commit_interval_ms", "max_poll_interval_ms",
+                     "heartbeat_interval_ms", "exclude_internal_topics", "client_id"):
+            if name in configs and configs[name] is not None:
+                el_config[name] = configs.pop(name)
+            else:
+                configs.pop(name, None)
+        _refuse(configs, _CONSUMER_IGNORED, "AIOKafkaConsumer", {})
+        try:
+            self._c = _ElConsumer(self._log, **el_config)
+        except el_errors.InvalidConfigError as exc:
+            raise errors.ConfigError(str(exc)) from None
+        self._group_id = el_config.get("group_id")
+        self._eager = any(n != "cooperative-sticky" for n in strategy)
+        self._heartbeat_s = self._c.config.heartbeat_interval_ms / 1000.0
+        self._pending_callbacks: list[Any] = []
+        self._stopped = False
+        self._waiter = waiter_for(self._log)
+        if topics:
+            self.subscribe(topics=list(topics))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Nothing to connect to; the group is joined at the first fetch."""
+
+    async def stop(self) -> None:
+        """Commit (with auto-commit), leave the group; pending ``get*`` calls raise
+        ConsumerStoppedError."""
+        if self._stopped:
+            return
+        self._stopped = True
+        with _kcommon.translated():
+            self._c.close()
+        await self._run_callbacks()
+        self._log.wake_waiters()
+
+    async def __aenter__(self) -> AIOKafkaConsumer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _check(self) -> None:
+        if self._stopped:
+            raise ConsumerStoppedError()
+
+    async def _run_callbacks(self) -> None:
+        while self._pending_callbacks:
+            await self._pending_callbacks.pop(0)
+
+    # ------------------------------------------------------------------ fetching
+
+    def _record(self, r: _ElRecord) -> ConsumerRecord:
+        headers = list(r.headers)
+        key, value = r.key, r.value
+        if self._key_de is not None:
+            key = self._key_de(r.topic, headers, key)
+        if self._value_de is not None:
+            value = self._value_de(r.topic, headers, value)
+        ts_type = 1 if r.timestamp_type == TimestampType.LOG_APPEND_TIME else 0
+        return ConsumerRecord(r.topic, r.partition, r.offset, r.timestamp_ms, ts_type, key,
+                              value, None,
+                              -1 if r.key is None else len(r.key),  # type: ignore[arg-type]
+                              -1 if r.value is None else len(r.value),  # type: ignore[arg-type]
+                              headers)
+
+    async def _poll(self, partitions: tuple[Any, ...], max_records: int | None
+                    ) -> list[_ElRecord]:
+        self._check()
+        held: list[_TP] = []
+        try:
+            with _kcommon.translated():
+                if partitions:
+                    wanted = {_TP(*tp) for tp in partitions}
+                    held = sorted(self._c.assignment() - wanted - self._c.paused())
+                    if held:
+                        self._c.pause(*held)
+                records = self._c.poll(0, max_records=max_records)
+        finally:
+            if held and not self._c.closed:
+                self._c.resume(*[tp for tp in held if tp in self._c.assignment()])
+        await self._run_callbacks()
+        return records
+
+    async def _wait(self, version: int, timeout_s: float | None) -> None:
+        fut = self._waiter.wait(version)
+        step = self._heartbeat_s if timeout_s is None else min(timeout_s, self._heartbeat_s)
+        try:
+            await asyncio.wait_for(fut, step)
+        except asyncio.TimeoutError:
+            pass
+
+    async def getone(self, *partitions: Any) -> ConsumerRecord:
+        """The next record (of ``partitions``, if given), waiting on the loop for one."""
+        while True:
+            version = self._log.data_version
+            records = await self._poll(partitions, 1)
+            if records:
+                return self._record(records[0])
+            await self._wait(version, None)
+
+    async def getmany(self, *partitions: Any, timeout_ms: float = 0,
+                      max_records: int | None = None
+                      ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """Records by partition; waits up to ``timeout_ms`` (on the loop) for some."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_ms / 1000.0
+        while True:
+            version = self._log.data_version
+            records = await self._poll(partitions, max_records)
+            remaining = deadline - loop.time()
+            if records or remaining <= 0:
+                break
+            await self._wait(version, remaining)
+        out: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for r in records:
+            out.setdefault(TopicPartition(r.topic, r.partition), []).append(self._record(r))
+        return out
+
+    def __aiter__(self) -> AIOKafkaConsumer:
+        return self
+
+    async def __anext__(self) -> ConsumerRecord:
+        try:
+            return await self.getone()
+        except ConsumerStoppedError:
+            raise StopAsyncIteration from None
+
+    # ------------------------------------------------------------------ subscription
+
+    def subscribe(self, topics: Iterable[str] = (), pattern: str | None = None,
+                  listener: Any = None) -> None:
+        self._check()
+        topics = [topics] if isinstance(topics, str) else list(topics)
+        if bool(topics) == bool(pattern):
+            raise ValueError("You must choose topics or pattern, but not both")
+        if listener is not None and not isinstance(listener, ConsumerRebalanceListener) \
+                and not hasattr(listener, "on_partitions_assigned"):
+            raise TypeError("listener should be an instance of ConsumerRebalanceListener")
+        if self._group_id is None and listener is not None:
+            raise ValueError("listener needs a group_id")
+        wrapped = None if listener is None else _Listener(listener, self)
+        with _kcommon.translated():
+            if pattern:
+                self._c.subscribe(pattern=pattern, listener=wrapped)
+            else:
+                self._c.subscribe(topics, listener=wrapped)
+
+    def unsubscribe(self) -> None:
+        self._check()
+        with _kcommon.translated():
+            self._c.unsubscribe()
+
+    def subscription(self) -> frozenset[str]:
+        self._check()
+        with _kcommon.translated():
+            return frozenset(self._c.subscription())
+
+    def assign(self, partitions: Iterable[Any]) -> None:
+        self._check()
+        with _kcommon.translated():
+            self._c.assign([_TP(*tp) for tp in partitions])
+
+    def assignment(self) -> set[TopicPartition]:
+        self._check()
+        with _kcommon.translated():
+            return {TopicPartition(*tp) for tp in self._c.assignment()}
+
+    async def topics(self) -> set[str]:
+        return set(self._log.topics())
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        try:
+            return set(range(self._log.topic(topic).num_partitions))
+        except el_errors.UnknownTopicError:
+            return None
+
+    # ------------------------------------------------------------------ positions
+
+    async def position(self, partition: Any) -> int:
+        self._check()
+        with _kcommon.translated():
+            return self._c.position(_TP(*partition))
+
+    def highwater(self, partition: Any) -> int:
+        return self._log.topic(partition[0]).partition(partition[1]).end_offset
+
+    def last_stable_offset(self, partition: Any) -> int:
+        return self.highwater(partition)  # no transactions: every record is stable
+
+    def seek(self, partition: Any, offset: int) -> None:
+        self._check()
+        with _kcommon.translated():
+            self._c.seek(_TP(*partition), offset)
+
+    async def seek_to_beginning(self, *partitions: Any) -> None:
+        self._check()
+        with _kcommon.translated():
+            self._c.seek_to_beginning(*[_TP(*tp) for tp in partitions])
+
+    async def seek_to_end(self, *partitions: Any) -> None:
+        self._check()
+        with _kcommon.translated():
+            self._c.seek_to_end(*[_TP(*tp) for tp in partitions])
+
+    async def seek_to_committed(self, *partitions: Any) -> dict[TopicPartition, int | None]:
+        """Move to the committed offsets; returns them (None where nothing is committed)."""
+        self._check()
+        if self._group_id is None:
+            raise IllegalOperation("Requires group_id")
+        out: dict[TopicPartition, int | None] = {}
+        with _kcommon.translated():
+            tps = [_TP(*tp) for tp in partitions] or sorted(self._c.assignment())
+            for tp in tps:
+                found = self._c.committed(tp)
+                out[TopicPartition(*tp)] = found  # type: ignore[assignment]
+                if found is not None:
+                    self._c.seek(tp, found)  # type: ignore[arg-type]
+        return out
+
+    def pause(self, *partitions: Any) -> None:
+        with _kcommon.translated():
+            self._c.pause(*[_TP(*tp) for tp in partitions])
+
+    def resume(self, *partitions: Any) -> None:
+        with _kcommon.translated():
+            self._c.resume(*[_TP(*tp) for tp in partitions])
+
+    def paused(self) -> set[TopicPartition]:
+        with _kcommon.translated():
+            return {TopicPartition(*tp) for tp in self._c.paused()}
+
+    async def beginning_offsets(self, partitions: Iterable[Any]) -> dict[TopicPartition, int]:
+        with _kcommon.translated():
+            found = self._c.beginning_offsets([_TP(*tp) for tp in partitions])
+        return {TopicPartition(*tp): o for tp, o in found.items()}
+
+    async def end_offsets(self, partitions: Iterable[Any]) -> dict[TopicPartition, int]:
+        with _kcommon.translated():
+            found = self._c.end_offsets([_TP(*tp) for tp in partitions])
+        return {TopicPartition(*tp): o for tp, o in found.items()}
+
+    async def offsets_for_times(self, timestamps: Mapping[Any, int]
+                                ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        with _kcommon.translated():
+            found = self._c.offsets_for_times({_TP(*tp): ts for tp, ts in timestamps.items()})
+        return {TopicPartition(*tp): None if v is None else OffsetAndTimestamp(v.offset,
+                                                                               v.timestamp_ms)
+                for tp, v in found.items()}
+
+    # ------------------------------------------------------------------ commits
+
+    async def commit(self, offsets: Mapping[Any, Any] | None = None) -> None:
+        """Commit ``offsets`` ({tp: offset | (offset, metadata)}) or every position."""
+        self._check()
+        if self._group_id is None:
+            raise IllegalOperation("Requires group_id")
+        checked = None
+        if offsets is not None:
+            checked = {}
+            for tp, om in offsets.items():
+                checked[_TP(*tp)] = (_ElOffset(om[0], om[1] or "") if isinstance(om, tuple)
+                                     else _ElOffset(om))
+        with _kcommon.translated():
+            self._c.commit(checked)
+
+    async def committed(self, partition: Any) -> int | None:
+        self._check()
+        if self._group_id is None:
+            raise IllegalOperation("Requires group_id")
+        with _kcommon.translated():
+            return self._c.committed(_TP(*partition))  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"<eventlog aiokafka.AIOKafkaConsumer group_id={self._group_id!r}>"
+
+

@@ -1,0 +1,654 @@
+"""confluent-kafka's Consumer over an EventLog.
+
+Offsets follow librdkafka: each message ``poll()`` returns moves the partition's
+*position* (the offset after it); with ``enable.auto.offset.store`` (default)
+that offset is also *stored*; auto-commit and ``commit()`` without arguments
+commit the stored offsets. eventlog's own auto-commit stays off: this module
+commits, every ``auto.commit.interval.ms`` (on the log's clock) at a poll, after
+a revoke, and on ``close()``.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ... import errors as el_errors
+from ...consumer import Consumer as _ElConsumer
+from ...group import OffsetAndMetadata
+from ...records import ConsumerRecord, TimestampType
+from ...records import TopicPartition as _TP
+from ._common import (
+    Options,
+    cluster_metadata,
+    kafka_error_for,
+    log_from,
+    timeout_ms,
+    translated,
+)
+from ._types import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_INVALID,
+    OFFSET_STORED,
+    TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_LOG_APPEND_TIME,
+    ClusterMetadata,
+    ConfigError,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+    error,
+)
+
+__all__ = ["Consumer"]
+
+_RESETS = {"smallest": "earliest", "earliest": "earliest", "beginning": "earliest",
+           "largest": "latest", "latest": "latest", "end": "latest", "error": "none"}
+_STRATEGIES = {"range": "range", "roundrobin": "roundrobin",
+               "cooperative-sticky": "cooperative-sticky"}
+_TUNING = ("fetch.min.bytes", "fetch.wait.max.ms", "fetch.max.bytes",
+           "fetch.message.max.bytes", "max.partition.fetch.bytes", "queued.min.messages",
+           "queued.max.messages.kbytes", "isolation.level", "auto.commit.enable",
+           "group.protocol.type", "offset.store.method", "consume.callback.max.messages")
+_REFUSED_CONSUMER = {
+    "key.deserializer": "Consumer returns bytes; use DeserializingConsumer for deserializers",
+    "value.deserializer": "Consumer returns bytes; use DeserializingConsumer for deserializers",
+    "group.remote.assignor": "the KIP-848 consumer protocol is not implemented",
+}
+_new_tp = functools.partial(tuple.__new__, _TP)
+_wait_step_ms = 1000.0  # one wait of a poll without a timeout
+num_messages_max = 1_000_000
+
+
+def _ctp(tp: Any, offset: int = OFFSET_INVALID) -> TopicPartition:
+    return TopicPartition(tp[0], tp[1], offset)
+
+
+def _eltp(tp: Any) -> _TP:
+    if not isinstance(tp, TopicPartition):
+        raise TypeError(f"expected a confluent_kafka.TopicPartition, got {tp!r}")
+    return _TP(tp.topic, tp.partition)
+
+
+def _tp_list(partitions: Any, what: str) -> list[TopicPartition]:
+    if not isinstance(partitions, (list, tuple)):
+        raise TypeError(f"{what} expects a list of TopicPartition, got {partitions!r}")
+    for tp in partitions:
+        _eltp(tp)
+    return list(partitions)
+
+
+class _Listener:
+    """eventlog's rebalance listener, forwarding to confluent-style callbacks."""
+
+    def __init__(self, owner: Consumer) -> None:
+        self._owner = owner
+
+    def on_partitions_assigned(self, partitions: list[_TP]) -> None:
+        self._owner._assigned(partitions)
+
+    def on_partitions_revoked(self, partitions: list[_TP]) -> None:
+        self._owner._revoked(partitions, lost=False)
+
+    def on_partitions_lost(self, partitions: list[_TP]) -> None:
+        self._owner._revoked(partitions, lost=True)
+
+
+class Consumer:
+    """``confluent_kafka.Consumer(conf)`` on the EventLog that ``bootstrap.servers`` selects."""
+
+    def __init__(self, conf: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        opts = Options(conf, kwargs, "Consumer")
+        self._log, self._host = log_from(opts)
+        group_id = opts.take("group.id")
+        if group_id is not None and (not isinstance(group_id, str) or not group_id):
+            raise ConfigError(f'configuration property "group.id" must be a non-empty str, '
+                              f"got {group_id!r}")
+        reset = opts.take("auto.offset.reset", default="largest")
+        if reset not in _RESETS:
+            raise ConfigError(
+                f'configuration property "auto.offset.reset" must be one of '
+                f"{', '.join(_RESETS)}, got {reset!r}"
+            )
+        self._auto_commit = opts.take_bool("enable.auto.commit", True)
+        self._commit_interval_ms = opts.take_int("auto.commit.interval.ms", 5000)
+        self._auto_store = opts.take_bool("enable.auto.offset.store", True)
+        self._eof = opts.take_bool("enable.partition.eof", False)
+        session = opts.take_int("session.timeout.ms", 45000, 1)
+        heartbeat = opts.take_int("heartbeat.interval.ms", 3000, 1)
+        max_poll = opts.take_int("max.poll.interval.ms", 300000, 1)
+        strategy = opts.take("partition.assignment.strategy", default="range,roundrobin")
+        names = [s.strip() for s in str(strategy).split(",") if s.strip()]
+        for name in names:
+            if name not in _STRATEGIES:
+                raise ConfigError(
+                    f'configuration property "partition.assignment.strategy": unknown '
+                    f"assignor {name!r}; supported: {', '.join(_STRATEGIES)}"
+                )
+        protocol = opts.take("group.protocol", default="classic")
+        if protocol != "classic":
+            raise ConfigError(
+                f'configuration property "group.protocol"={protocol!r} is not supported in '
+                "process: only the classic protocol is implemented"
+            )
+        self._on_commit = opts.take_callable("on_commit")
+        instance_id = opts.take("group.instance.id")
+        client_id = opts.take("client.id", default="rdkafka")
+        opts.take(*_TUNING)
+        opts.finish(_REFUSED_CONSUMER)
+        with translated():
+            self._c = _ElConsumer(
+                self._log, group_id=group_id, client_id=str(client_id),
+                group_instance_id=instance_id, auto_offset_reset=_RESETS[reset],
+                enable_auto_commit=False, session_timeout_ms=session,
+                heartbeat_interval_ms=heartbeat, max_poll_interval_ms=max_poll,
+                partition_assignment_strategy=[_STRATEGIES[n] for n in names],
+            )
+        self._group_id = group_id
+        self._reset = _RESETS[reset]
+        self._closed = False
+        self._stored: dict[_TP, tuple[int, str | None]] = {}
+        self._committed_sent: dict[_TP, int] = {}
+        self._app_offsets: dict[_TP, int] = {}
+        self._eof_sent: set[_TP] = set()
+        self._pending_commit_cbs: list[tuple[KafkaError | None, list[TopicPartition]]] = []
+        self._callbacks: tuple[Callable | None, Callable | None, Callable | None] = (
+            None, None, None)
+        self._in_callback = False
+        # records eventlog's poll returned that poll()/consume() did not hand out yet;
+        # eventlog's positions are past them, the handed-out offsets (self._app_offsets) not
+        self._buffer: collections.deque[ConsumerRecord] = collections.deque()
+        self._clock = self._log.clock
+        self._next_commit_ms = self._clock.monotonic_ms() + self._commit_interval_ms
+        self._auto_commit_on = self._auto_commit and group_id is not None
+
+    # ------------------------------------------------------------------ guards
+
+    def _check(self) -> None:
+        if self._closed:
+            raise RuntimeError("Consumer closed")
+
+    # ------------------------------------------------------------------ subscription
+
+    def subscribe(self, topics: list[str], on_assign: Callable | None = None,
+                  on_revoke: Callable | None = None, on_lost: Callable | None = None) -> None:
+        """Subscribe to ``topics`` (names; one starting with ``^`` is a regex), replacing an
+        earlier subscription. The callbacks get ``(consumer, [TopicPartition])``."""
+        self._check()
+        if not isinstance(topics, (list, tuple)) or not all(isinstance(t, str) for t in topics):
+            raise TypeError(f"subscribe() expects a list of topic names, got {topics!r}")
+        for cb in (on_assign, on_revoke, on_lost):
+            if cb is not None and not callable(cb):
+                raise TypeError(f"rebalance callbacks must be callable, got {cb!r}")
+        if self._group_id is None:
+            raise KafkaException(error(KafkaError._INVALID_ARG,  # type: ignore[attr-defined]
+                                       'subscribe() requires "group.id" to be configured'))
+        regexes = [t for t in topics if t.startswith("^")]
+        with translated():
+            self._c.unsubscribe()
+            if regexes:
+                parts = [f"(?:{r}).*" for r in regexes]
+                parts += [re.escape(t) for t in topics if not t.startswith("^")]
+                self._c.subscribe(pattern="|".join(parts), listener=_Listener(self))
+            else:
+                self._c.subscribe(list(topics), listener=_Listener(self))
+        self._callbacks = (on_assign, on_revoke, on_lost)
+
+    def unsubscribe(self) -> None:
+        self._check()
+        with translated():
+            self._c.unsubscribe()
+
+    def _call(self, cb: Callable | None, partitions: list[_TP]) -> bool:
+        if cb is None:
+            return False
+        self._in_callback = True
+        try:
+            cb(self, [_ctp(tp) for tp in partitions])
+        finally:
+            self._in_callback = False
+        return True
+
+    def _assigned(self, partitions: list[_TP]) -> None:
+        for tp in partitions:
+            self._eof_sent.discard(tp)
+            self._app_offsets.pop(tp, None)
+        self._call(self._callbacks[0], partitions)
+
+    def _revoked(self, partitions: list[_TP], *, lost: bool) -> None:
+        if not partitions:
+            return  # librdkafka calls no revoke for an empty assignment
+        _, on_revoke, on_lost = self._callbacks
+        if lost:
+            self._call(on_lost if on_lost is not None else on_revoke, partitions)
+        else:
+            self._call(on_revoke, partitions)
+            if self._auto_commit:
+                self._commit_stored(set(partitions), quietly=True)
+        self._drop(set(partitions), rewind=False)
+        for tp in partitions:
+            self._stored.pop(tp, None)
+            self._app_offsets.pop(tp, None)
+            self._eof_sent.discard(tp)
+
+    def _drop(self, tps: set[_TP] | None, *, rewind: bool) -> None:
+        """Forget buffered records of ``tps`` (None: all); with ``rewind``, move eventlog's
+        position back to the first of them, so they are fetched again."""
+        if not self._buffer:
+            return
+        kept: collections.deque[ConsumerRecord] = collections.deque()
+        first: dict[_TP, int] = {}
+        for r in self._buffer:
+            tp = _TP(r.topic, r.partition)
+            if tps is None or tp in tps:
+                first.setdefault(tp, r.offset)
+            else:
+                kept.append(r)
+        self._buffer = kept
+        if rewind:
+            for tp, offset in first.items():
+                try:
+                    self._c.seek(tp, offset)
+                except el_errors.EventLogError:
+                    pass  # the records are gone (retention): the next fetch resets
+
+    # ------------------------------------------------------------------ assignment
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        """Consume exactly ``partitions`` from their offsets (OFFSET_BEGINNING/END/STORED or
+        an offset). Inside an on_assign callback: set the offsets of the assignment."""
+        self._check()
+        tps = _tp_list(partitions, "assign()")
+        if self._in_callback:
+            self._seek_all(tps)
+            return
+        with translated():
+            self._drop(None, rewind=False)
+            self._c.assign([])
+            self._stored.clear()
+            self._app_offsets.clear()
+            self._eof_sent.clear()
+            if tps:
+                self._c.assign([_eltp(tp) for tp in tps])
+                self._seek_all(tps)
+
+    def incremental_assign(self, partitions: list[TopicPartition]) -> None:
+        self._check()
+        tps = _tp_list(partitions, "incremental_assign()")
+        if self._in_callback:
+            self._seek_all(tps)
+            return
+        with translated():
+            current = self._c.assignment()
+            new = [tp for tp in tps if _eltp(tp) not in current]
+            self._c.assign(sorted(current | {_eltp(tp) for tp in tps}))
+            self._seek_all(new)
+
+    def incremental_unassign(self, partitions: list[TopicPartition]) -> None:
+        self._check()
+        tps = {_eltp(tp) for tp in _tp_list(partitions, "incremental_unassign()")}
+        if self._in_callback:
+            return
+        with translated():
+            self._drop(tps, rewind=False)
+            self._c.assign(sorted(self._c.assignment() - tps))
+        for tp in tps:
+            self._stored.pop(tp, None)
+            self._app_offsets.pop(tp, None)
+            self._eof_sent.discard(tp)
+
+    def unassign(self) -> None:
+        self._check()
+        if self._in_callback:
+            return
+        with translated():
+            if self._c.subscription():
+                return  # the group owns the assignment; revoke happens at rebalance
+            self._drop(None, rewind=False)
+            self._c.assign([])
+        self._stored.clear()
+        self._app_offsets.clear()
+
+    def assignment(self) -> list[TopicPartition]:
+        self._check()
+        with translated():
+            return [_ctp(tp) for tp in sorted(self._c.assignment())]
+
+    def _seek_all(self, tps: Iterable[TopicPartition]) -> None:
+        for tp in tps:
+            if tp.offset not in (OFFSET_STORED, OFFSET_INVALID):
+                self._seek(tp)
+
+    def _seek(self, tp: TopicPartition) -> None:
+        el = _eltp(tp)
+        self._drop({el}, rewind=False)
+        with translated():
+            if tp.offset == OFFSET_BEGINNING:
+                self._c.seek_to_beginning(el)
+            elif tp.offset == OFFSET_END:
+                self._c.seek_to_end(el)
+            elif tp.offset >= 0:
+                try:
+                    self._c.seek(el, tp.offset)
+                except el_errors.OffsetOutOfRangeError:
+                    # librdkafka accepts it and resets at the fetch: auto.offset.reset
+                    if self._reset == "earliest":
+                        self._c.seek_to_beginning(el)
+                    elif self._reset == "latest":
+                        self._c.seek_to_end(el)
+                    else:
+                        raise
+            else:
+                raise KafkaException(error(KafkaError._INVALID_ARG,  # type: ignore[attr-defined]
+                                           f"invalid offset {tp.offset} for {tp}"))
+        self._eof_sent.discard(el)
+        if tp.offset >= 0:
+            self._app_offsets[el] = tp.offset
+        else:
+            self._app_offsets.pop(el, None)
+
+    def seek(self, partition: TopicPartition) -> None:
+        """Fetch ``partition`` from ``partition.offset`` next. KafkaException(_STATE) if it is
+        not assigned."""
+        self._check()
+        if not isinstance(partition, TopicPartition):
+            raise TypeError(f"seek() expects a TopicPartition, got {partition!r}")
+        if _eltp(partition) not in self._c.assignment():
+            raise KafkaException(error(KafkaError._STATE,  # type: ignore[attr-defined]
+                                       f"seek(): {partition} is not assigned"))
+        self._seek(partition)
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self._check()
+        tps = [_eltp(tp) for tp in _tp_list(partitions, "pause()")]
+        with translated():
+            self._drop(set(tps), rewind=True)
+            self._c.pause(*tps)
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self._check()
+        with translated():
+            self._c.resume(*[_eltp(tp) for tp in _tp_list(partitions, "resume()")])
+
+    # ------------------------------------------------------------------ consuming
+
+    def poll(self, timeout: float | None = None) -> Message | None:
+        """The next message (or error/EOF event), or None once ``timeout`` seconds passed
+        (None or -1: wait for one)."""
+        if self._closed:
+            raise RuntimeError("Consumer closed")
+        if self._buffer and not self._pending_commit_cbs and (
+                not self._auto_commit_on or self._clock.monotonic_ms() < self._next_commit_ms):
+            return self._message(self._buffer.popleft())  # the common case, inlined
+        found = self._consume(1, timeout_ms(timeout))
+        return found[0] if found else None
+
+    def consume(self, num_messages: int = 1, timeout: float | None = -1) -> list[Message]:
+        """Up to ``num_messages`` messages; fewer (maybe none) once ``timeout`` passed."""
+        self._check()
+        if isinstance(num_messages, bool) or not isinstance(num_messages, int) \
+                or not 0 <= num_messages <= num_messages_max:
+            raise ValueError(f"num_messages must be between 0 and {num_messages_max} (1M)")
+        if num_messages == 0:
+            return []
+        return self._consume(num_messages, timeout_ms(timeout))
+
+    def _consume(self, n: int, wait_ms: float | None) -> list[Message]:
+        self._serve_commit_callbacks()
+        out = self._take(n, 0)
+        if out or wait_ms == 0:
+            return out
+        start = self._clock.monotonic_ms()
+        while True:
+            if wait_ms is None:
+                step = _wait_step_ms
+            else:
+                step = wait_ms - (self._clock.monotonic_ms() - start)
+                if step <= 0:
+                    return out
+            out = self._take(n, step)
+            if out or self._closed:
+                return out
+
+    def _take(self, n: int, wait_ms: float) -> list[Message]:
+        self._maybe_auto_commit()
+        buffer = self._buffer
+        if not buffer:  # fetch a poll's worth; hand them out one poll() at a time
+            try:
+                records = self._c.poll(0)
+                if not records and self._eof:
+                    eofs = self._eof_events(n)
+                    if eofs:
+                        return eofs
+                if not records and wait_ms > 0:
+                    records = self._c.poll(wait_ms)
+            except el_errors.NoOffsetForPartitionError as exc:
+                return [Message(error=kafka_error_for(exc))]
+            except el_errors.EventLogError as exc:
+                raise KafkaException(kafka_error_for(exc)) from exc
+            buffer.extend(records)
+        out = [self._message(buffer.popleft()) for _ in range(min(n, len(buffer)))]
+        if len(out) < n and self._eof and not buffer:
+            out.extend(self._eof_events(n - len(out)))
+        return out
+
+    def _message(self, r: ConsumerRecord) -> Message:
+        tp = _new_tp((r.topic, r.partition))
+        nxt = r.offset + 1
+        self._app_offsets[tp] = nxt
+        self._eof_sent.discard(tp)
+        if self._auto_store:
+            self._stored[tp] = (nxt, None)
+        ts_type = (TIMESTAMP_LOG_APPEND_TIME if r.timestamp_type == TimestampType.LOG_APPEND_TIME
+                   else TIMESTAMP_CREATE_TIME)
+        return Message(r.topic, r.partition, r.offset, r.key, r.value,
+                       list(r.headers) if r.headers else None, None, (ts_type, r.timestamp_ms))
+
+    def _eof_events(self, n: int) -> list[Message]:
+        out: list[Message] = []
+        paused = self._c.paused()
+        for tp in sorted(self._c.assignment()):
+            if len(out) >= n:
+                break
+            if tp in self._eof_sent or tp in paused:
+                continue
+            position = self._c.position(tp)
+            end = self._c.end_offsets([tp])[tp]
+            if position >= end:
+                self._eof_sent.add(tp)
+                out.append(Message(tp.topic, tp.partition, end, error=error(
+                    KafkaError._PARTITION_EOF,  # type: ignore[attr-defined]
+                    f"Fetch from broker 0 reached end of partition at offset {end} "
+                    f"(HighwaterMark {end})")))
+        return out
+
+    # ------------------------------------------------------------------ offsets
+
+    def store_offsets(self, message: Message | None = None,
+                      offsets: list[TopicPartition] | None = None) -> None:
+        """Store ``message.offset() + 1`` (or the ``offsets``) for the next commit. Needs
+        ``enable.auto.offset.store=false``; KafkaException(_STATE) for an unassigned
+        partition."""
+        self._check()
+        if (message is None) == (offsets is None):
+            raise TypeError("store_offsets() takes exactly one of message= and offsets=")
+        if self._auto_store:
+            raise KafkaException(error(KafkaError._INVALID_ARG,  # type: ignore[attr-defined]
+                                       'store_offsets() requires "enable.auto.offset.store" '
+                                       "to be false"))
+        if message is not None:
+            items = [(_TP(message.topic(), message.partition()), message.offset() + 1, None)]
+        else:
+            items = [(_eltp(tp), tp.offset, tp.metadata)
+                     for tp in _tp_list(offsets, "store_offsets()")]
+        assigned = self._c.assignment()
+        for tp, _, _ in items:
+            if tp not in assigned:
+                raise KafkaException(error(KafkaError._STATE,  # type: ignore[attr-defined]
+                                           f"store_offsets(): {tp.topic} [{tp.partition}] is "
+                                           "not assigned"))
+        for tp, off, meta in items:
+            if off >= 0:
+                self._stored[tp] = (off, meta)
+
+    def commit(self, message: Message | None = None,
+               offsets: list[TopicPartition] | None = None,
+               asynchronous: bool = True) -> list[TopicPartition] | None:
+        """Commit ``message.offset() + 1``, the ``offsets``, or else the stored offsets.
+
+        Returns None when asynchronous (``on_commit`` is called at a later poll), else the
+        committed list of TopicPartition. KafkaException(_NO_OFFSET) when there is nothing
+        to commit, and the group's error codes otherwise.
+        """
+        self._check()
+        if message is not None and offsets is not None:
+            raise TypeError("commit() takes message= or offsets=, not both")
+        if message is not None:
+            if not isinstance(message, Message) or message.error() is not None:
+                raise KafkaException(error(KafkaError._INVALID_ARG,  # type: ignore[attr-defined]
+                                           "commit(message=) needs a message without error"))
+            wanted = {_TP(message.topic(), message.partition()):
+                      OffsetAndMetadata(message.offset() + 1)}
+        elif offsets is not None:
+            wanted = {_eltp(tp): OffsetAndMetadata(tp.offset, tp.metadata or "")
+                      for tp in _tp_list(offsets, "commit()") if tp.offset >= 0}
+        else:
+            wanted = self._uncommitted(None)
+        return self._commit(wanted, asynchronous)
+
+    def _uncommitted(self, only: set[_TP] | None) -> dict[_TP, OffsetAndMetadata]:
+        return {tp: OffsetAndMetadata(off, meta or "") for tp, (off, meta) in self._stored.items()
+                if (only is None or tp in only) and self._committed_sent.get(tp) != off}
+
+    def _commit(self, wanted: dict[_TP, OffsetAndMetadata], asynchronous: bool
+                ) -> list[TopicPartition] | None:
+        if self._group_id is None:
+            raise KafkaException(error(KafkaError._INVALID_ARG,  # type: ignore[attr-defined]
+                                       'commit() requires "group.id" to be configured'))
+        if not wanted:
+            err = error(KafkaError._NO_OFFSET)  # type: ignore[attr-defined]
+            if asynchronous:
+                self._pending_commit_cbs.append((err, []))
+                return None
+            raise KafkaException(err)
+        result = []
+        for tp, om in sorted(wanted.items()):
+            ctp = TopicPartition(tp.topic, tp.partition, om.offset, om.metadata or None)
+            result.append(ctp)
+        try:
+            self._c.commit(wanted)
+        except el_errors.EventLogError as exc:
+            err = kafka_error_for(exc)
+            if asynchronous:
+                self._pending_commit_cbs.append((err, result))
+                return None
+            raise KafkaException(err) from exc
+        for tp, om in wanted.items():
+            self._committed_sent[tp] = om.offset
+        if asynchronous:
+            self._pending_commit_cbs.append((None, result))
+            return None
+        return result
+
+    def _commit_stored(self, only: set[_TP] | None, *, quietly: bool) -> None:
+        wanted = self._uncommitted(only)
+        if not wanted:
+            return
+        try:
+            self._c.commit(wanted)
+        except el_errors.EventLogError as exc:
+            if not quietly:
+                raise KafkaException(kafka_error_for(exc)) from exc
+            self._pending_commit_cbs.append((kafka_error_for(exc), []))
+            return
+        for tp, om in wanted.items():
+            self._committed_sent[tp] = om.offset
+        self._pending_commit_cbs.append((None, [
+            TopicPartition(tp.topic, tp.partition, om.offset) for tp, om in sorted(wanted.items())
+        ]))
+
+    def _maybe_auto_commit(self) -> None:
+        if not self._auto_commit or self._group_id is None:
+            return
+        now = self._clock.monotonic_ms()
+        if now < self._next_commit_ms:
+            return
+        self._next_commit_ms = now + self._commit_interval_ms
+        self._commit_stored(None, quietly=True)
+
+    def _serve_commit_callbacks(self) -> None:
+        pending, self._pending_commit_cbs = self._pending_commit_cbs, []
+        if self._on_commit is None:
+            return
+        for err, partitions in pending:
+            self._on_commit(err, partitions)
+
+    def committed(self, partitions: list[TopicPartition], timeout: float | None = None
+                  ) -> list[TopicPartition]:
+        """The group's committed offsets (OFFSET_INVALID where none)."""
+        self._check()
+        out = []
+        for tp in _tp_list(partitions, "committed()"):
+            with translated():
+                found = self._c.committed(_eltp(tp), metadata=True)
+            ctp = TopicPartition(tp.topic, tp.partition,
+                                 OFFSET_INVALID if found is None else found.offset,
+                                 None if found is None else (found.metadata or None))
+            out.append(ctp)
+        return out
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """The offset after the last message returned (OFFSET_INVALID before the first)."""
+        self._check()
+        return [TopicPartition(tp.topic, tp.partition,
+                               self._app_offsets.get(_eltp(tp), OFFSET_INVALID))
+                for tp in _tp_list(partitions, "position()")]
+
+    def get_watermark_offsets(self, partition: TopicPartition, timeout: float | None = None,
+                              cached: bool = False) -> tuple[int, int]:
+        """(low, high): the log start offset and the log end offset."""
+        self._check()
+        tp = _eltp(partition)
+        with translated():
+            return (self._c.beginning_offsets([tp])[tp], self._c.end_offsets([tp])[tp])
+
+    def offsets_for_times(self, partitions: list[TopicPartition], timeout: float | None = None
+                          ) -> list[TopicPartition]:
+        """Each partition's ``offset`` is a time in ms; returns the earliest offset at or after
+        it (OFFSET_END, -1, where no message is that recent)."""
+        self._check()
+        tps = _tp_list(partitions, "offsets_for_times()")
+        with translated():
+            found = self._c.offsets_for_times({_eltp(tp): tp.offset for tp in tps})
+        return [TopicPartition(tp.topic, tp.partition,
+                               OFFSET_END if found[_eltp(tp)] is None else found[_eltp(tp)].offset)
+                for tp in tps]
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
+        self._check()
+        return cluster_metadata(self._log, self._host, topic)
+
+    def memberid(self) -> str | None:
+        self._check()
+        return self._c.member_id or None
+
+    def close(self) -> None:
+        """Commit the stored offsets (with auto-commit), leave the group, close. Idempotent."""
+        if self._closed:
+            return
+        try:
+            self._drop(None, rewind=False)
+            if self._auto_commit and self._group_id is not None:
+                self._commit_stored(None, quietly=True)
+            with translated():
+                self._c.close()
+        finally:
+            self._closed = True
+
+    def __repr__(self) -> str:
+        return f"<eventlog confluent_kafka.Consumer group.id={self._group_id!r}>"

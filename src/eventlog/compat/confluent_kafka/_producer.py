@@ -1,0 +1,245 @@
+"""confluent-kafka's Producer over an EventLog.
+
+Each ``produce()`` appends the record before it returns (eventlog's linger 0), so
+the delivery report exists at once; it waits in the producer's queue until
+``poll()`` or ``flush()`` serves it, as librdkafka's do, in produce order.
+"""
+
+from __future__ import annotations
+
+import collections
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ... import errors as el_errors
+from ...partitioner import DefaultPartitioner, murmur2
+from ...producer import Producer as _ElProducer
+from ...producer import ProducerConfig
+from ._common import Options, cluster_metadata, kafka_error_for, log_from, to_bytes, translated
+from ._types import (
+    TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_LOG_APPEND_TIME,
+    ClusterMetadata,
+    ConfigError,
+    KafkaError,
+    KafkaException,
+    Message,
+    error,
+)
+
+__all__ = ["Producer"]
+
+PARTITION_UA = -1
+_TUNING = ("linger.ms", "queue.buffering.max.ms", "batch.size", "batch.num.messages",
+           "retries", "message.send.max.retries", "message.timeout.ms", "delivery.timeout.ms",
+           "queue.buffering.max.kbytes", "sticky.partitioning.linger.ms", "compression.level",
+           "queue.buffering.backpressure.threshold", "request.timeout.ms",
+           "transaction.timeout.ms", "message.timeout.ms", "partitioner.consistent.seed")
+_REFUSED_PRODUCER = {
+    "transactional.id": "transactions are not implemented; produce without transactional.id",
+    "key.serializer": "Producer takes bytes or str; use SerializingProducer for serializers",
+    "value.serializer": "Producer takes bytes or str; use SerializingProducer for serializers",
+}
+
+
+def _fnv1a(data: bytes) -> int:
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+class LibrdkafkaPartitioner:
+    """librdkafka's partitioners: ``consistent`` (CRC32), ``murmur2`` (Java's), ``fnv1a``
+    (Sarama's), ``random``; the ``*_random`` forms spread keyless records (uniform sticky,
+    as librdkafka's sticky.partitioning.linger.ms does) and hash the others."""
+
+    NAMES = ("random", "consistent", "consistent_random", "murmur2", "murmur2_random",
+             "fnv1a", "fnv1a_random")
+
+    def __init__(self, name: str) -> None:
+        if name not in self.NAMES:
+            raise ConfigError(
+                f'configuration property "partitioner" must be one of {", ".join(self.NAMES)}, '
+                f"got {name!r}"
+            )
+        self.name = name
+        self._hash = name.split("_")[0]
+        self._spread_keyless = name == "random" or name.endswith("_random")
+        self._sticky = DefaultPartitioner(ignore_keys=name == "random")
+
+    def partition(self, topic: str, key: bytes | None, value: bytes | None,
+                  num_partitions: int) -> int:
+        if self._hash == "random" or (key is None and self._spread_keyless):
+            return self._sticky.partition(topic, None, value, num_partitions)
+        data = key or b""
+        if self._hash == "consistent":
+            return zlib.crc32(data) % num_partitions
+        if self._hash == "murmur2":
+            return (murmur2(data) & 0x7FFFFFFF) % num_partitions
+        return abs(_fnv1a(data)) % num_partitions
+
+
+def _headers(headers: Any) -> tuple | None:
+    if not headers:
+        return None
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out = []
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+            raise TypeError(
+                f"headers must be a dict or a list of (str, bytes | str | None) tuples, got "
+                f"{item!r}"
+            )
+        out.append((item[0], to_bytes(item[1], "a header value")))
+    return tuple(out)
+
+
+class Producer:
+    """``confluent_kafka.Producer(conf)`` on the EventLog that ``bootstrap.servers`` selects."""
+
+    def __init__(self, conf: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        opts = Options(conf, kwargs, "Producer")
+        self._log, self._host = log_from(opts)
+        acks = opts.take("acks", "request.required.acks", default="all")
+        if isinstance(acks, str) and acks.lstrip("-").isdigit():
+            acks = int(acks)
+        idempotence = opts.take_bool("enable.idempotence", False)
+        compression = opts.take("compression.type", "compression.codec", default="none")
+        max_bytes = opts.take_int("message.max.bytes", 1_000_000, 1000)
+        self._queue_max = opts.take_int("queue.buffering.max.messages", 100_000, 1)
+        partitioner = LibrdkafkaPartitioner(
+            opts.take("partitioner", default="consistent_random")
+        )
+        self._on_delivery = opts.take_callable("on_delivery") or opts.take_callable("dr_cb")
+        opts.take_callable("dr_msg_cb")
+        self._only_errors = opts.take_bool("delivery.report.only.error", False)
+        client_id = opts.take("client.id", default="rdkafka")
+        opts.take(*_TUNING)
+        opts.finish(_REFUSED_PRODUCER)
+        try:
+            ProducerConfig(compression_type=compression)
+        except el_errors.InvalidConfigError:
+            compression = "none"  # a codec eventlog lacks: stored uncompressed (docs/compat.md)
+        with translated():
+            self._producer = _ElProducer(
+                self._log, linger_ms=0, acks=acks, enable_idempotence=idempotence or None,
+                compression_type=compression, max_request_size=max_bytes,
+                partitioner=partitioner, client_id=str(client_id),
+            )
+        # delivery reports waiting for poll(): (callback, Message fields...), the Message
+        # is built when served, and only if there is a callback
+        self._reports: collections.deque[tuple] = collections.deque()
+        self._ts_types: dict[str, int] = {}
+        self._closed = False
+
+    def produce(self, topic: str, value: Any = None, key: Any = None,
+                partition: int = PARTITION_UA, on_delivery: Callable | None = None,
+                callback: Callable | None = None, timestamp: int = 0,
+                headers: Any = None) -> None:
+        """Append one message; its delivery report waits for ``poll()``/``flush()``.
+
+        Raises BufferError when ``queue.buffering.max.messages`` reports are unserved,
+        KafkaException(_UNKNOWN_PARTITION) for a partition the topic lacks,
+        KafkaException(MSG_SIZE_TOO_LARGE) over ``message.max.bytes``, TypeError for
+        a key or value that is not bytes or str.
+        """
+        if type(topic) is not str:
+            raise TypeError(f"topic must be a str, got {topic!r}")
+        # the checks of each argument are skipped in their common case (bytes, None, 0)
+        value_b = value if type(value) is bytes or value is None else to_bytes(value, "value")
+        key_b = key if type(key) is bytes or key is None else to_bytes(key, "key")
+        cb = on_delivery if on_delivery is not None else callback
+        if cb is None:
+            cb = self._on_delivery
+        elif not callable(cb):
+            raise TypeError(f"on_delivery must be callable, got {cb!r}")
+        hdrs = None if headers is None else _headers(headers)
+        if timestamp and (type(timestamp) is not int or timestamp < 0):
+            raise TypeError(f"timestamp must be an int >= 0 (ms; 0 = now), got {timestamp!r}")
+        if len(self._reports) >= self._queue_max:
+            raise BufferError(KafkaError(KafkaError._QUEUE_FULL).str())  # type: ignore[attr-defined]
+        if self._closed:
+            raise RuntimeError("Producer has been closed")
+        try:
+            future = self._producer.send(
+                topic, value_b, key_b,
+                partition=None if partition == PARTITION_UA else partition,
+                timestamp_ms=timestamp or None, headers=hdrs,
+            )
+        except el_errors.UnknownTopicError as exc:
+            # librdkafka reports a missing topic through the delivery report
+            err = error(KafkaError.UNKNOWN_TOPIC_OR_PART, str(exc))  # type: ignore[attr-defined]
+            self._reports.append((cb, topic, partition, None, key_b, value_b, hdrs, err))
+            return
+        except el_errors.EventLogError as exc:  # partition, size, internal topic, closed
+            raise KafkaException(kafka_error_for(exc)) from exc
+        # the future is done (linger 0); its metadata is read when the report is served
+        self._reports.append((cb, topic, partition, future, key_b, value_b, hdrs, None))
+
+    def _timestamp_type(self, topic: str) -> int:
+        ts_type = self._ts_types.get(topic)
+        if ts_type is None:
+            try:
+                append_time = self._log.topic(topic).config.log_append_time
+            except el_errors.EventLogError:
+                append_time = False
+            ts_type = TIMESTAMP_LOG_APPEND_TIME if append_time else TIMESTAMP_CREATE_TIME
+            self._ts_types[topic] = ts_type
+        return ts_type
+
+    def poll(self, timeout: float | None = None) -> int:
+        """Serve the queued delivery reports (``on_delivery(err, msg)``), in produce order;
+        returns how many. Never waits: every report is ready when ``produce()`` returns.
+        A callback's exception propagates; the reports after it stay queued."""
+        served = 0
+        reports = self._reports
+        while reports:
+            cb, topic, partition, future, key, value, hdrs, err = reports.popleft()
+            served += 1
+            if cb is None:
+                continue
+            offset, stamp = -1001, (0, 0)
+            if future is not None:
+                try:
+                    md = future.result()
+                except el_errors.EventLogError as exc:  # the storage retries ran out
+                    err = kafka_error_for(exc)
+                else:
+                    partition, offset = md.partition, md.offset
+                    stamp = (self._timestamp_type(topic), md.timestamp_ms)
+            if self._only_errors and err is None:
+                continue
+            cb(err, Message(topic, partition, offset, key, value,
+                            list(hdrs) if hdrs else None, err, stamp))
+        return served
+
+    def flush(self, timeout: float | None = None) -> int:
+        """Serve every delivery report; returns how many are still queued (0)."""
+        self.poll(0)
+        return len(self._reports)
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
+        return cluster_metadata(self._log, self._host, topic)
+
+    def purge(self, in_queue: bool = True, in_flight: bool = True, blocking: bool = True
+              ) -> None:
+        """Nothing to purge: every produced message was appended already."""
+
+    def set_sasl_credentials(self, username: str, password: str) -> None:
+        """Accepted and ignored (no network)."""
+
+    def close(self, timeout: float | None = None) -> int:
+        """Flush, then release the producer (confluent-kafka 2.x has no close; kept for
+        code that calls it). Returns the reports left (0)."""
+        left = self.flush(timeout)
+        self._closed = True
+        self._producer.close()
+        return left
+
+    def __len__(self) -> int:
+        return len(self._reports)
+
+    def __repr__(self) -> str:
+        return f"<eventlog confluent_kafka.Producer queued={len(self._reports)}>"

@@ -1,0 +1,237 @@
+"""kafka-python's KafkaProducer over an EventLog: every send is appended before it returns,
+so the returned future is already done."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ... import errors as el_errors
+from ...producer import Producer as _ElProducer
+from ...producer import ProducerConfig
+from . import errors as Errors
+from ._common import kafka_error_for, refuse_unknown, take_log, translated
+from .structs import RecordMetadata, TopicPartition
+
+__all__ = ["FutureRecordMetadata", "KafkaProducer"]
+
+log = logging.getLogger("eventlog.compat.kafka")
+
+
+def _serializer(spec: Any, what: str) -> Callable[[str, list, Any], Any] | None:
+    if spec is None:
+        return None
+    method = getattr(spec, "serialize", None) or getattr(spec, "deserialize", None)
+    if callable(method):
+        return method
+    if callable(spec):
+        return lambda topic, headers, data: spec(data)
+    raise Errors.ConfigError(f"{what} must be callable or have serialize(), got {spec!r}")
+
+
+class FutureRecordMetadata:
+    """kafka-python's future of a sent record: ``get``, ``add_callback``, ``add_errback``.
+
+    Already done when ``send()`` returns; its RecordMetadata is built when first asked.
+    """
+
+    __slots__ = ("_future", "_header_size", "_value", "exception", "is_done")
+
+    def __init__(self, value: RecordMetadata | None, exception: BaseException | None,
+                 future: Any = None, header_size: int = -1) -> None:
+        self._value = value
+        self._future = future  # eventlog's done DeliveryFuture, until value is built
+        self._header_size = header_size
+        self.exception = exception
+        self.is_done = True
+
+    @property
+    def value(self) -> RecordMetadata | None:
+        if self._future is not None:
+            md = self._future.result()
+            self._future = None
+            self._value = RecordMetadata(
+                md.topic, md.partition, TopicPartition(md.topic, md.partition), md.offset,
+                md.timestamp_ms, None, md.serialized_key_size, md.serialized_value_size,
+                self._header_size)
+        return self._value
+
+    def succeeded(self) -> bool:
+        return self.is_done and self.exception is None
+
+    def failed(self) -> bool:
+        return self.is_done and self.exception is not None
+
+    def retriable(self) -> bool:
+        return self.failed() and isinstance(self.exception, Errors.RetriableError)
+
+    def get(self, timeout: float | None = None) -> RecordMetadata:
+        if self.exception is not None:
+            raise self.exception
+        value = self.value
+        assert value is not None
+        return value
+
+    def add_callback(self, f: Callable[..., Any], *args: Any, **kwargs: Any
+                     ) -> FutureRecordMetadata:
+        if args or kwargs:
+            f = functools.partial(f, *args, **kwargs)
+        if self.exception is None:
+            try:
+                f(self.value)
+            except Exception:
+                log.exception("Error processing callback")
+        return self
+
+    def add_errback(self, f: Callable[..., Any], *args: Any, **kwargs: Any
+                    ) -> FutureRecordMetadata:
+        if args or kwargs:
+            f = functools.partial(f, *args, **kwargs)
+        if self.exception is not None:
+            try:
+                f(self.exception)
+            except Exception:
+                log.exception("Error processing errback")
+        return self
+
+    def add_both(self, f: Callable[..., Any], *args: Any, **kwargs: Any
+                 ) -> FutureRecordMetadata:
+        self.add_callback(f, *args, **kwargs)
+        self.add_errback(f, *args, **kwargs)
+        return self
+
+
+def _as_bytes(data: Any, what: str) -> bytes:
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"Unsupported type for serialized {what}: {type(data)}")
+
+
+class _CallablePartitioner:
+    """kafka-python's ``partitioner(key_bytes, all_partitions, available_partitions)``."""
+
+    def __init__(self, fn: Callable[..., int]) -> None:
+        self._fn = fn
+
+    def partition(self, topic: str, key: bytes | None, value: bytes | None, n: int) -> int:
+        parts = list(range(n))
+        return self._fn(key, parts, parts)
+
+
+_REFUSED = {"transactional_id": "transactions are not implemented; drop transactional_id",
+            "transaction_timeout_ms": "transactions are not implemented"}
+
+
+class KafkaProducer:
+    """``kafka.KafkaProducer(**configs)`` on the EventLog ``bootstrap_servers`` selects."""
+
+    def __init__(self, **configs: Any) -> None:
+        configs = dict(configs)
+        self._log, _ = take_log(configs)
+        self._key_ser = _serializer(configs.pop("key_serializer", None), "key_serializer")
+        self._value_ser = _serializer(configs.pop("value_serializer", None), "value_serializer")
+        acks = configs.pop("acks", -1)
+        idempotence = configs.pop("enable_idempotence", True)
+        compression = configs.pop("compression_type", None) or "none"
+        max_request = configs.pop("max_request_size", 1_048_576)
+        partitioner = configs.pop("partitioner", None)
+        client_id = configs.pop("client_id", None)
+        refuse_unknown(configs, "KafkaProducer", _REFUSED)
+        try:
+            ProducerConfig(compression_type=compression)
+        except el_errors.InvalidConfigError:
+            compression = "none"  # a codec eventlog lacks: stored uncompressed (docs/compat.md)
+        if acks != -1 and acks != "all":
+            idempotence = False  # kafka-python 3 turns idempotence off for acks != all
+        el_partitioner = None if partitioner is None else _CallablePartitioner(partitioner)
+        try:
+            self._producer = _ElProducer(
+                self._log, linger_ms=0, acks=acks, enable_idempotence=bool(idempotence),
+                compression_type=compression, max_request_size=max_request,
+                partitioner=el_partitioner, client_id=client_id or "",
+            )
+        except el_errors.InvalidConfigError as exc:
+            raise Errors.ConfigError(str(exc)) from None
+        self._closed = False
+
+    def send(self, topic: str, value: Any = None, key: Any = None,
+             headers: list[tuple[str, bytes]] | None = None, partition: int | None = None,
+             timestamp_ms: int | None = None) -> FutureRecordMetadata:
+        """Append one record; returns its (already done) FutureRecordMetadata.
+
+        Raises IllegalStateError after close(), ValueError without key and value,
+        TypeError for bad headers or unserialized values, KafkaTimeoutError for a topic
+        that does not exist (the real client waits ``max_block_ms`` for its metadata),
+        MessageSizeTooLargeError over ``max_request_size``.
+        """
+        if self._closed:
+            raise Errors.IllegalStateError("KafkaProducer already closed!")
+        if value is None and key is None:
+            raise ValueError("Need at least one: key or value")
+        if headers is None:
+            headers = []
+        elif not isinstance(headers, list):
+            raise TypeError("headers must be list-type")
+        elif not all(isinstance(h, tuple) and len(h) == 2 and isinstance(h[0], str)
+                     and isinstance(h[1], bytes) for h in headers):
+            raise TypeError("All headers items must be (str, bytes) tuples")
+        key_b = key if self._key_ser is None else self._key_ser(topic, headers, key)
+        value_b = value if self._value_ser is None else self._value_ser(topic, headers, value)
+        if type(key_b) is not bytes and key_b is not None:
+            key_b = _as_bytes(key_b, "key")
+        if type(value_b) is not bytes and value_b is not None:
+            value_b = _as_bytes(value_b, "value")
+        try:
+            future = self._producer.send(topic, value_b, key_b, partition=partition,
+                                         timestamp_ms=timestamp_ms, headers=headers or None)
+        except el_errors.UnknownTopicError as exc:
+            raise Errors.KafkaTimeoutError(
+                f"Failed to update metadata: topic {topic!r} does not exist in the log "
+                "(create it, or open the log with auto_create_topics=True)") from exc
+        except el_errors.RecordTooLargeError as exc:
+            raise Errors.MessageSizeTooLargeError(str(exc)) from exc  # type: ignore[attr-defined]
+        except el_errors.UnknownPartitionError as exc:
+            raise Errors.KafkaTimeoutError(str(exc)) from exc
+        except el_errors.EventLogError as exc:
+            raise kafka_error_for(exc) from exc
+        exc = future.exception()
+        if exc is not None:
+            return FutureRecordMetadata(None, kafka_error_for(exc))
+        header_size = (sum(len(k.encode()) + len(v) for k, v in headers) if headers else -1)
+        return FutureRecordMetadata(None, None, future, header_size)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Every send is appended already; returns at once."""
+        with translated():
+            self._producer.flush()
+
+    def partitions_for(self, topic: str) -> set[int]:
+        """The partition ids of ``topic``; KafkaTimeoutError if it does not exist."""
+        try:
+            return set(self._producer.partitions_for(topic))
+        except el_errors.UnknownTopicError as exc:
+            raise Errors.KafkaTimeoutError(
+                f"Failed to update metadata: topic {topic!r} does not exist") from exc
+
+    def bootstrap_connected(self) -> bool:
+        return not self._log.closed
+
+    def metrics(self, raw: bool = False) -> dict:
+        return {"producer-metrics": dict(self._producer.metrics())}
+
+    def close(self, timeout: float | None = None, null_logger: bool = False) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._producer.close()
+
+    def __enter__(self) -> KafkaProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "<eventlog kafka.KafkaProducer>"

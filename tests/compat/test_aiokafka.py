@@ -1,0 +1,202 @@
+"""aiokafka's client API: each test runs on eventlog.compat and on the real library against
+noida-db (see conftest.py); the real library is the reference."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from compat_env import Env
+
+wait_ms_max = 60_000  # how long a test waits for records before it gives up
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def create_topic(env: Env, topic: str, partitions: int = 1) -> None:
+    if env.real:
+        from kafka.admin import KafkaAdminClient, NewTopic
+
+        admin = KafkaAdminClient(bootstrap_servers=env.bootstrap)
+        admin.create_topics([NewTopic(topic, partitions, 1)])
+        admin.close()
+    else:
+        assert env.log is not None
+        env.log.create_topic(topic, partitions)
+
+
+def producer(env: Env, **configs: Any) -> Any:
+    return env.module.AIOKafkaProducer(bootstrap_servers=env.bootstrap, **configs)
+
+
+def consumer(env: Env, *topics: str, **configs: Any) -> Any:
+    base = {"bootstrap_servers": env.bootstrap, "auto_offset_reset": "earliest",
+            "fetch_max_wait_ms": 10}
+    return env.module.AIOKafkaConsumer(*topics, **{**base, **configs})
+
+
+async def send_all(env: Env, topic: str, values: list[bytes]) -> None:
+    p = producer(env)
+    await p.start()
+    for v in values:
+        await p.send_and_wait(topic, v)
+    await p.stop()
+
+
+async def get_many(c: Any, n: int) -> dict[Any, list[Any]]:
+    got: dict[Any, list[Any]] = {}
+    for _ in range(wait_ms_max // 1000):
+        for tp, records in (await c.getmany(timeout_ms=1000)).items():
+            got.setdefault(tp, []).extend(records)
+        if sum(map(len, got.values())) >= n:
+            return got
+    raise AssertionError(f"got {sum(map(len, got.values()))} of {n} records")
+
+
+def test_send_and_wait_and_send_futures(ak: Env) -> None:
+    async def main() -> None:
+        topic = ak.topic()
+        await create_topic(ak, topic)
+        async with producer(ak, value_serializer=str.encode) as p:
+            first = await p.send_and_wait(topic, "a", key=b"k")
+            fut = await p.send(topic, "b")
+            second = await fut
+        assert (first.topic, first.partition, first.offset) == (topic, 0, 0)
+        assert second.offset == 1
+        assert first.topic_partition == ak.module.TopicPartition(topic, 0)
+        assert first.timestamp_type == 0 and first.timestamp > 0
+
+    run(main())
+
+
+def test_getmany_shape_and_getone(ak: Env) -> None:
+    async def main() -> None:
+        topic = ak.topic()
+        await create_topic(ak, topic, partitions=2)
+        p = producer(ak)
+        await p.start()
+        for i in range(4):
+            await p.send_and_wait(topic, b"v%d" % i, partition=i % 2)
+        await p.stop()
+        c = consumer(ak, topic, group_id=ak.group())
+        await c.start()
+        got = await get_many(c, 4)
+        assert all(isinstance(tp, ak.module.TopicPartition) for tp in got)
+        assert {tp: [r.value for r in rs] for tp, rs in got.items()} == {
+            ak.module.TopicPartition(topic, 0): [b"v0", b"v2"],
+            ak.module.TopicPartition(topic, 1): [b"v1", b"v3"],
+        }
+        r = got[ak.module.TopicPartition(topic, 0)][0]
+        assert (r.topic, r.partition, r.offset, r.key) == (topic, 0, 0, None)
+        assert list(r.headers) == []
+        p2 = producer(ak)
+        await p2.start()
+        await p2.send_and_wait(topic, b"later", partition=1)
+        await p2.stop()
+        one = await asyncio.wait_for(c.getone(), 60)
+        assert (one.partition, one.offset, one.value) == (1, 2, b"later")
+        await c.stop()
+
+    run(main())
+
+
+def test_getmany_returns_empty_after_the_timeout(ak: Env) -> None:
+    async def main() -> None:
+        topic = ak.topic()
+        await create_topic(ak, topic)
+        c = consumer(ak, group_id=ak.group())
+        await c.start()
+        c.assign([ak.module.TopicPartition(topic, 0)])
+        assert await c.getmany(timeout_ms=300) == {}
+        await c.stop()
+
+    run(main())
+
+
+def test_commit_committed_and_async_for(ak: Env) -> None:
+    async def main() -> None:
+        topic = ak.topic()
+        await create_topic(ak, topic)
+        await send_all(ak, topic, [b"a", b"b", b"c"])
+        group = ak.group()
+        tp = ak.module.TopicPartition(topic, 0)
+        c = consumer(ak, topic, group_id=group, enable_auto_commit=False)
+        await c.start()
+        seen = []
+        async for record in c:
+            seen.append(record.value)
+            if len(seen) == 3:
+                break
+        assert seen == [b"a", b"b", b"c"]
+        assert await c.committed(tp) is None
+        await c.commit()
+        assert await c.committed(tp) == 3
+        await c.commit({tp: 1})
+        assert await c.committed(tp) == 1
+        assert await c.position(tp) == 3
+        await c.stop()
+
+    run(main())
+
+
+def test_listener_gets_sets_and_may_be_async(ak: Env) -> None:
+    async def main() -> None:
+        topic = ak.topic()
+        await create_topic(ak, topic, partitions=2)
+        events: list[tuple[str, Any]] = []
+
+        class Listener(ak.module.ConsumerRebalanceListener):  # type: ignore[name-defined,misc]
+            async def on_partitions_revoked(self, revoked: Any) -> None:
+                events.append(("revoked", revoked))
+
+            async def on_partitions_assigned(self, assigned: Any) -> None:
+                events.append(("assigned", assigned))
+
+        c = consumer(ak, group_id=ak.group())
+        c.subscribe([topic], listener=Listener())
+        await c.start()
+        for _ in range(wait_ms_max // 1000):
+            await c.getmany(timeout_ms=1000)
+            if any(kind == "assigned" for kind, _ in events):
+                break
+        both = {ak.module.TopicPartition(topic, 0), ak.module.TopicPartition(topic, 1)}
+        assert events == [("revoked", set()), ("assigned", both)]
+        assert all(type(parts) is set for _, parts in events)
+        await c.stop()
+
+    run(main())
+
+
+def test_stopped_consumer_raises_consumer_stopped_error(ak: Env) -> None:
+    async def main() -> None:
+        topic = ak.topic()
+        await create_topic(ak, topic)
+        c = consumer(ak, group_id=ak.group())
+        await c.start()
+        c.assign([ak.module.TopicPartition(topic, 0)])
+        assert await c.getmany(timeout_ms=100) == {}
+        await c.stop()
+        with pytest.raises(ak.module.ConsumerStoppedError):
+            await c.getone()
+
+    run(main())
+
+
+def test_commit_without_group_id_is_an_illegal_operation(ak: Env) -> None:
+    async def main() -> None:
+        topic = ak.topic()
+        await create_topic(ak, topic)
+        c = consumer(ak)
+        await c.start()
+        c.assign([ak.module.TopicPartition(topic, 0)])
+        with pytest.raises(ak.module.errors.IllegalOperation):
+            await c.commit()
+        try:
+            await c.stop()
+        except asyncio.CancelledError:
+            assert ak.real  # aiokafka 0.14's stop() without a group_id cancels itself
+
+    run(main())
