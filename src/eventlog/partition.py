@@ -338,7 +338,7 @@ class Partition:
             )
         if expected_key_versions is not None:
             expected_key_versions = _check_expected_key_versions(expected_key_versions)
-            if self._key_index is None:
+            if expected_key_versions and self._key_index is None:
                 self._built_key_index()  # the scan outside the lock where it can be
         with self._lock:
             if self._closed:

@@ -64,10 +64,11 @@ _unpackb = msgpack.unpackb
 _UUID_TAG, _STR_TAG, _TRACKING_TAG = b"u", b"s", b"t"
 _TRACKING_BYTE = _TRACKING_TAG[0]
 notifications_read_records = 500  # records per read when selecting notifications
-subscription_wait_s = 0.2
+subscription_wait_s = 0.2  # how long a subscription's watcher waits before re-checking stop
 # An index entry every 256 bytes (Kafka's default: 4096): an event read by key then walks
 # about one batch header, not up to 4 KiB of them; the offset index grows by ~3% of the log.
-topic_index_interval_bytes = 256  # how long a subscription's watcher waits before re-checking stop
+topic_index_interval_bytes = 256
+last_record_attempts = 5  # re-reads of a key's last record that went under us
 
 
 def originator_key(originator_id: UUID | str) -> bytes:
@@ -133,13 +134,18 @@ class EventLogRecorder:
     def _last(self, key: bytes) -> tuple[int, Any]:
         """(record count, decoded value of the last record) of ``key``; (0, None)."""
         partition = self.partition
-        n = partition.key_version(key)
-        while n:
+        for _attempt in range(last_record_attempts):
+            n = partition.key_version(key)
+            if not n:
+                return 0, None
             last = partition.read_key(key, n - 1, 1)
             if last:
                 return n, _unpackb(last[0].value)
-            n = partition.key_version(key)  # the record went under us: look again
-        return 0, None
+            # the record went under us (the log was truncated or cleaned): look again
+        raise OperationalError(
+            f"the last record of key {key!r} in {self.topic!r} kept disappearing while "
+            "being read; is something truncating the topic?"
+        )
 
     def _append(
         self,
