@@ -85,6 +85,16 @@ WORKLOADS: tuple[Workload, ...] = (
         lambda: [ev.send(linger_ms=5), confluent_mock.append_one(linger_ms=5)],
     ),
     Workload(
+        "send_default",
+        "one send() per record with the default producer config, then flush(); "
+        "batches written and bytes on disk per record",
+        lambda: [
+            ev.send_default(),
+            sqlite_table.insert_one_txn(),
+            confluent_mock.append_one_default(),
+        ],
+    ),
+    Workload(
         "send_batch",
         "the producer's batch call, 1,000 records per call",
         lambda: [
@@ -111,6 +121,16 @@ WORKLOADS: tuple[Workload, ...] = (
         "consumer_poll",
         "Consumer.poll over a whole 3-partition topic",
         lambda: [ev.consumer_poll()],
+    ),
+    Workload(
+        "read_after_send",
+        "read back what send_default writes: Partition.read, and a group member's poll",
+        lambda: [
+            ev.read_after_send(),
+            ev.poll_after_send(),
+            sqlite_table.read_after_inserts(),
+            confluent_mock.group_consume(),
+        ],
     ),
     Workload(
         "e2e_latency",

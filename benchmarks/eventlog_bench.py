@@ -31,12 +31,15 @@ __all__ = [
     "fsync_policy",
     "group_join",
     "open_log",
+    "poll_after_send",
+    "read_after_send",
     "read_seq",
     "reopen_clean",
     "reopen_killed",
     "rss_read",
     "send",
     "send_batch",
+    "send_default",
 ]
 
 TOPIC = "bench"
@@ -170,18 +173,77 @@ def send_batch() -> Case:
     )
 
 
+def disk_bytes(folder: Path) -> int:
+    """Bytes of every file under ``folder`` (its apparent size: what a copy takes)."""
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
+
+
+def batch_count(partition: Any) -> int:
+    """How many batches the partition's segments hold (a walk of the batch headers)."""
+    return sum(1 for segment in partition.log.segments for _ in segment.headers())
+
+
+def _send_default_records(log: Any, data: Dataset) -> tuple[Any, float]:
+    """One ``send()`` per record with the default producer config, then ``flush()``:
+    what a new user writes. Returns the partition and the seconds it took."""
+    partition = log.create_topic(TOPIC, partitions=1).partition(0)
+    producer = log.producer()  # the defaults, whatever they are
+    send = producer.send
+    start = perf_counter()
+    for key, value in data.records:
+        send(TOPIC, value, key=key)
+    producer.flush()
+    elapsed = perf_counter() - start
+    producer.close()
+    _expect_end(partition, len(data))
+    return partition, elapsed
+
+
+def _time_send_default(data: Dataset) -> dict[str, float]:
+    with scratch_dir("eventlog") as folder:
+        log = open_log(folder)
+        try:
+            partition, elapsed = _send_default_records(log, data)
+            batches = batch_count(partition)
+        finally:
+            log.close()
+        size = disk_bytes(folder)
+    return {
+        "records/s": len(data) / max(elapsed, 1e-9),
+        "batches written": batches,
+        "bytes on disk per record": size / len(data),
+    }
+
+
+def send_default() -> Case:
+    return Case(
+        "eventlog Producer.send (default config)",
+        run=_guarded(_time_send_default),
+        reference=True,
+        note="log.producer() as given; send() per record, flush(); one partition; "
+             "bytes: the closed data directory",
+    )
+
+
 # -- read ----------------------------------------------------------------------------
 
 
 class _Built:
-    """A log in a scratch folder holding a dataset; closed and removed by ``drop``."""
+    """A log in a scratch folder holding a dataset; closed and removed by ``drop``.
 
-    def __init__(self, data: Dataset, partitions: int = 1) -> None:
+    Written 1,000 records per ``Partition.append``, or (``sent``) as
+    ``send_default`` writes it: one default ``send()`` per record into one partition.
+    """
+
+    def __init__(self, data: Dataset, partitions: int = 1, *, sent: bool = False) -> None:
         self.folder = make_dir("eventlog")
         self.records = len(data)
         self.log = None
         try:
             self.log = open_log(self.folder)
+            if sent:
+                self.partitions = [_send_default_records(self.log, data)[0]]
+                return
             topic = self.log.create_topic(TOPIC, partitions=partitions)
             self.partitions = [topic.partition(i) for i in range(partitions)]
             for i, batch in enumerate(data.batches()):
@@ -265,6 +327,33 @@ def consumer_poll() -> Case:
         teardown=lambda built: built.drop(),
         reference=True,
         note="poll(timeout_ms=100, max_records=500); group join included",
+    )
+
+
+def _built_by_send(data: Dataset) -> _Built:
+    with api_guard():
+        return _Built(data, sent=True)
+
+
+def read_after_send() -> Case:
+    return Case(
+        "eventlog Partition.read (after send_default)",
+        setup=_built_by_send,
+        run=_guarded(_time_read),
+        teardown=lambda built: built.drop(),
+        reference=True,
+        note="the log send_default writes; read(offset, max_records=1000) to the end",
+    )
+
+
+def poll_after_send() -> Case:
+    return Case(
+        "eventlog group poll (after send_default)",
+        setup=_built_by_send,
+        run=_guarded(_time_poll),
+        teardown=lambda built: built.drop(),
+        note="the log send_default writes; a group member's poll(max_records=500); "
+             "join included",
     )
 
 

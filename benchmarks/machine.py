@@ -17,7 +17,7 @@ __all__ = ["PACKAGES", "describe"]
 PACKAGES = (
     "eventlog-embedded",
     "msgpack",
-    "lz4",
+    "cramjam",
     "sortedcontainers",
     "matplotlib",
     "eventsourcing",

@@ -26,7 +26,9 @@ from . import require
 __all__ = [
     "append_batch",
     "append_one",
+    "append_one_default",
     "e2e_latency",
+    "group_consume",
     "group_join",
     "read_seq",
     "shutdown",
@@ -127,8 +129,8 @@ def append_batch() -> Case:
     )
 
 
-def _time_produce(data: Dataset, linger_ms: int) -> float:
-    producer = _producer(**{"linger.ms": linger_ms})
+def _time_produce(data: Dataset, linger_ms: int | None) -> float:
+    producer = _producer(**({} if linger_ms is None else {"linger.ms": linger_ms}))
     try:
         topic = _topic()
         produce = producer.produce
@@ -146,6 +148,14 @@ def append_one(linger_ms: int = 0) -> Case:
         f"confluent-kafka produce → mock (linger {linger_ms} ms)",
         run=lambda data: _time_produce(data, linger_ms),
         note="produce() per record, one flush() at the end",
+    )
+
+
+def append_one_default() -> Case:
+    return Case(
+        "confluent-kafka produce → mock (default conf)",
+        run=lambda data: _time_produce(data, None),
+        note="produce() per record, one flush(); librdkafka's defaults (linger.ms=5)",
     )
 
 
@@ -184,6 +194,37 @@ def _time_consume(state: tuple[str, int]) -> float:
     if count != expected:
         raise RuntimeError(f"consumed {count} of {expected}")
     return elapsed
+
+
+def _time_group_consume(state: tuple[str, int]) -> float:
+    """A group member subscribes and consumes everything; timed from its assignment."""
+    topic, expected = state
+    assigned: list[float] = []
+    consumer = _consumer(f"group-read-{next(_topics)}", **{"session.timeout.ms": 6000,
+                                                          "heartbeat.interval.ms": 100})
+    try:
+        consumer.subscribe([topic], on_assign=lambda c, parts: assigned.append(perf_counter()))
+        deadline = time.monotonic() + 60
+        count = 0
+        while count < expected and time.monotonic() < deadline:
+            count += sum(1 for m in consumer.consume(BATCH_RECORDS, 1.0) if m.error() is None)
+        done = perf_counter()
+    finally:
+        consumer.close()
+    if count != expected or not assigned:
+        raise RuntimeError(f"the group consumed {count} of {expected}")
+    return done - assigned[0]
+
+
+def group_consume() -> Case:
+    return Case(
+        "confluent-kafka group consume ← mock",
+        setup=_fill,
+        run=_time_group_consume,
+        max_records=(_READ_CAP, _READ_CAP),
+        note="subscribe() + consume(1000), timed after the join; fetch.wait.max.ms=10; "
+             "4 partitions, records in partition 0",
+    )
 
 
 def read_seq() -> Case:

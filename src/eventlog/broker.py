@@ -4,8 +4,8 @@ Files in the data directory::
 
     LOCK              flock()ed while an EventLog is open, after the directory itself
                       (which holds even if LOCK is deleted): a second one fails at once
-    .clean-shutdown   written by close(), removed by open(): its presence means the
-                      files need no recovery scan
+    .clean-shutdown   written by close(), removed once an open succeeded: its presence
+                      means the files need no recovery scan
     topics.msgpack    topic names, partition counts and configs, and the partition
                       directories still being deleted (replaced atomically)
     TOPIC-N/          one directory per partition (see storage/partition_log.py)
@@ -37,6 +37,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, NamedTuple, NoReturn
 
 import msgpack
@@ -56,7 +57,7 @@ from .errors import (
 from .partition import DataSignal, InternalPartition, Partition
 from .records import TopicPartition
 from .storage.files import atomic_write, fsync_dir
-from .storage.partition_log import PartitionLog, RecoveryReport
+from .storage.partition_log import DamagedRange, PartitionLog, RecoveryReport
 from .topic import Topic, internal_topics, validate_topic_name
 
 __all__ = ["EventLog", "LogRecoveryReport", "open"]
@@ -236,6 +237,11 @@ class LogRecoveryReport(NamedTuple):
     bytes_truncated: int
     duration_ms: float
     partitions_detail: Mapping[TopicPartition, RecoveryReport]
+    # Damage before the tail that opening found and did not repair, per partition:
+    # reads that reach these offsets raise CorruptLogError (docs/storage.md).
+    damaged: Mapping[TopicPartition, tuple[DamagedRange, ...]] = MappingProxyType({})
+    # Bad bookkeeping files that were ignored, and the value used instead.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -409,6 +415,9 @@ class EventLog:
             if self.path is not None:
                 clean = self._open_directory()
             details = self._load_topics(clean)
+            if self.path is not None:
+                # Only now: a failed open must leave the marker for the next attempt.
+                self._remove_clean_shutdown_marker()
         except BaseException:
             self._abandon_open()
             raise
@@ -432,13 +441,18 @@ class EventLog:
             if isinstance(exc, StorageError):
                 raise
             raise StorageError(f"cannot open the log directory {self.path}: {exc}") from exc
-        marker = os.path.join(self.path, clean_shutdown_file)
-        if os.path.exists(marker):
-            os.unlink(marker)
-            fsync_dir(self.path)
-            return True
+        if os.path.exists(os.path.join(self.path, clean_shutdown_file)):
+            return True  # removed once the open succeeded (_remove_clean_shutdown_marker)
         # No marker: a crash, unless the directory never held a topic (nothing to recover).
         return not os.path.exists(os.path.join(self.path, topics_file))
+
+    def _remove_clean_shutdown_marker(self) -> None:
+        assert self.path is not None
+        try:
+            os.unlink(os.path.join(self.path, clean_shutdown_file))
+        except FileNotFoundError:
+            return
+        fsync_dir(self.path)
 
     def _release_directory(self) -> None:
         if self._lock_fds:
@@ -607,6 +621,9 @@ class EventLog:
             bytes_truncated=sum(r.bytes_truncated for r in details.values()),
             duration_ms=(time.perf_counter() - started) * 1000,
             partitions_detail=details,
+            damaged=MappingProxyType({tp: r.damaged for tp, r in details.items() if r.damaged}),
+            warnings=tuple(f"{tp.topic}-{tp.partition}: {w}"
+                           for tp, r in details.items() for w in r.warnings),
         )
 
     # ------------------------------------------------------------------ topics
@@ -628,13 +645,19 @@ class EventLog:
     def auto_create_topics(self) -> bool:
         return self._options.auto_create_topics
 
-    def create_topic(self, name: str, partitions: int = 1, **config: Any) -> Topic:
+    def create_topic(
+        self, name: str, partitions: int = 1, *, exist_ok: bool = False, **config: Any
+    ) -> Topic:
         """Create a topic with ``partitions`` partitions and Kafka topic configs.
 
         Configs not given take the log's ``topic_config`` defaults, then Kafka's.
-        Raises TopicExistsError, InvalidConfigError (bad name, count or config),
-        InvalidTopicError (the name of an internal topic, e.g. ``__consumer_offsets``):
-        nothing is created.
+        ``exist_ok=True`` (as ``os.makedirs``): if the topic exists with this many
+        partitions and the configs given, return it instead of raising, so setup
+        code can run on every start.
+        Raises TopicExistsError (it exists, and ``exist_ok`` is false or it differs
+        from what was asked, naming the difference), InvalidConfigError (bad name,
+        count or config), InvalidTopicError (the name of an internal topic, e.g.
+        ``__consumer_offsets``): nothing is created or changed.
         """
         validate_topic_name(name)
         if name in internal_topics:
@@ -642,7 +665,7 @@ class EventLog:
                 f"cannot create internal topic {name!r}: eventlog creates it when it needs "
                 "it (__consumer_offsets at the first group operation); pick another name"
             )
-        return self._create_topic(name, partitions, config)
+        return self._create_topic(name, partitions, config, exist_ok=exist_ok)
 
     def create_internal_topic(self, name: str, partitions: int, **config: Any) -> Topic:
         """Create internal topic ``name`` (one of ``topic.internal_topics``), for
@@ -651,13 +674,22 @@ class EventLog:
             raise InvalidTopicError(f"{name!r} is not an internal topic; use create_topic()")
         return self._create_topic(name, partitions, config)
 
-    def _create_topic(self, name: str, partitions: int, config: dict[str, Any]) -> Topic:
+    def _create_topic(
+        self, name: str, partitions: int, config: dict[str, Any], *, exist_ok: bool = False
+    ) -> Topic:
         _check_partition_count(partitions)
+        if not isinstance(exist_ok, bool):
+            raise InvalidConfigError(f"exist_ok must be a bool, got {exist_ok!r}")
         topic_config = self._topic_defaults.replace(**config)
         with self._lock:
             self._ensure_open()
-            if name in self._topics:
-                raise TopicExistsError(f"topic {name!r} already exists")
+            existing = self._topics.get(name)
+            if existing is not None:
+                if exist_ok:
+                    return _same_topic(existing, partitions, topic_config, config)
+                raise TopicExistsError(
+                    f"topic {name!r} already exists; pass exist_ok=True to use it as it is"
+                )
             parts = self._add_partitions(name, topic_config, 0, partitions)
             topic = Topic(name, topic_config, parts)
             self._topics[name] = topic
@@ -1083,3 +1115,21 @@ def _check_partition_count(count: object) -> None:
             f"partitions must be an int in [1, {partitions_max}], got {count!r}"
         )
 
+
+def _same_topic(topic: Topic, partitions: int, config: TopicConfig, given: dict[str, Any]
+                ) -> Topic:
+    """``topic`` if it has ``partitions`` and the values of the ``given`` configs;
+    TopicExistsError naming each difference if not."""
+    differences = [
+        f"{field}={getattr(topic.config, field)!r} (asked {getattr(config, field)!r})"
+        for field in sorted(given)
+        if getattr(topic.config, field) != getattr(config, field)
+    ]
+    if topic.num_partitions != partitions:
+        differences.insert(0, f"{topic.num_partitions} partition(s) (asked {partitions})")
+    if differences:
+        raise TopicExistsError(
+            f"topic {topic.name!r} already exists with {', '.join(differences)}; "
+            "exist_ok=True only returns a topic that matches"
+        )
+    return topic

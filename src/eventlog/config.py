@@ -9,13 +9,14 @@ nothing is changed.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidConfigError
 
-__all__ = ["FSYNC_POLICIES", "TopicConfig"]
+__all__ = ["FSYNC_POLICIES", "TopicConfig", "client_config"]
 
 FSYNC_POLICIES = ("never", "interval", "always")
 
@@ -182,3 +183,104 @@ class TopicConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------
+# Client configs as Kafka users write them
+
+# Kafka's Java class names for what eventlog has built in, so a producer or consumer
+# properties file can be passed as it is.
+_KAFKA_CLASS_NAMES = {
+    "org.apache.kafka.common.serialization.StringSerializer": "str",
+    "org.apache.kafka.common.serialization.StringDeserializer": "str",
+    "org.apache.kafka.common.serialization.ByteArraySerializer": "bytes",
+    "org.apache.kafka.common.serialization.ByteArrayDeserializer": "bytes",
+    "org.apache.kafka.clients.consumer.RangeAssignor": "range",
+    "org.apache.kafka.clients.consumer.RoundRobinAssignor": "roundrobin",
+    "org.apache.kafka.clients.consumer.StickyAssignor": "sticky",
+    "org.apache.kafka.clients.consumer.CooperativeStickyAssignor": "cooperative-sticky",
+    "org.apache.kafka.clients.producer.RoundRobinPartitioner": "round_robin",
+}
+
+
+def client_config(
+    values: Mapping[str, Any], cls: type, what: str, aliases: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``values`` with Kafka's spellings turned into the fields of dataclass ``cls``.
+
+    A name may be Kafka's dotted property (``"linger.ms"``) or its snake_case
+    field (``linger_ms``); ``aliases`` maps other Kafka names to fields
+    (``"partitioner.class"``). A string value of a bool, int or number field is
+    parsed as Kafka's ConfigDef parses it: booleans ``"true"``/``"false"`` in any
+    case, integers in decimal, surrounding spaces ignored; a comma-separated
+    string of a list field becomes a list; Kafka's class names of the built-in
+    serializers, assignors and partitioners become their eventlog names. Other
+    values pass unchanged, for ``cls`` to validate.
+
+    Raises InvalidConfigError, naming the setting and changing nothing, for an
+    unknown name (with the closest known name), a name given twice (dotted and
+    snake_case), or a string that does not parse.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    aliases = aliases or {}
+    out: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    unknown: list[str] = []
+    for name, value in values.items():
+        if not isinstance(name, str):
+            raise InvalidConfigError(f"{what} config names must be str, got {name!r}")
+        field = aliases.get(name) or name.replace(".", "_")
+        if field not in fields:
+            unknown.append(name)
+            continue
+        if field in out:
+            raise InvalidConfigError(
+                f"{what} config {field} is given twice, as {spelled[field]!r} and {name!r}; "
+                "pass one"
+            )
+        spelled[field] = name
+        out[field] = _parse_value(name, value, str(fields[field].type))
+    if unknown:
+        raise InvalidConfigError(_unknown_message(what, unknown, [*fields, *aliases]))
+    return out
+
+
+def _unknown_message(what: str, unknown: list[str], known: list[str]) -> str:
+    candidates = sorted({*known, *(k.replace("_", ".") for k in known)})
+    parts = []
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+        if not close:
+            close = difflib.get_close_matches(name.replace(".", "_"), known, n=1, cutoff=0.6)
+        parts.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return (
+        f"unknown {what} config {', '.join(parts)}; known configs (snake_case or Kafka's "
+        f"dotted names): {', '.join(sorted(known))}"
+    )
+
+
+def _parse_value(name: str, value: Any, annotation: str) -> Any:
+    """A string ``value`` of the field typed ``annotation`` parsed as Kafka would."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text in _KAFKA_CLASS_NAMES:
+        return _KAFKA_CLASS_NAMES[text]
+    if annotation.startswith("bool"):
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        raise InvalidConfigError(f"{name} must be true or false, got {value!r}")
+    if annotation == "int":
+        try:
+            return int(text, 10)
+        except ValueError:
+            raise InvalidConfigError(f"{name} must be an integer, got {value!r}") from None
+    if annotation.startswith("float"):
+        try:
+            return float(text)
+        except ValueError:
+            raise InvalidConfigError(f"{name} must be a number, got {value!r}") from None
+    if annotation == "Any" and "," in text:  # Kafka's LIST type: comma-separated
+        return [_KAFKA_CLASS_NAMES.get(item.strip(), item.strip())
+                for item in text.split(",") if item.strip()]
+    return value

@@ -45,7 +45,6 @@ another thread and waits for it to return.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import re
 import threading
@@ -58,9 +57,11 @@ from itertools import repeat
 from typing import Any, NamedTuple
 
 from .broker import EventLog
+from .config import client_config
 from .errors import (
     ClosedError,
     CommitFailedError,
+    CorruptLogError,
     FencedInstanceIdError,
     GroupError,
     IllegalGenerationError,
@@ -147,8 +148,9 @@ class ConsumerConfig:
     once the interval passed, before a rebalance revokes, and on close, commit the
     positions (everything earlier polls returned).
     ``fetch_min_bytes`` / ``fetch_max_wait_ms``: once some records are fetched, poll
-    waits up to ``fetch_max_wait_ms`` for at least ``fetch_min_bytes`` of keys and
-    values. ``max_partition_fetch_bytes``: bytes decoded per partition read (at
+    waits up to ``fetch_max_wait_ms`` (and never past its timeout) for at least
+    ``fetch_min_bytes``, counted as Kafka's fetch counts them: bytes of stored
+    batches. ``max_partition_fetch_bytes``: bytes decoded per partition read (at
     least one batch). ``fetch_max_bytes``: bytes fetched per poll (at least one batch).
     ``consumer_timeout_ms``: iteration stops after this long without a record
     (None: iterate until closed).
@@ -216,15 +218,10 @@ class ConsumerConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ConsumerConfig:
-        """Build from keyword configs; unknown names raise InvalidConfigError listing the known."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InvalidConfigError(
-                f"unknown consumer config {', '.join(unknown)}; known configs: "
-                f"{', '.join(sorted(known))}"
-            )
-        return cls(**values)
+        """Build from keyword configs: snake_case or Kafka's dotted names, string values
+        parsed as Kafka does (config.client_config); an unknown name raises
+        InvalidConfigError suggesting the closest known one and listing the rest."""
+        return cls(**client_config(values, cls, "consumer"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,10 +250,6 @@ class _Chunk(NamedTuple):
     size_bytes: int
 
 
-def _column_bytes(column: Iterable[bytes | None]) -> int:
-    return sum(map(len, filter(None, column)))
-
-
 class Consumer:
     """Reads records from an EventLog: ``Consumer(log, *topics, group_id=None, **config)``.
 
@@ -272,7 +265,8 @@ class Consumer:
             raise InvalidConfigError(f"Consumer needs an EventLog, got {type(log).__name__}")
         if log.closed:
             raise ClosedError("the EventLog is closed; open it again")
-        self.config = ConsumerConfig.from_mapping({"group_id": group_id, **config})
+        given = config if group_id is None else {"group_id": group_id, **config}
+        self.config = ConsumerConfig.from_mapping(given)
         cfg = self.config
         self._log = log
         self._group_id = cfg.group_id
@@ -781,7 +775,7 @@ class Consumer:
             try:
                 chunk = self._fetch_partition(st, limit, budget)
             except (OffsetOutOfRangeError, UnknownTopicError, ClosedError,
-                    RecordDeserializationError) as exc:
+                    RecordDeserializationError, CorruptLogError) as exc:
                 if not chunks:
                     raise
                 self._fetch_error = exc  # raised at the next poll; return what we have
@@ -808,6 +802,8 @@ class Consumer:
                 raise error
         if position is None:
             position = self._resolve_position(st)
+        if part.lingering:  # a producer of this log holds records for it: append them
+            part.flush_lingering()
         end = part.end_offset
         if position == end:
             return None
@@ -844,7 +840,6 @@ class Consumer:
         """Build records at and after ``position`` from decoded batches. C-level per batch."""
         out: list[ConsumerRecord] = []
         size = 0
-        count_bytes = self.config.fetch_min_bytes > 1
         next_position = position
         for header, cols in batches:
             last = header.last_offset
@@ -874,9 +869,9 @@ class Consumer:
                         raise error from exc
                     st.pending_error = error  # raised when the fetch reaches it again
                     return _Chunk(st, out, bad, size)
-                if count_bytes:
-                    size += _column_bytes(cols.values[first:stop])
-                    size += _column_bytes(cols.keys[first:stop])
+                # Bytes as Kafka's fetch counts them (fetch_min_bytes, fetch_max_bytes):
+                # the stored batch, its share for the records taken. O(1) per batch.
+                size += header.total_bytes * take // len(offsets)
                 limit -= take
             if take < available:
                 next_position = offsets[first + take - 1] + 1

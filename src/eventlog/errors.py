@@ -183,10 +183,14 @@ class LogDirLockedError(StorageError):
 
 
 class CorruptLogError(StorageError):
-    """Stored bytes are not what eventlog wrote: a batch failed its checksum somewhere
-    other than the tail of the log, ``topics.msgpack`` is damaged (the message names
-    the file and the entry), or a record of an internal topic is not one eventlog
-    wrote (naming the record). Nothing was changed.
+    """Stored bytes are not what eventlog wrote, somewhere other than the tail of the
+    log: a batch fails its checksum, a CRC-valid batch does not decode to the shape
+    its header promises, offsets are missing (a sealed segment cut short, zeroed or
+    deleted; listed in ``EventLog.recovery.damaged``), ``topics.msgpack`` is damaged
+    (the message names the file and the entry), or a record of an internal topic is
+    not one eventlog wrote (naming the record). The message names the file and the
+    offsets. Nothing was changed or skipped: the same read raises again until the
+    caller reads (or seeks) past the range.
 
     A torn or corrupt *tail* is repaired on open and reported in the
     RecoveryReport, never raised.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
@@ -130,17 +130,46 @@ def normalise_headers(column: Sequence[Any]) -> list[tuple] | None:
                 raise InvalidRecordError(
                     f"record {i}: headers must be (str, bytes | None) pairs, got {pair!r}"
                 )
+            if not pair[0].isascii() and not _utf8_encodable(pair[0]):
+                raise InvalidRecordError(
+                    f"record {i}: header name {pair[0]!r} is not valid Unicode (a lone "
+                    "surrogate cannot be stored as UTF-8)"
+                )
             frozen.append((pair[0], pair[1]))
         out.append(tuple(frozen))
     return out if any_headers else None
 
 
+def _utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# The batch header stores timestamps as int64 (Kafka's too); Kafka's producer refuses
+# negative ones ("Timestamp should always be non-negative or null").
+timestamp_ms_max = 2**63 - 1
+
+
+def timestamp_problem(timestamp_ms: object) -> str | None:
+    """Why ``timestamp_ms`` cannot be stored, or None if it can."""
+    if type(timestamp_ms) is not int or not 0 <= timestamp_ms <= timestamp_ms_max:
+        return (f"timestamp_ms must be an int >= 0 and < 2**63 (ms since the epoch; None "
+                f"for now), got {timestamp_ms!r}")
+    return None
+
+
 def _check_timestamps(column: Sequence[Any]) -> None:
+    if column and set(map(type, column)) == {int} and (
+        min(column) >= 0 and max(column) <= timestamp_ms_max
+    ):
+        return  # C-level; the loop below only runs to name the bad record
     for i, ts in enumerate(column):
-        if type(ts) is not int or ts < 0:
-            raise InvalidRecordError(
-                f"record {i}: timestamp_ms must be an int >= 0 (ms since the epoch), got {ts!r}"
-            )
+        problem = timestamp_problem(ts)
+        if problem is not None:
+            raise InvalidRecordError(f"record {i}: {problem}")
 
 
 class DataSignal:
@@ -190,12 +219,17 @@ class Partition:
         self._closed = False
         self._compacted = log.config.compacted
         self._max_message_bytes = log.config.max_message_bytes
+        self._inflated_max = codec.inflated_bytes_max(self._max_message_bytes)
         self._log_append_time = log.config.log_append_time
         # The per-key index (storage/key_index.py): None until first used (read_key,
         # key_version, expected_key_versions), then kept up to date by every append
         # under the lock; dropped (and rebuilt on next use) when records leave the log.
         self._key_index: KeyIndex | None = None
         self._key_index_generation = 0  # bumped on every drop: an unlocked build retries
+        # Producers' batches lingering for this partition: {owner: append it now}. A
+        # read flushes them first (one truth test when there are none), so an
+        # in-process reader never waits out a producer's linger_ms.
+        self.lingering: dict[object, Callable[[], None]] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -472,7 +506,13 @@ class Partition:
             signal.notify()
         return base, timestamp_ms
 
-    def _too_large(self, size: int, count: int) -> None:
+    def _too_large(self, size: int, count: int, *, uncompressed: bool = False) -> None:
+        if uncompressed:
+            raise RecordTooLargeError(
+                f"batch of {count} record(s) is {size} bytes before compression, over the "
+                f"{self._inflated_max} a compressed batch of topic {self.topic!r} may hold "
+                "(its max_message_bytes, at least 32 MiB); send fewer records per batch"
+            )
         raise RecordTooLargeError(
             f"batch of {count} record(s) is {size} bytes, over max_message_bytes="
             f"{self._max_message_bytes} of topic {self.topic!r}; send fewer or smaller "
@@ -502,10 +542,8 @@ class Partition:
         else:
             if timestamp_ms is None:
                 timestamp_ms = self._clock.time_ms()
-            elif type(timestamp_ms) is not int or timestamp_ms < 0:
-                raise InvalidRecordError(
-                    f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}"
-                )
+            elif timestamp_problem(timestamp_ms) is not None:
+                raise InvalidRecordError(timestamp_problem(timestamp_ms))
             timestamps = [timestamp_ms] * len(keys)
         return keys, values, headers, timestamps
 
@@ -541,6 +579,10 @@ class Partition:
         )
         if len(data) > self._max_message_bytes:
             self._too_large(len(data), len(keys))
+        if attributes & codec.compression_mask and codec.inflated_size(data) > self._inflated_max:
+            # Readers refuse a batch that inflates past this (a decompression bomb), so
+            # never write one, however well its records compress.
+            self._too_large(codec.inflated_size(data), len(keys), uncompressed=True)
         return self._log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
 
     def _after_append(self, header: BatchHeader) -> None:
@@ -595,6 +637,17 @@ class Partition:
 
     # ------------------------------------------------------------------ reading
 
+    def flush_lingering(self) -> None:
+        """Append the batches this log's producers hold for this partition (records
+        sent with ``linger_ms > 0`` not yet appended), so that what a process sent
+        before it reads is what it reads. ``read``, ``read_batches``,
+        ``read_columns``, ``wait_for`` and a consumer's poll call it; the check
+        costs one truth test when nothing lingers. Must not be called holding
+        this partition's lock.
+        """
+        for flush in list(self.lingering.values()):
+            flush()
+
     def read(self, offset: int, max_records: int = 500) -> list[Record]:
         """Records from ``offset`` on, at most ``max_records`` (default 500: a bounded
         read, not the whole log; use :meth:`iter` to replay everything); empty at the
@@ -618,6 +671,8 @@ class Partition:
         """Whole decoded batches holding records from ``offset`` on (the first may start
         below it; control batches included). Lock-free. Raises like ``read``.
         """
+        if self.lingering:
+            self.flush_lingering()
         self._ensure_open()
         return self._log.read(offset, max_records, max_bytes)
 
@@ -625,6 +680,8 @@ class Partition:
         self, offset: int, max_records: int, max_bytes: int = 2**31
     ) -> list[tuple[BatchHeader, Columns]]:
         """Decoded batches trimmed to ``[offset, offset + max_records)``. Lock-free."""
+        if self.lingering:
+            self.flush_lingering()
         self._ensure_open()
         if offset < self._log.start_offset:
             raise OffsetOutOfRangeError(
@@ -689,7 +746,10 @@ class Partition:
         removed records) builds the partition's key index from the log: O(log size).
         Retention and compaction lower the count as they remove the key's records.
         """
-        return self._built_key_index().count(_check_key(key))
+        key = _check_key(key)
+        if self.lingering:
+            self.flush_lingering()
+        return self._built_key_index().count(key)
 
     def read_key(
         self, key: bytes, from_version: int = 0, limit: int | None = None
@@ -708,6 +768,8 @@ class Partition:
         if limit is not None and (type(limit) is not int or limit < 0):
             raise InvalidConfigError(f"limit must be None or an int >= 0, got {limit!r}")
         stop = None if limit is None else from_version + limit
+        if self.lingering:
+            self.flush_lingering()
         offsets = self._built_key_index().offsets(key, from_version, stop)
         return self._read_offsets(key, offsets)
 
@@ -816,6 +878,8 @@ class Partition:
         can be read) or ``timeout`` seconds pass. Returns whether it arrived.
         Waits on the log's clock, so a manual clock never sleeps.
         """
+        if self.lingering:
+            self.flush_lingering()
         timeout_ms = None if timeout is None else timeout * 1000.0
         deadline = None if timeout_ms is None else self._clock.monotonic_ms() + timeout_ms
         with self._data:

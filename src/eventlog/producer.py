@@ -6,11 +6,17 @@ Theory of operation
 the partitioner: murmur2 of the key bytes as Kafka's Java client, or uniform
 sticky for keyless records) and then either
 
-* ``linger_ms == 0`` (the default): appends the record as a batch of one before
-  returning, so the returned future is already done; or
-* ``linger_ms > 0``: adds it to that partition's open batch, which is appended
-  when it reaches ``batch_size`` bytes, when it is ``linger_ms`` old (a
-  background flusher watches the log's clock), or on ``flush()``/``close()``.
+* ``linger_ms > 0`` (the default is 5, Kafka 4's): adds it to that partition's
+  open batch, which is appended when it reaches ``batch_size`` bytes, when it
+  is ``linger_ms`` old (a background flusher watches the log's clock), on
+  ``flush()``/``close()``, when someone waits on one of its futures
+  (``result()``/``exception()``), or when anything in the process reads the
+  partition (``Partition.read``/``read_batches``/``wait_for``, a consumer's
+  ``poll``): the partition knows which producers hold a batch for it. So a
+  loop of ``send()`` writes full batches, and a reader in the same process
+  never waits out the linger; or
+* ``linger_ms == 0``: appends the record as a batch of one before returning, so
+  the returned future is already done.
 
 Every batch a partition receives from this producer carries the producer id,
 epoch 0 and the partition's next sequence number (idempotence, on by default
@@ -28,7 +34,6 @@ fails those futures with ClosedError and logs an error.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import math
@@ -44,6 +49,7 @@ from typing import Any
 
 from .broker import EventLog
 from .clock import SystemClock
+from .config import client_config
 from .errors import (
     ClosedError,
     EventLogError,
@@ -61,6 +67,8 @@ from .partition import (
     normalise_headers,
     sequence_modulus,
     split_columns,
+    timestamp_ms_max,
+    timestamp_problem,
 )
 from .partitioner import (
     DefaultPartitioner,
@@ -106,7 +114,7 @@ class ProducerConfig:
     """
 
     acks: int | str = "all"
-    linger_ms: int = 0
+    linger_ms: int = 5  # Kafka 4's default (KIP-1030); see docs/configuration.md
     batch_size: int = 16384
     compression_type: str = "none"
     enable_idempotence: bool | None = None
@@ -122,7 +130,8 @@ class ProducerConfig:
     client_id: str = ""
 
     def __post_init__(self) -> None:
-        acks = {"all": -1, "-1": -1, "1": 1, "0": 0, -1: -1, 1: 1, 0: 0}.get(self.acks)  # type: ignore[call-overload]
+        spelled = self.acks.strip().lower() if isinstance(self.acks, str) else self.acks
+        acks = {"all": -1, "-1": -1, "1": 1, "0": 0, -1: -1, 1: 1, 0: 0}.get(spelled)  # type: ignore[call-overload]
         if acks is None or isinstance(self.acks, bool):
             raise InvalidConfigError(f"acks must be 0, 1 or 'all', got {self.acks!r}")
         object.__setattr__(self, "acks", acks)
@@ -153,13 +162,13 @@ class ProducerConfig:
 
     @classmethod
     def from_kwargs(cls, config: dict[str, Any]) -> ProducerConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise InvalidConfigError(
-                f"unknown producer config {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        return cls(**config)
+        """Build from keyword configs: snake_case or Kafka's dotted names, string values
+        parsed as Kafka does (config.client_config); an unknown name raises
+        InvalidConfigError suggesting the closest known one."""
+        return cls(**client_config(config, cls, "producer", _KAFKA_PRODUCER_ALIASES))
+
+
+_KAFKA_PRODUCER_ALIASES = {"partitioner.class": "partitioner"}
 
 
 def _require_int(name: str, value: Any, minimum: int) -> None:
@@ -288,7 +297,7 @@ class _PendingBatch:
 
     __slots__ = (
         "_cond", "_state", "acks0", "append_time", "base_offset", "done_callbacks", "exception",
-        "keys", "outcomes", "partition", "timestamps", "topic", "values",
+        "keys", "outcomes", "partition", "queue", "timestamps", "topic", "values",
     )
 
     def __init__(self, topic: str, partition: int, acks0: bool) -> None:
@@ -305,6 +314,7 @@ class _PendingBatch:
         self.keys: list = []
         self.values: list = []
         self.timestamps: list[int] = []
+        self.queue: _PartitionQueue | None = None  # the queue it lingers in
 
     def error(self, i: int) -> BaseException | None:
         if self.outcomes is not None:
@@ -354,7 +364,12 @@ class _BatchedFuture(DeliveryFuture):
         return self._batch._state == _DONE
 
     def _wait(self, timeout: float | None) -> None:
-        _wait_done(self._batch, timeout)
+        batch = self._batch
+        if batch._state != _DONE and batch.queue is not None:
+            # Whoever waits for a record needs it appended: do it now rather than
+            # wait out linger_ms (and a manual clock would never get there).
+            batch.queue.flush_lingering()
+        _wait_done(batch, timeout)
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
         self._wait(timeout)
@@ -467,14 +482,18 @@ class BatchMetadata(Sequence[RecordMetadata]):
 # ---------------------------------------------------------------------- accumulator
 
 
+def _nothing() -> None:
+    """A queue's flush_lingering before its producer sets it."""
+
+
 class _PartitionQueue:
     """Per-partition producer state: the next sequence number and the lingering batch,
     kept as columns so draining it hands them to the partition without a copy."""
 
     __slots__ = (
-        "acks0", "batch_bytes_max", "bytes", "callbacks", "deadline_ms", "headers", "keys",
-        "limit", "lock", "next_sequence", "partition", "pending", "record_bytes_max",
-        "timestamps", "values",
+        "acks0", "batch_bytes_max", "bytes", "callbacks", "deadline_ms", "flush_lingering",
+        "headers", "keys", "limit", "lock", "next_sequence", "partition", "pending",
+        "record_bytes_max", "timestamps", "values",
     )
 
     def __init__(self, partition: Partition, config: ProducerConfig) -> None:
@@ -486,6 +505,9 @@ class _PartitionQueue:
         self.record_bytes_max = message_bytes_max - batch_overhead_bytes
         self.batch_bytes_max = min(config.batch_size, self.record_bytes_max)
         self.acks0 = config.acks == 0
+        # Append the lingering batch now (set by _State.queue): what a read of the
+        # partition or a wait on a future calls.
+        self.flush_lingering: Callable[[], None] = _nothing
         self._reset()
 
     def _reset(self) -> None:
@@ -496,6 +518,7 @@ class _PartitionQueue:
         self.pending = _PendingBatch(self.partition.topic, self.partition.index, self.acks0)
         self.pending.keys, self.pending.values = self.keys, self.values
         self.pending.timestamps = self.timestamps
+        self.pending.queue = self
         self.callbacks: list[Callable[[Any, Any], None] | None] | None = None
         self.bytes = 0
         # How full send()'s inlined path may fill the batch: batch_bytes_max while the
@@ -507,6 +530,8 @@ class _PartitionQueue:
         """Remove and return the lingering batch's columns and its shared outcome."""
         taken = (self.keys, self.values, self.headers, self.timestamps, self.pending,
                  self.callbacks)
+        self.pending.queue = None
+        self.partition.lingering.pop(self, None)
         self._reset()
         return taken
 
@@ -536,8 +561,16 @@ class _State:
             with self.queues_lock:
                 q = self.queues.get(partition)
                 if q is None:
-                    q = self.queues[partition] = _PartitionQueue(partition, self.config)
+                    q = _PartitionQueue(partition, self.config)
+                    q.flush_lingering = partial(self.flush_queue, q)
+                    self.queues[partition] = q
         return q
+
+    def flush_queue(self, q: _PartitionQueue) -> None:
+        """Append q's lingering batch now, if it has one (takes ``q.lock``)."""
+        if q.keys:
+            with q.lock:
+                self.drain(q)
 
     # -- appending, with retries of storage errors -----------------------------
 
@@ -610,6 +643,8 @@ class _State:
             ]
         except EventLogError as exc:
             pending.exception = exc
+        except Exception as exc:  # never let a batch vanish with its futures unresolved
+            pending.exception = _unexpected(q, len(keys), exc)
         else:
             pending.base_offset = result.base_offset
             pending.append_time = result.log_append_time_ms
@@ -622,6 +657,8 @@ class _State:
             offset, timestamp_ms = self.append_one(q, key, value, headers, timestamp_ms)
         except EventLogError as exc:
             return None, exc
+        except Exception as exc:
+            return None, _unexpected(q, 1, exc)
         return _new_metadata((
             q.partition.topic, q.partition.index, -1 if q.acks0 else offset, timestamp_ms,
             -1 if key is None else len(key), -1 if value is None else len(value),
@@ -658,7 +695,10 @@ class _State:
                     self.wakeup.wait(wait_ms / 1000.0)
                     self.flusher_wake_ms = 0.0
                     continue
-            self.drain_expired(clock.monotonic_ms())
+            try:
+                self.drain_expired(clock.monotonic_ms())
+            except Exception:  # drain fails the batch's futures; the thread must live on
+                log.exception("the producer's flusher thread failed; it carries on")
 
     def drain_expired(self, now_ms: float) -> None:
         for q in list(self.queues.values()):
@@ -709,6 +749,24 @@ class _State:
 
 
 _new_metadata = partial(tuple.__new__, RecordMetadata)
+
+
+def _unexpected(q: _PartitionQueue, count: int, exc: Exception) -> EventLogError:
+    """The error for ``count`` records whose append raised something that is not an
+    eventlog error (a bug, or a failure nothing translated): logged with its
+    traceback, and returned wrapped for the records' futures (``__cause__``)."""
+    where = f"{q.partition.topic}-{q.partition.index}"
+    log.error("appending %d record(s) to %s failed", count, where, exc_info=exc)
+    wrapped: EventLogError
+    if isinstance(exc, OSError):
+        wrapped = StorageError(f"appending {count} record(s) to {where} failed: {exc}")
+    else:
+        wrapped = EventLogError(
+            f"appending {count} record(s) to {where} failed unexpectedly: {exc!r}; the "
+            "records were not appended (this is a bug in eventlog: please report it)"
+        )
+    wrapped.__cause__ = exc
+    return wrapped
 
 
 def _explicit_partition(topic: str, num_partitions: int, partition: object) -> int:
@@ -846,10 +904,8 @@ class Producer:
         if timestamp_ms is None:
             # SystemClock.time_ms() inlined: one C call instead of a Python method.
             timestamp_ms = _time_ns() // 1_000_000 if self._system_clock else self._time_ms()
-        elif type(timestamp_ms) is not int or timestamp_ms < 0:
-            raise InvalidRecordError(
-                f"timestamp_ms must be an int >= 0 (ms since the epoch), got {timestamp_ms!r}"
-            )
+        elif type(timestamp_ms) is not int or not 0 <= timestamp_ms <= timestamp_ms_max:
+            raise InvalidRecordError(timestamp_problem(timestamp_ms))
         if self._linger_ms:
             if headers or on_delivery is not None:
                 return self._accumulate(q, key, value, headers, timestamp_ms, on_delivery, size)
@@ -979,6 +1035,7 @@ class Producer:
             n = len(keys)
             if not n:
                 q.deadline_ms = self._clock.monotonic_ms() + self._linger_ms
+                q.partition.lingering[q] = q.flush_lingering  # a read appends it first
             future._batch = q.pending
             future._index = n
             keys.append(key)
@@ -1040,6 +1097,8 @@ class Producer:
         groups = self._group(t, keys, values, partition, keyless)
         if timestamp_ms is None:
             timestamp_ms = self._log.clock.time_ms()
+        elif timestamp_problem(timestamp_ms) is not None:
+            raise InvalidRecordError(timestamp_problem(timestamp_ms))
         timestamps = [timestamp_ms] * len(keys)
         out_groups: list[tuple[int, int, Sequence[int]]] = []
         for index, indices in groups:

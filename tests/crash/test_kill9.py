@@ -55,7 +55,7 @@ while True:
     n = rng.randint(1, 8)
     records = [(key(o), value(o)) for o in range(start, start + n)]
     first = p.append(records, expected_offset=start,
-                     compression="lz4" if rng.random() < 0.3 else "none")
+                     compression=rng.choice(("none", "none", "gzip", "snappy", "lz4", "zstd")))
     out.write("ack %d %d\n" % (first, n))
     out.flush()
 """

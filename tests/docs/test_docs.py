@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import sys
 import types
@@ -36,3 +38,22 @@ def test_example_runs(where: str, code: str, tmp_path: Path, monkeypatch) -> Non
     module = types.ModuleType("__doc_example__")
     monkeypatch.setitem(sys.modules, module.__name__, module)
     exec(compile(code, where, "exec"), module.__dict__)
+
+
+def test_readme_quickstart_runs_twice_against_one_directory(tmp_path: Path, monkeypatch) -> None:
+    """Pasted a second time, the quickstart uses the topic it created (exist_ok) and
+    the group resumes after its commit: the second run prints the six new orders."""
+    monkeypatch.chdir(tmp_path)
+    code = next(code for where, code in examples() if where == "README.md#1")
+    printed = []
+    for run in range(2):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, f"README.md#1 run {run + 1}", "exec"), {"__name__": "__doc__"})
+        printed.append(out.getvalue().splitlines())
+    first = sorted(line.split()[:2] for line in printed[0])
+    second = sorted(line.split()[:2] for line in printed[1])
+    assert len(first) == len(second) == 6
+    assert {offset for _, offset in first} == {"0", "1", "2"}
+    assert {offset for _, offset in second} == {"3", "4", "5"}
+    assert [p for p, _ in first] == [p for p, _ in second]

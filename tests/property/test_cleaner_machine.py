@@ -87,14 +87,15 @@ class CleanerMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules
 
-    @rule(rows=_rows, lz4=st.booleans(), headers=st.none() | _headers)
-    def append(self, rows: list[tuple[bytes, bytes | None]], lz4: bool,
+    @rule(rows=_rows, compression=st.sampled_from(sorted(codec.COMPRESSION_CODES.values())),
+          headers=st.none() | _headers)
+    def append(self, rows: list[tuple[bytes, bytes | None]], compression: int,
                headers: list[tuple] | None) -> None:
         now = self.clock.time_ms()
         per_record = None if headers is None else [tuple(headers)] * len(rows)
         header = self.log.append([now] * len(rows), [k for k, _ in rows],
                                  [v for _, v in rows], per_record, now_ms=now,
-                                 attributes=codec.compression_lz4 if lz4 else 0)
+                                 attributes=compression)
         assert header.base_offset == self.end
         for key, value in rows:
             self.model.append(Rec(self.end, key, value, tuple(headers or ())))

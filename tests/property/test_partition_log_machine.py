@@ -37,6 +37,9 @@ from eventlog.testing.clock import ManualClock
 START_MS = 10_000_000
 
 
+_codecs = st.sampled_from(sorted(codec.COMPRESSION_CODES.values()))  # every codec, per batch
+
+
 @dataclass
 class Batch:
     base: int
@@ -156,12 +159,12 @@ class PartitionLogMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules
 
-    @rule(rows=_rows, lz4=st.booleans())
-    def append_batch(self, rows: list[tuple], lz4: bool) -> None:
+    @rule(rows=_rows, compression=_codecs)
+    def append_batch(self, rows: list[tuple], compression: int) -> None:
         now = self.clock.time_ms()
         rows = [(k, v, h, now + d) for k, v, h, d in rows]
         has_headers = any(r[2] for r in rows)
-        attributes = codec.compression_lz4 if lz4 else codec.compression_none
+        attributes = compression
         base = self.end
         size = encoded_size(base, rows, has_headers, attributes)
         header = self.log.append(
@@ -178,12 +181,12 @@ class PartitionLogMachine(RuleBasedStateMachine):
             self.segments.append(ModelSegment(base))
         self.segments[-1].batches.append(Batch(base, rows, has_headers, attributes, size))
 
-    @rule(row=_rows.map(lambda rows: rows[0]), lz4=st.booleans())
-    def append_one(self, row: tuple, lz4: bool) -> None:
+    @rule(row=_rows.map(lambda rows: rows[0]), compression=_codecs)
+    def append_one(self, row: tuple, compression: int) -> None:
         """A batch of one record in the single-record form (a producer's ``send``)."""
         key, value, headers, delta = row
         now = self.clock.time_ms()
-        attributes = codec.compression_lz4 if lz4 else codec.compression_none
+        attributes = compression
         base = self.end
         data, header = codec.encode_one(
             base, now + delta, key, value, headers or None, attributes, -1, -1, -1

@@ -206,6 +206,62 @@ def test_existing_topic(elog, path) -> None:
     assert snapshot(path) == files
 
 
+def test_create_topic_exist_ok_returns_the_matching_topic(elog, path) -> None:
+    topic = elog.create_topic("t", partitions=2, retention_ms=1000)
+    topic.partition(1).append([(b"k", b"v")])
+    files = snapshot(path)
+    again = elog.create_topic("t", partitions=2, exist_ok=True, retention_ms=1000)
+    assert again is topic and again.partition(1).end_offset == 1  # nothing recreated
+    assert elog.create_topic("t", 2, exist_ok=True) is topic  # configs not given: any value
+    assert snapshot(path) == files
+    with pytest.raises(TopicExistsError, match="pass exist_ok=True"):
+        elog.create_topic("t", partitions=2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"partitions": 3}, r"with 2 partition\(s\) \(asked 3\)"),
+        ({"partitions": 2, "retention_ms": 5}, r"retention_ms=1000 \(asked 5\)"),
+        ({"partitions": 2, "cleanup_policy": "compact"},
+         r"cleanup_policy='delete' \(asked 'compact'\)"),
+    ],
+)
+def test_create_topic_exist_ok_refuses_a_different_topic(elog, path, kwargs, fragment) -> None:
+    elog.create_topic("t", partitions=2, retention_ms=1000)
+    files = snapshot(path)
+    with pytest.raises(TopicExistsError, match=fragment):
+        elog.create_topic("t", exist_ok=True, **kwargs)
+    assert elog.topic("t").num_partitions == 2 and elog.topic("t").config.retention_ms == 1000
+    assert snapshot(path) == files
+
+
+def test_create_topic_exist_ok_still_validates_and_creates(elog) -> None:
+    with pytest.raises(InvalidConfigError, match="exist_ok must be a bool"):
+        elog.create_topic("t", exist_ok="yes")
+    with pytest.raises(InvalidConfigError):
+        elog.create_topic("t", partitions=0, exist_ok=True)
+    assert elog.topics() == []
+    assert elog.create_topic("t", exist_ok=True).num_partitions == 1
+
+
+def test_create_topic_exist_ok_does_not_open_internal_topics(elog) -> None:
+    from eventlog.errors import InvalidTopicError
+
+    for _ in range(2):
+        with pytest.raises(InvalidTopicError, match="cannot create internal topic"):
+            elog.create_topic("__consumer_offsets", exist_ok=True)
+
+
+def test_create_topic_exist_ok_after_a_reopen(tmp_path) -> None:
+    for _ in range(2):  # what a script that runs on every start does
+        with eventlog.open(tmp_path / "data") as log:
+            topic = log.create_topic("orders", partitions=3, exist_ok=True)
+            topic.partition(0).append([(b"k", b"v")])
+    with eventlog.open(tmp_path / "data") as log:
+        assert log.topic("orders").partition(0).end_offset == 2
+
+
 def test_unknown_topics_and_partitions(elog, path) -> None:
     elog.create_topic("t", partitions=2)
     files = snapshot(path)

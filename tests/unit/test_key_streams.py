@@ -254,3 +254,12 @@ def test_topic_iter_every_partition(elog) -> None:
     got = list(topic.iter(batch_records=2))
     assert [(r.partition, r.offset) for r in got] == [(i, j) for i in range(3) for j in range(3)]
     assert got[4].value == b"1-1" and got[4].topic == "t"
+
+
+def test_read_key_sees_records_a_lingering_producer_holds(elog) -> None:
+    p = elog.create_topic("t").partition(0)
+    with elog.producer(linger_ms=60_000) as producer:
+        producer.send("t", key=b"a", value=b"1", partition=0)
+        assert p.key_version(b"a") == 1
+        producer.send("t", key=b"a", value=b"2", partition=0)
+        assert values(p.read_key(b"a")) == [b"1", b"2"]

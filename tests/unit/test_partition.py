@@ -303,14 +303,30 @@ def test_log_append_time_overwrites_timestamps(elog, clock) -> None:
     assert ct.append_batch([(b"k", b"v")]).log_append_time_ms == -1
 
 
-def test_lz4_compression_through_the_partition(elog) -> None:
+@pytest.mark.parametrize("compression", ["gzip", "snappy", "lz4", "zstd"])
+def test_compression_through_the_partition(elog, compression) -> None:
     p = elog.create_topic("t").partition(0)
-    p.append([(b"k", b"x" * 500)] * 20, compression="lz4")
-    assert p.size_bytes < 500
+    p.append([(b"k", b"x" * 500)] * 20, compression=compression)
+    assert p.size_bytes < 1000  # 10,000 bytes of values
     assert [r.value for r in p.read(0)] == [b"x" * 500] * 20
-    with pytest.raises(InvalidConfigError, match="unknown compression 'zstd'"):
-        p.append([(b"k", b"v")], compression="zstd")
+    with pytest.raises(InvalidConfigError, match="unknown compression 'brotli'"):
+        p.append([(b"k", b"v")], compression="brotli")
     assert p.end_offset == 20
+
+
+@pytest.mark.parametrize("compression", ["gzip", "snappy", "lz4", "zstd"])
+def test_a_compressed_batch_may_not_inflate_past_the_read_limit(elog, compression) -> None:
+    # Readers refuse a compressed batch that declares more than the larger of
+    # max_message_bytes and 32 MiB (a decompression bomb), so the writer refuses to
+    # write one, however small it compresses.
+    # 40 MB of zeros: under 2 MiB compressed by every codec (snappy compresses least)
+    p = elog.create_topic("t", max_message_bytes=4 << 20).partition(0)
+    records = [(b"k", b"\0" * 1_000_000)] * 40
+    with pytest.raises(RecordTooLargeError, match="before compression"):
+        p.append(records, compression=compression)
+    assert p.end_offset == 0
+    p.append(records[:30], compression=compression)  # 30 MB: within the 32 MiB floor
+    assert p.end_offset == 30
 
 
 def test_many_threads_append_dense_offsets(elog) -> None:

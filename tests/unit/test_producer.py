@@ -56,7 +56,7 @@ def expected_partition(key: bytes, n: int) -> int:
 
 def test_send_linger0_appends_before_returning(log):
     log.create_topic("t", partitions=3)
-    producer = log.producer()
+    producer = log.producer(linger_ms=0)
     fut = producer.send("t", b"v", key=b"k")
     assert fut.done()
     md = fut.result()
@@ -234,6 +234,90 @@ def test_linger_batch_full_is_sent_without_waiting(log):
     producer.close()
     assert all(f.done() for f in futures)
     assert log.topic("t").partition(0).end_offset == 10
+
+
+def test_default_config_is_kafka_4s_linger_and_writes_full_batches(log):
+    from eventlog.producer import ProducerConfig
+
+    assert (ProducerConfig().linger_ms, ProducerConfig().batch_size) == (5, 16384)
+    log.create_topic("t")
+    producer = log.producer()
+    futures = [producer.send("t", b"v" * 100, key=b"key-%08d" % i) for i in range(1000)]
+    producer.flush()
+    assert [f.result().offset for f in futures] == list(range(1000))
+    batches = log.topic("t").partition(0).log.read(0, 10**6)
+    # ~130 bytes a record (key, value, framing): a batch appended when the next record
+    # would pass 16384 bytes holds ~126 records: 8 batches, not 1000.
+    assert len(batches) == 8
+    assert all(h.record_count >= 120 for h, _ in batches[:-1])
+
+
+@pytest.mark.parametrize("reader", ["read", "read_batches", "read_columns", "wait_for", "poll",
+                                    "result", "exception"])
+def test_in_process_readers_do_not_wait_out_the_linger(log, clock, reader):
+    """A manual clock never moves by itself, so a reader that waited for the linger
+    would wait forever: each of these sees the records sent before it at once."""
+    log.create_topic("t", partitions=2)
+    producer = log.producer(linger_ms=60_000)
+    futures = [producer.send("t", b"%d" % i, partition=0) for i in range(3)]
+    other = producer.send("t", b"other", partition=1)  # lingers in the other partition
+    p = log.topic("t").partition(0)
+    assert p.end_offset == 0 and not futures[0].done()
+    if reader == "read":
+        assert [r.value for r in p.read(0)] == [b"0", b"1", b"2"]
+    elif reader == "read_batches":
+        assert [h.record_count for h, _ in p.read_batches(0, 10)] == [3]
+    elif reader == "read_columns":
+        assert [list(c.values) for _, c in p.read_columns(0, 10)] == [[b"0", b"1", b"2"]]
+    elif reader == "wait_for":
+        assert p.wait_for(2, timeout=0)
+    elif reader == "poll":
+        consumer = log.consumer(auto_offset_reset="earliest")
+        consumer.assign([eventlog.TopicPartition("t", 0)])
+        assert [r.value for r in consumer.poll(timeout_ms=0)] == [b"0", b"1", b"2"]
+        consumer.close()
+    elif reader == "result":
+        assert futures[1].result(timeout=0).offset == 1
+    else:
+        assert futures[1].exception(timeout=0) is None
+    assert all(f.done() for f in futures)
+    assert not other.done()  # only the partition read was appended
+    assert log.topic("t").partition(1).end_offset == 0
+    producer.close()
+    assert other.result().offset == 0
+
+
+def test_an_explicit_close_with_lingering_records_does_not_warn(log, caplog):
+    """close() delivers what lingers, quietly: only a producer nobody closed (collected,
+    or open at exit) logs "a Producer was not closed". With linger_ms=5 the default,
+    records usually linger at close()."""
+    log.create_topic("t")
+    producer = log.producer()
+    future = producer.send("t", b"v")
+    with caplog.at_level("WARNING", logger="eventlog.producer"):
+        producer.close()
+        producer.close()  # idempotent
+    assert future.result().offset == 0
+    assert "not closed" not in caplog.text
+    forgotten = log.producer()
+    forgotten.send("t", b"w")
+    with caplog.at_level("WARNING", logger="eventlog.producer"):
+        del forgotten
+        gc.collect()
+    assert "a Producer was not closed; delivering its 1 held record(s)" in caplog.text
+
+
+def test_a_read_with_nothing_lingering_appends_nothing(log):
+    log.create_topic("t")
+    producer = log.producer(linger_ms=60_000)
+    producer.send("t", b"a").result()
+    p = log.topic("t").partition(0)
+    assert p.lingering == {}  # drained batches leave no flush behind
+    assert [r.value for r in p.read(0)] == [b"a"]
+    producer.send("t", b"b")
+    assert len(p.lingering) == 1
+    producer.flush()
+    assert p.lingering == {}
 
 
 def test_close_flushes_and_then_send_raises(log):
@@ -459,7 +543,7 @@ def test_storage_error_without_retries_fails_only_that_future(log, monkeypatch):
     [
         ({"acks": 2}, "acks"),
         ({"linger_ms": -1}, "linger_ms"),
-        ({"compression_type": "zstd"}, "lz4"),
+        ({"compression_type": "brotli"}, "none, gzip, snappy, lz4, zstd"),
         ({"enable_idempotence": True, "acks": 1}, "acks='all'"),
         ({"batch_size": 0}, "batch_size"),
         ({"lingerms": 5}, "unknown producer config lingerms"),
@@ -645,3 +729,28 @@ def test_close_while_threads_send_leaves_no_future_pending():
         held = sum(p.end_offset for p in log.topic("t").partitions)
         assert held == len(delivered)
         assert len(refused) == 4  # every thread met the closed producer
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_every_kafka_codec_compresses_each_batch(tmp_path, compression):
+    from eventlog.storage import batch as codec
+
+    with eventlog.open(tmp_path / "data") as log:
+        log.create_topic("t")
+        values = [b'{"order": %d, "status": "shipped", "pad": "%s"}' % (i, b"x" * 60)
+                  for i in range(300)]
+        with log.producer(compression_type=compression, linger_ms=5) as producer:
+            futures = [producer.send("t", v, key=b"k%d" % (i % 7)) for i, v in enumerate(values)]
+            producer.send("t", b"single", key=b"one")  # a batch of one, flushed by close()
+        assert [f.result().offset for f in futures] == list(range(300))
+        part = log.topic("t").partition(0)
+        batches = part.read_batches(0, 10**6, 10**9)
+        assert {h.attributes & codec.compression_mask for h, _ in batches} == {
+            codec.COMPRESSION_CODES[compression]}
+        stored = part.size_bytes
+    with eventlog.open(tmp_path / "data") as log:  # and it reads back after a reopen
+        part = log.topic("t").partition(0)
+        assert [r.value for r in part.read(0, 10**6)] == [*values, b"single"]
+        if compression != "none":
+            raw = sum(len(v) for v in values)
+            assert stored < raw / 2, (compression, stored, raw)

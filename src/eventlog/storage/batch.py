@@ -7,7 +7,8 @@ Byte layout (big-endian; 57-byte header, modelled on Kafka's v2 batch)::
     8       4     batch_length       int32   bytes after this field (header tail + payload)
     12      1     magic              int8    format version, 1
     13      4     crc                uint32  CRC-32 (zlib) of bytes [17, end of batch)
-    17      2     attributes         int16   bits 0-2 compression (0 none, 3 lz4),
+    17      2     attributes         int16   bits 0-2 compression (Kafka's codes: 0 none,
+                                             1 gzip, 2 snappy, 3 lz4, 4 zstd),
                                              bit 3 timestamp type (1 = LogAppendTime),
                                              bit 4 transactional, bit 5 control,
                                              bit 6 compacted (written by the cleaner:
@@ -22,7 +23,7 @@ Byte layout (big-endian; 57-byte header, modelled on Kafka's v2 batch)::
     47      2     producer_epoch     int16   -1 if none
     49      4     base_sequence      int32   -1 if none
     53      4     record_count       int32
-    57      ...   payload            msgpack, lz4-compressed if attributes say so
+    57      ...   payload            msgpack, compressed if attributes say so
 
 The payload is ONE msgpack array of columns, encoded and decoded in one C-level
 call::
@@ -38,7 +39,16 @@ costs one small array instead of five nested ones.
 offsets are dense (always, until compaction leaves gaps). Columns instead of
 rows make both directions about twice as fast (one array header per column
 rather than per record) and let readers build record tuples with one ``zip``.
-An lz4 payload is an lz4 block prefixed by its uncompressed size (4 bytes LE).
+A compressed payload is the msgpack payload's size (uint32, little-endian)
+followed by the codec's output: a raw lz4 block (so an lz4 payload is exactly
+what ``lz4.block.compress`` wrote before this module used cramjam), a gzip
+member, a raw snappy block, or a zstd frame. The declared size bounds the
+decompression: a reader allocates at most that many bytes, and refuses a
+batch that declares more than ``inflated_bytes_max`` (the larger of the
+topic's ``max_message_bytes`` and ``inflated_bytes_floor``), or more than its
+codec could inflate its compressed bytes to, or whose stream inflates to
+anything but exactly what it declares (CorruptLogError, from the segment that
+reads it), so a small crafted batch cannot make a reader allocate gigabytes.
 
 The CRC, like Kafka's, leaves out the base offset and length, so the offsets
 could be assigned without re-encoding. It covers everything a reader trusts.
@@ -60,22 +70,25 @@ from __future__ import annotations
 import struct
 import zlib
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import NamedTuple
 
-import lz4.block
+import cramjam
 import msgpack
 
 __all__ = [
     "HEADER",
     "BatchHeader",
     "Columns",
+    "check_columns",
     "decode_columns",
     "decode_header",
     "delete_horizon_ms",
     "encode_batch",
     "encode_retained",
+    "inflated_bytes_max",
+    "inflated_size",
     "records_from",
     "restamp",
     "verify_crc",
@@ -89,7 +102,10 @@ crc_start = 17  # the CRC covers [crc_start, end of batch)
 magic_v1 = 1
 
 compression_none = 0
+compression_gzip = 1
+compression_snappy = 2
 compression_lz4 = 3
+compression_zstd = 4
 compression_mask = 0x07
 attr_log_append_time = 0x08
 attr_transactional = 0x10
@@ -98,7 +114,18 @@ attr_explicit_offsets = 0x40  # a compacted batch (the name says what its payloa
 attr_compacted = attr_explicit_offsets
 attr_delete_horizon = 0x80
 
-COMPRESSION_CODES = {"none": compression_none, "lz4": compression_lz4}
+COMPRESSION_CODES = {
+    "none": compression_none,
+    "gzip": compression_gzip,
+    "snappy": compression_snappy,
+    "lz4": compression_lz4,
+    "zstd": compression_zstd,
+}
+# A compressed batch may declare at most max(max_message_bytes, this) bytes of
+# msgpack payload. The floor keeps readable what earlier versions could write:
+# a send_batch of highly compressible records whose lz4 payload fitted
+# max_message_bytes while the records did not.
+inflated_bytes_floor = 32 * 1024 * 1024
 
 _packb = msgpack.Packer(use_bin_type=True).pack
 _unpackb = msgpack.unpackb
@@ -155,7 +182,7 @@ def encode_batch(
     """Encode one batch. Columns must have equal, non-zero length; values are already valid.
 
     ``attributes`` carries the compression code in its low bits. Cost: one msgpack
-    call, one lz4 call if compressed, one CRC over the batch.
+    call, one compression call if compressed, one CRC over the batch.
     """
     count = len(values)
     assert count > 0, "a batch holds at least one record"
@@ -166,8 +193,8 @@ def encode_batch(
     else:
         last_delta = count - 1
     payload = _packb([timestamps, keys, values, headers, offset_deltas])
-    if attributes & compression_mask == compression_lz4:
-        payload = lz4.block.compress(payload)
+    if attributes & compression_mask:
+        payload = compress(attributes & compression_mask, payload)
     tail = struct.pack(
         ">hiqqqhii",
         attributes,
@@ -212,8 +239,8 @@ def encode_one(
         payload = _packb((timestamp_ms, key, value, headers))
     else:
         payload = _packb((timestamp_ms, key, value))
-    if attributes & compression_mask == compression_lz4:
-        payload = lz4.block.compress(payload)
+    if attributes & compression_mask:
+        payload = compress(attributes & compression_mask, payload)
     tail = _TAIL.pack(
         attributes, 0, timestamp_ms, timestamp_ms, producer_id, producer_epoch, sequence, 1
     )
@@ -258,17 +285,118 @@ def verify_crc(batch_tail: bytes | memoryview, header: BatchHeader) -> bool:
     return _crc32(batch_tail) == header.crc
 
 
-def decode_columns(header: BatchHeader, batch_tail: bytes) -> Columns:
+_SIZE = struct.Struct("<I")
+_size_bytes = _SIZE.size
+_COMPRESS: dict[int, Callable[[bytes], object]] = {
+    compression_gzip: cramjam.gzip.compress,
+    compression_snappy: cramjam.snappy.compress_raw,
+    compression_lz4: partial(cramjam.lz4.compress_block, store_size=False),
+    compression_zstd: cramjam.zstd.compress,
+}
+# Twice the most each format can inflate one byte to (deflate 1032:1; an lz4 block
+# about 255:1; snappy 64 bytes per 3-byte copy, 21.3:1; a zstd RLE block 128 KiB
+# from 4 bytes, 32768:1), plus slack for tiny payloads: a declared size above this
+# cannot be true, whatever the limit.
+_RATIO_MAX = {
+    compression_gzip: 2 * 1032,
+    compression_snappy: 2 * 22,
+    compression_lz4: 2 * 256,
+    compression_zstd: 2 * 32768,
+}
+_ratio_slack_bytes = 64
+_NAMES = {code: name for name, code in COMPRESSION_CODES.items()}
+_DECOMPRESS_INTO: dict[int, Callable[[object, bytearray], int]] = {
+    compression_gzip: cramjam.gzip.decompress_into,
+    compression_snappy: cramjam.snappy.decompress_raw_into,
+    compression_lz4: cramjam.lz4.decompress_block_into,
+    compression_zstd: cramjam.zstd.decompress_into,
+}
+
+
+def compress(code: int, payload: bytes) -> bytes:
+    """``payload`` compressed with codec ``code``, prefixed by its size (4 bytes LE)."""
+    return _SIZE.pack(len(payload)) + bytes(_COMPRESS[code](payload))  # type: ignore[call-overload]
+
+
+def inflated_bytes_max(max_message_bytes: int) -> int:
+    """The most a compressed batch of a topic may declare: its max_message_bytes, but
+    never less than ``inflated_bytes_floor``."""
+    return max(max_message_bytes, inflated_bytes_floor)
+
+
+def inflated_size(data: bytes | memoryview) -> int:
+    """The uncompressed payload size a whole compressed batch ``data`` declares."""
+    return int(_SIZE.unpack_from(data, header_bytes)[0])
+
+
+def inflate(header: BatchHeader, payload: memoryview, limit_bytes: int) -> bytearray:
+    """The msgpack payload of a compressed batch, allocating at most its declared size.
+
+    Raises ValueError naming the problem (the caller, which knows the file, makes it
+    a CorruptLogError) if the codec is unknown; if the declared size exceeds
+    ``limit_bytes`` or what the codec can make of this many compressed bytes
+    (``_RATIO_MAX``): refused before anything is allocated; or if the stream is
+    not valid data of exactly the declared size. Cost: one allocation of the
+    declared size, one decompression call.
+    """
+    code = header[4] & compression_mask  # attributes
+    decompress_into = _DECOMPRESS_INTO.get(code)
+    if decompress_into is None:
+        raise ValueError(
+            f"it names compression code {code}, none of Kafka's "
+            f"({', '.join(f'{v} {k}' for k, v in COMPRESSION_CODES.items())})"
+        )
+    if len(payload) < _size_bytes:
+        raise ValueError("it is compressed but too short to hold its uncompressed size")
+    size = _SIZE.unpack_from(payload)[0]
+    stream_bytes = len(payload) - _size_bytes
+    if size > limit_bytes:
+        raise ValueError(
+            f"it declares {size} bytes uncompressed, over the limit of {limit_bytes} (the "
+            "topic's max_message_bytes, at least 32 MiB): not decompressed"
+        )
+    if size > stream_bytes * _RATIO_MAX[code] + _ratio_slack_bytes:
+        raise ValueError(
+            f"it declares {size} bytes uncompressed from {stream_bytes} bytes, more than "
+            f"{_NAMES[code]} can inflate that many to: not decompressed"
+        )
+    out = bytearray(size)
+    try:
+        written = decompress_into(payload[_size_bytes:], out)
+    except cramjam.DecompressionError as exc:
+        raise ValueError(f"it does not decompress to the {size} bytes it declares ({exc})"
+                         ) from exc
+    if written != size:
+        raise ValueError(f"it decompresses to {written} bytes but declares {size}")
+    return out
+
+
+def decode_columns(
+    header: BatchHeader, batch_tail: bytes, inflated_bytes_max: int = inflated_bytes_floor
+) -> Columns:
     """Decode the payload; ``batch_tail`` is bytes [17, end) of the batch (CRC-checked).
 
-    Cost: one lz4 call if compressed, one msgpack call.
+    ``inflated_bytes_max``: the most a compressed payload may declare (see
+    ``inflated_bytes_max()``); more is refused before anything is allocated.
+    Raises (msgpack's, or) ValueError naming the problem if the payload is not
+    what the header promises (``inflate``, ``check_columns``): a CRC-valid batch
+    may still be nonsense; Segment's ``decode_stored`` makes them CorruptLogError
+    naming the file. Cost: one decompression call if compressed, one msgpack
+    call, O(1) checks.
     """
     payload = memoryview(batch_tail)[header_bytes - crc_start :]
-    if header.attributes & compression_mask == compression_lz4:
-        payload = lz4.block.decompress(payload)
+    if header.attributes & compression_mask:
+        payload = inflate(header, payload, inflated_bytes_max)  # type: ignore[assignment]
     decoded = _unpackb(payload, use_list=False)
     base = header.base_offset
     if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
+        # Checked inline: this is the decode of every send() with linger_ms=0.
+        if not (type(decoded) is tuple and 3 <= len(decoded) <= 4 and header[11] == 1
+                and header[5] == 0 and type(decoded[0]) is int
+                and (decoded[1] is None or type(decoded[1]) is bytes)
+                and (decoded[2] is None or type(decoded[2]) is bytes)
+                and (len(decoded) == 3 or type(decoded[3]) is tuple)):
+            raise ValueError(_single_record_problem(header, decoded))
         return Columns(
             range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
             (decoded[3],) if len(decoded) == 4 else None,
@@ -278,7 +406,55 @@ def decode_columns(header: BatchHeader, batch_tail: bytes) -> Columns:
         offsets: Sequence[int] = range(base, base + header.record_count)
     else:
         offsets = [base + d for d in deltas]
-    return Columns(offsets, timestamps, keys, values, headers)
+    cols = Columns(offsets, timestamps, keys, values, headers)
+    check_columns(header, cols)
+    return cols
+
+
+def check_columns(header: BatchHeader, cols: Columns) -> None:
+    """Raise ValueError naming the problem unless ``cols`` has the shape ``header``
+    promises: ``record_count`` records in every column, offsets inside the batch
+    and (compacted batches) strictly increasing, a dense batch ending at its
+    ``last_offset_delta`` (``decode_columns`` checks the single-record form).
+
+    A CRC-valid batch can still be nonsense (a foreign or hostile writer): this is
+    what keeps it from reading as other offsets or other records. Cost: O(1) per
+    batch, O(records) only for the ``offset_deltas`` of compacted batches; the
+    types of keys and values are not checked (that would cost a quarter of a read).
+    """
+    count = header[11]  # record_count; by index: this runs for every batch read
+    offsets, timestamps, keys, values, headers = cols
+    if not (type(timestamps) is type(keys) is type(values) is tuple
+            and len(timestamps) == len(keys) == len(values) == len(offsets) == count):
+        raise ValueError(f"its columns do not each hold {count} records")
+    if headers is not None and (type(headers) is not tuple or len(headers) != count):
+        raise ValueError(f"its headers column does not hold {count} records")
+    attributes = header[4]
+    if type(offsets) is range:
+        if header[5] != count - 1 and not attributes & attr_compacted:
+            raise ValueError(f"it holds {count} dense records but its last offset delta is "
+                             f"{header[5]}")
+        return
+    if not attributes & attr_compacted:
+        raise ValueError("it carries offset deltas but is not a compacted batch")
+    if any(type(o) is not int for o in offsets) or sorted(set(offsets)) != list(offsets):
+        raise ValueError("its offset deltas are not strictly increasing integers")
+    if count and not header.base_offset <= offsets[0] <= offsets[-1] <= header.last_offset:
+        raise ValueError("its offset deltas lie outside the batch")
+
+
+def _single_record_problem(header: BatchHeader, decoded: object) -> str:
+    """What is wrong with a payload in the single-record form (the error path only)."""
+    if type(decoded) is not tuple or len(decoded) not in (3, 4):
+        return "its payload is neither 5 columns nor one record"
+    if header.record_count != 1 or header.last_offset_delta != 0:
+        return (f"it holds one record in the single-record form but its header says "
+                f"{header.record_count} record(s), last offset delta {header.last_offset_delta}")
+    if type(decoded[0]) is not int:
+        return "its timestamp is not an integer"
+    if len(decoded) == 4 and type(decoded[3]) is not tuple:
+        return "its headers are not an array"
+    return "its key or value is neither bytes nor nil"
 
 
 def records_from(offsets: Sequence[int], offset: int) -> int:
@@ -306,7 +482,7 @@ def encode_retained(
     offset, last_offset_delta, attributes and producer fields, gains the compacted
     bit, and carries ``offset_deltas`` unless the kept offsets are dense from the
     base offset. ``delete_horizon_ms`` >= 0 sets bit 7 and stores it in
-    base_timestamp. Pure. Cost: one msgpack call (one lz4 call), one CRC.
+    base_timestamp. Pure. Cost: one msgpack call (one compression call), one CRC.
     """
     base = original.base_offset
     offsets = columns.offsets
@@ -319,8 +495,8 @@ def encode_retained(
     if delete_horizon_ms >= 0:
         attributes |= attr_delete_horizon
     payload = _packb([columns.timestamps, columns.keys, columns.values, columns.headers, deltas])
-    if attributes & compression_mask == compression_lz4:
-        payload = lz4.block.compress(payload)
+    if attributes & compression_mask:
+        payload = compress(attributes & compression_mask, payload)
     max_ts = max(columns.timestamps) if count else original.max_timestamp
     if delete_horizon_ms >= 0:
         base_ts = delete_horizon_ms

@@ -67,7 +67,7 @@ from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .files import atomic_write, fsync_dir, offset_from_file_name, segment_file_name
-from .segment import Segment, relative_offset_max
+from .segment import Segment, decode_stored, relative_offset_max
 
 if TYPE_CHECKING:
     from .partition_log import PartitionLog
@@ -344,7 +344,8 @@ def _batches(seg: Segment) -> Iterator[tuple[BatchHeader, bytes, Columns]]:
                 f"batch at byte {position} of segment {seg.base_offset} (offsets "
                 f"{header.base_offset}..{header.last_offset}) fails its CRC; not cleaning"
             )
-        yield header, data, codec.decode_columns(header, tail)  # type: ignore[arg-type]
+        yield header, data, decode_stored(header, tail, position, seg.path,
+                                          seg.inflated_bytes_max)
 
 
 class _Aborted(Exception):
@@ -443,6 +444,14 @@ class LogCleaner:
             if reason is None:
                 return CleanerStats(False, "not due", cleanable.first_dirty,
                                     cleanable.first_uncleanable)
+            damaged = [seg for seg in segments
+                       if seg.damaged and seg.base_offset < cleanable.first_uncleanable]
+            if damaged:  # merging them would turn reported damage into silent gaps
+                raise CorruptLogError(
+                    f"not cleaning {log.directory or 'the log'}: segment(s) "
+                    f"{', '.join(str(seg.base_offset) for seg in damaged)} are damaged "
+                    "(see the log's recovery report); remove the damaged range first"
+                )
             self._earliest_horizon = None  # unknown until this run completes
             latest, map_end = _key_map(segments, cleanable)
             producers = _producer_last_batches(segments, now_ms)
@@ -645,7 +654,7 @@ class _Writer:
         return Segment(
             directory, self.base_offset, segment_bytes=config.segment_bytes,
             index_interval_bytes=config.index_interval_bytes, created_ms=self._created_ms,
-            trusted=True,
+            trusted=True, inflated_bytes_max=codec.inflated_bytes_max(config.max_message_bytes),
         )
 
     def add(self, data: bytes) -> None:

@@ -251,6 +251,15 @@ class OffsetIndex:
     def last_entry(self) -> tuple[int, int] | None:
         return (self.offsets[-1], self.positions[-1]) if self.offsets else None
 
+    def drop_invalid(self) -> None:
+        """Keep only the leading entries that strictly increase (as an untrusted load
+        does): a trusted index turned out not to match its log. O(entries)."""
+        keep = _valid_prefix(self.offsets, self.positions, seconds_strict=True, firsts_min=1)
+        if keep < len(self.offsets):
+            del self.offsets[keep:]
+            del self.positions[keep:]
+            self._file.cut(keep)
+
     def drop_last(self) -> None:
         del self.offsets[-1]
         del self.positions[-1]

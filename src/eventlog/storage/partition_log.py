@@ -3,12 +3,19 @@
 A partition's directory holds its segments (``<base offset>.log/.index/.timeindex``)
 and two small files:
 
-* ``log-start-offset``: the log start offset when ``delete_before`` moved it
-  inside a segment (Kafka's log-start-offset checkpoint). Absent: the first
-  segment's base offset.
-* ``recovery-point``: the position (segment base, byte) up to which the log was
-  last fsynced, written after each fsync in the ``interval`` and ``always``
-  policies. Recovery after a crash re-checks everything after it.
+* ``log-start-offset``: the log start offset, ASCII decimal, written whenever
+  ``delete_before``, retention or ``truncate_to`` moves it (Kafka's
+  log-start-offset checkpoint). Absent, or below the first segment's base offset:
+  that base offset. Not parsable or past the log end: not trusted (it would hide
+  records); the first segment's base offset, reported in ``RecoveryReport.warnings``.
+* ``recovery-point``: the position (segment base, byte; two int64) up to which the
+  log was last fsynced, written after each fsync in the ``interval`` and ``always``
+  policies. Recovery after a crash re-checks everything after it; a malformed one
+  is ignored (with a warning) and recovery starts from the index.
+
+Every sealed segment must end where the next one starts. Opening reports one that
+does not (``RecoveryReport.damaged``) and keeps its file untouched; ``read`` raises
+CorruptLogError at the missing offsets instead of stepping over them.
 * ``cleaner-offset-checkpoint``: where the log cleaner stopped (compacted logs;
   storage/cleaner.py, which also owns the transient ``.cleaned``/``.swap`` files
   that opening completes or deletes first).
@@ -23,33 +30,52 @@ them in (``replace_segments``).
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import time
 from bisect import bisect_right
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from itertools import pairwise
 from typing import NamedTuple
 
 from sortedcontainers import SortedDict
 
 from ..config import TopicConfig
-from ..errors import OffsetOutOfRangeError, StorageError
+from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .cleaner import CleanerStats, LogCleaner, complete_swaps
-from .files import atomic_write, fsync_dir, offset_from_file_name
+from .files import atomic_write, fsync_dir, offset_from_file_name, segment_file_name
 from .retention import SegmentSummary, plan_retention
 from .segment import RecoveredSegment, Segment, relative_offset_max
 
-__all__ = ["PartitionLog", "RecoveryReport"]
+__all__ = ["DamagedRange", "PartitionLog", "RecoveryReport"]
+
+_log = logging.getLogger("eventlog.storage")
 
 _RECOVERY_POINT = struct.Struct(">qq")
 log_start_file = "log-start-offset"
 recovery_point_file = "recovery-point"
+log_start_bytes_max = 19  # ASCII digits of the largest int64 offset
 # A read that finds its segment closed retries on the new snapshot this many times:
 # each retry means a cleaner swap completed meanwhile, which takes far longer than a read.
 read_retries_max = 8
+
+
+class DamagedRange(NamedTuple):
+    """Offsets that opening found missing or unreadable before the log's tail.
+
+    Nothing is cut or skipped for them: a read that reaches them raises
+    CorruptLogError naming the same offsets and file, until the user moves past
+    them (``seek``, ``delete_before``, ``truncate_to``).
+    """
+
+    start_offset: int  # the first offset affected
+    end_offset: int  # the offset after the last one affected
+    file: str  # the .log that should hold them ("memory" in memory mode)
+    reason: str
 
 
 class RecoveryReport(NamedTuple):
@@ -62,6 +88,11 @@ class RecoveryReport(NamedTuple):
     bytes_truncated: int
     segments_deleted: int  # segments after a cut, dropped as Kafka's LogLoader does
     duration_ms: float
+    # Damage before the tail, which opening reports and does not repair.
+    damaged: tuple[DamagedRange, ...] = ()
+    # Bad bookkeeping files (log-start-offset, recovery-point) that were ignored,
+    # each with the value used instead.
+    warnings: tuple[str, ...] = ()
 
 
 class PartitionLog:
@@ -117,18 +148,25 @@ class PartitionLog:
             self._segments[base] = self._new_segment(base, now_ms, trusted=clean)
         last = self._segments.peekitem(-1)[1]
         for seg in self._segments.values():
-            if seg is not last or clean:
-                seg.load()
+            if (seg is not last or clean) and not seg.load():
+                if seg is last:
+                    clean = False  # its files disagree (cut, zeroed, replaced): recover
+                else:
+                    seg.scan()  # damaged: find what is left, report the rest below
             if seg is not last:
                 seg.seal()
         recovered = RecoveredSegment(last.base_offset, 0, 0)
         if clean and last.size != last.file_bytes:
             clean = False  # the marker lied (e.g. files changed after close): recover
+        warnings: list[str] = []
         if not clean:
-            recovered = last.recover(self._recovery_start(last))
+            recovered = last.recover(self._recovery_start(last, warnings))
         deleted = self._drop_empty_tail()
         self._publish()
-        self.start_offset = self._read_log_start()
+        damaged = self._find_damage()
+        self.start_offset = self._read_log_start(warnings)
+        for problem in [*(d.reason for d in damaged), *warnings]:
+            _log.warning("%s", problem)
         return RecoveryReport(
             clean,
             len(self._segments),
@@ -137,7 +175,35 @@ class PartitionLog:
             recovered.bytes_truncated,
             deleted,
             0.0,
+            tuple(damaged),
+            tuple(warnings),
         )
+
+    def _find_damage(self) -> list[DamagedRange]:
+        """Every sealed segment must end where the next one starts (a roll starts the
+        next segment at the previous one's end, and the cleaner keeps each segment's
+        last batch). One that ends early was cut short, zeroed or damaged, or the
+        segment files between them were deleted: report it, and keep its file as it
+        is. O(segments); the bytes were read by ``load`` already.
+        """
+        damaged = []
+        segs = list(self._segments.values())
+        for seg, following in pairwise(segs):
+            if seg.next_offset == following.base_offset:
+                continue
+            seg.mark_damaged()
+            damaged.append(_damage(seg, following, self.directory))
+        last = segs[-1]
+        head_end = last.damaged_head()
+        if head_end is not None:  # recovery kept later batches of the active segment
+            damaged.append(DamagedRange(
+                last.base_offset, head_end, last.path or "memory",
+                f"offsets {last.base_offset} to {head_end - 1} of {self.directory or 'the log'} "
+                f"are unreadable: the first batch of {last.path or 'the memory segment'} is "
+                f"damaged, though batches after it check out. Nothing was skipped: to give "
+                f"these offsets up, read from (or seek to) offset {head_end}",
+            ))
+        return damaged
 
     def _existing_base_offsets(self) -> list[int]:
         if self.directory is None:
@@ -173,27 +239,72 @@ class PartitionLog:
                 break
         return deleted
 
-    def _recovery_start(self, last: Segment) -> int | None:
-        """The recovery point if it lies in the last segment, else None (use the index)."""
+    def _recovery_start(self, last: Segment, warnings: list[str]) -> int | None:
+        """The recovery point if it lies in the last segment, else None (use the index).
+
+        A file that is not 16 bytes, or names a position outside its segment's file,
+        is ignored (the index is used instead) and reported in ``warnings``.
+        """
         if self.directory is None:
             return None
+        path = os.path.join(self.directory, recovery_point_file)
         try:
-            with open(os.path.join(self.directory, recovery_point_file), "rb") as f:
-                base, position = _RECOVERY_POINT.unpack(f.read(_RECOVERY_POINT.size))
-        except (OSError, struct.error):
+            with open(path, "rb") as f:
+                data = f.read(_RECOVERY_POINT.size + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            warnings.append(f"cannot read {path} ({exc}); recovering from the index instead")
+            return None
+        if len(data) != _RECOVERY_POINT.size:
+            warnings.append(f"{path} holds {len(data)} bytes, not {_RECOVERY_POINT.size}: "
+                            "ignored; recovering from the index instead")
+            return None
+        base, position = _RECOVERY_POINT.unpack(data)
+        seg = self._segments.get(base)
+        if seg is None or not 0 <= position <= seg.file_bytes:
+            warnings.append(
+                f"{path} names byte {position} of segment {base}, which "
+                f"{'does not exist' if seg is None else f'holds {seg.file_bytes} bytes'}: "
+                "ignored; recovering from the index instead"
+            )
             return None
         return position if base == last.base_offset else None
 
-    def _read_log_start(self) -> int:
+    def _read_log_start(self, warnings: list[str]) -> int:
+        """The log start offset: ``log-start-offset`` if it lies in [first segment's base,
+        log end], the first segment's base offset if the file is absent or below it
+        (a crash between deleting segments and recording the new start).
+
+        A file that does not parse (ASCII decimal, at most 19 digits) or names an
+        offset past the log end is not trusted, since it would hide records: the
+        first segment's base offset is used and ``warnings`` says so. The file is
+        left as it is (the next change of the log start replaces it).
+        """
         first = self._segments.peekitem(0)[1].base_offset
         if self.directory is None:
             return first
+        path = os.path.join(self.directory, log_start_file)
         try:
-            with open(os.path.join(self.directory, log_start_file), "rb") as f:
-                stored = int(f.read().decode("ascii").strip())
-        except (OSError, ValueError):
+            with open(path, "rb") as f:
+                data = f.read(log_start_bytes_max + 1)
+        except FileNotFoundError:
             return first
-        return min(max(stored, first), self.end_offset)
+        except OSError as exc:
+            warnings.append(f"cannot read {path} ({exc}); the log starts at the first "
+                            f"segment's base offset {first} instead")
+            return first
+        if not (data.isdigit() and len(data) <= log_start_bytes_max):
+            warnings.append(f"{path} does not hold an offset ({data[:40]!r}): ignored; the log "
+                            f"starts at the first segment's base offset {first} instead")
+            return first
+        stored = int(data)
+        if stored > self.end_offset:
+            warnings.append(f"{path} names offset {stored}, past the log end {self.end_offset}: "
+                            f"ignored; the log starts at the first segment's base offset "
+                            f"{first} instead")
+            return first
+        return max(stored, first)
 
     def _new_segment(self, base: int, now_ms: int, *, trusted: bool = True) -> Segment:
         return Segment(
@@ -203,6 +314,7 @@ class PartitionLog:
             index_interval_bytes=self.config.index_interval_bytes,
             created_ms=now_ms,
             trusted=trusted,
+            inflated_bytes_max=codec.inflated_bytes_max(self.config.max_message_bytes),
         )
 
     def _add_segment(self, base: int, now_ms: int) -> Segment:
@@ -460,7 +572,11 @@ class PartitionLog:
         """Decoded batches holding records from ``offset`` on (the first batch may start
         below it: the caller trims). Empty at the log end. Lock-free.
 
-        Raises OffsetOutOfRangeError if ``offset`` is outside [start_offset, end_offset].
+        Raises OffsetOutOfRangeError if ``offset`` is outside [start_offset, end_offset],
+        CorruptLogError if the first batch to read is damaged or its offsets are
+        missing (a sealed segment that ends before the next one starts: see
+        ``RecoveryReport.damaged``); batches before a damaged range are returned
+        first, and the next read, starting in it, raises.
         """
         if not self.start_offset <= offset <= self.end_offset:
             raise OffsetOutOfRangeError(
@@ -472,6 +588,10 @@ class PartitionLog:
         retries = 0
         while i < len(segs) and max_records > 0 and max_bytes > 0:
             seg = segs[i]
+            if offset < seg.base_offset and i:  # a sealed segment ended early: damage
+                if out:
+                    break  # return what lies before it; the next read raises
+                raise CorruptLogError(_damage(segs[i - 1], seg, self.directory).reason)
             if offset < seg.next_offset:
                 try:
                     batches = seg.read(offset, max_records, max_bytes)
@@ -491,6 +611,8 @@ class PartitionLog:
                 out.extend(batches)
                 if batches:
                     offset = batches[-1][0].last_offset + 1
+                if offset < seg.next_offset:
+                    break  # a limit was reached, or damage ended the segment's read
             i += 1
         return out
 
@@ -513,13 +635,17 @@ class PartitionLog:
     def _offset_for_time(
         self, segs: list[Segment], timestamp_ms: int
     ) -> tuple[int, int] | None:
-        for seg in segs:
+        for i, seg in enumerate(segs):
             if seg.max_timestamp >= timestamp_ms:
                 found = seg.offset_for_time(timestamp_ms)
                 if found is not None and found[0] >= self.start_offset:
                     return found
                 if found is not None:
                     return self._first_at_or_after(timestamp_ms, self.start_offset)
+            if i + 1 < len(segs) and seg.next_offset < segs[i + 1].base_offset and (
+                segs[i + 1].base_offset > self.start_offset
+            ):  # the answer may lie in the missing offsets: do not step over them
+                raise CorruptLogError(_damage(seg, segs[i + 1], self.directory).reason)
         return None
 
     def _first_at_or_after(self, timestamp_ms: int, start: int) -> tuple[int, int] | None:
@@ -578,8 +704,9 @@ class PartitionLog:
             seg.check()
             assert seg.base_offset == bases[i]
             if i + 1 < len(segs):
-                assert seg.next_offset <= bases[i + 1], "segments overlap"
-                assert seg.size > 0, "only the active segment may be empty"
+                assert seg.next_offset <= bases[i + 1] or seg.damaged, "segments overlap"
+                assert seg.size > 0 or seg.damaged, "only the active segment may be empty"
+                assert seg.next_offset == bases[i + 1] or seg.damaged, "a gap not reported"
         assert segs[0].base_offset <= self.start_offset <= self.end_offset
 
     def __repr__(self) -> str:
@@ -587,3 +714,24 @@ class PartitionLog:
             f"PartitionLog({self.directory or '<memory>'}, start_offset={self.start_offset}, "
             f"end_offset={self.end_offset}, segments={len(self._view[1])})"
         )
+
+
+def _damage(seg: Segment, following: Segment, directory: str | None) -> DamagedRange:
+    """The range between a sealed segment's end and the next segment's base offset."""
+    file = seg.path or "memory"
+    start, end = seg.next_offset, following.base_offset
+    if start < end:
+        reason = (
+            f"offsets {start} to {end - 1} of {directory or 'the log'} are missing: {file} "
+            f"ends at offset {start} (byte {seg.size} of {seg.file_bytes}) but the next "
+            f"segment starts at offset {end}: that file was cut short, zeroed or damaged, "
+            f"or a segment {segment_file_name(start, '.log')} was deleted. Nothing was "
+            f"skipped: to give these offsets up, read from (or seek to) offset {end}"
+        )
+    else:
+        reason = (
+            f"offsets {end} to {start - 1} of {directory or 'the log'} are in two segments: "
+            f"{file} ends at offset {start} but the next segment starts at offset {end}"
+        )
+        start, end = end, start
+    return DamagedRange(start, end, file, reason)

@@ -30,7 +30,7 @@ from .batch import BatchHeader, Columns
 from .files import MappedFile, segment_file_name
 from .index import OffsetIndex, TimeIndex
 
-__all__ = ["RecoveredSegment", "Segment"]
+__all__ = ["RecoveredSegment", "Segment", "decode_stored"]
 
 relative_offset_max = 2**31 - 1  # relative offsets in the .index are int32
 index_pending_entries_max = 512  # index entries kept in memory between two writes (4 KiB)
@@ -49,19 +49,46 @@ class RecoveredSegment(NamedTuple):
     bytes_truncated: int
 
 
+def decode_stored(
+    header: BatchHeader, batch_tail: bytes | memoryview, position: int, path: str | None,
+    inflated_bytes_max: int = codec.inflated_bytes_floor,
+) -> Columns:
+    """Decode a stored batch whose CRC checked out.
+
+    Every failure is the stored bytes' fault (a CRC-valid batch with a nonsense
+    payload: wrong msgpack, a compression flag over data that is not compressed,
+    a declared uncompressed size over ``inflated_bytes_max``), so every one is
+    CorruptLogError naming the file, byte and offsets, never a ValueError that a
+    reader could take for a segment deleted under it.
+    """
+    try:
+        return codec.decode_columns(header, batch_tail, inflated_bytes_max)  # type: ignore[arg-type]
+    except CorruptLogError:
+        raise
+    except Exception as exc:  # msgpack, decompression and shape errors: all from the bytes
+        raise CorruptLogError(
+            f"batch at byte {position} of {path or 'memory segment'} (offsets "
+            f"{header.base_offset}..{header.last_offset}) passes its CRC but cannot be "
+            f"decoded: {exc}"
+        ) from exc
+
+
 class Segment:
     """``.log`` + ``.index`` + ``.timeindex`` for offsets ``[base_offset, next_offset)``."""
 
     __slots__ = (
         "_bytes_since_index",
         "_index_interval_bytes",
+        "_keep_file_bytes",
         "_log",
         "_time_index",
         "_timeindex_path",
         "base_offset",
         "created_ms",
+        "damaged",
         "first_max_timestamp",
         "index",
+        "inflated_bytes_max",
         "max_timestamp",
         "next_offset",
         "size",
@@ -76,9 +103,15 @@ class Segment:
         index_interval_bytes: int,
         created_ms: int,
         trusted: bool = True,
+        inflated_bytes_max: int = codec.inflated_bytes_floor,
     ) -> None:
-        """Open (creating if absent) the segment files; call ``load`` or ``recover`` next."""
+        """Open (creating if absent) the segment files; call ``load`` or ``recover`` next.
+
+        ``inflated_bytes_max``: the most a compressed batch may declare when read
+        (batch.py's ``inflated_bytes_max``); more is CorruptLogError.
+        """
         self.base_offset = base_offset
+        self.inflated_bytes_max = inflated_bytes_max
         self._index_interval_bytes = index_interval_bytes
         self.created_ms = created_ms
 
@@ -96,21 +129,72 @@ class Segment:
         self.max_timestamp = -1
         self.first_max_timestamp = -1
         self._bytes_since_index = 0
+        self._keep_file_bytes = 0  # close() trims to no less (a damaged segment)
+        self.damaged = False  # opening found it ends early or is unreadable: see scan()
 
     # ------------------------------------------------------------------ opening
 
-    def load(self) -> None:
+    def load(self) -> bool:
         """Trust the batches (a sealed segment, or any segment after a clean close) and
         read only the tail after the last index entry, without CRC checks. The walk
         ends at the end of the file or at the zeros after the last batch.
+
+        Returns False if the files disagree: the last index entry does not start a
+        whole batch ending at the offset it names, or no batch starts the file
+        although the index says there are some (a file cut short, zeroed or
+        replaced). The segment then reads as empty until the caller ``recover``s
+        it (the active segment) or ``scan``s it (a sealed one). Cost:
+        O(index_interval_bytes) of headers.
         """
         limit = self._log.file_bytes_at_open
         last = self.index.last_entry()
+        if last is not None:
+            header = self._header_at(last[1], limit)
+            if (header is None or header.last_offset != self.base_offset + last[0]
+                    or self._header_at(0, limit) is None):
+                self.index.drop_invalid()  # trusted, and wrong: recover/scan use it
+                return False
         self.size = last[1] if last else 0
         self.max_timestamp = self._last_time_entry_timestamp()
         self._scan_tail(limit, verify=False)
         if self.size:
             self._read_first_timestamp()
+        return True
+
+    def scan(self) -> None:
+        """Rebuild a sealed segment's state and indexes from its batches, from byte 0,
+        checking every CRC; stop at the first batch that is implausible, out of
+        sequence or fails its CRC. Never changes the ``.log`` (unlike ``recover``):
+        a sealed segment that ends early is damage to report (the owner calls
+        ``mark_damaged``, so that ``close`` will not trim it), not a torn tail to
+        cut. Cost: O(segment).
+        """
+        self.index.truncate_after_position(0)  # increasing: load() dropped the rest
+        self.time_index.truncate_after_offset(-1)
+        self.size = 0
+        self.next_offset = self.base_offset
+        self.max_timestamp = -1
+        self.first_max_timestamp = -1
+        self._scan_tail(self._log.file_bytes_at_open, verify=True, rebuild_index=True)
+        if self.size:
+            self._read_first_timestamp()
+
+    def damaged_head(self) -> int | None:
+        """If the segment's first batch is unreadable although later ones check out (a
+        recovery that started at a later index entry), the offset of the first batch
+        known to be whole; else None. O(1): two headers."""
+        if not self.size or self._header_at(0, self.size) is not None:
+            return None
+        if not len(self.index):
+            return self.next_offset
+        header = self._header_at(self.index.positions[0], self.size)
+        return self.next_offset if header is None else header.base_offset
+
+    def mark_damaged(self) -> None:
+        """Keep the ``.log`` as it is on close (no trim): its bytes past ``size`` are
+        damaged, not free space, and may be recoverable by hand."""
+        self.damaged = True
+        self._keep_file_bytes = max(self._keep_file_bytes, self._log.file_bytes_at_open)
 
     def _last_time_entry_timestamp(self) -> int:
         if self._timeindex_path is None:
@@ -155,10 +239,18 @@ class Segment:
 
     def _read_first_timestamp(self) -> None:
         first = self._header_at(0, self.size)
-        assert first is not None
+        # None: the first batch is damaged, though a later one checks out (recover
+        # starts at the last good index entry). Reads of it raise CorruptLogError.
+        if first is None:
+            self.first_max_timestamp = -1
+            return
         self.first_max_timestamp = first.max_timestamp
         if self.max_timestamp < 0 and self.size:
-            self._rescan()
+            known = (self.next_offset, self.max_timestamp, self.first_max_timestamp)
+            try:
+                self._rescan()
+            except CorruptLogError:  # damage in the middle: a read of it raises; open goes on
+                self.next_offset, self.max_timestamp, self.first_max_timestamp = known
 
     def _torn_bytes(self) -> int:
         """How many non-zero bytes a crash left after the last whole batch.
@@ -383,7 +475,7 @@ class Segment:
                 f"batch at byte {position} of {self._log.path or 'memory segment'} "
                 f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
             )
-        return codec.decode_columns(header, tail)
+        return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 
     def read(
         self, offset: int, max_records: int, max_bytes: int
@@ -392,7 +484,8 @@ class Segment:
         at or above ``offset`` or ``max_bytes`` of batches (at least one batch) are read.
 
         Lock-free. Cost: O(log entries) to find the start, then one CRC, one
-        msgpack call (and one lz4 call) per batch.
+        msgpack call (and one decompression call) per batch. Raises CorruptLogError if
+        the first batch to read is damaged; damage after it ends the read early.
         """
         try:
             size = self.size
@@ -400,15 +493,24 @@ class Segment:
             out: list[tuple[BatchHeader, Columns]] = []
             records = 0
             read_bytes = 0
-            for header, pos in self._headers_from(position, size):
-                cols = self._decode_at(pos, header)
-                out.append((header, cols))
-                records += codec.records_from(cols.offsets, offset)  # compaction: gaps
-                read_bytes += header.total_bytes
-                if records >= max_records or read_bytes >= max_bytes:
-                    break
+            try:
+                for header, pos in self._headers_from(position, size):
+                    cols = self._decode_at(pos, header)
+                    out.append((header, cols))
+                    records += codec.records_from(cols.offsets, offset)  # compaction: gaps
+                    read_bytes += header.total_bytes
+                    if records >= max_records or read_bytes >= max_bytes:
+                        break
+            except CorruptLogError:
+                if not out:
+                    raise
+                # Return the batches before the damage; the next read, starting at
+                # it, raises (so a consumer gets every record before it first).
             return out
-        except ValueError as exc:  # the map was closed under us: segment deleted
+        except ValueError as exc:
+            if not self._log.closed:
+                raise  # a bug: every error from the bytes is CorruptLogError already
+            # The map was closed under us: the segment was deleted or replaced.
             raise OffsetOutOfRangeError(
                 f"offset {offset} was removed (segment {self.base_offset} deleted) while reading"
             ) from exc
@@ -434,9 +536,16 @@ class Segment:
             if header.max_timestamp < timestamp_ms:
                 continue
             cols = self._decode_at(pos, header)
-            for off, ts in zip(cols.offsets, cols.timestamps):
-                if ts >= timestamp_ms:
-                    return off, ts
+            try:
+                for off, ts in zip(cols.offsets, cols.timestamps):
+                    if ts >= timestamp_ms:
+                        return off, ts
+            except TypeError as exc:  # a CRC-valid batch with a timestamp of another type
+                raise CorruptLogError(
+                    f"batch at byte {pos} of {self._log.path or 'memory segment'} (offsets "
+                    f"{header.base_offset}..{header.last_offset}) holds a timestamp that is "
+                    "not an integer"
+                ) from exc
         return None
 
     # ------------------------------------------------------------------ lifecycle
@@ -464,7 +573,7 @@ class Segment:
         """Unmap and trim the ``.log`` to its batches, write the pending index entries
         and close the index files. Idempotent."""
         if not self._log.closed:
-            self._log.close(trim_to=self.size)
+            self._log.close(trim_to=max(self.size, self._keep_file_bytes))
         if self._time_index is not None:
             self._time_index.close()
         self.index.close()
@@ -498,6 +607,11 @@ class Segment:
                     os.unlink(path)
                 except FileNotFoundError:
                     pass
+
+    @property
+    def path(self) -> str | None:
+        """The ``.log`` file (None in memory)."""
+        return self._log.path
 
     @property
     def index_path(self) -> str | None:

@@ -1,17 +1,17 @@
 """The record batch codec: golden bytes both ways, the layout field by field, the CRC,
-lz4 and headers round trips."""
+every codec and headers round trips, corrupt and crafted payloads."""
 
 from __future__ import annotations
 
 import struct
 import zlib
 
-import lz4.block
 import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from eventlog.errors import CorruptLogError
 from eventlog.storage import batch as codec
 
 # (encode_batch arguments, expected bytes as hex). The hex was written out once from the
@@ -353,18 +353,206 @@ def test_headers_round_trip(args: dict) -> None:
     _assert_round_trip(args, header, cols)
 
 
-@given(batches())
-def test_lz4_round_trip(args: dict) -> None:
+CODECS = ["gzip", "snappy", "lz4", "zstd"]
+
+
+@pytest.mark.parametrize("name", CODECS)
+@given(args=batches())
+def test_compressed_round_trip(name: str, args: dict) -> None:
+    code = codec.COMPRESSION_CODES[name]
     plain = _encode(args)
-    data = _encode({**args, "attributes": codec.compression_lz4})
+    data = _encode({**args, "attributes": code})
     header, cols = _decode(data)
-    assert header.attributes & codec.compression_mask == codec.compression_lz4
+    assert header.attributes & codec.compression_mask == code
     _assert_round_trip(args, header, cols)
-    # The payload is an lz4 block prefixed with its uncompressed size (4 bytes LE),
-    # holding exactly the msgpack payload of the uncompressed batch.
+    # The payload is the uncompressed msgpack payload's size (4 bytes LE), then the
+    # codec's stream of exactly that payload.
     payload = data[codec.header_bytes :]
     assert struct.unpack("<I", payload[:4])[0] == len(plain) - codec.header_bytes
-    assert lz4.block.decompress(payload) == plain[codec.header_bytes :]
+    assert codec.inflated_size(data) == len(plain) - codec.header_bytes
+    inflated = codec.inflate(header, memoryview(payload), 2**31)
+    assert bytes(inflated) == plain[codec.header_bytes :]
+
+
+# A batch written by the lz4 encoder before cramjam (lz4.block.compress: an lz4 block
+# prefixed by its size, 4 bytes LE), as it sits in logs on disk: two records with a
+# header, an idempotent producer, offsets 5..6. And one record of encode_one, offset 7.
+OLD_LZ4_BATCH = (
+    "00000000000000050000006001f8cb626a0003000000010000018bcfe568000000018bcfe56801"
+    "0000000000000009000000000004000000026f000000b49592cf0000018bcfe568000900bf0192"
+    "c4026b31c092c428760100143fc41e7701000aa0929192a168c4017890c0"
+)
+OLD_LZ4_ONE = (
+    "00000000000000070000004e012ceced990003000000000000018bcfe568020000018bcfe56802"
+    "ffffffffffffffffffffffffffff0000000143000000ff0393cf0000018bcfe56802c4036b6579"
+    "c4327a010019507a7a7a7a7a"
+)
+
+
+def test_lz4_batches_written_before_cramjam_still_read() -> None:
+    header, cols = _decode(bytes.fromhex(OLD_LZ4_BATCH))
+    assert header.attributes & codec.compression_mask == codec.compression_lz4
+    assert (header.producer_id, header.base_sequence) == (9, 4)
+    assert list(cols.offsets) == [5, 6]
+    assert list(cols.timestamps) == [1700000000000, 1700000000001]
+    assert list(cols.keys) == [b"k1", None]
+    assert list(cols.values) == [b"v" * 40, b"w" * 30]
+    assert [tuple(map(tuple, h)) for h in cols.headers] == [(("h", b"x"),), ()]
+    header, cols = _decode(bytes.fromhex(OLD_LZ4_ONE))
+    assert (list(cols.offsets), list(cols.keys), list(cols.values)) == (
+        [7], [b"key"], [b"z" * 50])
+
+
+def test_lz4_encoding_is_unchanged() -> None:
+    """Today's lz4 encoder writes exactly what the old one wrote, so readers of
+    either version read both."""
+    data = codec.encode_batch(
+        5, [1700000000000, 1700000000001], [b"k1", None], [b"v" * 40, b"w" * 30],
+        [(("h", b"x"),), ()], attributes=codec.compression_lz4, producer_id=9,
+        producer_epoch=0, base_sequence=4,
+    )
+    assert data.hex() == OLD_LZ4_BATCH
+    one, _ = codec.encode_one(7, 1700000000002, b"key", b"z" * 50, None,
+                              codec.compression_lz4, -1, -1, -1)
+    assert one.hex() == OLD_LZ4_ONE
+
+
+def _recrc(data: bytearray) -> bytes:
+    """``data`` with its CRC recomputed: what a crafted (not torn) batch looks like."""
+    data[13:17] = struct.pack(">I", zlib.crc32(bytes(data[17:])))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name", CODECS)
+@given(args=batches(), position=st.integers(min_value=0), flip=st.integers(1, 255))
+def test_flipped_payload_bytes_with_a_valid_crc_are_corrupt_log_errors(
+    name: str, args: dict, position: int, flip: int
+) -> None:
+    """Read through a segment, a compressed batch with a flipped payload byte and a
+    recomputed CRC reads as records or as CorruptLogError naming it: never a
+    decompression, msgpack or ValueError (which Segment.read would report as the
+    segment deleted under it), never an OffsetOutOfRangeError."""
+    from eventlog.config import TopicConfig
+    from eventlog.storage.partition_log import PartitionLog
+
+    data = bytearray(_encode({**args, "attributes": codec.COMPRESSION_CODES[name]}))
+    data[0:8] = bytes(8)  # base offset 0: the log's end
+    position = codec.header_bytes + position % (len(data) - codec.header_bytes)
+    data[position] ^= flip
+    crafted = _recrc(data)
+    header = codec.decode_header(crafted)
+    log = PartitionLog(None, TopicConfig(), now_ms=0)
+    log.append_encoded(crafted, header, now_ms=0)
+    try:
+        batches = log.read(0, 10**6)
+    except CorruptLogError as exc:
+        assert "memory segment" in str(exc) and f"offsets 0..{header.last_offset}" in str(exc)
+        return
+    assert [h for h, _ in batches] == [header]  # a flip the codec cannot see: records
+
+
+@pytest.mark.parametrize("name", CODECS)
+def test_unknown_codes_and_short_payloads_are_refused(name: str) -> None:
+    data = bytearray(_encode(dict(base_offset=0, timestamps=[1], keys=[b"k"], values=[b"v"],
+                                  attributes=codec.COMPRESSION_CODES[name])))
+    for code in (5, 6, 7):
+        bad = bytearray(data)
+        bad[18] = (bad[18] & ~codec.compression_mask) | code
+        crafted = _recrc(bad)
+        with pytest.raises(ValueError, match=f"compression code {code}"):
+            codec.decode_columns(codec.decode_header(crafted), crafted[17:])
+    short = _recrc(data[: codec.header_bytes + 2])
+    with pytest.raises(ValueError, match="too short"):
+        codec.decode_columns(codec.decode_header(short), short[17:])
+
+
+def _bomb(name: str, inflated_bytes: int, declared_bytes: int) -> bytes:
+    """A batch whose payload is ``inflated_bytes`` of zeros compressed with ``name``,
+    declaring ``declared_bytes``: a few KiB on disk."""
+    import cramjam
+
+    zeros = bytes(inflated_bytes)
+    stream = {
+        "gzip": cramjam.gzip.compress,
+        "snappy": cramjam.snappy.compress_raw,
+        "lz4": lambda b: cramjam.lz4.compress_block(b, store_size=False),
+        "zstd": cramjam.zstd.compress,
+    }[name](zeros)
+    data = bytearray(_encode(dict(base_offset=0, timestamps=[1], keys=[b"k"], values=[b"v"],
+                                  attributes=codec.COMPRESSION_CODES[name])))
+    del data[codec.header_bytes :]
+    data += struct.pack("<I", declared_bytes) + bytes(stream)
+    data[8:12] = struct.pack(">i", len(data) - 12)
+    return _recrc(data)
+
+
+@pytest.mark.parametrize("name", CODECS)
+def test_a_decompression_bomb_is_refused_before_it_is_allocated(name: str, monkeypatch) -> None:
+    limit = 1 << 20
+    allocated: list[int] = []
+    real_inflate_buffer = bytearray
+
+    class CountingBytearray(real_inflate_buffer):
+        def __new__(cls, size: int = 0):  # type: ignore[no-untyped-def]
+            allocated.append(size)
+            return real_inflate_buffer(size)
+
+    monkeypatch.setattr(codec, "bytearray", CountingBytearray, raising=False)
+    # 1. It declares what it inflates to (64 MiB), over the limit: refused from the
+    # declaration, nothing allocated.
+    bomb = _bomb(name, 64 << 20, 64 << 20)
+    assert len(bomb) < 4 << 20
+    header = codec.decode_header(bomb)
+    assert codec.plausible(header, len(bomb)) and codec.verify_crc(bomb[17:], header)
+    with pytest.raises(ValueError, match="over the limit"):
+        codec.decode_columns(header, bomb[17:], limit)
+    assert allocated == []
+    # 2. It lies, declaring 1000 bytes: decompression stops at 1000 and fails.
+    liar = _bomb(name, 64 << 20, 1000)
+    with pytest.raises(ValueError, match="does not decompress to the 1000 bytes"):
+        codec.decode_columns(codec.decode_header(liar), liar[17:], limit)
+    assert allocated == [1000]
+    # 3. The default limit (32 MiB, the floor) refuses it too.
+    with pytest.raises(ValueError, match="over the limit of 33554432"):
+        codec.decode_columns(header, bomb[17:])
+
+
+@pytest.mark.parametrize("name", CODECS)
+def test_a_size_the_codec_cannot_reach_is_refused_before_allocating(name, monkeypatch) -> None:
+    """Under the limit, but more than the codec can make of the stream's bytes (a few
+    bytes declaring 30 MiB): refused from the declaration alone."""
+    allocated: list[int] = []
+    real = bytearray
+
+    class CountingBytearray(real):
+        def __new__(cls, size: int = 0):  # type: ignore[no-untyped-def]
+            allocated.append(size)
+            return real(size)
+
+    monkeypatch.setattr(codec, "bytearray", CountingBytearray, raising=False)
+    liar = _bomb(name, 1000, 30 << 20)
+    with pytest.raises(ValueError, match=rf"more than {name} can inflate that many to"):
+        codec.decode_columns(codec.decode_header(liar), liar[17:])
+    assert allocated == []
+    honest = _bomb(name, 1 << 20, 1 << 20)  # the best case of each codec still passes
+    with pytest.raises(msgpack.ExtraData):  # it inflates; then a megabyte of zeros is
+        codec.decode_columns(codec.decode_header(honest), honest[17:])  # not one batch
+    assert allocated == [1 << 20]
+
+
+def test_a_stream_shorter_than_declared_is_corrupt() -> None:
+    data = bytearray(_encode(dict(base_offset=0, timestamps=[1], keys=[b"k"], values=[b"v" * 9],
+                                  attributes=codec.compression_zstd)))
+    declared = codec.inflated_size(data)
+    data[codec.header_bytes : codec.header_bytes + 4] = struct.pack("<I", declared + 5)
+    crafted = _recrc(data)
+    with pytest.raises(ValueError, match=f"to {declared} bytes but declares {declared + 5}"):
+        codec.decode_columns(codec.decode_header(crafted), crafted[17:])
+
+
+def test_inflated_bytes_max_is_max_message_bytes_with_a_floor() -> None:
+    assert codec.inflated_bytes_max(1_048_588) == codec.inflated_bytes_floor == 32 << 20
+    assert codec.inflated_bytes_max(100 << 20) == 100 << 20
 
 
 def test_lz4_shrinks_a_repetitive_batch() -> None:

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from eventlog.config import TopicConfig
-from eventlog.errors import OffsetOutOfRangeError
+from eventlog.errors import CorruptLogError, OffsetOutOfRangeError
 from eventlog.storage import batch as codec
 from eventlog.storage.files import segment_file_name
 from eventlog.storage.partition_log import PartitionLog, log_start_file, recovery_point_file
@@ -374,6 +374,41 @@ def test_lz4_batches_are_stored_compressed_and_read_back(directory) -> None:
     assert header.total_bytes < 1000
     assert [v for _h, cols in log.read(0, 100) for v in cols.values] == values
     log.close()
+
+
+@pytest.mark.parametrize("compression", ["gzip", "snappy", "lz4", "zstd"])
+def test_a_crafted_decompression_bomb_in_a_segment_reads_as_corrupt(directory, compression):
+    """A CRC-valid batch of 64 MiB of zeros (a few KiB compressed) that declares it,
+    in a topic whose read limit is the 32 MiB floor: reading it is CorruptLogError,
+    before and after a reopen, never a 64 MiB allocation; the batch before it reads."""
+    import struct
+    import zlib
+
+    import cramjam
+
+    log = open_log(directory)
+    append(log, 2)
+    code = codec.COMPRESSION_CODES[compression]
+    streams = {"gzip": cramjam.gzip.compress, "snappy": cramjam.snappy.compress_raw,
+               "lz4": lambda b: cramjam.lz4.compress_block(b, store_size=False),
+               "zstd": cramjam.zstd.compress}
+    zeros = bytes(64 << 20)
+    data = bytearray(codec.encode_batch(2, [1], [None], [b"x"], attributes=code))
+    del data[codec.header_bytes:]
+    data += struct.pack("<I", 64 << 20) + bytes(streams[compression](zeros))
+    data[8:12] = struct.pack(">i", len(data) - 12)
+    data[13:17] = struct.pack(">I", zlib.crc32(bytes(data[17:])))
+    log.append_encoded(bytes(data), codec.decode_header(bytes(data)), now_ms=0)
+    assert [h.base_offset for h, _ in log.read(0, 2)] == [0]
+    with pytest.raises(CorruptLogError, match="over the limit of 33554432"):
+        log.read(2, 10)
+    log.close()
+    if directory is not None:
+        reopened = open_log(directory)
+        with pytest.raises(CorruptLogError, match=r"offsets 2\.\.2"):
+            reopened.read(2, 10)
+        assert [h.base_offset for h, _ in reopened.read(0, 2)] == [0]
+        reopened.close()
 
 
 def test_repr(directory) -> None:
