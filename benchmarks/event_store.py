@@ -30,6 +30,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -176,6 +177,38 @@ def bench_pyeventsourcing(root: Path, count: int) -> dict | None:
     return out
 
 
+def bench_memory(root: Path, aggregates: int, events: int) -> dict | None:
+    """Python heap held after recording ``aggregates`` x ``events`` events through each
+    pyeventsourcing recorder (tracemalloc: our records live in mapped files, the page
+    cache's, which tracemalloc does not see; what it sees is the key index)."""
+    try:
+        from eventsourcing.persistence import StoredEvent
+        from eventsourcing.popo import POPOApplicationRecorder
+
+        from eventlog.eventsourcing import EventLogApplicationRecorder
+    except ImportError:
+        return None
+    ids = [uuid.UUID(int=i + 1) for i in range(aggregates)]
+    out = {}
+    for name in ("eventlog", "popo"):
+        log = eventlog.open(str(root / f"mem-{name}")) if name == "eventlog" else None
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        recorder = (
+            EventLogApplicationRecorder(log, "app.events") if log is not None
+            else POPOApplicationRecorder()
+        )
+        for version in range(1, events + 1):
+            for originator in ids:
+                recorder.insert_events([StoredEvent(originator, version, "Deposited", VALUE)])
+        out[name] = (tracemalloc.get_traced_memory()[0] - before) / 1e6
+        tracemalloc.stop()
+        del recorder
+        if log is not None:
+            log.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--aggregates", type=int, default=100_000)
@@ -193,6 +226,11 @@ def main(argv: list[str] | None = None) -> None:
         "--index-interval-bytes", type=int, default=256,
         help="the event topic's index_interval_bytes (Kafka's default, 4096, makes each "
         "event read walk up to 4 KiB of batch headers)",
+    )
+    parser.add_argument(
+        "--memory-events", type=int, default=0,
+        help="also measure the Python heap after this many events through pyeventsourcing "
+        "(tracemalloc: slow; 0: skip)",
     )
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="eventlog-bench-es-"))
@@ -221,6 +259,15 @@ def main(argv: list[str] | None = None) -> None:
                 for name in ("eventlog", "sqlite", "popo"):
                     value = es[f"{op} {name}"]
                     print(f"  {op} {name:10s} {value:9.1f}   x eventlog {value / base:.2f}")
+        if args.memory_events:
+            aggregates = max(1, args.memory_events // args.events)
+            memory = bench_memory(root, aggregates, args.events)
+            if memory is not None:
+                print(f"Python heap after {aggregates * args.events} events through "
+                      "pyeventsourcing, MB:")
+                for name, value in memory.items():
+                    ratio = value / memory["eventlog"]
+                    print(f"  {name:10s} {value:9.1f}   x eventlog {ratio:.2f}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
