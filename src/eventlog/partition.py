@@ -714,9 +714,9 @@ class Partition:
         which returns at most ``max_records`` (500 by default).
 
         Lazy and lock-free: records appended while iterating are included only below
-        ``to_offset``. Raises OffsetOutOfRangeError (from the first read, or from a
-        later one if retention removed the records ahead of the iteration) and
-        InvalidConfigError for a bad argument.
+        ``to_offset``. Raises OffsetOutOfRangeError at once if ``from_offset`` is
+        outside ``[start_offset, end_offset]`` (and while iterating if retention
+        removes the records ahead), InvalidConfigError for a bad argument.
         """
         if type(batch_records) is not int or batch_records < 1:
             raise InvalidConfigError(f"batch_records must be an int >= 1, got {batch_records!r}")
@@ -726,6 +726,11 @@ class Partition:
         if type(offset) is not int or type(stop) is not int:
             raise InvalidConfigError(
                 f"from_offset and to_offset must be ints, got {from_offset!r}, {to_offset!r}"
+            )
+        if not self._log.start_offset <= offset <= self._log.end_offset:
+            raise OffsetOutOfRangeError(
+                f"from_offset {offset} of {self.topic}-{self.index} is outside the log "
+                f"[{self._log.start_offset}, {self._log.end_offset}]; start within it"
             )
         return self._iter(offset, stop, batch_records)
 

@@ -13,6 +13,7 @@ from eventlog.errors import (
     InvalidConfigError,
     KeyVersionConflictError,
     OffsetConflictError,
+    OffsetOutOfRangeError,
 )
 from eventlog.storage.key_index import KeyIndex
 from eventlog.testing.clock import ManualClock
@@ -245,6 +246,8 @@ def test_partition_iter_replays_everything(elog) -> None:
     assert sum(1 for _ in it) == 1200
     with pytest.raises(InvalidConfigError):
         p.iter(batch_records=0)
+    with pytest.raises(OffsetOutOfRangeError):
+        p.iter(p.end_offset + 1)
 
 
 def test_topic_iter_every_partition(elog) -> None:
