@@ -139,3 +139,23 @@ class TestExampleApplication(es_application.ExampleApplicationTestCase):
             else:
                 os.environ[k] = v
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class TestApplication(es_application.ApplicationTestCase):
+    """pyeventsourcing's Application tests, with our module as the default persistence."""
+
+    def setUp(self) -> None:
+        self.data_dir = tempfile.mkdtemp(prefix="eventlog-es-")
+        self._saved = {k: os.environ.get(k) for k in ("PERSISTENCE_MODULE", "EVENTLOG_DATA_DIR")}
+        os.environ["PERSISTENCE_MODULE"] = "eventlog.eventsourcing"
+        os.environ["EVENTLOG_DATA_DIR"] = self.data_dir
+        super().setUp()
+
+    def tearDown(self) -> None:
+        super().tearDown()
+        for k, v in self._saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(self.data_dir, ignore_errors=True)
