@@ -43,4 +43,5 @@ def test_stdlib_mixins_let_callers_catch_by_meaning() -> None:
     assert issubclass(errors.InvalidConfigError, ValueError)
     assert issubclass(errors.EventLogTimeoutError, TimeoutError)
     assert issubclass(errors.StorageError, OSError)
+    assert issubclass(errors.KeyVersionConflictError, errors.OffsetConflictError)
     assert not issubclass(AssertionError, errors.EventLogError)

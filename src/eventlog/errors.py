@@ -27,6 +27,7 @@ __all__ = [
     "InvalidProducerEpochError",
     "InvalidRecordError",
     "InvalidTopicError",
+    "KeyVersionConflictError",
     "LogDirLockedError",
     "NoOffsetForPartitionError",
     "OffsetConflictError",
@@ -137,7 +138,29 @@ class OffsetConflictError(EventLogError):
     """An append with ``expected_offset=`` found the log end elsewhere: nothing was appended.
 
     This is optimistic concurrency for event sourcing: re-read, re-decide, retry.
+    ``expected`` is what the caller expected (the log end offset) and ``actual``
+    what was found; both None when the error was raised without them.
     """
+
+    def __init__(self, message: str, *, expected: int | None = None,
+                 actual: int | None = None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class KeyVersionConflictError(OffsetConflictError):
+    """An append with ``expected_key_versions=`` found a key at another version: nothing
+    was appended (not even the records of the keys whose versions matched).
+
+    ``key`` is the first key (in the order given) whose version differed, ``expected``
+    the version the caller gave for it and ``actual`` its version now (the number of its
+    records in the partition). Re-read that key's records, re-decide, retry.
+    """
+
+    def __init__(self, message: str, *, key: bytes, expected: int, actual: int) -> None:
+        super().__init__(message, expected=expected, actual=actual)
+        self.key = key
 
 
 class OutOfOrderSequenceError(RecordError):

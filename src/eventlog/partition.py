@@ -10,8 +10,9 @@ in-process replica every appended record is committed at once (KAFKA_SEMANTICS
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
@@ -26,6 +27,7 @@ from .errors import (
     InvalidProducerEpochError,
     InvalidRecordError,
     InvalidTopicError,
+    KeyVersionConflictError,
     OffsetConflictError,
     OffsetOutOfRangeError,
     OutOfOrderSequenceError,
@@ -36,6 +38,7 @@ from .records import Record, TopicPartition
 from .storage import batch as codec
 from .storage.batch import BatchHeader, Columns
 from .storage.cleaner import CleanerStats
+from .storage.key_index import KeyIndex, index_batches
 from .storage.partition_log import PartitionLog
 
 __all__ = ["AppendResult", "DataSignal", "InternalPartition", "Partition"]
@@ -43,6 +46,8 @@ __all__ = ["AppendResult", "DataSignal", "InternalPartition", "Partition"]
 _NONE_TYPE = type(None)
 _KEY_TYPES = frozenset((bytes, _NONE_TYPE))
 _make_record = partial(tuple.__new__, Record)
+key_index_read_records = 4096  # records per read when (re)building a key index
+iter_batch_records = 500  # records per read in Partition.iter()
 producer_batches_retained = 5  # Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN
 sequence_max = 2**31 - 1
 sequence_modulus = sequence_max + 1  # sequences wrap after Integer.MAX_VALUE
@@ -216,6 +221,11 @@ class Partition:
         self._max_message_bytes = log.config.max_message_bytes
         self._inflated_max = codec.inflated_bytes_max(self._max_message_bytes)
         self._log_append_time = log.config.log_append_time
+        # The per-key index (storage/key_index.py): None until first used (read_key,
+        # key_version, expected_key_versions), then kept up to date by every append
+        # under the lock; dropped (and rebuilt on next use) when records leave the log.
+        self._key_index: KeyIndex | None = None
+        self._key_index_generation = 0  # bumped on every drop: an unlocked build retries
         # Producers' batches lingering for this partition: {owner: append it now}. A
         # read flushes them first (one truth test when there are none), so an
         # in-process reader never waits out a producer's linger_ms.
@@ -273,6 +283,7 @@ class Partition:
         timestamp_ms: int | None = None,
         expected_offset: int | None = None,
         compression: str = "none",
+        expected_key_versions: Mapping[bytes, int] | None = None,
     ) -> int:
         """Append records as one batch; return the offset of the first.
 
@@ -282,6 +293,13 @@ class Partition:
         ``timestamp_ms`` is the default timestamp (default: now).
         ``expected_offset``: append only if the log end offset equals it
         (optimistic concurrency), else raise OffsetConflictError.
+        ``expected_key_versions``: ``{key: version}``, append only if every key
+        has exactly ``version`` records in the partition now (its
+        :meth:`key_version`; 0 for a new key), checked and appended atomically
+        under the partition lock, else raise KeyVersionConflictError (a
+        subclass of OffsetConflictError) for the first key that differs. The
+        keys need not be among the records appended. The first use builds the
+        partition's key index (see :meth:`read_key`).
 
         Raises InvalidRecordError, RecordTooLargeError, OffsetConflictError,
         InvalidConfigError: nothing was appended. Thread-safe. Cost: one pass
@@ -293,6 +311,7 @@ class Partition:
             timestamp_ms=timestamp_ms,
             expected_offset=expected_offset,
             compression=compression,
+            expected_key_versions=expected_key_versions,
         ).base_offset
 
     def append_batch(
@@ -305,6 +324,7 @@ class Partition:
         producer_id: int = -1,
         producer_epoch: int = -1,
         base_sequence: int = -1,
+        expected_key_versions: Mapping[bytes, int] | None = None,
     ) -> AppendResult:
         """``append`` with idempotent-producer fields; returns where the batch landed.
 
@@ -321,6 +341,7 @@ class Partition:
             keys, values, headers, timestamps,
             attributes=self._attributes(compression), expected_offset=expected_offset,
             producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
+            expected_key_versions=expected_key_versions,
         )
 
     def append_columns(
@@ -335,6 +356,7 @@ class Partition:
         producer_id: int = -1,
         producer_epoch: int = -1,
         base_sequence: int = -1,
+        expected_key_versions: Mapping[bytes, int] | None = None,
     ) -> AppendResult:
         """Append records given as validated columns (the producer's path).
 
@@ -348,6 +370,10 @@ class Partition:
                 f"record {keys.index(None)}: compacted topic {self.topic!r} cannot accept a "
                 "record without a key (Kafka's rule); give every record a key"
             )
+        if expected_key_versions is not None:
+            expected_key_versions = _check_expected_key_versions(expected_key_versions)
+            if expected_key_versions and self._key_index is None:
+                self._built_key_index()  # the scan outside the lock where it can be
         with self._lock:
             if self._closed:
                 self._ensure_open()
@@ -355,8 +381,11 @@ class Partition:
             if expected_offset is not None and expected_offset != log.end_offset:
                 raise OffsetConflictError(
                     f"expected the log of {self.topic}-{self.index} to end at offset "
-                    f"{expected_offset}, but it ends at {log.end_offset}; re-read and retry"
+                    f"{expected_offset}, but it ends at {log.end_offset}; re-read and retry",
+                    expected=expected_offset, actual=log.end_offset,
                 )
+            if expected_key_versions:
+                self._check_key_versions_locked(expected_key_versions)
             if producer_id >= 0:
                 found = self._check_sequence(producer_id, producer_epoch, base_sequence, len(keys))
                 if found is not None:
@@ -373,12 +402,18 @@ class Partition:
             except StorageError:
                 # The bytes may be in the log even though a later step (an fsync)
                 # failed: remember the sequence, so a retry is seen as a duplicate.
+                if log.end_offset > base:
+                    self._drop_key_index()
                 if producer_id >= 0 and log.end_offset > base:
                     landed = log.read(base, 1)[0][0]
                     self._record_sequence(producer_id, producer_epoch, base_sequence, landed)
                 raise
             if producer_id >= 0:
                 self._record_sequence(producer_id, producer_epoch, base_sequence, header)
+            key_index = self._key_index
+            if key_index is not None:
+                key_index.add_all(keys, range(header.base_offset, header.last_offset + 1))
+                key_index.end_offset = log.end_offset
             self._after_append(header)
         signal = self._signal
         signal.version += 1
@@ -443,6 +478,8 @@ class Partition:
             try:
                 log.append_encoded(data, header, now_ms=timestamp_ms)
             except StorageError:
+                if log.end_offset > base:
+                    self._drop_key_index()
                 if producer_id >= 0 and log.end_offset > base:
                     landed = codec.make_header(header)
                     self._record_sequence(producer_id, producer_epoch, sequence, landed)
@@ -454,6 +491,11 @@ class Partition:
                 self._record_sequence(
                     producer_id, producer_epoch, sequence, codec.make_header(header)
                 )
+            key_index = self._key_index
+            if key_index is not None:
+                if key is not None:
+                    key_index.add(key, base)
+                key_index.end_offset = base + 1
             if self._flush_interval_messages is not None or self._waiters:
                 self._after_append(codec.make_header(header))
         finally:
@@ -607,7 +649,9 @@ class Partition:
             flush()
 
     def read(self, offset: int, max_records: int = 500) -> list[Record]:
-        """Records from ``offset`` on, at most ``max_records``; empty at the log end.
+        """Records from ``offset`` on, at most ``max_records`` (default 500: a bounded
+        read, not the whole log; use :meth:`iter` to replay everything); empty at the
+        log end.
 
         Raises OffsetOutOfRangeError if ``offset`` is below the log start offset or
         above the log end offset. Lock-free; never blocks a writer.
@@ -657,6 +701,171 @@ class Partition:
                 break
         return out
 
+    def iter(
+        self,
+        from_offset: int | None = None,
+        *,
+        to_offset: int | None = None,
+        batch_records: int = iter_batch_records,
+    ) -> Iterator[Record]:
+        """Every record from ``from_offset`` (default: the log start offset) up to
+        ``to_offset`` (exclusive; default: the log end offset when iteration starts),
+        read ``batch_records`` at a time: a replay of the whole log, unlike ``read``
+        which returns at most ``max_records`` (500 by default).
+
+        Lazy and lock-free: records appended while iterating are included only below
+        ``to_offset``. Raises OffsetOutOfRangeError at once if ``from_offset`` is
+        outside ``[start_offset, end_offset]`` (and while iterating if retention
+        removes the records ahead), InvalidConfigError for a bad argument.
+        """
+        if type(batch_records) is not int or batch_records < 1:
+            raise InvalidConfigError(f"batch_records must be an int >= 1, got {batch_records!r}")
+        self._ensure_open()
+        offset = self._log.start_offset if from_offset is None else from_offset
+        stop = self._log.end_offset if to_offset is None else to_offset
+        if type(offset) is not int or type(stop) is not int:
+            raise InvalidConfigError(
+                f"from_offset and to_offset must be ints, got {from_offset!r}, {to_offset!r}"
+            )
+        if not self._log.start_offset <= offset <= self._log.end_offset:
+            raise OffsetOutOfRangeError(
+                f"from_offset {offset} of {self.topic}-{self.index} is outside the log "
+                f"[{self._log.start_offset}, {self._log.end_offset}]; start within it"
+            )
+        return self._iter(offset, stop, batch_records)
+
+    def _iter(self, offset: int, stop: int, batch_records: int) -> Iterator[Record]:
+        while offset < stop:
+            batches = self.read_columns(offset, min(batch_records, stop - offset))
+            if not batches:
+                return  # the rest of the range was compacted away
+            for header, cols in batches:
+                yield from map(_make_record, _rows(header, cols))
+            offset = batches[-1][1].offsets[-1] + 1
+
+    def key_version(self, key: bytes) -> int:
+        """The number of records with ``key`` in the partition (0 if none): the version
+        ``expected_key_versions`` compares with. O(1) once the key index is built.
+
+        The first call (or the first after a truncation, retention or compaction
+        removed records) builds the partition's key index from the log: O(log size).
+        Retention and compaction lower the count as they remove the key's records.
+        """
+        key = _check_key(key)
+        if self.lingering:
+            self.flush_lingering()
+        return self._built_key_index().count(key)
+
+    def read_key(
+        self, key: bytes, from_version: int = 0, limit: int | None = None
+    ) -> list[Record]:
+        """The records with ``key``, oldest first, from its ``from_version``-th record
+        (0-based: ``from_version=n`` skips the first ``n``), at most ``limit``.
+
+        Time proportional to the number returned (each costs the decode of the batch
+        holding it; records of one batch are decoded once), not to the partition's
+        size, once the key index is built (see :meth:`key_version`). Lock-free.
+        Raises InvalidConfigError for a bad argument.
+        """
+        key = _check_key(key)
+        if type(from_version) is not int or from_version < 0:
+            raise InvalidConfigError(f"from_version must be an int >= 0, got {from_version!r}")
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise InvalidConfigError(f"limit must be None or an int >= 0, got {limit!r}")
+        stop = None if limit is None else from_version + limit
+        if self.lingering:
+            self.flush_lingering()
+        offsets = self._built_key_index().offsets(key, from_version, stop)
+        return self._read_offsets(key, offsets)
+
+    def _read_offsets(self, key: bytes, offsets: Sequence[int]) -> list[Record]:
+        """The records at ``offsets`` that still hold ``key``: an offset the cleaner or
+        retention removed after the index was read is skipped, never misread."""
+        out: list[Record] = []
+        log = self._log
+        header = cols = None
+        last = -1
+        for offset in offsets:
+            if cols is None or offset > last or offset < cols.offsets[0]:
+                if offset < log.start_offset:
+                    continue
+                try:
+                    batches = log.read(offset, 1)
+                except OffsetOutOfRangeError:
+                    continue
+                if not batches:
+                    break
+                header, cols = batches[0]
+                last = header.base_offset + header.last_offset_delta
+                if not cols.offsets:
+                    cols = None
+                    continue
+            found = cols.offsets
+            i = offset - found.start if isinstance(found, range) else bisect_left(found, offset)
+            if 0 <= i < len(found) and found[i] == offset and cols.keys[i] == key:
+                assert header is not None
+                out.append(_make_record((
+                    offset, cols.timestamps[i], key, cols.values[i],
+                    () if cols.headers is None else cols.headers[i],
+                )))
+        return out
+
+    def _built_key_index(self) -> KeyIndex:
+        """The key index, built if need be: scanned without the lock (appends go on),
+        then caught up under it. A drop during the scan makes it retry under the lock."""
+        index = self._key_index
+        if index is not None:
+            return index
+        self._ensure_open()
+        generation = self._key_index_generation
+        index = KeyIndex(self._log.start_offset)
+        try:
+            self._index_log(index, self._log.end_offset)
+        except OffsetOutOfRangeError:
+            generation = -1  # retention moved the start under us: rebuild under the lock
+        with self._lock:
+            self._ensure_open()
+            if self._key_index is not None:
+                return self._key_index
+            if generation != self._key_index_generation:
+                index = KeyIndex(self._log.start_offset)
+            self._index_log(index, self._log.end_offset)
+            self._key_index = index
+            return index
+
+    def _index_log(self, index: KeyIndex, stop: int) -> None:
+        """Index the records in ``[index.end_offset, stop)``."""
+        offset = index.end_offset
+        log = self._log
+        while offset < stop:
+            batches = log.read(offset, key_index_read_records)
+            if not batches:
+                break
+            offset = index_batches(index, batches, offset, stop)
+        index.end_offset = max(stop, index.end_offset)
+
+    def _drop_key_index(self) -> None:
+        """Forget the key index (records left the log); the next use rebuilds it.
+        Caller holds the lock."""
+        self._key_index = None
+        self._key_index_generation += 1
+
+    def _check_key_versions_locked(self, expected: dict[bytes, int]) -> None:
+        index = self._key_index
+        if index is None:  # dropped since the caller built it: rebuild, under the lock
+            index = KeyIndex(self._log.start_offset)
+            self._index_log(index, self._log.end_offset)
+            self._key_index = index
+        for key, version in expected.items():
+            actual = index.count(key)
+            if actual != version:
+                raise KeyVersionConflictError(
+                    f"expected key {key!r} of {self.topic}-{self.index} at version {version} "
+                    f"({version} record(s)), but it is at {actual}; nothing was appended: "
+                    "re-read the key's records and retry",
+                    key=key, expected=version, actual=actual,
+                )
+
     def offset_for_time(self, timestamp_ms: int) -> int | None:
         """The earliest offset whose record timestamp is >= ``timestamp_ms``, or None."""
         found = self.offset_and_timestamp_for_time(timestamp_ms)
@@ -698,12 +907,16 @@ class Partition:
             self._ensure_open()
             self._log.truncate_to(offset)
             self._producers.clear()
+            self._drop_key_index()
 
     def delete_before(self, offset: int) -> None:
         """Drop the head: records below ``offset`` can no longer be read."""
         with self._lock:
             self._ensure_open()
+            start = self._log.start_offset
             self._log.delete_before(offset)
+            if self._log.start_offset != start:
+                self._drop_key_index()
 
     def roll(self) -> None:
         """Start a new segment at the log end (if the active one holds anything)."""
@@ -715,7 +928,13 @@ class Partition:
         """Run retention now; returns the number of segments deleted."""
         with self._lock:
             self._ensure_open()
-            return self._log.apply_retention(self._clock.time_ms() if now_ms is None else now_ms)
+            start = self._log.start_offset
+            deleted = self._log.apply_retention(
+                self._clock.time_ms() if now_ms is None else now_ms
+            )
+            if deleted or self._log.start_offset != start:
+                self._drop_key_index()
+            return deleted
 
     def compact(self, now_ms: int | None = None) -> CleanerStats:
         """Run the log cleaner now if it is due (see storage/cleaner.py); returns its
@@ -724,7 +943,13 @@ class Partition:
         """
         self._ensure_open()
         return self._log.clean(self._clock.time_ms() if now_ms is None else now_ms,
-                               commit_lock=self._lock)
+                               commit_lock=self._commit_and_drop_key_index())
+
+    def _commit_and_drop_key_index(self) -> _DropKeyIndexOnCommit:
+        """The cleaner's commit lock: the partition lock, with the key index dropped in
+        the same critical section as each swap, so no reader of the index sees an offset
+        the cleaner removed once the swap is visible (reads also re-check each record)."""
+        return _DropKeyIndexOnCommit(self)
 
     def flush(self) -> None:
         """fsync what was appended (whatever the fsync policy)."""
@@ -741,6 +966,7 @@ class Partition:
             if self._closed:
                 return
             self._closed = True
+            self._key_index = None
             self._data.notify_all()
             self._log.close()
 
@@ -788,6 +1014,55 @@ class InternalPartition(Partition):
         committed offsets); return the offset of the first. Raises as ``append``."""
         keys, values, headers, timestamps = self._columns(records, None)
         return Partition.append_columns(self, keys, values, headers, timestamps).base_offset
+
+
+class _DropKeyIndexOnCommit:
+    """A reusable context manager: hold the partition lock; drop the key index on exit."""
+
+    __slots__ = ("_partition",)
+
+    def __init__(self, partition: Partition) -> None:
+        self._partition = partition
+
+    def __enter__(self) -> None:
+        self._partition._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._partition._drop_key_index()
+        finally:
+            self._partition._lock.release()
+
+
+def _check_key(key: object) -> bytes:
+    if type(key) is not bytes:
+        raise InvalidConfigError(
+            f"key must be bytes, got {type(key).__name__}; encode it first (e.g. .encode())"
+        )
+    return key
+
+
+def _check_expected_key_versions(expected: object) -> dict[bytes, int]:
+    """Validate ``expected_key_versions``: a mapping of bytes keys to ints >= 0."""
+    if not isinstance(expected, Mapping):
+        raise InvalidConfigError(
+            "expected_key_versions must be a mapping {key: version}, got "
+            f"{type(expected).__name__}"
+        )
+    out: dict[bytes, int] = {}
+    for key, version in expected.items():
+        if type(key) is not bytes:
+            raise InvalidConfigError(
+                f"expected_key_versions keys must be bytes, got {type(key).__name__} "
+                f"({key!r})"
+            )
+        if type(version) is not int or version < 0:
+            raise InvalidConfigError(
+                f"expected_key_versions[{key!r}] must be an int >= 0 (the key's record "
+                f"count), got {version!r}"
+            )
+        out[key] = version
+    return out
 
 
 def _trim(cols: Columns, offset: int, max_records: int) -> Columns:

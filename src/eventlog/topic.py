@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .config import TopicConfig
 from .errors import InvalidConfigError, UnknownPartitionError
 from .partition import Partition
+from .records import ConsumerRecord, TimestampType
 
 __all__ = ["Topic", "internal_topics", "is_internal", "validate_topic_name"]
 
@@ -76,6 +77,24 @@ class Topic:
                 f"(0..{len(self.partitions) - 1}); there is no partition {index!r}"
             )
         return self.partitions[index]
+
+    def iter(self, *, batch_records: int = 500) -> Iterator[ConsumerRecord]:
+        """Every record of every partition, partition 0 first, each partition from its
+        log start offset to its log end offset when its turn starts (see
+        ``Partition.iter``), as ConsumerRecords whose key and value are the stored bytes.
+        Lazy; ``batch_records`` records are read at a time.
+        """
+        timestamp_type = (
+            TimestampType.LOG_APPEND_TIME if self.config.log_append_time
+            else TimestampType.CREATE_TIME
+        )
+        for p in self.partitions:
+            records = p.iter(batch_records=batch_records)
+            for r in records:
+                yield ConsumerRecord(
+                    self.name, p.index, r.offset, r.timestamp_ms, timestamp_type,
+                    r.key, r.value, r.headers,
+                )
 
     def _extend(self, partitions: Sequence[Partition]) -> None:
         self.partitions = self.partitions + tuple(partitions)

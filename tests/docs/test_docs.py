@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -28,8 +30,14 @@ def test_docs_have_examples() -> None:
 
 @pytest.mark.parametrize(("where", "code"), examples(), ids=[w for w, _ in examples()])
 def test_example_runs(where: str, code: str, tmp_path: Path, monkeypatch) -> None:
+    if "from eventsourcing" in code:  # the pyeventsourcing examples need the optional extra
+        pytest.importorskip("eventsourcing", reason="pip install -e '.[eventsourcing]'")
     monkeypatch.chdir(tmp_path)  # examples that open "data" write under a fresh directory
-    exec(compile(code, where, "exec"), {"__name__": "__doc_example__"})
+    # A real module in sys.modules, so that code resolving classes by their module
+    # (pyeventsourcing's topics, pickle) finds the example's classes.
+    module = types.ModuleType("__doc_example__")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(code, where, "exec"), module.__dict__)
 
 
 def test_readme_quickstart_runs_twice_against_one_directory(tmp_path: Path, monkeypatch) -> None:

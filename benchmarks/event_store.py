@@ -1,0 +1,276 @@
+"""Event-store workloads: per-key streams against SQLite with an index.
+
+    python -m benchmarks.event_store                   # 10^5 aggregates x 10 events
+    python -m benchmarks.event_store --aggregates 10000 --loads 500   # a quick look
+
+- ``load``: the log holds ``aggregates`` x ``events`` events, appended round-robin
+  (an aggregate's events are spread over the whole log, as in a live system),
+  ``--batch`` per append (default 1: one command's event per append); time
+  loading ``loads`` random aggregates: eventlog's ``Partition.read_key(key)`` against
+  SQLite's ``SELECT ... WHERE stream_id=? ORDER BY version`` on a table whose primary
+  key is ``(stream_id, version)`` (an index). µs per load.
+- ``append``: one event per call with an optimistic-concurrency check: eventlog's
+  ``append([...], expected_key_versions={key: n})`` against SQLite's INSERT into the
+  same table (the primary key rejects a taken version), one transaction per event,
+  WAL with ``synchronous=NORMAL``. Neither fsyncs per event (eventlog ``fsync="never"``:
+  an acknowledged event survives a killed process in both). µs per append.
+- ``pyeventsourcing`` (if installed): ``insert_events`` of one event and
+  ``select_events`` of one aggregate through our recorder, its SQLite recorder and its
+  in-memory POPO recorder. µs per call.
+
+Ratios are printed against eventlog (``x eventlog`` > 1: that system takes longer).
+No figure is asserted; on a shared machine compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sqlite3
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import eventlog
+
+VALUE = b'{"type": "Deposited", "amount": 100, "note": "0123456789abcdef0123456789"}'
+SQL_CREATE = (
+    "CREATE TABLE events (stream_id BLOB, version INTEGER, data BLOB, "
+    "PRIMARY KEY (stream_id, version))"
+)
+
+
+def _keys(n: int) -> list[bytes]:
+    return [b"account-%010d" % i for i in range(n)]
+
+
+def _timed(fn: Callable[[], object], count: int) -> float:
+    """µs per call of ``fn`` over ``count`` calls."""
+    started = time.perf_counter()
+    for _ in range(count):
+        fn()
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def bench_load(
+    root: Path, aggregates: int, events: int, loads: int, seed: int, batch_records: int,
+    index_interval_bytes: int,
+) -> dict:
+    keys = _keys(aggregates)
+    rng = random.Random(seed)
+    picks = [rng.choice(keys) for _ in range(loads)]
+    out = {}
+
+    with eventlog.open(str(root / "ev")) as log:
+        p = log.create_topic(
+            "accounts", retention_ms=-1, index_interval_bytes=index_interval_bytes
+        ).partition(0)
+        batch: list[tuple[bytes, bytes]] = []
+        for _version in range(events):
+            for key in keys:
+                batch.append((key, VALUE))
+                if len(batch) == batch_records:
+                    p.append(batch)
+                    batch = []
+        if batch:
+            p.append(batch)
+        started = time.perf_counter()
+        p.key_version(keys[0])  # builds the key index (once per partition per process)
+        out["eventlog index build s"] = time.perf_counter() - started
+        it = iter(picks)
+        assert len(p.read_key(picks[0])) == events
+        out["eventlog"] = _timed(lambda: p.read_key(next(it)), loads - 1)
+
+    db = sqlite3.connect(str(root / "sql.db"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(SQL_CREATE)
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO events VALUES (?, ?, ?)",
+        ((key, version, VALUE) for version in range(events) for key in keys),
+    )
+    db.execute("COMMIT")
+    query = "SELECT version, data FROM events WHERE stream_id=? ORDER BY version"
+    it = iter(picks)
+    assert len(db.execute(query, (picks[0],)).fetchall()) == events
+    out["sqlite"] = _timed(lambda: db.execute(query, (next(it),)).fetchall(), loads - 1)
+    db.close()
+    return out
+
+
+def bench_append(root: Path, count: int, aggregates: int, seed: int) -> dict:
+    keys = _keys(aggregates)
+    rng = random.Random(seed)
+    picks = [rng.choice(keys) for _ in range(count)]
+    out = {}
+
+    with eventlog.open(str(root / "ev-append")) as log:
+        p = log.create_topic("accounts", retention_ms=-1).partition(0)
+        versions = dict.fromkeys(keys, 0)
+        p.key_version(keys[0])  # build the (empty) index outside the timed region
+        it = iter(picks)
+
+        def ev_append() -> None:
+            key = next(it)
+            n = versions[key]
+            p.append([(key, VALUE)], expected_key_versions={key: n})
+            versions[key] = n + 1
+
+        out["eventlog"] = _timed(ev_append, count)
+
+    db = sqlite3.connect(str(root / "sql-append.db"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(SQL_CREATE)
+    sql_versions = dict.fromkeys(keys, 0)
+    it = iter(picks)
+
+    def sql_append() -> None:
+        key = next(it)
+        n = sql_versions[key]
+        db.execute("BEGIN")
+        db.execute("INSERT INTO events VALUES (?, ?, ?)", (key, n, VALUE))
+        db.execute("COMMIT")
+        sql_versions[key] = n + 1
+
+    out["sqlite"] = _timed(sql_append, count)
+    db.close()
+    return out
+
+
+def bench_pyeventsourcing(root: Path, count: int) -> dict | None:
+    try:
+        from eventsourcing.persistence import StoredEvent
+        from eventsourcing.popo import POPOApplicationRecorder
+        from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+        from eventlog.eventsourcing import EventLogApplicationRecorder
+    except ImportError:
+        return None
+    log = eventlog.open(str(root / "es"))
+    recorders = {
+        "eventlog": EventLogApplicationRecorder(log, "app.events"),
+        "sqlite": SQLiteApplicationRecorder(SQLiteDatastore(str(root / "es.db"))),
+        "popo": POPOApplicationRecorder(),
+    }
+    recorders["sqlite"].create_table()
+    ids = [uuid.UUID(int=i + 1) for i in range(count)]
+    out: dict = {}
+    for name, recorder in recorders.items():
+        it = iter(ids)
+        out[f"insert_events {name}"] = _timed(
+            lambda r=recorder, it=it: r.insert_events(
+                [StoredEvent(next(it), 1, "Deposited", VALUE)]
+            ),
+            count,
+        )
+        it = iter(ids)
+        out[f"select_events {name}"] = _timed(
+            lambda r=recorder, it=it: r.select_events(next(it)), count
+        )
+    log.close()
+    return out
+
+
+def bench_memory(root: Path, aggregates: int, events: int) -> dict | None:
+    """Python heap held after recording ``aggregates`` x ``events`` events through each
+    pyeventsourcing recorder (tracemalloc: our records live in mapped files, the page
+    cache's, which tracemalloc does not see; what it sees is the key index)."""
+    try:
+        from eventsourcing.persistence import StoredEvent
+        from eventsourcing.popo import POPOApplicationRecorder
+
+        from eventlog.eventsourcing import EventLogApplicationRecorder
+    except ImportError:
+        return None
+    ids = [uuid.UUID(int=i + 1) for i in range(aggregates)]
+    out = {}
+    for name in ("eventlog", "popo"):
+        log = eventlog.open(str(root / f"mem-{name}")) if name == "eventlog" else None
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        recorder = (
+            EventLogApplicationRecorder(log, "app.events") if log is not None
+            else POPOApplicationRecorder()
+        )
+        for version in range(1, events + 1):
+            for originator in ids:
+                recorder.insert_events([StoredEvent(originator, version, "Deposited", VALUE)])
+        out[name] = (tracemalloc.get_traced_memory()[0] - before) / 1e6
+        tracemalloc.stop()
+        del recorder
+        if log is not None:
+            log.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--aggregates", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=10, help="events per aggregate")
+    parser.add_argument("--loads", type=int, default=2_000)
+    parser.add_argument("--appends", type=int, default=5_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--batch", type=int, default=1,
+        help="events per append while building the load workload's log (1: one per "
+        "command, as an application appends; a larger batch makes each event read "
+        "decode its whole batch)",
+    )
+    parser.add_argument(
+        "--index-interval-bytes", type=int, default=256,
+        help="the event topic's index_interval_bytes (Kafka's default, 4096, makes each "
+        "event read walk up to 4 KiB of batch headers)",
+    )
+    parser.add_argument(
+        "--memory-events", type=int, default=0,
+        help="also measure the Python heap after this many events through pyeventsourcing "
+        "(tracemalloc: slow; 0: skip)",
+    )
+    args = parser.parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="eventlog-bench-es-"))
+    try:
+        load = bench_load(root, args.aggregates, args.events, args.loads, args.seed, args.batch,
+                          args.index_interval_bytes)
+        print(f"load one aggregate of {args.events} events among {args.aggregates} "
+              f"({args.aggregates * args.events} events, {args.batch} per append), "
+              "µs per load:")
+        for name in ("eventlog", "sqlite"):
+            ratio = load[name] / load["eventlog"]
+            print(f"  {name:10s} {load[name]:9.1f}   x eventlog {ratio:.2f}")
+        print(f"  (eventlog's key index built in {load['eventlog index build s']:.2f} s, once)")
+        append = bench_append(root, args.appends, args.aggregates, args.seed)
+        print("conditional append of one event per call, µs per append:")
+        for name in ("eventlog", "sqlite"):
+            ratio = append[name] / append["eventlog"]
+            print(f"  {name:10s} {append[name]:9.1f}   x eventlog {ratio:.2f}")
+        es = bench_pyeventsourcing(root, min(args.appends, 2_000))
+        if es is None:
+            print("pyeventsourcing: skipped (not installed: pip install -e '.[eventsourcing]')")
+        else:
+            print("through pyeventsourcing, µs per call:")
+            for op in ("insert_events", "select_events"):
+                base = es[f"{op} eventlog"]
+                for name in ("eventlog", "sqlite", "popo"):
+                    value = es[f"{op} {name}"]
+                    print(f"  {op} {name:10s} {value:9.1f}   x eventlog {value / base:.2f}")
+        if args.memory_events:
+            aggregates = max(1, args.memory_events // args.events)
+            memory = bench_memory(root, aggregates, args.events)
+            if memory is not None:
+                print(f"Python heap after {aggregates * args.events} events through "
+                      "pyeventsourcing, MB:")
+                for name, value in memory.items():
+                    ratio = value / memory["eventlog"]
+                    print(f"  {name:10s} {value:9.1f}   x eventlog {ratio:.2f}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+"""pyeventsourcing recorders over eventlog partitions.
+
+Each recorder owns one single-partition topic of an EventLog (retention off):
+
+- an aggregate's events are the records keyed by its originator id, found through the
+  partition's key index (``Partition.read_key``), and appended with
+  ``expected_key_versions`` so that two writers of one aggregate cannot both win;
+- a notification id is the record's offset + 1, so ids are gap-free and in order in an
+  application recorder (one batch per ``insert_events``: never interleaved);
+- a tracking record (``Tracking(application_name, notification_id)``) is a record keyed
+  ``b"t" + application_name`` appended in the same batch as the events it goes with, so
+  both land or neither does (a batch is atomic, on disk and after a crash).
+
+Record layout: key ``b"u" + uuid.bytes`` (a UUID originator id) or ``b"s" + utf-8``
+(a str one) or ``b"t" + utf-8`` (tracking); value the msgpack of
+``[originator_version, topic, state]`` (events) or of ``notification_id`` (tracking).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
+from uuid import UUID
+
+import msgpack
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    IntegrityError,
+    ListenNotifySubscription,
+    Notification,
+    OperationalError,
+    ProcessRecorder,
+    ProgrammingError,
+    StoredEvent,
+    Subscription,
+    Tracking,
+    TrackingRecorder,
+)
+
+from ..broker import EventLog
+from ..errors import (
+    ClosedError,
+    KeyVersionConflictError,
+    StorageError,
+    TopicExistsError,
+    UnknownTopicError,
+)
+from ..partition import Partition
+
+__all__ = [
+    "EventLogAggregateRecorder",
+    "EventLogApplicationRecorder",
+    "EventLogProcessRecorder",
+    "EventLogRecorder",
+    "EventLogSubscription",
+    "EventLogTrackingRecorder",
+]
+
+_packb = msgpack.Packer(use_bin_type=True).pack
+_unpackb = msgpack.unpackb
+_UUID_TAG, _STR_TAG, _TRACKING_TAG = b"u", b"s", b"t"
+_TRACKING_BYTE = _TRACKING_TAG[0]
+notifications_read_records = 500  # records per read when selecting notifications
+subscription_wait_s = 0.2  # how long a subscription's watcher waits before re-checking stop
+# An index entry every 256 bytes (Kafka's default: 4096): an event read by key then walks
+# about one batch header, not up to 4 KiB of them; the offset index grows by ~3% of the log.
+topic_index_interval_bytes = 256
+last_record_attempts = 5  # re-reads of a key's last record that went under us
+
+
+def originator_key(originator_id: UUID | str) -> bytes:
+    """The record key of an originator id."""
+    if isinstance(originator_id, UUID):
+        return _UUID_TAG + originator_id.bytes
+    if isinstance(originator_id, str):
+        return _STR_TAG + originator_id.encode()
+    raise ProgrammingError(
+        f"originator_id must be a UUID or a str, got {type(originator_id).__name__}"
+    )
+
+
+def originator_id_of(key: bytes) -> UUID | str:
+    """The originator id a record key stands for (the inverse of ``originator_key``)."""
+    if key[:1] == _UUID_TAG:
+        return UUID(bytes=key[1:])
+    return key[1:].decode()
+
+
+def tracking_key(application_name: str) -> bytes:
+    return _TRACKING_TAG + application_name.encode()
+
+
+class EventLogRecorder:
+    """The partition a recorder works on: topic ``topic`` of ``log``, created with one
+    partition and no retention if ``create_topic`` and missing, else looked up at
+    first use (OperationalError if it does not exist by then)."""
+
+    def __init__(self, log: EventLog, topic: str, *, create_topic: bool = True) -> None:
+        self.log = log
+        self.topic = topic
+        self._partition: Partition | None = None
+        if create_topic:
+            self.create_table()
+
+    def create_table(self) -> None:
+        """Create the recorder's topic if it does not exist (the name follows SQL
+        recorders: the ``CREATE_TABLE`` setting decides whether a factory calls it)."""
+        if self.topic in self.log.topics():
+            return
+        try:
+            self.log.create_topic(self.topic, 1, retention_ms=-1, retention_bytes=-1,
+                                  index_interval_bytes=topic_index_interval_bytes)
+        except TopicExistsError:
+            pass  # another recorder created it first
+        except (StorageError, ClosedError) as exc:
+            raise OperationalError(f"cannot create topic {self.topic!r}: {exc}") from exc
+
+    @property
+    def partition(self) -> Partition:
+        p = self._partition
+        if p is None:
+            try:
+                p = self._partition = self.log.topic(self.topic).partition(0)
+            except (UnknownTopicError, ClosedError) as exc:
+                raise OperationalError(
+                    f"topic {self.topic!r} is not available ({exc}); create it first "
+                    "(CREATE_TABLE=y, the default)"
+                ) from exc
+        return p
+
+    def _last(self, key: bytes) -> tuple[int, Any]:
+        """(record count, decoded value of the last record) of ``key``; (0, None)."""
+        partition = self.partition
+        for _attempt in range(last_record_attempts):
+            n = partition.key_version(key)
+            if not n:
+                return 0, None
+            last = partition.read_key(key, n - 1, 1)
+            if last:
+                return n, _unpackb(last[0].value)
+            # the record went under us (the log was truncated or cleaned): look again
+        raise OperationalError(
+            f"the last record of key {key!r} in {self.topic!r} kept disappearing while "
+            "being read; is something truncating the topic?"
+        )
+
+    def _append(
+        self,
+        stored_events: Sequence[StoredEvent],
+        tracking: Tracking | None = None,
+    ) -> int | None:
+        """Append the events (and tracking record) as one batch, checked per originator
+        (versions must rise) and per tracking name (ids must rise), atomically with
+        the append. Returns the offset of the first record, None if nothing to append."""
+        groups: dict[bytes, list[int]] = {}
+        for event in stored_events:
+            groups.setdefault(originator_key(event.originator_id), []).append(
+                event.originator_version
+            )
+        for key, versions in groups.items():
+            if any(a >= b for a, b in pairwise(versions)):
+                raise IntegrityError(
+                    f"the versions of originator {originator_id_of(key)} in one insert are "
+                    f"not strictly increasing: {versions}"
+                )
+        records = [
+            (originator_key(e.originator_id), _packb((e.originator_version, e.topic, e.state)))
+            for e in stored_events
+        ]
+        if tracking is not None:
+            records.append(
+                (tracking_key(tracking.application_name), _packb(tracking.notification_id))
+            )
+        if not records:
+            return None
+        partition = self.partition
+        while True:
+            expected: dict[bytes, int] = {}
+            for key, versions in groups.items():
+                count, last = self._last(key)
+                if last is not None and versions[0] <= last[0]:
+                    raise IntegrityError(
+                        f"originator {originator_id_of(key)} is at version {last[0]}; "
+                        f"version {versions[0]} is already recorded or older (versions of "
+                        "one originator must rise)"
+                    )
+                expected[key] = count
+            if tracking is not None:
+                key = tracking_key(tracking.application_name)
+                count, last = self._last(key)
+                if last is not None and tracking.notification_id <= last:
+                    raise IntegrityError(
+                        f"tracking notification id {tracking.notification_id} of "
+                        f"{tracking.application_name!r} is not greater than the recorded {last}"
+                    )
+                expected[key] = count
+            try:
+                return partition.append(records, expected_key_versions=expected)
+            except KeyVersionConflictError:
+                continue  # another writer got in first: check again, against its records
+            except StorageError as exc:
+                raise OperationalError(f"append to {self.topic!r} failed: {exc}") from exc
+
+
+class EventLogAggregateRecorder(EventLogRecorder, AggregateRecorder):
+    """Stored events of aggregates (also snapshots): ``insert_events`` returns None."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        self._append(stored_events)
+        return None
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        key = originator_key(originator_id)
+        partition = self.partition
+        from_version = 0
+        if desc and lte is None and limit is not None:
+            # the newest ``limit`` records are the highest versions: read only them
+            from_version = max(0, partition.key_version(key) - limit)
+        out = []
+        for record in partition.read_key(key, from_version):
+            version, topic, state = _unpackb(record.value)
+            if (gt is None or version > gt) and (lte is None or version <= lte):
+                out.append(StoredEvent(originator_id, version, topic, state))
+        if desc:
+            out.reverse()
+        return out if limit is None else out[:limit]
+
+
+class EventLogApplicationRecorder(EventLogAggregateRecorder, ApplicationRecorder):
+    """Events in aggregate sequences and in one application sequence, the notification
+    log: notification id = offset + 1."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        base = self._append(stored_events, kwargs.get("tracking"))
+        if base is None:
+            return []
+        return list(range(base + 1, base + 1 + len(stored_events)))
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        partition = self.partition
+        first_id = 1 if start is None else (start if inclusive_of_start else start + 1)
+        offset = max(first_id - 1, partition.start_offset)
+        end = partition.end_offset
+        if stop is not None:
+            end = min(end, stop)  # ids <= stop are offsets < stop
+        wanted = frozenset(topics)
+        out: list[Notification] = []
+        while offset < end and len(out) < limit:
+            batch = partition.read(offset, min(notifications_read_records, end - offset))
+            if not batch:
+                break
+            for record in batch:
+                if record.offset >= end:
+                    break
+                key = record.key
+                if key is None or key[0] == _TRACKING_BYTE:
+                    continue
+                version, topic, state = _unpackb(record.value)
+                if wanted and topic not in wanted:
+                    continue
+                out.append(Notification(
+                    originator_id=originator_id_of(key), originator_version=version,
+                    topic=topic, state=state, id=record.offset + 1,
+                ))
+                if len(out) == limit:
+                    break
+            offset = batch[-1].offset + 1
+        return out
+
+    def max_notification_id(self) -> int | None:
+        partition = self.partition
+        offset = partition.end_offset - 1
+        while offset >= partition.start_offset:  # the last record that is an event
+            records = partition.read(offset, 1)
+            if not records:
+                break
+            key = records[0].key
+            if key is not None and key[0] != _TRACKING_BYTE:
+                return offset + 1
+            offset -= 1
+        return None
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription[ApplicationRecorder]:
+        return EventLogSubscription(self, gt=gt, topics=topics)
+
+
+class EventLogSubscription(ListenNotifySubscription[EventLogApplicationRecorder]):
+    """Notifications after ``gt``, then new ones as any writer of the partition (this
+    recorder, another recorder, a producer) appends them: a watcher thread waits on
+    the partition (``Partition.wait_for``) and wakes the pulling thread."""
+
+    def __init__(
+        self,
+        recorder: EventLogApplicationRecorder,
+        gt: int | None = None,
+        topics: Sequence[str] = (),
+    ) -> None:
+        self._partition = recorder.partition
+        self._watch_from = self._partition.end_offset
+        super().__init__(recorder=recorder, gt=gt, topics=topics)
+        self._watcher = threading.Thread(target=self._watch, daemon=True,
+                                         name=f"eventlog-subscription-{recorder.topic}")
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        partition = self._partition
+        seen = self._watch_from  # the log end offset the pulling thread knows about
+        while not self._has_been_stopped and not partition.closed:
+            if partition.wait_for(seen, timeout=subscription_wait_s):  # end > seen
+                seen = partition.end_offset
+                self._has_been_notified.set()
+
+
+class EventLogTrackingRecorder(EventLogRecorder, TrackingRecorder):
+    """Tracking records alone (a projection's position), in their own topic."""
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        self._append((), tracking)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        _count, last = self._last(tracking_key(application_name))
+        return last
+
+
+class EventLogProcessRecorder(EventLogTrackingRecorder, EventLogApplicationRecorder,
+                              ProcessRecorder):
+    """An application recorder whose ``insert_events(events, tracking=t)`` records the
+    tracking record in the same batch as the events: both are committed or neither.
+    Notification ids stay in order but skip the offsets of tracking records."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        return EventLogApplicationRecorder.insert_events(self, stored_events, **kwargs)
