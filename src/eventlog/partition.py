@@ -951,8 +951,16 @@ class Partition:
         the cleaner removed once the swap is visible (reads also re-check each record)."""
         return _DropKeyIndexOnCommit(self)
 
+    @property
+    def fsync_error(self) -> StorageError | None:
+        """The first failed fsync of this partition, or None. Once set, every write
+        raises StorageError until the log is closed and opened again (docs/storage.md,
+        "When the disk fails"); reads go on."""
+        return self._log.fsync_error
+
     def flush(self) -> None:
-        """fsync what was appended (whatever the fsync policy)."""
+        """fsync what was appended (whatever the fsync policy). StorageError if the
+        fsync fails, after which the partition refuses writes (``fsync_error``)."""
         with self._lock:
             if not self._closed:
                 self._flush_locked()
