@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import InvalidConfigError, UnknownTopicError
+from ..group.coordinator import extension_key
+from ..group.offsets import offsets_topic
 from ..records import Record
 
 __all__ = [
@@ -72,7 +74,14 @@ def _config_dict(config: Any) -> dict[str, Any]:
 
 
 def group_rows(log: Any) -> list[Any]:
-    """Each group's description (GroupDescription: state, members, offsets, lag)."""
+    """Each group's description (GroupDescription: state, members, offsets, lag).
+
+    A log on which no group was ever used has no groups: it is answered without
+    creating the group coordinator, which would create the ``__consumer_offsets``
+    topic (a console that only looks must not write)."""
+    if (extension_key not in log.extensions
+            and offsets_topic not in log.topics(include_internal=True)):
+        return []
     return [log.describe_group(g.group_id) for g in log.list_groups()]
 
 

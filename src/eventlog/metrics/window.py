@@ -20,6 +20,7 @@ the clock for a latency.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 
@@ -61,6 +62,14 @@ class Window:
         start_ms, baseline = snaps[0]
         return now_ms - start_ms, tuple(a - b for a, b in zip(totals, baseline))
 
+    def check(self) -> None:
+        """Assert the invariants: snapshots in time order, each full width."""
+        snaps = list(self._snapshots)
+        assert snaps
+        for (t0, a), (t1, b) in itertools.pairwise(snaps):
+            assert t1 - t0 >= self.window_ms, (t0, t1)
+            assert len(a) == len(b)
+
 
 def rate_per_s(count: float, elapsed_ms: float) -> float:
     """``count`` per second over ``elapsed_ms`` (0.0 when no time has passed)."""
@@ -98,6 +107,13 @@ class WindowedMax:
         horizon_ms = self.window_ms * self.samples
         kept = [m for start, m in list(self._buckets) if now_ms - start < horizon_ms]
         return max(kept) if kept else math.nan
+
+    def check(self) -> None:
+        """Assert the invariants: at most ``samples`` buckets, in time order."""
+        buckets = list(self._buckets)
+        assert len(buckets) <= self.samples
+        for (t0, _m0), (t1, _m1) in itertools.pairwise(buckets):
+            assert t1 - t0 >= self.window_ms, (t0, t1)
 
 
 def max_of(values: list[float]) -> float:

@@ -277,3 +277,15 @@ def test_ui_command_names_a_missing_directory(tmp_path):
     assert result.returncode == 2
     assert "no data directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_read_only_console_creates_no_offsets_topic_on_a_log_without_groups():
+    with eventlog.open(clock=ManualClock()) as log_:
+        log_.create_topic("orders")
+        with serve_console(log_, sample_interval_s=None) as console:
+            status, body, _ = get(console, "/groups")
+            _, api, _ = get(console, "/api/groups")
+        assert status == 200
+        assert "No consumer groups yet" in body
+        assert json.loads(api) == []
+        assert log_.topics(include_internal=True) == ["orders"]

@@ -12,6 +12,16 @@ from eventlog.records import TopicPartition
 from eventlog.testing import ManualClock
 
 
+class CountingClock(ManualClock):
+    """Counts monotonic readings: what a metric costs on a path that reads the clock."""
+
+    readings = 0
+
+    def monotonic_ms(self) -> float:
+        self.readings += 1
+        return super().monotonic_ms()
+
+
 class TickingClock(ManualClock):
     """Each monotonic reading moves time on by ``tick_ms``: a latency measured between
     two readings is exactly one tick."""
@@ -50,6 +60,23 @@ def test_linger_0_sends_count_records_and_their_rate(log, clock):
     assert math.isnan(m["batch-size-avg"])
     assert math.isnan(m["request-latency-avg"])
     assert m["pending_records"] == 0
+    assert m["producer_id"] >= 0  # idempotent by default
+
+
+def test_linger_0_sends_read_no_clock_for_metrics_and_batches_read_it_per_batch():
+    clock = CountingClock()
+    with eventlog.open(clock=clock) as log:
+        log.create_topic("t")
+        producer = log.producer(linger_ms=0)
+        producer.send("t", b"first")  # routes and queues are set up on the first send
+        before = clock.readings
+        for _ in range(100):
+            producer.send("t", b"v")
+        assert clock.readings == before  # the hot path keeps one integer increment
+        before = clock.readings
+        producer.send_batch("t", [(None, b"v")] * 100)
+        assert clock.readings - before == 2  # one batch: before and after its append
+        assert producer.metrics()["record-send-total"] == 201
 
 
 def test_lingering_batches_give_sizes_queue_time_and_records_per_request(log, clock):
@@ -64,6 +91,8 @@ def test_lingering_batches_give_sizes_queue_time_and_records_per_request(log, cl
     m = producer.metrics()
     assert m["record-send-total"] == 10
     assert m["request-total"] == 1
+    assert m["request-rate"] == 1 / 0.04  # one batch in the 40 ms since the start
+    assert m["outgoing-byte-rate"] == stored / 0.04
     assert m["records-per-request-avg"] == 10.0
     assert m["outgoing-byte-total"] == stored
     assert m["batch-size-avg"] == stored
@@ -155,7 +184,9 @@ def test_consumer_counts_records_bytes_fetches_lag_and_commits(log, clock):
     assert m["records-consumed-total"] == 20
     assert m["records-consumed-rate"] == 2.0
     assert m["bytes-consumed-total"] > 0
+    assert m["bytes-consumed-rate"] == m["bytes-consumed-total"] / 10
     assert m["fetch-total"] == 1
+    assert m["fetch-rate"] == 0.1
     assert m["fetch-size-avg"] == m["bytes-consumed-total"]
     assert m["records-per-request-avg"] == 20.0
     assert m["records-lag-max"] == 30.0

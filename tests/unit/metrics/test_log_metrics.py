@@ -60,6 +60,7 @@ def test_retention_and_cleaner_runs_are_counted():
     assert m["cleaner-partitions-cleaned-total"] == 1
     assert m["cleaner-records-removed-total"] == removed
     assert m["cleaner-bytes-read-total"] > m["cleaner-bytes-written-total"] > 0
+    assert m["max-clean-time-secs"] == 0.0  # the manual clock did not move during the run
     assert m["partitions"][TopicPartition("old", 0)]["log-start-offset"] > 0
 
 
