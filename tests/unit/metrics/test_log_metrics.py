@@ -139,3 +139,23 @@ def test_metrics_command_names_a_missing_directory(tmp_path):
     assert "no data directory" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "nope").exists()
+
+
+def test_metrics_command_on_a_directory_another_process_has_open(tmp_path):
+    """Until read-only readers exist (eventlog.open(..., read_only=True)) the command
+    says in one line that the directory is in use; once they do, it reads it."""
+    import inspect
+
+    with eventlog.open(tmp_path) as log:
+        log.create_topic("orders")
+        log.topic("orders").partition(0).append([(None, b"v")] * 2)
+        result = _run_cli("metrics", str(tmp_path), "--json")
+    read_only = "read_only" in inspect.signature(eventlog.open).parameters
+    if read_only:
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["partitions"]["orders-0"]["log-end-offset"] == 2
+    else:
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1
+        assert "eventlog metrics:" in result.stderr
+        assert "Traceback" not in result.stderr
