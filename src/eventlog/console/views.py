@@ -10,8 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import InvalidConfigError, UnknownTopicError
-from ..group.coordinator import extension_key
-from ..group.offsets import offsets_topic
+from ..metrics.groups import describe_groups
 from ..records import Record
 
 __all__ = [
@@ -74,15 +73,9 @@ def _config_dict(config: Any) -> dict[str, Any]:
 
 
 def group_rows(log: Any) -> list[Any]:
-    """Each group's description (GroupDescription: state, members, offsets, lag).
-
-    A log on which no group was ever used has no groups: it is answered without
-    creating the group coordinator, which would create the ``__consumer_offsets``
-    topic (a console that only looks must not write)."""
-    if (extension_key not in log.extensions
-            and offsets_topic not in log.topics(include_internal=True)):
-        return []
-    return [log.describe_group(g.group_id) for g in log.list_groups()]
+    """Each group's description (GroupDescription: state, members, offsets, lag);
+    none, and nothing created, on a log where no group was ever used."""
+    return describe_groups(log)
 
 
 def total_lag(description: Any) -> int:

@@ -10,7 +10,11 @@ Names: Kafka's metric name with ``-`` as ``_``, prefixed by ``eventlog_log_``,
 ``eventlog_producer_`` or ``eventlog_consumer_``; Kafka's ``*-total`` metrics are
 Prometheus counters (``..._total``), the rest gauges. Per-partition log metrics carry
 ``topic`` and ``partition`` labels; client metrics a ``client_id`` label (and
-``group_id`` for consumers).
+``group_id`` for consumers). Every consumer group's committed offsets and lag, from
+the committed offsets as lag exporters compute them (so also for groups whose
+consumers run elsewhere or not at all), are ``eventlog_consumergroup_lag``,
+``eventlog_consumergroup_committed_offset`` (labels ``group``, ``topic``,
+``partition``) and ``eventlog_consumergroup_members`` (label ``group``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from .groups import describe_groups
 
 try:
     from prometheus_client import CollectorRegistry
@@ -86,6 +92,7 @@ class EventLogCollector:
         if self._log.closed:
             return
         yield from self._log_families(self._log.metrics())
+        yield from self._group_families(describe_groups(self._log))
         families: dict[str, Metric] = {}
         for client in self._current_clients():
             prefix, names, values = _client_labels(client)
@@ -97,6 +104,26 @@ class EventLogCollector:
                     families[key] = _family(prefix, name.replace("_", "-"), names)
                 _add(families[key], values, value)
         yield from families.values()
+
+    @staticmethod
+    def _group_families(descriptions: list[Any]) -> Iterator[Metric]:
+        labels = ["group", "topic", "partition"]
+        lag = GaugeMetricFamily("eventlog_consumergroup_lag",
+                                "log end offset minus the group's committed offset",
+                                labels=labels)
+        committed = GaugeMetricFamily("eventlog_consumergroup_committed_offset",
+                                      "the group's committed offset", labels=labels)
+        members = GaugeMetricFamily("eventlog_consumergroup_members",
+                                    "members of the group now", labels=["group"])
+        for d in descriptions:
+            members.add_metric([d.group_id], float(len(d.members)))
+            for o in d.offsets:
+                if o.committed_offset is None:
+                    continue
+                where = [d.group_id, o.topic_partition.topic, str(o.topic_partition.partition)]
+                lag.add_metric(where, float(o.lag))
+                committed.add_metric(where, float(o.committed_offset))
+        yield from (lag, committed, members)
 
     @staticmethod
     def _log_families(metrics: dict[str, Any]) -> Iterator[Metric]:

@@ -111,6 +111,32 @@ def test_prometheus_exporter_serves_log_and_client_metrics():
     assert 'group_id="billing"' in text
 
 
+def test_prometheus_exports_every_groups_lag_from_its_committed_offsets():
+    pytest.importorskip("prometheus_client")
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from eventlog.metrics.prometheus import EventLogCollector
+
+    with eventlog.open(clock=ManualClock()) as log:
+        log.create_topic("t", partitions=2)
+        registry = CollectorRegistry()
+        registry.register(EventLogCollector(log, clients=()))
+        before = generate_latest(registry).decode()
+        assert log.topics(include_internal=True) == ["t"]  # a scrape created nothing
+        log.topic("t").partition(0).append([(None, b"v")] * 5)
+        consumer = log.consumer("t", group_id="billing", auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+        consumer.poll(timeout_ms=0, max_records=2)
+        consumer.commit()
+        consumer.close()
+        text = generate_latest(registry).decode()
+    assert "eventlog_consumergroup_lag{" not in before
+    assert 'eventlog_consumergroup_lag{group="billing",partition="0",topic="t"} 3.0' in text
+    assert ('eventlog_consumergroup_committed_offset{group="billing",partition="0",topic="t"}'
+            ' 2.0') in text
+    assert 'eventlog_consumergroup_members{group="billing"} 0.0' in text
+
+
 def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.path.abspath(SRC)}
     return subprocess.run([sys.executable, "-m", "eventlog", *args], capture_output=True,
