@@ -548,13 +548,14 @@ class _QueueStats:
 
     __slots__ = (
         "batch_bytes_max", "batch_records", "batches", "bytes", "errors", "latency_max",
-        "latency_ms", "queue_ms", "queue_time_max", "queued_batches", "ratio_sum",
+        "latency_ms", "queue_ms", "queue_time_max", "queued_batches", "ratio_sum", "retries",
     )
-    totals_fields = ("errors", "batches", "batch_records", "bytes", "ratio_sum",
+    totals_fields = ("errors", "retries", "batches", "batch_records", "bytes", "ratio_sum",
                      "latency_ms", "queued_batches", "queue_ms")
 
     def __init__(self) -> None:
         self.errors = 0  # records whose delivery failed
+        self.retries = 0  # records whose append was retried (once per retry)
         self.batches = 0
         self.batch_records = 0
         self.bytes = 0  # bytes of the appended batches, as stored
@@ -675,18 +676,20 @@ class _State:
                     base_sequence=q.next_sequence,  # -1 without idempotence
                 )
             except StorageError:
-                attempt = self.retry_or_raise(q, attempt)
+                attempt = self.retry_or_raise(q, attempt, len(keys))
                 continue
             if pid >= 0:
                 q.next_sequence = (q.next_sequence + len(keys)) % sequence_modulus
             return result
 
-    def retry_or_raise(self, q: _PartitionQueue, attempt: int) -> int:
-        """Back off before retrying the same sequence, or re-raise when retries run out."""
+    def retry_or_raise(self, q: _PartitionQueue, attempt: int, count: int = 1) -> int:
+        """Back off before retrying the same sequence (of ``count`` records), or re-raise
+        when retries run out."""
         cfg = self.config
         attempt += 1
         if attempt > cfg.retries or attempt * cfg.retry_backoff_ms >= cfg.delivery_timeout_ms:
             raise
+        q.stats.retries += count
         log.warning("append to %s-%d failed; retry %d with the same sequence",
                     q.partition.topic, q.partition.index, attempt, exc_info=True)
         time.sleep(cfg.retry_backoff_ms / 1000.0)
@@ -841,6 +844,8 @@ def _producer_metrics(state: _State) -> dict[str, float]:
         "record-send-rate": rate_per_s(d["sent"], elapsed_ms),
         "record-error-total": totals["errors"],
         "record-error-rate": rate_per_s(d["errors"], elapsed_ms),
+        "record-retry-total": totals["retries"],
+        "record-retry-rate": rate_per_s(d["retries"], elapsed_ms),
         "request-total": totals["batches"],
         "request-rate": rate_per_s(d["batches"], elapsed_ms),
         "outgoing-byte-total": totals["bytes"],

@@ -141,6 +141,44 @@ def test_a_failed_record_counts_as_an_error_and_the_rest_as_sent(log, clock):
     assert m["record-send-total"] == 2
 
 
+@pytest.mark.parametrize("linger_ms", [0, 1_000])
+def test_storage_errors_count_as_retries_then_as_errors_when_retries_run_out(
+        log, clock, monkeypatch, linger_ms):
+    from eventlog.errors import StorageError
+    from eventlog.partition import Partition
+
+    log.create_topic("t")
+    failures = {"left": 0}
+
+    def failing(original):
+        def append(self, *args, **kwargs):
+            if failures["left"]:
+                failures["left"] -= 1
+                raise StorageError("disk full (injected)")
+            return original(self, *args, **kwargs)
+        return append
+
+    monkeypatch.setattr(Partition, "append_record", failing(Partition.append_record))
+    monkeypatch.setattr(Partition, "append_columns", failing(Partition.append_columns))
+    producer = log.producer(linger_ms=linger_ms, retry_backoff_ms=0, retries=2)
+    sent = 2 if linger_ms else 1  # with linger, one batch of two records
+    failures["left"] = 2  # two failures, then the third try succeeds
+    for value in (b"a", b"b")[:sent]:
+        producer.send("t", value)
+    producer.flush()
+    failures["left"] = 3  # more failures than retries: the record fails
+    lost = producer.send("t", b"c")
+    producer.flush()
+    assert lost.exception() is not None
+    clock.advance(1_000)
+    m = producer.metrics()
+    # each retry counts the records retried: 2 retries of `sent`, then 2 of the lost one
+    assert m["record-retry-total"] == 2 * sent + 2
+    assert m["record-retry-rate"] == 2 * sent + 2  # in the one second since the start
+    assert m["record-error-total"] == 1
+    assert m["record-send-total"] == sent
+
+
 def test_rates_cover_a_window_of_30_to_60_seconds(log, clock):
     log.create_topic("t")
     producer = log.producer(linger_ms=0)
