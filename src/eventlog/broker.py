@@ -53,6 +53,7 @@ from .errors import (
     TopicExistsError,
     UnknownTopicError,
 )
+from .metrics.counters import MaintenanceCounters
 from .partition import DataSignal, InternalPartition, Partition
 from .records import TopicPartition
 from .storage.files import (
@@ -431,6 +432,7 @@ class EventLog:
         self._data = DataSignal()  # bumped by every append; consumers wait on it
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
         self.extensions: dict[str, Any] = {}  # state of the layers above (group coordinator)
+        self.maintenance_counters = MaintenanceCounters()  # for metrics()
         clean = True
         try:
             if self.path is not None:
@@ -1025,9 +1027,12 @@ class EventLog:
         self._ensure_open()
         now = self.clock.time_ms() if now_ms is None else now_ms
         deleted = 0
-        for p in self.partitions():
-            if "delete" in p.config.cleanup_policy:
-                deleted += p.apply_retention(now)
+        try:
+            for p in self.partitions():
+                if "delete" in p.config.cleanup_policy:
+                    deleted += p.apply_retention(now)
+        finally:
+            self.maintenance_counters.retention_ran(deleted)
         return deleted
 
     def run_compaction(self, now_ms: int | None = None) -> int:
@@ -1049,13 +1054,23 @@ class EventLog:
         the partition is tried again at the next interval."""
         self._ensure_open()
         now = self.clock.time_ms() if now_ms is None else now_ms
+        stats: list[Any] = []
+        started_ms = self.clock.monotonic_ms()
+        try:
+            return self._compact_each(now, background, stats)
+        finally:
+            self.maintenance_counters.cleaner_ran(stats, self.clock.monotonic_ms() - started_ms)
+
+    def _compact_each(self, now: int, background: bool, stats: list) -> int:
+        """_compact_all's loop; appends each partition's CleanerStats to ``stats``."""
         removed = 0
         corrupt: CorruptLogError | None = None
         for p in self.partitions():
             if not p.config.compacted:
                 continue
             try:
-                removed += p.compact(now).records_removed
+                stats.append(p.compact(now))
+                removed += stats[-1].records_removed
             except ClosedError:
                 if not p.closed:
                     raise  # the partition is open: not a deleted topic
@@ -1069,6 +1084,16 @@ class EventLog:
         if corrupt is not None:
             raise corrupt
         return removed
+
+    def metrics(self) -> dict[str, Any]:
+        """The log's metrics by Kafka's names: sizes, segments, start and end offsets in
+        total and per partition, retention and cleaner runs, and what recovery found
+        (eventlog.metrics.log; docs/operations.md lists them). Thread-safe.
+        Cost: O(partitions)."""
+        from .metrics.log import log_metrics
+
+        self._ensure_open()
+        return log_metrics(self)
 
     def flush(self) -> None:
         """fsync every partition, whatever the fsync policy."""
