@@ -54,20 +54,27 @@ class _IndexFile:
     the segment is sealed, so a log with many segments does not hold a
     descriptor per index file. After ``close`` the file is never reopened (a
     reader racing a deletion must not re-create it).
+
+    ``read_only`` (a reader of a log another process writes): the file is read
+    once and never created, written or cut; entries added later stay in memory.
     """
 
-    __slots__ = ("_closed", "_dirty", "_entry_bytes", "_fd", "entries", "path")
+    __slots__ = ("_closed", "_dirty", "_entry_bytes", "_fd", "_read_only", "entries", "path")
 
-    def __init__(self, path: str | None, entry_bytes: int) -> None:
+    def __init__(self, path: str | None, entry_bytes: int, *, read_only: bool = False) -> None:
         self.path = path
         self._entry_bytes = entry_bytes
         self._fd = -1
         self._closed = False
         self._dirty = True  # the first fsync after opening always syncs
+        self._read_only = read_only
         self.entries = 0
-        self._handle()  # create it now: an index file exists beside every .log
+        if not read_only:
+            self._handle()  # create it now: an index file exists beside every .log
 
     def _handle(self) -> int:
+        if self._read_only:
+            return -1
         if self._fd < 0 and self.path is not None and not self._closed:
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -76,6 +83,14 @@ class _IndexFile:
         return self._fd
 
     def read_all(self) -> bytes:
+        if self._read_only and self.path is not None:
+            try:
+                with open(self.path, "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                return b""
+            except OSError as exc:
+                raise StorageError(f"cannot read index file {self.path}: {exc}") from exc
         fd = self._handle()
         if fd < 0:
             return b""
@@ -188,9 +203,11 @@ class OffsetIndex:
 
     __slots__ = ("_file", "offsets", "positions")
 
-    def __init__(self, path: str | None, *, trusted: bool = False) -> None:
-        """Load the entries in ``path``; ``trusted`` (after a clean close) skips validation."""
-        self._file = _IndexFile(path, offset_entry_bytes)
+    def __init__(self, path: str | None, *, trusted: bool = False,
+                 read_only: bool = False) -> None:
+        """Load the entries in ``path``; ``trusted`` (after a clean close) skips validation.
+        ``read_only``: never write the file (see _IndexFile)."""
+        self._file = _IndexFile(path, offset_entry_bytes, read_only=read_only)
         self.offsets, self.positions = _load_offset_entries(self._file.read_all(), trusted)
         if trusted:
             self._file.entries = len(self.offsets)
@@ -298,8 +315,8 @@ class TimeIndex:
 
     __slots__ = ("_file", "offsets", "timestamps")
 
-    def __init__(self, path: str | None) -> None:
-        self._file = _IndexFile(path, time_entry_bytes)
+    def __init__(self, path: str | None, *, read_only: bool = False) -> None:
+        self._file = _IndexFile(path, time_entry_bytes, read_only=read_only)
         self.timestamps, self.offsets = _load_time_entries(self._file.read_all())
         self._file.cut(len(self.timestamps))
 

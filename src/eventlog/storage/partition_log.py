@@ -48,6 +48,7 @@ from . import batch as codec
 from .batch import BatchHeader, Columns
 from .cleaner import CleanerStats, LogCleaner, complete_swaps
 from .files import atomic_write, fsync_dir, offset_from_file_name, segment_file_name
+from .reader_view import ReaderView
 from .retention import SegmentSummary, plan_retention
 from .segment import RecoveredSegment, Segment, relative_offset_max
 
@@ -132,9 +133,18 @@ class PartitionLog:
         self._closed = False
         if directory is not None:
             os.makedirs(directory, exist_ok=True)
-        report = self._open_segments(clean_shutdown, now_ms)
+        # Readers in other processes follow what this publishes (storage/reader_view.py).
+        self._reader_view = ReaderView.for_writer(directory)
+        self._published = self._reader_view.words  # the append path's one store
+        try:
+            report = self._open_segments(clean_shutdown, now_ms)
+        except BaseException:
+            self._reader_view.close()
+            raise
         self.recovery = report._replace(duration_ms=(time.perf_counter() - started) * 1000)
         self._cleaner = LogCleaner(self)
+        self._reader_view.publish_segments(self.start_offset)
+        self._reader_view.publish_end(self.end_offset)
 
     # ------------------------------------------------------------------ opening
 
@@ -326,8 +336,10 @@ class PartitionLog:
         return seg
 
     def _publish(self) -> None:
-        """Replace the readers' snapshot (never mutated in place)."""
+        """Replace the readers' snapshot (never mutated in place), and tell readers in
+        other processes that the segment files changed."""
         self._view = (list(self._segments.keys()), list(self._segments.values()))
+        self._reader_view.publish_segments(self.start_offset)
 
     # ------------------------------------------------------------------ state
 
@@ -402,6 +414,7 @@ class PartitionLog:
         ) and self._should_roll(seg, header, len(data), now_ms):
             seg = self.roll(now_ms)
         seg.append(data, header)
+        self._published[1] = seg.next_offset  # ReaderView.publish_end, inlined: per batch
         if self._fsync_always:
             self.flush()
         return header
@@ -456,6 +469,7 @@ class PartitionLog:
                 f"[{self.start_offset}, {self.end_offset}]"
             )
         removed = 0
+        self._reader_view.publish_end(offset)  # before the bytes go: readers stop short
         while len(self._segments) > 1 and self._segments.peekitem(-1)[0] >= offset:
             _base, seg = self._segments.popitem(-1)
             removed += seg.size
@@ -464,6 +478,7 @@ class PartitionLog:
         seg = self.active_segment
         if offset < seg.next_offset:
             removed += seg.truncate_to(offset)
+        self._reader_view.publish_end(self.end_offset)
         self._persist_log_start(min(self.start_offset, offset))
         self._cleaner.truncate_checkpoint(offset)
         return removed
@@ -498,6 +513,7 @@ class PartitionLog:
         if self.directory is not None:
             atomic_write(os.path.join(self.directory, log_start_file),
                          str(offset).encode("ascii"), durable=self.fsync != "never")
+        self._reader_view.publish_segments(offset)
 
     def apply_retention(self, now_ms: int) -> int:
         """Delete whole segments past ``retention_ms`` / ``retention_bytes``. Returns count."""
@@ -682,6 +698,7 @@ class PartitionLog:
                 os.unlink(os.path.join(self.directory, recovery_point_file))
             except FileNotFoundError:
                 pass
+        self._reader_view.close()  # the file stays: readers keep following it
         if errors:
             raise StorageError(f"closing {self.directory}: {errors[0]}") from errors[0]
 
@@ -689,6 +706,7 @@ class PartitionLog:
         """Close and remove every file of this log (its directory too)."""
         for seg in self._segments.values():
             seg.delete()
+        self._reader_view.close()
         self._closed = True
         if self.directory is not None:
             for name in os.listdir(self.directory):
