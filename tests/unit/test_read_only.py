@@ -243,3 +243,35 @@ def test_the_reader_follows_compaction_swaps_and_truncation(writer) -> None:
         reader.refresh()
         assert rp.read(p.end_offset - 1)[0].value == b"after"
         reader.check()
+
+
+def test_a_reader_sees_the_writers_group_members(writer) -> None:
+    import subprocess
+    import sys
+
+    import msgpack
+
+    from eventlog.group.members_view import members_view_file
+
+    writer.create_topic("t", partitions=2)
+    member = writer.consumer("t", group_id="g", client_id="app-1")
+    member.poll(100)
+    with _reader(writer) as reader:
+        d = reader.describe_group("g")
+        assert str(d.state) == "Stable" and [m.client_id for m in d.members] == ["app-1"]
+        assert set(d.members[0].assignment) == {TopicPartition("t", 0), TopicPartition("t", 1)}
+        assert [(g.group_id, str(g.state)) for g in reader.list_groups()] == [("g", "Stable")]
+        member.close()  # the writer publishes the change
+        assert str(reader.describe_group("g").state) in ("Empty", "Dead")
+        view = os.path.join(writer.path, members_view_file)
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout.strip()
+        with open(view, "wb") as f:  # a writer that died: its members are gone too
+            f.write(msgpack.packb({"format": 1, "pid": int(dead), "written_ms": 0, "groups": [
+                {"group": "ghost", "state": "STABLE", "generation": 3, "protocol": "range",
+                 "members": [["m", None, "c", [["t", 0]]]]}]}))
+        assert "ghost" not in [g.group_id for g in reader.list_groups()]
+        with open(view, "wb") as f:
+            f.write(b"not msgpack")
+        assert reader.list_groups() == [] or all(g.group_id != "ghost"
+                                                 for g in reader.list_groups())
