@@ -108,7 +108,7 @@ class ReadOnlyEventLog(EventLog):
         self._topic_defaults = TopicConfig()
         self._options = _Options("never", 1000, None, 300_000, False, 1)
         self._lock = threading.RLock()
-        self._refresh_lock = threading.Lock()
+        self._refresh_lock = threading.RLock()  # a client hook may ask for a topic
         self._topics: dict[str, Topic] = {}
         self._closed = False
         self._lock_fds = ()
