@@ -275,3 +275,19 @@ def test_a_reader_sees_the_writers_group_members(writer) -> None:
             f.write(b"not msgpack")
         assert reader.list_groups() == [] or all(g.group_id != "ghost"
                                                  for g in reader.list_groups())
+
+
+def test_a_following_reader_indexes_as_the_writer_does(writer) -> None:
+    """Following batch by batch must build the same sparse index as the writer's, or
+    every read walks the active segment's headers from its start."""
+    p = writer.create_topic("t", index_interval_bytes=512).partition(0)
+    with _reader(writer) as reader:
+        rp = reader.partition("t", 0)
+        for i in range(300):
+            p.append([(b"k", b"v%d" % i)])
+            reader.refresh()  # one batch per refresh, as a tailing consumer sees them
+        ours, theirs = rp.log.active_segment.index, p.log.active_segment.index
+        assert len(theirs) > 10
+        assert list(ours.offsets) == list(theirs.offsets)
+        assert list(ours.positions) == list(theirs.positions)
+        assert rp.read(299)[0].value == b"v299"

@@ -297,7 +297,8 @@ class Segment:
         next_offset reaches it. Returns the number of batches walked.
         """
         walked = 0
-        self._bytes_since_index = 0
+        if end_offset is None:  # following goes on counting where the last call stopped
+            self._bytes_since_index = 0
         expected = self.base_offset if self.size == 0 else None
         while end_offset is None or self.next_offset < end_offset:
             position = self.size
