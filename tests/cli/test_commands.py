@@ -149,6 +149,8 @@ def test_consume_starts_and_stops_where_asked(held) -> None:
     assert last == ["value 99", "v"]
     since = cli("consume", data, "orders", "--since", "1970-01-01T00:00:06Z").stdout
     assert since.splitlines() == ["v"]
+    assert cli("consume", data, "orders", "--since", "PT1H").stdout == ""  # all older
+    assert "not a time" in cli("consume", data, "orders", "--since", "noon", check=2).stderr
     rows = [json.loads(line) for line in
             cli("consume", data, "orders", "-p", "1", "--from-beginning", "--json").stdout
             .splitlines()]

@@ -94,17 +94,20 @@ def parse_duration_ms(text: str) -> int:
 
 def parse_time_ms(text: str) -> int:
     """A time as milliseconds since the epoch: an ISO 8601 date-time (UTC unless it names
-    a zone), a number of milliseconds, or ``-DURATION`` (that long ago, e.g. -PT1H)."""
+    a zone), a number of milliseconds, or an ISO 8601 duration meaning that long ago
+    (``PT1H``, or ``-PT1H``; ``--since=-PT1H`` keeps argparse from taking it for an
+    option)."""
     text = text.strip()
-    if text.startswith("-P"):
-        return int(time.time() * 1000) - parse_duration_ms(text[1:])
+    if text.upper().startswith(("P", "-P")):
+        return int(time.time() * 1000) - parse_duration_ms(text.lstrip("-"))
     if text.isdigit():
         return int(text)
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise CliError(f"{text!r} is not a time: give an ISO 8601 date-time such as "
-                       "2026-12-07T10:00:00, milliseconds since the epoch, or -PT1H") from None
+                       "2026-12-07T10:00:00, milliseconds since the epoch, or PT1H (that "
+                       "long ago)") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return int(dt.timestamp() * 1000)

@@ -47,7 +47,8 @@ def add_records(sub: Subparsers) -> None:
                        help="start at the log start (default: the end, or the group's offset)")
     start.add_argument("--offset", type=int, help="start at this offset (with --partition)")
     start.add_argument("--since", metavar="TIME",
-                       help="start at the first record at or after TIME (ISO 8601, ms, -PT1H)")
+                       help="start at the first record at or after TIME (ISO 8601 date-time, epoch "
+                            "ms, or a duration ago such as PT1H)")
     c.add_argument("-f", "--follow", action="store_true",
                    help="keep waiting for new records (default: stop at the end)")
     c.add_argument("-n", "--max-messages", type=int, help="stop after N records")

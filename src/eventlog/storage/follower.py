@@ -37,6 +37,7 @@ from .segment import Segment
 __all__ = ["FollowedLog"]
 
 reload_attempts_max = 16  # listings raced by file changes before giving up (each is rare)
+reload_backoff_s = 0.001  # times the attempt number: about 0.12 s in all before giving up
 
 
 class FollowedLog(PartitionLog):
@@ -127,7 +128,10 @@ class FollowedLog(PartitionLog):
                 if attempt == reload_attempts_max - 1:
                     raise StorageError(
                         f"the segment files of {self.directory} kept changing while they "
-                        "were listed; try again") from None
+                        "were listed (or there are none); try again") from None
+                # A writer creating the partition makes its first segment a moment
+                # after the directory: give it that moment, growing.
+                time.sleep(reload_backoff_s * attempt)
         old = self._segments
         self._segments = segments
         self._view = (list(segments.keys()), list(segments.values()))

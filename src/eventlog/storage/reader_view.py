@@ -68,8 +68,8 @@ class ReaderView:
         later store into the map allocates a disk block (a full disk then is an
         error here, not a SIGBUS in an append). Raises StorageError.
         """
-        if directory is None:
-            return cls(memoryview(bytearray(view_bytes)).cast("q"), None, None)
+        if directory is None:  # nobody else can read it: the four words only
+            return cls(memoryview(bytearray(32)).cast("q"), None, None)
         path = os.path.join(directory, reader_view_file)
         fd = -1
         try:
