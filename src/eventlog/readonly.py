@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from .broker import EventLog, _Options, topics_file
+from .broker import EventLog, _Options, _refuse_symlinks, topics_file
 from .clock import Clock, SystemClock
 from .config import TopicConfig
 from .errors import InvalidConfigError, ReadOnlyLogError, StorageError
@@ -136,7 +136,6 @@ class ReadOnlyEventLog(EventLog):
         if not force and (now - self._meta_checked) * 1000 < metadata_interval_ms:
             return False
         self._meta_checked = now
-        assert self.path is not None
         try:
             st = os.stat(os.path.join(self.path, topics_file))
             stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -144,7 +143,11 @@ class ReadOnlyEventLog(EventLog):
             stamp = (0, 0, 0)
         if stamp == self._meta_stamp:
             return False
+        assert self.path is not None
+        _refuse_symlinks(self.path, [topics_file])
         meta = self._read_metadata()
+        _refuse_symlinks(self.path, [f"{name}-{i}" for name, count, _ in meta.topics
+                                     for i in range(count)])
         changed = self._apply_metadata(meta.topics)
         self._meta_stamp = stamp if self._complete(meta.topics) else None
         if changed:

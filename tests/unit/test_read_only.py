@@ -291,3 +291,21 @@ def test_a_following_reader_indexes_as_the_writer_does(writer) -> None:
         assert list(ours.offsets) == list(theirs.offsets)
         assert list(ours.positions) == list(theirs.positions)
         assert rp.read(299)[0].value == b"v299"
+
+
+def test_links_in_the_data_directory_are_refused(tmp_path) -> None:
+    path = tmp_path / "data"
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"keep")
+    with eventlog.open(path) as log:
+        log.create_topic("t")
+    os.unlink(path / "t-0" / reader_view_file)
+    os.symlink(outside, path / "t-0" / reader_view_file)
+    with pytest.raises(StorageError, match="reader view"):
+        eventlog.open(path)  # the writer does not write through the link
+    assert outside.read_bytes() == b"keep"
+    os.unlink(path / "t-0" / reader_view_file)
+    os.rename(path / "t-0", tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", path / "t-0")
+    with pytest.raises(StorageError, match="symbolic link"):
+        eventlog.open(path, read_only=True)

@@ -49,8 +49,13 @@ def publish(directory: str, groups: list[dict[str, Any]]) -> None:
     """Replace the view. Never raises: a failure is logged (nothing depends on it)."""
     data = msgpack.packb({"format": 1, "pid": os.getpid(),
                           "written_ms": int(time.time() * 1000), "groups": groups})
+    path = os.path.join(directory, members_view_file)
+    if os.path.islink(path) or os.path.islink(path + ".tmp"):
+        _log.warning("%s (or its .tmp) is a symbolic link: not written (eventlog does not "
+                     "follow links inside its data directory)", path)
+        return
     try:
-        atomic_write(os.path.join(directory, members_view_file), data, durable=False)
+        atomic_write(path, data, durable=False)
     except OSError as exc:
         _log.warning("cannot write %s (readers in other processes will not see the "
                      "groups' members): %s", os.path.join(directory, members_view_file), exc)
@@ -70,8 +75,11 @@ def _alive(pid: int) -> bool:
 
 def read(directory: str) -> dict[str, PublishedGroup]:
     """The groups the writing process published, if it is still running; else {}."""
+    path = os.path.join(directory, members_view_file)
+    if os.path.islink(path):
+        return {}
     try:
-        with open(os.path.join(directory, members_view_file), "rb") as f:
+        with open(path, "rb") as f:
             raw = msgpack.unpackb(f.read())
         if raw.get("format") != 1 or not isinstance(raw.get("pid"), int):
             return {}

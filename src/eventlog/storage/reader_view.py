@@ -35,6 +35,7 @@ __all__ = ["Published", "ReaderView", "reader_view_file"]
 reader_view_file = "reader-view"
 view_bytes = 4096  # one page: the first store into it is never a page's first allocation
 view_magic = 0x31564552
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a link here would lead out of the directory
 _MAGIC, _END, _EPOCH, _START = range(4)
 
 
@@ -62,7 +63,8 @@ class ReaderView:
 
     @classmethod
     def for_writer(cls, directory: str | None) -> ReaderView:
-        """Create or reuse ``directory/reader-view`` for the writer that holds the log.
+        """Create or reuse ``directory/reader-view`` for the writer that holds the log
+        (never through a symbolic link: that is a StorageError).
 
         The file's bytes are written with ``pwrite`` before they are mapped, so no
         later store into the map allocates a disk block (a full disk then is an
@@ -73,7 +75,7 @@ class ReaderView:
         path = os.path.join(directory, reader_view_file)
         fd = -1
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW, 0o644)
             old = os.pread(fd, view_bytes, 0)
             epoch = 0
             if len(old) == view_bytes:
@@ -100,7 +102,7 @@ class ReaderView:
         path = os.path.join(directory, reader_view_file)
         fd = -1
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW)
             if os.fstat(fd).st_size < view_bytes:
                 return None
             backing = mmap.mmap(fd, view_bytes, access=mmap.ACCESS_READ)
