@@ -82,6 +82,7 @@ def _verify_segment(seg: Segment, sealed: bool, damage: list[Damage]) -> int:
 def _walk(buf: memoryview, seg: Segment, sealed: bool, path: str,
           damage: list[Damage]) -> int:
     size = len(buf)
+    assert codec.magic_v1 == 1
     unpack = codec.HEADER.unpack_from
     crc32 = zlib.crc32
     compacted = codec.attr_compacted
@@ -90,19 +91,24 @@ def _walk(buf: memoryview, seg: Segment, sealed: bool, path: str,
     _check_increasing(path, offsets, times, damage)
     base_offset = seg.base_offset
     j = k = 0  # the next offset / time index entry to meet
+    # Where the next entry applies (byte / offset); past the end when there is none.
+    next_entry_position = offsets[0][1] if offsets else size
+    next_time_offset = base_offset + times[0][1] if times else 2**63
     expected = base_offset
     max_ts = -1
     position = 0
     walked = 0
+    min_length = codec.header_bytes - codec.length_prefix_bytes
+    prefix = codec.length_prefix_bytes
+    crc_start = codec.crc_start
     while position < size:
         if position + codec.header_bytes > size:
             damage.append(Damage(path, f"a partial batch header at byte {position}"))
             break
         (base, length, magic, crc, attrs, lod, _bts, mts, _pid, _pep, _seq,
          count) = unpack(buf, position)
-        total = length + codec.length_prefix_bytes
-        if (magic != codec.magic_v1 or length < codec.header_bytes - codec.length_prefix_bytes
-                or position + total > size or lod < max(count - 1, 0)
+        end = position + length + prefix
+        if (magic != 1 or length < min_length or end > size or lod < 0 or lod < count - 1
                 or (count <= 0 and not (count == 0 and attrs & compacted))):
             damage.append(Damage(path, f"no valid batch at byte {position} (offset "
                                        f"{expected} expected); the rest of the segment "
@@ -112,26 +118,31 @@ def _walk(buf: memoryview, seg: Segment, sealed: bool, path: str,
         if base != expected and not (base > expected and attrs & compacted):
             damage.append(Damage(path, f"the batch at byte {position} starts at offset {base}"
                                        f", expected {expected}: offsets are not dense"))
-        if crc32(buf[position + codec.crc_start:position + total]) != crc:
+        if crc32(buf[position + crc_start:end]) != crc:
             damage.append(Damage(path, f"the batch at byte {position} (offsets {base}.."
                                        f"{last}) fails its CRC"))
-        max_ts = max(max_ts, mts)
-        while j < len(offsets) and offsets[j][1] <= position:
-            rel, pos = offsets[j]
-            if pos != position or base_offset + rel != last:
-                damage.append(Damage(path[:-4] + ".index", (
-                    f"entry {j} ({rel}, {pos}) names no batch ending at offset "
-                    f"{base_offset + rel} at byte {pos}")))
-            j += 1
-        while k < len(times) and base_offset + times[k][1] <= last:
-            ts, rel = times[k]
-            if max_ts > ts and base_offset + times[k][1] == last:
-                damage.append(Damage(path[:-4] + ".timeindex", (
-                    f"entry {k} says records up to offset {base_offset + rel} are at or "
-                    f"before {ts}, but one is at {max_ts}")))
-            k += 1
+        if mts > max_ts:
+            max_ts = mts
+        if next_entry_position <= position:
+            while j < len(offsets) and offsets[j][1] <= position:
+                rel, pos = offsets[j]
+                if pos != position or base_offset + rel != last:
+                    damage.append(Damage(path[:-4] + ".index", (
+                        f"entry {j} ({rel}, {pos}) names no batch ending at offset "
+                        f"{base_offset + rel} at byte {pos}")))
+                j += 1
+            next_entry_position = offsets[j][1] if j < len(offsets) else size
+        if next_time_offset <= last:
+            while k < len(times) and base_offset + times[k][1] <= last:
+                ts, rel = times[k]
+                if max_ts > ts and base_offset + rel == last:
+                    damage.append(Damage(path[:-4] + ".timeindex", (
+                        f"entry {k} says records up to offset {base_offset + rel} are at or "
+                        f"before {ts}, but one is at {max_ts}")))
+                k += 1
+            next_time_offset = base_offset + times[k][1] if k < len(times) else 2**63
         expected = last + 1
-        position += total
+        position = end
         walked += 1
     if sealed and j < len(offsets):
         damage.append(Damage(path[:-4] + ".index", (
