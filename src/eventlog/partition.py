@@ -60,6 +60,10 @@ class AppendResult(NamedTuple):
     last_offset: int
     log_append_time_ms: int  # -1 for CreateTime topics
     duplicate: bool = False
+    # The batch's bytes in the log, and before compression (equal when uncompressed);
+    # 0 for a duplicate, which appended nothing. What producer metrics average.
+    size_bytes: int = 0
+    uncompressed_bytes: int = 0
 
 
 _new_result = partial(tuple.__new__, AppendResult)
@@ -395,7 +399,7 @@ class Partition:
                 timestamps = [now_ms] * len(keys)
             base = log.end_offset
             try:
-                header = self._encode_and_append(
+                header, uncompressed = self._encode_and_append(
                     timestamps, keys, values, headers, attributes,
                     producer_id, producer_epoch, base_sequence, now_ms,
                 )
@@ -419,9 +423,10 @@ class Partition:
         signal.version += 1
         if signal.waiters:
             signal.notify()
-        return _new_result(
-            (header.base_offset, header.last_offset, now_ms if self._log_append_time else -1, False)
-        )
+        return _new_result((
+            header.base_offset, header.last_offset, now_ms if self._log_append_time else -1,
+            False, header.total_bytes, uncompressed,
+        ))
 
     def append_record(
         self,
@@ -568,7 +573,9 @@ class Partition:
         producer_epoch: int,
         base_sequence: int,
         now_ms: int,
-    ) -> BatchHeader:
+    ) -> tuple[BatchHeader, int]:
+        """Encode and append one batch; returns its header and its size before
+        compression (the whole batch's size when it is not compressed)."""
         config = self._log.config
         if config.log_append_time:
             attributes |= codec.attr_log_append_time
@@ -579,11 +586,16 @@ class Partition:
         )
         if len(data) > self._max_message_bytes:
             self._too_large(len(data), len(keys))
-        if attributes & codec.compression_mask and codec.inflated_size(data) > self._inflated_max:
-            # Readers refuse a batch that inflates past this (a decompression bomb), so
-            # never write one, however well its records compress.
-            self._too_large(codec.inflated_size(data), len(keys), uncompressed=True)
-        return self._log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
+        uncompressed = len(data)
+        if attributes & codec.compression_mask:
+            inflated = codec.inflated_size(data)
+            if inflated > self._inflated_max:
+                # Readers refuse a batch that inflates past this (a decompression bomb),
+                # so never write one, however well its records compress.
+                self._too_large(inflated, len(keys), uncompressed=True)
+            uncompressed = codec.header_bytes + inflated
+        header = self._log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
+        return header, uncompressed
 
     def _after_append(self, header: BatchHeader) -> None:
         if self._flush_interval_messages is not None:
@@ -611,7 +623,7 @@ class Partition:
         if epoch == entry.epoch:
             for b_epoch, b_first, b_last, first_offset, last_offset in entry.batches:
                 if (b_epoch, b_first, b_last) == (epoch, base_sequence, last_sequence):
-                    return AppendResult(first_offset, last_offset, -1, True)
+                    return AppendResult(first_offset, last_offset, -1, True, 0, 0)
             expected = (entry.last_sequence + 1) % sequence_modulus
             if base_sequence != expected:
                 raise OutOfOrderSequenceError(
@@ -951,8 +963,16 @@ class Partition:
         the cleaner removed once the swap is visible (reads also re-check each record)."""
         return _DropKeyIndexOnCommit(self)
 
+    @property
+    def fsync_error(self) -> StorageError | None:
+        """The first failed fsync of this partition, or None. Once set, every write
+        raises StorageError until the log is closed and opened again (docs/storage.md,
+        "When the disk fails"); reads go on."""
+        return self._log.fsync_error
+
     def flush(self) -> None:
-        """fsync what was appended (whatever the fsync policy)."""
+        """fsync what was appended (whatever the fsync policy). StorageError if the
+        fsync fails, after which the partition refuses writes (``fsync_error``)."""
         with self._lock:
             if not self._closed:
                 self._flush_locked()

@@ -26,7 +26,9 @@ from .broker import EventLog, _Options, _refuse_symlinks, topics_file
 from .clock import Clock, SystemClock
 from .config import TopicConfig
 from .errors import InvalidConfigError, ReadOnlyLogError, StorageError
+from .metrics.counters import MaintenanceCounters
 from .partition import DataSignal, Partition
+from .storage.files import os_files
 from .storage.follower import FollowedLog
 from .storage.key_index import KeyIndex
 from .topic import Topic
@@ -107,6 +109,8 @@ class ReadOnlyEventLog(EventLog):
             raise StorageError(f"cannot open {self.path} read-only: no such directory")
         self._topic_defaults = TopicConfig()
         self._options = _Options("never", 1000, None, 300_000, False, 1)
+        self.files = os_files  # unused: a reader's few calls go to the OS directly
+        self.maintenance_counters = MaintenanceCounters()  # metrics(): none run here
         self._lock = threading.RLock()
         self._refresh_lock = threading.RLock()  # a client hook may ask for a topic
         self._topics: dict[str, Topic] = {}

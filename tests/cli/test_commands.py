@@ -84,7 +84,7 @@ def test_version_and_usage_errors() -> None:
     assert cli("--version").stdout.strip() == f"eventlog {eventlog.__version__}"
     assert "invalid choice" in cli("nonsense", check=2).stderr
     assert "required" in cli("topics", check=2).stderr
-    assert "no such directory" in cli("topics", "list", "/nonexistent/dir", check=2).stderr
+    assert "no data directory" in cli("topics", "list", "/nonexistent/dir", check=2).stderr
 
 
 def test_topics_list_and_describe(held) -> None:

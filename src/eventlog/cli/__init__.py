@@ -23,7 +23,7 @@ from .registry import registered
 __all__ = ["command_modules", "main"]
 
 # One module per command group; a new group is a module registering its parsers.
-command_modules = ("topics", "records", "groups", "logfiles", "server")
+command_modules = ("topics", "records", "groups", "logfiles", "metrics", "ui", "server")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -26,7 +26,8 @@ class CliError(Exception):
 
 def _check_dir(path: str) -> str:
     if not os.path.isdir(path):
-        raise CliError(f"{path}: no such directory (give the data directory of an event log)")
+        raise CliError(f"no data directory at {path!r}; give an existing one (the data "
+                       "directory of an event log)")
     if not os.path.exists(os.path.join(path, "topics.msgpack")) and not any(
             os.scandir(path)):
         raise CliError(f"{path}: an empty directory, not an event log")

@@ -47,7 +47,16 @@ from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .cleaner import CleanerStats, LogCleaner, complete_swaps
-from .files import atomic_write, fsync_dir, offset_from_file_name, segment_file_name
+from .files import (
+    Files,
+    atomic_write,
+    fsync_dir,
+    offset_from_file_name,
+    os_files,
+    segment_file_name,
+    storage_error,
+    with_errno,
+)
 from .reader_view import ReaderView
 from .retention import SegmentSummary, plan_retention
 from .segment import RecoveredSegment, Segment, relative_offset_max
@@ -107,6 +116,7 @@ class PartitionLog:
         now_ms: int,
         clean_shutdown: bool = False,
         fsync: str = "never",
+        files: Files = os_files,
     ) -> None:
         """Open (or create) the log in ``directory`` (None: in memory) and recover it.
 
@@ -118,6 +128,10 @@ class PartitionLog:
         started = time.perf_counter()
         self.directory = directory
         self.config = config
+        self.files = files
+        # Set by the first failed fsync (see ``_fsync_failed``): writes are refused
+        # from then on, until the log is reopened from what the disk holds.
+        self.fsync_error: StorageError | None = None
         self.fsync = fsync
         self._fsync_always = fsync == "always"
         self._segment_bytes = config.segment_bytes
@@ -132,7 +146,10 @@ class PartitionLog:
         self.start_offset = 0
         self._closed = False
         if directory is not None:
-            os.makedirs(directory, exist_ok=True)
+            try:
+                files.makedirs(directory)
+            except OSError as exc:
+                raise storage_error(exc, f"create {directory}", directory, files=files) from exc
         # Readers in other processes follow what this publishes (storage/reader_view.py).
         self._reader_view = ReaderView.for_writer(directory)
         self._published = self._reader_view.words  # the append path's one store
@@ -218,9 +235,9 @@ class PartitionLog:
     def _existing_base_offsets(self) -> list[int]:
         if self.directory is None:
             return []
-        complete_swaps(self.directory)  # an interrupted cleaning: finish or forget it
+        complete_swaps(self.directory, self.files)  # an interrupted cleaning: finish or forget it
         bases = set()
-        for name in os.listdir(self.directory):
+        for name in self.files.listdir(self.directory):
             if name.endswith(".log"):
                 base = offset_from_file_name(name)
                 if base is not None:
@@ -259,8 +276,7 @@ class PartitionLog:
             return None
         path = os.path.join(self.directory, recovery_point_file)
         try:
-            with open(path, "rb") as f:
-                data = f.read(_RECOVERY_POINT.size + 1)
+            data = self.files.read_file(path)[: _RECOVERY_POINT.size + 1]
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -296,8 +312,7 @@ class PartitionLog:
             return first
         path = os.path.join(self.directory, log_start_file)
         try:
-            with open(path, "rb") as f:
-                data = f.read(log_start_bytes_max + 1)
+            data = self.files.read_file(path)[: log_start_bytes_max + 1]
         except FileNotFoundError:
             return first
         except OSError as exc:
@@ -325,13 +340,21 @@ class PartitionLog:
             created_ms=now_ms,
             trusted=trusted,
             inflated_bytes_max=codec.inflated_bytes_max(self.config.max_message_bytes),
+            files=self.files,
         )
 
     def _add_segment(self, base: int, now_ms: int) -> Segment:
         seg = self._new_segment(base, now_ms)
         self._segments[base] = seg
         if self.directory is not None and self.fsync != "never":
-            fsync_dir(self.directory)
+            try:
+                fsync_dir(self.directory, files=self.files)
+            except OSError as exc:
+                del self._segments[base]
+                seg.delete()
+                raise self._fsync_failed(storage_error(
+                    exc, f"fsync {self.directory} after creating segment {base}",
+                    self.directory, files=self.files)) from exc
         self._publish()
         return seg
 
@@ -402,7 +425,13 @@ class PartitionLog:
         return self.append_encoded(data, header, now_ms=now_ms)
 
     def append_encoded(self, data: bytes, header: BatchHeader, *, now_ms: int) -> BatchHeader:
-        """Append a batch already encoded at the log end (see ``append``)."""
+        """Append a batch already encoded at the log end (see ``append``).
+
+        A StorageError (a full disk: ENOSPC) leaves the log as it was. With
+        ``fsync="always"`` a failed fsync undoes the append and refuses every
+        later write (``fsync_error``)."""
+        if self.fsync_error is not None:
+            raise self._refused()
         seg = self._view[1][-1]
         assert header[0] == seg.next_offset, "batch not encoded at the log end"
         size = seg.size
@@ -414,10 +443,47 @@ class PartitionLog:
         ) and self._should_roll(seg, header, len(data), now_ms):
             seg = self.roll(now_ms)
         seg.append(data, header)
-        self._published[1] = seg.next_offset  # ReaderView.publish_end, inlined: per batch
         if self._fsync_always:
-            self.flush()
+            try:
+                self.flush()
+            except StorageError:
+                self._undo_append(header[0])  # never published: no reader saw it
+                raise
+        self._published[1] = seg.next_offset  # ReaderView.publish_end, inlined: per batch
         return header
+
+    def _undo_append(self, base_offset: int) -> None:
+        """Remove a batch whose fsync failed, so nobody reads what was not acknowledged
+        (best effort: the log refuses writes from now on either way)."""
+        try:
+            self.truncate_to(base_offset)
+        except OSError as exc:
+            _log.error("cannot remove the unacknowledged batch at offset %d of %s: %s",
+                       base_offset, self.directory, exc)
+
+    def _fsync_failed(self, error: StorageError) -> StorageError:
+        """Record the first failed fsync (PostgreSQL's lesson, "fsyncgate": after a
+        failed fsync the kernel may have dropped the dirty pages and a retry may
+        report success without writing them). What was written since the last good
+        fsync is not durable; every later write raises until the log is closed and
+        reopened, which recovers from what the disk holds."""
+        if self.fsync_error is None:
+            self.fsync_error = error
+            _log.error("%s; writes to %s are refused until the log is reopened: records "
+                       "written since the last successful fsync may not be on disk",
+                       error, self.directory)
+        return error
+
+    def _refused(self) -> StorageError:
+        error = self.fsync_error
+        assert error is not None
+        return StorageError(
+            error.errno,
+            f"{self.directory} refuses writes: an earlier fsync failed "
+            f"({error.strerror or error}), so records written since the last successful "
+            "fsync may not be on disk. "
+            "Close the log and open it again: opening recovers from what the disk holds",
+        )
 
     def _should_roll(self, seg: Segment, header: BatchHeader, size: int, now_ms: int) -> bool:
         """Kafka's LogSegment.shouldRoll (KAFKA_SEMANTICS 5.3)."""
@@ -440,22 +506,38 @@ class PartitionLog:
         if seg.size == 0:
             return seg
         if self.fsync != "never":
-            seg.flush()
+            self._flush_segment(seg)
+        new = self._add_segment(seg.next_offset, now_ms)  # first: a failure changes nothing
         seg.seal()
-        return self._add_segment(seg.next_offset, now_ms)
+        return new
 
     def flush(self) -> None:
         """fsync the active segment and record the recovery point."""
+        if self.fsync_error is not None:
+            raise self._refused()
         seg = self.active_segment
-        seg.flush()
+        self._flush_segment(seg)
         if self.directory is not None:
             point = _RECOVERY_POINT.pack(seg.base_offset, seg.size)
-            fd = os.open(os.path.join(self.directory, recovery_point_file),
-                         os.O_WRONLY | os.O_CREAT, 0o644)
+            path = os.path.join(self.directory, recovery_point_file)
+            files = self.files
             try:
-                os.pwrite(fd, point, 0)
-            finally:
-                os.close(fd)
+                fd = files.open(path, os.O_WRONLY | os.O_CREAT)
+                try:
+                    files.pwrite(fd, point, 0)
+                finally:
+                    files.close(fd)
+            except OSError as exc:
+                # Only a hint for recovery (a short or missing file is ignored there).
+                _log.warning("cannot write %s: %s", path, exc)
+
+    def _flush_segment(self, seg: Segment) -> None:
+        try:
+            seg.flush()
+        except OSError as exc:
+            raise self._fsync_failed(storage_error(
+                exc, f"fsync segment {seg.base_offset} of {self.directory}",
+                self.directory or "memory", files=self.files)) from exc
 
     def truncate_to(self, offset: int) -> int:
         """Cut the tail: remove every record at or above ``offset``. Returns bytes removed.
@@ -512,7 +594,8 @@ class PartitionLog:
         self.start_offset = offset
         if self.directory is not None:
             atomic_write(os.path.join(self.directory, log_start_file),
-                         str(offset).encode("ascii"), durable=self.fsync != "never")
+                         str(offset).encode("ascii"), durable=self.fsync != "never",
+                         files=self.files)
         self._reader_view.publish_segments(offset)
 
     def apply_retention(self, now_ms: int) -> int:
@@ -693,14 +776,18 @@ class PartitionLog:
                 seg.close()
             except OSError as exc:
                 errors.append(exc)
-        if self.directory is not None:
+        if self.fsync_error is not None:
+            errors.append(self._refused())  # no clean-shutdown marker: recover on open
+        elif self.directory is not None:
             try:
-                os.unlink(os.path.join(self.directory, recovery_point_file))
+                self.files.unlink(os.path.join(self.directory, recovery_point_file))
             except FileNotFoundError:
                 pass
+            except OSError as exc:
+                errors.append(exc)
         self._reader_view.close()  # the file stays: readers keep following it
         if errors:
-            raise StorageError(f"closing {self.directory}: {errors[0]}") from errors[0]
+            raise with_errno(errors[0], f"closing {self.directory}: {errors[0]}") from errors[0]
 
     def delete(self) -> None:
         """Close and remove every file of this log (its directory too)."""
@@ -709,9 +796,10 @@ class PartitionLog:
         self._reader_view.close()
         self._closed = True
         if self.directory is not None:
-            for name in os.listdir(self.directory):
-                os.unlink(os.path.join(self.directory, name))
-            os.rmdir(self.directory)
+            files = self.files
+            for name in files.listdir(self.directory):
+                files.unlink(os.path.join(self.directory, name))
+            files.rmdir(self.directory)
 
     def check(self) -> None:
         """Assert DESIGN invariant 1 and every segment's invariants."""

@@ -28,7 +28,7 @@ from typing import NamedTuple
 from ..errors import CorruptLogError, OffsetOutOfRangeError
 from . import batch as codec
 from .batch import BatchHeader, Columns
-from .files import MappedFile, segment_file_name
+from .files import Files, MappedFile, os_files, segment_file_name, storage_error
 from .index import OffsetIndex, TimeIndex
 
 __all__ = ["RecoveredSegment", "Segment", "decode_stored"]
@@ -88,6 +88,7 @@ class Segment:
         "base_offset",
         "created_ms",
         "damaged",
+        "files",
         "first_max_timestamp",
         "index",
         "inflated_bytes_max",
@@ -106,9 +107,13 @@ class Segment:
         created_ms: int,
         trusted: bool = True,
         inflated_bytes_max: int = codec.inflated_bytes_floor,
+        files: Files = os_files,
         read_only: bool = False,
     ) -> None:
         """Open (creating if absent) the segment files; call ``load`` or ``recover`` next.
+
+        On failure (a full disk: StorageError with ENOSPC) the files this call
+        created are removed again, so a failed roll leaves no empty segment behind.
 
         ``inflated_bytes_max``: the most a compressed batch may declare when read
         (batch.py's ``inflated_bytes_max``); more is CorruptLogError.
@@ -126,10 +131,23 @@ class Segment:
                 return None
             return os.path.join(directory, segment_file_name(base_offset, suffix))
 
+        self.files = files
         self._read_only = read_only
-        self._log = MappedFile(path(".log"), capacity_max_bytes=segment_bytes,
-                               create=not read_only, read_only=read_only)
-        self.index = OffsetIndex(path(".index"), trusted=trusted, read_only=read_only)
+        log_path, index_path = path(".log"), path(".index")
+        existed = log_path is not None and os.path.lexists(log_path)
+        self._log = MappedFile(log_path, capacity_max_bytes=segment_bytes,
+                               create=not read_only, files=files, read_only=read_only)
+        try:
+            self.index = OffsetIndex(index_path, trusted=trusted, files=files,
+                                     read_only=read_only)
+        except BaseException:
+            self._log.close()
+            if not existed and log_path is not None and not read_only:
+                try:
+                    files.unlink(log_path)
+                except OSError:
+                    pass
+            raise
         self._timeindex_path = path(".timeindex")
         self._time_index: TimeIndex | None = None
         self.size = 0
@@ -207,15 +225,24 @@ class Segment:
     def _last_time_entry_timestamp(self) -> int:
         if self._timeindex_path is None:
             return -1
+        files = self.files
         try:
-            with open(self._timeindex_path, "rb") as f:
-                size = f.seek(0, os.SEEK_END)
-                if size < 12 or size % 12:
-                    return self.time_index.max_timestamp()
-                f.seek(size - 12)
-                return int.from_bytes(f.read(8), "big", signed=True)
+            fd = files.open(self._timeindex_path, os.O_RDONLY)
         except FileNotFoundError:
             return -1
+        except OSError as exc:
+            raise storage_error(exc, f"open {self._timeindex_path}", self._timeindex_path,
+                                files=files) from exc
+        try:
+            size = files.size(fd)
+            if size < 12 or size % 12:
+                return self.time_index.max_timestamp()
+            return int.from_bytes(files.pread(fd, 8, size - 12), "big", signed=True)
+        except OSError as exc:
+            raise storage_error(exc, f"read {self._timeindex_path}", self._timeindex_path,
+                                files=files) from exc
+        finally:
+            files.close(fd)
 
     def recover(self, start_position: int | None = None) -> RecoveredSegment:
         """Re-check the log from a known-good point and cut it at the first bad batch.
@@ -456,8 +483,8 @@ class Segment:
                 time_index = self._time_index
                 if time_index is None:
                     time_index = self._time_index = (
-                        TimeIndex(self._timeindex_path, read_only=True) if self._read_only
-                        else TimeIndex(self._timeindex_path))
+                        TimeIndex(self._timeindex_path, self.files, read_only=True)
+                        if self._read_only else TimeIndex(self._timeindex_path, self.files))
         return time_index
 
     def truncate_to(self, offset: int) -> int:
@@ -678,7 +705,7 @@ class Segment:
         for path in (self._log.path, self.index_path, self._timeindex_path):
             if path is not None:
                 try:
-                    os.unlink(path)
+                    self.files.unlink(path)
                 except FileNotFoundError:
                     pass
 
