@@ -309,3 +309,38 @@ def test_links_in_the_data_directory_are_refused(tmp_path) -> None:
     os.symlink(tmp_path / "elsewhere", path / "t-0")
     with pytest.raises(StorageError, match="symbolic link"):
         eventlog.open(path, read_only=True)
+
+
+def test_a_reader_never_sees_an_append_that_a_failed_fsync_undid(tmp_path) -> None:
+    """fsync="always": the end is published after the fsync, so a reader looking while
+    the fsync runs (and fails) sees only acknowledged records."""
+    import errno
+
+    from eventlog.testing import FaultyFiles
+
+    seen_during_msync: list[int] = []
+
+    class Watching(FaultyFiles):
+        def msync(self, mapped):  # type: ignore[no-untyped-def]
+            view = ReaderView.for_reader(str(tmp_path / "data" / "t-0"))
+            if view is not None:
+                seen_during_msync.append(view.read().end_offset)
+                view.close()
+            return super().msync(mapped)
+
+    files = Watching()
+    log = eventlog.open(tmp_path / "data", fsync="always", files=files)
+    p = log.create_topic("t").partition(0)
+    p.append([(None, b"durable")])
+    seen_during_msync.clear()
+    with _reader(log) as reader:
+        files.fail("msync", errno.EIO)
+        with pytest.raises(StorageError):
+            p.append([(None, b"not acknowledged")])
+        assert seen_during_msync and set(seen_during_msync) == {1}
+        reader.refresh()
+        rp = reader.partition("t", 0)
+        assert rp.end_offset == 1
+        assert [r.value for r in rp.read(0)] == [b"durable"]
+    with pytest.raises(StorageError):
+        log.close()
