@@ -34,11 +34,6 @@ class TickingClock(ManualClock):
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def log(clock: ManualClock) -> Iterator[eventlog.EventLog]:
     with eventlog.open(clock=clock) as log_:
         yield log_
