@@ -133,7 +133,9 @@ def consume(bootstrap: str, topic: str, n: int) -> tuple[float, float, int]:
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{time.time_ns()}",
                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                  "fetch.wait.max.ms": 10, "heartbeat.interval.ms": 100, **QUIET})
+                  "fetch.wait.max.ms": 10, "heartbeat.interval.ms": 100, **QUIET,
+                  # the mock answers a fetch with up to ~110 MB, past the 100 MB default
+                  "receive.message.max.bytes": 1_000_000_000})
     start = time.perf_counter()
     c.subscribe([topic])
     first = None
@@ -192,9 +194,12 @@ def main(argv: list[str] | None = None) -> None:
                     crate, join_ms, got = consume(bootstrap, "bench", args.records)
                 results[name] = {"produce": rate, "consume": crate, "join_ms": join_ms,
                                  "consumed": got}
+                print(f"{name}: {results[name]}", flush=True)
             except RuntimeError as exc:
                 print(f"{name}: skipped ({exc})")
-    results.setdefault("eventlog serve", {})["startup_ms"] = startup_ms()
+    # the first serve() in a process also imports the protocol schemas: both are shown
+    results.setdefault("eventlog serve", {})["first_startup_ms"] = startup_ms()
+    results["eventlog serve"]["startup_ms"] = min(startup_ms() for _ in range(3))
     ev = results["eventlog serve"]
     print(f"{args.records} records of {len(VALUE)} bytes, {args.partitions} partition(s)")
     print(f"{'broker':18} {'produce/s':>11} {'consume/s':>11} {'read':>9} {'join ms':>8}"
@@ -205,7 +210,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:18} {r['produce']:11,.0f} {r['consume']:11,.0f} {r['consumed']:9,.0f}"
               f" {r['join_ms']:8.0f} {ev['produce'] / r['produce']:10.2f}"
               f" {ev['consume'] / r['consume']:10.2f}")
-    print(f"eventlog: log.serve() to a fresh group's first record: {ev['startup_ms']:.0f} ms")
+    print(f"eventlog: log.serve() to a fresh group's first record: {ev['startup_ms']:.0f} ms"
+          f" ({ev['first_startup_ms']:.0f} ms for the first serve() in a process)")
     print("(x: eventlog's rate over that broker's; >= 1.0 is the goal)")
 
 
