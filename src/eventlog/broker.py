@@ -449,6 +449,7 @@ class EventLog:
         )
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         self._lock = threading.RLock()
+        self._close_lock = threading.Lock()  # one close() at a time; others wait for it
         self._topics: dict[str, Topic] = {}
         self._closed = False
         self._lock_fds: tuple[int, ...] = ()  # the directory's and LOCK's, both flock()ed
@@ -1153,12 +1154,20 @@ class EventLog:
 
         Idempotent. Every method but ``close`` raises ClosedError afterwards.
         """
-        with self._lock:
-            if self._closed:
-                return
-            for client in list(self._clients):
+        with self._close_lock:
+            with self._lock:
+                if self._closed:
+                    return
+                clients = list(self._clients)
+            # Clients are closed without the log lock: a server's thread may be handling
+            # a request that needs it (creating a topic) while its close() waits for it.
+            for client in clients:
                 client.close()
-            self._closed = True
+            with self._lock:
+                self._closed = True
+            self._finish_close()
+
+    def _finish_close(self) -> None:
         self._stop.set()
         if threading.current_thread() is not self._maintenance:
             self._maintenance.join()
