@@ -477,6 +477,20 @@ class Segment:
             )
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 
+    def batch_at(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
+        """The decoded batch at ``position`` if a whole batch holding ``offset`` starts
+        there and passes its CRC; None otherwise. Raises ValueError if the map is
+        closed, CorruptLogError if that batch cannot be decoded."""
+        header = self._header_at(position, self.size)
+        if header is None or not header.base_offset <= offset <= header.last_offset:
+            return None
+        tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
+        if not codec.verify_crc(tail, header):
+            return None  # a stale position, or damage: the generic read decides which
+        return header, decode_stored(
+            header, tail, position, self._log.path, self.inflated_bytes_max
+        )
+
     def read(
         self, offset: int, max_records: int, max_bytes: int
     ) -> list[tuple[BatchHeader, Columns]]:
