@@ -760,6 +760,54 @@ class PartitionLog:
             i += 1
         return out
 
+    def batch_at(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
+        """The decoded batch at byte ``position`` of the segment holding ``offset``, if
+        a whole, CRC-valid batch holding ``offset`` starts there; None otherwise (a stale
+        or unknown position: the caller reads through ``read``). Lock-free.
+
+        The fast path of ``Partition.read_key``: one bisect, one header, one CRC, one
+        decode; no sparse-index lookup, no header walk. Raises CorruptLogError only for
+        a batch that holds ``offset`` and passes its CRC but cannot be decoded.
+        """
+        if position < 0 or not self.start_offset <= offset < self.end_offset:
+            return None
+        bases, segs = self._view
+        seg = segs[max(bisect_right(bases, offset) - 1, 0)]
+        try:
+            return seg.batch_at(offset, position)
+        except ValueError:  # the map was closed under us (deleted or replaced)
+            return None
+
+    def batch_positions(self, batches: Sequence[tuple[BatchHeader, Columns]]) -> list[int]:
+        """The byte position, in its segment, of each of ``batches`` (as ``read``
+        returned them: consecutive in the log), -1 where it cannot be told. Lock-free.
+
+        O(1) per batch within a segment (batches are contiguous in a segment's file);
+        one sparse-index lookup per segment the batches enter.
+        """
+        out: list[int] = []
+        bases, segs = self._view
+        seg_index = -1
+        position = -1
+        for header, _cols in batches:
+            base = header.base_offset
+            i = max(bisect_right(bases, base) - 1, 0)
+            if i != seg_index:
+                seg_index = i
+                try:
+                    position = segs[i].find_position(base)
+                except (ValueError, CorruptLogError):
+                    position = -1
+            out.append(position)
+            if position >= 0:
+                position += header.total_bytes
+        return out
+
+    def last_batch_position(self, total_bytes: int) -> int:
+        """The byte position of the batch of ``total_bytes`` just appended (the caller
+        holds the append lock, so it is the active segment's last)."""
+        return self._view[1][-1].size - total_bytes
+
     def offset_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record, in offset order, whose timestamp is
         >= ``timestamp_ms``; None if there is none. Lock-free.

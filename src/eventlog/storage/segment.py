@@ -573,6 +573,26 @@ class Segment:
             )
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 
+    def batch_at(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
+        """The decoded batch at ``position`` if a whole batch holding ``offset`` starts
+        there and passes its CRC; None otherwise. Raises ValueError if the map is
+        closed, CorruptLogError if that batch cannot be decoded."""
+        size = self.size
+        if position < 0 or position + codec.header_bytes > size:
+            return None
+        header = codec.make_header(self._log.unpack_from(codec.HEADER, position))
+        # header[0]: base_offset, [1]: batch_length, [5]: last_offset_delta (by index:
+        # this runs once per record read by key)
+        if not (header[0] <= offset <= header[0] + header[5]
+                and codec.plausible(header, size - position)):
+            return None
+        tail = self._log.read(position + codec.crc_start, header[1] - 5)
+        if not codec.verify_crc(tail, header):
+            return None  # a stale position, or damage: the generic read decides which
+        return header, decode_stored(
+            header, tail, position, self._log.path, self.inflated_bytes_max
+        )
+
     def read(
         self, offset: int, max_records: int, max_bytes: int
     ) -> list[tuple[BatchHeader, Columns]]:
