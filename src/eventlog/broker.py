@@ -427,6 +427,7 @@ class EventLog:
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
         self._closed = False
+        self._closing = False  # close() is closing the clients; the log still works
         self._lock_fds: tuple[int, ...] = ()  # the directory's and LOCK's, both flock()ed
         self._deleting: list[str] = []  # partition directories being deleted (see module doc)
         self._data = DataSignal()  # bumped by every append; consumers wait on it
@@ -1130,11 +1131,14 @@ class EventLog:
         Idempotent. Every method but ``close`` raises ClosedError afterwards.
         """
         with self._lock:
-            if self._closed:
+            if self._closed or self._closing:
                 return
-            for client in list(self._clients):
-                client.close()
-            self._closed = True
+            self._closing = True
+        try:
+            self._close_clients()
+        except BaseException:
+            self._closing = False  # nothing is closed for good: close() may be retried
+            raise
         self._stop.set()
         if threading.current_thread() is not self._maintenance:
             self._maintenance.join()
@@ -1156,6 +1160,25 @@ class EventLog:
                 self._release_directory()
         if errors:
             raise with_errno(errors[0], f"closing {self.path}: {errors[0]}") from errors[0]
+
+    def _close_clients(self) -> None:
+        """Close every registered client, then mark the log closed.
+
+        Not under the lock: a client's close may wait for another thread that needs it
+        (the protocol server finishes the request it is serving, a CreateTopics, say,
+        before it stops), so the log works until every client is closed. A client
+        registered meanwhile is closed in the next round."""
+        done: dict[int, Any] = {}  # id -> client (the reference keeps the id unique)
+        while True:
+            with self._lock:
+                pending = [c for c in list(self._clients) if id(c) not in done]
+                if not pending:
+                    self._closed = True
+                    self._closing = False
+                    return
+            for client in pending:
+                done[id(client)] = client
+                client.close()
 
     def __enter__(self) -> EventLog:
         return self
