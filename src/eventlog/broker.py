@@ -427,7 +427,8 @@ class EventLog:
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
         self._closed = False
-        self._closing = False  # close() is closing the clients; the log still works
+        self._closer: threading.Thread | None = None  # the thread inside close()
+        self._close_done = threading.Event()  # set when that close() returns
         self._lock_fds: tuple[int, ...] = ()  # the directory's and LOCK's, both flock()ed
         self._deleting: list[str] = []  # partition directories being deleted (see module doc)
         self._data = DataSignal()  # bumped by every append; consumers wait on it
@@ -1128,17 +1129,34 @@ class EventLog:
     def close(self) -> None:
         """Close clients (producers flush), then every partition; mark a clean shutdown.
 
-        Idempotent. Every method but ``close`` raises ClosedError afterwards.
+        Idempotent. Every method but ``close`` raises ClosedError afterwards. A close()
+        in another thread meanwhile returns once this one is done; one from a client's
+        close (the same thread) returns at once. If a client's close raises, the log
+        stays open and close() may be called again.
         """
-        with self._lock:
-            if self._closed or self._closing:
+        me = threading.current_thread()
+        while True:
+            with self._lock:
+                closer, done = self._closer, self._close_done
+                if closer is None:
+                    if self._closed:
+                        return
+                    self._closer, self._close_done = me, threading.Event()
+                    break
+            if closer is me or me is self._maintenance:
+                # re-entered from a client's close(), or from the thread the closing one
+                # joins: the outer close goes on
                 return
-            self._closing = True
+            done.wait()  # then closed, or that close failed and this one tries
         try:
             self._close_clients()
-        except BaseException:
-            self._closing = False  # nothing is closed for good: close() may be retried
-            raise
+            self._close_partitions()
+        finally:
+            with self._lock:
+                self._closer = None
+            self._close_done.set()
+
+    def _close_partitions(self) -> None:
         self._stop.set()
         if threading.current_thread() is not self._maintenance:
             self._maintenance.join()
@@ -1174,7 +1192,6 @@ class EventLog:
                 pending = [c for c in list(self._clients) if id(c) not in done]
                 if not pending:
                     self._closed = True
-                    self._closing = False
                     return
             for client in pending:
                 done[id(client)] = client
