@@ -274,9 +274,15 @@ def open(
     num_partitions: int = 1,
     topic_config: Mapping[str, Any] | None = None,
     files: Files | None = None,
+    read_only: bool = False,
     **unknown: Any,
 ) -> EventLog:
     """Open (creating if needed) the event log in ``path``; ``None`` keeps it in memory.
+
+    ``read_only=True``: read a directory that another process may hold open for
+    writing (no lock is taken, nothing is written): records up to each partition's
+    last published end offset, followed as the writer appends; every write raises
+    ReadOnlyLogError. Only ``clock`` may be given with it. See docs/operations.md.
 
     ``fsync``: ``"never"`` (appends survive a killed process: the page cache has
     them), ``"interval"`` (fsync every ``flush_interval_ms`` and, if set, every
@@ -293,6 +299,22 @@ def open(
     (or an entry of it is a symbolic link). After a crash the log is recovered
     (never raises for a torn tail); see ``EventLog.recovery``.
     """
+    if read_only is not False:
+        if read_only is not True:
+            raise InvalidConfigError(f"read_only must be True or False, got {read_only!r}")
+        from .readonly import open_read_only  # the read-only view sits above the broker
+
+        _check_option_names(unknown)
+        return open_read_only(path, clock=clock, options={
+            "fsync": fsync != "never",
+            "flush_interval_ms": flush_interval_ms != flush_interval_ms_default,
+            "flush_interval_messages": flush_interval_messages is not None,
+            "retention_check_interval_ms": retention_check_interval_ms != 300_000,
+            "auto_create_topics": auto_create_topics,
+            "num_partitions": num_partitions != 1,
+            "topic_config": topic_config is not None,
+            "files": files is not None,
+        })
     return EventLog(
         path,
         clock=clock,
@@ -311,7 +333,7 @@ def open(
 _option_names = (
     "path", "clock", "fsync", "flush_interval_ms", "flush_interval_messages",
     "retention_check_interval_ms", "auto_create_topics", "num_partitions", "topic_config",
-    "files",
+    "files", "read_only",
 )
 
 
@@ -393,6 +415,8 @@ class EventLog:
 
     Use ``eventlog.open()``. Thread-safe. A context manager: ``close()`` on exit.
     """
+
+    read_only = False  # True for the view of another process's log (eventlog.readonly)
 
     def __init__(
         self,
