@@ -449,9 +449,10 @@ class EventLog:
         )
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         self._lock = threading.RLock()
-        self._close_lock = threading.Lock()  # one close() at a time; others wait for it
         self._topics: dict[str, Topic] = {}
         self._closed = False
+        self._closer: threading.Thread | None = None  # the thread inside close()
+        self._close_done = threading.Event()  # set when that close() returns
         self._lock_fds: tuple[int, ...] = ()  # the directory's and LOCK's, both flock()ed
         self._deleting: list[str] = []  # partition directories being deleted (see module doc)
         self._data = DataSignal()  # bumped by every append; consumers wait on it
@@ -1152,22 +1153,34 @@ class EventLog:
     def close(self) -> None:
         """Close clients (producers flush), then every partition; mark a clean shutdown.
 
-        Idempotent. Every method but ``close`` raises ClosedError afterwards.
+        Idempotent. Every method but ``close`` raises ClosedError afterwards. A close()
+        in another thread meanwhile returns once this one is done; one from a client's
+        close (the same thread) returns at once. If a client's close raises, the log
+        stays open and close() may be called again.
         """
-        with self._close_lock:
+        me = threading.current_thread()
+        while True:
             with self._lock:
-                if self._closed:
-                    return
-                clients = list(self._clients)
-            # Clients are closed without the log lock: a server's thread may be handling
-            # a request that needs it (creating a topic) while its close() waits for it.
-            for client in clients:
-                client.close()
+                closer, done = self._closer, self._close_done
+                if closer is None:
+                    if self._closed:
+                        return
+                    self._closer, self._close_done = me, threading.Event()
+                    break
+            if closer is me or me is self._maintenance:
+                # re-entered from a client's close(), or from the thread the closing one
+                # joins: the outer close goes on
+                return
+            done.wait()  # then closed, or that close failed and this one tries
+        try:
+            self._close_clients()
+            self._close_partitions()
+        finally:
             with self._lock:
-                self._closed = True
-            self._finish_close()
+                self._closer = None
+            self._close_done.set()
 
-    def _finish_close(self) -> None:
+    def _close_partitions(self) -> None:
         self._stop.set()
         if threading.current_thread() is not self._maintenance:
             self._maintenance.join()
@@ -1189,6 +1202,24 @@ class EventLog:
                 self._release_directory()
         if errors:
             raise with_errno(errors[0], f"closing {self.path}: {errors[0]}") from errors[0]
+
+    def _close_clients(self) -> None:
+        """Close every registered client, then mark the log closed.
+
+        Not under the lock: a client's close may wait for another thread that needs it
+        (the protocol server finishes the request it is serving, a CreateTopics, say,
+        before it stops), so the log works until every client is closed. A client
+        registered meanwhile is closed in the next round."""
+        done: dict[int, Any] = {}  # id -> client (the reference keeps the id unique)
+        while True:
+            with self._lock:
+                pending = [c for c in list(self._clients) if id(c) not in done]
+                if not pending:
+                    self._closed = True
+                    return
+            for client in pending:
+                done[id(client)] = client
+                client.close()
 
     def __enter__(self) -> EventLog:
         return self
