@@ -46,6 +46,7 @@ from ..config import TopicConfig
 from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
+from .batch_cache import BatchCache
 from .cleaner import CleanerStats, LogCleaner, complete_swaps
 from .files import (
     Files,
@@ -141,6 +142,8 @@ class PartitionLog:
             if config.compacted else config.segment_ms
         )
         self._segments: SortedDict = SortedDict()
+        # Decoded batches that point reads used in part, shared by the segments.
+        self.batch_cache = BatchCache()
         self._view: tuple[list[int], list[Segment]] = ([], [])
         self.start_offset = 0
         self._closed = False
@@ -331,6 +334,7 @@ class PartitionLog:
             trusted=trusted,
             inflated_bytes_max=codec.inflated_bytes_max(self.config.max_message_bytes),
             files=self.files,
+            batch_cache=self.batch_cache,
         )
 
     def _add_segment(self, base: int, now_ms: int) -> Segment:
@@ -638,6 +642,7 @@ class PartitionLog:
         for seg in old:
             del self._segments[seg.base_offset]
         self._segments[new.base_offset] = new
+        new.batch_cache = self.batch_cache
         self._publish()
         for seg in old:
             seg.detach()

@@ -27,6 +27,7 @@ from typing import NamedTuple
 from ..errors import CorruptLogError, OffsetOutOfRangeError
 from . import batch as codec
 from .batch import BatchHeader, Columns
+from .batch_cache import BatchCache, new_token
 from .files import Files, MappedFile, os_files, segment_file_name, storage_error
 from .index import OffsetIndex, TimeIndex
 
@@ -78,12 +79,14 @@ class Segment:
 
     __slots__ = (
         "_bytes_since_index",
+        "_cache_token",
         "_index_interval_bytes",
         "_keep_file_bytes",
         "_log",
         "_time_index",
         "_timeindex_path",
         "base_offset",
+        "batch_cache",
         "created_ms",
         "damaged",
         "files",
@@ -106,6 +109,7 @@ class Segment:
         trusted: bool = True,
         inflated_bytes_max: int = codec.inflated_bytes_floor,
         files: Files = os_files,
+        batch_cache: BatchCache | None = None,
     ) -> None:
         """Open (creating if absent) the segment files; call ``load`` or ``recover`` next.
 
@@ -114,8 +118,13 @@ class Segment:
 
         ``inflated_bytes_max``: the most a compressed batch may declare when read
         (batch.py's ``inflated_bytes_max``); more is CorruptLogError.
+
+        ``batch_cache``: the partition's cache of decoded batches for point reads
+        (batch_cache.py), shared by its segments; None: no caching.
         """
         self.base_offset = base_offset
+        self.batch_cache = batch_cache
+        self._cache_token = new_token()
         self.inflated_bytes_max = inflated_bytes_max
         self._index_interval_bytes = index_interval_bytes
         self.created_ms = created_ms
@@ -187,6 +196,7 @@ class Segment:
         ``mark_damaged``, so that ``close`` will not trim it), not a torn tail to
         cut. Cost: O(segment).
         """
+        self._cache_token = new_token()
         self.index.truncate_after_position(0)  # increasing: load() dropped the rest
         self.time_index.truncate_after_offset(-1)
         self.size = 0
@@ -247,6 +257,7 @@ class Segment:
         verified and its index entries rebuilt. Never raises for a torn or corrupt
         tail: the bytes cut are returned.
         """
+        self._cache_token = new_token()  # bytes may be cut: no cached batch stays valid
         if start_position is not None:
             self.index.truncate_after_position(start_position + 1)
         start = self._last_verified_index_position()
@@ -423,6 +434,7 @@ class Segment:
         Caller holds the partition lock.
         """
         assert self.base_offset <= offset < self.next_offset
+        self._cache_token = new_token()  # the batches cut (or re-encoded) must not be hit
         position = self.find_position(offset)
         header = self._header_at(position, self.size)
         assert header is not None
@@ -513,6 +525,11 @@ class Segment:
         Lock-free. Cost: O(log entries) to find the start, then one CRC, one
         msgpack call (and one decompression call) per batch. Raises CorruptLogError if
         the first batch to read is damaged; damage after it ends the read early.
+
+        With a ``batch_cache``: the first batch is looked up in it (O(1): no CRC, no
+        decode on a hit), and a batch the read used only part of (it starts inside
+        the first batch, or its record limit ends inside the last) is put in it, so
+        the next point read into that batch is a hit. Whole batches are not cached.
         """
         try:
             size = self.size
@@ -520,19 +537,38 @@ class Segment:
             out: list[tuple[BatchHeader, Columns]] = []
             records = 0
             read_bytes = 0
+            cache = self.batch_cache
+            partial = None  # (position, header, columns) of a batch used only in part
+            hit = False
             try:
                 for header, pos in self._headers_from(position, size):
-                    cols = self._decode_at(pos, header)
+                    cols = None
+                    if cache is not None and not out:
+                        cols = cache.get(self._cache_token, pos, header)
+                        hit = cols is not None
+                        if hit:
+                            cache.hits += 1
+                        else:
+                            cache.misses += 1
+                    if cols is None:
+                        cols = self._decode_at(pos, header)
+                        if cache is not None and not out and offset > header.base_offset:
+                            partial = (pos, header, cols)
                     out.append((header, cols))
                     records += codec.records_from(cols.offsets, offset)  # compaction: gaps
                     read_bytes += header.total_bytes
                     if records >= max_records or read_bytes >= max_bytes:
+                        if (cache is not None and partial is None and records > max_records
+                                and not (hit and len(out) == 1)):
+                            partial = (pos, header, cols)  # the limit ends inside it
                         break
             except CorruptLogError:
                 if not out:
                     raise
                 # Return the batches before the damage; the next read, starting at
                 # it, raises (so a consumer gets every record before it first).
+            if partial is not None:
+                cache.put(self._cache_token, *partial)  # type: ignore[union-attr]
             return out
         except ValueError as exc:
             if not self._log.closed:
@@ -599,6 +635,7 @@ class Segment:
     def close(self) -> None:
         """Unmap and trim the ``.log`` to its batches, write the pending index entries
         and close the index files. Idempotent."""
+        self._cache_token = new_token()
         if not self._log.closed:
             self._log.close(trim_to=max(self.size, self._keep_file_bytes))
         if self._time_index is not None:
@@ -610,6 +647,7 @@ class Segment:
         removed them (storage/cleaner.py). Only for a sealed segment, whose index
         entries are all on file already. Idempotent.
         """
+        self._cache_token = new_token()
         if not self._log.closed:
             self._log.close()
         self.index.close()
