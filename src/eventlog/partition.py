@@ -802,12 +802,12 @@ class Partition:
                 if offset < log.start_offset:
                     continue
                 try:
-                    batches = log.read(offset, 1)
+                    found = log.batch_at(offset)
                 except OffsetOutOfRangeError:
                     continue
-                if not batches:
+                if found is None:
                     break
-                header, cols = batches[0]
+                header, cols = found
                 last = header.base_offset + header.last_offset_delta
                 if not cols.offsets:
                     cols = None

@@ -704,6 +704,30 @@ class PartitionLog:
             i += 1
         return out
 
+    def batch_at(self, offset: int) -> tuple[BatchHeader, Columns] | None:
+        """The decoded batch holding ``offset`` (or the first one after it, as
+        ``read(offset, 1)``), None at the log end: a point read (``read_key``).
+        Lock-free; raises like ``read``.
+
+        Inside one segment it goes straight to ``Segment.batch_at`` (no limits to
+        count, no list to build); anything else (a segment's end, damage, a segment
+        closed under it) is ``read(offset, 1)``'s business.
+        """
+        if self.start_offset <= offset:
+            bases, segs = self._view
+            i = bisect_right(bases, offset) - 1
+            if i >= 0:
+                seg = segs[i]
+                if offset < seg.next_offset:
+                    try:
+                        found = seg.batch_at(offset)
+                    except OffsetOutOfRangeError:
+                        found = None  # closed under us: read() retries on the new view
+                    if found is not None:
+                        return found
+        batches = self.read(offset, 1)
+        return batches[0] if batches else None
+
     def offset_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record, in offset order, whose timestamp is
         >= ``timestamp_ms``; None if there is none. Lock-free.

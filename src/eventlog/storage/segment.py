@@ -504,10 +504,16 @@ class Segment:
         """Position of the batch holding ``offset`` (or the first batch after it).
 
         O(log index entries) + a walk of at most ``index_interval_bytes`` of headers.
+        """
+        return self._find(offset)[0]
+
+    def _find(self, offset: int) -> tuple[int, BatchHeader | None]:
+        """``find_position``, with the (checked) header found there; None at the end.
+
         The walk reads four fields a header (``_WALK``: one C call) and checks what
         it steps by (magic, a length inside the segment); the header it stops at is
         checked in full. Anything odd on the way falls back to ``_headers_from``,
-        which raises CorruptLogError at the damage as before.
+        which raises CorruptLogError at the damage.
         """
         size = self.size
         start = self.index.lookup(offset - self.base_offset)
@@ -521,16 +527,49 @@ class Segment:
                 if base + last_delta >= offset:
                     header = self._header_at(position, size)
                     if header is not None:
-                        return position
+                        return position, header
                     break
                 position += length + codec.length_prefix_bytes
             else:
                 if position == size:
-                    return size
+                    return size, None
         for header, pos in self._headers_from(start, size):
             if header.last_offset >= offset:
-                return pos
-        return size
+                return pos, header
+        return size, None
+
+    def batch_at(self, offset: int) -> tuple[BatchHeader, Columns] | None:
+        """The decoded batch holding ``offset`` (or the first after it), None past the
+        last batch: the point read of ``read_key``, without ``read``'s limits.
+
+        Looked up in the ``batch_cache`` first; a batch of more than one record is
+        put in it (a later point read into it is then a slice). Lock-free. Raises
+        CorruptLogError for a damaged batch, OffsetOutOfRangeError if the segment
+        was closed under the read (deleted or replaced).
+        """
+        try:
+            position, header = self._find(offset)
+            if header is None:
+                return None
+            cache = self.batch_cache
+            if cache is None:
+                return header, self._decode_at(position, header)
+            token = self._cache_token
+            cols = cache.get(token, position, header)
+            if cols is not None:
+                cache.hits += 1
+                return header, cols
+            cache.misses += 1
+            cols = self._decode_at(position, header)
+            if header.record_count > 1:
+                cache.put(token, position, header, cols)
+            return header, cols
+        except ValueError as exc:
+            if not self._log.closed:
+                raise
+            raise OffsetOutOfRangeError(
+                f"offset {offset} was removed (segment {self.base_offset} deleted) while reading"
+            ) from exc
 
     def _decode_at(self, position: int, header: BatchHeader) -> Columns:
         tail = self._log.read(position + codec.crc_start, header.batch_length - 5)

@@ -3,6 +3,8 @@ bytes under them can change (truncation, deletion, compaction, reopening)."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 import eventlog
 from eventlog.storage import batch as codec
 from eventlog.storage.batch_cache import BatchCache
+from eventlog.storage.segment import Segment
 
 
 @pytest.fixture(params=["file", "memory"])
@@ -230,3 +233,44 @@ def test_point_reads_equal_the_sequential_read(sizes, reads, cut) -> None:
             assert got == whole[offset:offset + limit]
         for offset in range(len(whole)):
             assert p.read(offset, max_records=1) == [whole[offset]]
+
+
+def test_read_key_point_reads_share_the_cached_batch(path) -> None:
+    with eventlog.open(path) as log:
+        p = log.create_topic("t").partition(0)
+        p.append([(b"a" if i % 10 == 0 else b"b%d" % i, b"v%d" % i) for i in range(500)])
+        assert [r.offset for r in p.read_key(b"a", 0, 1)] == [0]
+        misses = cache_of(p).misses
+        for version in range(1, 50):
+            assert [r.value for r in p.read_key(b"a", version, 1)] == [b"v%d" % (version * 10)]
+        assert cache_of(p).misses == misses
+        assert [r.offset for r in p.read_key(b"a")] == list(range(0, 500, 10))
+
+
+def test_batch_at_the_ends_of_the_log(path, monkeypatch) -> None:
+    with eventlog.open(path) as log:
+        p = log.create_topic("t", segment_bytes=2000).partition(0)
+        fill(p, 8, 10)
+        plog = p._log
+        assert plog.batch_at(plog.end_offset) is None
+        for offset in range(plog.end_offset):
+            header, cols = plog.batch_at(offset)
+            assert header.base_offset <= offset <= header.last_offset
+            assert offset in cols.offsets
+        p.delete_before(40)
+        with pytest.raises(eventlog.OffsetOutOfRangeError):
+            plog.batch_at(5)
+        bases, segs = plog._view
+        seg = segs[bisect_right(bases, 45) - 1]
+
+        real = Segment.batch_at
+
+        def closed_under_us(self, offset):
+            if self is seg:
+                raise eventlog.OffsetOutOfRangeError("closed")
+            return real(self, offset)
+
+        # As if the segment were closed under the read: read() takes over.
+        monkeypatch.setattr(Segment, "batch_at", closed_under_us)
+        header, cols = plog.batch_at(45)
+        assert header.base_offset == 40 and cols.values[5] == b"v45"
