@@ -22,6 +22,15 @@ any position reuse the tokens missed. Every cached batch passed its CRC check
 when it was decoded: a record returned from the cache was checked once, and the
 cache is the memory of that check.
 
+Admission. Keeping a batch is not free: the batch it evicts is freed cold, out of
+the CPU caches, which costs about as much as the decode saved (measured: uniformly
+random point reads, which never return to a batch, ran 2-3x slower when every
+batch was kept). So a batch is kept at once only when a read of more than one
+record stopped inside it (a consumer's next poll starts there: ``put``); a point
+read (one record: ``admit``) keeps it only on its second miss within the last
+``seen_max`` batches missed that way, so point reads at random offsets only note
+their keys, and a run of point reads into one batch decodes it twice, then slices.
+
 Bounded by ``entries_max`` batches and ``stored_bytes_max`` bytes of their
 stored (encoded) size, per partition, oldest first out (FIFO). Thread-safe:
 lookups are plain dict reads, insertions and evictions take a lock.
@@ -34,9 +43,13 @@ import threading
 
 from .batch import BatchHeader, Columns
 
-__all__ = ["BatchCache", "entries_max_default", "new_token", "stored_bytes_max_default"]
+__all__ = [
+    "BatchCache", "entries_max_default", "new_token", "seen_max_default",
+    "stored_bytes_max_default",
+]
 
 entries_max_default = 8
+seen_max_default = 64  # batches a point read missed, remembered (keys only) for admission
 # Decoded, a batch takes about twice its stored bytes of Python objects.
 stored_bytes_max_default = 1024 * 1024
 
@@ -51,8 +64,8 @@ def new_token() -> int:
 class BatchCache:
     """Decoded batches keyed by ``(segment token, position)``; see the module docstring."""
 
-    __slots__ = ("_bytes", "_entries", "_lock", "entries_max", "hits", "misses",
-                 "stored_bytes_max")
+    __slots__ = ("_bytes", "_entries", "_lock", "_seen", "entries_max", "hits", "misses",
+                 "seen_max", "stored_bytes_max")
 
     def __init__(
         self,
@@ -62,6 +75,8 @@ class BatchCache:
         self.entries_max = entries_max
         self.stored_bytes_max = stored_bytes_max
         self._entries: dict[tuple[int, int], tuple[BatchHeader, Columns]] = {}
+        self._seen: dict[tuple[int, int, int], None] = {}  # (token, position, crc)
+        self.seen_max = seen_max_default
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0  # counted by the segment on a hit (tests, and a look at the ratio)
@@ -96,10 +111,26 @@ class BatchCache:
                 oldest = next(iter(entries))
                 self._bytes -= entries.pop(oldest)[0].total_bytes
 
+    def admit(self, token: int, position: int, header: BatchHeader, cols: Columns) -> None:
+        """A point read decoded this batch: keep it if one did not long ago (``put``),
+        else only note it. See "Admission" in the module docstring."""
+        key = (token, position, header.crc)
+        seen = self._seen
+        if key in seen:
+            with self._lock:
+                seen.pop(key, None)
+            self.put(token, position, header, cols)
+            return
+        with self._lock:
+            seen[key] = None
+            while len(seen) > self.seen_max:
+                del seen[next(iter(seen))]
+
     def clear(self) -> None:
         """Forget every batch."""
         with self._lock:
             self._entries.clear()
+            self._seen.clear()
             self._bytes = 0
 
     @property

@@ -543,7 +543,7 @@ class Segment:
         last batch: the point read of ``read_key``, without ``read``'s limits.
 
         Looked up in the ``batch_cache`` first; a batch of more than one record is
-        put in it (a later point read into it is then a slice). Lock-free. Raises
+        offered to it (``admit``: a later point read into it can then be a slice). Lock-free. Raises
         CorruptLogError for a damaged batch, OffsetOutOfRangeError if the segment
         was closed under the read (deleted or replaced).
         """
@@ -562,7 +562,7 @@ class Segment:
             cache.misses += 1
             cols = self._decode_at(position, header)
             if header.record_count > 1:
-                cache.put(token, position, header, cols)
+                cache.admit(token, position, header, cols)
             return header, cols
         except ValueError as exc:
             if not self._log.closed:
@@ -592,8 +592,9 @@ class Segment:
 
         With a ``batch_cache``: the first batch is looked up in it (O(1): no CRC, no
         decode on a hit), and a batch the read used only part of (it starts inside
-        the first batch, or its record limit ends inside the last) is put in it, so
-        the next point read into that batch is a hit. Whole batches are not cached.
+        the first batch, or its record limit ends inside the last) is offered to it
+        (``put`` after a read of several records, ``admit`` after a point read), so
+        the next read into that batch can be a hit. Whole batches are not cached.
         """
         try:
             size = self.size
@@ -632,7 +633,10 @@ class Segment:
                 # Return the batches before the damage; the next read, starting at
                 # it, raises (so a consumer gets every record before it first).
             if partial is not None:
-                cache.put(self._cache_token, *partial)  # type: ignore[union-attr]
+                if max_records > 1:  # a bulk read stopped inside: the next one starts there
+                    cache.put(self._cache_token, *partial)  # type: ignore[union-attr]
+                else:
+                    cache.admit(self._cache_token, *partial)  # type: ignore[union-attr]
             return out
         except ValueError as exc:
             if not self._log.closed:

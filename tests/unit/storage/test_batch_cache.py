@@ -92,17 +92,29 @@ def test_a_batch_larger_than_the_byte_bound_is_not_kept() -> None:
 # ---------------------------------------------------------------------- on a partition
 
 
-def test_point_reads_into_one_batch_decode_it_once(path) -> None:
+def test_point_reads_into_one_batch_decode_it_twice_then_slice(path) -> None:
     with eventlog.open(path) as log:
         p = log.create_topic("t").partition(0)
         fill(p, 3, 100)
         cache = cache_of(p)
         assert point(p, 150).value == b"v150"
+        assert len(cache) == 0  # a first point read only notes the batch
+        assert point(p, 151).value == b"v151"
+        assert len(cache) == 1  # the second keeps it
         misses = cache.misses
         for offset in range(100, 200):
             assert point(p, offset).value == b"v%d" % offset
-        assert cache.misses == misses  # one decode of the batch [100, 200)
-        assert cache.hits >= 99
+        assert cache.misses == misses
+        assert cache.hits >= 100
+
+
+def test_point_reads_at_scattered_offsets_keep_nothing(path) -> None:
+    with eventlog.open(path) as log:
+        p = log.create_topic("t").partition(0)
+        fill(p, 20, 50)
+        for offset in range(7, 1000, 50):  # one read in each batch
+            point(p, offset)
+        assert len(cache_of(p)) == 0
 
 
 def test_sequential_reads_of_whole_batches_cache_nothing(path) -> None:
@@ -134,6 +146,8 @@ def test_truncate_to_inside_a_cached_batch_then_new_records(path) -> None:
         seg = p._log.active_segment
         token = seg._cache_token
         assert point(p, 150).value == b"v150"
+        assert point(p, 151).value == b"v151"
+        assert len(cache_of(p)) == 1
         p.truncate_to(120)
         assert seg._cache_token != token
         fill(p, 1, 100, tag=b"new")  # a re-encoded [100, 120) then new bytes after it
@@ -152,6 +166,8 @@ def test_truncate_to_a_batch_boundary_and_rewrite_the_same_position(path) -> Non
         p = log.create_topic("t").partition(0)
         fill(p, 2, 100)
         assert point(p, 150).value == b"v150"
+        assert point(p, 151).value == b"v151"
+        assert len(cache_of(p)) == 1
         p.truncate_to(100)
         fill(p, 1, 100, tag=b"w")  # the new batch starts at the cached batch's byte
         assert point(p, 150).value == b"w150"
@@ -163,6 +179,7 @@ def test_delete_before_then_point_reads(path) -> None:
         fill(p, 10, 50)
         for offset in (25, 125, 275, 475):
             point(p, offset)
+            point(p, offset + 1)
         p.delete_before(300)
         with pytest.raises(eventlog.OffsetOutOfRangeError):
             p.read(125, max_records=1)
@@ -179,6 +196,8 @@ def test_compaction_swap_then_point_reads(path) -> None:
             p.append([(b"k%d" % (i % 10), b"r%d-%d" % (round_, i)) for i in range(40)])
         for offset in range(0, 160, 7):
             point(p, offset)
+            point(p, offset + 1)
+        assert len(cache_of(p)) > 0
         p.roll()
         assert p.compact().records_removed > 0
         live = sequential(p)
@@ -198,6 +217,7 @@ def test_reopen_starts_with_an_empty_cache(tmp_path) -> None:
         p = log.create_topic("t").partition(0)
         fill(p, 3, 100)
         point(p, 150)
+        point(p, 151)
         assert len(cache_of(p)) == 1
     with eventlog.open(path) as log:
         p = log.topic("t").partition(0)
@@ -222,6 +242,7 @@ def test_point_reads_equal_the_sequential_read(sizes, reads, cut) -> None:
         if cut is not None:
             for offset, _ in reads[:3]:  # fill the cache before the cut
                 p.read(offset % p.end_offset, max_records=1)
+                p.read(offset % p.end_offset, max_records=1)
             p.truncate_to(cut % (p.end_offset + 1))
             fill(p, 1, 5, tag=b"after")
         whole = list(p.iter())
@@ -240,8 +261,9 @@ def test_read_key_point_reads_share_the_cached_batch(path) -> None:
         p = log.create_topic("t").partition(0)
         p.append([(b"a" if i % 10 == 0 else b"b%d" % i, b"v%d" % i) for i in range(500)])
         assert [r.offset for r in p.read_key(b"a", 0, 1)] == [0]
+        assert [r.offset for r in p.read_key(b"a", 1, 1)] == [10]  # now kept
         misses = cache_of(p).misses
-        for version in range(1, 50):
+        for version in range(2, 50):
             assert [r.value for r in p.read_key(b"a", version, 1)] == [b"v%d" % (version * 10)]
         assert cache_of(p).misses == misses
         assert [r.offset for r in p.read_key(b"a")] == list(range(0, 500, 10))
@@ -274,3 +296,20 @@ def test_batch_at_the_ends_of_the_log(path, monkeypatch) -> None:
         monkeypatch.setattr(Segment, "batch_at", closed_under_us)
         header, cols = plog.batch_at(45)
         assert header.base_offset == 40 and cols.values[5] == b"v45"
+
+
+def test_admit_keeps_a_batch_on_its_second_miss_only() -> None:
+    cache = BatchCache(entries_max=4)
+    cache.seen_max = 2
+    batches = [_batch(i * 10, 10) for i in range(4)]
+    header, cols = batches[0]
+    cache.admit(1, 0, header, cols)
+    assert len(cache) == 0
+    cache.admit(1, 0, header, cols)
+    assert cache.get(1, 0, header) is cols
+    for i in (1, 2, 3):  # notes 1, then 2, then 3 pushes 1 out of the notes
+        cache.admit(1, i * 1000, *batches[i])
+    cache.admit(1, 1000, *batches[1])
+    assert cache.get(1, 1000, batches[1][0]) is None  # forgotten: noted again only
+    cache.admit(1, 3000, *batches[3])
+    assert cache.get(1, 3000, batches[3][0]) is batches[3][1]
