@@ -219,6 +219,7 @@ class Partition:
         self._signal = DataSignal() if signal is None else signal
         self._producers: dict[int, _ProducerEntry] = {}
         self._flush_interval_messages = flush_interval_messages
+        self._sync_appends = log.sync_each_append  # fsync="always": sync after the lock
         self._unflushed_messages = 0
         self._closed = False
         self._compacted = log.config.compacted
@@ -419,6 +420,8 @@ class Partition:
                 key_index.add_all(keys, range(header.base_offset, header.last_offset + 1))
                 key_index.end_offset = log.end_offset
             self._after_append(header)
+        if self._sync_appends:
+            self._sync(log, header.last_offset + 1)
         signal = self._signal
         signal.version += 1
         if signal.waiters:
@@ -438,8 +441,13 @@ class Partition:
         producer_id: int = -1,
         producer_epoch: int = -1,
         sequence: int = -1,
+        sync: bool = True,
     ) -> tuple[int, int]:
         """Append one validated record as a batch of one (the producer's ``send`` path).
+
+        ``sync=False`` (fsync="always" only): return before the record is on disk;
+        the caller calls ``sync(offset + 1)`` once it released its own locks, so
+        that senders of one producer share an fsync too.
 
         Returns ``(offset, timestamp_ms)``: where the record is (for a duplicate,
         where it was first appended) and the timestamp it carries (the log append
@@ -505,11 +513,38 @@ class Partition:
                 self._after_append(codec.make_header(header))
         finally:
             lock.release()
+        if self._sync_appends and sync:
+            self._sync(log, base + 1)
         signal = self._signal
         signal.version += 1
         if signal.waiters:
             signal.notify()
         return base, timestamp_ms
+
+    def sync(self, end: int) -> None:
+        """With fsync="always": return once every offset below ``end`` is on disk
+        (a group commit, see ``_sync``); otherwise nothing to do. StorageError if
+        the fsync fails (then the unacknowledged batches are removed)."""
+        if self._sync_appends:
+            self._sync(self._log, end)
+
+    @property
+    def syncs_each_append(self) -> bool:
+        """True under fsync="always": an append returns once it is on disk."""
+        return self._sync_appends
+
+    def _sync(self, log: PartitionLog, end: int) -> None:
+        """fsync="always": wait until the offsets below ``end`` are on disk, sharing
+        the fsync with the threads that appended meanwhile (group commit). If it
+        fails, the batches since the last good sync are removed again (they were
+        never acknowledged) and the error is raised."""
+        try:
+            log.sync(end)
+        except StorageError:
+            with self._lock:
+                log.undo_unsynced()
+                self._drop_key_index()
+            raise
 
     def _too_large(self, size: int, count: int, *, uncompressed: bool = False) -> None:
         if uncompressed:

@@ -1046,6 +1046,9 @@ class Producer:
                 lock.release()
             return self._accumulate(q, key, value, headers, timestamp_ms, on_delivery, size)
         part = q.partition
+        if part.syncs_each_append:  # fsync="always": the fsync outside q.lock (group commit)
+            return self._send_synced(q, key, value, headers, timestamp_ms, on_delivery,
+                                     key_size, value_size)
         lock = q.lock
         lock.acquire()  # not ``with``: this path runs once per record, and try is cheaper
         try:  # linger 0 holds no records: nothing to drain first
@@ -1079,6 +1082,54 @@ class Producer:
         if on_delivery is not None:
             _call_quietly(on_delivery, None, future._value)
         return future
+
+    def _send_synced(
+        self, q: _PartitionQueue, key: bytes | None, value: bytes | None, headers: Any,
+        timestamp_ms: int, on_delivery: Any, key_size: int, value_size: int,
+    ) -> DeliveryFuture:
+        """``send`` with linger 0 under fsync="always": append holding ``q.lock`` (the
+        sequence order), then wait for the fsync without it, so that threads sending
+        through this producer share one fsync (the partition's group commit). A
+        failed fsync fails this record's future; the partition refuses writes from
+        then on, so it is not retried."""
+        part = q.partition
+        with q.lock:
+            sequence = q.next_sequence
+            try:
+                offset, timestamp_ms = part.append_record(
+                    key, value, headers or None, timestamp_ms, self._attributes,
+                    self._producer_id, self._producer_epoch, sequence, sync=False,
+                )
+            except StorageError:
+                try:
+                    attempt = self._state.retry_or_raise(q, 0)
+                    offset, timestamp_ms = self._state.append_one(
+                        q, key, value, headers or None, timestamp_ms, attempt)
+                except StorageError as exc:
+                    return self._failed_send(q, exc, on_delivery)
+            else:
+                if sequence >= 0:
+                    q.next_sequence = (sequence + 1) % sequence_modulus
+            q.sent += 1
+        try:
+            part.sync(offset + 1)
+        except StorageError as exc:
+            return self._failed_send(q, exc, on_delivery)
+        future = _new_object(_SentFuture)
+        future._fields = (
+            part.topic, part.index, -1 if self._acks0 else offset, timestamp_ms, key_size,
+            value_size,
+        )
+        if on_delivery is not None:
+            _call_quietly(on_delivery, None, future._value)
+        return future
+
+    @staticmethod
+    def _failed_send(q: _PartitionQueue, exc: StorageError, on_delivery: Any) -> DeliveryFuture:
+        q.stats.errors += 1
+        if on_delivery is not None:
+            _call_quietly(on_delivery, exc, None)
+        return DeliveryFuture.completed(None, exc)
 
     def _serialize(self, key: Any, value: Any) -> tuple[Any, Any]:
         """Apply the configured serializers; ClosedError once the producer is closed."""

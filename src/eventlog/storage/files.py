@@ -138,6 +138,15 @@ class Files:
     def fsync(self, fd: int) -> None:
         os.fsync(fd)
 
+    def fdatasync(self, fd: int) -> None:
+        """fsync without the metadata a read does not need (Linux: fdatasync).
+        Writes back the file's dirty pages, those dirtied through a shared map too,
+        and releases the GIL while it waits."""
+        if hasattr(os, "fdatasync"):
+            os.fdatasync(fd)
+        else:  # macOS, Windows
+            os.fsync(fd)
+
     def mmap(self, fd: int, size: int) -> mmap.mmap:
         return mmap.mmap(fd, size)
 
@@ -323,7 +332,7 @@ class MappedFile:
     """
 
     __slots__ = (
-        "_file_backed", "_map", "_next_event", "_populated_end", "_release_at",
+        "_file_backed", "_map", "_next_event", "_populated_end", "_release_at", "_sync_fd",
         "_touched_bytes", "capacity", "capacity_max_bytes", "file_bytes_at_open", "files",
         "path",
     )
@@ -340,6 +349,7 @@ class MappedFile:
         self._populated_end = 0  # pages below it were prefaulted (or are released/written)
         self._release_at = release_interval_bytes if self._file_backed else _never
         self._next_event = 0
+        self._sync_fd = -1  # opened by the first sync_data (fsync="always" only)
         self.file_bytes_at_open = 0
         if path is None:
             self._map = _anonymous_map(chunk_bytes_min)
@@ -582,12 +592,32 @@ class MappedFile:
                 raise storage_error(exc, f"msync {self.path}", self.path,  # type: ignore[arg-type]
                                     files=self.files) from exc
 
+    def sync_data(self) -> None:
+        """fdatasync the file: what was written through the map is on disk when this
+        returns. Unlike ``flush`` (msync) it waits with the GIL released, so other
+        threads append meanwhile (group commit: one sync covers them all). Keeps one
+        descriptor open for it, until ``close``."""
+        if not self._file_backed:
+            return
+        files = self.files
+        try:
+            fd = self._sync_fd
+            if fd < 0:
+                fd = self._sync_fd = files.open(self.path, os.O_RDWR)  # type: ignore[arg-type]
+            files.fdatasync(fd)
+        except OSError as exc:
+            raise storage_error(exc, f"fdatasync {self.path}", self.path,  # type: ignore[arg-type]
+                                files=files) from exc
+
     def close(self, *, trim_to: int | None = None) -> None:
         """Unmap, then (files only) truncate to ``trim_to`` bytes and close the file.
 
         The map is closed before the truncate: truncating under a live map raises
         SIGBUS on POSIX and is refused on Windows.
         """
+        if self._sync_fd >= 0:
+            fd, self._sync_fd = self._sync_fd, -1
+            self.files.close(fd)
         if not self._map.closed:
             self._map.close()
         if self._file_backed and trim_to is not None:

@@ -9,9 +9,10 @@ and two small files:
   that base offset. Not parsable or past the log end: not trusted (it would hide
   records); the first segment's base offset, reported in ``RecoveryReport.warnings``.
 * ``recovery-point``: the position (segment base, byte; two int64) up to which the
-  log was last fsynced, written after each fsync in the ``interval`` and ``always``
-  policies. Recovery after a crash re-checks everything after it; a malformed one
-  is ignored (with a warning) and recovery starts from the index.
+  log was last fsynced, written after each ``flush`` (the ``interval`` policy's,
+  a roll's, an explicit one), not after the per-append syncs of ``always``.
+  Recovery after a crash re-checks everything after it; a malformed one is
+  ignored (with a warning) and recovery starts from the index.
 
 Every sealed segment must end where the next one starts. Opening reports one that
 does not (``RecoveryReport.damaged``) and keeps its file untouched; ``read`` raises
@@ -19,6 +20,13 @@ CorruptLogError at the missing offsets instead of stepping over them.
 * ``cleaner-offset-checkpoint``: where the log cleaner stopped (compacted logs;
   storage/cleaner.py, which also owns the transient ``.cleaned``/``.swap`` files
   that opening completes or deletes first).
+
+With ``fsync="always"`` an append is acknowledged once ``sync(end)`` returns: the
+caller appends under the partition lock, releases it, then syncs. ``sync`` is a
+group commit: one fdatasync of the active ``.log`` (the GIL released) covers every
+batch appended before it started, so threads appending meanwhile wait for the next
+one instead of one each. A failed sync undoes every batch after the last good one
+(``undo_unsynced``, under the partition lock) and the log refuses writes.
 
 Offsets are dense from the log start offset and never reused (DESIGN invariant 1).
 Appends, rolls, truncation, deletion and retention are serialised by the caller
@@ -33,6 +41,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import threading
 import time
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -154,6 +163,9 @@ class PartitionLog:
                 raise storage_error(exc, f"create {directory}", directory, files=files) from exc
         report = self._open_segments(clean_shutdown, now_ms)
         self.recovery = report._replace(duration_ms=(time.perf_counter() - started) * 1000)
+        # Group commit (fsync="always"): offsets below this are on disk.
+        self._sync_lock = threading.Lock()
+        self.synced_offset = self.end_offset
         self._cleaner = LogCleaner(self)
 
     # ------------------------------------------------------------------ opening
@@ -435,22 +447,46 @@ class PartitionLog:
         ) and self._should_roll(seg, header, len(data), now_ms):
             seg = self.roll(now_ms)
         seg.append(data, header)
-        if self._fsync_always:
-            try:
-                self.flush()
-            except StorageError:
-                self._undo_append(header[0])
-                raise
         return header
 
-    def _undo_append(self, base_offset: int) -> None:
-        """Remove a batch whose fsync failed, so nobody reads what was not acknowledged
-        (best effort: the log refuses writes from now on either way)."""
+    @property
+    def sync_each_append(self) -> bool:
+        """fsync="always": the caller ``sync``s after each append, lock released."""
+        return self._fsync_always
+
+    def sync(self, offset: int) -> None:
+        """Return once every offset below ``offset`` is on disk (fsync="always";
+        called without the partition lock). A group commit: if another thread's
+        sync started after those offsets were appended, its sync covers them and
+        this one only waits for it. StorageError if the sync fails (then the
+        caller, holding the partition lock, calls ``undo_unsynced``)."""
+        if self.synced_offset >= offset:
+            return
+        with self._sync_lock:
+            if self.synced_offset >= offset:
+                return  # the sync that just finished covered it
+            if self.fsync_error is not None:
+                raise self._refused()
+            seg = self._view[1][-1]
+            end = seg.next_offset  # appended before the sync starts: covered by it
+            try:
+                seg.sync_data()
+            except StorageError as exc:
+                raise self._fsync_failed(exc) from exc
+            self.synced_offset = end
+
+    def undo_unsynced(self) -> None:
+        """After a failed sync: remove every batch appended since the last good one,
+        so nothing readable was not acknowledged (best effort: the log refuses writes
+        from now on either way). Caller holds the partition lock."""
+        offset = min(self.synced_offset, self.end_offset)
+        if offset < self.start_offset or offset >= self.end_offset:
+            return
         try:
-            self.truncate_to(base_offset)
+            self.truncate_to(offset)
         except OSError as exc:
-            _log.error("cannot remove the unacknowledged batch at offset %d of %s: %s",
-                       base_offset, self.directory, exc)
+            _log.error("cannot remove the unacknowledged batches from offset %d of %s: %s",
+                       offset, self.directory, exc)
 
     def _fsync_failed(self, error: StorageError) -> StorageError:
         """Record the first failed fsync (PostgreSQL's lesson, "fsyncgate": after a
@@ -507,7 +543,9 @@ class PartitionLog:
         if self.fsync_error is not None:
             raise self._refused()
         seg = self.active_segment
+        end = seg.next_offset
         self._flush_segment(seg)
+        self.synced_offset = max(self.synced_offset, end)
         if self.directory is not None:
             point = _RECOVERY_POINT.pack(seg.base_offset, seg.size)
             path = os.path.join(self.directory, recovery_point_file)
@@ -542,6 +580,7 @@ class PartitionLog:
                 f"[{self.start_offset}, {self.end_offset}]"
             )
         removed = 0
+        self.synced_offset = min(self.synced_offset, offset)  # new offsets there are not
         while len(self._segments) > 1 and self._segments.peekitem(-1)[0] >= offset:
             _base, seg = self._segments.popitem(-1)
             removed += seg.size

@@ -689,6 +689,11 @@ class Segment:
             self._time_index.fsync()
         self.index.fsync()
 
+    def sync_data(self) -> None:
+        """fdatasync the ``.log`` only (fsync="always"): its batches are what an
+        acknowledgement promises; indexes are rebuilt by recovery if they lag."""
+        self._log.sync_data()
+
     def seal(self) -> None:
         """The segment will take no more appends: sync its index files and release
         their descriptors (they reopen if a truncation ever needs them). The sync

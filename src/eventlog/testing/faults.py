@@ -212,6 +212,10 @@ class FaultyFiles(Files):
         self._check("fsync", self._fd_path(fd))
         super().fsync(fd)
 
+    def fdatasync(self, fd: int) -> None:
+        self._check("fsync", self._fd_path(fd))  # planned as "fsync": the same promise
+        super().fdatasync(fd)
+
     def mmap(self, fd: int, size: int) -> mmap.mmap:
         path = self._fd_path(fd)
         self._check("mmap", path)

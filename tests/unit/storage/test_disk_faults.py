@@ -157,7 +157,7 @@ def test_a_failed_fsync_refuses_writes_until_reopen_and_undoes_the_append(tmp_pa
     log.create_topic("t")
     p = log.partition("t", 0)
     p.append([(None, b"durable")])
-    files.fail("msync", errno.EIO)
+    files.fail("fsync", errno.EIO, path=".log")  # the append's fdatasync
     with pytest.raises(StorageError) as caught:
         p.append([(None, b"not acknowledged")])
     assert caught.value.errno == errno.EIO
