@@ -3,7 +3,10 @@
 One log per system grows through the sizes (10^4, 10^5, 10^6, and 10^7 in the full
 run) by appending the dataset's batches over and over (untimed). At each size the
 runs measure a window of appends at the end of the log (``WINDOW_RECORDS`` in
-batches of 1,000) and ``LOOKUPS`` reads of one record at uniformly random offsets.
+batches of 1,000) and ``LOOKUPS`` reads of one record at uniformly random offsets,
+then ``LOOKUPS`` reads of one record in runs of ``RUN_READS`` consecutive offsets
+from random starts (a consumer that seeks and reads on one record at a time, an
+event-sourced load of neighbouring events).
 A size whose build the measured rate says would overrun the build budget is skipped
 with the projected time as the reason, rather than blowing the run's time limit.
 """
@@ -29,6 +32,7 @@ __all__ = ["WORKLOAD", "run_scaling"]
 WORKLOAD = "scaling"
 WINDOW_RECORDS = 10_000
 LOOKUPS = 2_000
+RUN_READS = 10
 _BYTES_PER_RECORD_MAX = 400  # disk headroom check: record, index and slack
 
 
@@ -122,7 +126,8 @@ def _at_size(settings, log, grower, n: int, budget_s: float, base: dict) -> list
     except Exception as exc:
         results = [Result(**base, size=n, metric="", status=failed(exc))]
     else:
-        note = f"window of {WINDOW_RECORDS:,} appends, {LOOKUPS:,} random reads per run"
+        note = (f"window of {WINDOW_RECORDS:,} appends, {LOOKUPS:,} random reads and {LOOKUPS:,} "
+                f"in runs of {RUN_READS} per run")
         results = [
             Result(**base, size=n, metric=metric, records=n, values=values, note=note)
             for metric, values in figures.items()
@@ -145,7 +150,9 @@ def _check_fits(log: Any, grower: _Grower, n: int, budget_s: float) -> None:
 
 def _measure(settings: Settings, log: Any, grower: _Grower, n: int) -> dict[str, list[float]]:
     rng = random.Random(settings.seed + n)
-    figures: dict[str, list[float]] = {"append µs/record": [], "random read µs/lookup": []}
+    figures: dict[str, list[float]] = {
+        "append µs/record": [], "random read µs/lookup": [], "run of 10 reads µs/lookup": [],
+    }
     for run in range(settings.runs + 1):  # run 0 warms up
         window = grower.window(WINDOW_RECORDS)
         start = perf_counter()
@@ -155,9 +162,13 @@ def _measure(settings: Settings, log: Any, grower: _Grower, n: int) -> dict[str,
         grower.count += sum(len(batch) for batch in window)
         offsets = [log.first_offset + rng.randrange(grower.count) for _ in range(LOOKUPS)]
         lookup_s = log.lookup(offsets)
+        starts = [rng.randrange(grower.count - RUN_READS) for _ in range(LOOKUPS // RUN_READS)]
+        runs = [log.first_offset + s + i for s in starts for i in range(RUN_READS)]
+        runs_s = log.lookup(runs)
         if run:
             figures["append µs/record"].append(append_s / WINDOW_RECORDS * 1e6)
             figures["random read µs/lookup"].append(lookup_s / LOOKUPS * 1e6)
+            figures["run of 10 reads µs/lookup"].append(runs_s / len(runs) * 1e6)
     return figures
 
 

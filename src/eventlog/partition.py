@@ -838,24 +838,22 @@ class Partition:
         generic read."""
         out: list[Record] = []
         log = self._log
-        batch_at = log.batch_at
+        at_position = log.batch_at_position
         header = cols = None
         last = -1
         for n, offset in enumerate(offsets):
             if cols is None or offset > last or offset < cols.offsets[0]:
                 if offset < log.start_offset:
                     continue
-                found_batch = batch_at(offset, positions[n]) if positions else None
-                if found_batch is not None:
-                    batches = [found_batch]
-                else:
+                found = at_position(offset, positions[n]) if positions else None
+                if found is None:  # no or a stale position: the generic point read
                     try:
-                        batches = log.read(offset, 1)
+                        found = log.batch_at(offset)
                     except OffsetOutOfRangeError:
                         continue
-                if not batches:
+                if found is None:
                     break
-                header, cols = batches[0]
+                header, cols = found
                 last = header.base_offset + header.last_offset_delta
                 if not cols.offsets:
                     cols = None

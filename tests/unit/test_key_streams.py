@@ -304,7 +304,8 @@ def test_key_index_records_batch_positions_on_every_path(elog) -> None:
     for key in (b"k0", b"k1", b"k2", b"z"):
         offsets, positions = p._key_index.locations(key)
         assert [truth[o] for o in offsets] == list(positions), key
-        assert all(p._log.batch_at(o, pos) is not None for o, pos in zip(offsets, positions))
+        at = p._log.batch_at_position
+        assert all(at(o, pos) is not None for o, pos in zip(offsets, positions))
     assert values(p.read_key(b"k1")) == [b"v%d" % i for i in range(1, 50, 3)]
 
 
@@ -317,6 +318,6 @@ def test_read_key_with_wrong_positions_falls_back_to_the_log(elog) -> None:
     found = index._offsets[b"a"]
     for n in range(1, len(found), 2):  # every position off by a few bytes, or unknown
         found[n] = -1 if n % 4 == 1 else found[n] + 7
-    assert p._log.batch_at(found[0], found[1]) is None
+    assert p._log.batch_at_position(found[0], found[1]) is None
     assert values(p.read_key(b"a")) == [b"a%d" % i for i in range(20)]
     assert values(p.read_key(b"a", from_version=5, limit=2)) == [b"a5", b"a6"]

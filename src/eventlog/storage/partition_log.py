@@ -55,6 +55,7 @@ from ..config import TopicConfig
 from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
+from .batch_cache import BatchCache
 from .cleaner import CleanerStats, LogCleaner, complete_swaps
 from .files import (
     Files,
@@ -151,6 +152,8 @@ class PartitionLog:
             if config.compacted else config.segment_ms
         )
         self._segments: SortedDict = SortedDict()
+        # Decoded batches that point reads used in part, shared by the segments.
+        self.batch_cache = BatchCache()
         self._view: tuple[list[int], list[Segment]] = ([], [])
         self.start_offset = 0
         self._closed = False
@@ -353,6 +356,7 @@ class PartitionLog:
             trusted=trusted,
             inflated_bytes_max=codec.inflated_bytes_max(self.config.max_message_bytes),
             files=self.files,
+            batch_cache=self.batch_cache,
         )
 
     def _add_segment(self, base: int, now_ms: int) -> Segment:
@@ -699,6 +703,7 @@ class PartitionLog:
         for seg in old:
             del self._segments[seg.base_offset]
         self._segments[new.base_offset] = new
+        new.batch_cache = self.batch_cache
         self._publish()
         for seg in old:
             seg.detach()
@@ -760,7 +765,9 @@ class PartitionLog:
             i += 1
         return out
 
-    def batch_at(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
+    def batch_at_position(
+        self, offset: int, position: int
+    ) -> tuple[BatchHeader, Columns] | None:
         """The decoded batch at byte ``position`` of the segment holding ``offset``, if
         a whole, CRC-valid batch holding ``offset`` starts there; None otherwise (a stale
         or unknown position: the caller reads through ``read``). Lock-free.
@@ -774,7 +781,7 @@ class PartitionLog:
         bases, segs = self._view
         seg = segs[max(bisect_right(bases, offset) - 1, 0)]
         try:
-            return seg.batch_at(offset, position)
+            return seg.batch_at_position(offset, position)
         except ValueError:  # the map was closed under us (deleted or replaced)
             return None
 
@@ -807,6 +814,30 @@ class PartitionLog:
         """The byte position of the batch of ``total_bytes`` just appended (the caller
         holds the append lock, so it is the active segment's last)."""
         return self._view[1][-1].size - total_bytes
+
+    def batch_at(self, offset: int) -> tuple[BatchHeader, Columns] | None:
+        """The decoded batch holding ``offset`` (or the first one after it, as
+        ``read(offset, 1)``), None at the log end: a point read (``read_key``).
+        Lock-free; raises like ``read``.
+
+        Inside one segment it goes straight to ``Segment.batch_at`` (no limits to
+        count, no list to build); anything else (a segment's end, damage, a segment
+        closed under it) is ``read(offset, 1)``'s business.
+        """
+        if self.start_offset <= offset:
+            bases, segs = self._view
+            i = bisect_right(bases, offset) - 1
+            if i >= 0:
+                seg = segs[i]
+                if offset < seg.next_offset:
+                    try:
+                        found = seg.batch_at(offset)
+                    except OffsetOutOfRangeError:
+                        found = None  # closed under us: read() retries on the new view
+                    if found is not None:
+                        return found
+        batches = self.read(offset, 1)
+        return batches[0] if batches else None
 
     def offset_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record, in offset order, whose timestamp is

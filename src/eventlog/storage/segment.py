@@ -20,6 +20,7 @@ concurrently and never see a partly written batch, because ``size`` and
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from bisect import bisect_right
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from typing import NamedTuple
 from ..errors import CorruptLogError, OffsetOutOfRangeError
 from . import batch as codec
 from .batch import BatchHeader, Columns
+from .batch_cache import BatchCache, new_token
 from .files import Files, MappedFile, os_files, segment_file_name, storage_error
 from .index import OffsetIndex, TimeIndex
 
@@ -40,6 +42,10 @@ index_pending_entries_max = 512  # index entries kept in memory between two writ
 index_pending_log_bytes_max = 1024 * 1024
 _time_index_load_lock = threading.Lock()  # first loads of any segment's time index
 torn_scan_bytes_max = 2 * 1024 * 1024  # > max_message_bytes default: one torn write
+# What find_position's walk reads of each header: base_offset, batch_length, magic,
+# last_offset_delta (bytes 0, 8, 12 and 19).
+_WALK = struct.Struct(">qiB6xi")
+_length_min = codec.header_bytes - codec.length_prefix_bytes
 
 
 class RecoveredSegment(NamedTuple):
@@ -79,6 +85,7 @@ class Segment:
 
     __slots__ = (
         "_bytes_since_index",
+        "_cache_token",
         "_index_interval_bytes",
         "_keep_file_bytes",
         "_log",
@@ -86,6 +93,7 @@ class Segment:
         "_time_index",
         "_timeindex_path",
         "base_offset",
+        "batch_cache",
         "created_ms",
         "damaged",
         "files",
@@ -109,6 +117,7 @@ class Segment:
         inflated_bytes_max: int = codec.inflated_bytes_floor,
         files: Files = os_files,
         read_only: bool = False,
+        batch_cache: BatchCache | None = None,
     ) -> None:
         """Open (creating if absent) the segment files; call ``load`` or ``recover`` next.
 
@@ -120,8 +129,13 @@ class Segment:
         ``read_only``: the files of a log another process writes, mapped and read
         but never created, written or trimmed; call ``load`` (a sealed segment) or
         ``follow`` (the writer's active one) next.
+
+        ``batch_cache``: the partition's cache of decoded batches for point reads
+        (batch_cache.py), shared by its segments; None: no caching.
         """
         self.base_offset = base_offset
+        self.batch_cache = batch_cache
+        self._cache_token = new_token()
         self.inflated_bytes_max = inflated_bytes_max
         self._index_interval_bytes = index_interval_bytes
         self.created_ms = created_ms
@@ -195,6 +209,7 @@ class Segment:
         ``mark_damaged``, so that ``close`` will not trim it), not a torn tail to
         cut. Cost: O(segment).
         """
+        self._cache_token = new_token()
         self.index.truncate_after_position(0)  # increasing: load() dropped the rest
         self.time_index.truncate_after_offset(-1)
         self.size = 0
@@ -255,6 +270,7 @@ class Segment:
         verified and its index entries rebuilt. Never raises for a torn or corrupt
         tail: the bytes cut are returned.
         """
+        self._cache_token = new_token()  # bytes may be cut: no cached batch stays valid
         if start_position is not None:
             self.index.truncate_after_position(start_position + 1)
         start = self._last_verified_index_position()
@@ -492,6 +508,7 @@ class Segment:
         Caller holds the partition lock.
         """
         assert self.base_offset <= offset < self.next_offset
+        self._cache_token = new_token()  # the batches cut (or re-encoded) must not be hit
         position = self.find_position(offset)
         header = self._header_at(position, self.size)
         assert header is not None
@@ -557,12 +574,71 @@ class Segment:
 
         O(log index entries) + a walk of at most ``index_interval_bytes`` of headers.
         """
+        return self._find(offset)[0]
+
+    def _find(self, offset: int) -> tuple[int, BatchHeader | None]:
+        """``find_position``, with the (checked) header found there; None at the end.
+
+        The walk reads four fields a header (``_WALK``: one C call) and checks what
+        it steps by (magic, a length inside the segment); the header it stops at is
+        checked in full. Anything odd on the way falls back to ``_headers_from``,
+        which raises CorruptLogError at the damage.
+        """
         size = self.size
-        position = self.index.lookup(offset - self.base_offset)
-        for header, pos in self._headers_from(position, size):
+        start = self.index.lookup(offset - self.base_offset)
+        position = start
+        if position >= 0:
+            unpack = self._log.unpack_from
+            while position + codec.header_bytes <= size:
+                base, length, magic, last_delta = unpack(_WALK, position)
+                if magic != codec.magic_v1 or length < _length_min:
+                    break
+                if base + last_delta >= offset:
+                    header = self._header_at(position, size)
+                    if header is not None:
+                        return position, header
+                    break
+                position += length + codec.length_prefix_bytes
+            else:
+                if position == size:
+                    return size, None
+        for header, pos in self._headers_from(start, size):
             if header.last_offset >= offset:
-                return pos
-        return size
+                return pos, header
+        return size, None
+
+    def batch_at(self, offset: int) -> tuple[BatchHeader, Columns] | None:
+        """The decoded batch holding ``offset`` (or the first after it), None past the
+        last batch: the point read of ``read_key``, without ``read``'s limits.
+
+        Looked up in the ``batch_cache`` first; a batch of more than one record is
+        offered to it (``admit``: a later point read into it can then be a slice). Lock-free. Raises
+        CorruptLogError for a damaged batch, OffsetOutOfRangeError if the segment
+        was closed under the read (deleted or replaced).
+        """
+        try:
+            position, header = self._find(offset)
+            if header is None:
+                return None
+            cache = self.batch_cache
+            if cache is None:
+                return header, self._decode_at(position, header)
+            token = self._cache_token
+            cols = cache.get(token, position, header)
+            if cols is not None:
+                cache.hits += 1
+                return header, cols
+            cache.misses += 1
+            cols = self._decode_at(position, header)
+            if header.record_count > 1:
+                cache.admit(token, position, header, cols)
+            return header, cols
+        except ValueError as exc:
+            if not self._log.closed:
+                raise
+            raise OffsetOutOfRangeError(
+                f"offset {offset} was removed (segment {self.base_offset} deleted) while reading"
+            ) from exc
 
     def _decode_at(self, position: int, header: BatchHeader) -> Columns:
         tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
@@ -573,7 +649,7 @@ class Segment:
             )
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 
-    def batch_at(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
+    def batch_at_position(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
         """The decoded batch at ``position`` if a whole batch holding ``offset`` starts
         there and passes its CRC; None otherwise. Raises ValueError if the map is
         closed, CorruptLogError if that batch cannot be decoded."""
@@ -602,6 +678,12 @@ class Segment:
         Lock-free. Cost: O(log entries) to find the start, then one CRC, one
         msgpack call (and one decompression call) per batch. Raises CorruptLogError if
         the first batch to read is damaged; damage after it ends the read early.
+
+        With a ``batch_cache``: the first batch is looked up in it (O(1): no CRC, no
+        decode on a hit), and a batch the read used only part of (it starts inside
+        the first batch, or its record limit ends inside the last) is offered to it
+        (``put`` after a read of several records, ``admit`` after a point read), so
+        the next read into that batch can be a hit. Whole batches are not cached.
         """
         try:
             size = self.size
@@ -609,19 +691,41 @@ class Segment:
             out: list[tuple[BatchHeader, Columns]] = []
             records = 0
             read_bytes = 0
+            cache = self.batch_cache
+            partial = None  # (position, header, columns) of a batch used only in part
+            hit = False
             try:
                 for header, pos in self._headers_from(position, size):
-                    cols = self._decode_at(pos, header)
+                    cols = None
+                    if cache is not None and not out:
+                        cols = cache.get(self._cache_token, pos, header)
+                        hit = cols is not None
+                        if hit:
+                            cache.hits += 1
+                        else:
+                            cache.misses += 1
+                    if cols is None:
+                        cols = self._decode_at(pos, header)
+                        if cache is not None and not out and offset > header.base_offset:
+                            partial = (pos, header, cols)
                     out.append((header, cols))
                     records += codec.records_from(cols.offsets, offset)  # compaction: gaps
                     read_bytes += header.total_bytes
                     if records >= max_records or read_bytes >= max_bytes:
+                        if (cache is not None and partial is None and records > max_records
+                                and not (hit and len(out) == 1)):
+                            partial = (pos, header, cols)  # the limit ends inside it
                         break
             except CorruptLogError:
                 if not out:
                     raise
                 # Return the batches before the damage; the next read, starting at
                 # it, raises (so a consumer gets every record before it first).
+            if partial is not None:
+                if max_records > 1:  # a bulk read stopped inside: the next one starts there
+                    cache.put(self._cache_token, *partial)  # type: ignore[union-attr]
+                else:
+                    cache.admit(self._cache_token, *partial)  # type: ignore[union-attr]
             return out
         except ValueError as exc:
             if not self._log.closed:
@@ -693,6 +797,7 @@ class Segment:
     def close(self) -> None:
         """Unmap and trim the ``.log`` to its batches, write the pending index entries
         and close the index files (read-only: unmap and close only). Idempotent."""
+        self._cache_token = new_token()
         if self._read_only:
             self.detach()
             return
@@ -707,6 +812,7 @@ class Segment:
         removed them (storage/cleaner.py). Only for a sealed segment, whose index
         entries are all on file already. Idempotent.
         """
+        self._cache_token = new_token()
         if not self._log.closed:
             self._log.close()
         self.index.close()

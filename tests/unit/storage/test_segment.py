@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from eventlog.errors import CorruptLogError
 from eventlog.storage import batch as codec
 from eventlog.storage.files import segment_file_name
 from eventlog.storage.segment import RecoveredSegment, Segment
@@ -282,3 +283,32 @@ def test_a_reader_and_the_writer_loading_the_time_index_get_one_instance(
         t.join()
     assert seen[0] is seen[1] is seg.time_index
     seg.close()
+
+
+def test_find_position_walks_to_every_batch_between_index_entries() -> None:
+    seg = open_segment(None, base=100, interval=10**6)  # no index entry: walk from byte 0
+    model = Model(base=100)
+    for n in (1, 3, 1, 7, 2, 1, 5):
+        model.append(seg, [1] * n)
+    for offset in range(100, model.end):
+        assert seg.find_position(offset) == model.batch_of(offset)[2]
+    assert seg.find_position(model.end) == seg.size
+    assert seg.find_position(50) == 0
+
+
+@pytest.mark.parametrize("damage", ["magic", "length"])
+def test_find_position_still_raises_at_a_damaged_header_on_its_walk(damage) -> None:
+    seg = open_segment(None, interval=10**6)
+    model = Model()
+    for _ in range(4):
+        model.append(seg, [1, 1])
+    position = model.batches[1][2]
+    if damage == "magic":
+        seg._log.write(position + 12, b"\x09")
+    else:
+        seg._log.write(position + 8, (3).to_bytes(4, "big"))  # shorter than a header
+    assert seg.find_position(1) == 0  # before the damage: found
+    with pytest.raises(CorruptLogError, match=f"no valid batch at byte {position}"):
+        seg.find_position(6)
+    with pytest.raises(CorruptLogError):
+        seg.read(6, 1, 2**31)
