@@ -15,7 +15,9 @@ PUBLIC = {
     "Partition", "Producer", "ProducerConfig", "RangeAssignor", "Record", "RecordMetadata",
     "RecordTooLargeError", "RoundRobinAssignor", "RoundRobinPartitioner", "StickyAssignor",
     "SystemClock", "TimestampType", "Topic", "TopicConfig", "TopicPartition",
-    "UnknownTopicError", "__version__", "errors", "murmur2", "open", "serve",
+    "UnknownTopicError", "__version__",
+    "ConsumerGroupMetadata", "InvalidTxnStateError", "ProducerFencedError",
+    "TransactionAbortableError", "TransactionalProducer", "errors", "murmur2", "open", "serve",
 }
 
 

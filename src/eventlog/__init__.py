@@ -23,8 +23,11 @@ from .errors import (
     CommitFailedError,
     EventLogError,
     InvalidConfigError,
+    InvalidTxnStateError,
     OffsetOutOfRangeError,
+    ProducerFencedError,
     RecordTooLargeError,
+    TransactionAbortableError,
     UnknownTopicError,
 )
 from .group import GroupDescription, GroupListing, GroupState, OffsetAndMetadata
@@ -37,9 +40,17 @@ from .group.assignors import (
 from .partition import Partition
 from .partitioner import DefaultPartitioner, RoundRobinPartitioner, murmur2
 from .producer import DeliveryFuture, Producer, ProducerConfig
-from .records import ConsumerRecord, Record, RecordMetadata, TimestampType, TopicPartition
+from .records import (
+    ConsumerGroupMetadata,
+    ConsumerRecord,
+    Record,
+    RecordMetadata,
+    TimestampType,
+    TopicPartition,
+)
 from .server import serve
 from .topic import Topic
+from .transactions import TransactionalProducer
 
 __version__ = "0.1.0"
 
@@ -49,6 +60,7 @@ __all__ = [
     "CommitFailedError",
     "Consumer",
     "ConsumerConfig",
+    "ConsumerGroupMetadata",
     "ConsumerRebalanceListener",
     "ConsumerRecord",
     "CooperativeStickyAssignor",
@@ -60,6 +72,7 @@ __all__ = [
     "GroupListing",
     "GroupState",
     "InvalidConfigError",
+    "InvalidTxnStateError",
     "LogRecoveryReport",
     "OffsetAndMetadata",
     "OffsetAndTimestamp",
@@ -67,6 +80,7 @@ __all__ = [
     "Partition",
     "Producer",
     "ProducerConfig",
+    "ProducerFencedError",
     "RangeAssignor",
     "Record",
     "RecordMetadata",
@@ -79,6 +93,8 @@ __all__ = [
     "Topic",
     "TopicConfig",
     "TopicPartition",
+    "TransactionAbortableError",
+    "TransactionalProducer",
     "UnknownTopicError",
     "__version__",
     "errors",

@@ -476,6 +476,19 @@ class EventLog:
             self._abandon_open()
             raise
         self.recovery = self._report(clean, details, started)
+        try:
+            # Complete or abort the transactions a crash left open (group/txn_coordinator.py),
+            # before anyone reads: no transaction is ever left half-visible.
+            from .group.txn_coordinator import recover_if_needed
+            recover_if_needed(self)
+        except BaseException:
+            for p in self.partitions():
+                try:
+                    p.close()
+                except OSError:
+                    pass
+            self._abandon_open()
+            raise
         self._stop = threading.Event()
         self._maintenance = threading.Thread(
             target=self._maintain, name=f"eventlog-maintenance:{self.path or 'memory'}",
@@ -1137,6 +1150,9 @@ class EventLog:
                 if opts.fsync == "interval":
                     for p in self.partitions():
                         p.flush()
+                transactions = self.extensions.get("transactions")
+                if transactions is not None:  # abort transactions past their timeout
+                    transactions.expire()
                 if (time.monotonic() - last_retention) * 1000 >= opts.retention_check_interval_ms:
                     last_retention = time.monotonic()
                     self.run_retention()

@@ -81,9 +81,15 @@ from .group.coordinator import GroupCoordinator, JoinRequest, JoinResult, coordi
 from .group.offsets import OffsetAndMetadata, validate_offsets
 from .metrics.window import Window, WindowedMax, average, rate_per_s
 from .partition import Partition
-from .records import ConsumerRecord, TimestampType, TopicPartition
+from .records import ConsumerGroupMetadata, ConsumerRecord, TimestampType, TopicPartition
 from .serde import DESERIALIZERS, resolve_deserializer
-from .storage.batch import BatchHeader, Columns, attr_control, attr_log_append_time
+from .storage.batch import (
+    BatchHeader,
+    Columns,
+    attr_control,
+    attr_log_append_time,
+    attr_transactional,
+)
 from .topic import validate_topic_name
 
 __all__ = [
@@ -156,6 +162,9 @@ class ConsumerConfig:
     least one batch). ``fetch_max_bytes``: bytes fetched per poll (at least one batch).
     ``consumer_timeout_ms``: iteration stops after this long without a record
     (None: iterate until closed).
+    ``isolation_level``: "read_uncommitted" (Kafka's default: every record, up to
+    the log end) or "read_committed": up to the last stable offset, without the
+    records of aborted transactions (docs/transactions.md).
     ``partition_assignment_strategy``: assignor names ("range", "roundrobin",
     "sticky", "cooperative-sticky") or objects, in order of preference.
     """
@@ -179,6 +188,7 @@ class ConsumerConfig:
     partition_assignment_strategy: Any = ("range", "cooperative-sticky")
     consumer_timeout_ms: float | None = None
     exclude_internal_topics: bool = True
+    isolation_level: str = "read_uncommitted"
 
     def __post_init__(self) -> None:
         for name in ("group_id", "client_id", "group_instance_id"):
@@ -199,6 +209,11 @@ class ConsumerConfig:
             value = getattr(self, name)
             if not _is_int(value) or value < minimum:
                 raise InvalidConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
+        if self.isolation_level not in ("read_uncommitted", "read_committed"):
+            raise InvalidConfigError(
+                "isolation_level must be 'read_uncommitted' or 'read_committed', got "
+                f"{self.isolation_level!r}"
+            )
         self._check_relations()
 
     def _check_relations(self) -> None:
@@ -284,6 +299,7 @@ class Consumer:
             f"consumer-{cfg.group_id}-{next(_client_ids)}" if cfg.group_id
             else f"consumer-{next(_client_ids)}"
         )
+        self._read_committed = cfg.isolation_level == "read_committed"
         self._coordinator: GroupCoordinator | None = None
         # A read-only log (another process writes it): a group is only a view of the
         # committed offsets there; subscribe() owns every partition (docs/consumers.md).
@@ -743,6 +759,10 @@ class Consumer:
         now = clock.monotonic_ms()
         deadline = now + timeout_ms
         self._maybe_auto_commit(now)
+        if self._read_committed:
+            transactions = self._log.extensions.get("transactions")
+            if transactions is not None:  # transactions past their timeout hold the LSO
+                transactions.expire()
         out: list[_Chunk] = []
         count = size = 0
         min_bytes_deadline: float | None = None
@@ -822,9 +842,13 @@ class Consumer:
         if part.lingering:  # a producer of this log holds records for it: append them
             part.flush_lingering()
         end = part.end_offset
+        if self._read_committed:  # stop at the LSO; between it and the end is in range
+            end = part.last_stable_offset
+            if end <= position <= part.end_offset:
+                return None
         if position == end:
             return None
-        if position > end or position < part.start_offset:
+        if position > part.end_offset or position < part.start_offset:
             position = self._reset_out_of_range(st, position)
         records: list[ConsumerRecord] = []
         size = 0
@@ -837,6 +861,8 @@ class Consumer:
                     position, limit, min(self.config.max_partition_fetch_bytes, max(budget, 1))
                 )
                 st.buffer, fresh = batches, True
+            if self._read_committed:
+                batches = _committed_view(part, batches, end)
             chunk = self._records_from(st, batches, position, limit)
             if chunk is None:
                 break
@@ -943,7 +969,7 @@ class Consumer:
         part = st.partition
         if part is None:
             raise UnknownTopicError(f"topic {st.tp.topic!r} no longer exists")
-        position = part.start_offset if policy == "earliest" else part.end_offset
+        position = part.start_offset if policy == "earliest" else self._end_of(part)
         st.position, st.reset = position, None
         return position
 
@@ -957,7 +983,7 @@ class Consumer:
                 f"[{part.start_offset}, {part.end_offset}] and auto_offset_reset='none'; "
                 "seek() to a valid offset"
             )
-        st.position = part.start_offset if policy == "earliest" else part.end_offset
+        st.position = part.start_offset if policy == "earliest" else self._end_of(part)
         return st.position
 
     def position(self, tp: TopicPartition) -> int:
@@ -1054,10 +1080,28 @@ class Consumer:
                     for tp in _partitions_arg(partitions)}
 
     def end_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
-        """The log end offset (= high watermark) of each partition; 0 if never written."""
+        """The log end offset (= high watermark) of each partition, or with
+        ``isolation_level="read_committed"`` its last stable offset; 0 if never written."""
         with self._guard():
-            return {TopicPartition(*tp): self._partition(tp).end_offset
+            return {TopicPartition(*tp): self._end_of(self._partition(tp))
                     for tp in _partitions_arg(partitions)}
+
+    def _end_of(self, part: Partition) -> int:
+        """Where this consumer's reads end: the LSO under read_committed, else the HW."""
+        return part.last_stable_offset if self._read_committed else part.end_offset
+
+    def group_metadata(self) -> ConsumerGroupMetadata:
+        """The group id, generation, member id and instance id, for a transactional
+        producer's ``send_offsets_to_transaction`` (KIP-447). Raises InvalidConfigError
+        without a ``group_id``."""
+        with self._guard():
+            if self._group_id is None:
+                raise InvalidConfigError(
+                    "group_metadata() needs a consumer with a group_id (Kafka's "
+                    "InvalidGroupIdException)"
+                )
+            return ConsumerGroupMetadata(self._group_id, self._generation, self._member_id,
+                                         self.config.group_instance_id)
 
     def offsets_for_times(
         self, timestamps: Mapping[TopicPartition, int]
@@ -1079,6 +1123,8 @@ class Consumer:
             out: dict[TopicPartition, OffsetAndTimestamp | None] = {}
             for tp, (part, ts) in parts.items():
                 found = part.offset_and_timestamp_for_time(ts)
+                if found is not None and found[0] >= self._end_of(part):
+                    found = None  # at or past the LSO under read_committed (Kafka's rule)
                 out[tp] = None if found is None else OffsetAndTimestamp(*found)
             return out
 
@@ -1410,6 +1456,31 @@ class _ConsumerStats:
 
 # ---------------------------------------------------------------------------------------
 # Argument helpers (pure)
+
+
+def _committed_view(part: Partition, batches: list[tuple[BatchHeader, Columns]], end: int
+                    ) -> list[tuple[BatchHeader, Columns]]:
+    """``batches`` as a read_committed consumer sees them: those below the LSO ``end``,
+    the batches of aborted transactions marked as control batches (skipped, the
+    position moves past them). O(batches) plus one lookup per transactional batch."""
+    out = []
+    aborted: dict[int, list[tuple[int, int]]] | None = None
+    for header, cols in batches:
+        if header.base_offset >= end:
+            break
+        attributes = header.attributes
+        if attributes & attr_transactional and not attributes & attr_control:
+            if aborted is None:
+                aborted = {}
+                for entry in part.aborted_transactions(batches[0][0].base_offset, end):
+                    aborted.setdefault(entry.producer_id, []).append(
+                        (entry.first_offset, entry.last_offset))
+            ranges = aborted.get(header.producer_id)
+            if ranges is not None and any(
+                    first <= header.base_offset <= last for first, last in ranges):
+                header = header._replace(attributes=attributes | attr_control)
+        out.append((header, cols))
+    return out
 
 
 def _index_of(offsets: Any, offset: int) -> int:

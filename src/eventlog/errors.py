@@ -27,12 +27,14 @@ __all__ = [
     "InvalidProducerEpochError",
     "InvalidRecordError",
     "InvalidTopicError",
+    "InvalidTxnStateError",
     "KeyVersionConflictError",
     "LogDirLockedError",
     "NoOffsetForPartitionError",
     "OffsetConflictError",
     "OffsetOutOfRangeError",
     "OutOfOrderSequenceError",
+    "ProducerFencedError",
     "ReadOnlyLogError",
     "RebalanceInProgressError",
     "RecordDeserializationError",
@@ -41,6 +43,9 @@ __all__ = [
     "StorageError",
     "TopicError",
     "TopicExistsError",
+    "TransactionAbortableError",
+    "TransactionError",
+    "TransactionTimedOutError",
     "UnknownMemberError",
     "UnknownPartitionError",
     "UnknownTopicError",
@@ -239,3 +244,33 @@ class ClosedError(EventLogError):
 
 class EventLogTimeoutError(EventLogError, TimeoutError):
     """A wait ran out of time. Nothing was changed by the wait itself."""
+
+
+class TransactionError(EventLogError):
+    """Base class for errors of transactional producers (docs/transactions.md)."""
+
+
+class InvalidTxnStateError(TransactionError, IllegalStateError):
+    """A transactional call out of order (``begin_transaction()`` twice, ``send()``
+    outside a transaction, ``commit_transaction()`` before ``init_transactions()``...).
+    Kafka's IllegalStateException / INVALID_TXN_STATE. Nothing was changed: the
+    producer stays in the state the message names."""
+
+
+class ProducerFencedError(TransactionError):
+    """Fatal: a newer producer with the same ``transactional_id`` called
+    ``init_transactions()``, which bumped the epoch and aborted this producer's open
+    transaction. Nothing this producer sends or commits afterwards is accepted: close
+    it (Kafka's ProducerFencedException)."""
+
+
+class TransactionAbortableError(TransactionError):
+    """The open transaction cannot commit (a send failed, or the coordinator aborted
+    it): call ``abort_transaction()``, then begin a new one. Every transactional call
+    but ``abort_transaction()`` raises it until then (Kafka's abortable errors)."""
+
+
+class TransactionTimedOutError(TransactionAbortableError):
+    """The transaction stayed open longer than ``transaction_timeout_ms`` on the log's
+    clock and the log aborted it (none of its records or offsets became visible).
+    Call ``abort_transaction()``, then begin a new one."""

@@ -40,12 +40,14 @@ from .storage.batch import BatchHeader, Columns
 from .storage.cleaner import CleanerStats
 from .storage.key_index import KeyIndex, index_batches
 from .storage.partition_log import PartitionLog
+from .storage.txn_index import AbortedTxn, PartitionTxns, encode_marker
 
 __all__ = ["AppendResult", "DataSignal", "InternalPartition", "Partition"]
 
 _NONE_TYPE = type(None)
 _KEY_TYPES = frozenset((bytes, _NONE_TYPE))
 _make_record = partial(tuple.__new__, Record)
+_transactional = codec.attr_transactional
 key_index_read_records = 4096  # records per read when (re)building a key index
 iter_batch_records = 500  # records per read in Partition.iter()
 producer_batches_retained = 5  # Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN
@@ -235,6 +237,9 @@ class Partition:
         # read flushes them first (one truth test when there are none), so an
         # in-process reader never waits out a producer's linger_ms.
         self.lingering: dict[object, Callable[[], None]] = {}
+        # Transactions (storage/txn_index.py): None until the partition's first
+        # transactional batch (and at open unless it ever had one).
+        self._txns: PartitionTxns | None = PartitionTxns.open(log)
 
     # ------------------------------------------------------------------ state
 
@@ -399,6 +404,8 @@ class Partition:
             if self._log_append_time:
                 timestamps = [now_ms] * len(keys)
             base = log.end_offset
+            if attributes & _transactional:  # one test per batch; see _txn_begin
+                self._txn_begin(producer_id, base)
             try:
                 header, uncompressed = self._encode_and_append(
                     timestamps, keys, values, headers, attributes,
@@ -483,6 +490,8 @@ class Partition:
                 timestamp_ms = self._clock.time_ms()
                 attributes |= codec.attr_log_append_time
             base = log.end_offset
+            if attributes & _transactional:  # one test per batch; see _txn_begin
+                self._txn_begin(producer_id, base)
             data, header = codec.encode_one(
                 base, timestamp_ms, key, value, headers, attributes,
                 producer_id, producer_epoch, sequence,
@@ -957,6 +966,76 @@ class Partition:
             finally:
                 self._waiters -= 1
 
+    # ------------------------------------------------------------------ transactions
+
+    def _txn_begin(self, producer_id: int, base: int) -> None:
+        """A transactional batch of ``producer_id`` is about to land at ``base`` (caller
+        holds the lock): its transaction is open here from ``base`` until a marker."""
+        txns = self._txns
+        if txns is None:
+            txns = self._txns = PartitionTxns.create(self._log)
+        txns.begin(producer_id, base)
+
+    def write_marker(self, producer_id: int, producer_epoch: int, commit: bool,
+                     coordinator_epoch: int = 0) -> int:
+        """Append a control batch ending ``producer_id``'s transaction (the transaction
+        coordinator's WriteTxnMarkers); return its offset. Thread-safe.
+
+        The producer's epoch here becomes ``producer_epoch`` (a fencing marker bumps it):
+        a later batch of an older epoch is refused (InvalidProducerEpochError). An abort
+        of an open transaction adds an entry to the aborted-transactions index.
+        Raises InvalidProducerEpochError for a marker older than the producer's epoch.
+        """
+        with self._lock:
+            self._ensure_open()
+            entry = self._producers.get(producer_id)
+            if entry is not None and producer_epoch < entry.epoch:
+                raise InvalidProducerEpochError(
+                    f"marker of producer {producer_id} epoch {producer_epoch} is older than "
+                    f"epoch {entry.epoch} on {self.topic}-{self.index}"
+                )
+            log = self._log
+            now_ms = self._clock.time_ms()
+            base = log.end_offset
+            data = encode_marker(base, now_ms, producer_id, producer_epoch, commit,
+                                 coordinator_epoch)
+            if self._txns is None:
+                self._txns = PartitionTxns.create(log)
+            log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
+            self._txns.complete(producer_id, base, commit, log.active_segment.base_offset)
+            if entry is None or entry.epoch != producer_epoch:
+                self._producers[producer_id] = _ProducerEntry(producer_epoch, -1)
+            key_index = self._key_index
+            if key_index is not None:
+                key_index.end_offset = log.end_offset
+            if self._flush_interval_messages is not None or self._waiters:
+                self._after_append(codec.decode_header(data))
+        signal = self._signal
+        signal.version += 1
+        if signal.waiters:
+            signal.notify()
+        return base
+
+    @property
+    def last_stable_offset(self) -> int:
+        """The LSO: the first offset of the earliest open transaction, else the log end
+        offset. What a read_committed consumer reads up to. Lock-free. O(open txns)."""
+        txns = self._txns
+        if txns is None:
+            return self._log.end_offset
+        return txns.last_stable_offset(self._log.end_offset)
+
+    def aborted_transactions(self, start: int, stop: int) -> list[AbortedTxn]:
+        """The aborted transactions that may hold records in ``[start, stop)``
+        (producer id, first offset, marker offset, LSO). Lock-free."""
+        txns = self._txns
+        return [] if txns is None else txns.aborted_between(start, stop)
+
+    def open_transactions(self) -> dict[int, int]:
+        """{producer id: first offset} of the transactions open in this partition."""
+        with self._lock:
+            return {} if self._txns is None else dict(self._txns.ongoing)
+
     # ------------------------------------------------------------------ maintenance
 
     def truncate_to(self, offset: int) -> None:
@@ -966,6 +1045,8 @@ class Partition:
             self._log.truncate_to(offset)
             self._producers.clear()
             self._drop_key_index()
+            if self._txns is not None:
+                self._txns.rebuild(self._log)
 
     def delete_before(self, offset: int) -> None:
         """Drop the head: records below ``offset`` can no longer be read."""
@@ -975,6 +1056,8 @@ class Partition:
             self._log.delete_before(offset)
             if self._log.start_offset != start:
                 self._drop_key_index()
+                if self._txns is not None:
+                    self._txns.reconcile(self._log)
 
     def roll(self) -> None:
         """Start a new segment at the log end (if the active one holds anything)."""
@@ -992,6 +1075,8 @@ class Partition:
             )
             if deleted or self._log.start_offset != start:
                 self._drop_key_index()
+                if self._txns is not None:
+                    self._txns.reconcile(self._log)
             return deleted
 
     def compact(self, now_ms: int | None = None) -> CleanerStats:
@@ -1000,8 +1085,13 @@ class Partition:
         segments in. Thread-safe. Raises ClosedError if the partition is closed.
         """
         self._ensure_open()
-        return self._log.clean(self._clock.time_ms() if now_ms is None else now_ms,
-                               commit_lock=self._commit_and_drop_key_index())
+        stats = self._log.clean(self._clock.time_ms() if now_ms is None else now_ms,
+                                commit_lock=self._commit_and_drop_key_index())
+        if self._txns is not None:
+            with self._lock:
+                if not self._closed:
+                    self._txns.reconcile(self._log)  # merged segments: move their entries
+        return stats
 
     def _commit_and_drop_key_index(self) -> _DropKeyIndexOnCommit:
         """The cleaner's commit lock: the partition lock, with the key index dropped in
@@ -1034,7 +1124,11 @@ class Partition:
             self._closed = True
             self._key_index = None
             self._data.notify_all()
-            self._log.close()
+            try:
+                if self._txns is not None:
+                    self._txns.close(self._log.end_offset)
+            finally:
+                self._log.close()
 
     def check(self) -> None:
         """Assert the partition's invariants (DESIGN invariant 1)."""

@@ -129,6 +129,8 @@ class ProducerConfig:
     partitioner: Any = None
     partitioner_ignore_keys: bool = False
     client_id: str = ""
+    transactional_id: str | None = None
+    transaction_timeout_ms: int = 60_000
 
     def __post_init__(self) -> None:
         spelled = self.acks.strip().lower() if isinstance(self.acks, str) else self.acks
@@ -160,6 +162,16 @@ class ProducerConfig:
                 f"{self.max_in_flight_requests_per_connection}"
             )
         object.__setattr__(self, "enable_idempotence", bool(idempotent))
+        _require_int("transaction_timeout_ms", self.transaction_timeout_ms, 1)
+        if self.transactional_id is not None:
+            if type(self.transactional_id) is not str or not self.transactional_id:
+                raise InvalidConfigError(
+                    f"transactional_id must be a non-empty str, got {self.transactional_id!r}")
+            if not idempotent:
+                raise InvalidConfigError(
+                    "transactional_id requires idempotence (Kafka's rule): drop "
+                    "enable_idempotence=False and use acks='all'"
+                )
 
     @classmethod
     def from_kwargs(cls, config: dict[str, Any]) -> ProducerConfig:
@@ -930,6 +942,16 @@ class Producer:
     ProducerConfig's fields. A context manager: ``close()`` on exit.
     """
 
+    _state_class: type[_State] = _State  # the transactional producer's adds its hooks
+
+    def __new__(cls, log_: EventLog | None = None, **config: Any) -> Producer:
+        # Producer(log, transactional_id=...) is a TransactionalProducer (transactions.py).
+        if cls is Producer and (config.get("transactional_id") is not None
+                                or config.get("transactional.id") is not None):
+            from .transactions import TransactionalProducer
+            return super().__new__(TransactionalProducer)
+        return super().__new__(cls)
+
     def __init__(self, log_: EventLog, **config: Any) -> None:
         self.config = ProducerConfig.from_kwargs(config)
         if not isinstance(log_, EventLog):
@@ -943,7 +965,7 @@ class Producer:
             batch_size=self.config.batch_size,
             ignore_keys=self.config.partitioner_ignore_keys,
         )
-        self._state = _State(log_, self.config)
+        self._state = self._state_class(log_, self.config)
         self._linger_ms = self.config.linger_ms
         self._acks0 = self.config.acks == 0
         self._partition_fn = self._partitioner.partition

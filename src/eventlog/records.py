@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = [
+    "ConsumerGroupMetadata",
     "ConsumerRecord",
     "Header",
     "Record",
@@ -71,3 +72,14 @@ class RecordMetadata(NamedTuple):
     timestamp_ms: int
     serialized_key_size: int
     serialized_value_size: int
+
+
+class ConsumerGroupMetadata(NamedTuple):
+    """What ``Consumer.group_metadata()`` returns, for
+    ``Producer.send_offsets_to_transaction`` (KIP-447: the group coordinator refuses
+    offsets from a member of an older generation)."""
+
+    group_id: str
+    generation_id: int = -1
+    member_id: str = ""
+    group_instance_id: str | None = None

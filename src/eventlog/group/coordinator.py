@@ -698,6 +698,30 @@ class GroupCoordinator:
                 self._validate_commit(group_id, group, member_id, generation, instance_id)
             self._offsets.commit(group_id, offsets, self._clock.time_ms())
 
+    def validate_member(
+        self, group_id: str, member_id: str, generation: int, instance_id: str | None
+    ) -> None:
+        """Check a transactional offset commit's sender as ``commit_offsets`` checks a
+        commit (KIP-447: a zombie of an older generation is refused), committing nothing.
+        Raises as ``commit_offsets``."""
+        with self._lock:
+            now = self._now()
+            group = self._groups.get(group_id)
+            if group is not None:
+                self._expire(group, now)
+            if generation < 0 and (group is None or group.state is GroupState.EMPTY):
+                return
+            self._validate_commit(group_id, group, member_id, generation, instance_id)
+
+    def commit_transactional(
+        self, group_id: str, offsets: Mapping[TopicPartition, OffsetAndMetadata]
+    ) -> None:
+        """Make offsets sent in a transaction visible: its commit decision was logged,
+        and the sender was validated when it sent them. Raises as ``commit_offsets``'
+        append does (then nothing was committed)."""
+        with self._lock:
+            self._offsets.commit(group_id, offsets, self._clock.time_ms())
+
     def _validate_commit(
         self,
         group_id: str,

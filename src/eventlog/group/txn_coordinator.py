@@ -1,0 +1,451 @@
+"""The transaction coordinator of one EventLog (Kafka's TransactionCoordinator, KIP-98).
+
+It owns, per ``transactional_id``: the producer id and epoch, the transaction's
+state (the table in ``txn_state``), the partitions it wrote to, the offsets sent
+with it, and its deadline. Every change of state is first appended to the
+internal compacted topic ``__transaction_state`` (one partition; key: the
+transactional id in UTF-8; value: a msgpack map, docs/transactions.md), so it
+survives a crash; then acted upon.
+
+Ending a transaction (``end_transaction``):
+
+1. append ``PrepareCommit`` / ``PrepareAbort`` with the partitions and (commit)
+   the offsets: the decision point. A crash after it completes the transaction
+   on the next open; a crash before it aborts it;
+2. commit: apply the offsets to the consumer groups (visible only now, KIP-447);
+3. write a commit/abort marker to every partition of the transaction;
+4. append ``CompleteCommit`` / ``CompleteAbort``.
+
+Fencing: ``init_producer_id`` for an id with an open transaction aborts it with
+the epoch bumped, and the markers carry the new epoch, so the old producer's
+later batches are refused by those partitions, and its later calls here by the
+epoch check (ProducerFencedError). A transaction open longer than its timeout
+on the log's clock is aborted the same way (checked at every call here and at
+every read_committed poll); its producer's next call raises
+TransactionTimedOutError, and its ``abort_transaction()`` succeeds and adopts
+the new epoch (KIP-360).
+
+Recovery (on open, before ``eventlog.open`` returns, when the log has the
+topic or a partition with an open transaction): the latest record of each id
+decides: Prepare* is completed, Ongoing is aborted with an epoch bump; then
+every transaction still open in a partition (a crash between its batch and
+its Ongoing record is impossible: Ongoing is written first) is aborted.
+
+Thread-safe: one lock around every call. Lock order: this lock, then partition
+locks (markers); no partition lock is held while calling in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack
+
+from ..errors import (
+    CorruptLogError,
+    InvalidConfigError,
+    InvalidTxnStateError,
+    ProducerFencedError,
+    TopicExistsError,
+    TransactionTimedOutError,
+    UnknownPartitionError,
+    UnknownTopicError,
+)
+from ..records import TopicPartition
+from .coordinator import coordinator_for
+from .offsets import OffsetAndMetadata
+from .txn_state import TxnState, next_coordinator_state
+
+__all__ = ["TransactionCoordinator", "transaction_coordinator_for", "txn_state_topic"]
+
+_log = logging.getLogger("eventlog.transactions")
+
+txn_state_topic = "__transaction_state"
+txn_state_segment_bytes = 100 * 1024 * 1024  # Kafka's transaction.state.log.segment.bytes
+extension_key = "transactions"
+producer_id_base = 1 << 48  # transactional ids' producer ids: never an idempotent one's
+epoch_max = 32767
+transaction_max_timeout_ms = 900_000  # Kafka's transaction.max.timeout.ms
+record_format = 0
+_create_lock = threading.Lock()
+_S = TxnState
+
+
+def transaction_coordinator_for(log: Any) -> TransactionCoordinator:
+    """The log's TransactionCoordinator, created (and recovered) on first use."""
+    coordinator = log.extensions.get(extension_key)
+    if coordinator is None:
+        with _create_lock:
+            coordinator = log.extensions.get(extension_key)
+            if coordinator is None:
+                coordinator = TransactionCoordinator(log)
+                log.extensions[extension_key] = coordinator
+    return coordinator
+
+
+def recover_if_needed(log: Any) -> None:
+    """Called by ``EventLog`` at open: complete or abort what a crash left open."""
+    if txn_state_topic in log.topic_map or any(
+            p.open_transactions() for p in log.partitions()):
+        transaction_coordinator_for(log)
+
+
+class _Txn:
+    __slots__ = ("epoch", "offsets", "partitions", "producer_id", "start_ms", "state",
+                 "timed_out_epoch", "timeout_ms", "txn_id")
+
+    def __init__(self, txn_id: str, producer_id: int, epoch: int, timeout_ms: int) -> None:
+        self.txn_id = txn_id
+        self.producer_id = producer_id
+        self.epoch = epoch
+        self.timeout_ms = timeout_ms
+        self.state = _S.EMPTY
+        self.partitions: set[TopicPartition] = set()
+        self.offsets: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
+        self.start_ms = -1
+        self.timed_out_epoch = -1  # the epoch a timeout (or close) aborted: see module doc
+
+    def encode(self) -> bytes:
+        value: dict[str, Any] = {
+            "format": record_format, "producer_id": self.producer_id, "epoch": self.epoch,
+            "timeout_ms": self.timeout_ms, "state": self.state.value,
+            "partitions": sorted([tp.topic, tp.partition] for tp in self.partitions),
+            "start_ms": self.start_ms,
+        }
+        if self.offsets:
+            value["offsets"] = {
+                group: [[tp.topic, tp.partition, om.offset, om.metadata]
+                        for tp, om in offsets.items()]
+                for group, offsets in self.offsets.items()
+            }
+        return msgpack.packb(value)
+
+    @classmethod
+    def decode(cls, key: bytes, value: bytes) -> _Txn:
+        try:
+            txn_id = key.decode("utf-8")
+            v = msgpack.unpackb(value)
+            if v["format"] != record_format:
+                raise ValueError(f"unknown format {v['format']!r}")
+            txn = cls(txn_id, int(v["producer_id"]), int(v["epoch"]), int(v["timeout_ms"]))
+            txn.state = TxnState(v["state"])
+            txn.partitions = {TopicPartition(str(t), int(i)) for t, i in v["partitions"]}
+            txn.start_ms = int(v["start_ms"])
+            txn.offsets = {
+                str(group): {TopicPartition(str(t), int(i)): OffsetAndMetadata(int(o), str(m))
+                             for t, i, o, m in offsets}
+                for group, offsets in v.get("offsets", {}).items()
+            }
+        except Exception as exc:
+            raise CorruptLogError(
+                f"a record of {txn_state_topic} (key {key!r}) is not transaction state "
+                f"eventlog wrote: {exc}"
+            ) from exc
+        return txn
+
+
+class TransactionCoordinator:
+    """See the module docstring. Get it with :func:`transaction_coordinator_for`."""
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+        self._clock = log.clock
+        self._lock = threading.RLock()
+        self._txns: dict[str, _Txn] = {}
+        self._next_producer_id = producer_id_base
+        self._closed = False
+        with self._lock:
+            self._partition = self._state_partition()
+            self._load()
+            self._recover()
+        log.register_client(self)  # close() aborts what is still open
+
+    # ------------------------------------------------------------------ storage
+
+    def _state_partition(self) -> Any:
+        try:
+            topic = self._log.topic(txn_state_topic)
+        except UnknownTopicError:
+            try:
+                topic = self._log.create_internal_topic(
+                    txn_state_topic, 1, cleanup_policy="compact",
+                    segment_bytes=txn_state_segment_bytes,
+                )
+            except TopicExistsError:
+                topic = self._log.topic(txn_state_topic)
+        return topic.partitions[0]
+
+    def _load(self) -> None:
+        part = self._partition
+        offset, end = part.start_offset, part.end_offset
+        while offset < end:
+            records = part.read(offset, 4096)
+            if not records:
+                break
+            for r in records:
+                if r.key is None:
+                    continue
+                if r.value is None:
+                    self._txns.pop(r.key.decode("utf-8", "replace"), None)
+                    continue
+                txn = _Txn.decode(r.key, r.value)
+                self._txns[txn.txn_id] = txn
+                self._next_producer_id = max(self._next_producer_id, txn.producer_id + 1)
+            offset = records[-1].offset + 1
+
+    def _persist(self, txn: _Txn, state: TxnState) -> None:
+        """Move ``txn`` to ``state`` (checked against the table) and append it: the
+        change is durable before anything acts on it. On a storage error the state
+        in memory is unchanged."""
+        next_coordinator_state(txn.state, state)
+        previous = txn.state
+        txn.state = state
+        try:
+            self._partition.append_internal([(txn.txn_id.encode("utf-8"), txn.encode())])
+        except BaseException:
+            txn.state = previous
+            raise
+
+    # ------------------------------------------------------------------ recovery
+
+    def _recover(self) -> None:
+        for txn in list(self._txns.values()):
+            if txn.state is _S.PREPARE_COMMIT:
+                self._complete(txn, commit=True, recovering=True)
+            elif txn.state in (_S.PREPARE_ABORT, _S.PREPARE_EPOCH_FENCE):
+                if txn.state is _S.PREPARE_EPOCH_FENCE:
+                    self._persist(txn, _S.PREPARE_ABORT)
+                self._complete(txn, commit=False, recovering=True)
+            elif txn.state is _S.ONGOING:
+                self._abort_bumping(txn)
+        epochs = {t.producer_id: t.epoch for t in self._txns.values()}
+        for part in self._log.partitions():
+            for pid in part.open_transactions():
+                _log.warning("aborting the transaction of producer %d left open in %s-%d",
+                             pid, part.topic, part.index)
+                part.write_marker(pid, epochs.get(pid, 0), commit=False)
+
+    # ------------------------------------------------------------------ the API
+
+    def init_producer_id(self, txn_id: str, timeout_ms: int) -> tuple[int, int]:
+        """Kafka's InitProducerId with a transactional id: (producer id, epoch).
+
+        An open transaction of the id is aborted and the epoch bumped (fencing the
+        producer that had it). Raises InvalidConfigError for a bad timeout."""
+        if type(timeout_ms) is not int or not 1 <= timeout_ms <= transaction_max_timeout_ms:
+            raise InvalidConfigError(
+                f"transaction_timeout_ms must be an int in [1, {transaction_max_timeout_ms}] "
+                f"(Kafka's transaction.max.timeout.ms), got {timeout_ms!r}"
+            )
+        with self._lock:
+            self._expire_locked()
+            txn = self._txns.get(txn_id)
+            if txn is None:
+                txn = _Txn(txn_id, self._next_producer_id, 0, timeout_ms)
+                self._persist(txn, _S.EMPTY)
+                self._next_producer_id += 1
+                self._txns[txn_id] = txn
+                return txn.producer_id, txn.epoch
+            if txn.state is _S.PREPARE_COMMIT:
+                self._complete(txn, commit=True)
+            elif txn.state is _S.PREPARE_ABORT:
+                self._complete(txn, commit=False)
+            elif txn.state is _S.ONGOING:
+                self._abort_bumping(txn)  # fences the producer that had it
+            if txn.epoch >= epoch_max - 1:
+                txn.producer_id, txn.epoch = self._next_producer_id, -1
+                self._next_producer_id += 1
+            txn.epoch += 1
+            txn.timeout_ms = timeout_ms
+            txn.timed_out_epoch = -1
+            self._persist(txn, _S.EMPTY)
+            return txn.producer_id, txn.epoch
+
+    def add_partition(self, txn_id: str, producer_id: int, epoch: int,
+                      tp: TopicPartition) -> None:
+        """Kafka's AddPartitionsToTxn, before the first batch to ``tp`` in the transaction."""
+        with self._lock:
+            txn = self._checked(txn_id, producer_id, epoch)
+            if tp in txn.partitions:
+                return
+            self._begin_if_needed(txn)
+            txn.partitions.add(tp)
+            try:
+                self._persist(txn, _S.ONGOING)
+            except BaseException:
+                txn.partitions.discard(tp)
+                raise
+
+    def add_offsets(self, txn_id: str, producer_id: int, epoch: int, group_id: str,
+                    offsets: Mapping[TopicPartition, OffsetAndMetadata], member_id: str,
+                    generation: int, instance_id: str | None) -> None:
+        """Kafka's AddOffsetsToTxn + TxnOffsetCommit: validate the consumer's group
+        membership (KIP-447) and hold the offsets until the transaction ends."""
+        with self._lock:
+            txn = self._checked(txn_id, producer_id, epoch)
+            coordinator_for(self._log).validate_member(group_id, member_id, generation,
+                                                       instance_id)
+            for tp in offsets:
+                self._log.partition(tp.topic, tp.partition)  # Unknown*Error if absent
+            self._begin_if_needed(txn)
+            previous = txn.offsets.get(group_id)
+            txn.offsets.setdefault(group_id, {}).update(offsets)
+            if txn.state is not _S.ONGOING:
+                try:
+                    self._persist(txn, _S.ONGOING)
+                except BaseException:
+                    if previous is None:
+                        txn.offsets.pop(group_id, None)
+                    else:
+                        txn.offsets[group_id] = previous
+                    raise
+
+    def end_transaction(self, txn_id: str, producer_id: int, epoch: int,
+                        commit: bool) -> int:
+        """Kafka's EndTxn; returns the producer's epoch from now on (bumped if the
+        transaction had timed out and this is its abort)."""
+        with self._lock:
+            self._expire_locked()
+            txn = self._txns.get(txn_id)
+            if (not commit and txn is not None and txn.producer_id == producer_id
+                    and epoch == txn.timed_out_epoch):
+                txn.timed_out_epoch = -1
+                return txn.epoch  # aborted by its timeout already: adopt the new epoch
+            txn = self._checked(txn_id, producer_id, epoch)
+            if txn.state is _S.ONGOING:
+                self._persist(txn, _S.PREPARE_COMMIT if commit else _S.PREPARE_ABORT)
+            elif txn.state is _S.PREPARE_COMMIT and commit:
+                pass  # a retry after a failed marker write
+            elif txn.state is _S.PREPARE_ABORT and not commit:
+                pass
+            elif txn.state in (_S.EMPTY, _S.COMPLETE_COMMIT, _S.COMPLETE_ABORT):
+                return txn.epoch  # nothing was sent in it: nothing to end
+            else:
+                raise InvalidTxnStateError(
+                    f"cannot {'commit' if commit else 'abort'} the transaction of "
+                    f"{txn_id!r}: it is in state {txn.state}"
+                )
+            self._complete(txn, commit=commit)
+            return txn.epoch
+
+    def check_producer(self, txn_id: str, producer_id: int, epoch: int) -> None:
+        """Raise ProducerFencedError / TransactionTimedOutError if the producer's
+        (id, epoch) is no longer current for ``txn_id``."""
+        with self._lock:
+            self._checked(txn_id, producer_id, epoch)
+
+    def state_of(self, txn_id: str) -> TxnState | None:
+        with self._lock:
+            txn = self._txns.get(txn_id)
+            return None if txn is None else txn.state
+
+    def expire(self) -> None:
+        """Abort every transaction open past its timeout on the log's clock."""
+        with self._lock:
+            self._expire_locked()
+
+    def close(self) -> None:
+        """Abort every open transaction (``EventLog.close()`` calls it): a clean close
+        leaves none open, so the next open scans nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for txn in list(self._txns.values()):
+                try:
+                    if txn.state is _S.ONGOING:
+                        self._abort_bumping(txn)
+                    elif txn.state in (_S.PREPARE_COMMIT, _S.PREPARE_ABORT):
+                        self._complete(txn, commit=txn.state is _S.PREPARE_COMMIT)
+                except OSError as exc:  # the next open completes it
+                    _log.warning("cannot end the transaction of %r at close: %s",
+                                 txn.txn_id, exc)
+
+    def check(self) -> None:
+        """Assert the invariants: a txn has partitions or offsets only while open."""
+        with self._lock:
+            for txn in self._txns.values():
+                if txn.state in (_S.EMPTY, _S.COMPLETE_COMMIT, _S.COMPLETE_ABORT):
+                    assert not txn.partitions and not txn.offsets, txn.txn_id
+                    assert txn.start_ms == -1, txn.txn_id
+
+    # ------------------------------------------------------------------ internals
+
+    def _checked(self, txn_id: str, producer_id: int, epoch: int) -> _Txn:
+        self._expire_locked()
+        txn = self._txns.get(txn_id)
+        if txn is None:
+            raise InvalidTxnStateError(
+                f"transactional id {txn_id!r} is unknown; call init_transactions() first")
+        if txn.producer_id == producer_id and epoch == txn.timed_out_epoch:
+            raise TransactionTimedOutError(
+                f"the transaction of {txn_id!r} was open longer than its "
+                f"transaction_timeout_ms={txn.timeout_ms} and was aborted; call "
+                "abort_transaction(), then begin a new one"
+            )
+        if txn.producer_id != producer_id or epoch != txn.epoch:
+            raise ProducerFencedError(
+                f"producer {producer_id} epoch {epoch} of transactional id {txn_id!r} was "
+                f"fenced: a newer producer (epoch {txn.epoch}) called init_transactions(); "
+                "close this one"
+            )
+        return txn
+
+    def _begin_if_needed(self, txn: _Txn) -> None:
+        if txn.state is not _S.ONGOING:
+            txn.start_ms = self._clock.time_ms()
+
+    def _expire_locked(self) -> None:
+        now = self._clock.time_ms()
+        for txn in self._txns.values():
+            if txn.state is _S.ONGOING and now - txn.start_ms >= txn.timeout_ms:
+                _log.info("aborting the transaction of %r: open %d ms, over its timeout of %d",
+                          txn.txn_id, now - txn.start_ms, txn.timeout_ms)
+                self._abort_bumping(txn)
+
+    def _abort_bumping(self, txn: _Txn) -> None:
+        """Abort an Ongoing transaction with the epoch bumped (a timeout, a fence, a
+        recovery): the markers fence the producer that had it."""
+        old = txn.epoch
+        txn.epoch += 1
+        try:
+            self._persist(txn, _S.PREPARE_EPOCH_FENCE)
+            self._persist(txn, _S.PREPARE_ABORT)
+        except BaseException:
+            txn.epoch = old
+            raise
+        txn.timed_out_epoch = old
+        self._complete(txn, commit=False)
+
+    def _complete(self, txn: _Txn, *, commit: bool, recovering: bool = False) -> None:
+        """Steps 2-4 of the module docstring, from a Prepare* state."""
+        if commit:
+            groups = coordinator_for(self._log)
+            for group_id, offsets in txn.offsets.items():
+                kept = {tp: om for tp, om in offsets.items() if self._exists(tp)}
+                groups.commit_transactional(group_id, kept)
+        for tp in sorted(txn.partitions):
+            try:
+                part = self._log.partition(tp.topic, tp.partition)
+            except (UnknownTopicError, UnknownPartitionError):
+                continue  # deleted meanwhile: nothing left to mark
+            if recovering and txn.producer_id not in part.open_transactions():
+                continue  # marked before the crash
+            part.write_marker(txn.producer_id, txn.epoch, commit)
+        txn.partitions = set()
+        txn.offsets = {}
+        txn.start_ms = -1
+        self._persist(txn, _S.COMPLETE_COMMIT if commit else _S.COMPLETE_ABORT)
+
+    def _exists(self, tp: TopicPartition) -> bool:
+        try:
+            self._log.partition(tp.topic, tp.partition)
+        except (UnknownTopicError, UnknownPartitionError):
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"TransactionCoordinator({len(self._txns)} transactional ids)"

@@ -1,0 +1,340 @@
+"""Transactions in storage: control batches, the aborted-transactions index, the LSO.
+
+Kafka's design (KIP-98; KAFKA_SEMANTICS 8.7 and 10), specified byte by byte in
+docs/storage.md:
+
+* **Control batches** end a transaction in a partition. Attributes: transactional
+  (bit 4) and control (bit 5); producer id and epoch of the transaction; base
+  sequence -1; one record whose key is ``int16 version (0) + int16 type`` (0 ABORT,
+  1 COMMIT) and whose value is ``int16 version (0) + int32 coordinator epoch``.
+  They take an offset and are never returned to applications.
+* **Transactional data batches** carry bit 4 and the producer's id and epoch.
+* **The aborted-transactions index** (Kafka's ``.txnindex``): one file per segment,
+  ``<base offset, 20 digits>.txnindex``, holding one 34-byte entry per transaction
+  aborted by a marker in that segment: ``int16 version (0) · int64 producer_id ·
+  int64 first_offset · int64 last_offset (the marker's) · int64
+  last_stable_offset``. Files are appended to; a torn entry at the end is dropped.
+* **The last stable offset** (LSO) of a partition is the first offset of its
+  earliest open transaction, or the log end offset when none is open.
+* ``txn-checkpoint`` (ASCII decimal): an offset at which no transaction of the
+  partition was open and below which the index files are complete. Written at
+  close when no transaction is open. On open the state is rebuilt by scanning the
+  batch headers from it (from the log start without it): open transactions are
+  found again and index entries of markers at or above it are rewritten from the
+  log, so a crash between a marker and its index entry loses nothing.
+* ``transactional``: an empty file, created by the first transactional batch a
+  partition receives. A partition without it holds no transactional batch and
+  costs nothing at open.
+
+Locking: every method except the lookups is called under the partition lock.
+``aborted_between`` and ``last_stable_offset`` read immutable snapshots and take
+no lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+from ..errors import CorruptLogError
+from . import batch as codec
+from .files import atomic_write
+
+if TYPE_CHECKING:
+    from .partition_log import PartitionLog
+
+__all__ = [
+    "AbortedTxn",
+    "PartitionTxns",
+    "control_abort",
+    "control_commit",
+    "encode_marker",
+    "marker_type",
+]
+
+_log = logging.getLogger("eventlog.storage.txn_index")
+
+CONTROL_KEY = struct.Struct(">hh")  # version, type
+CONTROL_VALUE = struct.Struct(">hi")  # version, coordinator epoch
+control_abort = 0
+control_commit = 1
+control_version = 0
+ENTRY = struct.Struct(">hqqqq")  # version, producer id, first, last, last stable offset
+entry_bytes = ENTRY.size
+assert entry_bytes == 34
+entry_version = 0
+txn_index_suffix = ".txnindex"
+flag_file = "transactional"
+checkpoint_file = "txn-checkpoint"
+marker_attributes = codec.attr_control | codec.attr_transactional
+
+
+class AbortedTxn(NamedTuple):
+    """One entry of the aborted-transactions index."""
+
+    producer_id: int
+    first_offset: int
+    last_offset: int  # the abort marker's offset
+    last_stable_offset: int
+
+
+def encode_marker(base_offset: int, timestamp_ms: int, producer_id: int, producer_epoch: int,
+                  commit: bool, coordinator_epoch: int = 0) -> bytes:
+    """One control batch ending ``producer_id``'s transaction. Pure."""
+    key = CONTROL_KEY.pack(control_version, control_commit if commit else control_abort)
+    value = CONTROL_VALUE.pack(control_version, coordinator_epoch)
+    return codec.encode_batch(
+        base_offset, [timestamp_ms], [key], [value], attributes=marker_attributes,
+        producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=-1,
+    )
+
+
+def marker_type(key: bytes | None) -> int:
+    """``control_commit`` or ``control_abort`` from a control record's key.
+
+    Raises ValueError naming the problem for any other key (the caller names the file).
+    """
+    if type(key) is not bytes or len(key) != CONTROL_KEY.size:
+        raise ValueError(f"its control record key {key!r} is not 4 bytes")
+    version, kind = CONTROL_KEY.unpack(key)
+    if version != control_version or kind not in (control_abort, control_commit):
+        raise ValueError(f"its control record has version {version} type {kind}, "
+                         "not a version 0 commit (1) or abort (0) marker")
+    return int(kind)
+
+
+def _segment_file(directory: str, base: int) -> str:
+    return os.path.join(directory, f"{base:020d}{txn_index_suffix}")
+
+
+class PartitionTxns:
+    """The transaction state of one partition: open transactions and aborted ones."""
+
+    def __init__(self, directory: str | None, fsync: str) -> None:
+        self.directory = directory
+        self._fsync = fsync
+        self.ongoing: dict[int, int] = {}  # producer id -> first offset of its open txn
+        self._aborted: tuple[AbortedTxn, ...] = ()  # by last offset (markers are in order)
+        self._lasts: tuple[int, ...] = ()
+        self._files: dict[int, list[AbortedTxn]] = {}  # segment base -> its entries
+        self.warnings: list[str] = []
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, log: PartitionLog) -> PartitionTxns | None:
+        """The state of ``log``'s partition rebuilt from its files, or None if it never
+        held a transactional batch (no ``transactional`` file: nothing is read).
+
+        Cost: one stat without transactions; else the index files plus one header
+        scan from ``txn-checkpoint`` (one CRC and decode per control batch).
+        """
+        directory = log.directory
+        if directory is None or not os.path.exists(os.path.join(directory, flag_file)):
+            return None
+        txns = cls(directory, log.fsync)
+        entries = txns._load_files()
+        start = txns._read_checkpoint(log)
+        entries = [e for e in entries if e.last_offset < start]
+        entries.extend(txns._scan(log, start))
+        txns._set_entries(entries, log)
+        txns._rewrite_files()
+        return txns
+
+    @classmethod
+    def create(cls, log: PartitionLog) -> PartitionTxns:
+        """Start tracking transactions in ``log``'s partition (its first transactional
+        batch): writes the ``transactional`` file first, so a crash after the batch
+        lands still finds it."""
+        txns = cls(log.directory, log.fsync)
+        if log.directory is not None:
+            atomic_write(os.path.join(log.directory, flag_file), b"",
+                         durable=log.fsync != "never")
+        return txns
+
+    def _load_files(self) -> list[AbortedTxn]:
+        assert self.directory is not None
+        out: list[AbortedTxn] = []
+        for name in sorted(os.listdir(self.directory)):
+            if not name.endswith(txn_index_suffix):
+                continue
+            path = os.path.join(self.directory, name)
+            with open(path, "rb") as f:
+                data = f.read()
+            whole = len(data) - len(data) % entry_bytes
+            if whole != len(data):
+                self.warnings.append(f"{path}: dropped a torn entry of {len(data) - whole} bytes")
+            for i in range(0, whole, entry_bytes):
+                version, pid, first, last, lso = ENTRY.unpack_from(data, i)
+                if version != entry_version or not 0 <= first <= last:
+                    raise CorruptLogError(
+                        f"{path}: entry {i // entry_bytes} (version {version}, offsets "
+                        f"{first}..{last}) is not an aborted-transaction entry eventlog wrote; "
+                        "remove the file and its partition's txn-checkpoint to rebuild it"
+                    )
+                out.append(AbortedTxn(pid, first, last, lso))
+        out.sort(key=lambda e: e.last_offset)
+        return out
+
+    def _read_checkpoint(self, log: PartitionLog) -> int:
+        assert self.directory is not None
+        path = os.path.join(self.directory, checkpoint_file)
+        try:
+            with open(path, "rb") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return log.start_offset
+        if text.isdigit() and len(text) <= 19 and int(text) <= log.end_offset:
+            return max(int(text), log.start_offset)
+        self.warnings.append(f"{path}: {text[:40]!r} is not an offset of the log: "
+                             "scanned from the log start instead")
+        return log.start_offset
+
+    def _scan(self, log: PartitionLog, start: int) -> list[AbortedTxn]:
+        """Rebuild ``ongoing`` from the batches at and after ``start``; return the
+        aborted transactions whose markers lie there."""
+        ongoing: dict[int, int] = {}
+        out: list[AbortedTxn] = []
+        for seg in list(log.segments):
+            if seg.next_offset <= start:
+                continue
+            try:
+                for header, position in seg.headers():
+                    attributes = header[4]
+                    if not attributes & codec.attr_transactional or header.last_offset < start:
+                        continue
+                    pid = header[8]
+                    if not attributes & codec.attr_control:
+                        ongoing.setdefault(pid, header[0])
+                        continue
+                    kind = self._marker_at(seg, position, header)
+                    first = ongoing.pop(pid, None)
+                    if first is not None and kind == control_abort:
+                        lso = min(ongoing.values(), default=header[0] + 1)
+                        out.append(AbortedTxn(pid, first, header[0], lso))
+            except CorruptLogError as exc:  # damage is reported by the log; keep what we have
+                self.warnings.append(f"transaction scan stopped in {seg.path}: {exc}")
+        self.ongoing = ongoing
+        return out
+
+    @staticmethod
+    def _marker_at(seg: object, position: int, header: codec.BatchHeader) -> int:
+        data = seg.read_batch(position, header)  # type: ignore[attr-defined]
+        tail = data[codec.crc_start:]
+        path = getattr(seg, "path", None)
+        if not codec.verify_crc(tail, header):
+            raise CorruptLogError(f"control batch at byte {position} of {path} fails its CRC")
+        try:
+            cols = codec.decode_columns(header, tail)
+            if len(cols.keys) != 1:
+                raise ValueError(f"it holds {len(cols.keys)} records, not one")
+            return marker_type(cols.keys[0])
+        except Exception as exc:
+            raise CorruptLogError(
+                f"control batch at byte {position} of {path} (offset {header.base_offset}) "
+                f"is not a transaction marker: {exc}"
+            ) from exc
+
+    # ------------------------------------------------------------------ state
+
+    def _set_entries(self, entries: Iterable[AbortedTxn], log: PartitionLog) -> None:
+        """Publish ``entries`` (sorted by last offset) and assign each to the segment
+        holding its marker; entries wholly below the log start are forgotten."""
+        start = log.start_offset
+        kept = tuple(e for e in entries if e.last_offset >= start)
+        bases = [s.base_offset for s in log.segments]
+        files: dict[int, list[AbortedTxn]] = {}
+        for e in kept:
+            i = max(bisect_right(bases, e.last_offset) - 1, 0)
+            files.setdefault(bases[i], []).append(e)
+        self._aborted, self._lasts = kept, tuple(e.last_offset for e in kept)
+        self._pending_files = files
+
+    def _rewrite_files(self) -> None:
+        """Make the index files say exactly what ``_set_entries`` assigned."""
+        files = self._pending_files
+        if self.directory is not None:
+            existing = {int(n[:20]) for n in os.listdir(self.directory)
+                        if n.endswith(txn_index_suffix) and n[:20].isdigit() and len(n) == 29}
+            for base in existing - files.keys():
+                os.remove(_segment_file(self.directory, base))
+            for base, entries in files.items():
+                if self._files.get(base) != entries or base not in existing:
+                    atomic_write(_segment_file(self.directory, base),
+                                 b"".join(ENTRY.pack(entry_version, *e) for e in entries),
+                                 durable=self._fsync != "never")
+        self._files = files
+
+    def reconcile(self, log: PartitionLog) -> None:
+        """After segments were deleted or merged (retention, compaction): reassign the
+        entries to the segments that now hold their markers and drop those below the
+        log start. Cost: O(entries); files are rewritten only where they changed."""
+        self._set_entries(self._aborted, log)
+        self._rewrite_files()
+
+    def rebuild(self, log: PartitionLog) -> None:
+        """After ``truncate_to``: forget the checkpoint and rebuild from the log start."""
+        if self.directory is not None:
+            try:
+                os.remove(os.path.join(self.directory, checkpoint_file))
+            except FileNotFoundError:
+                pass
+        entries = self._scan(log, log.start_offset)
+        self._set_entries(entries, log)
+        self._rewrite_files()
+
+    def begin(self, producer_id: int, first_offset: int) -> None:
+        """A transactional batch of ``producer_id`` is about to land at ``first_offset``."""
+        if producer_id not in self.ongoing:
+            self.ongoing[producer_id] = first_offset
+
+    def complete(self, producer_id: int, marker_offset: int, commit: bool,
+                 segment_base: int) -> AbortedTxn | None:
+        """A marker landed at ``marker_offset`` (in the segment ``segment_base``).
+        Returns the index entry written for an abort of an open transaction."""
+        first = self.ongoing.pop(producer_id, None)
+        if first is None or commit:
+            return None
+        entry = AbortedTxn(producer_id, first, marker_offset,
+                           min(self.ongoing.values(), default=marker_offset + 1))
+        self._aborted += (entry,)
+        self._lasts += (marker_offset,)
+        self._files.setdefault(segment_base, []).append(entry)
+        if self.directory is not None:
+            path = _segment_file(self.directory, segment_base)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, ENTRY.pack(entry_version, *entry))
+                if self._fsync == "always":
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        return entry
+
+    def last_stable_offset(self, end_offset: int) -> int:
+        ongoing = self.ongoing
+        if not ongoing:
+            return end_offset
+        return min(min(ongoing.values()), end_offset)
+
+    def aborted_between(self, start: int, stop: int) -> list[AbortedTxn]:
+        """Aborted transactions that may hold records in ``[start, stop)``: marker at
+        or after ``start``, first offset before ``stop``. Lock-free. O(log n + k)."""
+        aborted, lasts = self._aborted, self._lasts
+        i = bisect_left(lasts, start)
+        return [e for e in aborted[i:] if e.first_offset < stop]
+
+    def close(self, end_offset: int) -> None:
+        """Record a checkpoint if no transaction is open (the next open scans nothing)."""
+        if self.directory is None or self.ongoing:
+            return
+        atomic_write(os.path.join(self.directory, checkpoint_file),
+                     str(end_offset).encode("ascii"), durable=self._fsync != "never")
+
+    @property
+    def aborted(self) -> Sequence[AbortedTxn]:
+        return self._aborted

@@ -1,0 +1,208 @@
+"""storage/txn_index.py and Partition's transaction hooks: markers, the aborted index, the LSO."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.crashsim import abandon
+
+from eventlog.config import TopicConfig
+from eventlog.errors import CorruptLogError, InvalidProducerEpochError
+from eventlog.partition import Partition
+from eventlog.storage import batch as codec
+from eventlog.storage import txn_index
+from eventlog.storage.partition_log import PartitionLog
+from eventlog.storage.txn_index import AbortedTxn
+from eventlog.testing.clock import ManualClock
+
+TXN = codec.attr_transactional
+
+
+def open_partition(directory: str | None, clean: bool = False, **config: object) -> Partition:
+    log = PartitionLog(directory, TopicConfig(**config), now_ms=0, clean_shutdown=clean)
+    return Partition("t", 0, log, clock=ManualClock(1000))
+
+
+def send(p: Partition, pid: int, n: int = 1, *, epoch: int = 0, seq: int = 0,
+         txn: bool = True) -> int:
+    keys = [b"k%d" % i for i in range(n)]
+    return p.append_columns(keys, [b"v"] * n, None, [1000] * n, attributes=TXN if txn else 0,
+                            producer_id=pid, producer_epoch=epoch, base_sequence=seq).base_offset
+
+
+@pytest.fixture(params=["memory", "file"])
+def directory(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    return None if request.param == "memory" else str(tmp_path / "t-0")
+
+
+def test_marker_batch_is_kafkas_control_batch() -> None:
+    data = txn_index.encode_marker(7, 1234, 42, 3, commit=True, coordinator_epoch=9)
+    header = codec.decode_header(data)
+    assert header.attributes == codec.attr_control | codec.attr_transactional
+    assert (header.base_offset, header.producer_id, header.producer_epoch) == (7, 42, 3)
+    assert header.base_sequence == -1 and header.record_count == 1
+    cols = codec.decode_columns(header, data[codec.crc_start:])
+    assert cols.keys[0] == b"\x00\x00\x00\x01"  # version 0, type 1 COMMIT
+    assert cols.values[0] == b"\x00\x00\x00\x00\x00\x09"  # version 0, coordinator epoch 9
+    assert txn_index.marker_type(cols.keys[0]) == txn_index.control_commit
+    abort = txn_index.encode_marker(0, 0, 1, 0, commit=False)
+    cols = codec.decode_columns(codec.decode_header(abort), abort[codec.crc_start:])
+    assert txn_index.marker_type(cols.keys[0]) == txn_index.control_abort
+    for bad in (b"\x00\x00\x00\x02", b"\x00\x01\x00\x01", b"xx", None):
+        with pytest.raises(ValueError):
+            txn_index.marker_type(bad)
+
+
+def test_lso_holds_at_first_open_transaction(directory: str | None) -> None:
+    p = open_partition(directory)
+    assert p.last_stable_offset == 0
+    p.append([(b"a", b"1")])                       # 0: not transactional
+    first = send(p, 1, 2)                          # 1-2: pid 1 opens
+    send(p, 2, 1)                                  # 3: pid 2 opens
+    send(p, 1, 1, seq=2)                           # 4: pid 1 again
+    assert first == 1 and p.last_stable_offset == 1 and p.end_offset == 5
+    assert p.write_marker(1, 0, commit=True) == 5
+    assert p.last_stable_offset == 3               # pid 2 still open
+    p.write_marker(2, 0, commit=False)             # 6
+    assert p.last_stable_offset == p.end_offset == 7
+    assert p.aborted_transactions(0, 7) == [AbortedTxn(2, 3, 6, 7)]
+    assert p.aborted_transactions(7, 10) == []
+    assert p.aborted_transactions(0, 3) == []      # starts at 3: nothing before it
+    p.close()
+
+
+def test_marker_fences_older_epochs() -> None:
+    p = open_partition(None)
+    send(p, 5, 1, epoch=0)
+    p.write_marker(5, 1, commit=False)            # the coordinator bumped the epoch
+    with pytest.raises(InvalidProducerEpochError):
+        send(p, 5, 1, epoch=0, seq=1)
+    assert send(p, 5, 1, epoch=1, seq=0) == 2     # the new epoch starts at sequence 0
+    with pytest.raises(InvalidProducerEpochError):
+        p.write_marker(5, 0, commit=True)
+
+
+def test_non_transactional_partition_writes_no_transaction_files(tmp_path: Path) -> None:
+    p = open_partition(str(tmp_path / "t-0"))
+    p.append([(b"a", b"1")])
+    send(p, 1, 1, txn=False)
+    p.close()
+    assert not [n for n in os.listdir(tmp_path / "t-0")
+                if n.endswith(".txnindex") or n in ("transactional", "txn-checkpoint")]
+    assert open_partition(str(tmp_path / "t-0"), clean=True)._txns is None
+
+
+def test_index_file_bytes(tmp_path: Path) -> None:
+    d = str(tmp_path / "t-0")
+    p = open_partition(d)
+    send(p, 0x0102030405060708, 2)
+    p.write_marker(0x0102030405060708, 0, commit=False)
+    data = (tmp_path / "t-0" / "00000000000000000000.txnindex").read_bytes()
+    assert data == (b"\x00\x00" + bytes.fromhex("0102030405060708") + (0).to_bytes(8, "big")
+                    + (2).to_bytes(8, "big") + (3).to_bytes(8, "big"))
+    p.close()
+    assert (tmp_path / "t-0" / "txn-checkpoint").read_bytes() == b"3"
+    assert (tmp_path / "t-0" / "transactional").exists()
+
+
+def test_state_survives_clean_reopen_and_crash(tmp_path: Path) -> None:
+    d = str(tmp_path / "t-0")
+    p = open_partition(d)
+    send(p, 1, 2)
+    p.write_marker(1, 0, commit=False)            # 0-1 aborted, marker 2
+    send(p, 2, 1)                                  # 3
+    p.write_marker(2, 0, commit=True)              # 4
+    p.close()
+    p = open_partition(d, clean=True)
+    assert p.aborted_transactions(0, 10) == [AbortedTxn(1, 0, 2, 3)]
+    assert p.last_stable_offset == 5
+    send(p, 3, 1)                                  # 5: open at the crash
+    send(p, 4, 1)                                  # 6
+    p.write_marker(4, 0, commit=False)             # 7
+    abandon(p.log)
+    os.remove(os.path.join(d, "00000000000000000000.txnindex"))  # as if the write was lost
+    p = open_partition(d)
+    assert p.open_transactions() == {3: 5}
+    assert p.last_stable_offset == 5
+    # Entries below the checkpoint come from the file (gone here), those after it from
+    # the log: the scan started at the checkpoint, 5.
+    assert p.aborted_transactions(0, 10) == [AbortedTxn(4, 6, 7, 5)]
+    p.write_marker(3, 0, commit=False)
+    assert p.last_stable_offset == p.end_offset == 9
+    p.close()
+
+
+def test_crash_without_checkpoint_scans_from_the_start(tmp_path: Path) -> None:
+    d = str(tmp_path / "t-0")
+    p = open_partition(d)
+    send(p, 1, 3)
+    p.write_marker(1, 0, commit=False)
+    send(p, 2, 1)
+    abandon(p.log)
+    p = open_partition(d)
+    assert p.open_transactions() == {2: 4}
+    assert p.aborted_transactions(0, 10) == [AbortedTxn(1, 0, 3, 4)]
+
+
+def test_torn_index_entry_is_dropped_and_bad_one_refused(tmp_path: Path) -> None:
+    d = str(tmp_path / "t-0")
+    p = open_partition(d)
+    send(p, 1, 1)
+    p.write_marker(1, 0, commit=False)
+    p.close()
+    path = os.path.join(d, "00000000000000000000.txnindex")
+    with open(path, "ab") as f:
+        f.write(b"\x00" * 10)
+    p = open_partition(d, clean=True)
+    assert p.aborted_transactions(0, 5) == [AbortedTxn(1, 0, 1, 2)]
+    assert any("torn" in w for w in p._txns.warnings)
+    p.close()
+    with open(path, "wb") as f:
+        f.write(b"\x00\x07" + b"\x00" * 32)
+    os.remove(os.path.join(d, "txn-checkpoint"))
+    with open(os.path.join(d, "txn-checkpoint"), "wb") as f:
+        f.write(b"2")
+    with pytest.raises(CorruptLogError, match="txnindex"):
+        open_partition(d, clean=True)
+
+
+def test_entries_follow_segments_through_retention_and_truncation(tmp_path: Path) -> None:
+    d = str(tmp_path / "t-0")
+    p = open_partition(d)
+    send(p, 1, 1)
+    p.write_marker(1, 0, commit=False)             # 0, marker 1 in segment 0
+    p.roll()
+    send(p, 2, 1)
+    p.write_marker(2, 0, commit=False)             # 2, marker 3 in segment 2
+    assert sorted(n for n in os.listdir(d) if n.endswith(".txnindex")) == [
+        "00000000000000000000.txnindex", "00000000000000000002.txnindex"]
+    p.roll()
+    p.delete_before(2)
+    assert p.aborted_transactions(0, 10) == [AbortedTxn(2, 2, 3, 4)]
+    assert [n for n in os.listdir(d) if n.endswith(".txnindex")] == [
+        "00000000000000000002.txnindex"]
+    send(p, 3, 1)                                  # 4
+    p.truncate_to(3)                               # the marker of pid 2 is gone
+    assert p.open_transactions() == {2: 2}
+    assert p.aborted_transactions(0, 10) == []
+    p.write_marker(2, 0, commit=True)
+    assert p.last_stable_offset == p.end_offset
+    p.close()
+
+
+def test_directory_written_before_transactions_reads_unchanged(tmp_path: Path) -> None:
+    """tests/data/pre_transactions_log was written by the code before transactions (3
+    records to t-0, a group commit): it opens with no transaction state, LSO = end."""
+    copy = tmp_path / "log"
+    shutil.copytree(Path(__file__).parents[2] / "data" / "pre_transactions_log", copy)
+    p = open_partition(str(copy / "t-0"), clean=True)
+    assert p._txns is None
+    assert p.last_stable_offset == p.end_offset == 3
+    assert p.aborted_transactions(0, 3) == []
+    assert [r.value for r in p.read(0)] == [b"v0", b"v1", b"v2"]
+    p.close()
+    assert sorted(os.listdir(copy / "t-0")) == ["00000000000000000000.index",
+                                                "00000000000000000000.log"]

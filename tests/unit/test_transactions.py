@@ -1,0 +1,340 @@
+"""Transactional producer, coordinator and read_committed consumer (issue 14)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import eventlog
+from eventlog.errors import (
+    InvalidConfigError,
+    InvalidTxnStateError,
+    ProducerFencedError,
+    TransactionAbortableError,
+    TransactionTimedOutError,
+)
+from eventlog.group.txn_coordinator import transaction_coordinator_for, txn_state_topic
+from eventlog.group.txn_state import (
+    PRODUCER_TRANSITIONS,
+    ProducerTxnState,
+    TxnState,
+    mermaid,
+    next_coordinator_state,
+)
+from eventlog.records import TopicPartition as TP
+from eventlog.testing import ManualClock
+
+S = ProducerTxnState
+
+
+@pytest.fixture
+def log():
+    with eventlog.open(clock=ManualClock(1_000_000)) as log:
+        log.create_topic("out", 2)
+        log.create_topic("in", 1)
+        yield log
+
+
+def txn_producer(log, txn_id: str = "tx", **config):
+    config.setdefault("linger_ms", 0)
+    return eventlog.Producer(log, transactional_id=txn_id, **config)
+
+
+def committed_values(log, topic: str = "out") -> list[bytes]:
+    c = log.consumer(isolation_level="read_committed", auto_offset_reset="earliest")
+    c.assign([TP(topic, i) for i in range(log.topic(topic).num_partitions)])
+    out = []
+    while True:
+        batch = c.poll()
+        if not batch:
+            break
+        out.extend(r.value for r in batch)
+    c.close()
+    return sorted(out)
+
+
+# ---------------------------------------------------------------- the state table
+
+
+def test_tables_and_diagrams() -> None:
+    assert PRODUCER_TRANSITIONS[(S.READY, "begin_transaction")] is S.IN_TRANSACTION
+    assert "READY --> IN_TRANSACTION: begin_transaction" in mermaid("producer")
+    assert "Ongoing --> PrepareCommit" in mermaid("coordinator")
+    with pytest.raises(AssertionError):
+        next_coordinator_state(TxnState.EMPTY, TxnState.PREPARE_COMMIT)
+    with pytest.raises(ValueError):
+        mermaid("other")
+
+
+def test_each_out_of_order_call_raises_and_changes_nothing(log) -> None:
+    p = txn_producer(log)
+    assert type(p) is eventlog.TransactionalProducer and p.transaction_state is S.UNINITIALIZED
+    for call in (p.begin_transaction, p.commit_transaction, p.abort_transaction,
+                 lambda: p.send("out", b"v")):
+        with pytest.raises(InvalidTxnStateError, match="init_transactions"):
+            call()
+        assert p.transaction_state is S.UNINITIALIZED
+    p.init_transactions()
+    assert p.transaction_state is S.READY
+    with pytest.raises(InvalidTxnStateError):
+        p.init_transactions()
+    for call in (p.commit_transaction, p.abort_transaction, lambda: p.send("out", b"v"),
+                 lambda: p.send_batch("out", [(None, b"v")])):
+        with pytest.raises(InvalidTxnStateError, match="begin_transaction"):
+            call()
+        assert p.transaction_state is S.READY
+    p.begin_transaction()
+    with pytest.raises(InvalidTxnStateError, match="already open"):
+        p.begin_transaction()
+    assert p.transaction_state is S.IN_TRANSACTION
+    p.commit_transaction()
+    assert p.transaction_state is S.READY
+    p.check()
+    transaction_coordinator_for(log).check()
+
+
+def test_config_rules(log) -> None:
+    with pytest.raises(InvalidConfigError, match="idempotence"):
+        eventlog.Producer(log, transactional_id="x", enable_idempotence=False)
+    with pytest.raises(InvalidConfigError, match="transactional_id"):
+        eventlog.Producer(log, transactional_id="")
+    with pytest.raises(InvalidConfigError, match="transaction_timeout_ms"):
+        txn_producer(log, transaction_timeout_ms=10**9).init_transactions()
+    with pytest.raises(InvalidConfigError, match="isolation_level"):
+        log.consumer(isolation_level="committed")
+    assert type(eventlog.Producer(log, **{"transactional.id": "y"})) is \
+        eventlog.TransactionalProducer
+
+
+# ---------------------------------------------------------------- visibility
+
+
+def test_commit_makes_everything_visible_at_once_and_abort_nothing(log) -> None:
+    p = txn_producer(log)
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", b"a", partition=0)
+    p.send_batch("out", [(None, b"b"), (None, b"c")], partition=1)
+    assert committed_values(log) == []
+    assert log.partition("out", 0).last_stable_offset == 0
+    p.commit_transaction()
+    assert committed_values(log) == [b"a", b"b", b"c"]
+    p.begin_transaction()
+    p.send("out", b"x", partition=0)
+    p.send("out", b"y", partition=1)
+    p.abort_transaction()
+    p.begin_transaction()
+    p.send("out", b"d", partition=0)
+    p.commit_transaction()
+    assert committed_values(log) == [b"a", b"b", b"c", b"d"]
+    ru = log.consumer(auto_offset_reset="earliest")
+    ru.assign([TP("out", 0)])
+    assert [r.value for r in ru.poll()] == [b"a", b"x", b"d"]  # markers never returned
+
+
+def test_lingering_records_are_flushed_into_the_transaction(log) -> None:
+    p = txn_producer(log, linger_ms=60_000)
+    p.init_transactions()
+    p.begin_transaction()
+    futures = [p.send("out", b"%d" % i, partition=0) for i in range(3)]
+    p.commit_transaction()
+    assert [f.result().offset for f in futures] == [0, 1, 2]
+    assert committed_values(log) == [b"0", b"1", b"2"]
+
+
+def test_end_offsets_and_positions_use_the_lso(log) -> None:
+    p = txn_producer(log)
+    p.init_transactions()
+    log.producer(linger_ms=0).send("out", b"plain", partition=0)
+    p.begin_transaction()
+    p.send("out", b"t", partition=0)
+    rc = log.consumer(isolation_level="read_committed")
+    ru = log.consumer()
+    tp = TP("out", 0)
+    assert rc.end_offsets([tp]) == {tp: 1} and ru.end_offsets([tp]) == {tp: 2}
+    rc.assign([tp])
+    assert rc.position(tp) == 1  # auto_offset_reset latest = the LSO
+    assert rc.offsets_for_times({tp: 0}) == {tp: rc.offsets_for_times({tp: 0})[tp]}
+    assert rc.offsets_for_times({tp: 0})[tp].offset == 0
+    p.commit_transaction()
+    assert rc.end_offsets([tp]) == {tp: 3}
+    assert [r.value for r in rc.poll()] == [b"t"]
+
+
+def test_offsets_sent_in_a_transaction_are_visible_only_at_commit(log) -> None:
+    log.producer(linger_ms=0).send_batch("in", [(None, b"%d" % i) for i in range(4)])
+    c = log.consumer("in", group_id="g", auto_offset_reset="earliest", enable_auto_commit=False)
+    records = c.poll(1000)
+    p = txn_producer(log)
+    p.init_transactions()
+    p.begin_transaction()
+    p.send_offsets_to_transaction({TP("in", 0): 2}, c.group_metadata())
+    assert c.committed(TP("in", 0)) is None
+    p.abort_transaction()
+    assert c.committed(TP("in", 0)) is None
+    p.begin_transaction()
+    p.send("out", records[0].value, partition=0)
+    p.send_offsets_to_transaction({TP("in", 0): 3}, c.group_metadata())
+    p.commit_transaction()
+    assert c.committed(TP("in", 0)) == 3
+    with pytest.raises(InvalidConfigError, match="group_metadata"):
+        p.begin_transaction()
+        p.send_offsets_to_transaction({TP("in", 0): 3}, "g")  # type: ignore[arg-type]
+    standalone = log.consumer()
+    with pytest.raises(InvalidConfigError, match="group_id"):
+        standalone.group_metadata()
+
+
+def test_offsets_from_an_older_generation_are_abortable(log) -> None:
+    log.producer(linger_ms=0).send("in", b"v")
+    c = log.consumer("in", group_id="g", auto_offset_reset="earliest", enable_auto_commit=False)
+    c.poll(1000)
+    old = c.group_metadata()
+    c2 = log.consumer("in", group_id="g")
+    c2.poll(0)
+    c.poll(0)  # the group rebalanced: a new generation
+    assert c.group_metadata().generation_id > old.generation_id or c2.group_metadata()
+    p = txn_producer(log)
+    p.init_transactions()
+    p.begin_transaction()
+    with pytest.raises(eventlog.errors.GroupError):
+        p.send_offsets_to_transaction({TP("in", 0): 1}, old)
+    assert p.transaction_state is S.ABORTABLE_ERROR
+    with pytest.raises(TransactionAbortableError):
+        p.commit_transaction()
+    with pytest.raises(TransactionAbortableError):
+        p.send("out", b"v")
+    p.abort_transaction()
+    assert p.transaction_state is S.READY
+    p.check()
+
+
+# ---------------------------------------------------------------- fencing and timeouts
+
+
+def test_a_newer_producer_fences_the_older_and_aborts_its_transaction(log) -> None:
+    zombie = txn_producer(log)
+    zombie.init_transactions()
+    zombie.begin_transaction()
+    zombie.send("out", b"zombie", partition=0)
+    fresh = txn_producer(log)
+    fresh.init_transactions()
+    assert fresh.producer_id_and_epoch[1] > zombie.producer_id_and_epoch[1]
+    assert log.partition("out", 0).last_stable_offset == log.partition("out", 0).end_offset
+    with pytest.raises(ProducerFencedError):
+        zombie.send("out", b"late", partition=0)  # refused by the partition's epoch
+    assert zombie.transaction_state is S.FATAL_ERROR
+    for call in (zombie.commit_transaction, zombie.abort_transaction, zombie.begin_transaction):
+        with pytest.raises(ProducerFencedError):
+            call()
+    fresh.begin_transaction()
+    fresh.send("out", b"fresh", partition=0)
+    fresh.commit_transaction()
+    assert committed_values(log) == [b"fresh"]
+    zombie.check()
+
+
+def test_a_fenced_producer_cannot_add_a_new_partition(log) -> None:
+    zombie = txn_producer(log)
+    zombie.init_transactions()
+    zombie.begin_transaction()
+    txn_producer(log).init_transactions()
+    with pytest.raises(ProducerFencedError):
+        zombie.send("out", b"late", partition=1)
+    assert log.partition("out", 1).end_offset == 0
+
+
+def test_timeout_aborts_on_the_logs_clock_and_the_producer_recovers(log) -> None:
+    p = txn_producer(log, transaction_timeout_ms=1000)
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", b"slow", partition=0)
+    log.clock.advance(1000)
+    assert committed_values(log) == []  # the poll expired it: the LSO moved on
+    assert log.partition("out", 0).last_stable_offset == log.partition("out", 0).end_offset
+    with pytest.raises(TransactionTimedOutError):
+        p.send("out", b"more", partition=0)
+    assert p.transaction_state is S.ABORTABLE_ERROR
+    with pytest.raises(TransactionAbortableError):
+        p.commit_transaction()
+    p.abort_transaction()
+    p.begin_transaction()
+    p.send("out", b"again", partition=0)
+    p.commit_transaction()
+    assert committed_values(log) == [b"again"]
+
+
+def test_timeout_found_by_commit(log) -> None:
+    p = txn_producer(log, transaction_timeout_ms=500)
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", b"slow", partition=0)
+    log.clock.advance(600)
+    with pytest.raises(TransactionTimedOutError):
+        p.commit_transaction()
+    p.abort_transaction()
+    assert committed_values(log) == []
+
+
+# ---------------------------------------------------------------- durability
+
+
+def test_state_survives_reopen_and_close_aborts_open_transactions(tmp_path: Path) -> None:
+    with eventlog.open(tmp_path) as log:
+        log.create_topic("out", 1)
+        p = txn_producer(log)
+        p.init_transactions()
+        p.begin_transaction()
+        p.send("out", b"done")
+        p.commit_transaction()
+        pid, epoch = p.producer_id_and_epoch
+        p.begin_transaction()
+        p.send("out", b"open at close")
+    with eventlog.open(tmp_path) as log:
+        assert txn_state_topic in log.topics(include_internal=True)
+        assert log.partition("out", 0).open_transactions() == {}
+        assert committed_values(log) == [b"done"]
+        p = txn_producer(log)
+        p.init_transactions()
+        new_pid, new_epoch = p.producer_id_and_epoch
+        assert new_pid == pid and new_epoch > epoch
+
+
+def test_prepared_commit_is_completed_on_open(tmp_path: Path, monkeypatch) -> None:
+    from eventlog.partition import Partition
+
+    with eventlog.open(tmp_path) as log:
+        log.create_topic("in", 1)
+        log.create_topic("out", 2)
+        log.producer(linger_ms=0).send("in", b"v")
+        c = log.consumer("in", group_id="g", auto_offset_reset="earliest",
+                         enable_auto_commit=False)
+        c.poll(1000)
+        p = txn_producer(log)
+        p.init_transactions()
+        p.begin_transaction()
+        p.send("out", b"a", partition=0)
+        p.send("out", b"b", partition=1)
+        p.send_offsets_to_transaction({TP("in", 0): 1}, c.group_metadata())
+        real = Partition.write_marker
+        calls = []
+
+        def fail_second(self, *args, **kwargs):
+            calls.append(self.index)
+            if len(calls) == 2:
+                raise eventlog.errors.StorageError("disk full")
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Partition, "write_marker", fail_second)
+        with pytest.raises(eventlog.errors.StorageError):
+            p.commit_transaction()
+        assert p.transaction_state is S.COMMITTING_TRANSACTION
+        assert log.partition("out", 1).open_transactions()  # half-marked here
+        monkeypatch.setattr(Partition, "write_marker", real)
+        log._clients.discard(transaction_coordinator_for(log))  # as if killed: no close-abort
+        log._clients.discard(p)
+    with eventlog.open(tmp_path) as log:
+        assert committed_values(log) == [b"a", b"b"]
+        c = log.consumer(group_id="g")
+        assert c.committed(TP("in", 0)) == 1
