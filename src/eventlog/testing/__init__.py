@@ -1,17 +1,26 @@
-"""A public test kit: a manual clock and contract checks for your own plug-ins.
+"""A public test kit: a manual clock, contract checks for your own plug-ins, the Kafka
+client swap and assertion helpers.
 
 ``ManualClock`` makes time-dependent behaviour (retention, linger, session
 timeouts, auto-commit) deterministic without sleeping. ``check_partitioner``
 and ``check_assignor`` run the contracts eventlog's own partitioners and
-assignors pass against yours.
+assignors pass against yours. ``use_eventlog`` swaps in the Kafka client modules;
+``records``, ``wait_for`` and ``assert_produced`` check what a test produced.
 """
 
 from .assignors import check_assignor
 from .clock import ManualClock
+from .helpers import assert_produced, records, wait_for
+from .kafka import KafkaClients, use_eventlog
 from .partitioners import check_partitioner
 
-__all__ = ["ManualClock", "check_assignor", "check_partitioner"]
-
-from .kafka import KafkaClients, use_eventlog
-
-__all__ += ["KafkaClients", "use_eventlog"]
+__all__ = [
+    "KafkaClients",
+    "ManualClock",
+    "assert_produced",
+    "check_assignor",
+    "check_partitioner",
+    "records",
+    "use_eventlog",
+    "wait_for",
+]
