@@ -33,7 +33,7 @@ def test_every_error_is_an_eventlog_error() -> None:
 
 def test_testing_kit_exports() -> None:
     assert set(eventlog.testing.__all__) == {
-        "KafkaClients", "ManualClock", "assert_produced", "check_assignor",
+        "FaultyFiles", "KafkaClients", "ManualClock", "assert_produced", "check_assignor",
         "check_partitioner", "records", "use_eventlog", "wait_for",
     }
 

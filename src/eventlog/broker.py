@@ -25,12 +25,11 @@ is replaced if a topic of that name is created).
 
 from __future__ import annotations
 
-import builtins
+import errno
 import logging
 import os
 import re
 import secrets
-import shutil
 import sys
 import threading
 import time
@@ -54,9 +53,17 @@ from .errors import (
     TopicExistsError,
     UnknownTopicError,
 )
+from .metrics.counters import MaintenanceCounters
 from .partition import DataSignal, InternalPartition, Partition
 from .records import TopicPartition
-from .storage.files import atomic_write, fsync_dir
+from .storage.files import (
+    Files,
+    atomic_write,
+    fsync_dir,
+    os_files,
+    storage_error,
+    with_errno,
+)
 from .storage.partition_log import DamagedRange, PartitionLog, RecoveryReport
 from .topic import Topic, internal_topics, validate_topic_name
 
@@ -149,22 +156,23 @@ def _refuse_symlinks(directory: str, names: Iterable[str]) -> None:
         path = os.path.join(directory, name)
         if os.path.islink(path):
             raise StorageError(
+                errno.ELOOP,
                 f"{path} is a symbolic link (to {os.readlink(path)!r}); eventlog does not "
                 "follow links inside its data directory: replace it with the file or "
                 "directory itself, or move it away"
             )
 
 
-def _remove_entry(path: str) -> None:
+def _remove_entry(path: str, files: Files = os_files) -> None:
     """Remove a file, a symbolic link (never what it points to) or a directory tree."""
     if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
+        files.rmtree(path)
     else:
-        os.unlink(path)
+        files.unlink(path)
 
 
-def _rename(source: str, target: str) -> None:
-    os.rename(source, target)
+def _rename(source: str, target: str, files: Files = os_files) -> None:
+    files.rename(source, target)
 
 
 class _Metadata(NamedTuple):
@@ -265,6 +273,7 @@ def open(
     auto_create_topics: bool = False,
     num_partitions: int = 1,
     topic_config: Mapping[str, Any] | None = None,
+    files: Files | None = None,
     **unknown: Any,
 ) -> EventLog:
     """Open (creating if needed) the event log in ``path``; ``None`` keeps it in memory.
@@ -275,6 +284,8 @@ def open(
     an append returns). See docs/storage.md for what each survives.
     ``auto_create_topics``: producing to an unknown topic creates it with
     ``num_partitions``. ``topic_config``: defaults for every topic created.
+    ``files``: the file-system calls of the storage layer (a ``Files``); tests
+    pass ``eventlog.testing.FaultyFiles()`` to inject disk faults.
 
     Raises LogDirLockedError if another EventLog has the directory open,
     InvalidConfigError for bad or unknown options, CorruptLogError if
@@ -292,6 +303,7 @@ def open(
         auto_create_topics=auto_create_topics,
         num_partitions=num_partitions,
         topic_config=topic_config,
+        files=files,
         **unknown,
     )
 
@@ -299,6 +311,7 @@ def open(
 _option_names = (
     "path", "clock", "fsync", "flush_interval_ms", "flush_interval_messages",
     "retention_check_interval_ms", "auto_create_topics", "num_partitions", "topic_config",
+    "files",
 )
 
 
@@ -330,7 +343,13 @@ def _validate_options(
     auto_create_topics: object,
     num_partitions: int,
     topic_config: object,
+    files: object = None,
 ) -> None:
+    if files is not None and not isinstance(files, Files):
+        raise InvalidConfigError(
+            f"files must be an eventlog Files object (e.g. eventlog.testing.FaultyFiles()) "
+            f"or None, got {type(files).__name__}"
+        )
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise InvalidConfigError(
             f"path must be a str or os.PathLike (or None: in memory), got "
@@ -387,6 +406,7 @@ class EventLog:
         auto_create_topics: bool = False,
         num_partitions: int = 1,
         topic_config: Mapping[str, Any] | None = None,
+        files: Files | None = None,
         **unknown: Any,
     ) -> None:
         started = time.perf_counter()
@@ -394,7 +414,9 @@ class EventLog:
         _validate_options(
             path, clock, fsync, flush_interval_ms, flush_interval_messages,
             retention_check_interval_ms, auto_create_topics, num_partitions, topic_config,
+            files,
         )
+        self.files: Files = files if files is not None else os_files
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._topic_defaults = TopicConfig.from_mapping(dict(topic_config or {}))
         self._options = _Options(
@@ -410,6 +432,7 @@ class EventLog:
         self._data = DataSignal()  # bumped by every append; consumers wait on it
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
         self.extensions: dict[str, Any] = {}  # state of the layers above (group coordinator)
+        self.maintenance_counters = MaintenanceCounters()  # for metrics()
         clean = True
         try:
             if self.path is not None:
@@ -418,6 +441,11 @@ class EventLog:
             if self.path is not None:
                 # Only now: a failed open must leave the marker for the next attempt.
                 self._remove_clean_shutdown_marker()
+        except OSError as exc:
+            self._abandon_open()
+            if isinstance(exc, StorageError):
+                raise
+            raise with_errno(exc, f"cannot open the log in {self.path}: {exc}") from exc
         except BaseException:
             self._abandon_open()
             raise
@@ -440,7 +468,7 @@ class EventLog:
         except OSError as exc:
             if isinstance(exc, StorageError):
                 raise
-            raise StorageError(f"cannot open the log directory {self.path}: {exc}") from exc
+            raise with_errno(exc, f"cannot open the log directory {self.path}: {exc}") from exc
         if os.path.exists(os.path.join(self.path, clean_shutdown_file)):
             return True  # removed once the open succeeded (_remove_clean_shutdown_marker)
         # No marker: a crash, unless the directory never held a topic (nothing to recover).
@@ -449,10 +477,10 @@ class EventLog:
     def _remove_clean_shutdown_marker(self) -> None:
         assert self.path is not None
         try:
-            os.unlink(os.path.join(self.path, clean_shutdown_file))
+            self.files.unlink(os.path.join(self.path, clean_shutdown_file))
         except FileNotFoundError:
             return
-        fsync_dir(self.path)
+        fsync_dir(self.path, files=self.files)
 
     def _release_directory(self) -> None:
         if self._lock_fds:
@@ -470,12 +498,11 @@ class EventLog:
             return _Metadata([], ())
         path = os.path.join(self.path, topics_file)
         try:
-            with builtins.open(path, "rb") as f:
-                data = f.read()
+            data = self.files.read_file(path)
         except FileNotFoundError:
             return _Metadata([], ())
         except OSError as exc:
-            raise StorageError(f"cannot read {path}: {exc}") from exc
+            raise storage_error(exc, f"read {path}", path, files=self.files) from exc
         return _decode_metadata(data, path)
 
     def _write_metadata(
@@ -496,7 +523,7 @@ class EventLog:
         deleting = self._pending_deletions(changes)
         if deleting:
             meta["deleting"] = deleting
-        atomic_write(os.path.join(self.path, topics_file), msgpack.packb(meta))
+        atomic_write(os.path.join(self.path, topics_file), msgpack.packb(meta), files=self.files)
         self._deleting = deleting
 
     def _pending_deletions(
@@ -542,7 +569,7 @@ class EventLog:
                 except OSError:
                     pass
             if isinstance(exc, OSError) and not isinstance(exc, StorageError):
-                raise StorageError(f"cannot open the log directory {self.path}: {exc}") from exc
+                raise with_errno(exc, f"cannot open the log directory {self.path}: {exc}") from exc
             raise
         if self.path is not None:
             self._remove_leftovers()
@@ -576,7 +603,7 @@ class EventLog:
                          "need it)", os.path.join(self.path, name))
         for name in sorted(leftovers):
             try:
-                _remove_entry(os.path.join(self.path, name))
+                _remove_entry(os.path.join(self.path, name), self.files)
             except OSError as exc:
                 _log.warning("cannot remove the leftover %s: %s", os.path.join(self.path, name),
                              exc)
@@ -599,6 +626,7 @@ class EventLog:
             now_ms=self.clock.time_ms(),
             clean_shutdown=clean,
             fsync=self._options.fsync,
+            files=self.files,
         )
         cls = InternalPartition if topic in internal_topics else Partition
         return cls(
@@ -731,10 +759,10 @@ class EventLog:
             directory = os.path.join(self.path, f"{name}-{i}")
             if os.path.lexists(directory):
                 try:
-                    _remove_entry(directory)
+                    _remove_entry(directory, self.files)
                 except OSError as exc:
-                    raise StorageError(
-                        f"cannot create partition {name}-{i}: {directory} is a leftover of a "
+                    raise with_errno(
+                        exc, f"cannot create partition {name}-{i}: {directory} is a leftover of a "
                         f"deleted topic of that name and cannot be removed: {exc}"
                     ) from exc
 
@@ -757,8 +785,8 @@ class EventLog:
             pass
         if isinstance(exc, StorageError):
             raise exc
-        raise StorageError(f"cannot write {os.path.join(str(self.path), topics_file)}: "
-                           f"{exc}; nothing was changed") from exc
+        raise with_errno(exc, f"cannot write {os.path.join(str(self.path), topics_file)}: "
+                         f"{exc}; nothing was changed") from exc
 
     def _create_partitions(
         self, name: str, config: TopicConfig, start: int, stop: int
@@ -768,7 +796,7 @@ class EventLog:
             for i in range(start, stop):
                 parts.append(self._open_partition(name, i, config, clean=False))
             if self.path is not None and self._options.fsync != "never":
-                fsync_dir(self.path)
+                fsync_dir(self.path, files=self.files)
         except BaseException as exc:
             for p in parts:
                 try:
@@ -776,8 +804,8 @@ class EventLog:
                 except OSError:
                     pass
             if isinstance(exc, OSError) and not isinstance(exc, StorageError):
-                raise StorageError(
-                    f"cannot create the partitions of topic {name!r}: {exc}; nothing was "
+                raise with_errno(
+                    exc, f"cannot create the partitions of topic {name!r}: {exc}; nothing was "
                     "created"
                 ) from exc
             raise
@@ -791,7 +819,7 @@ class EventLog:
         directory = os.path.join(self.path, name)
         doomed = os.path.join(self.path, deleting_prefix + secrets.token_hex(8))
         try:
-            _rename(directory, doomed)
+            _rename(directory, doomed, self.files)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -799,7 +827,7 @@ class EventLog:
                          "opened next): %s", directory, exc)
             return
         try:
-            _remove_entry(doomed)
+            _remove_entry(doomed, self.files)
         except OSError as exc:
             _log.warning("cannot remove %s, a partition of a deleted topic (it is removed "
                          "when the log is opened next): %s", doomed, exc)
@@ -999,9 +1027,12 @@ class EventLog:
         self._ensure_open()
         now = self.clock.time_ms() if now_ms is None else now_ms
         deleted = 0
-        for p in self.partitions():
-            if "delete" in p.config.cleanup_policy:
-                deleted += p.apply_retention(now)
+        try:
+            for p in self.partitions():
+                if "delete" in p.config.cleanup_policy:
+                    deleted += p.apply_retention(now)
+        finally:
+            self.maintenance_counters.retention_ran(deleted)
         return deleted
 
     def run_compaction(self, now_ms: int | None = None) -> int:
@@ -1023,13 +1054,23 @@ class EventLog:
         the partition is tried again at the next interval."""
         self._ensure_open()
         now = self.clock.time_ms() if now_ms is None else now_ms
+        stats: list[Any] = []
+        started_ms = self.clock.monotonic_ms()
+        try:
+            return self._compact_each(now, background, stats)
+        finally:
+            self.maintenance_counters.cleaner_ran(stats, self.clock.monotonic_ms() - started_ms)
+
+    def _compact_each(self, now: int, background: bool, stats: list) -> int:
+        """_compact_all's loop; appends each partition's CleanerStats to ``stats``."""
         removed = 0
         corrupt: CorruptLogError | None = None
         for p in self.partitions():
             if not p.config.compacted:
                 continue
             try:
-                removed += p.compact(now).records_removed
+                stats.append(p.compact(now))
+                removed += stats[-1].records_removed
             except ClosedError:
                 if not p.closed:
                     raise  # the partition is open: not a deleted topic
@@ -1043,6 +1084,16 @@ class EventLog:
         if corrupt is not None:
             raise corrupt
         return removed
+
+    def metrics(self) -> dict[str, Any]:
+        """The log's metrics by Kafka's names: sizes, segments, start and end offsets in
+        total and per partition, retention and cleaner runs, and what recovery found
+        (eventlog.metrics.log; docs/operations.md lists them). Thread-safe.
+        Cost: O(partitions)."""
+        from .metrics.log import log_metrics
+
+        self._ensure_open()
+        return log_metrics(self)
 
     def flush(self) -> None:
         """fsync every partition, whatever the fsync policy."""
@@ -1095,11 +1146,16 @@ class EventLog:
             except OSError as exc:
                 errors.append(exc)
         if self.path is not None:
-            if not errors:
-                atomic_write(os.path.join(self.path, clean_shutdown_file), b"")
-            self._release_directory()
+            try:
+                if not errors:
+                    atomic_write(os.path.join(self.path, clean_shutdown_file), b"",
+                                 files=self.files)
+            except OSError as exc:
+                errors.append(exc)  # no marker: the next open recovers, as after a crash
+            finally:
+                self._release_directory()
         if errors:
-            raise StorageError(f"closing {self.path}: {errors[0]}") from errors[0]
+            raise with_errno(errors[0], f"closing {self.path}: {errors[0]}") from errors[0]
 
     def __enter__(self) -> EventLog:
         return self

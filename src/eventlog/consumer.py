@@ -78,6 +78,7 @@ from .errors import (
 from .group.assignors import Assignor, rebalance_protocol, resolve_assignors
 from .group.coordinator import GroupCoordinator, JoinRequest, JoinResult, coordinator_for
 from .group.offsets import OffsetAndMetadata, validate_offsets
+from .metrics.window import Window, WindowedMax, average, rate_per_s
 from .partition import Partition
 from .records import ConsumerRecord, TimestampType, TopicPartition
 from .serde import DESERIALIZERS, resolve_deserializer
@@ -327,6 +328,7 @@ class Consumer:
         self._next_auto_commit_ms = (
             self._log.clock.monotonic_ms() + self.config.auto_commit_interval_ms
         )
+        self._stats = _ConsumerStats(self._log.clock.monotonic_ms())
 
     # ------------------------------------------------------------------ properties
 
@@ -622,6 +624,7 @@ class Consumer:
         assert assignment is not None
         self._generation = result.generation
         self._mstate = "stable"
+        self._stats.rebalanced(self._log.clock.monotonic_ms())
         new = set(assignment)
         revoked = sorted(tp for tp in self._assigned if tp not in new)
         added = sorted(tp for tp in assignment if tp not in self._assigned)
@@ -721,6 +724,16 @@ class Consumer:
         return out
 
     def _poll_chunks(self, timeout_ms: float, limit: int, *, apply: bool) -> list[_Chunk]:
+        """The poll loop, counted in the metrics (per poll: two clock reads, two sums)."""
+        clock = self._log.clock
+        started_ms = clock.monotonic_ms()
+        self._stats.last_poll_ms = started_ms
+        chunks = self._poll_loop(timeout_ms, limit, apply=apply)
+        self._stats.fetched(sum(len(c.records) for c in chunks),
+                            sum(c.size_bytes for c in chunks), started_ms, clock.monotonic_ms())
+        return chunks
+
+    def _poll_loop(self, timeout_ms: float, limit: int, *, apply: bool) -> list[_Chunk]:
         """The poll loop. ``apply``: move positions past what is returned."""
         clock = self._log.clock
         now = clock.monotonic_ms()
@@ -1145,9 +1158,12 @@ class Consumer:
                     "yet, or it was removed); poll() to join, then commit"
                 )
             member_id, generation = self._member_id, self._generation
+        clock = self._log.clock
+        started_ms = clock.monotonic_ms()
         try:
             coordinator.commit_offsets(self._group_id, member_id, generation,
                                        self.config.group_instance_id, offsets)
+            self._stats.committed(started_ms, clock.monotonic_ms())
         except (UnknownMemberError, IllegalGenerationError) as exc:
             raise CommitFailedError(
                 "commit cannot be completed: the group has rebalanced and may have given "
@@ -1266,6 +1282,54 @@ class Consumer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # ------------------------------------------------------------------ metrics
+
+    def metrics(self) -> dict[str, float]:
+        """Kafka's consumer metrics by Kafka's names (consumer-fetch-manager-metrics,
+        consumer-coordinator-metrics, consumer-metrics; docs/operations.md lists them).
+
+        Rates and averages cover Kafka's window (the last 30 to 60 s, sampled when
+        read); an average or max without samples is NaN, as in Kafka.
+        ``records-lag-max`` is the largest lag of an assigned partition now (log end
+        offset minus position), NaN when no assigned partition has a position yet.
+        Callable from any thread, also while another polls, and after close().
+        Cost: O(assigned partitions).
+        """
+        st = self._stats
+        now_ms = self._log.clock.monotonic_ms()
+        totals = st.totals()
+        with st.lock:
+            elapsed_ms, d = st.window.deltas(now_ms, totals)
+        records, size, fetches, fetch_ms, commits, commit_ms, rebalances = d
+        lags = [st_.partition.end_offset - st_.position
+                for st_ in list(self._assigned.values())
+                if st_.position is not None and st_.partition is not None
+                and not st_.partition.closed]
+        return {
+            "records-consumed-total": totals[0],
+            "records-consumed-rate": rate_per_s(records, elapsed_ms),
+            "bytes-consumed-total": totals[1],
+            "bytes-consumed-rate": rate_per_s(size, elapsed_ms),
+            "fetch-total": totals[2],
+            "fetch-rate": rate_per_s(fetches, elapsed_ms),
+            "fetch-latency-avg": average(fetch_ms, fetches),
+            "fetch-latency-max": st.fetch_max.value(now_ms),
+            "fetch-size-avg": average(size, fetches),
+            "records-per-request-avg": average(records, fetches),
+            "records-lag-max": float(max(lags)) if lags else float("nan"),
+            "commit-total": totals[4],
+            "commit-rate": rate_per_s(commits, elapsed_ms),
+            "commit-latency-avg": average(commit_ms, commits),
+            "commit-latency-max": st.commit_max.value(now_ms),
+            "assigned-partitions": len(self._assigned),
+            "rebalance-total": totals[6],
+            "rebalance-rate-per-hour": rate_per_s(rebalances, elapsed_ms) * 3600.0,
+            "last-rebalance-seconds-ago": (now_ms - st.last_rebalance_ms) / 1000.0
+            if st.last_rebalance_ms is not None else float("nan"),
+            "last-poll-seconds-ago": (now_ms - st.last_poll_ms) / 1000.0
+            if st.last_poll_ms is not None else float("nan"),
+        }
+
     # ------------------------------------------------------------------ invariants
 
     def check(self) -> None:
@@ -1287,6 +1351,47 @@ class Consumer:
             f"Consumer(group_id={self._group_id!r}, member_id={self._member_id!r}, "
             f"generation={self._generation}, state={state}, assigned={len(self._assigned)})"
         )
+
+
+class _ConsumerStats:
+    """A consumer's cumulative totals for metrics(): updated per poll, per commit and
+    per rebalance by the thread holding the consumer's lock; windowed when read."""
+
+    __slots__ = (
+        "commit_max", "commit_ms", "commits", "fetch_max", "fetch_ms", "fetches",
+        "last_poll_ms", "last_rebalance_ms", "lock", "rebalances", "records", "size",
+        "window",
+    )
+
+    def __init__(self, now_ms: float) -> None:
+        self.records = self.size = self.fetches = self.commits = self.rebalances = 0
+        self.fetch_ms = self.commit_ms = 0.0
+        self.fetch_max = WindowedMax()
+        self.commit_max = WindowedMax()
+        self.last_poll_ms: float | None = None
+        self.last_rebalance_ms: float | None = None
+        self.lock = threading.Lock()  # serialises readings of the window
+        self.window = Window(now_ms, 7)
+
+    def fetched(self, records: int, size: int, started_ms: float, now_ms: float) -> None:
+        self.records += records
+        self.size += size
+        self.fetches += 1
+        self.fetch_ms += now_ms - started_ms
+        self.fetch_max.record(now_ms - started_ms, now_ms)
+
+    def committed(self, started_ms: float, now_ms: float) -> None:
+        self.commits += 1
+        self.commit_ms += now_ms - started_ms
+        self.commit_max.record(now_ms - started_ms, now_ms)
+
+    def rebalanced(self, now_ms: float) -> None:
+        self.rebalances += 1
+        self.last_rebalance_ms = now_ms
+
+    def totals(self) -> tuple[float, ...]:
+        return (self.records, self.size, self.fetches, self.fetch_ms, self.commits,
+                self.commit_ms, self.rebalances)
 
 
 # ---------------------------------------------------------------------------------------

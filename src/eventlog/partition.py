@@ -60,6 +60,10 @@ class AppendResult(NamedTuple):
     last_offset: int
     log_append_time_ms: int  # -1 for CreateTime topics
     duplicate: bool = False
+    # The batch's bytes in the log, and before compression (equal when uncompressed);
+    # 0 for a duplicate, which appended nothing. What producer metrics average.
+    size_bytes: int = 0
+    uncompressed_bytes: int = 0
 
 
 _new_result = partial(tuple.__new__, AppendResult)
@@ -215,6 +219,7 @@ class Partition:
         self._signal = DataSignal() if signal is None else signal
         self._producers: dict[int, _ProducerEntry] = {}
         self._flush_interval_messages = flush_interval_messages
+        self._sync_appends = log.sync_each_append  # fsync="always": sync after the lock
         self._unflushed_messages = 0
         self._closed = False
         self._compacted = log.config.compacted
@@ -395,7 +400,7 @@ class Partition:
                 timestamps = [now_ms] * len(keys)
             base = log.end_offset
             try:
-                header = self._encode_and_append(
+                header, uncompressed = self._encode_and_append(
                     timestamps, keys, values, headers, attributes,
                     producer_id, producer_epoch, base_sequence, now_ms,
                 )
@@ -415,13 +420,16 @@ class Partition:
                 key_index.add_all(keys, range(header.base_offset, header.last_offset + 1))
                 key_index.end_offset = log.end_offset
             self._after_append(header)
+        if self._sync_appends:
+            self._sync(log, header.last_offset + 1)
         signal = self._signal
         signal.version += 1
         if signal.waiters:
             signal.notify()
-        return _new_result(
-            (header.base_offset, header.last_offset, now_ms if self._log_append_time else -1, False)
-        )
+        return _new_result((
+            header.base_offset, header.last_offset, now_ms if self._log_append_time else -1,
+            False, header.total_bytes, uncompressed,
+        ))
 
     def append_record(
         self,
@@ -433,8 +441,13 @@ class Partition:
         producer_id: int = -1,
         producer_epoch: int = -1,
         sequence: int = -1,
+        sync: bool = True,
     ) -> tuple[int, int]:
         """Append one validated record as a batch of one (the producer's ``send`` path).
+
+        ``sync=False`` (fsync="always" only): return before the record is on disk;
+        the caller calls ``sync(offset + 1)`` once it released its own locks, so
+        that senders of one producer share an fsync too.
 
         Returns ``(offset, timestamp_ms)``: where the record is (for a duplicate,
         where it was first appended) and the timestamp it carries (the log append
@@ -500,11 +513,38 @@ class Partition:
                 self._after_append(codec.make_header(header))
         finally:
             lock.release()
+        if self._sync_appends and sync:
+            self._sync(log, base + 1)
         signal = self._signal
         signal.version += 1
         if signal.waiters:
             signal.notify()
         return base, timestamp_ms
+
+    def sync(self, end: int) -> None:
+        """With fsync="always": return once every offset below ``end`` is on disk
+        (a group commit, see ``_sync``); otherwise nothing to do. StorageError if
+        the fsync fails (then the unacknowledged batches are removed)."""
+        if self._sync_appends:
+            self._sync(self._log, end)
+
+    @property
+    def syncs_each_append(self) -> bool:
+        """True under fsync="always": an append returns once it is on disk."""
+        return self._sync_appends
+
+    def _sync(self, log: PartitionLog, end: int) -> None:
+        """fsync="always": wait until the offsets below ``end`` are on disk, sharing
+        the fsync with the threads that appended meanwhile (group commit). If it
+        fails, the batches since the last good sync are removed again (they were
+        never acknowledged) and the error is raised."""
+        try:
+            log.sync(end)
+        except StorageError:
+            with self._lock:
+                log.undo_unsynced()
+                self._drop_key_index()
+            raise
 
     def _too_large(self, size: int, count: int, *, uncompressed: bool = False) -> None:
         if uncompressed:
@@ -568,7 +608,9 @@ class Partition:
         producer_epoch: int,
         base_sequence: int,
         now_ms: int,
-    ) -> BatchHeader:
+    ) -> tuple[BatchHeader, int]:
+        """Encode and append one batch; returns its header and its size before
+        compression (the whole batch's size when it is not compressed)."""
         config = self._log.config
         if config.log_append_time:
             attributes |= codec.attr_log_append_time
@@ -579,11 +621,16 @@ class Partition:
         )
         if len(data) > self._max_message_bytes:
             self._too_large(len(data), len(keys))
-        if attributes & codec.compression_mask and codec.inflated_size(data) > self._inflated_max:
-            # Readers refuse a batch that inflates past this (a decompression bomb), so
-            # never write one, however well its records compress.
-            self._too_large(codec.inflated_size(data), len(keys), uncompressed=True)
-        return self._log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
+        uncompressed = len(data)
+        if attributes & codec.compression_mask:
+            inflated = codec.inflated_size(data)
+            if inflated > self._inflated_max:
+                # Readers refuse a batch that inflates past this (a decompression bomb),
+                # so never write one, however well its records compress.
+                self._too_large(inflated, len(keys), uncompressed=True)
+            uncompressed = codec.header_bytes + inflated
+        header = self._log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
+        return header, uncompressed
 
     def _after_append(self, header: BatchHeader) -> None:
         if self._flush_interval_messages is not None:
@@ -611,7 +658,7 @@ class Partition:
         if epoch == entry.epoch:
             for b_epoch, b_first, b_last, first_offset, last_offset in entry.batches:
                 if (b_epoch, b_first, b_last) == (epoch, base_sequence, last_sequence):
-                    return AppendResult(first_offset, last_offset, -1, True)
+                    return AppendResult(first_offset, last_offset, -1, True, 0, 0)
             expected = (entry.last_sequence + 1) % sequence_modulus
             if base_sequence != expected:
                 raise OutOfOrderSequenceError(
@@ -951,8 +998,16 @@ class Partition:
         the cleaner removed once the swap is visible (reads also re-check each record)."""
         return _DropKeyIndexOnCommit(self)
 
+    @property
+    def fsync_error(self) -> StorageError | None:
+        """The first failed fsync of this partition, or None. Once set, every write
+        raises StorageError until the log is closed and opened again (docs/storage.md,
+        "When the disk fails"); reads go on."""
+        return self._log.fsync_error
+
     def flush(self) -> None:
-        """fsync what was appended (whatever the fsync policy)."""
+        """fsync what was appended (whatever the fsync policy). StorageError if the
+        fsync fails, after which the partition refuses writes (``fsync_error``)."""
         with self._lock:
             if not self._closed:
                 self._flush_locked()

@@ -60,6 +60,7 @@ from .errors import (
     StorageError,
     UnknownPartitionError,
 )
+from .metrics.window import Window, WindowedMax, average, max_of, rate_per_s
 from .partition import (
     AppendResult,
     Partition,
@@ -493,7 +494,7 @@ class _PartitionQueue:
     __slots__ = (
         "acks0", "batch_bytes_max", "bytes", "callbacks", "deadline_ms", "flush_lingering",
         "headers", "keys", "limit", "lock", "next_sequence", "partition", "pending",
-        "record_bytes_max", "timestamps", "values",
+        "record_bytes_max", "sent", "stats", "timestamps", "values",
     )
 
     def __init__(self, partition: Partition, config: ProducerConfig) -> None:
@@ -505,6 +506,11 @@ class _PartitionQueue:
         self.record_bytes_max = message_bytes_max - batch_overhead_bytes
         self.batch_bytes_max = min(config.batch_size, self.record_bytes_max)
         self.acks0 = config.acks == 0
+        # Metrics, updated under ``lock`` and summed by Producer.metrics(): ``sent`` counts
+        # records appended one by one (send() with linger_ms=0: its only cost there),
+        # ``stats`` the batches appended from the accumulator and by send_batch.
+        self.sent = 0
+        self.stats = _QueueStats()
         # Append the lingering batch now (set by _State.queue): what a read of the
         # partition or a wait on a future calls.
         self.flush_lingering: Callable[[], None] = _nothing
@@ -536,6 +542,54 @@ class _PartitionQueue:
         return taken
 
 
+class _QueueStats:
+    """What one partition's queue appended, as cumulative totals (metrics/window.py
+    windows them when read). Updated per batch, under the queue's lock."""
+
+    __slots__ = (
+        "batch_bytes_max", "batch_records", "batches", "bytes", "errors", "latency_max",
+        "latency_ms", "queue_ms", "queue_time_max", "queued_batches", "ratio_sum", "retries",
+    )
+    totals_fields = ("errors", "retries", "batches", "batch_records", "bytes", "ratio_sum",
+                     "latency_ms", "queued_batches", "queue_ms")
+
+    def __init__(self) -> None:
+        self.errors = 0  # records whose delivery failed
+        self.retries = 0  # records whose append was retried (once per retry)
+        self.batches = 0
+        self.batch_records = 0
+        self.bytes = 0  # bytes of the appended batches, as stored
+        self.ratio_sum = 0.0  # sum over batches of stored / uncompressed bytes
+        self.latency_ms = 0.0  # sum of append times, retries included
+        self.queued_batches = 0  # batches that lingered in the accumulator
+        self.queue_ms = 0.0  # sum of their lingering times
+        self.latency_max = WindowedMax()
+        self.batch_bytes_max = WindowedMax()
+        self.queue_time_max = WindowedMax()
+
+    def batch_appended(self, count: int, result: AppendResult, started_ms: float,
+                       now_ms: float) -> None:
+        if result.duplicate:  # a retry the partition recognised: counted the first time
+            return
+        self.batches += 1
+        self.batch_records += count
+        self.bytes += result.size_bytes
+        self.ratio_sum += result.size_bytes / result.uncompressed_bytes
+        latency = now_ms - started_ms
+        self.latency_ms += latency
+        self.latency_max.record(latency, now_ms)
+        self.batch_bytes_max.record(result.size_bytes, now_ms)
+
+    def queued(self, lingered_ms: float, now_ms: float) -> None:
+        lingered_ms = max(0.0, lingered_ms)  # a flush before the deadline was set
+        self.queued_batches += 1
+        self.queue_ms += lingered_ms
+        self.queue_time_max.record(lingered_ms, now_ms)
+
+    def totals(self) -> tuple[float, ...]:
+        return tuple(getattr(self, name) for name in self.totals_fields)
+
+
 class _State:
     """Everything the producer owns, kept apart from the Producer object so a finalizer
     and the flusher thread can deliver its records after the Producer is collected."""
@@ -553,6 +607,8 @@ class _State:
         self.flusher_wake_ms = 0.0  # when the waiting flusher wakes (inf: idle; 0: busy)
         self.closed = False
         self.flusher: threading.Thread | None = None
+        self.metrics_lock = threading.Lock()
+        self.window = Window(log_.clock.monotonic_ms(), len(_QueueStats.totals_fields) + 1)
 
     def queue(self, partition: Partition) -> _PartitionQueue:
         """The state of ``partition`` (keyed by the object: a re-created topic starts anew)."""
@@ -599,7 +655,17 @@ class _State:
 
     def append_columns(self, q: _PartitionQueue, keys: list, values: list,
                        headers: list | None, timestamps: list[int]) -> AppendResult:
-        """Append validated columns as one batch with the next sequence. Caller holds q.lock."""
+        """Append validated columns as one batch with the next sequence, and count it in
+        the queue's stats (one clock read before and after: per batch, not per record).
+        Caller holds q.lock."""
+        clock = self.log.clock
+        started_ms = clock.monotonic_ms()
+        result = self._append_columns(q, keys, values, headers, timestamps)
+        q.stats.batch_appended(len(keys), result, started_ms, clock.monotonic_ms())
+        return result
+
+    def _append_columns(self, q: _PartitionQueue, keys: list, values: list,
+                        headers: list | None, timestamps: list[int]) -> AppendResult:
         pid = self.producer_id
         attempt = 0
         while True:
@@ -610,18 +676,20 @@ class _State:
                     base_sequence=q.next_sequence,  # -1 without idempotence
                 )
             except StorageError:
-                attempt = self.retry_or_raise(q, attempt)
+                attempt = self.retry_or_raise(q, attempt, len(keys))
                 continue
             if pid >= 0:
                 q.next_sequence = (q.next_sequence + len(keys)) % sequence_modulus
             return result
 
-    def retry_or_raise(self, q: _PartitionQueue, attempt: int) -> int:
-        """Back off before retrying the same sequence, or re-raise when retries run out."""
+    def retry_or_raise(self, q: _PartitionQueue, attempt: int, count: int = 1) -> int:
+        """Back off before retrying the same sequence (of ``count`` records), or re-raise
+        when retries run out."""
         cfg = self.config
         attempt += 1
         if attempt > cfg.retries or attempt * cfg.retry_backoff_ms >= cfg.delivery_timeout_ms:
             raise
+        q.stats.retries += count
         log.warning("append to %s-%d failed; retry %d with the same sequence",
                     q.partition.topic, q.partition.index, attempt, exc_info=True)
         time.sleep(cfg.retry_backoff_ms / 1000.0)
@@ -631,20 +699,27 @@ class _State:
         """Append q's lingering batch now (caller holds ``q.lock``) and resolve its futures."""
         if not q.keys:
             return
+        now_ms = self.log.clock.monotonic_ms()
+        q.stats.queued(now_ms - (q.deadline_ms - self.config.linger_ms), now_ms)
         keys, values, headers, timestamps, pending, callbacks = q.take()
         try:
             result = self.append_columns(q, keys, values, headers, timestamps)
         except InvalidRecordError:
             # One bad record must fail only its own future: append them one by one.
-            pending.outcomes = [
+            pending.outcomes = outcomes = [
                 self._deliver_one(q, keys[i], values[i], headers[i] if headers else None,
                                   timestamps[i])
                 for i in range(len(keys))
             ]
+            failed = sum(1 for _metadata, exc in outcomes if exc is not None)
+            q.stats.errors += failed
+            q.sent += len(keys) - failed
         except EventLogError as exc:
             pending.exception = exc
+            q.stats.errors += len(keys)
         except Exception as exc:  # never let a batch vanish with its futures unresolved
             pending.exception = _unexpected(q, len(keys), exc)
+            q.stats.errors += len(keys)
         else:
             pending.base_offset = result.base_offset
             pending.append_time = result.log_append_time_ms
@@ -744,11 +819,51 @@ class _State:
                 pending.exception = exc
                 pending.finish(callbacks)
                 failed += len(keys)
+                with q.lock:
+                    q.stats.errors += len(keys)
         if failed:
             log.error("%d record(s) were not delivered: %s", failed, exc)
 
 
 _new_metadata = partial(tuple.__new__, RecordMetadata)
+
+
+def _producer_metrics(state: _State) -> dict[str, float]:
+    queues = list(state.queues.values())
+    stats = [q.stats for q in queues]
+    columns = [sum(column) for column in zip(*(s.totals() for s in stats))] or [0] * len(
+        _QueueStats.totals_fields)
+    totals = dict(zip(_QueueStats.totals_fields, columns))
+    sent = sum(q.sent for q in queues) + totals["batch_records"]
+    now_ms = state.log.clock.monotonic_ms()
+    with state.metrics_lock:
+        elapsed_ms, deltas = state.window.deltas(now_ms, (sent, *columns))
+    d = dict(zip(("sent", *_QueueStats.totals_fields), deltas))
+    return {
+        "record-send-total": sent,
+        "record-send-rate": rate_per_s(d["sent"], elapsed_ms),
+        "record-error-total": totals["errors"],
+        "record-error-rate": rate_per_s(d["errors"], elapsed_ms),
+        "record-retry-total": totals["retries"],
+        "record-retry-rate": rate_per_s(d["retries"], elapsed_ms),
+        "request-total": totals["batches"],
+        "request-rate": rate_per_s(d["batches"], elapsed_ms),
+        "outgoing-byte-total": totals["bytes"],
+        "outgoing-byte-rate": rate_per_s(d["bytes"], elapsed_ms),
+        "batch-size-avg": average(d["bytes"], d["batches"]),
+        "batch-size-max": max_of([s.batch_bytes_max.value(now_ms) for s in stats]),
+        "records-per-request-avg": average(d["batch_records"], d["batches"]),
+        "compression-rate-avg": average(d["ratio_sum"], d["batches"]),
+        "request-latency-avg": average(d["latency_ms"], d["batches"]),
+        "request-latency-max": max_of([s.latency_max.value(now_ms) for s in stats]),
+        "record-queue-time-avg": average(d["queue_ms"], d["queued_batches"]),
+        "record-queue-time-max": max_of([s.queue_time_max.value(now_ms) for s in stats]),
+        # The accumulator holds at most one open batch per partition: what they can
+        # still take before they are appended (Kafka's is what buffer.memory has left).
+        "buffer-available-bytes": sum(max(0, q.batch_bytes_max - q.bytes) for q in queues),
+        "pending_records": sum(len(q.keys) for q in queues),
+        "producer_id": state.producer_id,
+    }
 
 
 def _unexpected(q: _PartitionQueue, count: int, exc: Exception) -> EventLogError:
@@ -931,6 +1046,9 @@ class Producer:
                 lock.release()
             return self._accumulate(q, key, value, headers, timestamp_ms, on_delivery, size)
         part = q.partition
+        if part.syncs_each_append:  # fsync="always": the fsync outside q.lock (group commit)
+            return self._send_synced(q, key, value, headers, timestamp_ms, on_delivery,
+                                     key_size, value_size)
         lock = q.lock
         lock.acquire()  # not ``with``: this path runs once per record, and try is cheaper
         try:  # linger 0 holds no records: nothing to drain first
@@ -946,12 +1064,14 @@ class Producer:
                     offset, timestamp_ms = self._state.append_one(
                         q, key, value, headers or None, timestamp_ms, attempt)
                 except StorageError as exc:  # retries ran out: the record fails, not the caller
+                    q.stats.errors += 1
                     if on_delivery is not None:
                         _call_quietly(on_delivery, exc, None)
                     return DeliveryFuture.completed(None, exc)
             else:
                 if sequence >= 0:
                     q.next_sequence = (sequence + 1) % sequence_modulus
+            q.sent += 1  # the only metric this path keeps: one increment per send
         finally:
             lock.release()
         future = _new_object(_SentFuture)  # done, its metadata built only when asked
@@ -962,6 +1082,54 @@ class Producer:
         if on_delivery is not None:
             _call_quietly(on_delivery, None, future._value)
         return future
+
+    def _send_synced(
+        self, q: _PartitionQueue, key: bytes | None, value: bytes | None, headers: Any,
+        timestamp_ms: int, on_delivery: Any, key_size: int, value_size: int,
+    ) -> DeliveryFuture:
+        """``send`` with linger 0 under fsync="always": append holding ``q.lock`` (the
+        sequence order), then wait for the fsync without it, so that threads sending
+        through this producer share one fsync (the partition's group commit). A
+        failed fsync fails this record's future; the partition refuses writes from
+        then on, so it is not retried."""
+        part = q.partition
+        with q.lock:
+            sequence = q.next_sequence
+            try:
+                offset, timestamp_ms = part.append_record(
+                    key, value, headers or None, timestamp_ms, self._attributes,
+                    self._producer_id, self._producer_epoch, sequence, sync=False,
+                )
+            except StorageError:
+                try:
+                    attempt = self._state.retry_or_raise(q, 0)
+                    offset, timestamp_ms = self._state.append_one(
+                        q, key, value, headers or None, timestamp_ms, attempt)
+                except StorageError as exc:
+                    return self._failed_send(q, exc, on_delivery)
+            else:
+                if sequence >= 0:
+                    q.next_sequence = (sequence + 1) % sequence_modulus
+            q.sent += 1
+        try:
+            part.sync(offset + 1)
+        except StorageError as exc:
+            return self._failed_send(q, exc, on_delivery)
+        future = _new_object(_SentFuture)
+        future._fields = (
+            part.topic, part.index, -1 if self._acks0 else offset, timestamp_ms, key_size,
+            value_size,
+        )
+        if on_delivery is not None:
+            _call_quietly(on_delivery, None, future._value)
+        return future
+
+    @staticmethod
+    def _failed_send(q: _PartitionQueue, exc: StorageError, on_delivery: Any) -> DeliveryFuture:
+        q.stats.errors += 1
+        if on_delivery is not None:
+            _call_quietly(on_delivery, exc, None)
+        return DeliveryFuture.completed(None, exc)
 
     def _serialize(self, key: Any, value: Any) -> tuple[Any, Any]:
         """Apply the configured serializers; ClosedError once the producer is closed."""
@@ -1243,10 +1411,19 @@ class Producer:
             return list(range(self._log.topic(topic).num_partitions))
         return list(range(self._log.topic_for_produce(topic).num_partitions))
 
-    def metrics(self) -> dict[str, int]:
-        """A few counters: records held in lingering batches, producer id."""
-        return {"pending_records": self._state.pending_count(),
-                "producer_id": self._state.producer_id}
+    def metrics(self) -> dict[str, float]:
+        """Kafka's producer-metrics, by Kafka's names (docs/operations.md lists them),
+        plus ``pending_records`` (held in lingering batches) and ``producer_id``.
+
+        Rates and averages cover Kafka's window (the last 30 to 60 s, sampled when
+        read: metrics/window.py); an average or max without samples is NaN, as in
+        Kafka. ``batch-size-*``, ``compression-rate-avg``, ``request-latency-*`` and
+        ``outgoing-byte-*`` describe the batches appended from the accumulator and
+        by ``send_batch``; a ``send()`` with ``linger_ms=0`` (a batch of one record)
+        counts only in ``record-send-*``, which is all its hot path can afford.
+        Thread-safe. Cost: O(partitions sent to).
+        """
+        return _producer_metrics(self._state)
 
     def __enter__(self) -> Producer:
         return self

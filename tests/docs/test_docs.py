@@ -32,6 +32,8 @@ def test_docs_have_examples() -> None:
 def test_example_runs(where: str, code: str, tmp_path: Path, monkeypatch) -> None:
     if "from eventsourcing" in code:  # the pyeventsourcing examples need the optional extra
         pytest.importorskip("eventsourcing", reason="pip install -e '.[eventsourcing]'")
+    if "eventlog.metrics.prometheus" in code:  # the exporter needs its optional extra
+        pytest.importorskip("prometheus_client", reason="pip install -e '.[prometheus]'")
     monkeypatch.chdir(tmp_path)  # examples that open "data" write under a fresh directory
     # A real module in sys.modules, so that code resolving classes by their module
     # (pyeventsourcing's topics, pickle) finds the example's classes.

@@ -44,11 +44,6 @@ T0, T1, T2 = TP("t", 0), TP("t", 1), TP("t", 2)
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def log(clock: ManualClock) -> Iterator[eventlog.EventLog]:
     with eventlog.open(None, clock=clock) as log:
         log.create_topic("t", 3)

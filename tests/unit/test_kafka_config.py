@@ -20,11 +20,6 @@ T0 = TP("t", 0)
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def log(clock: ManualClock) -> Iterator[eventlog.EventLog]:
     with eventlog.open(None, clock=clock) as log:
         log.create_topic("t")

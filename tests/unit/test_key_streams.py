@@ -16,7 +16,6 @@ from eventlog.errors import (
     OffsetOutOfRangeError,
 )
 from eventlog.storage.key_index import KeyIndex
-from eventlog.testing.clock import ManualClock
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -24,11 +23,6 @@ DAY_MS = 24 * 3600 * 1000
 @pytest.fixture(params=["file", "memory"])
 def path(request, tmp_path) -> str | None:
     return str(tmp_path / "data") if request.param == "file" else None
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
 
 
 @pytest.fixture

@@ -33,11 +33,6 @@ def path(request, tmp_path) -> str | None:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def elog(path, clock):
     log = eventlog.open(path, clock=clock)
     yield log

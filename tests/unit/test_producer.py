@@ -29,11 +29,6 @@ from eventlog.testing import ManualClock
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def log(clock: ManualClock):
     with eventlog.open(clock=clock) as log:
         yield log

@@ -18,11 +18,6 @@ BAD_TIMESTAMPS = [2**63, 2**64, -1, -(2**63), 1.5, "0", True, b"1"]
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def log(clock: ManualClock):
     with eventlog.open(clock=clock) as log:
         log.create_topic("t")

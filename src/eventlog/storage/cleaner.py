@@ -66,7 +66,15 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
-from .files import atomic_write, fsync_dir, offset_from_file_name, segment_file_name
+from .files import (
+    Files,
+    atomic_write,
+    fsync_dir,
+    offset_from_file_name,
+    os_files,
+    segment_file_name,
+    with_errno,
+)
 from .segment import Segment, decode_stored, relative_offset_max
 
 if TYPE_CHECKING:
@@ -383,8 +391,7 @@ class LogCleaner:
             stored = -1
             if path is not None:
                 try:
-                    with open(path, "rb") as f:
-                        stored = int(f.read().decode("ascii").strip())
+                    stored = int(self._log.files.read_file(path).decode("ascii").strip())
                 except (OSError, ValueError):
                     stored = -1
             self._checkpoint = stored
@@ -393,7 +400,7 @@ class LogCleaner:
     def _write_checkpoint(self, offset: int) -> None:
         path = self._checkpoint_path()
         if path is not None:
-            atomic_write(path, str(offset).encode("ascii"), durable=True)
+            atomic_write(path, str(offset).encode("ascii"), durable=True, files=self._log.files)
         self._checkpoint = offset
 
     def truncate_checkpoint(self, offset: int) -> None:
@@ -421,6 +428,11 @@ class LogCleaner:
             return CleanerStats(False, "another cleaning of this log is running", -1, -1)
         try:
             return self._clean(now_ms, commit_lock)
+        except OSError as exc:
+            if isinstance(exc, StorageError):
+                raise
+            raise with_errno(exc, f"cleaning {self._log.directory}: {exc}; the cleaned "
+                             "copy was discarded and the log is as it was") from exc
         finally:
             self._lock.release()
 
@@ -632,8 +644,11 @@ class _Writer:
         self._created_ms = first.created_ms
         self._interval = log.config.index_interval_bytes
         self._directory = log.directory
+        self._files = log.files
         self._memory: Segment | None = None
-        self._file = None
+        self._fd = -1
+        self._pending = bytearray()  # written to the file in chunks of _write_chunk_bytes
+        self._written = 0
         self._position = 0
         self._since_index = 0
         self._max_ts = -1
@@ -643,7 +658,8 @@ class _Writer:
         if self._directory is None:
             self._memory = self._new_segment(None)
         else:
-            self._file = open(self._path(".log", cleaned_suffix), "wb")
+            self._fd = self._files.open(self._path(".log", cleaned_suffix),
+                                        os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
 
     def _path(self, suffix: str, extra: str = "") -> str:
         assert self._directory is not None
@@ -655,6 +671,7 @@ class _Writer:
             directory, self.base_offset, segment_bytes=config.segment_bytes,
             index_interval_bytes=config.index_interval_bytes, created_ms=self._created_ms,
             trusted=True, inflated_bytes_max=codec.inflated_bytes_max(config.max_message_bytes),
+            files=self._files,
         )
 
     def add(self, data: bytes) -> None:
@@ -662,7 +679,7 @@ class _Writer:
         if self._memory is not None:
             self._memory.append(data, header)
             return
-        assert self._file is not None
+        assert self._fd >= 0
         position = self._position
         # Segment._maybe_index's rule, so the files match what appends would build.
         if self._since_index > self._interval and position > 0:
@@ -673,7 +690,9 @@ class _Writer:
                 self._time_index += _time_entry.pack(stamp, relative)
                 self._last_time = stamp
             self._since_index = 0
-        self._file.write(data)
+        self._pending += data
+        if len(self._pending) >= _write_chunk_bytes:
+            self._drain()
         self._since_index += len(data)
         self._position += len(data)
         self._max_ts = max(self._max_ts, header.max_timestamp)
@@ -684,16 +703,28 @@ class _Writer:
         if self._memory is not None:
             self._memory.seal()
             return self._memory
-        assert self._file is not None
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        assert self._fd >= 0
+        files = self._files
+        self._drain()
+        files.fsync(self._fd)
+        fd, self._fd = self._fd, -1
+        files.close(fd)
         for suffix, data in ((".index", self._index), (".timeindex", self._time_index)):
-            with open(self._path(suffix, cleaned_suffix), "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+            fd = files.open(self._path(suffix, cleaned_suffix),
+                            os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            try:
+                _write_all(files, fd, data, 0)
+                files.fsync(fd)
+            finally:
+                files.close(fd)
         return None
+
+    def _drain(self) -> None:
+        """Write what ``add`` buffered to the ``.log.cleaned`` file."""
+        if self._pending:
+            _write_all(self._files, self._fd, self._pending, self._written)
+            self._written += len(self._pending)
+            self._pending = bytearray()
 
     def commit(self, others: list[int], memory: Segment | None) -> Segment:
         """Swap the cleaned segment in for the group (``others``: the group's bases after
@@ -704,20 +735,21 @@ class _Writer:
         directory = self._directory
         assert directory is not None
         try:
+            files = self._files
             for suffix in (".index", ".timeindex", ".log"):  # the .log last: the commit point
-                os.replace(self._path(suffix, cleaned_suffix), self._path(suffix, swap_suffix))
-            fsync_dir(directory)
+                files.replace(self._path(suffix, cleaned_suffix), self._path(suffix, swap_suffix))
+            fsync_dir(directory, files=files)
             if sys.platform == "win32":  # pragma: no cover - a mapped file cannot be replaced
                 for seg in self._log.segments:
                     if seg.base_offset == self.base_offset or seg.base_offset in others:
                         seg.detach()
-            _complete_swap(directory, self.base_offset, others)
+            _complete_swap(directory, self.base_offset, others, files)
             segment = self._new_segment(directory)
             segment.load()
             segment.seal()
         except OSError as exc:
-            raise StorageError(
-                f"swapping cleaned segment {self.base_offset} into {directory}: {exc}; "
+            raise with_errno(
+                exc, f"swapping cleaned segment {self.base_offset} into {directory}: {exc}; "
                 "reopening the log completes the swap"
             ) from exc
         return segment
@@ -726,43 +758,56 @@ class _Writer:
         if self._memory is not None:
             self._memory.close()
             self._memory = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._directory is not None:
+            if self._fd >= 0:
+                fd, self._fd = self._fd, -1
+                self._files.close(fd)
             for suffix in segment_suffixes:
                 try:
-                    os.unlink(self._path(suffix, cleaned_suffix))
+                    self._files.unlink(self._path(suffix, cleaned_suffix))
                 except FileNotFoundError:
                     pass
 
 
-def _unlink(path: str) -> None:
+_write_chunk_bytes = 1024 * 1024  # the cleaned .log is written this much at a time
+
+
+def _write_all(files: Files, fd: int, data: bytes | bytearray, position: int) -> None:
+    """pwrite all of ``data`` at ``position`` (a short write continues where it stopped)."""
+    view = memoryview(data)
+    while view:
+        written = files.pwrite(fd, view, position)
+        view = view[written:]
+        position += written
+
+
+def _unlink(path: str, files: Files = os_files) -> None:
     try:
-        os.unlink(path)
+        files.unlink(path)
     except FileNotFoundError:
         pass
 
 
-def _complete_swap(directory: str, base: int, others: Sequence[int]) -> None:
+def _complete_swap(directory: str, base: int, others: Sequence[int],
+                   files: Files = os_files) -> None:
     """Finish swapping ``<base>.*.swap`` in: delete the replaced segments ``others``
     (index files before the ``.log``, so a crash never leaves an index without its
     log), then rename the ``.swap`` files over the originals, the ``.log`` last."""
     for other in others:
         for suffix in (".index", ".timeindex", ".log"):
-            _unlink(os.path.join(directory, segment_file_name(other, suffix)))
+            _unlink(os.path.join(directory, segment_file_name(other, suffix)), files)
     for suffix in (".index", ".timeindex", ".log"):
         swap = os.path.join(directory, segment_file_name(base, suffix) + swap_suffix)
         if os.path.exists(swap):  # absent: renamed before a crash (index files only)
-            os.replace(swap, os.path.join(directory, segment_file_name(base, suffix)))
-    fsync_dir(directory)
+            files.replace(swap, os.path.join(directory, segment_file_name(base, suffix)))
+    fsync_dir(directory, files=files)
 
 
-def _swap_end(path: str) -> int:
+def _swap_end(path: str, files: Files = os_files) -> int:
     """The offset after the last batch of a ``.log.swap`` file (fsynced before the
     rename that made it a swap file, so whole)."""
     end = -1
-    with open(path, "rb") as f:
-        data = f.read()
+    data = files.read_file(path)
     position = 0
     while position + codec.header_bytes <= len(data):
         header = codec.decode_header(data, position)
@@ -773,16 +818,16 @@ def _swap_end(path: str) -> int:
     return end
 
 
-def complete_swaps(directory: str) -> int:
+def complete_swaps(directory: str, files: Files = os_files) -> int:
     """Recovery (Kafka's LogLoader): delete ``.cleaned`` files and uncommitted ``.swap``
     index files, complete every ``.log.swap``, and delete index files left without
     their ``.log``. Returns how many swaps it completed. Called before a log opens.
     """
-    names = os.listdir(directory)
+    names = files.listdir(directory)
     touched = False
     for name in names:
         if name.endswith(cleaned_suffix):
-            _unlink(os.path.join(directory, name))
+            _unlink(os.path.join(directory, name), files)
             touched = True
     swaps = sorted(
         base for name in names
@@ -793,23 +838,24 @@ def complete_swaps(directory: str) -> int:
         if name.endswith((".index" + swap_suffix, ".timeindex" + swap_suffix)) and (
             offset_from_file_name(name) not in swaps
         ):
-            _unlink(os.path.join(directory, name))  # written, but not committed
+            _unlink(os.path.join(directory, name), files)  # written, but not committed
             touched = True
     logs = sorted(
         base for name in names
         if name.endswith(".log") and (base := offset_from_file_name(name)) is not None
     )
     for base in swaps:
-        end = _swap_end(os.path.join(directory, segment_file_name(base, ".log") + swap_suffix))
-        _complete_swap(directory, base, [b for b in logs if base < b < end])
+        end = _swap_end(os.path.join(directory, segment_file_name(base, ".log") + swap_suffix),
+                        files)
+        _complete_swap(directory, base, [b for b in logs if base < b < end], files)
         touched = True
     remaining = {
-        offset_from_file_name(name) for name in os.listdir(directory) if name.endswith(".log")
+        offset_from_file_name(name) for name in files.listdir(directory) if name.endswith(".log")
     }
-    for name in os.listdir(directory):
+    for name in files.listdir(directory):
         if name.endswith((".index", ".timeindex")) and offset_from_file_name(name) not in remaining:
-            _unlink(os.path.join(directory, name))  # its .log was deleted before a crash
+            _unlink(os.path.join(directory, name), files)  # its .log was deleted before a crash
             touched = True
     if touched:
-        fsync_dir(directory)
+        fsync_dir(directory, files=files)
     return len(swaps)

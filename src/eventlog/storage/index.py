@@ -30,7 +30,7 @@ import sys
 from array import array
 from bisect import bisect_right
 
-from ..errors import StorageError
+from .files import Files, os_files, storage_error
 
 __all__ = ["OffsetIndex", "TimeIndex"]
 
@@ -56,10 +56,11 @@ class _IndexFile:
     reader racing a deletion must not re-create it).
     """
 
-    __slots__ = ("_closed", "_dirty", "_entry_bytes", "_fd", "entries", "path")
+    __slots__ = ("_closed", "_dirty", "_entry_bytes", "_fd", "entries", "files", "path")
 
-    def __init__(self, path: str | None, entry_bytes: int) -> None:
+    def __init__(self, path: str | None, entry_bytes: int, files: Files = os_files) -> None:
         self.path = path
+        self.files = files
         self._entry_bytes = entry_bytes
         self._fd = -1
         self._closed = False
@@ -70,16 +71,21 @@ class _IndexFile:
     def _handle(self) -> int:
         if self._fd < 0 and self.path is not None and not self._closed:
             try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._fd = self.files.open(self.path, os.O_RDWR | os.O_CREAT)
             except OSError as exc:
-                raise StorageError(f"cannot open index file {self.path}: {exc}") from exc
+                raise storage_error(exc, f"open the index file {self.path}", self.path,
+                                    files=self.files) from exc
         return self._fd
 
     def read_all(self) -> bytes:
         fd = self._handle()
         if fd < 0:
             return b""
-        return os.pread(fd, os.fstat(fd).st_size, 0)
+        try:
+            return self.files.pread(fd, self.files.size(fd), 0)
+        except OSError as exc:
+            raise storage_error(exc, f"read the index file {self.path}", self.path,
+                                files=self.files) from exc
 
     def append(self, data: bytes) -> None:
         """Write whole entries after the ``entries`` already on file, in one pwrite
@@ -92,11 +98,12 @@ class _IndexFile:
             position = self.entries * self._entry_bytes
             try:
                 while view:
-                    written = os.pwrite(fd, view, position)
+                    written = self.files.pwrite(fd, view, position)
                     view = view[written:]
                     position += written
             except OSError as exc:
-                raise StorageError(f"cannot write index file {self.path}: {exc}") from exc
+                raise storage_error(exc, f"write the index file {self.path}", self.path,
+                                    files=self.files, needed_bytes=len(view)) from exc
             self._dirty = True
         self.entries += len(data) // self._entry_bytes
 
@@ -109,7 +116,11 @@ class _IndexFile:
         """Make the file exactly ``entries`` entries long (a torn tail goes too)."""
         fd = self._handle()
         if fd >= 0:
-            os.ftruncate(fd, entries * self._entry_bytes)
+            try:
+                self.files.ftruncate(fd, entries * self._entry_bytes)
+            except OSError as exc:
+                raise storage_error(exc, f"cut the index file {self.path}", self.path,
+                                    files=self.files) from exc
             self._dirty = True
         self.entries = entries
 
@@ -117,14 +128,18 @@ class _IndexFile:
         # Nothing written since the last fsync (or since the release, which seal
         # does after an fsync): nothing to sync. Skipping matters to fsync="always".
         if self._fd >= 0 and self._dirty:
-            os.fsync(self._fd)
+            try:
+                self.files.fsync(self._fd)
+            except OSError as exc:
+                raise storage_error(exc, f"fsync the index file {self.path}", self.path,
+                                    files=self.files) from exc
             self._dirty = False
 
     def release(self) -> None:
         """Close the descriptor; the next write or truncate reopens it."""
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1
+            self.files.close(fd)
 
     def close(self) -> None:
         self.release()
@@ -188,9 +203,10 @@ class OffsetIndex:
 
     __slots__ = ("_file", "offsets", "positions")
 
-    def __init__(self, path: str | None, *, trusted: bool = False) -> None:
+    def __init__(self, path: str | None, *, trusted: bool = False,
+                 files: Files = os_files) -> None:
         """Load the entries in ``path``; ``trusted`` (after a clean close) skips validation."""
-        self._file = _IndexFile(path, offset_entry_bytes)
+        self._file = _IndexFile(path, offset_entry_bytes, files)
         self.offsets, self.positions = _load_offset_entries(self._file.read_all(), trusted)
         if trusted:
             self._file.entries = len(self.offsets)
@@ -298,8 +314,8 @@ class TimeIndex:
 
     __slots__ = ("_file", "offsets", "timestamps")
 
-    def __init__(self, path: str | None) -> None:
-        self._file = _IndexFile(path, time_entry_bytes)
+    def __init__(self, path: str | None, files: Files = os_files) -> None:
+        self._file = _IndexFile(path, time_entry_bytes, files)
         self.timestamps, self.offsets = _load_time_entries(self._file.read_all())
         self._file.cut(len(self.timestamps))
 

@@ -9,9 +9,10 @@ and two small files:
   that base offset. Not parsable or past the log end: not trusted (it would hide
   records); the first segment's base offset, reported in ``RecoveryReport.warnings``.
 * ``recovery-point``: the position (segment base, byte; two int64) up to which the
-  log was last fsynced, written after each fsync in the ``interval`` and ``always``
-  policies. Recovery after a crash re-checks everything after it; a malformed one
-  is ignored (with a warning) and recovery starts from the index.
+  log was last fsynced, written after each ``flush`` (the ``interval`` policy's,
+  a roll's, an explicit one), not after the per-append syncs of ``always``.
+  Recovery after a crash re-checks everything after it; a malformed one is
+  ignored (with a warning) and recovery starts from the index.
 
 Every sealed segment must end where the next one starts. Opening reports one that
 does not (``RecoveryReport.damaged``) and keeps its file untouched; ``read`` raises
@@ -19,6 +20,13 @@ CorruptLogError at the missing offsets instead of stepping over them.
 * ``cleaner-offset-checkpoint``: where the log cleaner stopped (compacted logs;
   storage/cleaner.py, which also owns the transient ``.cleaned``/``.swap`` files
   that opening completes or deletes first).
+
+With ``fsync="always"`` an append is acknowledged once ``sync(end)`` returns: the
+caller appends under the partition lock, releases it, then syncs. ``sync`` is a
+group commit: one fdatasync of the active ``.log`` (the GIL released) covers every
+batch appended before it started, so threads appending meanwhile wait for the next
+one instead of one each. A failed sync undoes every batch after the last good one
+(``undo_unsynced``, under the partition lock) and the log refuses writes.
 
 Offsets are dense from the log start offset and never reused (DESIGN invariant 1).
 Appends, rolls, truncation, deletion and retention are serialised by the caller
@@ -33,6 +41,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import threading
 import time
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -47,7 +56,16 @@ from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .cleaner import CleanerStats, LogCleaner, complete_swaps
-from .files import atomic_write, fsync_dir, offset_from_file_name, segment_file_name
+from .files import (
+    Files,
+    atomic_write,
+    fsync_dir,
+    offset_from_file_name,
+    os_files,
+    segment_file_name,
+    storage_error,
+    with_errno,
+)
 from .retention import SegmentSummary, plan_retention
 from .segment import RecoveredSegment, Segment, relative_offset_max
 
@@ -106,6 +124,7 @@ class PartitionLog:
         now_ms: int,
         clean_shutdown: bool = False,
         fsync: str = "never",
+        files: Files = os_files,
     ) -> None:
         """Open (or create) the log in ``directory`` (None: in memory) and recover it.
 
@@ -117,6 +136,10 @@ class PartitionLog:
         started = time.perf_counter()
         self.directory = directory
         self.config = config
+        self.files = files
+        # Set by the first failed fsync (see ``_fsync_failed``): writes are refused
+        # from then on, until the log is reopened from what the disk holds.
+        self.fsync_error: StorageError | None = None
         self.fsync = fsync
         self._fsync_always = fsync == "always"
         self._segment_bytes = config.segment_bytes
@@ -131,9 +154,15 @@ class PartitionLog:
         self.start_offset = 0
         self._closed = False
         if directory is not None:
-            os.makedirs(directory, exist_ok=True)
+            try:
+                files.makedirs(directory)
+            except OSError as exc:
+                raise storage_error(exc, f"create {directory}", directory, files=files) from exc
         report = self._open_segments(clean_shutdown, now_ms)
         self.recovery = report._replace(duration_ms=(time.perf_counter() - started) * 1000)
+        # Group commit (fsync="always"): offsets below this are on disk.
+        self._sync_lock = threading.Lock()
+        self.synced_offset = self.end_offset
         self._cleaner = LogCleaner(self)
 
     # ------------------------------------------------------------------ opening
@@ -208,9 +237,9 @@ class PartitionLog:
     def _existing_base_offsets(self) -> list[int]:
         if self.directory is None:
             return []
-        complete_swaps(self.directory)  # an interrupted cleaning: finish or forget it
+        complete_swaps(self.directory, self.files)  # an interrupted cleaning: finish or forget it
         bases = set()
-        for name in os.listdir(self.directory):
+        for name in self.files.listdir(self.directory):
             if name.endswith(".log"):
                 base = offset_from_file_name(name)
                 if base is not None:
@@ -249,8 +278,7 @@ class PartitionLog:
             return None
         path = os.path.join(self.directory, recovery_point_file)
         try:
-            with open(path, "rb") as f:
-                data = f.read(_RECOVERY_POINT.size + 1)
+            data = self.files.read_file(path)[: _RECOVERY_POINT.size + 1]
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -286,8 +314,7 @@ class PartitionLog:
             return first
         path = os.path.join(self.directory, log_start_file)
         try:
-            with open(path, "rb") as f:
-                data = f.read(log_start_bytes_max + 1)
+            data = self.files.read_file(path)[: log_start_bytes_max + 1]
         except FileNotFoundError:
             return first
         except OSError as exc:
@@ -315,13 +342,21 @@ class PartitionLog:
             created_ms=now_ms,
             trusted=trusted,
             inflated_bytes_max=codec.inflated_bytes_max(self.config.max_message_bytes),
+            files=self.files,
         )
 
     def _add_segment(self, base: int, now_ms: int) -> Segment:
         seg = self._new_segment(base, now_ms)
         self._segments[base] = seg
         if self.directory is not None and self.fsync != "never":
-            fsync_dir(self.directory)
+            try:
+                fsync_dir(self.directory, files=self.files)
+            except OSError as exc:
+                del self._segments[base]
+                seg.delete()
+                raise self._fsync_failed(storage_error(
+                    exc, f"fsync {self.directory} after creating segment {base}",
+                    self.directory, files=self.files)) from exc
         self._publish()
         return seg
 
@@ -390,7 +425,13 @@ class PartitionLog:
         return self.append_encoded(data, header, now_ms=now_ms)
 
     def append_encoded(self, data: bytes, header: BatchHeader, *, now_ms: int) -> BatchHeader:
-        """Append a batch already encoded at the log end (see ``append``)."""
+        """Append a batch already encoded at the log end (see ``append``).
+
+        A StorageError (a full disk: ENOSPC) leaves the log as it was. With
+        ``fsync="always"`` a failed fsync undoes the append and refuses every
+        later write (``fsync_error``)."""
+        if self.fsync_error is not None:
+            raise self._refused()
         seg = self._view[1][-1]
         assert header[0] == seg.next_offset, "batch not encoded at the log end"
         size = seg.size
@@ -402,9 +443,70 @@ class PartitionLog:
         ) and self._should_roll(seg, header, len(data), now_ms):
             seg = self.roll(now_ms)
         seg.append(data, header)
-        if self._fsync_always:
-            self.flush()
         return header
+
+    @property
+    def sync_each_append(self) -> bool:
+        """fsync="always": the caller ``sync``s after each append, lock released."""
+        return self._fsync_always
+
+    def sync(self, offset: int) -> None:
+        """Return once every offset below ``offset`` is on disk (fsync="always";
+        called without the partition lock). A group commit: if another thread's
+        sync started after those offsets were appended, its sync covers them and
+        this one only waits for it. StorageError if the sync fails (then the
+        caller, holding the partition lock, calls ``undo_unsynced``)."""
+        if self.synced_offset >= offset:
+            return
+        with self._sync_lock:
+            if self.synced_offset >= offset:
+                return  # the sync that just finished covered it
+            if self.fsync_error is not None:
+                raise self._refused()
+            seg = self._view[1][-1]
+            end = seg.next_offset  # appended before the sync starts: covered by it
+            try:
+                seg.sync_data()
+            except StorageError as exc:
+                raise self._fsync_failed(exc) from exc
+            self.synced_offset = end
+
+    def undo_unsynced(self) -> None:
+        """After a failed sync: remove every batch appended since the last good one,
+        so nothing readable was not acknowledged (best effort: the log refuses writes
+        from now on either way). Caller holds the partition lock."""
+        offset = min(self.synced_offset, self.end_offset)
+        if offset < self.start_offset or offset >= self.end_offset:
+            return
+        try:
+            self.truncate_to(offset)
+        except OSError as exc:
+            _log.error("cannot remove the unacknowledged batches from offset %d of %s: %s",
+                       offset, self.directory, exc)
+
+    def _fsync_failed(self, error: StorageError) -> StorageError:
+        """Record the first failed fsync (PostgreSQL's lesson, "fsyncgate": after a
+        failed fsync the kernel may have dropped the dirty pages and a retry may
+        report success without writing them). What was written since the last good
+        fsync is not durable; every later write raises until the log is closed and
+        reopened, which recovers from what the disk holds."""
+        if self.fsync_error is None:
+            self.fsync_error = error
+            _log.error("%s; writes to %s are refused until the log is reopened: records "
+                       "written since the last successful fsync may not be on disk",
+                       error, self.directory)
+        return error
+
+    def _refused(self) -> StorageError:
+        error = self.fsync_error
+        assert error is not None
+        return StorageError(
+            error.errno,
+            f"{self.directory} refuses writes: an earlier fsync failed "
+            f"({error.strerror or error}), so records written since the last successful "
+            "fsync may not be on disk. "
+            "Close the log and open it again: opening recovers from what the disk holds",
+        )
 
     def _should_roll(self, seg: Segment, header: BatchHeader, size: int, now_ms: int) -> bool:
         """Kafka's LogSegment.shouldRoll (KAFKA_SEMANTICS 5.3)."""
@@ -427,22 +529,40 @@ class PartitionLog:
         if seg.size == 0:
             return seg
         if self.fsync != "never":
-            seg.flush()
+            self._flush_segment(seg)
+        new = self._add_segment(seg.next_offset, now_ms)  # first: a failure changes nothing
         seg.seal()
-        return self._add_segment(seg.next_offset, now_ms)
+        return new
 
     def flush(self) -> None:
         """fsync the active segment and record the recovery point."""
+        if self.fsync_error is not None:
+            raise self._refused()
         seg = self.active_segment
-        seg.flush()
+        end = seg.next_offset
+        self._flush_segment(seg)
+        self.synced_offset = max(self.synced_offset, end)
         if self.directory is not None:
             point = _RECOVERY_POINT.pack(seg.base_offset, seg.size)
-            fd = os.open(os.path.join(self.directory, recovery_point_file),
-                         os.O_WRONLY | os.O_CREAT, 0o644)
+            path = os.path.join(self.directory, recovery_point_file)
+            files = self.files
             try:
-                os.pwrite(fd, point, 0)
-            finally:
-                os.close(fd)
+                fd = files.open(path, os.O_WRONLY | os.O_CREAT)
+                try:
+                    files.pwrite(fd, point, 0)
+                finally:
+                    files.close(fd)
+            except OSError as exc:
+                # Only a hint for recovery (a short or missing file is ignored there).
+                _log.warning("cannot write %s: %s", path, exc)
+
+    def _flush_segment(self, seg: Segment) -> None:
+        try:
+            seg.flush()
+        except OSError as exc:
+            raise self._fsync_failed(storage_error(
+                exc, f"fsync segment {seg.base_offset} of {self.directory}",
+                self.directory or "memory", files=self.files)) from exc
 
     def truncate_to(self, offset: int) -> int:
         """Cut the tail: remove every record at or above ``offset``. Returns bytes removed.
@@ -456,6 +576,7 @@ class PartitionLog:
                 f"[{self.start_offset}, {self.end_offset}]"
             )
         removed = 0
+        self.synced_offset = min(self.synced_offset, offset)  # new offsets there are not
         while len(self._segments) > 1 and self._segments.peekitem(-1)[0] >= offset:
             _base, seg = self._segments.popitem(-1)
             removed += seg.size
@@ -497,7 +618,8 @@ class PartitionLog:
         self.start_offset = offset
         if self.directory is not None:
             atomic_write(os.path.join(self.directory, log_start_file),
-                         str(offset).encode("ascii"), durable=self.fsync != "never")
+                         str(offset).encode("ascii"), durable=self.fsync != "never",
+                         files=self.files)
 
     def apply_retention(self, now_ms: int) -> int:
         """Delete whole segments past ``retention_ms`` / ``retention_bytes``. Returns count."""
@@ -677,13 +799,17 @@ class PartitionLog:
                 seg.close()
             except OSError as exc:
                 errors.append(exc)
-        if self.directory is not None:
+        if self.fsync_error is not None:
+            errors.append(self._refused())  # no clean-shutdown marker: recover on open
+        elif self.directory is not None:
             try:
-                os.unlink(os.path.join(self.directory, recovery_point_file))
+                self.files.unlink(os.path.join(self.directory, recovery_point_file))
             except FileNotFoundError:
                 pass
+            except OSError as exc:
+                errors.append(exc)
         if errors:
-            raise StorageError(f"closing {self.directory}: {errors[0]}") from errors[0]
+            raise with_errno(errors[0], f"closing {self.directory}: {errors[0]}") from errors[0]
 
     def delete(self) -> None:
         """Close and remove every file of this log (its directory too)."""
@@ -691,9 +817,10 @@ class PartitionLog:
             seg.delete()
         self._closed = True
         if self.directory is not None:
-            for name in os.listdir(self.directory):
-                os.unlink(os.path.join(self.directory, name))
-            os.rmdir(self.directory)
+            files = self.files
+            for name in files.listdir(self.directory):
+                files.unlink(os.path.join(self.directory, name))
+            files.rmdir(self.directory)
 
     def check(self) -> None:
         """Assert DESIGN invariant 1 and every segment's invariants."""

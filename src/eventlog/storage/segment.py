@@ -27,7 +27,7 @@ from typing import NamedTuple
 from ..errors import CorruptLogError, OffsetOutOfRangeError
 from . import batch as codec
 from .batch import BatchHeader, Columns
-from .files import MappedFile, segment_file_name
+from .files import Files, MappedFile, os_files, segment_file_name, storage_error
 from .index import OffsetIndex, TimeIndex
 
 __all__ = ["RecoveredSegment", "Segment", "decode_stored"]
@@ -86,6 +86,7 @@ class Segment:
         "base_offset",
         "created_ms",
         "damaged",
+        "files",
         "first_max_timestamp",
         "index",
         "inflated_bytes_max",
@@ -104,8 +105,12 @@ class Segment:
         created_ms: int,
         trusted: bool = True,
         inflated_bytes_max: int = codec.inflated_bytes_floor,
+        files: Files = os_files,
     ) -> None:
         """Open (creating if absent) the segment files; call ``load`` or ``recover`` next.
+
+        On failure (a full disk: StorageError with ENOSPC) the files this call
+        created are removed again, so a failed roll leaves no empty segment behind.
 
         ``inflated_bytes_max``: the most a compressed batch may declare when read
         (batch.py's ``inflated_bytes_max``); more is CorruptLogError.
@@ -120,8 +125,21 @@ class Segment:
                 return None
             return os.path.join(directory, segment_file_name(base_offset, suffix))
 
-        self._log = MappedFile(path(".log"), capacity_max_bytes=segment_bytes, create=True)
-        self.index = OffsetIndex(path(".index"), trusted=trusted)
+        self.files = files
+        log_path, index_path = path(".log"), path(".index")
+        existed = log_path is not None and os.path.lexists(log_path)
+        self._log = MappedFile(log_path, capacity_max_bytes=segment_bytes, create=True,
+                               files=files)
+        try:
+            self.index = OffsetIndex(index_path, trusted=trusted, files=files)
+        except BaseException:
+            self._log.close()
+            if not existed and log_path is not None:
+                try:
+                    files.unlink(log_path)
+                except OSError:
+                    pass
+            raise
         self._timeindex_path = path(".timeindex")
         self._time_index: TimeIndex | None = None
         self.size = 0
@@ -199,15 +217,24 @@ class Segment:
     def _last_time_entry_timestamp(self) -> int:
         if self._timeindex_path is None:
             return -1
+        files = self.files
         try:
-            with open(self._timeindex_path, "rb") as f:
-                size = f.seek(0, os.SEEK_END)
-                if size < 12 or size % 12:
-                    return self.time_index.max_timestamp()
-                f.seek(size - 12)
-                return int.from_bytes(f.read(8), "big", signed=True)
+            fd = files.open(self._timeindex_path, os.O_RDONLY)
         except FileNotFoundError:
             return -1
+        except OSError as exc:
+            raise storage_error(exc, f"open {self._timeindex_path}", self._timeindex_path,
+                                files=files) from exc
+        try:
+            size = files.size(fd)
+            if size < 12 or size % 12:
+                return self.time_index.max_timestamp()
+            return int.from_bytes(files.pread(fd, 8, size - 12), "big", signed=True)
+        except OSError as exc:
+            raise storage_error(exc, f"read {self._timeindex_path}", self._timeindex_path,
+                                files=files) from exc
+        finally:
+            files.close(fd)
 
     def recover(self, start_position: int | None = None) -> RecoveredSegment:
         """Re-check the log from a known-good point and cut it at the first bad batch.
@@ -386,7 +413,7 @@ class Segment:
             with _time_index_load_lock:
                 time_index = self._time_index
                 if time_index is None:
-                    time_index = self._time_index = TimeIndex(self._timeindex_path)
+                    time_index = self._time_index = TimeIndex(self._timeindex_path, self.files)
         return time_index
 
     def truncate_to(self, offset: int) -> int:
@@ -558,6 +585,11 @@ class Segment:
             self._time_index.fsync()
         self.index.fsync()
 
+    def sync_data(self) -> None:
+        """fdatasync the ``.log`` only (fsync="always"): its batches are what an
+        acknowledgement promises; indexes are rebuilt by recovery if they lag."""
+        self._log.sync_data()
+
     def seal(self) -> None:
         """The segment will take no more appends: sync its index files and release
         their descriptors (they reopen if a truncation ever needs them). The sync
@@ -604,7 +636,7 @@ class Segment:
         for path in (self._log.path, self.index_path, self._timeindex_path):
             if path is not None:
                 try:
-                    os.unlink(path)
+                    self.files.unlink(path)
                 except FileNotFoundError:
                     pass
 

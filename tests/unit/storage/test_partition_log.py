@@ -342,17 +342,44 @@ def test_reopen_without_clean_close_checks_the_last_segment(tmp_path) -> None:
     again.close()
 
 
-def test_fsync_always_keeps_a_recovery_point_until_close(tmp_path) -> None:
+def test_fsync_always_syncs_appends_without_rewriting_the_recovery_point(tmp_path) -> None:
+    """Issue: one send() under fsync="always" cost an msync plus an open/pwrite/close of
+    recovery-point. Now an append is one fdatasync (``sync``); the recovery point is
+    written by ``flush`` only, and removed by a clean close."""
     directory = str(tmp_path / "t-0")
     log = open_log(directory, fsync="always")
+    assert log.sync_each_append
     append(log, 3)
+    log.sync(log.end_offset)
+    assert log.synced_offset == log.end_offset
     point = os.path.join(directory, recovery_point_file)
+    assert not os.path.exists(point)
+    log.flush()
     with open(point, "rb") as f:
         base, position = int.from_bytes(f.read(8), "big"), int.from_bytes(f.read(8), "big")
     assert (base, position) == (0, log.active_segment.size)
     log.close()
     assert not os.path.exists(point)
     assert log.recovery.clean is False  # a new directory was "recovered" from nothing
+
+
+def test_a_sync_covers_every_batch_appended_before_it_started(tmp_path) -> None:
+    """Group commit: one fdatasync for the batches of several threads."""
+    from eventlog.testing import FaultyFiles
+
+    files = FaultyFiles()
+    log = PartitionLog(str(tmp_path / "t-0"), TopicConfig(), now_ms=0, fsync="always",
+                       files=files)
+    append(log, 3)  # three batches, as three threads' appends before one sync
+    before = files.calls["fsync"]
+    log.sync(log.end_offset)
+    assert files.calls["fsync"] == before + 1
+    log.sync(log.end_offset)  # already covered: no second fsync
+    log.sync(1)
+    assert files.calls["fsync"] == before + 1
+    log.truncate_to(1)  # offsets at and past 1 will be new records, not yet synced
+    assert log.synced_offset == 1
+    log.close()
 
 
 def test_in_memory_log_holds_more_than_one_map_chunk() -> None:

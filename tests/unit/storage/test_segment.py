@@ -266,12 +266,12 @@ def test_a_reader_and_the_writer_loading_the_time_index_get_one_instance(
     real = segment_module.TimeIndex
     inside = threading.Barrier(2, timeout=0.5)
 
-    def slow_load(path):  # both threads inside the load at once, if nothing stops them
+    def slow_load(path, *args):  # both threads inside the load at once, if nothing stops them
         try:
             inside.wait()
         except threading.BrokenBarrierError:
             pass  # the other thread is held outside: the load is serialised
-        return real(path)
+        return real(path, *args)
 
     monkeypatch.setattr(segment_module, "TimeIndex", slow_load)
     seen = []
