@@ -274,9 +274,15 @@ def open(
     num_partitions: int = 1,
     topic_config: Mapping[str, Any] | None = None,
     files: Files | None = None,
+    read_only: bool = False,
     **unknown: Any,
 ) -> EventLog:
     """Open (creating if needed) the event log in ``path``; ``None`` keeps it in memory.
+
+    ``read_only=True``: read a directory that another process may hold open for
+    writing (no lock is taken, nothing is written): records up to each partition's
+    last published end offset, followed as the writer appends; every write raises
+    ReadOnlyLogError. Only ``clock`` may be given with it. See docs/operations.md.
 
     ``fsync``: ``"never"`` (appends survive a killed process: the page cache has
     them), ``"interval"`` (fsync every ``flush_interval_ms`` and, if set, every
@@ -293,6 +299,22 @@ def open(
     (or an entry of it is a symbolic link). After a crash the log is recovered
     (never raises for a torn tail); see ``EventLog.recovery``.
     """
+    if read_only is not False:
+        if read_only is not True:
+            raise InvalidConfigError(f"read_only must be True or False, got {read_only!r}")
+        from .readonly import open_read_only  # the read-only view sits above the broker
+
+        _check_option_names(unknown)
+        return open_read_only(path, clock=clock, options={
+            "fsync": fsync != "never",
+            "flush_interval_ms": flush_interval_ms != flush_interval_ms_default,
+            "flush_interval_messages": flush_interval_messages is not None,
+            "retention_check_interval_ms": retention_check_interval_ms != 300_000,
+            "auto_create_topics": auto_create_topics,
+            "num_partitions": num_partitions != 1,
+            "topic_config": topic_config is not None,
+            "files": files is not None,
+        })
     return EventLog(
         path,
         clock=clock,
@@ -311,7 +333,7 @@ def open(
 _option_names = (
     "path", "clock", "fsync", "flush_interval_ms", "flush_interval_messages",
     "retention_check_interval_ms", "auto_create_topics", "num_partitions", "topic_config",
-    "files",
+    "files", "read_only",
 )
 
 
@@ -394,6 +416,8 @@ class EventLog:
     Use ``eventlog.open()``. Thread-safe. A context manager: ``close()`` on exit.
     """
 
+    read_only = False  # True for the view of another process's log (eventlog.readonly)
+
     def __init__(
         self,
         path: str | os.PathLike[str] | None = None,
@@ -427,6 +451,8 @@ class EventLog:
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
         self._closed = False
+        self._closer: threading.Thread | None = None  # the thread inside close()
+        self._close_done = threading.Event()  # set when that close() returns
         self._lock_fds: tuple[int, ...] = ()  # the directory's and LOCK's, both flock()ed
         self._deleting: list[str] = []  # partition directories being deleted (see module doc)
         self._data = DataSignal()  # bumped by every append; consumers wait on it
@@ -1127,14 +1153,34 @@ class EventLog:
     def close(self) -> None:
         """Close clients (producers flush), then every partition; mark a clean shutdown.
 
-        Idempotent. Every method but ``close`` raises ClosedError afterwards.
+        Idempotent. Every method but ``close`` raises ClosedError afterwards. A close()
+        in another thread meanwhile returns once this one is done; one from a client's
+        close (the same thread) returns at once. If a client's close raises, the log
+        stays open and close() may be called again.
         """
-        with self._lock:
-            if self._closed:
+        me = threading.current_thread()
+        while True:
+            with self._lock:
+                closer, done = self._closer, self._close_done
+                if closer is None:
+                    if self._closed:
+                        return
+                    self._closer, self._close_done = me, threading.Event()
+                    break
+            if closer is me or me is self._maintenance:
+                # re-entered from a client's close(), or from the thread the closing one
+                # joins: the outer close goes on
                 return
-            for client in list(self._clients):
-                client.close()
-            self._closed = True
+            done.wait()  # then closed, or that close failed and this one tries
+        try:
+            self._close_clients()
+            self._close_partitions()
+        finally:
+            with self._lock:
+                self._closer = None
+            self._close_done.set()
+
+    def _close_partitions(self) -> None:
         self._stop.set()
         if threading.current_thread() is not self._maintenance:
             self._maintenance.join()
@@ -1156,6 +1202,24 @@ class EventLog:
                 self._release_directory()
         if errors:
             raise with_errno(errors[0], f"closing {self.path}: {errors[0]}") from errors[0]
+
+    def _close_clients(self) -> None:
+        """Close every registered client, then mark the log closed.
+
+        Not under the lock: a client's close may wait for another thread that needs it
+        (the protocol server finishes the request it is serving, a CreateTopics, say,
+        before it stops), so the log works until every client is closed. A client
+        registered meanwhile is closed in the next round."""
+        done: dict[int, Any] = {}  # id -> client (the reference keeps the id unique)
+        while True:
+            with self._lock:
+                pending = [c for c in list(self._clients) if id(c) not in done]
+                if not pending:
+                    self._closed = True
+                    return
+            for client in pending:
+                done[id(client)] = client
+                client.close()
 
     def __enter__(self) -> EventLog:
         return self

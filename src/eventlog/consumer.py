@@ -69,6 +69,7 @@ from .errors import (
     InvalidConfigError,
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
+    ReadOnlyLogError,
     RebalanceInProgressError,
     RecordDeserializationError,
     TopicError,
@@ -284,6 +285,9 @@ class Consumer:
             else f"consumer-{next(_client_ids)}"
         )
         self._coordinator: GroupCoordinator | None = None
+        # A read-only log (another process writes it): a group is only a view of the
+        # committed offsets there; subscribe() owns every partition (docs/consumers.md).
+        self._read_only = bool(log.read_only)
         if cfg.group_id is not None:
             self._coordinator = coordinator_for(log)
             self._check_session_timeout(self._coordinator)
@@ -536,7 +540,7 @@ class Consumer:
         """Take the group-protocol steps possible now (module docstring). Non-blocking."""
         if self._mode != "subscribe":
             return
-        if self._coordinator is None:
+        if self._coordinator is None or self._read_only:
             self._coordinate_standalone()
             return
         if self._mstate == "fenced":
@@ -1110,6 +1114,7 @@ class Consumer:
         """
         with self._guard():
             self._require_group("commit()")
+            self._refuse_read_only("commit()")
             checked = self._consumed() if offsets is None else validate_offsets(offsets)
             if checked:
                 self._commit_now(checked)
@@ -1128,6 +1133,7 @@ class Consumer:
         """
         with self._guard():
             self._require_group("commit_async()")
+            self._refuse_read_only("commit_async()")
             checked = self._consumed() if offsets is None else validate_offsets(offsets)
             error: BaseException | None = None
             try:
@@ -1137,6 +1143,14 @@ class Consumer:
                 error = exc
             if callback is not None:
                 callback(checked, error)
+
+    def _refuse_read_only(self, what: str) -> None:
+        if self._read_only:
+            raise ReadOnlyLogError(
+                f"{what}: this consumer reads a log opened read-only; its group "
+                f"{self._group_id!r} is a view of the offsets the writing process "
+                "committed, and only that process can commit: nothing was committed"
+            )
 
     def _consumed(self) -> dict[TopicPartition, OffsetAndMetadata]:
         return {tp: OffsetAndMetadata(st.position) for tp, st in self._assigned.items()
@@ -1174,7 +1188,7 @@ class Consumer:
 
     def _auto_commit_quietly(self) -> None:
         """Commit the positions if auto-commit is on; failures are ignored (Kafka logs them)."""
-        if not self.config.enable_auto_commit or self._coordinator is None:
+        if not self.config.enable_auto_commit or self._coordinator is None or self._read_only:
             return
         offsets = self._consumed()
         if not offsets or (self._mode == "subscribe" and self._mstate != "stable"):

@@ -33,6 +33,7 @@ __all__ = [
     "OffsetConflictError",
     "OffsetOutOfRangeError",
     "OutOfOrderSequenceError",
+    "ReadOnlyLogError",
     "RebalanceInProgressError",
     "RecordDeserializationError",
     "RecordError",
@@ -194,6 +195,15 @@ class CorruptLogError(StorageError):
 
     A torn or corrupt *tail* is repaired on open and reported in the
     RecoveryReport, never raised.
+    """
+
+
+class ReadOnlyLogError(EventLogError):
+    """A write (append, produce, commit, create or delete a topic, retention, ...) was
+    asked of a log opened with ``eventlog.open(path, read_only=True)``: a reader of a
+    directory that another process (the writer) holds. Nothing was changed; the log
+    stays usable for reads. Write through the process that holds the directory, or
+    open it for writing once that process has closed it.
     """
 
 

@@ -417,7 +417,8 @@ class Partition:
                 self._record_sequence(producer_id, producer_epoch, base_sequence, header)
             key_index = self._key_index
             if key_index is not None:
-                key_index.add_all(keys, range(header.base_offset, header.last_offset + 1))
+                key_index.add_all(keys, range(header.base_offset, header.last_offset + 1),
+                                  log.last_batch_position(header.total_bytes))
                 key_index.end_offset = log.end_offset
             self._after_append(header)
         if self._sync_appends:
@@ -507,7 +508,7 @@ class Partition:
             key_index = self._key_index
             if key_index is not None:
                 if key is not None:
-                    key_index.add(key, base)
+                    key_index.add(key, base, log.last_batch_position(len(data)))
                 key_index.end_offset = base + 1
             if self._flush_interval_messages is not None or self._waiters:
                 self._after_append(codec.make_header(header))
@@ -822,24 +823,36 @@ class Partition:
         stop = None if limit is None else from_version + limit
         if self.lingering:
             self.flush_lingering()
-        offsets = self._built_key_index().offsets(key, from_version, stop)
-        return self._read_offsets(key, offsets)
+        offsets, positions = self._built_key_index().locations(key, from_version, stop)
+        return self._read_offsets(key, offsets, positions)
 
-    def _read_offsets(self, key: bytes, offsets: Sequence[int]) -> list[Record]:
+    def _read_offsets(
+        self, key: bytes, offsets: Sequence[int], positions: Sequence[int] = ()
+    ) -> list[Record]:
         """The records at ``offsets`` that still hold ``key``: an offset the cleaner or
-        retention removed after the index was read is skipped, never misread."""
+        retention removed after the index was read is skipped, never misread.
+
+        ``positions`` (parallel, from the key index): where each record's batch starts
+        in its segment, tried first (one header, one CRC, one decode); a position that
+        does not hold the offset (-1, or stale after a swap) falls back to the log's
+        generic read."""
         out: list[Record] = []
         log = self._log
+        batch_at = log.batch_at
         header = cols = None
         last = -1
-        for offset in offsets:
+        for n, offset in enumerate(offsets):
             if cols is None or offset > last or offset < cols.offsets[0]:
                 if offset < log.start_offset:
                     continue
-                try:
-                    batches = log.read(offset, 1)
-                except OffsetOutOfRangeError:
-                    continue
+                found_batch = batch_at(offset, positions[n]) if positions else None
+                if found_batch is not None:
+                    batches = [found_batch]
+                else:
+                    try:
+                        batches = log.read(offset, 1)
+                    except OffsetOutOfRangeError:
+                        continue
                 if not batches:
                     break
                 header, cols = batches[0]
@@ -888,7 +901,7 @@ class Partition:
             batches = log.read(offset, key_index_read_records)
             if not batches:
                 break
-            offset = index_batches(index, batches, offset, stop)
+            offset = index_batches(index, batches, offset, stop, log.batch_positions(batches))
         index.end_offset = max(stop, index.end_offset)
 
     def _drop_key_index(self) -> None:

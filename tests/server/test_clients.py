@@ -20,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import pytest
@@ -239,4 +240,34 @@ def test_every_codec_round_trips(client: Any, target: Target, codec: str) -> Non
     consumer = client.consumer(f"codec-{codec}", ["packed"])
     got = consumer.poll(30)
     assert sorted((g.key, g.value, g.headers) for g in got) == sorted(sent)
+    consumer.close()
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_fetch_sends_batches_compressed_as_stored(client: Any, target: Target, codec: str) -> None:
+    """Compression both ways: what an in-process producer compressed goes out
+    compressed with the same codec (checked on the raw Fetch response), and each
+    client decompresses it."""
+    log = target.log
+    if log is None:
+        pytest.skip("in-process producers exist only on eventlog")
+    from wire import call
+
+    from eventlog.server.records import decode_batches
+
+    log.create_topic("squeezed", partitions=1)
+    sent = records(20, codec)
+    with log.producer(compression_type=codec, linger_ms=0) as producer:
+        producer.send_batch("squeezed", [(k, v) for k, v, _h in sent])
+    port = int(target.bootstrap.rsplit(":", 1)[1])
+    body = call(SimpleNamespace(port=port), 1, 12, {
+        "max_wait": 0, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
+        "topics": [{"topic": "squeezed", "partitions": [
+            {"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}]}]})
+    batches = decode_batches(body.responses[0].partitions[0].records)
+    assert [b.compression for b in batches] == [codec]
+    assert batches[0].keys == [k for k, _v, _h in sent]
+    consumer = client.consumer(f"squeezed-{codec}", ["squeezed"])
+    got = consumer.poll(20)
+    assert sorted((g.key, g.value) for g in got) == sorted((k, v) for k, v, _h in sent)
     consumer.close()

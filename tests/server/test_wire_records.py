@@ -78,3 +78,17 @@ def test_round_trip_property(recs, codec: int) -> None:
                                            attributes=codec))
     assert batch.keys == keys and batch.values == values
     assert (batch.headers or [()] * len(recs)) == headers
+
+
+@pytest.mark.parametrize("value_size", [63, 64, 100, 8191, 8192, 20000])
+def test_two_and_three_byte_varints(value_size: int) -> None:
+    # record lengths, value lengths and offset deltas past one byte (the inlined cases)
+    n = 300
+    values = [bytes([i % 256]) * value_size for i in range(n)]
+    keys = [None if i % 2 else b"k%d" % i for i in range(n)]
+    data = encode_batch(list(range(n)), [5000 + i * 100 for i in range(n)], keys, values, None)
+    (batch,) = decode_batches(data)
+    assert batch.values == values and batch.keys == keys
+    assert batch.timestamps == [5000 + i * 100 for i in range(n)]
+    with pytest.raises(WireFormatError):
+        decode_batches(data[:-1])

@@ -5,6 +5,7 @@ compaction, reopening; plus Partition.iter / Topic.iter."""
 from __future__ import annotations
 
 import threading
+from array import array
 
 import pytest
 
@@ -260,3 +261,62 @@ def test_read_key_sees_records_a_lingering_producer_holds(elog) -> None:
         assert p.key_version(b"a") == 1
         producer.send("t", key=b"a", value=b"2", partition=0)
         assert values(p.read_key(b"a")) == [b"1", b"2"]
+
+
+def test_key_index_locations() -> None:
+    index = KeyIndex()
+    index.add(b"a", 0, 0)
+    index.add(b"b", 1, 0)
+    index.add(b"a", 5, 120)
+    index.add_all([b"a", None, b"c"], [6, 7, 8], 250)
+    index.add(b"c", 9)  # position unknown
+    assert index.locations(b"a") == (array("q", [0, 5, 6]), array("q", [0, 120, 250]))
+    assert index.locations(b"a", 1, 2) == (array("q", [5]), array("q", [120]))
+    assert index.locations(b"b") == ((1,), (0,))
+    assert index.locations(b"c", 1) == (array("q", [9]), array("q", [-1]))
+    assert index.locations(b"x") == ((), ())
+    assert index.count(b"a") == 3 and index.count(b"c") == 2
+
+
+def batch_positions(p) -> dict[int, int]:
+    """offset -> byte position of its batch, from the segments' own headers."""
+    out = {}
+    for seg in p._log.segments:
+        for header, position in seg.headers():
+            for offset in range(header.base_offset, header.last_offset + 1):
+                out[offset] = position
+    return out
+
+
+def test_key_index_records_batch_positions_on_every_path(elog) -> None:
+    p = elog.create_topic("t", segment_bytes=1024).partition(0)
+    for i in range(30):  # built from the log, across several segments
+        p.append([(b"k%d" % (i % 3), b"v%d" % i), (b"z", b"x" * 20)])
+    assert p.key_version(b"k0") == 10
+    for i in range(30, 40):  # maintained by both append paths
+        p.append([(b"k%d" % (i % 3), b"v%d" % i)])
+    with elog.producer() as producer:
+        for i in range(40, 50):
+            producer.send("t", key=b"k%d" % (i % 3), value=b"v%d" % i, partition=0)
+            producer.flush()
+    assert len(p._log.segments) > 2
+    truth = batch_positions(p)
+    for key in (b"k0", b"k1", b"k2", b"z"):
+        offsets, positions = p._key_index.locations(key)
+        assert [truth[o] for o in offsets] == list(positions), key
+        assert all(p._log.batch_at(o, pos) is not None for o, pos in zip(offsets, positions))
+    assert values(p.read_key(b"k1")) == [b"v%d" % i for i in range(1, 50, 3)]
+
+
+def test_read_key_with_wrong_positions_falls_back_to_the_log(elog) -> None:
+    p = elog.create_topic("t").partition(0)
+    for i in range(20):
+        p.append([(b"a", b"a%d" % i), (b"b", b"b%d" % i)])
+    assert p.key_version(b"a") == 20
+    index = p._key_index
+    found = index._offsets[b"a"]
+    for n in range(1, len(found), 2):  # every position off by a few bytes, or unknown
+        found[n] = -1 if n % 4 == 1 else found[n] + 7
+    assert p._log.batch_at(found[0], found[1]) is None
+    assert values(p.read_key(b"a")) == [b"a%d" % i for i in range(20)]
+    assert values(p.read_key(b"a", from_version=5, limit=2)) == [b"a5", b"a6"]

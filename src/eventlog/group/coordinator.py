@@ -57,6 +57,7 @@ partition of ``__consumer_offsets``, then the log's data condition.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ from ..errors import (
     UnknownTopicError,
 )
 from ..records import TopicPartition
+from . import members_view
 from .assignors import Assignor, Subscription, select_assignor
 from .offsets import CommittedOffset, OffsetAndMetadata, OffsetStore
 from .state import GroupEvent, GroupState, next_state
@@ -266,6 +268,18 @@ def delete_group(log: Any, group_id: str) -> None:
     coordinator_for(log).delete_group(group_id)
 
 
+def _publishes(method: Any) -> Any:
+    """After ``method``, publish the members view if a group's shape changed."""
+    @functools.wraps(method)
+    def wrapper(self: GroupCoordinator, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            if self._view_dir is not None:
+                self._publish_members()
+    return wrapper
+
+
 class GroupCoordinator:
     """Membership, rebalances and committed offsets of the groups of one EventLog.
 
@@ -296,14 +310,46 @@ class GroupCoordinator:
         self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
         self.min_session_timeout_ms = min_session_timeout_ms
         self.max_session_timeout_ms = max_session_timeout_ms
+        # Readers in other processes see members through group/members_view.py.
+        self._view_dir = None if log.read_only else log.path
+        self._view_signature: tuple = ()
         with self._lock:
             self._offsets.load()
 
     def _now(self) -> float:
         return self._clock.monotonic_ms()
 
+    # ------------------------------------------------------------------ members view
+
+    def _publish_members(self) -> None:
+        """Write group/members_view.py's file if a group's state, generation or member
+        count changed since the last write. O(groups) per call; a write per change."""
+        assert self._view_dir is not None
+        with self._lock:
+            signature = tuple((g.group_id, g.state, g.generation, len(g.members))
+                              for g in self._groups.values())
+            if signature == self._view_signature:
+                return
+            self._view_signature = signature
+            groups = [{
+                "group": g.group_id, "state": g.state.name, "generation": g.generation,
+                "protocol": g.protocol,
+                "members": [[m.member_id, m.instance_id, m.request.client_id,
+                             [[tp.topic, tp.partition] for tp in m.assignment]
+                             if m.generation == g.generation else []]
+                            for m in g.members.values()],
+            } for g in self._groups.values() if g.members]
+        members_view.publish(self._view_dir, groups)
+
+    def _published(self) -> dict[str, members_view.PublishedGroup]:
+        """A read-only log: the groups the writing process published (else {})."""
+        if not self._log.read_only or self._log.path is None:
+            return {}
+        return members_view.read(self._log.path)
+
     # ------------------------------------------------------------------ membership
 
+    @_publishes
     def join_group(self, group_id: str, member_id: str, request: JoinRequest) -> JoinResult:
         """Join (or rejoin) ``group_id``; returns the assignment once the join completes.
 
@@ -439,6 +485,7 @@ class GroupCoordinator:
             )
         return member
 
+    @_publishes
     def heartbeat(
         self, group_id: str, member_id: str, generation: int, instance_id: str | None
     ) -> None:
@@ -471,6 +518,7 @@ class GroupCoordinator:
                     f"at {group.generation}"
                 )
 
+    @_publishes
     def release(self, group_id: str, member_id: str, partitions: Iterable[TopicPartition]) -> None:
         """The member stopped fetching ``partitions`` (after its revoke callback). O(n)."""
         with self._lock:
@@ -479,6 +527,7 @@ class GroupCoordinator:
             if member is not None:
                 member.owned = member.owned.difference(partitions)
 
+    @_publishes
     def leave_group(self, group_id: str, member_id: str) -> None:
         """The member's consumer closed or unsubscribed.
 
@@ -616,6 +665,7 @@ class GroupCoordinator:
 
     # ------------------------------------------------------------------ offsets
 
+    @_publishes
     def commit_offsets(
         self,
         group_id: str,
@@ -676,24 +726,32 @@ class GroupCoordinator:
 
     # ------------------------------------------------------------------ inspection
 
+    @_publishes
     def list_groups(self) -> list[GroupListing]:
-        """Groups with members or committed offsets, sorted by id."""
+        """Groups with members or committed offsets, sorted by id (on a read-only log:
+        with the members the writing process published)."""
         with self._lock:
             now = self._now()
             for group in self._groups.values():
                 self._expire(group, now)
             with_offsets = set(self._offsets.groups())
+            published = self._published()
             ids = with_offsets.union(
                 g.group_id for g in self._groups.values() if g.members or g.generation
-            )  # not a group whose only join attempt was refused
+            ).union(published)  # not a group whose only join attempt was refused
             out = []
             for group_id in sorted(ids):
                 group = self._groups.get(group_id)
+                seen = published.get(group_id)
+                if seen is not None and group is None:
+                    out.append(GroupListing(group_id, GroupState[seen.state], protocol_type))
+                    continue
                 state = GroupState.EMPTY if group is None else group.state
                 kind = protocol_type if group is not None and group.generation > 0 else ""
                 out.append(GroupListing(group_id, state, kind))
             return out
 
+    @_publishes
     def describe_group(self, group_id: str) -> GroupDescription:
         """See :func:`describe_group`. O(members + partitions)."""
         with self._lock:
@@ -701,6 +759,9 @@ class GroupCoordinator:
             if group is not None:
                 self._expire(group, self._now())
             committed = self._offsets.group_offsets(group_id)
+            seen = None if group is not None else self._published().get(group_id)
+            if seen is not None:
+                return self._describe_published(seen, committed)
             if group is None and not committed:
                 return GroupDescription(group_id, GroupState.DEAD, -1, "", None, (), ())
             members = () if group is None else tuple(
@@ -718,6 +779,15 @@ class GroupCoordinator:
                 protocol_type if group.generation > 0 else "", group.protocol, members, offsets,
             )
 
+    def _describe_published(
+        self, seen: members_view.PublishedGroup, committed: dict[TopicPartition, CommittedOffset]
+    ) -> GroupDescription:
+        members = tuple(MemberDescription(*m) for m in seen.members)
+        partitions = set(committed).union(*(m.assignment for m in members))
+        offsets = tuple(self._partition_offset(tp, committed.get(tp)) for tp in sorted(partitions))
+        return GroupDescription(seen.group_id, GroupState[seen.state], seen.generation,
+                                protocol_type, seen.protocol, members, offsets)
+
     def _partition_offset(
         self, tp: TopicPartition, committed: CommittedOffset | None
     ) -> PartitionOffset:
@@ -729,6 +799,7 @@ class GroupCoordinator:
             return PartitionOffset(tp, None, end, None)
         return PartitionOffset(tp, committed.offset, end, max(0, end - committed.offset))
 
+    @_publishes
     def delete_group(self, group_id: str) -> None:
         """See :func:`delete_group`."""
         with self._lock:

@@ -35,6 +35,7 @@ import msgpack
 from ..errors import (
     CorruptLogError,
     InvalidConfigError,
+    ReadOnlyLogError,
     TopicExistsError,
     UnknownPartitionError,
     UnknownTopicError,
@@ -143,27 +144,36 @@ class OffsetStore:
         self._log = log
         self._offsets: dict[str, dict[TopicPartition, CommittedOffset]] = {}
         self._loaded = False
+        # A read-only log (another process commits): every read catches up first.
+        self._follow = bool(getattr(log, "read_only", False))
+        self._loaded_to: dict[int, int] = {}  # partition -> next offset to apply
 
     # ------------------------------------------------------------------ loading
 
     def load(self) -> None:
         """Create the internal topic if needed and read it from the start (once).
 
-        Cost: O(records in the topic) the first time, O(1) afterwards.
+        Cost: O(records in the topic) the first time, O(1) afterwards. On a read-only
+        log (another process commits) every call reads what was committed since:
+        O(new commits), and the topic is not created if the writer has none.
         """
-        if self._loaded:
+        if self._loaded and not self._follow:
             return
-        self._offsets = {}  # a failed load (a corrupt record) may have applied a part
+        if not self._loaded:
+            self._offsets = {}  # a failed load (a corrupt record) may have applied a part
+            self._loaded_to = {}
         topic = self._topic()
-        for partition in topic.partitions:
-            self._load_partition(partition)
+        if topic is not None:  # None: a read-only log whose writer never committed
+            for partition in topic.partitions:
+                self._load_partition(partition)
         self._loaded = True
 
     def _topic(self) -> Any:
         try:
             return self._log.topic(offsets_topic)
         except UnknownTopicError:
-            pass
+            if self._follow:
+                return None
         try:
             return self._log.create_internal_topic(
                 offsets_topic,
@@ -175,7 +185,11 @@ class OffsetStore:
             return self._log.topic(offsets_topic)
 
     def _load_partition(self, partition: Any) -> None:
-        offset = partition.start_offset
+        # Applying again from a later offset is exact: the latest record per key wins,
+        # and compaction never removes a key's latest record.
+        if self._follow:
+            partition.refresh()  # what the writing process committed since
+        offset = max(partition.start_offset, self._loaded_to.get(partition.index, 0))
         end = partition.end_offset
         while offset < end:
             records = partition.read(offset, load_batch_records_max)
@@ -193,6 +207,7 @@ class OffsetStore:
                         "every later commit)"
                     ) from exc
             offset = records[-1].offset + 1
+            self._loaded_to[partition.index] = offset
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         """Apply one stored record; CorruptLogError if it is not one this module wrote."""
@@ -275,6 +290,10 @@ class OffsetStore:
 
     def _partition_for(self, group_id: str) -> Any:
         topic = self._topic()
+        if topic is None:
+            raise ReadOnlyLogError(
+                f"cannot change the offsets of group {group_id!r}: the log was opened "
+                "read-only; only the process that holds it can commit")
         index = zlib.crc32(group_id.encode()) % topic.num_partitions
         return topic.partitions[index]
 

@@ -26,7 +26,13 @@ from ..group import (
 from ..records import TopicPartition
 from .groups import Errors, WireGroupCoordinator
 from .protocol import ms
-from .records import WireFormatError, attr_log_append_time, decode_batches, encode_batch
+from .records import (
+    WireFormatError,
+    attr_compression_mask,
+    attr_log_append_time,
+    decode_batches,
+    encode_batch,
+)
 
 __all__ = ["API_VERSIONS", "Handlers", "api_versions_body", "topic_id"]
 
@@ -373,6 +379,8 @@ class Handlers:
                 result = partition.append_columns(
                     b.keys, b.values, b.headers,
                     [ts if ts >= 0 else self.log.clock.time_ms() for ts in b.timestamps],
+                    # stored with the producer's codec, as Kafka's compression.type=producer
+                    attributes=b.attributes & attr_compression_mask,
                     producer_id=b.producer_id, producer_epoch=b.producer_epoch,
                     base_sequence=b.base_sequence,
                 )
@@ -452,9 +460,11 @@ class Handlers:
             size = 0
             log_append = partition.config.log_append_time
             attrs = attr_log_append_time if log_append else 0
-            for _header, cols in partition.read_columns(offset, 100_000, max(limit, 1)):
+            for header, cols in partition.read_columns(offset, 100_000, max(limit, 1)):
+                # sent with the codec the batch is stored with: compressed as produced
                 data = encode_batch(cols.offsets, cols.timestamps, cols.keys, cols.values,
-                                    cols.headers, attributes=attrs)
+                                    cols.headers,
+                                    attributes=attrs | header.attributes & attr_compression_mask)
                 if chunks and size + len(data) > limit:
                     break
                 chunks.append(data)

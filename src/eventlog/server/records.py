@@ -251,6 +251,10 @@ def _decode_records(
             if b < 0x80:
                 length = (b >> 1) ^ -(b & 1)
                 pos += 1
+            elif body[pos + 1] < 0x80:
+                z = (b & 0x7F) | (body[pos + 1] << 7)
+                length = (z >> 1) ^ -(z & 1)
+                pos += 2
             else:
                 length, pos = read(body, pos)
             end = pos + length
@@ -264,8 +268,11 @@ def _decode_records(
                 pos += 1
             else:
                 ts_delta, pos = read(body, pos)
-            if body[pos] < 0x80:  # the offset delta: offsets are assigned by the log
+            # the offset delta, skipped: offsets are assigned by the log
+            if body[pos] < 0x80:
                 pos += 1
+            elif body[pos + 1] < 0x80:  # from the 65th record of a batch on
+                pos += 2
             else:
                 _delta, pos = read(body, pos)
             b = body[pos]
@@ -285,6 +292,10 @@ def _decode_records(
             if b < 0x80:
                 n = (b >> 1) ^ -(b & 1)
                 pos += 1
+            elif body[pos + 1] < 0x80:  # values of 64 bytes to 8 KiB
+                z = (b & 0x7F) | (body[pos + 1] << 7)
+                n = (z >> 1) ^ -(z & 1)
+                pos += 2
             else:
                 n, pos = read(body, pos)
             if n >= 0:

@@ -329,20 +329,25 @@ class MappedFile:
 
     Not thread-safe for writers: the owner serialises ``write``/``ensure``/``close``.
     ``read`` may run concurrently with them.
+
+    ``read_only``: map an existing file that another process writes, without
+    changing it (no create, resize or trim); ``follow`` maps what it grew to since.
     """
 
     __slots__ = (
-        "_file_backed", "_map", "_next_event", "_populated_end", "_release_at", "_sync_fd",
+        "_file_backed", "_map", "_next_event", "_populated_end", "_read_only", "_release_at",
+        "_sync_fd",
         "_touched_bytes", "capacity", "capacity_max_bytes", "file_bytes_at_open", "files",
         "path",
     )
 
     def __init__(self, path: str | None, *, capacity_max_bytes: int, create: bool,
-                 files: Files = os_files) -> None:
+                 files: Files = os_files, read_only: bool = False) -> None:
         self.path = path
         self.files = files
         self.capacity_max_bytes = capacity_max_bytes
         self._file_backed = path is not None
+        self._read_only = read_only
         self._touched_bytes = 0  # by reads, since the last release
         # Writes: the first write ending past ``_next_event`` (the nearer of the two
         # positions below) prefaults and/or releases pages (``_write_event``).
@@ -354,6 +359,10 @@ class MappedFile:
         if path is None:
             self._map = _anonymous_map(chunk_bytes_min)
             self.capacity = chunk_bytes_min
+            return
+        if read_only:
+            self._map = self._map_read_only()
+            self.capacity = self.file_bytes_at_open = len(self._map)
             return
         self._map = self._map_file(chunk_bytes_min, create=create, at_open=True)
         self.capacity = len(self._map)
@@ -410,6 +419,42 @@ class MappedFile:
                 self.files.ftruncate(fd, size)
         except OSError:
             pass
+
+    def _map_read_only(self) -> mmap.mmap:
+        """Map all of the file as it is now, read-only (an empty file: an empty map).
+
+        The reader must touch only bytes the writer published: past the end of a
+        file that the writer trimmed meanwhile, a page of the map raises SIGBUS.
+        """
+        assert self.path is not None
+        fd = -1
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+            size = os.fstat(fd).st_size
+            if size == 0:
+                return _anonymous_map(mmap.PAGESIZE)  # zeros: no batch starts here
+            return mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+        except OSError as exc:
+            raise StorageError(f"cannot open and map {self.path} read-only: {exc}") from exc
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def follow(self) -> bool:
+        """Read-only maps: map the file again if it grew. Returns whether it did.
+
+        The old map is not closed (a reader may still slice it; it goes with its
+        last reference), as in ``_remap``. Cost: one stat, and one mmap if it grew.
+        """
+        assert self._read_only and self.path is not None
+        try:
+            if os.stat(self.path).st_size <= len(self._map):
+                return False
+        except FileNotFoundError:
+            return False  # deleted or replaced: the owner re-lists the directory
+        self._map = self._map_read_only()
+        self.capacity = len(self._map)
+        return True
 
     @property
     def closed(self) -> bool:
@@ -620,7 +665,7 @@ class MappedFile:
             self.files.close(fd)
         if not self._map.closed:
             self._map.close()
-        if self._file_backed and trim_to is not None:
+        if self._file_backed and trim_to is not None and not self._read_only:
             try:
                 self.files.truncate(self.path, trim_to)  # type: ignore[arg-type]
             except FileNotFoundError:

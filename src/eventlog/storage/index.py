@@ -54,21 +54,30 @@ class _IndexFile:
     the segment is sealed, so a log with many segments does not hold a
     descriptor per index file. After ``close`` the file is never reopened (a
     reader racing a deletion must not re-create it).
+
+    ``read_only`` (a reader of a log another process writes): the file is read
+    once and never created, written or cut; entries added later stay in memory.
     """
 
-    __slots__ = ("_closed", "_dirty", "_entry_bytes", "_fd", "entries", "files", "path")
+    __slots__ = ("_closed", "_dirty", "_entry_bytes", "_fd", "_read_only", "entries", "files",
+                 "path")
 
-    def __init__(self, path: str | None, entry_bytes: int, files: Files = os_files) -> None:
+    def __init__(self, path: str | None, entry_bytes: int, files: Files = os_files, *,
+                 read_only: bool = False) -> None:
         self.path = path
         self.files = files
         self._entry_bytes = entry_bytes
         self._fd = -1
         self._closed = False
         self._dirty = True  # the first fsync after opening always syncs
+        self._read_only = read_only
         self.entries = 0
-        self._handle()  # create it now: an index file exists beside every .log
+        if not read_only:
+            self._handle()  # create it now: an index file exists beside every .log
 
     def _handle(self) -> int:
+        if self._read_only:
+            return -1
         if self._fd < 0 and self.path is not None and not self._closed:
             try:
                 self._fd = self.files.open(self.path, os.O_RDWR | os.O_CREAT)
@@ -78,6 +87,15 @@ class _IndexFile:
         return self._fd
 
     def read_all(self) -> bytes:
+        if self._read_only and self.path is not None:
+            try:
+                with open(self.path, "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                return b""
+            except OSError as exc:
+                raise storage_error(exc, f"read the index file {self.path}", self.path,
+                                    files=self.files) from exc
         fd = self._handle()
         if fd < 0:
             return b""
@@ -204,9 +222,10 @@ class OffsetIndex:
     __slots__ = ("_file", "offsets", "positions")
 
     def __init__(self, path: str | None, *, trusted: bool = False,
-                 files: Files = os_files) -> None:
-        """Load the entries in ``path``; ``trusted`` (after a clean close) skips validation."""
-        self._file = _IndexFile(path, offset_entry_bytes, files)
+                 files: Files = os_files, read_only: bool = False) -> None:
+        """Load the entries in ``path``; ``trusted`` (after a clean close) skips validation.
+        ``read_only``: never write the file (see _IndexFile)."""
+        self._file = _IndexFile(path, offset_entry_bytes, files, read_only=read_only)
         self.offsets, self.positions = _load_offset_entries(self._file.read_all(), trusted)
         if trusted:
             self._file.entries = len(self.offsets)
@@ -253,6 +272,14 @@ class OffsetIndex:
         """The greatest entry position <= ``position``, or 0."""
         i = bisect_right(self.positions, position)
         return self.positions[i - 1] if i else 0
+
+    def keep_first(self, keep: int) -> None:
+        """Keep the first ``keep`` entries, in memory and (if it holds more) on file, so
+        that the count on file never exceeds the entries in memory."""
+        if keep < len(self.offsets):
+            del self.offsets[keep:]
+            del self.positions[keep:]
+            self._file.truncate(keep)
 
     def truncate_after_position(self, size: int) -> None:
         """Drop entries that point at or past ``size`` bytes (the log was cut there).
@@ -314,8 +341,9 @@ class TimeIndex:
 
     __slots__ = ("_file", "offsets", "timestamps")
 
-    def __init__(self, path: str | None, files: Files = os_files) -> None:
-        self._file = _IndexFile(path, time_entry_bytes, files)
+    def __init__(self, path: str | None, files: Files = os_files, *,
+                 read_only: bool = False) -> None:
+        self._file = _IndexFile(path, time_entry_bytes, files, read_only=read_only)
         self.timestamps, self.offsets = _load_time_entries(self._file.read_all())
         self._file.cut(len(self.timestamps))
 

@@ -6,12 +6,20 @@ whenever records leave the log (truncation, retention, compaction) and rebuilds
 it from the log on first use (``index_batches``), so it is never stored and can
 never disagree with the log after a crash.
 
+Each record is indexed with its location: its offset and the byte position, in
+the segment holding that offset, of the batch holding it (-1 if not known), so
+``Partition.read_key`` reads the batch at that position without the segment's
+sparse-index lookup and header walk. A position is a hint, never trusted alone:
+the reader checks that the batch found there holds the offset (and its CRC and
+key), and reads through the log's generic path otherwise.
+
 Layout, chosen for millions of keys: one dict entry per key whose value is the
-key's only offset (an int) or, from its second record on, an ``array('q')`` of
-its offsets (8 bytes a record). Memory per key: the key's bytes object (33 bytes
-+ its length) + the dict slot (~50 bytes) + one int (28-32 bytes) or one array
-(64 bytes + 8 a record, grown by about 1/8). For a 16-byte key with 10 records:
-about 240 bytes, 24 of them per record.
+key's only location (an ``(offset, position)`` tuple) or, from its second record
+on, an ``array('q')`` of its offsets and positions interleaved (16 bytes a
+record). Memory per key: the key's bytes object (33 bytes + its length) + the
+dict slot (~50 bytes) + one tuple (56 bytes + two ints) or one array (64 bytes +
+16 a record, grown by about 1/8). For a 16-byte key with 10 records: about 320
+bytes, 32 of them per record.
 """
 
 from __future__ import annotations
@@ -26,77 +34,94 @@ __all__ = ["KeyIndex", "index_batches"]
 
 
 class KeyIndex:
-    """Offsets per key. ``end_offset``: every record below it has been indexed."""
+    """Locations per key. ``end_offset``: every record below it has been indexed."""
 
     __slots__ = ("_offsets", "end_offset")
 
     def __init__(self, end_offset: int = 0) -> None:
-        self._offsets: dict[bytes, int | array] = {}
+        self._offsets: dict[bytes, tuple[int, int] | array] = {}
         self.end_offset = end_offset
 
     def __len__(self) -> int:
         """The number of keys. O(1)."""
         return len(self._offsets)
 
-    def add(self, key: bytes, offset: int) -> None:
-        """Index one record (offsets must come in increasing order). O(1) amortised."""
+    def add(self, key: bytes, offset: int, position: int = -1) -> None:
+        """Index one record (offsets must come in increasing order); ``position``: the
+        byte position of its batch in its segment, -1 if unknown. O(1) amortised."""
         offsets = self._offsets
         found = offsets.get(key)
         if found is None:
-            offsets[key] = offset
-        elif type(found) is int:
-            offsets[key] = array("q", (found, offset))
+            offsets[key] = (offset, position)
+        elif type(found) is tuple:
+            offsets[key] = array("q", (found[0], found[1], offset, position))
         else:
             found.append(offset)
+            found.append(position)
 
-    def add_all(self, keys: Iterable[bytes | None], offsets: Iterable[int]) -> None:
-        """Index records given as parallel keys and offsets; None keys are skipped."""
+    def add_all(
+        self, keys: Iterable[bytes | None], offsets: Iterable[int], position: int = -1
+    ) -> None:
+        """Index records given as parallel keys and offsets, all in the batch at byte
+        ``position`` (-1: unknown); None keys are skipped."""
         add = self.add
         for key, offset in zip(keys, offsets):
             if key is not None:
-                add(key, offset)
+                add(key, offset, position)
 
     def count(self, key: bytes) -> int:
         """How many records ``key`` has. O(1)."""
         found = self._offsets.get(key)
         if found is None:
             return 0
-        return 1 if type(found) is int else len(found)
+        return 1 if type(found) is tuple else len(found) >> 1
 
     def offsets(self, key: bytes, start: int = 0, stop: int | None = None) -> Sequence[int]:
         """The offsets of ``key``'s records number ``start`` to ``stop`` (exclusive,
         default the last), a copy. O(stop - start)."""
+        return self.locations(key, start, stop)[0]
+
+    def locations(
+        self, key: bytes, start: int = 0, stop: int | None = None
+    ) -> tuple[Sequence[int], Sequence[int]]:
+        """The offsets of ``key``'s records number ``start`` to ``stop`` (as
+        ``offsets``) and, parallel, the byte positions of their batches (-1: unknown).
+        O(stop - start)."""
         found = self._offsets.get(key)
         if found is None:
-            return ()
-        if type(found) is int:
-            return (found,)[start:stop]
-        return found[start:stop]
+            return (), ()
+        if type(found) is tuple:
+            return (found[0],)[start:stop], (found[1],)[start:stop]
+        end = None if stop is None else 2 * stop
+        return found[2 * start : end : 2], found[2 * start + 1 : end : 2]
 
     def check(self) -> None:
         """Assert the invariants (tests): offsets strictly increasing, below end_offset."""
         for key, found in self._offsets.items():
-            seq = (found,) if type(found) is int else found
+            seq = found[0::2]
             assert len(seq) >= 1, key
             assert all(a < b for a, b in pairwise(seq)), key
             assert seq[-1] < self.end_offset, (key, seq[-1], self.end_offset)
 
 
 def index_batches(
-    index: KeyIndex, batches: Iterable[tuple[BatchHeader, Columns]], start: int, stop: int
+    index: KeyIndex, batches: Iterable[tuple[BatchHeader, Columns]], start: int, stop: int,
+    positions: Sequence[int] | None = None,
 ) -> int:
     """Index the records of ``batches`` with offsets in ``[start, stop)``, skipping
-    control batches and keyless records. Returns the offset after the last batch seen
-    (at least ``start``), for the caller's next read."""
+    control batches and keyless records; ``positions``: each batch's byte position in
+    its segment (None: unknown). Returns the offset after the last batch seen (at least
+    ``start``), for the caller's next read."""
     after = start
-    for header, cols in batches:
+    for n, (header, cols) in enumerate(batches):
+        position = -1 if positions is None else positions[n]
         last = header.base_offset + header.last_offset_delta
         if not header.attributes & attr_control:
             if cols.offsets and cols.offsets[0] >= start and cols.offsets[-1] < stop:
-                index.add_all(cols.keys, cols.offsets)
+                index.add_all(cols.keys, cols.offsets, position)
             else:
                 for key, offset in zip(cols.keys, cols.offsets):
                     if key is not None and start <= offset < stop:
-                        index.add(key, offset)
+                        index.add(key, offset, position)
         after = max(after, last + 1)
     return after

@@ -66,6 +66,7 @@ from .files import (
     storage_error,
     with_errno,
 )
+from .reader_view import ReaderView
 from .retention import SegmentSummary, plan_retention
 from .segment import RecoveredSegment, Segment, relative_offset_max
 
@@ -158,12 +159,21 @@ class PartitionLog:
                 files.makedirs(directory)
             except OSError as exc:
                 raise storage_error(exc, f"create {directory}", directory, files=files) from exc
-        report = self._open_segments(clean_shutdown, now_ms)
+        # Readers in other processes follow what this publishes (storage/reader_view.py).
+        self._reader_view = ReaderView.for_writer(directory)
+        self._published = self._reader_view.words  # the append path's one store
+        try:
+            report = self._open_segments(clean_shutdown, now_ms)
+        except BaseException:
+            self._reader_view.close()
+            raise
         self.recovery = report._replace(duration_ms=(time.perf_counter() - started) * 1000)
         # Group commit (fsync="always"): offsets below this are on disk.
         self._sync_lock = threading.Lock()
         self.synced_offset = self.end_offset
         self._cleaner = LogCleaner(self)
+        self._reader_view.publish_segments(self.start_offset)
+        self._reader_view.publish_end(self.end_offset)
 
     # ------------------------------------------------------------------ opening
 
@@ -361,8 +371,10 @@ class PartitionLog:
         return seg
 
     def _publish(self) -> None:
-        """Replace the readers' snapshot (never mutated in place)."""
+        """Replace the readers' snapshot (never mutated in place), and tell readers in
+        other processes that the segment files changed."""
         self._view = (list(self._segments.keys()), list(self._segments.values()))
+        self._reader_view.publish_segments(self.start_offset)
 
     # ------------------------------------------------------------------ state
 
@@ -443,6 +455,8 @@ class PartitionLog:
         ) and self._should_roll(seg, header, len(data), now_ms):
             seg = self.roll(now_ms)
         seg.append(data, header)
+        if not self._fsync_always:  # "always": published once synced (``sync``)
+            self._published[1] = seg.next_offset  # ReaderView.publish_end, inlined
         return header
 
     @property
@@ -470,6 +484,9 @@ class PartitionLog:
             except StorageError as exc:
                 raise self._fsync_failed(exc) from exc
             self.synced_offset = end
+            # Readers in other processes see only what is on disk (never an append
+            # a failed fsync undoes); not past the end, should a truncation have run.
+            self._published[1] = min(end, self.end_offset)
 
     def undo_unsynced(self) -> None:
         """After a failed sync: remove every batch appended since the last good one,
@@ -542,6 +559,8 @@ class PartitionLog:
         end = seg.next_offset
         self._flush_segment(seg)
         self.synced_offset = max(self.synced_offset, end)
+        if self._fsync_always:
+            self._published[1] = end  # caller holds the partition lock: the log end
         if self.directory is not None:
             point = _RECOVERY_POINT.pack(seg.base_offset, seg.size)
             path = os.path.join(self.directory, recovery_point_file)
@@ -577,6 +596,7 @@ class PartitionLog:
             )
         removed = 0
         self.synced_offset = min(self.synced_offset, offset)  # new offsets there are not
+        self._reader_view.publish_end(offset)  # before the bytes go: readers stop short
         while len(self._segments) > 1 and self._segments.peekitem(-1)[0] >= offset:
             _base, seg = self._segments.popitem(-1)
             removed += seg.size
@@ -585,6 +605,7 @@ class PartitionLog:
         seg = self.active_segment
         if offset < seg.next_offset:
             removed += seg.truncate_to(offset)
+        self._reader_view.publish_end(self.end_offset)
         self._persist_log_start(min(self.start_offset, offset))
         self._cleaner.truncate_checkpoint(offset)
         return removed
@@ -620,6 +641,7 @@ class PartitionLog:
             atomic_write(os.path.join(self.directory, log_start_file),
                          str(offset).encode("ascii"), durable=self.fsync != "never",
                          files=self.files)
+        self._reader_view.publish_segments(offset)
 
     def apply_retention(self, now_ms: int) -> int:
         """Delete whole segments past ``retention_ms`` / ``retention_bytes``. Returns count."""
@@ -738,6 +760,54 @@ class PartitionLog:
             i += 1
         return out
 
+    def batch_at(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
+        """The decoded batch at byte ``position`` of the segment holding ``offset``, if
+        a whole, CRC-valid batch holding ``offset`` starts there; None otherwise (a stale
+        or unknown position: the caller reads through ``read``). Lock-free.
+
+        The fast path of ``Partition.read_key``: one bisect, one header, one CRC, one
+        decode; no sparse-index lookup, no header walk. Raises CorruptLogError only for
+        a batch that holds ``offset`` and passes its CRC but cannot be decoded.
+        """
+        if position < 0 or not self.start_offset <= offset < self.end_offset:
+            return None
+        bases, segs = self._view
+        seg = segs[max(bisect_right(bases, offset) - 1, 0)]
+        try:
+            return seg.batch_at(offset, position)
+        except ValueError:  # the map was closed under us (deleted or replaced)
+            return None
+
+    def batch_positions(self, batches: Sequence[tuple[BatchHeader, Columns]]) -> list[int]:
+        """The byte position, in its segment, of each of ``batches`` (as ``read``
+        returned them: consecutive in the log), -1 where it cannot be told. Lock-free.
+
+        O(1) per batch within a segment (batches are contiguous in a segment's file);
+        one sparse-index lookup per segment the batches enter.
+        """
+        out: list[int] = []
+        bases, segs = self._view
+        seg_index = -1
+        position = -1
+        for header, _cols in batches:
+            base = header.base_offset
+            i = max(bisect_right(bases, base) - 1, 0)
+            if i != seg_index:
+                seg_index = i
+                try:
+                    position = segs[i].find_position(base)
+                except (ValueError, CorruptLogError):
+                    position = -1
+            out.append(position)
+            if position >= 0:
+                position += header.total_bytes
+        return out
+
+    def last_batch_position(self, total_bytes: int) -> int:
+        """The byte position of the batch of ``total_bytes`` just appended (the caller
+        holds the append lock, so it is the active segment's last)."""
+        return self._view[1][-1].size - total_bytes
+
     def offset_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record, in offset order, whose timestamp is
         >= ``timestamp_ms``; None if there is none. Lock-free.
@@ -808,6 +878,7 @@ class PartitionLog:
                 pass
             except OSError as exc:
                 errors.append(exc)
+        self._reader_view.close()  # the file stays: readers keep following it
         if errors:
             raise with_errno(errors[0], f"closing {self.directory}: {errors[0]}") from errors[0]
 
@@ -815,6 +886,7 @@ class PartitionLog:
         """Close and remove every file of this log (its directory too)."""
         for seg in self._segments.values():
             seg.delete()
+        self._reader_view.close()
         self._closed = True
         if self.directory is not None:
             files = self.files

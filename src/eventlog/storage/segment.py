@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+from bisect import bisect_right
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -81,6 +82,7 @@ class Segment:
         "_index_interval_bytes",
         "_keep_file_bytes",
         "_log",
+        "_read_only",
         "_time_index",
         "_timeindex_path",
         "base_offset",
@@ -106,6 +108,7 @@ class Segment:
         trusted: bool = True,
         inflated_bytes_max: int = codec.inflated_bytes_floor,
         files: Files = os_files,
+        read_only: bool = False,
     ) -> None:
         """Open (creating if absent) the segment files; call ``load`` or ``recover`` next.
 
@@ -114,6 +117,9 @@ class Segment:
 
         ``inflated_bytes_max``: the most a compressed batch may declare when read
         (batch.py's ``inflated_bytes_max``); more is CorruptLogError.
+        ``read_only``: the files of a log another process writes, mapped and read
+        but never created, written or trimmed; call ``load`` (a sealed segment) or
+        ``follow`` (the writer's active one) next.
         """
         self.base_offset = base_offset
         self.inflated_bytes_max = inflated_bytes_max
@@ -126,15 +132,17 @@ class Segment:
             return os.path.join(directory, segment_file_name(base_offset, suffix))
 
         self.files = files
+        self._read_only = read_only
         log_path, index_path = path(".log"), path(".index")
         existed = log_path is not None and os.path.lexists(log_path)
-        self._log = MappedFile(log_path, capacity_max_bytes=segment_bytes, create=True,
-                               files=files)
+        self._log = MappedFile(log_path, capacity_max_bytes=segment_bytes,
+                               create=not read_only, files=files, read_only=read_only)
         try:
-            self.index = OffsetIndex(index_path, trusted=trusted, files=files)
+            self.index = OffsetIndex(index_path, trusted=trusted, files=files,
+                                     read_only=read_only)
         except BaseException:
             self._log.close()
-            if not existed and log_path is not None:
+            if not existed and log_path is not None and not read_only:
                 try:
                     files.unlink(log_path)
                 except OSError:
@@ -307,16 +315,19 @@ class Segment:
         header = codec.make_header(self._log.unpack_from(codec.HEADER, position))
         return header if codec.plausible(header, limit - position) else None
 
-    def _scan_tail(self, limit: int, *, verify: bool, rebuild_index: bool = False) -> int:
+    def _scan_tail(self, limit: int, *, verify: bool, rebuild_index: bool = False,
+                   end_offset: int | None = None) -> int:
         """Walk batches from ``self.size`` up to ``limit``, advancing size, next_offset and
         max_timestamp; stop at the first batch that is implausible, out of sequence
         (a batch starts where the previous one ended; only a compacted batch may
-        start later) or (``verify``) fails its CRC. Returns the number of batches walked.
+        start later) or (``verify``) fails its CRC, or (``end_offset``) once
+        next_offset reaches it. Returns the number of batches walked.
         """
         walked = 0
-        self._bytes_since_index = 0
+        if end_offset is None:  # following goes on counting where the last call stopped
+            self._bytes_since_index = 0
         expected = self.base_offset if self.size == 0 else None
-        while True:
+        while end_offset is None or self.next_offset < end_offset:
             position = self.size
             header = self._header_at(position, limit)
             if header is None:
@@ -373,6 +384,62 @@ class Segment:
         if position == 0:
             self.first_max_timestamp = header.max_timestamp
 
+    # ------------------------------------------------------------------ following
+
+    def open_following(self, end_offset: int) -> None:
+        """Read-only: start following the segment another process appends to.
+
+        Keeps the index entries on file for batches below ``end_offset`` (entries
+        for batches the writer has not published yet are dropped, in memory only),
+        then ``follow``s from the last one. Cost: one index file read and a walk of
+        at most ``index_interval_bytes`` of headers (more if the writer's pending
+        entries were not written yet).
+        """
+        assert self._read_only
+        index = self.index
+        index.keep_first(bisect_right(index.offsets, end_offset - 1 - self.base_offset))
+        index.drop_invalid()
+        last = index.last_entry()
+        if last is not None and (
+            self._header_at(last[1], self._log.capacity) is None
+            or self._header_at(0, self._log.capacity) is None
+        ):
+            index.truncate_after_position(0)
+            last = None
+        if last is not None:
+            self.size = last[1]  # the batch ending at base + last[0] starts here
+            self.next_offset = self.base_offset + last[0]  # its last offset: walked next
+            stamps = self.time_index
+            i = bisect_right(stamps.offsets, last[0])
+            self.max_timestamp = stamps.timestamps[i - 1] if i else -1
+        self.follow(end_offset)
+        if self.size:
+            self._read_first_timestamp()
+
+    def follow(self, end_offset: int) -> bool:
+        """Read-only: walk the batches the writer appended up to ``end_offset`` (the end
+        it published: every batch below it is whole). Returns whether the segment
+        reached it; False means the files changed under the reader (a truncation,
+        a replaced file): the owner re-lists the directory.
+
+        Touches only bytes below ``end_offset``'s position, so a file the writer
+        trims meanwhile cannot fault. No CRC checks here: every read checks.
+        Cost: one header per batch; one stat and one mmap when the file grew.
+        """
+        assert self._read_only
+        if self.next_offset >= end_offset:
+            return True
+        self._scan_tail(self._log.capacity, verify=False, rebuild_index=True,
+                        end_offset=end_offset)
+        if self.next_offset < end_offset and self._log.follow():
+            self._scan_tail(self._log.capacity, verify=False, rebuild_index=True,
+                            end_offset=end_offset)
+        return self.next_offset >= end_offset
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
     # ------------------------------------------------------------------ writing
 
     def append(self, data: bytes, header: BatchHeader) -> None:
@@ -413,7 +480,9 @@ class Segment:
             with _time_index_load_lock:
                 time_index = self._time_index
                 if time_index is None:
-                    time_index = self._time_index = TimeIndex(self._timeindex_path, self.files)
+                    time_index = self._time_index = (
+                        TimeIndex(self._timeindex_path, self.files, read_only=True)
+                        if self._read_only else TimeIndex(self._timeindex_path, self.files))
         return time_index
 
     def truncate_to(self, offset: int) -> int:
@@ -503,6 +572,26 @@ class Segment:
                 f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
             )
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
+
+    def batch_at(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
+        """The decoded batch at ``position`` if a whole batch holding ``offset`` starts
+        there and passes its CRC; None otherwise. Raises ValueError if the map is
+        closed, CorruptLogError if that batch cannot be decoded."""
+        size = self.size
+        if position < 0 or position + codec.header_bytes > size:
+            return None
+        header = codec.make_header(self._log.unpack_from(codec.HEADER, position))
+        # header[0]: base_offset, [1]: batch_length, [5]: last_offset_delta (by index:
+        # this runs once per record read by key)
+        if not (header[0] <= offset <= header[0] + header[5]
+                and codec.plausible(header, size - position)):
+            return None
+        tail = self._log.read(position + codec.crc_start, header[1] - 5)
+        if not codec.verify_crc(tail, header):
+            return None  # a stale position, or damage: the generic read decides which
+        return header, decode_stored(
+            header, tail, position, self._log.path, self.inflated_bytes_max
+        )
 
     def read(
         self, offset: int, max_records: int, max_bytes: int
@@ -603,7 +692,10 @@ class Segment:
 
     def close(self) -> None:
         """Unmap and trim the ``.log`` to its batches, write the pending index entries
-        and close the index files. Idempotent."""
+        and close the index files (read-only: unmap and close only). Idempotent."""
+        if self._read_only:
+            self.detach()
+            return
         if not self._log.closed:
             self._log.close(trim_to=max(self.size, self._keep_file_bytes))
         if self._time_index is not None:
