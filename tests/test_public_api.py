@@ -35,8 +35,8 @@ def test_every_error_is_an_eventlog_error() -> None:
 
 def test_testing_kit_exports() -> None:
     assert set(eventlog.testing.__all__) == {
-        "FaultyFiles", "KafkaClients", "ManualClock", "check_assignor", "check_partitioner",
-        "use_eventlog",
+        "FaultyFiles", "KafkaClients", "ManualClock", "assert_produced", "check_assignor",
+        "check_partitioner", "records", "use_eventlog", "wait_for",
     }
 
 

@@ -5,7 +5,10 @@ groups read every order independently: ``notifications``, ``inventory`` and
 ``audit-log``. The ``inventory`` group scales from one member to three and back
 while orders keep arriving; each rebalance is printed, and at the end every
 group is shown to have handled every order exactly once. Then the log is
-closed, reopened from disk, and the committed offsets are still there.
+closed, reopened from disk, and the committed offsets are still there. Last, a
+``shipping`` service written with listener decorators (``eventlog.listeners``)
+ships every order; those it cannot ship are retried, then dead-lettered to
+``orders.DLT``, where a ``support`` listener picks them up.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 
 from . import open as open_log
 from .consumer import Consumer, ConsumerRebalanceListener
+from .listeners import ListenerApp
 from .records import TopicPartition
 
 __all__ = ["run"]
@@ -158,4 +162,30 @@ def _run_in(directory: str, out: Callable[[str], None]) -> dict[str, Counter[int
             f"committed offsets for {len(description.offsets)} partitions, lag {lag}")
         sample = reopened.topic("orders").partition(0).read(0, 1)[0]
         out(f"  first record of orders-0: key={sample.key!r} value={json.loads(sample.value)}")
+        _ship(reopened, out)
     return handled
+
+
+def _ship(log: object, out: Callable[[str], None]) -> None:
+    """The shipping service, as listener functions: failures go to orders.DLT."""
+    app = ListenerApp(log)  # type: ignore[arg-type]
+    shipped: list[int] = []
+    escalated: list[str] = []
+
+    @app.listener("orders", group_id="shipping", retries=1, backoff_ms=1)
+    def ship(value: bytes) -> None:
+        order = json.loads(value)
+        if order["user"] == "heidi":
+            raise LookupError(f"no address for {order['user']}")
+        shipped.append(order["order_id"])
+
+    @app.listener("orders.DLT", group_id="support", record=True)
+    def escalate(record: object) -> None:
+        headers = dict(record.headers)  # type: ignore[attr-defined]
+        escalated.append(headers["kafka_dlt-exception-message"].decode())
+
+    out("  -- shipping, written with @app.listener: failures retried, then to orders.DLT")
+    app.process()
+    app.close()
+    out(f"  shipping shipped {len(shipped)} orders; {len(escalated)} went to orders.DLT "
+        f"({escalated[0] if escalated else 'none'}), picked up by support")

@@ -200,3 +200,41 @@ def test_commit_without_group_id_is_an_illegal_operation(ak: Env) -> None:
             assert ak.real  # aiokafka 0.14's stop() without a group_id cancels itself
 
     run(main())
+
+
+def test_create_batch_and_send_batch(ak: Env) -> None:
+    async def main() -> None:
+        topic = ak.topic()
+        await create_topic(ak, topic, partitions=2)
+        async with producer(ak, value_serializer=str.encode) as p:
+            await p.send_and_wait(topic, "before", partition=1)
+            batch = p.create_batch()
+            first = batch.append(key=b"k", value="v" * 10, timestamp=None)
+            second = batch.append(key=None, value="w", timestamp=None,
+                                  headers=[("h", b"1")])
+            assert (first.offset, second.offset) == (0, 1)  # relative to the batch
+            assert first.size == 18 and first.crc is None
+            assert batch.record_count() == 2 and not batch.closed()
+            assert batch.size() > 61
+            fut = await p.send_batch(batch, topic, partition=1)
+            meta = await fut
+            assert (meta.topic, meta.partition, meta.offset) == (topic, 1, 1)
+            assert meta.topic_partition == ak.module.TopicPartition(topic, 1)
+            small = p.create_batch()
+            assert small.append(key=None, value="x" * 20_000, timestamp=None) is not None
+            assert small.append(key=None, value="y", timestamp=None) is None  # full
+            assert small.closed() and small.record_count() == 1
+            meta = await (await p.send_batch(small, topic, partition=0))
+            assert meta.offset == 0
+        c = consumer(ak)
+        await c.start()
+        tp1 = ak.module.TopicPartition(topic, 1)
+        c.assign([tp1, ak.module.TopicPartition(topic, 0)])
+        got = await get_many(c, 4)
+        await c.stop()
+        assert [(r.offset, r.key, r.value) for r in got[tp1]] == [
+            (0, None, b"before"), (1, b"k", b"v" * 10), (2, None, b"w")]
+        assert list(got[tp1][2].headers) == [("h", b"1")]
+        assert [len(r.value) for r in got[ak.module.TopicPartition(topic, 0)]] == [20_000]
+
+    run(main())

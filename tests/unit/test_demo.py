@@ -21,6 +21,10 @@ def test_every_group_handles_every_order_exactly_once() -> None:
     assert "each exactly once" in text
     assert "NOT exactly once" not in text
     assert "lag 0" in text
+    # the listener-decorator service: heidi's orders (every 8th) end in orders.DLT
+    heidi = len([i for i in range(1, total + 1) if i % 8 == 7])
+    assert f"shipping shipped {total - heidi} orders; {heidi} went to orders.DLT " \
+        "(no address for heidi), picked up by support" in text
 
 
 def test_demo_command_line() -> None:

@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 _PRODUCER_IGNORED = ("loop", "metadata_max_age_ms", "request_timeout_ms", "api_version",
-                     "max_batch_size", "linger_ms", "retry_backoff_ms", "security_protocol",
+                     "linger_ms", "retry_backoff_ms", "security_protocol",
                      "ssl_context", "connections_max_idle_ms", "sasl_mechanism",
                      "sasl_plain_password", "sasl_plain_username",
                      "sasl_kerberos_service_name", "sasl_kerberos_domain_name",
@@ -89,6 +89,110 @@ class ConsumerRebalanceListener:
         raise NotImplementedError
 
 
+batch_header_bytes = 61  # a v2 record batch's header (Kafka's RecordBatch format)
+
+
+def _varint_size(n: int) -> int:
+    z = (n << 1) ^ (n >> 63)  # zigzag, as Kafka's record fields are encoded
+    size = 1
+    while z >= 0x80:
+        z >>= 7
+        size += 1
+    return size
+
+
+def _field_size(data: bytes | None) -> int:
+    return 1 if data is None else _varint_size(len(data)) + len(data)
+
+
+class BatchRecordMetadata:
+    """What ``BatchBuilder.append`` returns: ``offset`` (within the batch), ``size`` (the
+    record's encoded bytes), ``timestamp`` (ms) and ``crc`` (None, as v2 records have none)."""
+
+    __slots__ = ("offset", "size", "timestamp")
+
+    def __init__(self, offset: int, size: int, timestamp: int) -> None:
+        self.offset = offset
+        self.size = size
+        self.timestamp = timestamp
+
+    @property
+    def crc(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return (f"DefaultRecordMetadata(offset={self.offset}, size={self.size}, "
+                f"timestamp={self.timestamp})")
+
+
+class BatchBuilder:
+    """aiokafka's BatchBuilder (``AIOKafkaProducer.create_batch()``): records collected
+    here are appended together by ``send_batch``, as one batch of one partition.
+
+    ``append`` refuses (returns None, and closes the batch) a record that would take
+    the batch past ``max_batch_size`` bytes counted as Kafka's v2 format does; the
+    first record always fits.
+    """
+
+    def __init__(self, batch_size: int, key_serializer: Any, value_serializer: Any,
+                 clock: Any) -> None:
+        self._batch_size = batch_size
+        self._key_ser = key_serializer
+        self._value_ser = value_serializer
+        self._clock = clock
+        self._size = batch_header_bytes
+        self._closed = False
+        self._sent = False
+        self._first_ts: int | None = None
+        # (key, value, headers, timestamp_ms) in append order
+        self._records: list[tuple[bytes | None, bytes | None, list, int]] = []
+
+    def append(self, *, timestamp: int | float | None, key: Any, value: Any,
+               headers: Any = ()) -> BatchRecordMetadata | None:
+        """Add a record; its metadata, or None if the batch is full or closed.
+        ``timestamp``: epoch milliseconds, or None for now (the log's clock)."""
+        if self._closed:
+            return None
+        hdrs = list(headers or [])
+        key_b = key if self._key_ser is None else self._key_ser(None, hdrs, key)
+        value_b = value if self._value_ser is None else self._value_ser(None, hdrs, value)
+        for what, data in (("key", key_b), ("value", value_b)):
+            if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"{what} must be bytes (or use a {what}_serializer), got "
+                                f"{type(data).__name__}")
+        key_b = None if key_b is None else bytes(key_b)
+        value_b = None if value_b is None else bytes(value_b)
+        ts = self._clock.time_ms() if timestamp is None else int(timestamp)
+        if self._first_ts is None:
+            self._first_ts = ts
+        offset = len(self._records)
+        body = (1 + _varint_size(ts - self._first_ts) + _varint_size(offset)
+                + _field_size(key_b) + _field_size(value_b) + _varint_size(len(hdrs)))
+        for name, hvalue in hdrs:
+            body += _field_size(name.encode()) + _field_size(hvalue)
+        size = _varint_size(body) + body
+        if self._records and self._size + size > self._batch_size:
+            self.close()
+            return None
+        self._size += size
+        self._records.append((key_b, value_b, hdrs, ts))
+        return BatchRecordMetadata(offset, size, ts)
+
+    def close(self) -> None:
+        """No more records (``append`` returns None from now on)."""
+        self._closed = True
+
+    def closed(self) -> bool:
+        return self._closed
+
+    def size(self) -> int:
+        """The batch's size in bytes (header included)."""
+        return self._size
+
+    def record_count(self) -> int:
+        return len(self._records)
+
+
 class AIOKafkaProducer:
     """``aiokafka.AIOKafkaProducer(**configs)`` on the EventLog ``bootstrap_servers``
     selects. ``send()`` appends before its future is returned."""
@@ -104,6 +208,11 @@ class AIOKafkaProducer:
             acks = "all"
         compression = configs.pop("compression_type", None) or "none"
         max_request = configs.pop("max_request_size", 1_048_576)
+        self._max_batch_size = configs.pop("max_batch_size", 16384)
+        if isinstance(self._max_batch_size, bool) or not isinstance(self._max_batch_size, int) \
+                or self._max_batch_size < 1:
+            raise errors.ConfigError(
+                f"max_batch_size must be an int >= 1, got {self._max_batch_size!r}")
         partitioner = configs.pop("partitioner", None)
         _refuse({k: v for k, v in configs.items()}, _PRODUCER_IGNORED, "AIOKafkaProducer",
                 {"transactional_id": "transactions are not implemented",
@@ -157,6 +266,65 @@ class AIOKafkaProducer:
         if isinstance(meta, BaseException):
             raise meta
         return meta
+
+    def create_batch(self) -> BatchBuilder:
+        """An empty BatchBuilder (with this producer's serializers and
+        ``max_batch_size``), to fill and hand to ``send_batch``."""
+        return BatchBuilder(self._max_batch_size, self._key_ser, self._value_ser,
+                            self._log.clock)
+
+    async def send_batch(self, batch: BatchBuilder, topic: str, *, partition: int
+                         ) -> asyncio.Future:
+        """Append ``batch``'s records to ``topic``'s ``partition`` together (nothing if
+        it raises); returns a done future of the RecordMetadata of its first record.
+        The batch is closed; sending it again raises IllegalOperation."""
+        if self._closed:
+            raise errors.ProducerClosed()
+        if not isinstance(batch, BatchBuilder):
+            raise TypeError(f"send_batch() needs a batch from create_batch(), got "
+                            f"{type(batch).__name__}")
+        if batch._sent:
+            raise IllegalOperation("this batch was sent already; create a new one")
+        try:
+            t = self._log.topic_for_produce(topic)
+        except el_errors.UnknownTopicError as exc:
+            raise errors.KafkaTimeoutError(
+                f"topic {topic!r} does not exist in the log (create it, or open the log with "
+                "auto_create_topics=True)") from exc
+        if isinstance(partition, bool) or not isinstance(partition, int) or partition < 0:
+            raise AssertionError("Unrecognized partition")  # as aiokafka's assert
+        if partition >= t.num_partitions:
+            raise AssertionError("Unrecognized partition")
+        batch.close()
+        recs = batch._records
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        if not recs:
+            raise ValueError("send_batch() of an empty batch: append records first")
+        # one native batch per run of equal timestamps (usually: all of them)
+        runs: list[tuple[int, list[tuple[Any, Any, list]]]] = []
+        for key_b, value_b, hdrs, ts in recs:
+            if not runs or runs[-1][0] != ts:
+                runs.append((ts, []))
+            runs[-1][1].append((key_b, value_b, hdrs))
+        try:
+            first = None
+            for ts, rows in runs:
+                meta = self._producer.send_batch(topic, rows, partition=partition,
+                                                 timestamp_ms=ts)
+                if first is None:
+                    first = meta[0]
+        except el_errors.RecordTooLargeError as exc:
+            raise errors.MessageSizeTooLargeError(str(exc)) from exc  # type: ignore[attr-defined]
+        except el_errors.EventLogError as exc:
+            raise _kcommon.kafka_error_for(exc) from exc
+        batch._sent = True
+        assert first is not None
+        part = t.partition(partition)
+        ts_type = 1 if part.config.log_append_time else 0
+        fut.set_result(RecordMetadata(topic, partition, TopicPartition(topic, partition),
+                                      first.offset, first.timestamp_ms, ts_type,
+                                      part.start_offset))
+        return fut
 
     def _send(self, topic: str, value: Any, key: Any, partition: int | None,
               timestamp_ms: int | None, headers: Any) -> RecordMetadata | BaseException:
