@@ -778,6 +778,8 @@ class Partition:
         if type(batch_records) is not int or batch_records < 1:
             raise InvalidConfigError(f"batch_records must be an int >= 1, got {batch_records!r}")
         self._ensure_open()
+        if self.lingering:  # as read(): what this process sent before is what it reads
+            self.flush_lingering()
         offset = self._log.start_offset if from_offset is None else from_offset
         stop = self._log.end_offset if to_offset is None else to_offset
         if type(offset) is not int or type(stop) is not int:
@@ -943,6 +945,8 @@ class Partition:
         if type(timestamp_ms) is not int or timestamp_ms < 0:
             raise InvalidConfigError(f"timestamp_ms must be an int >= 0, got {timestamp_ms!r}")
         self._ensure_open()
+        if self.lingering:  # as read(): lingering records of this log's producers count
+            self.flush_lingering()
         return self._log.offset_for_time(timestamp_ms)
 
     def wait_for(self, offset: int, timeout: float | None = None) -> bool:

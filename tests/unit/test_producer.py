@@ -315,6 +315,19 @@ def test_a_read_with_nothing_lingering_appends_nothing(log):
     assert p.lingering == {}
 
 
+def test_iter_and_offset_for_time_see_lingering_records(log):
+    """Both read the partition, so, as read() does, they append what this log's
+    producers hold first (they missed it: iter took the end offset before)."""
+    log.create_topic("t")
+    producer = log.producer(linger_ms=60_000)
+    producer.send("t", b"a", timestamp_ms=1_000)
+    p = log.topic("t").partition(0)
+    assert [r.value for r in p.iter()] == [b"a"]
+    producer.send("t", b"b", timestamp_ms=2_000)
+    assert p.offset_for_time(1_500) == 1
+    producer.close()
+
+
 def test_close_flushes_and_then_send_raises(log):
     log.create_topic("t")
     producer = log.producer(linger_ms=60_000)
