@@ -33,3 +33,27 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 def clock() -> ManualClock:
     """A fresh manual clock (a test module may override it, e.g. without autojump)."""
     return ManualClock()
+
+
+# Suites that start other processes (Kafka-protocol brokers, real clients, the CLI,
+# a browser) count as slow: the quick loop, ``python -m pytest -m "not slow"``, runs
+# the in-process side of each comparison; CI runs everything.
+_process_suites = ("server", "cli", "browser")
+# Single tests of several seconds whose fast variant stays in the quick loop (the
+# in-memory state machines; the same crash test with fewer records elsewhere).
+_slow_tests = (
+    "test_index_buffering.py::test_crash_with_pending_entries_recovers_a_correct_index",
+    "test_partition_log_machine.py::TestPartitionLogOnFiles",
+    "test_cleaner_machine.py::TestCleanerOnFiles",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = os.path.dirname(__file__)
+    for item in items:
+        relative = os.path.relpath(str(item.path), tests_dir)
+        suite = relative.split(os.sep, 1)[0]
+        if suite in _process_suites or any(name in item.nodeid for name in _slow_tests) or (
+            suite == "compat" and ("[real" in item.nodeid or "kafka_bootstrap" in item.nodeid)
+        ):
+            item.add_marker(pytest.mark.slow)
