@@ -641,12 +641,20 @@ class Segment:
             ) from exc
 
     def _decode_at(self, position: int, header: BatchHeader) -> Columns:
-        tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
-        if not codec.verify_crc(tail, header):
+        cols = self._decode_if_valid(position, header)
+        if cols is None:
             raise CorruptLogError(
                 f"batch at byte {position} of {self._log.path or 'memory segment'} "
                 f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
             )
+        return cols
+
+    def _decode_if_valid(self, position: int, header: BatchHeader) -> Columns | None:
+        """The batch's columns if it passes its CRC, else None; CorruptLogError if a
+        CRC-valid batch does not decode to what its header promises."""
+        tail = self._log.read(position + codec.crc_start, header[1] - 5)  # [1]: batch_length
+        if not codec.verify_crc(tail, header):
+            return None
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 
     def batch_at_position(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
@@ -662,12 +670,10 @@ class Segment:
         if not (header[0] <= offset <= header[0] + header[5]
                 and codec.plausible(header, size - position)):
             return None
-        tail = self._log.read(position + codec.crc_start, header[1] - 5)
-        if not codec.verify_crc(tail, header):
+        cols = self._decode_if_valid(position, header)
+        if cols is None:
             return None  # a stale position, or damage: the generic read decides which
-        return header, decode_stored(
-            header, tail, position, self._log.path, self.inflated_bytes_max
-        )
+        return header, cols
 
     def read(
         self, offset: int, max_records: int, max_bytes: int
