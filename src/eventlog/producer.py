@@ -1086,10 +1086,7 @@ class Producer:
                     offset, timestamp_ms = self._state.append_one(
                         q, key, value, headers or None, timestamp_ms, attempt)
                 except StorageError as exc:  # retries ran out: the record fails, not the caller
-                    q.stats.errors += 1
-                    if on_delivery is not None:
-                        _call_quietly(on_delivery, exc, None)
-                    return DeliveryFuture.completed(None, exc)
+                    return self._failed_send(q, exc, on_delivery)
             else:
                 if sequence >= 0:
                     q.next_sequence = (sequence + 1) % sequence_modulus
@@ -1148,6 +1145,7 @@ class Producer:
 
     @staticmethod
     def _failed_send(q: _PartitionQueue, exc: StorageError, on_delivery: Any) -> DeliveryFuture:
+        """The record failed after its retries: count it, report it, return its future."""
         q.stats.errors += 1
         if on_delivery is not None:
             _call_quietly(on_delivery, exc, None)
