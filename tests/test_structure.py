@@ -27,9 +27,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
         "partition.py:append_record",
         "producer.py:Producer",
         "producer.py:send",
-        "server/groups.py:join",
-        "server/handlers.py:Handlers",
-        "server/records.py:_decode_records",
         "storage/partition_log.py:PartitionLog",
         "storage/segment.py:Segment",
     }

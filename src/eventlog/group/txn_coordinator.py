@@ -59,7 +59,12 @@ from .coordinator import coordinator_for
 from .offsets import OffsetAndMetadata
 from .txn_state import TxnState, next_coordinator_state
 
-__all__ = ["TransactionCoordinator", "transaction_coordinator_for", "txn_state_topic"]
+__all__ = [
+    "TransactionCoordinator",
+    "existing_transaction_coordinator",
+    "transaction_coordinator_for",
+    "txn_state_topic",
+]
 
 _log = logging.getLogger("eventlog.transactions")
 
@@ -84,6 +89,12 @@ def transaction_coordinator_for(log: Any) -> TransactionCoordinator:
                 coordinator = TransactionCoordinator(log)
                 log.extensions[extension_key] = coordinator
     return coordinator
+
+
+def existing_transaction_coordinator(log: Any) -> TransactionCoordinator | None:
+    """The log's TransactionCoordinator if something already created it, else None
+    (creating one creates ``__transaction_state``: readers must not)."""
+    return log.extensions.get(extension_key)
 
 
 def recover_if_needed(log: Any) -> None:
@@ -230,11 +241,15 @@ class TransactionCoordinator:
 
     # ------------------------------------------------------------------ the API
 
-    def init_producer_id(self, txn_id: str, timeout_ms: int) -> tuple[int, int]:
+    def init_producer_id(self, txn_id: str, timeout_ms: int,
+                         expected: tuple[int, int] | None = None) -> tuple[int, int]:
         """Kafka's InitProducerId with a transactional id: (producer id, epoch).
 
         An open transaction of the id is aborted and the epoch bumped (fencing the
-        producer that had it). Raises InvalidConfigError for a bad timeout."""
+        producer that had it). ``expected``: the (producer id, epoch) the caller has
+        (KIP-360: a wire producer bumping its own epoch); ProducerFencedError unless
+        it is the id's current one, or the one a timeout aborted. Raises
+        InvalidConfigError for a bad timeout."""
         if type(timeout_ms) is not int or not 1 <= timeout_ms <= transaction_max_timeout_ms:
             raise InvalidConfigError(
                 f"transaction_timeout_ms must be an int in [1, {transaction_max_timeout_ms}] "
@@ -243,6 +258,13 @@ class TransactionCoordinator:
         with self._lock:
             self._expire_locked()
             txn = self._txns.get(txn_id)
+            if txn is not None and expected is not None and expected[0] >= 0:
+                pid, epoch = expected
+                if pid != txn.producer_id or epoch not in (txn.epoch, txn.timed_out_epoch):
+                    raise ProducerFencedError(
+                        f"producer {pid} epoch {epoch} of transactional id {txn_id!r} was "
+                        f"fenced: the id's producer is {txn.producer_id} epoch {txn.epoch}"
+                    )
             if txn is None:
                 txn = _Txn(txn_id, self._next_producer_id, 0, timeout_ms)
                 self._persist(txn, _S.EMPTY)
@@ -330,6 +352,28 @@ class TransactionCoordinator:
                 )
             self._complete(txn, commit=commit)
             return txn.epoch
+
+    def check_partition(self, txn_id: str, producer_id: int, epoch: int,
+                        tp: TopicPartition) -> None:
+        """Raise unless ``tp`` is in the open transaction of (producer id, epoch): a
+        wire produce request's check before its transactional batch is appended (as
+        Kafka's KIP-890 verification), so no batch lands outside a transaction this
+        coordinator will end. Raises ProducerFencedError, TransactionTimedOutError,
+        or InvalidTxnStateError (the partition was not added). O(1)."""
+        with self._lock:
+            txn = self._checked(txn_id, producer_id, epoch)
+            if txn.state is not _S.ONGOING or tp not in txn.partitions:
+                raise InvalidTxnStateError(
+                    f"{tp.topic}-{tp.partition} is not in the open transaction of "
+                    f"{txn_id!r}: add it (AddPartitionsToTxn) before producing to it"
+                )
+
+    def pending_offsets(self, group_id: str) -> set[TopicPartition]:
+        """The partitions of ``group_id`` with offsets in an open transaction (an
+        OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT for them)."""
+        with self._lock:
+            return {tp for txn in self._txns.values() if txn.state is not _S.EMPTY
+                    for tp in txn.offsets.get(group_id, ())}
 
     def check_producer(self, txn_id: str, producer_id: int, epoch: int) -> None:
         """Raise ProducerFencedError / TransactionTimedOutError if the producer's
