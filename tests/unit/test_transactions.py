@@ -338,3 +338,19 @@ def test_prepared_commit_is_completed_on_open(tmp_path: Path, monkeypatch) -> No
         assert committed_values(log) == [b"a", b"b"]
         c = log.consumer(group_id="g")
         assert c.committed(TP("in", 0)) == 1
+
+
+@pytest.mark.parametrize("fsync", ["never", "always"])
+def test_one_record_transactions_under_every_fsync_policy(tmp_path: Path, fsync: str) -> None:
+    """send() with linger 0 appends through the partition's synced path (a keyword
+    argument the transaction's partition proxy once refused under fsync="always")."""
+    with eventlog.open(tmp_path / "data", fsync=fsync) as log:
+        log.create_topic("out", 2)
+        p = txn_producer(log)
+        p.init_transactions()
+        for i in range(3):
+            p.begin_transaction()
+            p.send("out", b"v%d" % i, key=b"k").result()
+            p.commit_transaction()
+        p.close()
+        assert committed_values(log) == [b"v0", b"v1", b"v2"]
