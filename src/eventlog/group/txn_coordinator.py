@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import msgpack
@@ -54,6 +55,7 @@ from ..errors import (
     UnknownPartitionError,
     UnknownTopicError,
 )
+from ..partition import Partition
 from ..records import TopicPartition
 from .coordinator import coordinator_for
 from .offsets import OffsetAndMetadata
@@ -106,7 +108,7 @@ def recover_if_needed(log: Any) -> None:
 
 class _Txn:
     __slots__ = ("epoch", "offsets", "partitions", "producer_id", "start_ms", "state",
-                 "timed_out_epoch", "timeout_ms", "txn_id")
+                 "timed_out_epoch", "timeout_ms", "txn_id", "written")
 
     def __init__(self, txn_id: str, producer_id: int, epoch: int, timeout_ms: int) -> None:
         self.txn_id = txn_id
@@ -118,6 +120,7 @@ class _Txn:
         self.offsets: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
         self.start_ms = -1
         self.timed_out_epoch = -1  # the epoch a timeout (or close) aborted: see module doc
+        self.written = True  # False: ``state`` (a Complete*) is not appended yet
 
     def encode(self) -> bytes:
         value: dict[str, Any] = {
@@ -170,6 +173,9 @@ class TransactionCoordinator:
         self._closed = False
         with self._lock:
             self._partition = self._state_partition()
+            # The single-record append path: one state record per call, validated here
+            # (bytes key and value), so the generic column checks are not paid per step.
+            self._append = partial(Partition.append_record, self._partition)
             self._load()
             self._recover()
         log.register_client(self)  # close() aborts what is still open
@@ -207,18 +213,27 @@ class TransactionCoordinator:
                 self._next_producer_id = max(self._next_producer_id, txn.producer_id + 1)
             offset = records[-1].offset + 1
 
-    def _persist(self, txn: _Txn, state: TxnState) -> None:
+    def _persist(self, txn: _Txn, state: TxnState, *, write: bool = True) -> None:
         """Move ``txn`` to ``state`` (checked against the table) and append it: the
         change is durable before anything acts on it. On a storage error the state
-        in memory is unchanged."""
+        in memory is unchanged. ``write=False`` (a Complete* state whose loss costs
+        nothing, see ``_complete``): append it with the id's next record instead."""
         next_coordinator_state(txn.state, state)
+        if not write:
+            txn.state = state
+            txn.written = False
+            return
         previous = txn.state
         txn.state = state
         try:
-            self._partition.append_internal([(txn.txn_id.encode("utf-8"), txn.encode())])
+            self._write(txn)
         except BaseException:
             txn.state = previous
             raise
+
+    def _write(self, txn: _Txn) -> None:
+        self._append(txn.txn_id.encode("utf-8"), txn.encode(), None, self._clock.time_ms(), 0)
+        txn.written = True
 
     # ------------------------------------------------------------------ recovery
 
@@ -404,6 +419,8 @@ class TransactionCoordinator:
                         self._abort_bumping(txn)
                     elif txn.state in (_S.PREPARE_COMMIT, _S.PREPARE_ABORT):
                         self._complete(txn, commit=txn.state is _S.PREPARE_COMMIT)
+                    if not txn.written:  # a clean close leaves nothing to complete
+                        self._write(txn)
                 except OSError as exc:  # the next open completes it
                     _log.warning("cannot end the transaction of %r at close: %s",
                                  txn.txn_id, exc)
@@ -479,10 +496,18 @@ class TransactionCoordinator:
             if recovering and txn.producer_id not in part.open_transactions():
                 continue  # marked before the crash
             part.write_marker(txn.producer_id, txn.epoch, commit)
+        # Completing again is harmless when no offsets were applied: every marker was
+        # written, and a recovery that finds Prepare* last skips the marked partitions.
+        # So the Complete* record waits for the id's next record (its next
+        # transaction, init_transactions(), close()): one append less per transaction.
+        # With offsets it is written now, so a recovery never applies them twice (over
+        # a later commit of the group).
+        lazy = not recovering and not (commit and txn.offsets)
         txn.partitions = set()
         txn.offsets = {}
         txn.start_ms = -1
-        self._persist(txn, _S.COMPLETE_COMMIT if commit else _S.COMPLETE_ABORT)
+        self._persist(txn, _S.COMPLETE_COMMIT if commit else _S.COMPLETE_ABORT,
+                      write=not lazy)
 
     def _exists(self, tp: TopicPartition) -> bool:
         try:
