@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from . import eventlog_bench as ev
 from . import scaling
+from . import transactions as txn
 from .harness import Case, Settings
 from .peers import (
     confluent_mock,
@@ -158,6 +159,26 @@ WORKLOADS: tuple[Workload, ...] = (
             ev.fsync_policy("always", reference=True),
             sqlite_table.fsync_full(),
         ],
+    ),
+    Workload(
+        "txn_batch",
+        "send_batch of 1,000 records, each call in a transaction, vs without",
+        lambda: [txn.batch_plain(), txn.batch_transactional()],
+    ),
+    Workload(
+        "txn_one",
+        "transactions of one record (commits/s), fsync never and always, vs SQLite",
+        lambda: [
+            txn.one_eventlog("never", reference=True),
+            txn.one_eventlog("always"),
+            txn.one_sqlite(),
+        ],
+        sizes=lambda settings: (2_000,) if settings.quick else (10_000,),
+    ),
+    Workload(
+        "txn_read",
+        "poll a log with 10% aborted transactions: read_committed vs read_uncommitted",
+        lambda: [txn.read("read_uncommitted", reference=True), txn.read("read_committed")],
     ),
     Workload(
         "scaling",

@@ -436,3 +436,23 @@ def test_close_writes_the_deferred_state(tmp_path: Path) -> None:
     with eventlog.open(tmp_path) as log:
         assert _last_state(log) == "CompleteAbort"
         assert committed_values(log) == [b"x"]
+
+
+def test_markers_are_on_disk_when_the_commit_returns_under_fsync_always(
+        tmp_path: Path) -> None:
+    """Under fsync="always" the markers were appended but not synced: a power loss
+    could keep the state record of a completed commit and lose the marker (then the
+    open aborts the transaction), and readers in other processes, which see only
+    synced data, did not see the commit."""
+    with eventlog.open(tmp_path, fsync="always") as log:
+        log.create_topic("out", 2)
+        p = txn_producer(log)
+        p.init_transactions()
+        p.begin_transaction()
+        p.send("out", b"a", partition=0)
+        p.send("out", b"b", partition=1)
+        p.commit_transaction()
+        for i in range(2):
+            part = log.partition("out", i)
+            assert part.log.synced_offset == part.end_offset == 2
+        p.close()

@@ -495,7 +495,10 @@ class TransactionCoordinator:
                 continue  # deleted meanwhile: nothing left to mark
             if recovering and txn.producer_id not in part.open_transactions():
                 continue  # marked before the crash
-            part.write_marker(txn.producer_id, txn.epoch, commit)
+            # On disk before the Complete* record can be (fsync="always"; else a no-op):
+            # a Complete* without its markers would leave the transaction open in the
+            # partition, and an open that finds it there aborts it.
+            part.sync(part.write_marker(txn.producer_id, txn.epoch, commit) + 1)
         # Completing again is harmless when no offsets were applied: every marker was
         # written, and a recovery that finds Prepare* last skips the marked partitions.
         # So the Complete* record waits for the id's next record (its next
