@@ -1462,19 +1462,23 @@ def _committed_view(part: Partition, batches: list[tuple[BatchHeader, Columns]],
                     ) -> list[tuple[BatchHeader, Columns]]:
     """``batches`` as a read_committed consumer sees them: those below the LSO ``end``,
     the batches of aborted transactions marked as control batches (skipped, the
-    position moves past them). O(batches) plus one lookup per transactional batch."""
+    position moves past them). One index lookup for the aborted transactions that
+    overlap ``batches``; without any, O(1) below the LSO, else O(batches)."""
+    if not batches:
+        return batches
+    stop = min(end, batches[-1][0].last_offset + 1)
+    aborted: dict[int, list[tuple[int, int]]] = {}
+    for entry in part.aborted_transactions(batches[0][0].base_offset, stop):
+        aborted.setdefault(entry.producer_id, []).append(
+            (entry.first_offset, entry.last_offset))
+    if not aborted and batches[-1][0].base_offset < end:
+        return batches  # nothing to hide: the common case
     out = []
-    aborted: dict[int, list[tuple[int, int]]] | None = None
     for header, cols in batches:
         if header.base_offset >= end:
             break
         attributes = header.attributes
         if attributes & attr_transactional and not attributes & attr_control:
-            if aborted is None:
-                aborted = {}
-                for entry in part.aborted_transactions(batches[0][0].base_offset, end):
-                    aborted.setdefault(entry.producer_id, []).append(
-                        (entry.first_offset, entry.last_offset))
             ranges = aborted.get(header.producer_id)
             if ranges is not None and any(
                     first <= header.base_offset <= last for first, last in ranges):
