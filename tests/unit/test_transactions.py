@@ -277,6 +277,39 @@ def test_timeout_found_by_commit(log) -> None:
     assert committed_values(log) == []
 
 
+def test_each_transaction_times_out_at_its_own_deadline(log) -> None:
+    """The coordinator scans for expired transactions only once the earliest deadline
+    has passed: each still expires at its own."""
+    coordinator = transaction_coordinator_for(log)
+    first = txn_producer(log, "first", transaction_timeout_ms=1000)
+    second = txn_producer(log, "second", transaction_timeout_ms=1000)
+    third = txn_producer(log, "third", transaction_timeout_ms=300)
+    for p in (first, second, third):
+        p.init_transactions()
+    first.begin_transaction()
+    first.send("out", b"1", partition=0)
+    log.clock.advance(500)
+    second.begin_transaction()
+    second.send("out", b"2", partition=0)
+    third.begin_transaction()
+    third.send("out", b"3", partition=1)  # the earliest deadline now: 800
+    log.clock.advance(400)  # 900
+    coordinator.expire()
+    states = {t: coordinator.state_of(t) for t in ("first", "second", "third")}
+    assert states == {"first": TxnState.ONGOING, "second": TxnState.ONGOING,
+                      "third": TxnState.COMPLETE_ABORT}
+    log.clock.advance(100)  # 1000: the first's deadline
+    coordinator.expire()
+    assert coordinator.state_of("first") is TxnState.COMPLETE_ABORT
+    assert coordinator.state_of("second") is TxnState.ONGOING
+    log.clock.advance(499)  # 1499
+    coordinator.expire()
+    assert coordinator.state_of("second") is TxnState.ONGOING
+    log.clock.advance(1)
+    coordinator.expire()
+    assert coordinator.state_of("second") is TxnState.COMPLETE_ABORT
+
+
 # ---------------------------------------------------------------- durability
 
 

@@ -38,6 +38,7 @@ locks (markers); no partition lock is held while calling in.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Mapping
 from functools import partial
@@ -170,6 +171,7 @@ class TransactionCoordinator:
         self._lock = threading.RLock()
         self._txns: dict[str, _Txn] = {}
         self._next_producer_id = producer_id_base
+        self._next_expiry: float = 0  # no Ongoing transaction has a deadline before it
         self._closed = False
         with self._lock:
             self._partition = self._state_partition()
@@ -458,14 +460,26 @@ class TransactionCoordinator:
     def _begin_if_needed(self, txn: _Txn) -> None:
         if txn.state is not _S.ONGOING:
             txn.start_ms = self._clock.time_ms()
+            self._next_expiry = min(self._next_expiry, txn.start_ms + txn.timeout_ms)
 
     def _expire_locked(self) -> None:
+        """Abort what is past its timeout. O(1) until the earliest deadline passes,
+        then O(transactional ids) (it runs at every call: with many ids, a scan per
+        call would be the coordinator's cost)."""
         now = self._clock.time_ms()
+        if now < self._next_expiry:
+            return
+        earliest = math.inf
         for txn in self._txns.values():
-            if txn.state is _S.ONGOING and now - txn.start_ms >= txn.timeout_ms:
+            if txn.state is not _S.ONGOING:
+                continue
+            if now - txn.start_ms >= txn.timeout_ms:
                 _log.info("aborting the transaction of %r: open %d ms, over its timeout of %d",
                           txn.txn_id, now - txn.start_ms, txn.timeout_ms)
                 self._abort_bumping(txn)
+            else:
+                earliest = min(earliest, txn.start_ms + txn.timeout_ms)
+        self._next_expiry = earliest
 
     def _abort_bumping(self, txn: _Txn) -> None:
         """Abort an Ongoing transaction with the epoch bumped (a timeout, a fence, a
