@@ -489,3 +489,27 @@ def test_markers_are_on_disk_when_the_commit_returns_under_fsync_always(
             part = log.partition("out", i)
             assert part.log.synced_offset == part.end_offset == 2
         p.close()
+
+
+def test_a_lost_ongoing_record_still_fences_the_producer(tmp_path: Path) -> None:
+    """Under fsync="always" the Ongoing record is synced with the PrepareCommit, not
+    before the batch: a power loss may keep the batch and lose the record. The open
+    then aborts the transaction and bumps the epoch all the same, so a producer that
+    survived (a wire client) and still believes it open is fenced."""
+    with eventlog.open(tmp_path, fsync="always") as log:
+        log.create_topic("out", 1)
+        p = txn_producer(log)
+        p.init_transactions()
+        pid, epoch = p.producer_id_and_epoch
+        p.begin_transaction()
+        p.send("out", b"kept by the disk, its Ongoing record not")
+        state = log.partition(txn_state_topic, 0)
+        state.truncate_to(state.end_offset - 1)  # the Ongoing record, lost
+        _kill(log, p)
+    with eventlog.open(tmp_path) as log:
+        assert log.partition("out", 0).open_transactions() == {}
+        assert committed_values(log) == []
+        coordinator = transaction_coordinator_for(log)
+        with pytest.raises(ProducerFencedError):
+            coordinator.check_producer("tx", pid, epoch)
+        coordinator.check_producer("tx", pid, epoch + 1)

@@ -215,11 +215,16 @@ class TransactionCoordinator:
                 self._next_producer_id = max(self._next_producer_id, txn.producer_id + 1)
             offset = records[-1].offset + 1
 
-    def _persist(self, txn: _Txn, state: TxnState, *, write: bool = True) -> None:
+    def _persist(self, txn: _Txn, state: TxnState, *, write: bool = True,
+                 sync: bool = True) -> None:
         """Move ``txn`` to ``state`` (checked against the table) and append it: the
         change is durable before anything acts on it. On a storage error the state
         in memory is unchanged. ``write=False`` (a Complete* state whose loss costs
-        nothing, see ``_complete``): append it with the id's next record instead."""
+        nothing, see ``_complete``): append it with the id's next record instead.
+        ``sync=False`` (Ongoing, under fsync="always"): in the log before the
+        transaction's first batch (a kill -9 keeps both or neither), on disk with
+        the PrepareCommit/PrepareAbort sync; a power loss that keeps a batch but
+        loses it is met by ``_recover``, which bumps the epoch anyway."""
         next_coordinator_state(txn.state, state)
         if not write:
             txn.state = state
@@ -228,13 +233,14 @@ class TransactionCoordinator:
         previous = txn.state
         txn.state = state
         try:
-            self._write(txn)
+            self._write(txn, sync)
         except BaseException:
             txn.state = previous
             raise
 
-    def _write(self, txn: _Txn) -> None:
-        self._append(txn.txn_id.encode("utf-8"), txn.encode(), None, self._clock.time_ms(), 0)
+    def _write(self, txn: _Txn, sync: bool = True) -> None:
+        self._append(txn.txn_id.encode("utf-8"), txn.encode(), None, self._clock.time_ms(), 0,
+                     sync=sync)
         txn.written = True
 
     # ------------------------------------------------------------------ recovery
@@ -249,12 +255,22 @@ class TransactionCoordinator:
                 self._complete(txn, commit=False, recovering=True)
             elif txn.state is _S.ONGOING:
                 self._abort_bumping(txn)
-        epochs = {t.producer_id: t.epoch for t in self._txns.values()}
+        owners = {t.producer_id: t for t in self._txns.values()}
+        fenced: set[int] = set()
         for part in self._log.partitions():
             for pid in part.open_transactions():
                 _log.warning("aborting the transaction of producer %d left open in %s-%d",
                              pid, part.topic, part.index)
-                part.write_marker(pid, epochs.get(pid, 0), commit=False)
+                txn = owners.get(pid)
+                if txn is not None and pid not in fenced:
+                    fenced.add(pid)
+                    # Its Ongoing record was lost (a power loss under fsync="always"
+                    # kept the batch, not the record): fence the producer that may
+                    # still believe the transaction open, as the Ongoing path does.
+                    txn.epoch = min(txn.epoch + 1, epoch_max)
+                    self._persist(txn, _S.EMPTY)
+                epoch = 0 if txn is None else txn.epoch
+                part.sync(part.write_marker(pid, epoch, commit=False) + 1)
 
     # ------------------------------------------------------------------ the API
 
@@ -313,7 +329,7 @@ class TransactionCoordinator:
             self._begin_if_needed(txn)
             txn.partitions.add(tp)
             try:
-                self._persist(txn, _S.ONGOING)
+                self._persist(txn, _S.ONGOING, sync=False)
             except BaseException:
                 txn.partitions.discard(tp)
                 raise
@@ -334,7 +350,7 @@ class TransactionCoordinator:
             txn.offsets.setdefault(group_id, {}).update(offsets)
             if txn.state is not _S.ONGOING:
                 try:
-                    self._persist(txn, _S.ONGOING)
+                    self._persist(txn, _S.ONGOING, sync=False)
                 except BaseException:
                     if previous is None:
                         txn.offsets.pop(group_id, None)
