@@ -2,8 +2,18 @@
 
 A child runs the consume-transform-produce loop (read topic ``in`` in a group, write
 each record to ``out`` with the offsets in the same transaction) and is killed with
-SIGKILL at a random point, many times; a last run drains the rest. Then ``out`` read
-with read_committed holds every input record exactly once, in order.
+SIGKILL, at least 50 times; a last run drains the rest. Then ``out`` read with
+read_committed holds every input record exactly once, in order per key, and the
+group's committed offset is the end of ``in``.
+
+Half the kills come from outside, after the child reported a random number of
+commits (so at whatever step the next transaction has reached); the other half the
+child deals itself, just before or just after its N-th append to any partition (N
+random), so the kill lands on every step of a transaction: the Ongoing record, a
+record, the PrepareCommit record, the offsets, each marker, the Complete record.
+
+Each life is forked from a zygote process that imported eventlog once, so a kill
+costs milliseconds, not an interpreter start.
 """
 
 from __future__ import annotations
@@ -23,59 +33,119 @@ from eventlog.records import TopicPartition
 
 pytestmark = pytest.mark.slow
 
-INPUT_RECORDS = 300
-KILLS = 12
-CHILD_TIMEOUT_S = 60
+INPUT_RECORDS = 3000
+KILLS = 60
+CHILD_TIMEOUT_S = 120
 
-LOOP = r"""
-    import sys
+# The zygote reads "BATCH KILL_AT" lines (KILL_AT 0: no self-kill; negative: kill
+# just after the append, positive: just before it), forks a life for each, prints
+# "pid PID" first, the life's lines, and "exit STATUS" when it ended.
+ZYGOTE = r"""
+    import os, signal, sys
     import eventlog
     from eventlog.records import TopicPartition
-    with eventlog.open(sys.argv[1]) as log:
-        consumer = log.consumer("in", group_id="g", auto_offset_reset="earliest",
-                                enable_auto_commit=False, isolation_level="read_committed")
-        producer = eventlog.Producer(log, transactional_id="ctp", linger_ms=0)
-        producer.init_transactions()
-        sys.stdout.write("ready\n")
-        sys.stdout.flush()
-        idle = 0
-        while idle < 3:
-            records = consumer.poll(100, max_records=int(sys.argv[2]))
-            if not records:
-                idle += 1
-                continue
+    from eventlog.storage.partition_log import PartitionLog
+
+    def self_kill_at(n):
+        real = PartitionLog.append_encoded
+        count = [0]
+        after = n < 0
+        n = abs(n)
+
+        def append_encoded(self, *args, **kwargs):
+            count[0] += 1
+            if count[0] == n and not after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            result = real(self, *args, **kwargs)
+            if count[0] == n and after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+
+        PartitionLog.append_encoded = append_encoded
+
+    def life(path, batch, kill_at):
+        if kill_at:
+            self_kill_at(kill_at)
+        with eventlog.open(path) as log:
+            consumer = log.consumer("in", group_id="g", auto_offset_reset="earliest",
+                                    enable_auto_commit=False,
+                                    isolation_level="read_committed")
+            producer = eventlog.Producer(log, transactional_id="ctp", linger_ms=0)
+            producer.init_transactions()
             idle = 0
-            producer.begin_transaction()
-            for r in records:
-                producer.send("out", r.value, key=r.key)
-            producer.send_offsets_to_transaction(
-                {TopicPartition("in", 0): records[-1].offset + 1}, consumer.group_metadata())
-            producer.commit_transaction()
-            sys.stdout.write(f"{records[-1].offset}\n")
-            sys.stdout.flush()
-        sys.stdout.write("drained\n")
+            while idle < 3:
+                records = consumer.poll(100, max_records=batch)
+                if not records:
+                    idle += 1
+                    continue
+                idle = 0
+                producer.begin_transaction()
+                for r in records:
+                    producer.send("out", r.value, key=r.key)
+                producer.send_offsets_to_transaction(
+                    {TopicPartition("in", 0): records[-1].offset + 1},
+                    consumer.group_metadata())
+                producer.commit_transaction()
+                print(records[-1].offset, flush=True)
+            print("drained", flush=True)
+
+    path = sys.argv[1]
+    for line in sys.stdin:
+        batch, kill_at = map(int, line.split())
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                life(path, batch, kill_at)
+                code = 0
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        print(f"pid {pid}", flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(f"exit {status}", flush=True)
 """
 
 
-def run(path: Path, batch: int, kill_after_lines: int | None) -> list[str]:
-    child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(LOOP), str(path), str(batch)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    assert child.stdout is not None and child.stderr is not None
-    out = []
-    if kill_after_lines is None:
-        stdout, err = child.communicate(timeout=CHILD_TIMEOUT_S)
-        assert child.returncode == 0, err
-        return stdout.split()
-    for _ in range(kill_after_lines):
-        line = child.stdout.readline()
-        if not line:
-            break
-        out.append(line.strip())
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=CHILD_TIMEOUT_S)
-    return out
+class Zygote:
+    def __init__(self, path: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(ZYGOTE), str(path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+        )
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, f"the zygote ended (exit {self.proc.poll()})"
+        return line.strip()
+
+    def life(self, batch: int, kill_at: int = 0, kill_after_lines: int | None = None
+             ) -> tuple[list[str], bool]:
+        """Run one life; returns its lines and whether it died of SIGKILL."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{batch} {kill_at}\n")
+        self.proc.stdin.flush()
+        first = self._line()
+        assert first.startswith("pid "), first
+        pid = int(first.split()[1])
+        lines: list[str] = []
+        while True:
+            line = self._line()
+            if line.startswith("exit "):
+                status = int(line.split()[1])
+                break
+            lines.append(line)
+            if kill_after_lines is not None and len(lines) == kill_after_lines:
+                os.kill(pid, signal.SIGKILL)
+        if os.WIFEXITED(status):
+            assert os.WEXITSTATUS(status) == 0, f"the life failed: {lines}"
+        return lines, os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=CHILD_TIMEOUT_S)
 
 
 def test_consume_transform_produce_is_exactly_once_through_kill_9(tmp_path: Path) -> None:
@@ -85,9 +155,23 @@ def test_consume_transform_produce_is_exactly_once_through_kill_9(tmp_path: Path
         log.create_topic("out", 2)
         log.producer(linger_ms=0).send_batch(
             "in", [(b"k%d" % (i % 7), b"%d" % i) for i in range(INPUT_RECORDS)])
-    for _ in range(KILLS):
-        run(tmp_path, rng.randint(1, 9), rng.randint(1, 6))
-    assert "drained" in run(tmp_path, 10, None)
+    zygote = Zygote(tmp_path)
+    try:
+        kills = 0
+        for i in range(KILLS):
+            batch = rng.randint(1, 9)
+            if i % 2:
+                lines, killed = zygote.life(batch, kill_after_lines=rng.randint(1, 6))
+            else:
+                kill_at = rng.randint(1, 60) * rng.choice((1, -1))
+                lines, killed = zygote.life(batch, kill_at=kill_at)
+            assert "drained" not in lines, "the input ran out before the kills did"
+            kills += killed
+        lines, killed = zygote.life(10)
+        assert "drained" in lines and not killed
+    finally:
+        zygote.close()
+    assert kills >= 50, kills
     with eventlog.open(tmp_path) as log:
         for index in range(2):
             assert log.partition("out", index).open_transactions() == {}
