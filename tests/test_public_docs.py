@@ -44,7 +44,6 @@ NOT_YET_DOCUMENTED: frozenset[str] = frozenset(
         "SystemClock",
         "Topic",
         "TopicConfig",
-        "TransactionalProducer",
         "murmur2",
         "open",
         "serve",

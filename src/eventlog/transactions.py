@@ -255,8 +255,16 @@ class TransactionalProducer(Producer):
 
         Bumps the epoch: a producer of the same id initialised earlier is fenced (its
         later calls raise ProducerFencedError) and its open transaction is aborted.
-        Raises InvalidTxnStateError if called twice; InvalidConfigError for a
-        ``transaction_timeout_ms`` over 15 minutes (Kafka's transaction.max.timeout.ms).
+
+        Cost: one append to ``__transaction_state`` (the first call on a log creates
+            that topic; an open transaction of the id adds its abort: two records and
+            a marker per partition); fsync'd under fsync="always".
+        Thread safety: any thread; serialised with the producer's other transactional
+            calls (one lock).
+        Raises: InvalidTxnStateError if called twice; InvalidConfigError for a
+            ``transaction_timeout_ms`` over 15 minutes (Kafka's
+            transaction.max.timeout.ms); StorageError (the state is unchanged and the
+            call may be retried); ClosedError.
         """
         with self._txn_lock:
             self._move(_E.INIT)
@@ -272,7 +280,15 @@ class TransactionalProducer(Producer):
             self._move(_E.INIT_DONE)
 
     def begin_transaction(self) -> None:
-        """Start a transaction: sends until commit/abort belong to it. O(1), local."""
+        """Start a transaction: sends until commit/abort belong to it.
+
+        Cost: O(1), local: nothing is written until the first send.
+        Thread safety: any thread; serialised with the producer's other transactional
+            calls.
+        Raises: InvalidTxnStateError (no init_transactions(), or a transaction is
+            open); ProducerFencedError once fenced; TransactionAbortableError after
+            an abortable error, until abort_transaction().
+        """
         with self._txn_lock:
             self._move(_E.BEGIN)
             self._txn_token = object()
@@ -281,7 +297,16 @@ class TransactionalProducer(Producer):
 
     def send(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any
              ) -> DeliveryFuture:
-        """``Producer.send`` inside the transaction (InvalidTxnStateError outside one)."""
+        """``Producer.send`` inside the transaction.
+
+        Cost: as ``Producer.send``; before the first batch to a partition in this
+            transaction, one append to ``__transaction_state`` (Kafka's
+            AddPartitionsToTxn).
+        Thread safety: any thread, as ``Producer.send``.
+        Raises: InvalidTxnStateError outside a transaction; ProducerFencedError;
+            TransactionAbortableError / TransactionTimedOutError (abort, then begin
+            again); then as ``Producer.send``.
+        """
         if self._txn_state is not _S.IN_TRANSACTION:
             with self._txn_lock:
                 self._move(_E.SEND)
@@ -289,7 +314,15 @@ class TransactionalProducer(Producer):
 
     def send_batch(self, topic: str, records: Iterable[Sequence[Any]], **kwargs: Any
                    ) -> BatchMetadata:
-        """``Producer.send_batch`` inside the transaction."""
+        """``Producer.send_batch`` inside the transaction.
+
+        Cost: as ``Producer.send_batch``; before the first batch to a partition in
+            this transaction, one append to ``__transaction_state``.
+        Thread safety: any thread, as ``Producer.send_batch``.
+        Raises: InvalidTxnStateError outside a transaction; ProducerFencedError;
+            TransactionAbortableError / TransactionTimedOutError; then as
+            ``Producer.send_batch``.
+        """
         if self._txn_state is not _S.IN_TRANSACTION:
             with self._txn_lock:
                 self._move(_E.SEND)
@@ -303,7 +336,18 @@ class TransactionalProducer(Producer):
 
         ``group_metadata`` is ``consumer.group_metadata()``: a consumer that a
         rebalance moved to an older generation is refused (KIP-447), an abortable
-        error. Raises InvalidConfigError for bad offsets, changing nothing.
+        error.
+
+        Cost: O(offsets) checks and the group's membership check; one append to
+            ``__transaction_state`` if the transaction held nothing yet. The offsets
+            are written at commit.
+        Thread safety: any thread; serialised with the producer's other transactional
+            calls.
+        Raises: InvalidConfigError for bad offsets or a ``group_metadata`` that is not
+            a ConsumerGroupMetadata, changing nothing; UnknownMemberError /
+            IllegalGenerationError / RebalanceInProgressError / FencedInstanceIdError
+            (abortable: the producer moves to ABORTABLE_ERROR); UnknownTopicError;
+            InvalidTxnStateError outside a transaction; ProducerFencedError.
         """
         if not isinstance(group_metadata, ConsumerGroupMetadata):
             raise InvalidConfigError(
@@ -327,11 +371,18 @@ class TransactionalProducer(Producer):
     def commit_transaction(self) -> None:
         """Flush, then make every record and offset of the transaction visible at once.
 
-        Raises TransactionAbortableError (abort, then begin again) if anything in the
-        transaction failed or it timed out; ProducerFencedError if fenced; a
-        StorageError while the outcome is being written leaves the producer
-        committing: the commit was decided, and calling commit_transaction() again
-        (or the next open of the log) completes it.
+        Cost: the flush, then one PrepareCommit append, one ``__consumer_offsets``
+            append per group with offsets (and then the Complete record), one marker
+            per partition written to; under fsync="always" an fsync for the
+            PrepareCommit record and for each marker.
+        Thread safety: any thread; other threads' sends made before it starts belong
+            to the transaction (the flush waits for them).
+        Raises: TransactionAbortableError (abort, then begin again) if anything in the
+            transaction failed or it timed out; ProducerFencedError if fenced;
+            InvalidTxnStateError outside a transaction; a StorageError while the
+            outcome is being written leaves the producer committing: the commit was
+            decided, and calling commit_transaction() again (or the next open of the
+            log) completes it.
         """
         with self._txn_lock:
             self._move(_E.COMMIT)
@@ -352,7 +403,17 @@ class TransactionalProducer(Producer):
 
     def abort_transaction(self) -> None:
         """End the transaction without making any of it visible (also after an
-        abortable error). Raises ProducerFencedError if fenced."""
+        abortable error).
+
+        Cost: the flush (lingering records join the aborted transaction), one
+            PrepareAbort append and one marker per partition written to (an
+            aborted-transactions index entry each); fsync'd as commit_transaction's.
+        Thread safety: any thread; serialised with the producer's other transactional
+            calls.
+        Raises: ProducerFencedError if fenced; InvalidTxnStateError outside a
+            transaction; StorageError while the abort is written (call it again: the
+            decision was logged, or the next open of the log aborts it).
+        """
         with self._txn_lock:
             self._move(_E.ABORT)
         try:
@@ -373,7 +434,12 @@ class TransactionalProducer(Producer):
             self._move(_E.END_DONE)
 
     def check(self) -> None:
-        """Assert the producer's invariants."""
+        """Assert the producer's invariants (for tests and tools).
+
+        Cost: O(1).
+        Thread safety: any thread; takes the transactional lock.
+        Raises: AssertionError naming the broken invariant.
+        """
         with self._txn_lock:
             assert (self._txn_state in (_S.ABORTABLE_ERROR, _S.FATAL_ERROR)) == (
                 self._txn_error is not None), self._txn_state
