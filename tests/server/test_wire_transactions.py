@@ -441,3 +441,19 @@ def test_offsets_in_an_open_transaction_are_unstable(server: Any,
                                 "producer_epoch": epoch, "committed": True})
     assert body.error_code.value == 0
     assert _offset_fetch(server, stable=True) == (0, 7)
+
+
+def test_a_produce_after_the_timeout_is_fenced(tmp_path: Any) -> None:
+    from eventlog.testing import ManualClock
+
+    clock = ManualClock()
+    with eventlog.open(tmp_path / "data", clock=clock) as log, eventlog.serve(log) as server:
+        log.create_topic("t", 1)
+        body = call(server, 22, 4, {"transactional_id": "late", "transaction_timeout": 1_000,
+                                    "producer_id": -1, "producer_epoch": -1})
+        pid, epoch = body.producer_id, body.producer_epoch
+        assert _add(server, "late", pid, epoch) == 0
+        clock.advance(1_000)  # the transaction's timeout: aborted at the next call
+        assert _produce(server, "late", _txn_batch(pid, epoch)) == 47  # INVALID_PRODUCER_EPOCH
+        assert log.topic("t").partition(0).last_stable_offset == \
+            log.topic("t").partition(0).end_offset

@@ -56,8 +56,9 @@ def error_for(exc: BaseException) -> int:
         return OUT_OF_ORDER_SEQUENCE_NUMBER
     if isinstance(exc, errors.InvalidProducerEpochError):
         return INVALID_PRODUCER_EPOCH
-    if isinstance(exc, errors.ProducerFencedError):
-        return INVALID_PRODUCER_EPOCH  # a produce request's answer to a fenced producer
+    if isinstance(exc, (errors.ProducerFencedError, errors.TransactionTimedOutError)):
+        # a produce request's answer to a fenced producer: a timeout bumped the epoch too
+        return INVALID_PRODUCER_EPOCH
     if isinstance(exc, errors.InvalidTxnStateError):
         return INVALID_TXN_STATE
     if isinstance(exc, errors.RecordTooLargeError):
