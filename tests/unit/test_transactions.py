@@ -513,3 +513,17 @@ def test_a_lost_ongoing_record_still_fences_the_producer(tmp_path: Path) -> None
         with pytest.raises(ProducerFencedError):
             coordinator.check_producer("tx", pid, epoch)
         coordinator.check_producer("tx", pid, epoch + 1)
+
+
+def test_a_transaction_without_offsets_touches_no_consumer_group(tmp_path: Path) -> None:
+    from eventlog.group.offsets import offsets_topic
+
+    with eventlog.open(tmp_path) as log:
+        log.create_topic("out", 1)
+        p = txn_producer(log)
+        p.init_transactions()
+        p.begin_transaction()
+        p.send("out", b"a")
+        p.commit_transaction()
+        p.close()
+        assert offsets_topic not in log.topics(include_internal=True)

@@ -513,11 +513,12 @@ class TransactionCoordinator:
 
     def _complete(self, txn: _Txn, *, commit: bool, recovering: bool = False) -> None:
         """Steps 2-4 of the module docstring, from a Prepare* state."""
-        if commit:
+        if commit and txn.offsets:  # (a transaction without offsets needs no groups)
             groups = coordinator_for(self._log)
             for group_id, offsets in txn.offsets.items():
                 kept = {tp: om for tp, om in offsets.items() if self._exists(tp)}
-                groups.commit_transactional(group_id, kept)
+                if kept:  # AddOffsetsToTxn without a TxnOffsetCommit holds none
+                    groups.commit_transactional(group_id, kept)
         for tp in sorted(txn.partitions):
             try:
                 part = self._log.partition(tp.topic, tp.partition)
