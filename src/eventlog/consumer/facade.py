@@ -56,9 +56,9 @@ from functools import partial
 from itertools import repeat
 from typing import Any, NamedTuple
 
-from .broker import EventLog
-from .config import client_config
-from .errors import (
+from ..broker import EventLog
+from ..config import client_config
+from ..errors import (
     ClosedError,
     CommitFailedError,
     CorruptLogError,
@@ -76,21 +76,21 @@ from .errors import (
     UnknownMemberError,
     UnknownTopicError,
 )
-from .group.assignors import Assignor, rebalance_protocol, resolve_assignors
-from .group.coordinator import GroupCoordinator, JoinRequest, JoinResult, coordinator_for
-from .group.offsets import OffsetAndMetadata, validate_offsets
-from .metrics.window import Window, WindowedMax, average, rate_per_s
-from .partition import Partition
-from .records import ConsumerGroupMetadata, ConsumerRecord, TimestampType, TopicPartition
-from .serde import DESERIALIZERS, resolve_deserializer
-from .storage.batch import (
+from ..group.assignors import Assignor, rebalance_protocol, resolve_assignors
+from ..group.coordinator import GroupCoordinator, JoinRequest, JoinResult, coordinator_for
+from ..group.offsets import OffsetAndMetadata, validate_offsets
+from ..metrics.window import Window, WindowedMax, average, rate_per_s
+from ..partition import Partition
+from ..records import ConsumerGroupMetadata, ConsumerRecord, TimestampType, TopicPartition
+from ..serde import DESERIALIZERS, resolve_deserializer
+from ..storage.batch import (
     BatchHeader,
     Columns,
     attr_control,
     attr_log_append_time,
     attr_transactional,
 )
-from .topic import validate_topic_name
+from ..topic import validate_topic_name
 
 __all__ = [
     "Consumer",
