@@ -27,9 +27,6 @@ LABELS = ("Cost:", "Thread safety:", "Raises:")
 NOT_YET_DOCUMENTED: frozenset[str] = frozenset(
     {
         "Clock",
-        "Consumer",
-        "ConsumerConfig",
-        "ConsumerRebalanceListener",
         "CooperativeStickyAssignor",
         "DefaultPartitioner",
         "DeliveryFuture",
