@@ -20,7 +20,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
         "broker.py:EventLog",
         "broker.py:__init__",
         "compat/confluent_kafka/_consumer.py:Consumer",
-        "group/coordinator.py:GroupCoordinator",
         "partition.py:Partition",
         "partition.py:append_columns",
         "partition.py:append_record",
