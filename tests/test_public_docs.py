@@ -27,17 +27,13 @@ LABELS = ("Cost:", "Thread safety:", "Raises:")
 NOT_YET_DOCUMENTED: frozenset[str] = frozenset(
     {
         "Clock",
-        "CooperativeStickyAssignor",
         "DefaultPartitioner",
         "DeliveryFuture",
         "EventLog",
         "Partition",
         "Producer",
         "ProducerConfig",
-        "RangeAssignor",
-        "RoundRobinAssignor",
         "RoundRobinPartitioner",
-        "StickyAssignor",
         "SystemClock",
         "Topic",
         "TopicConfig",
