@@ -61,8 +61,9 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
+from ..config import TopicConfig
 from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
@@ -76,9 +77,6 @@ from .files import (
     with_errno,
 )
 from .segment import Segment, decode_stored, relative_offset_max
-
-if TYPE_CHECKING:
-    from .partition_log import PartitionLog
 
 __all__ = [
     "CleanableRange",
@@ -356,6 +354,26 @@ def _batches(seg: Segment) -> Iterator[tuple[BatchHeader, bytes, Columns]]:
                                           seg.inflated_bytes_max)
 
 
+class CleanableLog(Protocol):
+    """What the cleaner needs of the log it compacts (PartitionLog): typed
+    structurally, so the cleaner imports nothing above it and the log imports it."""
+
+    directory: str | None
+    config: TopicConfig
+    files: Files
+    start_offset: int
+
+    @property
+    def segments(self) -> Sequence[Segment]: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def holds(self, segments: Sequence[Segment]) -> bool: ...
+
+    def replace_segments(self, old: Sequence[Segment], new: Segment) -> None: ...
+
+
 class _Aborted(Exception):
     """The log changed under the cleaner (closed, truncated, retention): drop the work."""
 
@@ -369,7 +387,7 @@ class LogCleaner:
     replaced atomically), or in memory for an in-memory log.
     """
 
-    def __init__(self, log: PartitionLog) -> None:
+    def __init__(self, log: CleanableLog) -> None:
         self._log = log
         self._lock = threading.Lock()
         self._checkpoint: int | None = None  # read from the file on first use
@@ -638,7 +656,7 @@ class _Writer:
     ``discard`` on any failure before the commit (idempotent).
     """
 
-    def __init__(self, log: PartitionLog, first: Segment) -> None:
+    def __init__(self, log: CleanableLog, first: Segment) -> None:
         self._log = log
         self.base_offset = first.base_offset
         self._created_ms = first.created_ms

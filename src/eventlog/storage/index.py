@@ -89,8 +89,7 @@ class _IndexFile:
     def read_all(self) -> bytes:
         if self._read_only and self.path is not None:
             try:
-                with open(self.path, "rb") as f:
-                    return f.read()
+                return self.files.read_file(self.path)
             except FileNotFoundError:
                 return b""
             except OSError as exc:

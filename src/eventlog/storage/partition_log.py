@@ -1,7 +1,7 @@
 """PartitionLog: the ordered segments of one partition, and everything done to them.
 
 A partition's directory holds its segments (``<base offset>.log/.index/.timeindex``)
-and two small files:
+and these small files (docs/storage.md specifies each):
 
 * ``log-start-offset``: the log start offset, ASCII decimal, written whenever
   ``delete_before``, retention or ``truncate_to`` moves it (Kafka's
@@ -14,12 +14,16 @@ and two small files:
   Recovery after a crash re-checks everything after it; a malformed one is
   ignored (with a warning) and recovery starts from the index.
 
-Every sealed segment must end where the next one starts. Opening reports one that
-does not (``RecoveryReport.damaged``) and keeps its file untouched; ``read`` raises
-CorruptLogError at the missing offsets instead of stepping over them.
 * ``cleaner-offset-checkpoint``: where the log cleaner stopped (compacted logs;
   storage/cleaner.py, which also owns the transient ``.cleaned``/``.swap`` files
   that opening completes or deletes first).
+* ``reader-view``: what readers in other processes follow (storage/reader_view.py).
+* ``transactional``, ``txn-checkpoint`` and ``<base offset>.txnindex``: the
+  transaction state, owned by storage/txn_index.py (the partition drives it).
+
+Every sealed segment must end where the next one starts. Opening reports one that
+does not (``RecoveryReport.damaged``) and keeps its file untouched; ``read`` raises
+CorruptLogError at the missing offsets instead of stepping over them.
 
 With ``fsync="always"`` an append is acknowledged once ``sync(end)`` returns: the
 caller appends under the partition lock, releases it, then syncs. ``sync`` is a
@@ -163,7 +167,7 @@ class PartitionLog:
             except OSError as exc:
                 raise storage_error(exc, f"create {directory}", directory, files=files) from exc
         # Readers in other processes follow what this publishes (storage/reader_view.py).
-        self._reader_view = ReaderView.for_writer(directory)
+        self._reader_view = ReaderView.for_writer(directory, files)
         self._published = self._reader_view.words  # the append path's one store
         try:
             report = self._open_segments(clean_shutdown, now_ms)
@@ -258,7 +262,7 @@ class PartitionLog:
                 if base is not None:
                     bases.add(base)
             elif name.endswith((".tmp", ".deleted")):
-                os.unlink(os.path.join(self.directory, name))
+                self.files.unlink(os.path.join(self.directory, name))
         return sorted(bases)
 
     def _drop_empty_tail(self) -> int:

@@ -9,8 +9,9 @@ Opening a segment either trusts it (after a clean close: the file was trimmed
 to exactly its batches) or recovers it: scan batches from a known-good
 position, check each header and CRC, and cut at the first torn, corrupt or
 zero-filled batch (Kafka's LogSegment.recover). Either way only the bytes after
-the last index entry are read, so opening costs O(index_interval_bytes), not
-O(segment size).
+the last index entry on file are read: O(index_interval_bytes) after a clean
+close, at most ``index_pending_log_bytes_max`` (1 MiB) more after a crash (index
+entries not yet written), never the whole segment unless its files disagree.
 
 Writers are serialised by the owner (the partition lock); readers run
 concurrently and never see a partly written batch, because ``size`` and
@@ -148,7 +149,7 @@ class Segment:
         self.files = files
         self._read_only = read_only
         log_path, index_path = path(".log"), path(".index")
-        existed = log_path is not None and os.path.lexists(log_path)
+        existed = log_path is not None and files.exists(log_path)
         self._log = MappedFile(log_path, capacity_max_bytes=segment_bytes,
                                create=not read_only, files=files, read_only=read_only)
         try:
