@@ -430,7 +430,7 @@ class PartitionLog:
         (base offset, last offset, ...). Cost: one encode, one copy into the map.
         """
         base = self.end_offset
-        data = codec.encode_batch(
+        data, header = codec.encode_batch_with_header(
             base,
             timestamps,
             keys,
@@ -441,7 +441,6 @@ class PartitionLog:
             producer_epoch=producer_epoch,
             base_sequence=base_sequence,
         )
-        header = codec.decode_header(data)
         return self.append_encoded(data, header, now_ms=now_ms)
 
     def append_encoded(self, data: bytes, header: BatchHeader, *, now_ms: int) -> BatchHeader:
@@ -453,13 +452,14 @@ class PartitionLog:
         if self.fsync_error is not None:
             raise self._refused()
         seg = self._view[1][-1]
-        assert header[0] == seg.next_offset, "batch not encoded at the log end"
+        assert header.base_offset == seg.next_offset, "batch not encoded at the log end"
         size = seg.size
         if size and (
             # A cheap test that is true whenever _should_roll can be (it runs per append).
             size + len(data) > self._segment_bytes
-            or header[7] - seg.first_max_timestamp > self._segment_ms
-            or header[0] + header[5] - seg.base_offset > relative_offset_max
+            or header.max_timestamp - seg.first_max_timestamp > self._segment_ms
+            or header.base_offset + header.last_offset_delta - seg.base_offset
+            > relative_offset_max
         ) and self._should_roll(seg, header, len(data), now_ms):
             seg = self.roll(now_ms)
         seg.append(data, header)
@@ -542,11 +542,11 @@ class PartitionLog:
             return True
         first_ts = seg.first_max_timestamp
         if first_ts >= 0:
-            if header[7] - first_ts > self._segment_ms:  # max_timestamp
+            if header.max_timestamp - first_ts > self._segment_ms:
                 return True
         elif now_ms - seg.created_ms > self._segment_ms:
             return True
-        return header[0] + header[5] - seg.base_offset > relative_offset_max  # last offset
+        return header.last_offset - seg.base_offset > relative_offset_max
 
     def roll(self, now_ms: int) -> Segment:
         """Start a new active segment at the log end (no-op if the active one is empty)."""

@@ -230,18 +230,18 @@ class PartitionTxns:
                 continue
             try:
                 for header, position in seg.headers():
-                    attributes = header[4]
+                    attributes = header.attributes
                     if not attributes & codec.attr_transactional or header.last_offset < start:
                         continue
-                    pid = header[8]
+                    pid = header.producer_id
                     if not attributes & codec.attr_control:
-                        ongoing.setdefault(pid, header[0])
+                        ongoing.setdefault(pid, header.base_offset)
                         continue
                     kind = self._marker_at(seg, position, header)
                     first = ongoing.pop(pid, None)
                     if first is not None and kind == control_abort:
-                        lso = min(ongoing.values(), default=header[0] + 1)
-                        out.append(AbortedTxn(pid, first, header[0], lso))
+                        lso = min(ongoing.values(), default=header.base_offset + 1)
+                        out.append(AbortedTxn(pid, first, header.base_offset, lso))
             except CorruptLogError as exc:  # damage is reported by the log; keep what we have
                 self.warnings.append(f"transaction scan stopped in {seg.path}: {exc}")
         self.ongoing = ongoing
