@@ -56,7 +56,6 @@ Everything above the ``# I/O`` line is pure (values in, values out).
 from __future__ import annotations
 
 import os
-import struct
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -76,6 +75,7 @@ from .files import (
     segment_file_name,
     with_errno,
 )
+from .index import OffsetIndex, TimeIndex, entry_due
 from .segment import Segment, decode_stored, relative_offset_max
 
 __all__ = [
@@ -100,8 +100,6 @@ segment_suffixes = (".log", ".index", ".timeindex")
 # 10^6 keys is about the same memory.
 key_map_keys_max = 1_000_000
 producer_id_expiration_ms = 86_400_000  # Kafka's producer.id.expiration.ms (1 day)
-_index_entry = struct.Struct(">ii")  # storage/index.py's .index entry
-_time_entry = struct.Struct(">qi")  # storage/index.py's .timeindex entry
 
 
 # ---------------------------------------------------------------------- pure
@@ -670,9 +668,9 @@ class _Writer:
         self._position = 0
         self._since_index = 0
         self._max_ts = -1
-        self._index = bytearray()
-        self._time_index = bytearray()
-        self._last_time = -1
+        # Built in memory with the segment's own index classes, written by finish().
+        self._index = OffsetIndex(None)
+        self._time_index = TimeIndex(None)
         if self._directory is None:
             self._memory = self._new_segment(None)
         else:
@@ -699,14 +697,11 @@ class _Writer:
             return
         assert self._fd >= 0
         position = self._position
-        # Segment._maybe_index's rule, so the files match what appends would build.
-        if self._since_index > self._interval and position > 0:
+        # Segment's rule (index.entry_due), so the files match what appends would build.
+        if entry_due(self._since_index, self._interval, position):
             relative = header.last_offset - self.base_offset
-            self._index += _index_entry.pack(relative, position)
-            stamp = max(self._max_ts, header.max_timestamp)
-            if stamp > self._last_time:
-                self._time_index += _time_entry.pack(stamp, relative)
-                self._last_time = stamp
+            self._index.append(relative, position)
+            self._time_index.append(max(self._max_ts, header.max_timestamp), relative)
             self._since_index = 0
         self._pending += data
         if len(self._pending) >= _write_chunk_bytes:
@@ -727,7 +722,8 @@ class _Writer:
         files.fsync(self._fd)
         fd, self._fd = self._fd, -1
         files.close(fd)
-        for suffix, data in ((".index", self._index), (".timeindex", self._time_index)):
+        for suffix, data in ((".index", self._index.encode()),
+                             (".timeindex", self._time_index.encode())):
             fd = files.open(self._path(suffix, cleaned_suffix),
                             os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             try:

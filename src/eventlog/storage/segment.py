@@ -32,7 +32,7 @@ from . import batch as codec
 from .batch import BatchHeader, Columns
 from .batch_cache import BatchCache, new_token
 from .files import Files, MappedFile, os_files, segment_file_name, storage_error
-from .index import OffsetIndex, TimeIndex
+from .index import OffsetIndex, TimeIndex, entry_due
 
 __all__ = ["RecoveredSegment", "Segment", "decode_stored"]
 
@@ -372,7 +372,7 @@ class Segment:
     def _maybe_index(self, header: BatchHeader, position: int) -> None:
         """Kafka's rule: an entry for a batch once more than index_interval_bytes of log
         precede it since the last entry (so a segment's first batch never gets one)."""
-        if self._bytes_since_index > self._index_interval_bytes and position > 0:
+        if entry_due(self._bytes_since_index, self._index_interval_bytes, position):
             time_index = self.time_index
             index = self.index
             pending = index.pending
@@ -472,7 +472,7 @@ class Segment:
             log.ensure(end)
         log.write(position, data)
         since = self._bytes_since_index
-        if since > self._index_interval_bytes and position:
+        if since > self._index_interval_bytes and position:  # entry_due, inlined
             self._maybe_index(header, position)
             since = 0
         self._bytes_since_index = since + n
