@@ -60,7 +60,7 @@ from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .batch_cache import BatchCache
-from .cleaner import CleanerStats, LogCleaner, complete_swaps
+from .cleaner import CleanerStats, LogCleaner
 from .files import (
     Files,
     atomic_write,
@@ -74,6 +74,7 @@ from .files import (
 from .reader_view import ReaderView
 from .retention import SegmentSummary, plan_retention
 from .segment import RecoveredSegment, Segment, relative_offset_max
+from .swap import complete_swaps
 
 __all__ = ["DamagedRange", "PartitionLog", "RecoveryReport"]
 
