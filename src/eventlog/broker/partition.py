@@ -19,9 +19,9 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from .clock import Clock
-from .config import TopicConfig
-from .errors import (
+from ..clock import Clock
+from ..config import TopicConfig
+from ..errors import (
     ClosedError,
     InvalidConfigError,
     InvalidProducerEpochError,
@@ -34,13 +34,13 @@ from .errors import (
     RecordTooLargeError,
     StorageError,
 )
-from .records import Record, TopicPartition
-from .storage import batch as codec
-from .storage.batch import BatchHeader, Columns
-from .storage.cleaner import CleanerStats
-from .storage.key_index import KeyIndex, index_batches
-from .storage.partition_log import PartitionLog
-from .storage.txn_index import AbortedTxn, PartitionTxns, encode_marker
+from ..records import Record, TopicPartition
+from ..storage import batch as codec
+from ..storage.batch import BatchHeader, Columns
+from ..storage.cleaner import CleanerStats
+from ..storage.key_index import KeyIndex, index_batches
+from ..storage.partition_log import PartitionLog
+from ..storage.txn_index import AbortedTxn, PartitionTxns, encode_marker
 
 __all__ = ["AppendResult", "DataSignal", "InternalPartition", "Partition"]
 
