@@ -23,8 +23,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
         "consumer.py:Consumer",
         "group/coordinator.py:GroupCoordinator",
         "broker/partition.py:Partition",
-        "broker/partition.py:append_columns",
-        "broker/partition.py:append_record",
         "producer.py:Producer",
         "producer.py:send",
         "server/groups.py:join",
