@@ -57,6 +57,8 @@ from itertools import repeat
 from typing import Any, NamedTuple
 
 from .broker import EventLog
+from .broker.partition import Partition
+from .broker.topic import validate_topic_name
 from .config import client_config
 from .errors import (
     ClosedError,
@@ -80,7 +82,6 @@ from .group.assignors import Assignor, rebalance_protocol, resolve_assignors
 from .group.coordinator import GroupCoordinator, JoinRequest, JoinResult, coordinator_for
 from .group.offsets import OffsetAndMetadata, validate_offsets
 from .metrics.window import Window, WindowedMax, average, rate_per_s
-from .partition import Partition
 from .records import ConsumerGroupMetadata, ConsumerRecord, TimestampType, TopicPartition
 from .serde import DESERIALIZERS, resolve_deserializer
 from .storage.batch import (
@@ -90,7 +91,6 @@ from .storage.batch import (
     attr_log_append_time,
     attr_transactional,
 )
-from .topic import validate_topic_name
 
 __all__ = [
     "Consumer",

@@ -48,6 +48,17 @@ from operator import itemgetter
 from typing import Any
 
 from .broker import EventLog
+from .broker.partition import (
+    AppendResult,
+    Partition,
+    check_bytes_column,
+    normalise_headers,
+    sequence_modulus,
+    split_columns,
+    timestamp_ms_max,
+    timestamp_problem,
+)
+from .broker.topic import internal_topics
 from .clock import SystemClock
 from .config import client_config
 from .errors import (
@@ -61,16 +72,6 @@ from .errors import (
     UnknownPartitionError,
 )
 from .metrics.window import Window, WindowedMax, average, max_of, rate_per_s
-from .partition import (
-    AppendResult,
-    Partition,
-    check_bytes_column,
-    normalise_headers,
-    sequence_modulus,
-    split_columns,
-    timestamp_ms_max,
-    timestamp_problem,
-)
 from .partitioner import (
     DefaultPartitioner,
     Partitioner,
@@ -84,7 +85,6 @@ from .partitioner import (
 from .records import RecordMetadata
 from .serde import resolve_serializer
 from .storage.batch import COMPRESSION_CODES
-from .topic import internal_topics
 
 __all__ = ["BatchMetadata", "DeliveryFuture", "Producer", "ProducerConfig"]
 
