@@ -38,7 +38,7 @@ from .group.assignors import (
     StickyAssignor,
 )
 from .partition import Partition
-from .partitioner import DefaultPartitioner, RoundRobinPartitioner, murmur2
+from .partitioning import DefaultPartitioner, RoundRobinPartitioner, murmur2
 from .producer import DeliveryFuture, Producer, ProducerConfig
 from .records import (
     ConsumerGroupMetadata,

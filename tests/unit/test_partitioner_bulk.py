@@ -9,14 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_partitioner import KAFKA_VECTORS  # the same directory, on sys.path
 
-from eventlog import partitioner
-from eventlog.partitioner import (
+from eventlog.partitioning import (
     murmur2,
     partition_bytes_for_keys,
     partition_for_key,
     partitions_for_keys,
     positive_murmur2_many,
 )
+from eventlog.partitioning import partitioners as partitioner
 
 
 def scalar(keys: list[bytes]) -> list[int]:

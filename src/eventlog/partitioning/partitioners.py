@@ -79,7 +79,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import filterfalse
 from typing import Protocol, runtime_checkable
 
-from .errors import InvalidConfigError, UnknownPartitionError
+from ..errors import InvalidConfigError, UnknownPartitionError
 
 __all__ = [
     "DefaultPartitioner",
