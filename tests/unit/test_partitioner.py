@@ -33,7 +33,7 @@ from eventlog.partitioning import (
     resolve_partitioner,
     to_positive,
 )
-from eventlog.partitioning import partitioners as partitioner_module
+from eventlog.partitioning import caches as partitioner_module
 from eventlog.testing.partitioners import check_partitioner
 
 
