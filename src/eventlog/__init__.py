@@ -39,7 +39,7 @@ from .group.assignors import (
     RoundRobinAssignor,
     StickyAssignor,
 )
-from .partitioner import DefaultPartitioner, RoundRobinPartitioner, murmur2
+from .partitioning import DefaultPartitioner, RoundRobinPartitioner, murmur2
 from .producer import DeliveryFuture, Producer, ProducerConfig
 from .records import (
     ConsumerGroupMetadata,
