@@ -21,8 +21,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
         "broker/core.py:EventLog",
         "broker/core.py:__init__",
         "compat/confluent_kafka/_consumer.py:Consumer",
-        "consumer.py:Consumer",
-        "group/coordinator.py:GroupCoordinator",
         "broker/partition.py:Partition",
         "producer/facade.py:Producer",
         "producer/facade.py:send",
