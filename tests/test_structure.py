@@ -24,9 +24,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
         "broker/partition.py:Partition",
         "producer/facade.py:Producer",
         "producer/facade.py:send",
-        "server/groups.py:join",
-        "server/handlers.py:Handlers",
-        "server/records.py:_decode_records",
         "storage/partition_log.py:PartitionLog",
         "storage/segment.py:Segment",
     }

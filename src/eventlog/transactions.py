@@ -82,10 +82,10 @@ class _TxnPartition:
         if self._token is not producer._txn_token:
             producer._add_partition(self)
 
-    def append_record(self, *args: Any) -> tuple[int, int]:
+    def append_record(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
         self._before()
         try:
-            return self._part.append_record(*args)
+            return self._part.append_record(*args, **kwargs)
         except StorageError:
             raise  # retried by the producer; _TxnState.retry_or_raise sees the last one
         except EventLogError as exc:
