@@ -1087,7 +1087,10 @@ class Consumer:
                     for tp in _partitions_arg(partitions)}
 
     def _end_of(self, part: Partition) -> int:
-        """Where this consumer's reads end: the LSO under read_committed, else the HW."""
+        """Where this consumer's reads end: the LSO under read_committed, else the HW.
+        Records this log's producers hold (lingering) are appended first, as for read()."""
+        if part.lingering:
+            part.flush_lingering()
         return part.last_stable_offset if self._read_committed else part.end_offset
 
     def group_metadata(self) -> ConsumerGroupMetadata:

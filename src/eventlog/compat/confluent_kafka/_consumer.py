@@ -61,6 +61,8 @@ _REFUSED_CONSUMER = {
     "group.remote.assignor": "the KIP-848 consumer protocol is not implemented",
 }
 _new_tp = functools.partial(tuple.__new__, _TP)
+_new_message = object.__new__  # Message(...) without its __init__'s defaults: per message
+_LOG_APPEND = TimestampType.LOG_APPEND_TIME
 _wait_step_ms = 1000.0  # one wait of a poll without a timeout
 num_messages_max = 1_000_000
 
@@ -156,6 +158,7 @@ class Consumer:
         self._committed_sent: dict[_TP, int] = {}
         self._app_offsets: dict[_TP, int] = {}
         self._eof_sent: set[_TP] = set()
+        self._last_tp = _new_tp(("", -1))  # the partition of the last message handed out
         self._pending_commit_cbs: list[tuple[KafkaError | None, list[TopicPartition]]] = []
         self._callbacks: tuple[Callable | None, Callable | None, Callable | None] = (
             None, None, None)
@@ -438,16 +441,31 @@ class Consumer:
         return out
 
     def _message(self, r: ConsumerRecord) -> Message:
-        tp = _new_tp((r.topic, r.partition))
-        nxt = r.offset + 1
+        """The Message of a record handed out; its partition's offsets move past it.
+        Runs once per message: one TopicPartition per run of a partition's records."""
+        topic, partition, offset = r.topic, r.partition, r.offset
+        tp = self._last_tp
+        if tp[1] != partition or tp[0] != topic:
+            tp = self._last_tp = _new_tp((topic, partition))
+        nxt = offset + 1
         self._app_offsets[tp] = nxt
-        self._eof_sent.discard(tp)
+        if self._eof_sent:
+            self._eof_sent.discard(tp)
         if self._auto_store:
             self._stored[tp] = (nxt, None)
-        ts_type = (TIMESTAMP_LOG_APPEND_TIME if r.timestamp_type == TimestampType.LOG_APPEND_TIME
-                   else TIMESTAMP_CREATE_TIME)
-        return Message(r.topic, r.partition, r.offset, r.key, r.value,
-                       list(r.headers) if r.headers else None, None, (ts_type, r.timestamp_ms))
+        m = _new_message(Message)
+        m._topic = topic
+        m._partition = partition
+        m._offset = offset
+        m._key = r.key
+        m._value = r.value
+        headers = r.headers
+        m._headers = list(headers) if headers else None
+        m._error = m._latency = m._leader_epoch = None
+        m._timestamp = ((TIMESTAMP_LOG_APPEND_TIME, r.timestamp_ms)
+                        if r.timestamp_type is _LOG_APPEND else
+                        (TIMESTAMP_CREATE_TIME, r.timestamp_ms))
+        return m
 
     def _eof_events(self, n: int) -> list[Message]:
         out: list[Message] = []
