@@ -19,7 +19,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
     {
         "broker.py:EventLog",
         "broker.py:__init__",
-        "compat/confluent_kafka/_consumer.py:Consumer",
         "consumer.py:Consumer",
         "group/coordinator.py:GroupCoordinator",
         "partition.py:Partition",

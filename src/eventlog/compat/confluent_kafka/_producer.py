@@ -156,6 +156,7 @@ class Producer:
                 compression_type=compression, max_request_size=max_bytes,
                 partitioner=partitioner, client_id=str(client_id),
             )
+        self._send = self._producer.send
         # delivery reports waiting for poll(): (callback, Message fields...), the Message
         # is built when served, and only if there is a callback
         self._reports: collections.deque[tuple] = collections.deque()
@@ -174,6 +175,30 @@ class Producer:
         KafkaException(MSG_SIZE_TOO_LARGE) over ``message.max.bytes``, TypeError for
         a key or value that is not bytes or str.
         """
+        # The hot path of every producer, kept flat: bytes (or None) key and value, and
+        # nothing else given. The other cases take _produce's checks.
+        if (partition == PARTITION_UA and on_delivery is None and callback is None
+                and headers is None and not timestamp and type(topic) is str
+                and (type(value) is bytes or value is None)
+                and (type(key) is bytes or key is None)
+                and not self._closed and len(self._reports) < self._queue_max):
+            try:
+                future = self._send(topic, value, key)
+            except el_errors.EventLogError:
+                self._produce(topic, value, key)  # refused: report or raise as below
+                return
+            cb = self._on_delivery
+            self._reports.append(future if cb is None else
+                                 (cb, topic, partition, future, key, value, None, None))
+            self._polled = False
+            return
+        self._produce(topic, value, key, partition, on_delivery, callback, timestamp, headers)
+
+    def _produce(self, topic: str, value: Any = None, key: Any = None,
+                 partition: int = PARTITION_UA, on_delivery: Callable | None = None,
+                 callback: Callable | None = None, timestamp: int = 0,
+                 headers: Any = None) -> None:
+        """produce() with every check, for the cases its fast path leaves out."""
         if type(topic) is not str:
             raise TypeError(f"topic must be a str, got {topic!r}")
         # the checks of each argument are skipped in their common case (bytes, None, 0)
