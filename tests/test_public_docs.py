@@ -41,7 +41,6 @@ NOT_YET_DOCUMENTED: frozenset[str] = frozenset(
         "TransactionalProducer",
         "murmur2",
         "open",
-        "serve",
     }
 )
 

@@ -20,7 +20,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
     {
         "broker/core.py:EventLog",
         "broker/core.py:__init__",
-        "compat/confluent_kafka/_consumer.py:Consumer",
         "broker/partition.py:Partition",
         "producer/facade.py:Producer",
         "producer/facade.py:send",

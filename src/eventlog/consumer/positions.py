@@ -138,7 +138,10 @@ class Positions:
     # ------------------------------------------------------------------ positions
 
     def end_of(self, part: Partition) -> int:
-        """Where this consumer's reads end: the LSO under read_committed, else the HW."""
+        """Where this consumer's reads end: the LSO under read_committed, else the HW.
+        Records this log's producers hold (lingering) are appended first, as for read()."""
+        if part.lingering:
+            part.flush_lingering()
         return part.last_stable_offset if self._read_committed else part.end_offset
 
     def resolve(self, st: PartitionState) -> int:
