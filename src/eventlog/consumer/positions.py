@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..broker.partition import Partition
 from ..errors import (
     IllegalStateError,
     InvalidConfigError,
@@ -15,7 +16,6 @@ from ..errors import (
 )
 from ..group.coordinator import GroupCoordinator
 from ..group.offsets import OffsetAndMetadata
-from ..broker.partition import Partition
 from ..records import TopicPartition
 from ..storage.batch import BatchHeader, Columns
 from .config import ConsumerConfig, is_int

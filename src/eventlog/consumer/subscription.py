@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import IllegalStateError, InvalidConfigError
 from ..broker.topic import validate_topic_name
+from ..errors import IllegalStateError, InvalidConfigError
 
 __all__ = [
     "ASSIGN",

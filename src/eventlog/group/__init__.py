@@ -3,7 +3,8 @@
 ``state`` (pure transition table), ``assignors`` (pure partition assignment),
 ``offsets`` (the ``__consumer_offsets`` topic), ``members`` (the records kept per
 group and member), ``rebalance`` (join phases: liveness, completing a join with the
-assignor) and ``coordinator`` (the calls: joins, heartbeats, commits, inspection). Consumers use the coordinator through
+assignor) and ``coordinator`` (the calls: joins, heartbeats, commits, inspection).
+Consumers use the coordinator through
 :class:`eventlog.Consumer`; tools use :func:`list_groups`, :func:`describe_group`
 and :func:`delete_group`.
 """

@@ -48,6 +48,17 @@ from operator import itemgetter
 from typing import Any
 
 from ..broker import EventLog
+from ..broker.partition import (
+    AppendResult,
+    Partition,
+    check_bytes_column,
+    normalise_headers,
+    sequence_modulus,
+    split_columns,
+    timestamp_ms_max,
+    timestamp_problem,
+)
+from ..broker.topic import internal_topics
 from ..clock import SystemClock
 from ..config import client_config
 from ..errors import (
@@ -60,17 +71,6 @@ from ..errors import (
     StorageError,
     UnknownPartitionError,
 )
-from ..broker.partition import (
-    AppendResult,
-    Partition,
-    check_bytes_column,
-    normalise_headers,
-    sequence_modulus,
-    split_columns,
-    timestamp_ms_max,
-    timestamp_problem,
-)
-from ..broker.topic import internal_topics
 from ..metrics.window import Window, WindowedMax, average, max_of, rate_per_s
 from ..partitioning import (
     DefaultPartitioner,
