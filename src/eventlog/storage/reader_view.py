@@ -29,7 +29,7 @@ import os
 from typing import NamedTuple
 
 from ..errors import StorageError
-from .files import Files, os_files
+from .files import Files, os_files, with_errno
 
 __all__ = ["Published", "ReaderView", "reader_view_file"]
 
@@ -86,7 +86,7 @@ class ReaderView:
                 files.ftruncate(fd, view_bytes)
             backing = files.mmap(fd, view_bytes)
         except OSError as exc:
-            raise StorageError(f"cannot create the reader view {path}: {exc}") from exc
+            raise with_errno(exc, f"cannot create the reader view {path}: {exc}") from exc
         finally:
             if fd >= 0:
                 files.close(fd)
