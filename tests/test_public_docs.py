@@ -37,7 +37,6 @@ NOT_YET_DOCUMENTED: frozenset[str] = frozenset(
         "TransactionalProducer",
         "murmur2",
         "open",
-        "serve",
     }
 )
 

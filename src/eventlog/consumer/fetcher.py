@@ -15,6 +15,7 @@ from functools import partial
 from itertools import repeat
 from typing import Any, NamedTuple
 
+from ..broker.partition import Partition
 from ..errors import (
     ClosedError,
     CorruptLogError,
@@ -22,7 +23,6 @@ from ..errors import (
     RecordDeserializationError,
     UnknownTopicError,
 )
-from ..partition import Partition
 from ..records import ConsumerRecord, TimestampType, TopicPartition
 from ..storage.batch import (
     BatchHeader,

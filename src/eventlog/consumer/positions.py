@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..broker.partition import Partition
 from ..errors import (
     IllegalStateError,
     InvalidConfigError,
@@ -15,7 +16,6 @@ from ..errors import (
 )
 from ..group.coordinator import GroupCoordinator
 from ..group.offsets import OffsetAndMetadata
-from ..partition import Partition
 from ..records import TopicPartition
 from ..storage.batch import BatchHeader, Columns
 from .config import ConsumerConfig, is_int
@@ -138,7 +138,10 @@ class Positions:
     # ------------------------------------------------------------------ positions
 
     def end_of(self, part: Partition) -> int:
-        """Where this consumer's reads end: the LSO under read_committed, else the HW."""
+        """Where this consumer's reads end: the LSO under read_committed, else the HW.
+        Records this log's producers hold (lingering) are appended first, as for read()."""
+        if part.lingering:
+            part.flush_lingering()
         return part.last_stable_offset if self._read_committed else part.end_offset
 
     def resolve(self, st: PartitionState) -> int:

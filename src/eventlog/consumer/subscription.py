@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ..broker.topic import validate_topic_name
 from ..errors import IllegalStateError, InvalidConfigError
-from ..topic import validate_topic_name
 
 __all__ = [
     "ASSIGN",
