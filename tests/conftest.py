@@ -96,6 +96,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         relative = os.path.relpath(str(item.path), tests_dir)
         suite = relative.split(os.sep, 1)[0]
         if suite in _process_suites or any(name in item.nodeid for name in _slow_tests) or (
-            suite == "compat" and ("[real" in item.nodeid or "kafka_bootstrap" in item.nodeid)
+            suite == "compat" and any(mark in item.nodeid for mark in ("[real", "[served",
+                                                                   "kafka_bootstrap"))
         ):
             item.add_marker(pytest.mark.slow)

@@ -36,6 +36,7 @@ from functools import partial
 from typing import Any
 
 from .broker import EventLog
+from .broker.partition import Partition
 from .errors import (
     ClosedError,
     EventLogError,
@@ -51,7 +52,6 @@ from .errors import (
 from .group.offsets import validate_offsets
 from .group.txn_coordinator import TransactionCoordinator, transaction_coordinator_for
 from .group.txn_state import ProducerTxnEvent, ProducerTxnState, next_producer_state
-from .partition import Partition
 from .producer import BatchMetadata, DeliveryFuture, Producer, _PartitionQueue, _State
 from .records import ConsumerGroupMetadata, TopicPartition
 from .storage.batch import attr_transactional

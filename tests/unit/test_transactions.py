@@ -335,7 +335,7 @@ def test_state_survives_reopen_and_close_aborts_open_transactions(tmp_path: Path
 
 
 def test_prepared_commit_is_completed_on_open(tmp_path: Path, monkeypatch) -> None:
-    from eventlog.partition import Partition
+    from eventlog.broker.partition import Partition
 
     with eventlog.open(tmp_path) as log:
         log.create_topic("in", 1)

@@ -46,6 +46,7 @@ from typing import Any
 
 import msgpack
 
+from ..broker.partition import Partition
 from ..errors import (
     CorruptLogError,
     InvalidConfigError,
@@ -56,7 +57,6 @@ from ..errors import (
     UnknownPartitionError,
     UnknownTopicError,
 )
-from ..partition import Partition
 from ..records import TopicPartition
 from .coordinator import coordinator_for
 from .offsets import OffsetAndMetadata
