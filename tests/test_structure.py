@@ -30,8 +30,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
         "server/groups.py:join",
         "server/handlers.py:Handlers",
         "server/records.py:_decode_records",
-        "storage/partition_log.py:PartitionLog",
-        "storage/segment.py:Segment",
     }
 )
 

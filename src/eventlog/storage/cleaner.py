@@ -74,8 +74,8 @@ from .compaction import (
     group_segments,
 )
 from .files import Files, atomic_write, fsync_dir, segment_file_name, with_errno
-from .index import OffsetIndex, TimeIndex, entry_due
-from .segment import Segment, decode_stored, relative_offset_max
+from .index import OffsetIndex, TimeIndex, entry_due, relative_offset_max
+from .segment import Segment, decode_stored
 from .swap import cleaned_suffix, complete_swap, segment_suffixes, swap_suffix
 
 __all__ = ["CleanableLog", "CleanerStats", "LogCleaner"]
