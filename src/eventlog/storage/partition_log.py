@@ -150,7 +150,10 @@ class PartitionLog(LogView):
             report = loader.load(clean)
         except BaseException:
             for seg in loader.segments.values():
-                seg.close()
+                try:
+                    seg.detach()  # unmap only: close() would trim a file not loaded yet
+                except OSError:
+                    pass  # the error being raised is the one to report
             raise
         if report is None:
             self._add_segment(0, now_ms)
