@@ -57,7 +57,7 @@ from ..errors import OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader
 from .batch_cache import BatchCache
-from .cleaner import CleanerStats, LogCleaner
+from .cleaner import CleanerStats, CleanerTxns, LogCleaner
 from .files import Files, atomic_write, fsync_dir, os_files, storage_error, with_errno
 from .index import relative_offset_max
 from .loader import (
@@ -482,10 +482,12 @@ class PartitionLog(LogView):
 
     # ------------------------------------------------------------------ compaction
 
-    def clean(self, now_ms: int, *, commit_lock: AbstractContextManager[object]) -> CleanerStats:
+    def clean(self, now_ms: int, *, commit_lock: AbstractContextManager[object],
+              txns: CleanerTxns | None = None) -> CleanerStats:
         """Run the log cleaner once (compaction; see storage/cleaner.py). Thread-safe;
-        ``commit_lock`` is the lock the caller's writers hold (the partition lock)."""
-        return self._cleaner.clean(now_ms, commit_lock=commit_lock)
+        ``commit_lock`` is the lock the caller's writers hold (the partition lock);
+        ``txns``: the partition's transaction state, if it has one (txn_index.py)."""
+        return self._cleaner.clean(now_ms, commit_lock=commit_lock, txns=txns)
 
     @property
     def cleaner_checkpoint(self) -> int:
