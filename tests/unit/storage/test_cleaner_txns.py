@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.crashsim import abandon
 
 import eventlog
@@ -247,3 +249,97 @@ def test_compaction_of_aborted_data_survives_kill_and_reopen(tmp_path: Path) -> 
     assert (0, b"a") in left and (4, b"z") in left
     assert any(k == b"y" for _o, k in left)
     p.close()
+
+
+# ---------------------------------------------------------------------- a model check
+
+_keys = st.sampled_from([b"a", b"b", b"c"])
+_ops = st.lists(st.one_of(
+    st.tuples(st.just("data"), st.integers(1, 3), _keys),
+    st.tuples(st.just("end"), st.integers(1, 3), st.booleans()),
+    st.tuples(st.just("plain"), _keys),
+    st.tuples(st.just("roll")),
+    st.tuples(st.just("compact"), st.sampled_from([0, HORIZON_MS])),
+), max_size=40)
+
+
+def _committed_view(p: Partition) -> dict[int, bytes]:
+    """offset -> key of every record a read_committed reader returns (below the LSO)."""
+    stable = p.last_stable_offset
+    aborted = p.aborted_transactions(p.start_offset, stable)
+    out = {}
+    for header, cols in p.read_batches(p.start_offset, 10_000):
+        if header.base_offset >= stable:
+            break
+        if header.attributes & codec.attr_control:
+            continue
+        for offset, key in zip(cols.offsets, cols.keys):
+            if offset >= stable:
+                break
+            if header.attributes & TXN and any(
+                    e.producer_id == header.producer_id
+                    and e.first_offset <= offset <= e.last_offset for e in aborted):
+                continue
+            out[offset] = key
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_ops)
+def test_compaction_keeps_what_read_committed_readers_must_see(ops: list[tuple]) -> None:
+    """Whatever the interleaving of transactions, aborts and cleanings: every key's
+    latest committed record stays where it was, nothing a read_committed reader could
+    not see appears, and once everything is decided and cleaned no aborted record is
+    left for a read_uncommitted reader either."""
+    clock = ManualClock(1_000_000)
+    p = open_partition(None, clock)
+    open_txns: set[int] = set()
+    seq: dict[int, int] = {}
+    committed: dict[int, bytes] = {}  # offset -> key, what read_committed may ever see
+    pending: dict[int, list[tuple[int, bytes]]] = {}
+
+    def cleaning() -> None:
+        before = _committed_view(p)
+        p.roll()
+        p.compact(clock.time_ms())
+        p.check()
+        after = _committed_view(p)
+        assert set(after.items()) <= set(before.items()) <= set(committed.items())
+        latest = {}
+        for offset, key in sorted(before.items()):
+            latest[key] = offset
+        for key, offset in latest.items():
+            assert after.get(offset) == key, (key, offset)
+
+    for op in ops:
+        if op[0] == "data":
+            _, pid, key = op
+            offset = put(p, key, b"v", pid=pid, seq=seq.get(pid, 0))
+            seq[pid] = seq.get(pid, 0) + 1
+            open_txns.add(pid)
+            pending.setdefault(pid, []).append((offset, key))
+        elif op[0] == "end" and op[1] in open_txns:
+            _, pid, commit = op
+            p.write_marker(pid, 0, commit=commit)
+            open_txns.discard(pid)
+            records = pending.pop(pid, [])
+            if commit:
+                committed.update(records)
+        elif op[0] == "plain":
+            committed[put(p, op[1], b"v")] = op[1]
+        elif op[0] == "roll":
+            p.roll()
+        elif op[0] == "compact":
+            clock.advance(op[1])
+            cleaning()
+    for pid in sorted(open_txns):
+        p.write_marker(pid, 0, commit=True)
+        committed.update(pending.pop(pid, []))
+    for advance in (0, 0, HORIZON_MS):
+        clock.advance(advance)
+        cleaning()
+    active = p.log.active_segment.base_offset
+    for header, cols in p.read_batches(p.start_offset, 10_000):
+        if not header.attributes & codec.attr_control:
+            for offset, key in zip(cols.offsets, cols.keys):
+                assert offset >= active or committed.get(offset) == key, (offset, key)
