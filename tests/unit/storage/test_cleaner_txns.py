@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from tests.crashsim import abandon
 
 import eventlog
+from eventlog.broker.partition import Partition
 from eventlog.config import TopicConfig
-from eventlog.partition import Partition
 from eventlog.records import TopicPartition as TP
 from eventlog.storage import batch as codec
 from eventlog.storage.compaction import TransactionFilter, clean_batch, cleanable_range

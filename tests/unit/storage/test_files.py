@@ -190,8 +190,8 @@ class _Recording(files.Files):
 def test_reader_view_and_aborted_index_go_through_files(tmp_path: Path) -> None:
     """The reader view and the .txnindex are files of the log like any other: a test's
     Files (fault injection) must see their calls too (they used os directly)."""
+    from eventlog.broker.partition import Partition
     from eventlog.config import TopicConfig
-    from eventlog.partition import Partition
     from eventlog.storage import batch as codec
     from eventlog.storage.follower import FollowedLog
     from eventlog.storage.partition_log import PartitionLog
