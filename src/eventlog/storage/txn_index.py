@@ -40,7 +40,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
-from ..errors import CorruptLogError
+from ..errors import CorruptLogError, StorageError
 from . import batch as codec
 from .batch import (  # control batches are the codec's; re-exported for callers here
     CONTROL_KEY,
@@ -132,6 +132,8 @@ class PartitionTxns:
         # min(ongoing.values()), -1 if none: one attribute a lock-free reader (the LSO,
         # the cleaner) loads, never a dict another thread may be changing.
         self._first_open = -1
+        # An entry failed to reach its file: no checkpoint until a rewrite succeeds.
+        self._index_behind = False
         self._aborted: tuple[AbortedTxn, ...] = ()  # by last offset (markers are in order)
         self._lasts: tuple[int, ...] = ()
         self._files: dict[int, list[AbortedTxn]] = {}  # segment base -> its entries
@@ -281,6 +283,7 @@ class PartitionTxns:
                                  b"".join(ENTRY.pack(entry_version, *e) for e in entries),
                                  durable=self._fsync != "never", files=self._io)
         self._files = files
+        self._index_behind = False
 
     def reconcile(self, log: TxnLog) -> None:
         """After segments were deleted or merged (retention, compaction): reassign the
@@ -322,7 +325,18 @@ class PartitionTxns:
         self._lasts += (marker_offset,)
         self._files.setdefault(segment_base, []).append(entry)
         if self.directory is not None:
-            self._append_entry(_segment_file(self.directory, segment_base), entry)
+            path = _segment_file(self.directory, segment_base)
+            try:
+                self._append_entry(path, entry)
+            except StorageError as exc:
+                # The marker is in the log and the state here is right: only the index
+                # file lags. It is derived data, so the marker's caller must not see a
+                # failure (it would write the marker again). The next reconcile rewrites
+                # the file, and until one succeeds no checkpoint is written, so the
+                # next open scans the marker again and rebuilds the entry.
+                self._files.pop(segment_base, None)
+                self._index_behind = True
+                _log.warning("%s; the entry is rebuilt from the log's marker", exc)
         return entry
 
     def _append_entry(self, path: str, entry: AbortedTxn) -> None:
@@ -369,7 +383,7 @@ class PartitionTxns:
 
     def close(self, end_offset: int) -> None:
         """Record a checkpoint if no transaction is open (the next open scans nothing)."""
-        if self.directory is None or self.ongoing:
+        if self.directory is None or self.ongoing or self._index_behind:
             return
         atomic_write(os.path.join(self.directory, checkpoint_file),
                      str(end_offset).encode("ascii"), durable=self._fsync != "never",
