@@ -23,8 +23,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
         "broker/partition.py:Partition",
         "producer/facade.py:Producer",
         "producer/facade.py:send",
-        "storage/partition_log.py:PartitionLog",
-        "storage/segment.py:Segment",
     }
 )
 
