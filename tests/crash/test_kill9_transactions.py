@@ -86,8 +86,10 @@ ZYGOTE = r"""
                     {TopicPartition("in", 0): records[-1].offset + 1},
                     consumer.group_metadata())
                 producer.commit_transaction()
-                print(records[-1].offset, flush=True)
-            print("drained", flush=True)
+                sys.stdout.write(f"{records[-1].offset}\n")  # one write: never half a line
+                sys.stdout.flush()
+            sys.stdout.write("drained\n")
+            sys.stdout.flush()
 
     path = sys.argv[1]
     for line in sys.stdin:
@@ -126,18 +128,23 @@ class Zygote:
         assert self.proc.stdin is not None
         self.proc.stdin.write(f"{batch} {kill_at}\n")
         self.proc.stdin.flush()
-        first = self._line()
-        assert first.startswith("pid "), first
-        pid = int(first.split()[1])
         lines: list[str] = []
+        while not (first := self._line()).startswith("pid "):
+            lines.append(first)  # the life wrote before the zygote named it
+        pid = int(first.split()[1])
+        sent = False
         while True:
             line = self._line()
-            if line.startswith("exit "):
-                status = int(line.split()[1])
+            partial, found, status_text = line.rpartition("exit ")
+            if found and status_text.isdigit():  # after a partial line of a killed life
+                status = int(status_text)
+                if partial:
+                    lines.append(partial)
                 break
             lines.append(line)
-            if kill_after_lines is not None and len(lines) == kill_after_lines:
+            if kill_after_lines is not None and len(lines) >= kill_after_lines and not sent:
                 os.kill(pid, signal.SIGKILL)
+                sent = True
         if os.WIFEXITED(status):
             assert os.WEXITSTATUS(status) == 0, f"the life failed: {lines}"
         return lines, os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
