@@ -1,7 +1,8 @@
 """Every public method says what it costs, which threads may call it, and what it raises.
 
-The public API is ``eventlog.__all__``. Each function there, and each public method a
-class there defines itself, ends its docstring with three labelled lines::
+The public API is ``eventlog.__all__``. Each function there, and each public method of
+a class there (its own, and those it inherits from eventlog's classes: EventLog's from
+the broker's Broker), ends its docstring with three labelled lines::
 
     Cost: O(records returned); one mapped read, no copy.
     Thread safety: any thread; lock-free, never blocks a writer.
@@ -33,7 +34,6 @@ NOT_YET_DOCUMENTED: frozenset[str] = frozenset(
         "CooperativeStickyAssignor",
         "DefaultPartitioner",
         "DeliveryFuture",
-        "EventLog",
         "Partition",
         "Producer",
         "ProducerConfig",
@@ -46,7 +46,6 @@ NOT_YET_DOCUMENTED: frozenset[str] = frozenset(
         "TopicConfig",
         "TransactionalProducer",
         "murmur2",
-        "open",
         "serve",
     }
 )
@@ -59,13 +58,18 @@ def _public_callables() -> Iterator[tuple[str, str, Callable[..., object]]]:
         if inspect.isclass(obj):
             if issubclass(obj, BaseException):
                 continue  # errors document their meaning, not a cost
-            for attr, value in vars(obj).items():
-                if attr.startswith("_"):
+            seen: set[str] = set()
+            for cls in obj.__mro__:
+                if not cls.__module__.startswith("eventlog"):
                     continue
-                if isinstance(value, (staticmethod, classmethod)):
-                    value = value.__func__
-                if inspect.isfunction(value):
-                    yield name, f"{name}.{attr}", value
+                for attr, value in vars(cls).items():
+                    if attr.startswith("_") or attr in seen:
+                        continue
+                    seen.add(attr)  # the first in the MRO is the one called
+                    if isinstance(value, (staticmethod, classmethod)):
+                        value = value.__func__
+                    if inspect.isfunction(value):
+                        yield name, f"{name}.{attr}", value
         elif inspect.isfunction(obj):
             yield name, name, obj
 

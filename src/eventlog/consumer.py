@@ -56,7 +56,7 @@ from functools import partial
 from itertools import repeat
 from typing import Any, NamedTuple
 
-from .broker import EventLog
+from .broker import Broker as EventLog  # the broker layer; eventlog.EventLog subclasses it
 from .broker.partition import Partition
 from .broker.topic import validate_topic_name
 from .config import client_config
@@ -81,6 +81,7 @@ from .errors import (
 from .group.assignors import Assignor, rebalance_protocol, resolve_assignors
 from .group.coordinator import GroupCoordinator, JoinRequest, JoinResult, coordinator_for
 from .group.offsets import OffsetAndMetadata, validate_offsets
+from .group.txn_coordinator import coordinator_slot as transactions_slot
 from .metrics.window import Window, WindowedMax, average, rate_per_s
 from .records import ConsumerGroupMetadata, ConsumerRecord, TimestampType, TopicPartition
 from .serde import DESERIALIZERS, resolve_deserializer
@@ -760,7 +761,7 @@ class Consumer:
         deadline = now + timeout_ms
         self._maybe_auto_commit(now)
         if self._read_committed:
-            transactions = self._log.extensions.get("transactions")
+            transactions = self._log.existing_layer_state(transactions_slot)
             if transactions is not None:  # transactions past their timeout hold the LSO
                 transactions.expire()
         out: list[_Chunk] = []

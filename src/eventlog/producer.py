@@ -47,7 +47,7 @@ from itertools import compress
 from operator import itemgetter
 from typing import Any
 
-from .broker import EventLog
+from .broker import Broker as EventLog  # the broker layer; eventlog.EventLog subclasses it
 from .broker.partition import (
     AppendResult,
     Partition,
@@ -935,6 +935,17 @@ def _finalize(state: _State) -> None:
 # ---------------------------------------------------------------------- producer
 
 
+# What Producer(log, transactional_id=...) makes: TransactionalProducer, which
+# transactions.py (a layer above; the package imports it) registers here.
+_transactional_class: list[type[Producer]] = []
+
+
+def register_transactional_class(cls: type[Producer]) -> type[Producer]:
+    """Class decorator: ``cls`` is what ``Producer(log, transactional_id=...)`` makes."""
+    _transactional_class[:] = [cls]
+    return cls
+
+
 class Producer:
     """Sends records to topics of an EventLog. Thread-safe: share one across threads.
 
@@ -945,18 +956,17 @@ class Producer:
     _state_class: type[_State] = _State  # the transactional producer's adds its hooks
 
     def __new__(cls, log_: EventLog | None = None, **config: Any) -> Producer:
-        # Producer(log, transactional_id=...) is a TransactionalProducer (transactions.py).
         if cls is Producer and (config.get("transactional_id") is not None
                                 or config.get("transactional.id") is not None):
-            from .transactions import TransactionalProducer
-            return super().__new__(TransactionalProducer)
+            assert _transactional_class, "eventlog.transactions (the package imports it)"
+            return super().__new__(_transactional_class[0])
         return super().__new__(cls)
 
     def __init__(self, log_: EventLog, **config: Any) -> None:
         self.config = ProducerConfig.from_kwargs(config)
         if not isinstance(log_, EventLog):
             raise InvalidConfigError(f"Producer needs an EventLog, got {type(log_).__name__}")
-        log_._ensure_open()
+        log_.ensure_open()
         self._log = log_
         self._key_ser = resolve_serializer(self.config.key_serializer, "key_serializer")
         self._value_ser = resolve_serializer(self.config.value_serializer, "value_serializer")
@@ -983,7 +993,7 @@ class Producer:
         )
         self._clock = log_.clock
         self._finalizer = weakref.finalize(self, _finalize, self._state)
-        log_.register_client(self)
+        log_.register_client(self, on_topics_changed=self._topics_changed)
 
     # ------------------------------------------------------------------ sending
 

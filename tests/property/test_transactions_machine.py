@@ -17,6 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import eventlog
 from eventlog.errors import InvalidTxnStateError, ProducerFencedError, TransactionAbortableError
+from eventlog.group import txn_coordinator
 from eventlog.group.txn_state import ProducerTxnState as S
 from eventlog.records import TopicPartition as TP
 from eventlog.testing import ManualClock
@@ -111,7 +112,7 @@ class TransactionsMachine(RuleBasedStateMachine):
     @rule()
     def time_out(self) -> None:
         self.clock.advance(TIMEOUT_MS)
-        transactions = self.log.extensions.get("transactions")
+        transactions = self.log.existing_layer_state(txn_coordinator.coordinator_slot)
         if transactions is not None:
             transactions.expire()
         self.pending = [{}, {}]

@@ -96,7 +96,20 @@ class Topic:
                     r.key, r.value, r.headers,
                 )
 
-    def _extend(self, partitions: Sequence[Partition]) -> None:
+    def add_partitions(self, partitions: Sequence[Partition]) -> None:
+        """Append ``partitions`` (the next indexes) to the topic: the broker's step of
+        ``EventLog.create_partitions``, after it made them. Not for applications.
+
+        Cost: O(partitions) (the tuple is replaced, so a reader never sees it change).
+        Thread safety: call under the broker's lock; readers need none.
+        Raises: InvalidConfigError if a partition is not the next index of this topic.
+        """
+        for i, p in enumerate(partitions, start=len(self.partitions)):
+            if p.topic != self.name or p.index != i:
+                raise InvalidConfigError(
+                    f"partition {p.topic}-{p.index} cannot be added to topic {self.name!r} as "
+                    f"its partition {i}"
+                )
         self.partitions = self.partitions + tuple(partitions)
 
     def __repr__(self) -> str:

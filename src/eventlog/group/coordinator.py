@@ -63,6 +63,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..broker.core import LayerState
 from ..errors import (
     FencedInstanceIdError,
     IllegalGenerationError,
@@ -92,7 +93,9 @@ __all__ = [
     "list_groups",
 ]
 
-extension_key = "groups"  # where the coordinator lives in log.extensions
+# The log's GroupCoordinator, made on first use (coordinator_for).
+coordinator_slot: LayerState[GroupCoordinator] = LayerState(
+    "group coordinator", lambda log: GroupCoordinator(log))
 group_min_session_timeout_ms_default = 6_000  # Kafka's group.min.session.timeout.ms
 group_max_session_timeout_ms_default = 1_800_000  # Kafka's group.max.session.timeout.ms
 # Kafka's broker default is 3000: the first join of an empty group waits that long for
@@ -103,7 +106,6 @@ protocol_type = "consumer"
 
 _EAGER = "eager"
 _COOPERATIVE = "cooperative"
-_create_lock = threading.Lock()
 
 
 class JoinRequest(NamedTuple):
@@ -236,14 +238,7 @@ def coordinator_for(log: Any) -> GroupCoordinator:
     Creating it creates the ``__consumer_offsets`` topic if needed and loads the
     committed offsets from it. Raises ClosedError if the log is closed.
     """
-    coordinator = log.extensions.get(extension_key)
-    if coordinator is None:
-        with _create_lock:
-            coordinator = log.extensions.get(extension_key)
-            if coordinator is None:
-                coordinator = GroupCoordinator(log)
-                log.extensions[extension_key] = coordinator
-    return coordinator
+    return log.layer_state(coordinator_slot)
 
 
 def list_groups(log: Any) -> list[GroupListing]:

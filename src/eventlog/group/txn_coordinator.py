@@ -44,6 +44,7 @@ from typing import Any
 
 import msgpack
 
+from ..broker.core import LayerState
 from ..errors import (
     CorruptLogError,
     InvalidConfigError,
@@ -65,25 +66,27 @@ _log = logging.getLogger("eventlog.transactions")
 
 txn_state_topic = "__transaction_state"
 txn_state_segment_bytes = 100 * 1024 * 1024  # Kafka's transaction.state.log.segment.bytes
-extension_key = "transactions"
 producer_id_base = 1 << 48  # transactional ids' producer ids: never an idempotent one's
 epoch_max = 32767
 transaction_max_timeout_ms = 900_000  # Kafka's transaction.max.timeout.ms
 record_format = 0
-_create_lock = threading.Lock()
 _S = TxnState
 
 
 def transaction_coordinator_for(log: Any) -> TransactionCoordinator:
     """The log's TransactionCoordinator, created (and recovered) on first use."""
-    coordinator = log.extensions.get(extension_key)
-    if coordinator is None:
-        with _create_lock:
-            coordinator = log.extensions.get(extension_key)
-            if coordinator is None:
-                coordinator = TransactionCoordinator(log)
-                log.extensions[extension_key] = coordinator
+    return log.layer_state(coordinator_slot)
+
+
+def _new_coordinator(log: Any) -> TransactionCoordinator:
+    coordinator = TransactionCoordinator(log)
+    log.register_maintenance(coordinator.expire)  # abort transactions past their timeout
     return coordinator
+
+
+# The log's TransactionCoordinator, made (and recovered) on first use.
+coordinator_slot: LayerState[TransactionCoordinator] = LayerState(
+    "transaction coordinator", lambda log: _new_coordinator(log))
 
 
 def recover_if_needed(log: Any) -> None:

@@ -12,8 +12,8 @@ from types import ModuleType
 from typing import Any
 
 from .. import compat
-from ..broker import EventLog
-from ..broker import open as open_log
+from ..log import EventLog
+from ..log import open as open_log
 from .clock import ManualClock
 
 __all__ = ["KafkaClients", "use_eventlog"]

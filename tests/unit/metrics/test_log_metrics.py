@@ -70,7 +70,7 @@ def test_recovery_after_a_crash_is_reported(tmp_path):
     log.topic("t").partition(0).append([(None, b"v")])
     log.topic("t").partition(0).flush()
     # a crash: no clean close (release the lock as the dying process would)
-    log._release_directory()
+    log._dir.release()
     with eventlog.open(tmp_path) as again:
         m = again.metrics()
     assert m["recovery-clean-shutdown"] == 0
