@@ -20,7 +20,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
         "compat/confluent_kafka/_consumer.py:Consumer",
         "consumer.py:Consumer",
         "group/coordinator.py:GroupCoordinator",
-        "broker/partition.py:Partition",
         "producer.py:Producer",
         "producer.py:send",
         "server/groups.py:join",

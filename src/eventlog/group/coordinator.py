@@ -63,7 +63,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..broker.core import LayerState
+from ..broker.core import Broker, LayerState
 from ..errors import (
     FencedInstanceIdError,
     IllegalGenerationError,
@@ -232,7 +232,7 @@ class GroupListing:
 # ---------------------------------------------------------------------------------------
 
 
-def coordinator_for(log: Any) -> GroupCoordinator:
+def coordinator_for(log: Broker) -> GroupCoordinator:
     """The log's GroupCoordinator, created on first use. Thread-safe. O(1) after that.
 
     Creating it creates the ``__consumer_offsets`` topic if needed and loads the
@@ -241,12 +241,12 @@ def coordinator_for(log: Any) -> GroupCoordinator:
     return log.layer_state(coordinator_slot)
 
 
-def list_groups(log: Any) -> list[GroupListing]:
+def list_groups(log: Broker) -> list[GroupListing]:
     """Every group with members or committed offsets, sorted by id. Thread-safe."""
     return coordinator_for(log).list_groups()
 
 
-def describe_group(log: Any, group_id: str) -> GroupDescription:
+def describe_group(log: Broker, group_id: str) -> GroupDescription:
     """State, generation, members and per-partition lag of ``group_id``. Thread-safe.
 
     An unknown group is described as Dead with no members (as Kafka does).
@@ -254,7 +254,7 @@ def describe_group(log: Any, group_id: str) -> GroupDescription:
     return coordinator_for(log).describe_group(group_id)
 
 
-def delete_group(log: Any, group_id: str) -> None:
+def delete_group(log: Broker, group_id: str) -> None:
     """Delete an empty group and its committed offsets. Thread-safe.
 
     Raises IllegalStateError if the group has members (Kafka's NON_EMPTY_GROUP):
@@ -290,7 +290,7 @@ class GroupCoordinator:
 
     def __init__(
         self,
-        log: Any,
+        log: Broker,
         *,
         initial_rebalance_delay_ms: int = group_initial_rebalance_delay_ms_default,
         min_session_timeout_ms: int = group_min_session_timeout_ms_default,

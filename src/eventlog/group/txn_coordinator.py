@@ -44,7 +44,7 @@ from typing import Any
 
 import msgpack
 
-from ..broker.core import LayerState
+from ..broker.core import Broker, LayerState
 from ..errors import (
     CorruptLogError,
     InvalidConfigError,
@@ -73,12 +73,12 @@ record_format = 0
 _S = TxnState
 
 
-def transaction_coordinator_for(log: Any) -> TransactionCoordinator:
+def transaction_coordinator_for(log: Broker) -> TransactionCoordinator:
     """The log's TransactionCoordinator, created (and recovered) on first use."""
     return log.layer_state(coordinator_slot)
 
 
-def _new_coordinator(log: Any) -> TransactionCoordinator:
+def _new_coordinator(log: Broker) -> TransactionCoordinator:
     coordinator = TransactionCoordinator(log)
     log.register_maintenance(coordinator.expire)  # abort transactions past their timeout
     return coordinator
@@ -89,7 +89,7 @@ coordinator_slot: LayerState[TransactionCoordinator] = LayerState(
     "transaction coordinator", lambda log: _new_coordinator(log))
 
 
-def recover_if_needed(log: Any) -> None:
+def recover_if_needed(log: Broker) -> None:
     """Called by ``EventLog`` at open: complete or abort what a crash left open."""
     if txn_state_topic in log.topic_map or any(
             p.open_transactions() for p in log.partitions()):
@@ -153,7 +153,7 @@ class _Txn:
 class TransactionCoordinator:
     """See the module docstring. Get it with :func:`transaction_coordinator_for`."""
 
-    def __init__(self, log: Any) -> None:
+    def __init__(self, log: Broker) -> None:
         self._log = log
         self._clock = log.clock
         self._lock = threading.RLock()

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..broker.core import Broker
 from ..group.coordinator import coordinator_slot
 from ..group.offsets import offsets_topic
 
 __all__ = ["describe_groups"]
 
 
-def describe_groups(log: Any) -> list[Any]:
+def describe_groups(log: Broker) -> list[Any]:
     """GroupDescription of every group, sorted by id. O(groups x partitions).
 
     A log on which no group was ever used has none: it is answered without creating
