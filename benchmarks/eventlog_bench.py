@@ -180,7 +180,7 @@ def disk_bytes(folder: Path) -> int:
 
 def batch_count(partition: Any) -> int:
     """How many batches the partition's segments hold (a walk of the batch headers)."""
-    return sum(1 for segment in partition.log.segments for _ in segment.headers())
+    return sum(1 for segment in partition._log.segments for _ in segment.headers())
 
 
 def _send_default_records(log: Any, data: Dataset) -> tuple[Any, float]:

@@ -347,7 +347,7 @@ def test_torn_tail_through_eventlog_open(tmp_path) -> None:
             p.append([(key(p.end_offset + i), value(p.end_offset + i)) for i in range(n)])
         before_end = p.end_offset
         p.append([(key(before_end + i), value(before_end + i)) for i in range(3)])
-        segment = p.log.active_segment
+        segment = p._log.active_segment
         last_position = segment.find_position(before_end)
         last_size = segment.size - last_position
         log_name = segment_file_name(segment.base_offset, ".log")

@@ -401,8 +401,8 @@ def kill(log: eventlog.EventLog) -> None:
     log._maintenance.stop()
     for topic in log._topics.values():
         for p in topic.partitions:
-            if not p.log._closed:
-                abandon(p.log)
+            if not p._log._closed:
+                abandon(p._log)
     for fd in log._dir._lock_fds:
         os.close(fd)
 

@@ -89,7 +89,7 @@ def test_read_at_random_offsets_across_segments(elog) -> None:
         n = rng.randint(1, 9)
         assert p.append(records_for(p.end_offset, n)) == p.end_offset - n
     p.check()
-    assert len(p.log.segments) > 5
+    assert len(p._log.segments) > 5
     for _ in range(150):
         offset = rng.randint(0, p.end_offset)
         limit = rng.randint(1, 60)
@@ -104,12 +104,12 @@ def test_rolls_on_segment_bytes(elog) -> None:
     p = elog.create_topic("t", segment_bytes=500).partition(0)
     for _ in range(20):
         p.append(records_for(p.end_offset, 3))
-        assert all(seg.size <= 500 for seg in p.log.segments)
-    bases = [seg.base_offset for seg in p.log.segments]
+        assert all(seg.size <= 500 for seg in p._log.segments)
+    bases = [seg.base_offset for seg in p._log.segments]
     assert len(bases) > 3
     # Every segment but the last would have overflowed with the next batch.
-    for seg, nxt in zip(p.log.segments, p.log.segments[1:]):
-        first_of_next = p.log.read(nxt.base_offset, 1)[0][0]
+    for seg, nxt in zip(p._log.segments, p._log.segments[1:]):
+        first_of_next = p._log.read(nxt.base_offset, 1)[0][0]
         assert seg.size + first_of_next.total_bytes > 500
     p.check()
 
@@ -122,7 +122,7 @@ def test_rolls_on_segment_ms_with_a_manual_clock(elog, clock) -> None:
         p.append([(b"k", b"v")])  # timestamp = the clock's time
         clock.advance(400)
     # t0, +400, +800 share a segment; +1200 - t0 > 1000 rolls; +1600 - 1200 = 400 stays.
-    assert [seg.base_offset for seg in p.log.segments] == [0, 3]
+    assert [seg.base_offset for seg in p._log.segments] == [0, 3]
     assert [r.timestamp_ms for r in p.read(0)] == recorded
     p.check()
 
@@ -149,15 +149,15 @@ def test_retention_ms_via_run_retention_with_a_moved_clock(elog, clock) -> None:
         p.append(records_for(p.end_offset, 2))
         clock.advance(3600 * 1000)  # one hour
     # Thirty hours of data, a segment per hour and a bit (segment_ms is strict).
-    segments_before = len(p.log.segments)
+    segments_before = len(p._log.segments)
     assert segments_before >= 15
     assert elog.run_retention() > 0
     # Kept: every segment whose newest record is at most a day old.
     now = clock.time_ms()
-    assert all(now - seg.max_timestamp <= DAY_MS for seg in p.log.segments)
+    assert all(now - seg.max_timestamp <= DAY_MS for seg in p._log.segments)
     first = p.read(p.start_offset, 1)[0]
     assert now - first.timestamp_ms <= DAY_MS + 3600 * 1000  # at most the rest of a segment
-    assert p.start_offset == p.log.segments[0].base_offset > 0
+    assert p.start_offset == p._log.segments[0].base_offset > 0
     with pytest.raises(OffsetOutOfRangeError):
         p.read(0)
     # A week later everything is gone, the offsets stay.
@@ -177,7 +177,7 @@ def test_retention_bytes_via_run_retention(elog, clock) -> None:
     assert p.size_bytes > 4000
     deleted = elog.run_retention(now_ms=clock.time_ms())
     assert deleted > 0
-    segments = p.log.segments
+    segments = p._log.segments
     assert p.size_bytes >= 2000 - segments[0].size  # no more than needed was deleted
     assert p.size_bytes - segments[0].size < 2000  # deleting one more would be too many
     assert p.read(p.start_offset, 1)[0].offset == p.start_offset
@@ -309,9 +309,9 @@ def test_log_append_time_overwrites_timestamps(elog, clock) -> None:
     ct.append([(b"k", b"v", (), 5)])
     assert lat.read(0)[0].timestamp_ms == clock.time_ms()
     assert ct.read(0)[0].timestamp_ms == 5
-    header = lat.log.read(0, 1)[0][0]
+    header = lat._log.read(0, 1)[0][0]
     assert header.attributes & codec.attr_log_append_time
-    assert not ct.log.read(0, 1)[0][0].attributes & codec.attr_log_append_time
+    assert not ct._log.read(0, 1)[0][0].attributes & codec.attr_log_append_time
     result = lat.append_batch([(b"k", b"v")])
     assert result.log_append_time_ms == clock.time_ms()
     assert ct.append_batch([(b"k", b"v")]).log_append_time_ms == -1
@@ -486,7 +486,7 @@ def test_in_memory_mode_leaves_no_files(tmp_path, monkeypatch) -> None:
         p = elog.create_topic("t", segment_bytes=300).partition(0)
         for _ in range(30):
             p.append(records_for(p.end_offset, 2))
-        assert len(p.log.segments) > 3
+        assert len(p._log.segments) > 3
         p.truncate_to(50)
         p.delete_before(10)
         assert [r.offset for r in p.read(10, 100)] == list(range(10, 50))
@@ -612,9 +612,9 @@ def test_a_segment_rolled_by_a_single_record_append_is_dated_by_the_clock() -> N
     with eventlog.open(None, clock=clock) as elog:
         p = elog.create_topic("t", segment_bytes=200).partition(0)
         old = clock.time_ms() - 30 * DAY_MS
-        while len(p.log.segments) < 3:
+        while len(p._log.segments) < 3:
             p.append_record(b"k", b"v" * 40, None, old, 0)
-        assert [s.created_ms for s in p.log.segments[1:]] == [clock.time_ms()] * 2
+        assert [s.created_ms for s in p._log.segments[1:]] == [clock.time_ms()] * 2
 
 
 _key_or_none = st.one_of(st.none(), st.binary(max_size=20))
@@ -660,8 +660,8 @@ def test_append_record_and_append_columns_land_the_same_records(
             [key], [value], None if headers is None else [headers], [ts],
             attributes=attributes, producer_id=7, producer_epoch=0,
             base_sequence=len(records) - 1).base_offset
-    assert [(s.base_offset, s.created_ms) for s in one.log.segments] == [
-        (s.base_offset, s.created_ms) for s in batch.log.segments]
+    assert [(s.base_offset, s.created_ms) for s in one._log.segments] == [
+        (s.base_offset, s.created_ms) for s in batch._log.segments]
     ours, theirs = one.read_batches(0, 100), batch.read_batches(0, 100)
     assert len(ours) == len(theirs) == len(records)
     for (h1, c1), (h2, c2) in zip(ours, theirs):
