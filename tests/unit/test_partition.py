@@ -547,33 +547,36 @@ class _ContentionLock:
 
 
 class _RacingSignal(DataSignal):
-    """A DataSignal whose first read of ``version`` (in an append's increment) lets a
-    second append, in another thread, run until it finished or waits for the signal's
-    lock: the interleaving under which an unlocked ``version += 1`` loses a count."""
+    """A DataSignal that keeps every value stored in ``version``. Its first store waits
+    for a second append, in another thread, to finish or to wait for the signal's
+    lock: the interleaving under which an unlocked ``version += 1`` stores one value
+    twice (both appends read 0 and store 1)."""
 
-    __slots__ = ("_racer", "_value")
+    __slots__ = ("_racer", "_value", "stored")
 
     def __init__(self) -> None:
         self._racer: Any = None
+        self.stored: list[int] = []
         super().__init__()
 
     @property  # type: ignore[override]
     def version(self) -> int:
-        value = self._value
-        racer, self._racer = self._racer, None
-        if racer is not None:
-            racer()
-        return value
+        return self._value
 
     @version.setter
     def version(self, value: int) -> None:
+        racer, self._racer = self._racer, None
+        if racer is not None:
+            racer()
         self._value = value
+        self.stored.append(value)
 
 
-def test_appends_to_two_partitions_at_once_count_twice_on_the_shared_signal() -> None:
+def test_appends_to_two_partitions_at_once_store_different_versions() -> None:
     # Regression: the increment ran without a lock, so two partitions appending at
-    # once could both read 0 and write 1; a consumer that had read 1 then waited for
-    # a change that had already happened, until its poll timed out.
+    # once could both read n and store n + 1 (or a stale store could bring back a
+    # value a consumer had read); a consumer waiting for the version to differ from
+    # what it read then slept through an append, until its poll timed out.
     clock = ManualClock()
     signal = _RacingSignal()
     progress = threading.Event()
@@ -598,7 +601,8 @@ def test_appends_to_two_partitions_at_once_count_twice_on_the_shared_signal() ->
     other.join(30)
     assert not other.is_alive()
     assert (p0.end_offset, p1.end_offset) == (1, 1)
-    assert signal.version == 2
+    first, *bumps = signal.stored
+    assert len(bumps) == len(set(bumps) - {first}) == 2  # each append a new value
 
 
 # --------------------------------------------------------------- one append path

@@ -4,7 +4,8 @@ Appends are serialised by the partition lock; reads take no lock and never see
 a partly written batch (the storage layer publishes a batch only once all its
 bytes are in the map). The high watermark is the log end offset: with one
 in-process replica every appended record is committed at once (KAFKA_SEMANTICS
-11.6). Every append, of a batch or of one record, lands through ``_land``.
+11.6). A batch lands through ``_land``; ``append_record`` (every ``send()``) inlines
+it, and a test feeds both the same records and compares what they leave.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from ..storage.batch import BatchHeader
 from ..storage.key_index import KeyIndex
 from ..storage.partition_log import PartitionLog
 from ..storage.txn_index import PartitionTxns
-from ..storage.verifier import VerifyReport, verify_log
 from .partition_keys import PartitionKeys
 from .partition_maintenance import PartitionMaintenance
 from .partition_reads import PartitionReads
@@ -153,17 +153,6 @@ class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionM
     def segment_count(self) -> int:
         """How many segments the partition's log has (its active one included)."""
         return len(self._log.segments)
-
-    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
-        """Check every batch of every segment on disk against its CRC and the offsets
-        around it, as ``eventlog logfiles verify`` does; ``progress(bytes)`` is called
-        as it goes. Changes nothing.
-
-        Cost: a read of every byte of the partition.
-        Thread safety: any thread; appends go on meanwhile (their batches may be left out).
-        Raises: nothing for damage (it is reported); StorageError if a file cannot be read.
-        """
-        return verify_log(self._log, progress=progress)
 
     def _ensure_open(self) -> None:
         if self._closed:
@@ -330,33 +319,17 @@ class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionM
         if expected_key_versions:
             self._check_key_versions_locked(expected_key_versions)
 
-    def append_record(
-        self,
-        key: bytes | None,
-        value: bytes | None,
-        headers: tuple | None,
-        timestamp_ms: int,
-        attributes: int,
-        producer_id: int = -1,
-        producer_epoch: int = -1,
-        sequence: int = -1,
-        sync: bool = True,
-    ) -> tuple[int, int]:
-        """Append one validated record as a batch of one (the producer's ``send`` path).
-
-        ``sync=False`` (fsync="always" only): return before the record is on disk;
-        the caller calls ``sync(offset + 1)`` once it released its own locks, so
-        that senders of one producer share an fsync too.
-
-        Returns ``(offset, timestamp_ms)``: where the record is (for a duplicate,
-        where it was first appended) and the timestamp it carries (the log append
-        time on a LogAppendTime topic). A plain tuple: this runs once per ``send()``.
-
-        The caller guarantees ``append``'s checks (key and value bytes or None,
-        headers a tuple of ``(str, bytes | None)`` pairs or None, timestamp an int
-        >= 0); the rest (compacted keys, sizes, sequences) is checked here.
-        ``append_columns`` with one record, but encoded in the single-record form
-        (``codec.encode_one``) and returning a tuple; both land through ``_land``.
+    def append_record(self, key: bytes | None, value: bytes | None, headers: tuple | None,
+                      timestamp_ms: int, attributes: int, producer_id: int = -1,
+                      producer_epoch: int = -1, sequence: int = -1, sync: bool = True
+                      ) -> tuple[int, int]:
+        """Append one validated record as a batch of one (the producer's ``send`` path);
+        returns ``(offset, timestamp_ms)``: where it is (for a duplicate, where it was
+        first appended) and the timestamp it carries (the log append time on a
+        LogAppendTime topic). ``sync=False`` (fsync="always"): return before the record
+        is on disk; the caller calls ``sync(offset + 1)`` once it released its locks.
+        The caller made ``append``'s checks of the key, value, headers and timestamp.
+        ``append_columns`` for one record in the single-record form, ``_land`` inlined.
 
         Cost: one msgpack call, one CRC, one copy.
         Thread safety: thread-safe (the partition lock).
@@ -370,28 +343,49 @@ class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionM
             if self._closed:
                 self._ensure_open()
             if producer_id >= 0:
-                found = self._producers.check(producer_id, producer_epoch, sequence, 1)
-                if found is not None:
-                    return found.base_offset, timestamp_ms
+                entry = self._producers.get(producer_id)
+                if entry is None or entry.epoch != producer_epoch or (
+                        entry.last_sequence + 1) % sequence_modulus != sequence:  # not the next
+                    found = self._producers.check(producer_id, producer_epoch, sequence, 1)
+                    if found is not None:
+                        return found.base_offset, timestamp_ms
+                    entry = None  # a new epoch, or an unknown producer: record() it
             now_ms = self._clock.time_ms()
             if self._log_append_time:
                 timestamp_ms = now_ms
                 attributes |= codec.attr_log_append_time
             log = self._log
             base = log.end_offset
-            data, header = codec.encode_one(
-                base, timestamp_ms, key, value, headers, attributes,
-                producer_id, producer_epoch, sequence,
-            )
+            data, header = codec.encode_one(base, timestamp_ms, key, value, headers, attributes,
+                                            producer_id, producer_epoch, sequence)
             if len(data) > self._max_message_bytes:
                 self._too_large(len(data), 1)
-            self._land(data, header, 1, (key,), now_ms, attributes,
-                       producer_id, producer_epoch, sequence)
+            # _land for one record, inlined (once per send(): the call and the general
+            # steps cost ~8%); test_partition.py feeds both the same records.
+            if attributes & _transactional:
+                self._txn_begin(producer_id, base)
+            try:
+                log.append_encoded(data, header, now_ms=now_ms)
+            except StorageError:
+                self._append_failed(base, 1, producer_id, producer_epoch, sequence)
+                raise
+            if producer_id >= 0:
+                if entry is not None:  # the next sequence of the same epoch (checked above)
+                    entry.last_sequence = sequence
+                    entry.batches.append((producer_epoch, sequence, sequence, base, base))
+                else:
+                    self._producers.record(producer_id, producer_epoch, sequence, 1, base, base)
+            if (self._key_index is not None or self._flush_interval_messages is not None
+                    or self._waiters):
+                self._after_one(key, base, len(data))
         finally:
             lock.release()
         if self._sync_appends and sync:
             self._sync(log, base + 1)
-        self._signal.bump()
+        signal = self._signal  # DataSignal.bump, inlined: once per send()
+        signal.version = next(signal.counter)
+        if signal.waiters:
+            signal.notify()
         return base, timestamp_ms
 
     def _land(
@@ -411,8 +405,7 @@ class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionM
         sequence, the key index, interval flushes, waiters. Caller holds the lock.
         ``now_ms`` (the clock's, not a record's) dates a segment this append rolls.
 
-        On StorageError the bytes may be in the log even though a later step (an
-        fsync) failed: the sequence is remembered then, so a retry is a duplicate."""
+        """
         log = self._log
         base = header[0]
         if attributes & _transactional:  # one test per batch; see _txn_begin
@@ -420,11 +413,7 @@ class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionM
         try:
             log.append_encoded(data, header, now_ms=now_ms)
         except StorageError:
-            if log.end_offset > base:
-                self._drop_key_index()
-                if producer_id >= 0:
-                    self._producers.record(producer_id, producer_epoch, base_sequence, count,
-                                           base, base + count - 1)
+            self._append_failed(base, count, producer_id, producer_epoch, base_sequence)
             raise
         if producer_id >= 0:
             self._producers.record(producer_id, producer_epoch, base_sequence, count,
@@ -435,6 +424,26 @@ class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionM
             key_index.end_offset = log.end_offset
         if self._flush_interval_messages is not None or self._waiters:
             self._after_append(count)
+
+    def _after_one(self, key: bytes | None, base: int, size: int) -> None:
+        """_land's last steps for the one record ``append_record`` put at ``base``."""
+        key_index = self._key_index
+        if key_index is not None:
+            if key is not None:
+                key_index.add(key, base, self._log.last_batch_position(size))
+            key_index.end_offset = base + 1
+        self._after_append(1)
+
+    def _append_failed(self, base: int, count: int, producer_id: int, producer_epoch: int,
+                       base_sequence: int) -> None:
+        """An append at ``base`` raised StorageError. The bytes may be in the log even
+        though a later step (an fsync) failed: then the key index is dropped and the
+        sequence remembered, so a retry is a duplicate. Caller holds the lock."""
+        if self._log.end_offset > base:
+            self._drop_key_index()
+            if producer_id >= 0:
+                self._producers.record(producer_id, producer_epoch, base_sequence, count,
+                                       base, base + count - 1)
 
     def sync(self, end: int) -> None:
         """With fsync="always": return once every offset below ``end`` is on disk
@@ -504,29 +513,6 @@ class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionM
         if self._waiters:
             self._data.notify_all()
 
-    @property
-    def fsync_error(self) -> StorageError | None:
-        """The first failed fsync of this partition, or None. Once set, every write
-        raises StorageError until the log is closed and opened again (docs/storage.md,
-        "When the disk fails"); reads go on."""
-        return self._log.fsync_error
-
-    def flush(self) -> None:
-        """fsync what was appended (whatever the fsync policy). StorageError if the
-        fsync fails, after which the partition refuses writes (``fsync_error``).
-
-        Cost: one fsync.
-        Thread safety: thread-safe.
-        Raises: StorageError if the fsync fails.
-        """
-        with self._lock:
-            if not self._closed:
-                self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        self._log.flush()
-        self._unflushed_messages = 0
-
     def close(self) -> None:
         """Close the partition's log (its EventLog closed, or its topic was deleted);
         waiters wake, and every later read or write raises ClosedError.
@@ -546,16 +532,6 @@ class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionM
                     self._txns.close(self._log.end_offset)
             finally:
                 self._log.close()
-
-    def check(self) -> None:
-        """Assert the partition's invariants (DESIGN invariant 1).
-
-        Cost: one close of the storage log.
-        Thread safety: thread-safe; idempotent.
-        Raises: StorageError if a file cannot be closed.
-        """
-        with self._lock:
-            self._log.check()
 
     def __repr__(self) -> str:
         return (

@@ -1,5 +1,6 @@
-"""PartitionMaintenance: a partition's truncation, head deletion, rolls, retention and
-compaction, each under the partition lock (the cleaner only to swap segments in)."""
+"""PartitionMaintenance: a partition's truncation, head deletion, rolls, retention,
+compaction, flushes and checks, each under the partition lock (the cleaner only to
+swap segments in)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
+from ..errors import StorageError
 from ..storage.cleaner import CleanerStats
 from ..storage.txn_index import PartitionTxns
+from ..storage.verifier import VerifyReport, verify_log
 from .partition_keys import _DropKeyIndexOnCommit
 from .producer_state import ProducerStates
 
@@ -26,6 +29,7 @@ class PartitionMaintenance:
     _lock: threading.Lock
     _clock: Clock
     _closed: bool
+    _unflushed_messages: int
     _txns: PartitionTxns | None
     _producers: ProducerStates
 
@@ -114,3 +118,46 @@ class PartitionMaintenance:
                     self._txns.reconcile(self._log)  # merged segments: move their entries
         return stats
 
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Check every batch of every segment on disk against its CRC and the offsets
+        around it, as ``eventlog logfiles verify`` does; ``progress(bytes)`` is called
+        as it goes. Changes nothing.
+
+        Cost: a read of every byte of the partition.
+        Thread safety: any thread; appends go on meanwhile (their batches may be left out).
+        Raises: nothing for damage (it is reported); StorageError if a file cannot be read.
+        """
+        return verify_log(self._log, progress=progress)
+
+    @property
+    def fsync_error(self) -> StorageError | None:
+        """The first failed fsync of this partition, or None. Once set, every write
+        raises StorageError until the log is closed and opened again (docs/storage.md,
+        "When the disk fails"); reads go on."""
+        return self._log.fsync_error
+
+    def flush(self) -> None:
+        """fsync what was appended (whatever the fsync policy). StorageError if the
+        fsync fails, after which the partition refuses writes (``fsync_error``).
+
+        Cost: one fsync.
+        Thread safety: thread-safe.
+        Raises: StorageError if the fsync fails.
+        """
+        with self._lock:
+            if not self._closed:
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        self._log.flush()
+        self._unflushed_messages = 0
+
+    def check(self) -> None:
+        """Assert the partition's invariants (DESIGN invariant 1).
+
+        Cost: one close of the storage log.
+        Thread safety: thread-safe; idempotent.
+        Raises: StorageError if a file cannot be closed.
+        """
+        with self._lock:
+            self._log.check()
