@@ -39,7 +39,7 @@ from .group.assignors import (
     StickyAssignor,
 )
 from .log import EventLog, LogRecoveryReport, open
-from .partitioner import DefaultPartitioner, RoundRobinPartitioner, murmur2
+from .partitioning import DefaultPartitioner, RoundRobinPartitioner, murmur2
 from .producer import DeliveryFuture, Producer, ProducerConfig
 from .records import (
     ConsumerGroupMetadata,

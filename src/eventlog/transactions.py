@@ -58,8 +58,8 @@ from .producer import (
     Producer,
     _PartitionQueue,
     _State,
-    register_transactional_class,
 )
+from .producer.facade import register_transactional_class
 from .records import ConsumerGroupMetadata, TopicPartition
 from .storage.batch import attr_transactional
 
@@ -89,10 +89,10 @@ class _TxnPartition:
         if self._token is not producer._txn_token:
             producer._add_partition(self)
 
-    def append_record(self, *args: Any) -> tuple[int, int]:
+    def append_record(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
         self._before()
         try:
-            return self._part.append_record(*args)
+            return self._part.append_record(*args, **kwargs)
         except StorageError:
             raise  # retried by the producer; _TxnState.retry_or_raise sees the last one
         except EventLogError as exc:

@@ -47,8 +47,8 @@ from itertools import compress
 from operator import itemgetter
 from typing import Any
 
-from .broker import Broker as EventLog  # the broker layer; eventlog.EventLog subclasses it
-from .broker.partition import (
+from ..broker import Broker as EventLog  # the broker layer; eventlog.EventLog subclasses it
+from ..broker.partition import (
     AppendResult,
     Partition,
     check_bytes_column,
@@ -58,10 +58,10 @@ from .broker.partition import (
     timestamp_ms_max,
     timestamp_problem,
 )
-from .broker.topic import internal_topics
-from .clock import SystemClock
-from .config import client_config
-from .errors import (
+from ..broker.topic import internal_topics
+from ..clock import SystemClock
+from ..config import client_config
+from ..errors import (
     ClosedError,
     EventLogError,
     EventLogTimeoutError,
@@ -71,8 +71,8 @@ from .errors import (
     StorageError,
     UnknownPartitionError,
 )
-from .metrics.window import Window, WindowedMax, average, max_of, rate_per_s
-from .partitioner import (
+from ..metrics.window import Window, WindowedMax, average, max_of, rate_per_s
+from ..partitioning import (
     DefaultPartitioner,
     Partitioner,
     cached_key_hash,
@@ -82,9 +82,9 @@ from .partitioner import (
     partitions_for_keys,
     resolve_partitioner,
 )
-from .records import RecordMetadata
-from .serde import resolve_serializer
-from .storage.batch import COMPRESSION_CODES
+from ..records import RecordMetadata
+from ..serde import resolve_serializer
+from ..storage.batch import COMPRESSION_CODES
 
 __all__ = ["BatchMetadata", "DeliveryFuture", "Producer", "ProducerConfig"]
 
