@@ -29,7 +29,7 @@ from ..storage.files import os_files
 from ..storage.follower import FollowedLog
 from ..storage.key_index import KeyIndex
 from .core import Broker, recovery_report
-from .log_dir import LogDir, _refuse_symlinks, topics_file
+from .log_dir import LogDir, topics_file
 from .options import LogOptions
 from .partition import Partition
 from .topic import Topic
@@ -142,10 +142,10 @@ class ReadOnlyBroker(Broker):
         if stamp == self._meta_stamp:
             return False
         assert self.path is not None
-        _refuse_symlinks(self.path, [topics_file])
+        self._dir.refuse_symlinks([topics_file])
         meta = self._dir.read_metadata()
-        _refuse_symlinks(self.path, [f"{name}-{i}" for name, count, _ in meta.topics
-                                     for i in range(count)])
+        self._dir.refuse_symlinks([f"{name}-{i}" for name, count, _ in meta.topics
+                                   for i in range(count)])
         changed = self._apply_metadata(meta.topics)
         self._meta_stamp = stamp if self._complete(meta.topics) else None
         if changed:
