@@ -27,15 +27,11 @@ LABELS = ("Cost:", "Thread safety:", "Raises:")
 # Remove a name when its methods are done; the list must end empty.
 NOT_YET_DOCUMENTED: frozenset[str] = frozenset(
     {
-        "CooperativeStickyAssignor",
         "DefaultPartitioner",
         "DeliveryFuture",
         "Producer",
         "ProducerConfig",
-        "RangeAssignor",
-        "RoundRobinAssignor",
         "RoundRobinPartitioner",
-        "StickyAssignor",
         "TransactionalProducer",
         "murmur2",
     }
