@@ -36,6 +36,9 @@ from .structs import (
 
 __version__ = "0.14.0"
 
+# aiokafka.producer.producer._missing: the default of configs left unset (``acks``)
+_missing: Any = object()
+
 __all__ = [
     "AIOKafkaConsumer",
     "AIOKafkaProducer",
@@ -205,6 +208,8 @@ class AIOKafkaProducer:
         self._key_ser = _serializer(configs.pop("key_serializer", None), "key_serializer")
         self._value_ser = _serializer(configs.pop("value_serializer", None), "value_serializer")
         acks = configs.pop("acks", 1)
+        if acks is _missing:
+            acks = 1
         idempotence = bool(configs.pop("enable_idempotence", False))
         if idempotence:
             acks = "all"
@@ -217,6 +222,9 @@ class AIOKafkaProducer:
             raise errors.ConfigError(
                 f"max_batch_size must be an int >= 1, got {self._max_batch_size!r}")
         partitioner = configs.pop("partitioner", None)
+        if configs.get("transactional_id") is None:  # aiokafka's defaults: no transactions
+            configs.pop("transactional_id", None)
+            configs.pop("transaction_timeout_ms", None)
         _refuse({k: v for k, v in configs.items()}, _PRODUCER_IGNORED, "AIOKafkaProducer",
                 {"transactional_id": "transactions are not implemented",
                  "transaction_timeout_ms": "transactions are not implemented"})
@@ -427,6 +435,23 @@ class _Listener:
         self.on_partitions_revoked(partitions)
 
 
+class _CoordinatorView:
+    """``consumer._coordinator``: the group member id and generation."""
+
+    def __init__(self, consumer: _ElConsumer) -> None:
+        self.member_id = consumer.member_id
+        self.generation = consumer.generation
+        self.group_id = consumer.group_id
+
+
+class _SubscriptionView:
+    """``consumer._subscription``: the subscribed topics and the assignment."""
+
+    def __init__(self, consumer: _ElConsumer) -> None:
+        self.topics = set(consumer.subscription())
+        self.assigned_partitions = set(consumer.assignment())
+
+
 class AIOKafkaConsumer:
     """``aiokafka.AIOKafkaConsumer(*topics, **configs)`` on the EventLog
     ``bootstrap_servers`` selects. ``async for`` ends with the consumer's ``stop()``."""
@@ -472,6 +497,16 @@ class AIOKafkaConsumer:
             self.subscribe(topics=list(topics))
 
     # ------------------------------------------------------------------ lifecycle
+
+    # aiokafka's internals that frameworks read (FastStream logs the member id and the
+    # subscribed topics): the same facts, from eventlog's consumer
+    @property
+    def _coordinator(self) -> _CoordinatorView:
+        return _CoordinatorView(self._c)
+
+    @property
+    def _subscription(self) -> _SubscriptionView:
+        return _SubscriptionView(self._c)
 
     async def start(self) -> None:
         """Nothing to connect to; the group is joined at the first fetch."""
