@@ -7,9 +7,10 @@
   Producer/Consumer (issue 12's goal: the compat modules at >= 0.8x the native API).
   Each client runs with its library's defaults (librdkafka lingers 5 ms,
   kafka-python and aiokafka 0) and is compared with the native API at the same
-  ``linger_ms``; kafka-python also runs with ``linger_ms=5``;
-* the time of a test that produces 1,000 records and consumes them in a group of two
-  through ``eventlog.compat.confluent_kafka`` (goal: <= 50 ms).
+  ``linger_ms``; kafka-python also runs with ``linger_ms=5``.
+
+The 50 ms test (1,000 records through a group of two) is timed by
+``benchmarks/compat_group.py``.
 
 Everything runs in process on an in-memory log with a ManualClock.
 """
@@ -126,28 +127,6 @@ def aiokafka(n: int) -> tuple[float, float]:
         return asyncio.run(run())
 
 
-def group_of_two_ms() -> float:
-    start = time.perf_counter()
-    with use_eventlog() as clients:
-        ck = clients.confluent_kafka
-        clients.log.create_topic("t", 2)
-        producer = ck.Producer({})
-        for i in range(1000):
-            producer.produce("t", VALUE, b"k%d" % i)
-        producer.flush()
-        conf = {"group.id": "g", "auto.offset.reset": "earliest"}
-        members = [ck.Consumer(conf), ck.Consumer(conf)]
-        for m in members:
-            m.subscribe(["t"])
-        got = 0
-        while got < 1000:
-            for m in members:
-                got += sum(1 for msg in m.consume(500, 0) if msg.error() is None)
-        for m in members:
-            m.close()
-    return (time.perf_counter() - start) * 1000
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compat", description=__doc__)
     parser.add_argument("--records", type=int, default=20_000)
@@ -165,11 +144,9 @@ def main(argv: list[str] | None = None) -> None:
         ("compat aiokafka", aiokafka, "eventlog native, linger 0"),
     ]
     figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in systems}
-    group_ms: list[float] = []
     for _ in range(args.runs):  # interleaved, so a change in the machine's load hits all
         for name, fn, _ in systems:
             figures[name].append(fn(n))
-        group_ms.append(group_of_two_ms())
     medians = {name: (statistics.median(p for p, _ in runs), statistics.median(c for _, c in runs))
                for name, runs in figures.items()}
     print(f"{'system':<32}{'produce/s':>11}{'ratio':>7}{'consume/s':>11}{'ratio':>7}")
@@ -177,8 +154,6 @@ def main(argv: list[str] | None = None) -> None:
         p, c = medians[name]
         base = medians[base_name or name]
         print(f"{name:<32}{p:>11,.0f}{p / base[0]:>7.2f}{c:>11,.0f}{c / base[1]:>7.2f}")
-    print(f"1,000 records through a group of 2 (confluent_kafka): "
-          f"{statistics.median(group_ms):.1f} ms (min {min(group_ms):.1f})")
 
 
 if __name__ == "__main__":
