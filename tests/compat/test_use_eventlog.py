@@ -20,13 +20,6 @@ from eventlog.testing import ManualClock, use_eventlog
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-@pytest.fixture
-def log():
-    log = eventlog.open(None, clock=ManualClock(), auto_create_topics=True)
-    yield log
-    log.close()
-
-
 def test_imports_resolve_to_compat_modules_inside_and_come_back_after(log) -> None:
     roots = ("confluent_kafka", "kafka", "aiokafka")
     before = {n: m for n, m in sys.modules.items() if n.split(".")[0] in roots}

@@ -1,4 +1,4 @@
-"""Tests for eventlog.partitioner and eventlog.testing.partitioners.
+"""Tests for eventlog.partitioning and eventlog.testing.partitioners.
 
 Keyed partitioning is checked three ways: against Kafka's own murmur2 vectors
 (UtilsTest.testMurmur2, KAFKA_SEMANTICS 1.4 and 1.5); against a golden table
@@ -22,9 +22,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventlog import partitioner as partitioner_module
 from eventlog.errors import InvalidConfigError, UnknownPartitionError
-from eventlog.partitioner import (
+from eventlog.partitioning import (
     DefaultPartitioner,
     Partitioner,
     RoundRobinPartitioner,
@@ -34,6 +33,7 @@ from eventlog.partitioner import (
     resolve_partitioner,
     to_positive,
 )
+from eventlog.partitioning import caches as partitioner_module
 from eventlog.testing.partitioners import check_partitioner
 
 

@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_partitioner import KAFKA_VECTORS  # the same directory, on sys.path
 
-from eventlog import partitioner
-from eventlog.partitioner import (
+from eventlog.partitioning import (
+    caches,
+    hashing,
     murmur2,
     partition_bytes_for_keys,
     partition_for_key,
@@ -25,17 +26,17 @@ def scalar(keys: list[bytes]) -> list[int]:
 
 @pytest.fixture(autouse=True)
 def cold_cache():
-    partitioner._key_hash_cache.clear()
-    partitioner._partition_maps.clear()
+    caches._key_hash_cache.clear()
+    caches._partition_maps.clear()
     yield
-    partitioner._key_hash_cache.check()  # every hash the bulk path cached is right
-    partitioner._key_hash_cache.clear()
-    partitioner._partition_maps.clear()
+    caches._key_hash_cache.check()  # every hash the bulk path cached is right
+    caches._key_hash_cache.clear()
+    caches._partition_maps.clear()
 
 
 @given(st.lists(st.binary(max_size=40), max_size=50), st.integers(1, 1000))
 def test_bulk_matches_one_at_a_time(keys: list[bytes], n: int) -> None:
-    partitioner._key_hash_cache.clear()
+    caches._key_hash_cache.clear()
     assert partitions_for_keys(keys, n) == [h % n for h in scalar(keys)]
     assert partitions_for_keys(keys, n) == [partition_for_key(k, n) for k in keys]  # cached
 
@@ -73,16 +74,16 @@ def test_partition_bytes_match_murmur2_cached_or_not(keys: list[bytes], n: int) 
     expected = bytes(h % n for h in scalar(keys))
     assert partition_bytes_for_keys(keys, n) == expected  # cold
     assert partition_bytes_for_keys(keys, n) == expected  # from the per-count map
-    for count, known in partitioner._partition_maps.items():
+    for count, known in caches._partition_maps.items():
         for key, p in known.items():
             assert p == (murmur2(key) & 0x7FFFFFFF) % count
 
 
 def test_partition_maps_stay_bounded() -> None:
     keys = [b"key-%d" % i for i in range(10)]
-    for n in range(1, 3 * partitioner._partition_maps_max):
+    for n in range(1, 3 * caches._partition_maps_max):
         assert partition_bytes_for_keys(keys, n) == bytes(h % n for h in scalar(keys))
-    assert len(partitioner._partition_maps) <= partitioner._partition_maps_max
+    assert len(caches._partition_maps) <= caches._partition_maps_max
 
 
 def test_keys_too_long_to_cache_are_hashed_every_time() -> None:
@@ -91,22 +92,22 @@ def test_keys_too_long_to_cache_are_hashed_every_time() -> None:
     for _ in range(2):
         assert partitions_for_keys(keys, 5) == expected
         assert partition_bytes_for_keys(keys, 5) == bytes(expected)
-    assert all(len(k) <= 256 for k in partitioner._key_hash_cache.hashes)
+    assert all(len(k) <= 256 for k in caches._key_hash_cache.hashes)
 
 
 def test_a_full_cache_is_cleared_and_results_stay_right(monkeypatch) -> None:
-    monkeypatch.setattr(partitioner, "key_hash_cache_entries_max", 10)
+    monkeypatch.setattr(caches, "key_hash_cache_entries_max", 10)
     keys = [b"key-%d" % i for i in range(25)]
     expected = [h % 3 for h in scalar(keys)]
     assert partitions_for_keys(keys, 3) == expected
     assert partition_bytes_for_keys(keys, 3) == bytes(expected)
-    assert len(partitioner._key_hash_cache.hashes) <= 10
-    assert all(len(m) <= 10 for m in partitioner._partition_maps.values())
+    assert len(caches._key_hash_cache.hashes) <= 10
+    assert all(len(m) <= 10 for m in caches._partition_maps.values())
 
 
-@pytest.mark.parametrize("count", [partitioner.bulk_hash_keys_min,
-                                   partitioner.strided_lanes_keys_min - 1,
-                                   partitioner.strided_lanes_keys_min, 500])
+@pytest.mark.parametrize("count", [hashing.bulk_hash_keys_min,
+                                   hashing.strided_lanes_keys_min - 1,
+                                   hashing.strided_lanes_keys_min, 500])
 @pytest.mark.parametrize("length", [0, 1, 3, 4, 7, 16, 19, 64])
 def test_both_ways_of_filling_lanes(count: int, length: int) -> None:
     rng = random.Random(count * 100 + length)

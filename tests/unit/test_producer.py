@@ -23,7 +23,7 @@ from eventlog.errors import (
     UnknownPartitionError,
     UnknownTopicError,
 )
-from eventlog.partitioner import murmur2
+from eventlog.partitioning import murmur2
 from eventlog.producer import DeliveryFuture, Producer
 from eventlog.testing import ManualClock
 

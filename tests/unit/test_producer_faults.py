@@ -10,8 +10,8 @@ import struct
 import pytest
 
 import eventlog
+from eventlog.broker.partition import Partition
 from eventlog.errors import EventLogError, InvalidRecordError, StorageError
-from eventlog.partition import Partition
 from eventlog.testing import ManualClock
 
 BAD_TIMESTAMPS = [2**63, 2**64, -1, -(2**63), 1.5, "0", True, b"1"]

@@ -24,7 +24,7 @@ import random
 from collections.abc import Iterable
 from typing import NoReturn
 
-from eventlog.partitioner import Partitioner
+from eventlog.partitioning import Partitioner
 
 __all__ = ["check_partitioner"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from ...partitioner import murmur2
+from ...partitioning import murmur2
 
 __all__ = ["DefaultPartitioner", "murmur2"]
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ... import errors as el_errors
-from ...partitioner import DefaultPartitioner, murmur2
+from ...partitioning import DefaultPartitioner, murmur2
 from ...producer import Producer as _ElProducer
 from ...producer import ProducerConfig
 from ._common import Options, cluster_metadata, kafka_error_for, log_from, to_bytes, translated

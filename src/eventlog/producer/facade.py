@@ -47,21 +47,8 @@ from itertools import compress
 from operator import itemgetter
 from typing import Any
 
-from .broker import EventLog
-from .clock import SystemClock
-from .config import client_config
-from .errors import (
-    ClosedError,
-    EventLogError,
-    EventLogTimeoutError,
-    InvalidConfigError,
-    InvalidRecordError,
-    RecordTooLargeError,
-    StorageError,
-    UnknownPartitionError,
-)
-from .metrics.window import Window, WindowedMax, average, max_of, rate_per_s
-from .partition import (
+from ..broker import EventLog
+from ..broker.partition import (
     AppendResult,
     Partition,
     check_bytes_column,
@@ -71,7 +58,21 @@ from .partition import (
     timestamp_ms_max,
     timestamp_problem,
 )
-from .partitioner import (
+from ..broker.topic import internal_topics
+from ..clock import SystemClock
+from ..config import client_config
+from ..errors import (
+    ClosedError,
+    EventLogError,
+    EventLogTimeoutError,
+    InvalidConfigError,
+    InvalidRecordError,
+    RecordTooLargeError,
+    StorageError,
+    UnknownPartitionError,
+)
+from ..metrics.window import Window, WindowedMax, average, max_of, rate_per_s
+from ..partitioning import (
     DefaultPartitioner,
     Partitioner,
     cached_key_hash,
@@ -81,10 +82,9 @@ from .partitioner import (
     partitions_for_keys,
     resolve_partitioner,
 )
-from .records import RecordMetadata
-from .serde import resolve_serializer
-from .storage.batch import COMPRESSION_CODES
-from .topic import internal_topics
+from ..records import RecordMetadata
+from ..serde import resolve_serializer
+from ..storage.batch import COMPRESSION_CODES
 
 __all__ = ["BatchMetadata", "DeliveryFuture", "Producer", "ProducerConfig"]
 
@@ -948,7 +948,7 @@ class Producer:
         # Producer(log, transactional_id=...) is a TransactionalProducer (transactions.py).
         if cls is Producer and (config.get("transactional_id") is not None
                                 or config.get("transactional.id") is not None):
-            from .transactions import TransactionalProducer
+            from ..transactions import TransactionalProducer
             return super().__new__(TransactionalProducer)
         return super().__new__(cls)
 
