@@ -287,3 +287,34 @@ def test_an_unlisted_transition_stops_the_consumer(
     c.subscribe(["t"])
     with pytest.raises(AssertionError, match="join_complete in unjoined"):
         c.poll()
+
+
+class Recorder(ConsumerRebalanceListener):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[TP]]] = []
+
+    def on_partitions_revoked(self, partitions: list[TP]) -> None:
+        self.calls.append(("revoked", partitions))
+
+    def on_partitions_assigned(self, partitions: list[TP]) -> None:
+        self.calls.append(("assigned", partitions))
+
+    def on_partitions_lost(self, partitions: list[TP]) -> None:
+        self.calls.append(("lost", partitions))
+
+
+def test_a_group_view_on_a_read_only_log_revokes_on_unsubscribe(tmp_path: Path) -> None:
+    """A group consumer of a read-only log owns every partition without joining
+    (it never leaves ``unjoined``); unsubscribing revokes them: nothing was lost."""
+    with eventlog.open(tmp_path / "data") as writer:
+        writer.create_topic("t", 2)
+        with eventlog.open(writer.path, read_only=True) as reader:
+            listener = Recorder()
+            view = Consumer(reader, group_id="g")
+            view.subscribe(["t"], listener=listener)
+            view.poll()
+            assert view._membership.state is S.UNJOINED
+            view.unsubscribe()
+            owned = [TP("t", 0), TP("t", 1)]
+            assert listener.calls == [("assigned", owned), ("revoked", owned)]
+            view.close()

@@ -35,14 +35,16 @@ Draw the diagram from the table with :func:`mermaid` (docs/consumers.md shows it
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from types import MappingProxyType
+
+from ..group.transitions import Named, follow
+from ..group.transitions import mermaid as draw
 
 __all__ = ["TRANSITIONS", "MemberEvent", "MemberState", "mermaid", "next_state"]
 
 
-class MemberState(str, enum.Enum):
+class MemberState(Named):
     """A consumer's state as a group member (see the module docstring)."""
 
     UNJOINED = "unjoined"
@@ -50,11 +52,8 @@ class MemberState(str, enum.Enum):
     STABLE = "stable"
     FENCED = "fenced"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class MemberEvent(str, enum.Enum):
+class MemberEvent(Named):
     """What happened to a member (see the module docstring)."""
 
     JOIN_PENDING = "join_pending"
@@ -63,9 +62,6 @@ class MemberEvent(str, enum.Enum):
     LOST = "lost"
     FENCED = "fenced"
     LEAVE = "leave"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _S = MemberState
@@ -102,17 +98,9 @@ def next_state(state: MemberState, event: MemberEvent) -> MemberState:
     Raises:
         AssertionError: the table has no such transition (a bug in the caller).
     """
-    try:
-        return TRANSITIONS[(state, event)]
-    except KeyError:
-        raise AssertionError(
-            f"illegal member transition: event {event} in state {state}"
-        ) from None
+    return follow(TRANSITIONS, state, event, "member")
 
 
 def mermaid() -> str:
     """The transition table as a Mermaid ``stateDiagram-v2`` (for the docs). Pure."""
-    lines = ["stateDiagram-v2", f"    [*] --> {_S.UNJOINED.value}"]
-    for (state, event), target in TRANSITIONS.items():
-        lines.append(f"    {state.value} --> {target.value}: {event.value}")
-    return "\n".join(lines)
+    return draw(TRANSITIONS, _S.UNJOINED)

@@ -204,7 +204,8 @@ class Membership:
         """Kafka's onLeavePrepare + maybeLeaveGroup: revoke (or lose), then leave."""
         owned = sorted(self._positions.assigned)
         if owned:
-            stable = self._coordinator is None or self.state is MemberState.STABLE
+            # A read-only log's group is a view: its partitions were never the group's.
+            stable = self._standalone or self.state is MemberState.STABLE
             self._callbacks.call("on_partitions_revoked" if stable else "on_partitions_lost",
                                  owned)
         self._drop(owned)

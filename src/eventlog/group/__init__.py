@@ -4,9 +4,8 @@
 ``offsets`` (the ``__consumer_offsets`` topic), ``members`` (the records kept per
 group and member), ``rebalance`` (join phases: liveness, completing a join with the
 assignor) and ``coordinator`` (the calls: joins, heartbeats, commits, inspection).
-Consumers use the coordinator through
-:class:`eventlog.Consumer`; tools use :func:`list_groups`, :func:`describe_group`
-and :func:`delete_group`.
+Consumers use the coordinator through :class:`eventlog.Consumer`; tools use
+:func:`list_groups`, :func:`describe_group` and :func:`delete_group`.
 """
 
 from .coordinator import (
