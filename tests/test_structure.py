@@ -20,8 +20,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
     {
         "producer/facade.py:Producer",
         "producer/facade.py:send",
-        "storage/partition_log.py:PartitionLog",
-        "storage/segment.py:Segment",
     }
 )
 
