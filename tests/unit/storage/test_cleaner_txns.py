@@ -235,7 +235,7 @@ def test_compaction_of_aborted_data_survives_kill_and_reopen(tmp_path: Path) -> 
     index_files = {n: Path(d, n).read_bytes() for n in os.listdir(d) if n.endswith(".txnindex")}
     compact(p, clock)
     assert 3 not in {o for o, _k, _m in contents(p)}
-    abandon(p.log)
+    abandon(p._log)
     for name, data in index_files.items():  # as if killed before the index was rewritten
         Path(d, name).write_bytes(data)
     p = open_partition(d, clock)
@@ -338,7 +338,7 @@ def test_compaction_keeps_what_read_committed_readers_must_see(ops: list[tuple])
     for advance in (0, 0, HORIZON_MS):
         clock.advance(advance)
         cleaning()
-    active = p.log.active_segment.base_offset
+    active = p._log.active_segment.base_offset
     for header, cols in p.read_batches(p.start_offset, 10_000):
         if not header.attributes & codec.attr_control:
             for offset, key in zip(cols.offsets, cols.keys):
