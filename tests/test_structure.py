@@ -25,8 +25,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
         "partition.py:Partition",
         "partition.py:append_columns",
         "partition.py:append_record",
-        "producer/facade.py:Producer",
-        "producer/facade.py:send",
         "server/groups.py:join",
         "server/handlers.py:Handlers",
         "server/records.py:_decode_records",

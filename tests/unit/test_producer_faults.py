@@ -14,6 +14,9 @@ from eventlog.errors import EventLogError, InvalidRecordError, StorageError
 from eventlog.partition import Partition
 from eventlog.testing import ManualClock
 
+# Every producer a test makes must pass Producer.check() once the test is over.
+pytestmark = pytest.mark.usefixtures("checked_producers")
+
 BAD_TIMESTAMPS = [2**63, 2**64, -1, -(2**63), 1.5, "0", True, b"1"]
 
 
