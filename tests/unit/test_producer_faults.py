@@ -169,3 +169,23 @@ def test_a_failure_appending_one_by_one_fails_only_that_record(log, clock,
     monkeypatch.setattr(Partition, "append_columns", real_columns)
     producer.close()
     assert values(log) == [b"0", b"2"]
+
+
+@pytest.mark.parametrize("linger_ms", [0, 5])
+def test_a_transactional_batch_is_retried_after_a_storage_error(log, monkeypatch,
+                                                                linger_ms) -> None:
+    """The transactional producer's retry hook takes the record count of a batch, as the
+    producer's own does (it used to fail the retry of a batch with a TypeError)."""
+    producer = eventlog.Producer(log, transactional_id="tx", retry_backoff_ms=0,
+                                 linger_ms=linger_ms)
+    producer.init_transactions()
+    producer.begin_transaction()
+    calls = inject_once(monkeypatch, StorageError("disk full, once"))
+    batch = producer.send_batch("t", [(b"k", b"a"), (b"k", b"b")])
+    producer.commit_transaction()
+    assert calls == [1]
+    assert [md.offset for md in batch] == [0, 1]
+    assert producer.metrics()["record-retry-total"] == 2
+    producer.close()
+    assert values(log)[:2] == [b"a", b"b"]  # then the commit marker
+    assert log.partition("t", 0).end_offset == 3
