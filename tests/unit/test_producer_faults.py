@@ -145,27 +145,25 @@ def test_a_failure_appending_one_by_one_fails_only_that_record(log, clock,
     there fails that record's future only."""
     producer = log.producer(linger_ms=5)
     real_columns = Partition.append_columns
-    real_record = Partition.append_record
-
-    def invalid_batch(self, *args, **kwargs):
-        raise InvalidRecordError("injected: one record is bad")
-
     calls: list[int] = []
 
-    def second_fails(self, *args, **kwargs):
-        calls.append(1)
+    def refuse_the_batch_and_fail_the_second_record(self, keys, *args, **kwargs):
+        if len(keys) > 1:
+            raise InvalidRecordError("injected: one record is bad")
+        calls.append(1)  # then each record comes alone, as a batch of one
         if len(calls) == 2:
             raise struct.error("injected")
-        return real_record(self, *args, **kwargs)
+        return real_columns(self, keys, *args, **kwargs)
 
-    monkeypatch.setattr(Partition, "append_columns", invalid_batch)
-    monkeypatch.setattr(Partition, "append_record", second_fails)
+    monkeypatch.setattr(Partition, "append_columns", refuse_the_batch_and_fail_the_second_record)
     futures = [producer.send("t", b"%d" % i) for i in range(3)]
     clock.advance(5)
     outcomes = [f.exception(timeout=30) for f in futures]
     assert outcomes[0] is None and outcomes[2] is None
     assert isinstance(outcomes[1], EventLogError)
     assert isinstance(outcomes[1].__cause__, struct.error)
+    assert [f.result().offset for f in (futures[0], futures[2])] == [0, 1]
+    assert calls == [1, 1, 1]
     monkeypatch.setattr(Partition, "append_columns", real_columns)
     producer.close()
     assert values(log) == [b"0", b"2"]

@@ -80,20 +80,23 @@ class State(Sender):
         partition's open batch; returns the record's future. ClosedError once closed.
 
         The one path of every lingering record, so the common case comes first and
-        costs one lock, three appends and four tests: the linger deadline is checked
+        costs one lock, three appends and five tests (``q.room`` is -1 while no batch
+        is open, so one test covers "open, with room"): the linger deadline is checked
         by the flusher thread, not here, and no clock is read unless a batch opens.
         """
         future = new_object(BatchedFuture)
         lock = q.lock
         lock.acquire()  # not ``with``: this runs once per record, and try is cheaper
         try:
+            filled = q.bytes + size
             keys = q.keys
             n = len(keys)
-            if n and q.bytes + size > q.batch_bytes_max:  # no room: append the batch first
-                self.drain(q)
-                keys = q.keys
-                n = 0
-            if not n:
+            if filled > q.room:  # no batch open, or no room in it
+                if n:
+                    self.drain(q)
+                    keys = q.keys
+                    n = 0
+                    filled = size
                 self._open_batch(q)
             future._batch = q.pending
             future._index = n
@@ -102,7 +105,6 @@ class State(Sender):
             q.timestamps.append(timestamp_ms)
             if headers is not None or on_delivery is not None or q.rare:
                 q.add_rare(n, headers, on_delivery)
-            filled = q.bytes + size
             q.bytes = filled
             if filled >= q.batch_bytes_max:  # full: append it now
                 self.drain(q)
@@ -120,6 +122,7 @@ class State(Sender):
             raise closed_error()
         q.deadline_ms = self.log.clock.monotonic_ms() + self.config.linger_ms
         q.partition.lingering[q] = q.flush_lingering
+        q.room = q.batch_bytes_max
 
     def _wake_flusher(self, q: PartitionQueue) -> None:
         """After a batch opened: start the flusher, or wake it if it would sleep past

@@ -46,7 +46,7 @@ class PartitionQueue:
     __slots__ = (
         "acks0", "batch_bytes_max", "bytes", "callbacks", "deadline_ms", "flush_lingering",
         "headers", "keys", "lock", "next_sequence", "partition", "pending", "rare",
-        "record_bytes_max", "sent", "stats", "timestamps", "values",
+        "record_bytes_max", "room", "sent", "stats", "timestamps", "values",
     )
 
     def __init__(self, partition: Partition, config: ProducerConfig) -> None:
@@ -80,6 +80,7 @@ class PartitionQueue:
         self.callbacks: list[Callable[[Any, Any], None] | None] | None = None
         self.rare = False  # a record of this batch has headers or a callback
         self.bytes = 0
+        self.room = -1  # batch_bytes_max while a batch is open (one test in accumulate)
 
     def add_rare(self, n: int, headers: tuple | None,
                  on_delivery: Callable[[Any, Any], None] | None) -> None:
@@ -119,6 +120,7 @@ class PartitionQueue:
         expected = sum(map(record_size, self.keys, self.values, headers))
         assert self.bytes == expected, (self.bytes, expected)
         assert (self in self.partition.lingering) == bool(n), "lingering registration"
+        assert self.room == (self.batch_bytes_max if n else -1), (self.room, n)
         if n:
             # Drained when it reaches batch_bytes_max: an open batch is below it.
             assert 0 < self.bytes < self.batch_bytes_max, (self.bytes, self.batch_bytes_max)

@@ -47,25 +47,40 @@ class Sender:
         headers: tuple | None, timestamp_ms: int,
         on_delivery: Callable[[Any, Any], None] | None,
     ) -> DeliveryFuture:
-        """``send()`` with ``linger_ms=0``: append one record as a batch of one and return
-        its done future. Under fsync="always" the fsync is waited for without
-        ``q.lock``, so that threads sending through this producer share one fsync (the
-        partition's group commit). A record whose retries ran out, or whose fsync
-        failed, fails its own future (the partition refuses writes after a failed
-        fsync, so that is not retried)."""
+        """``send()`` with ``linger_ms=0``: append one record as a batch of one with the
+        next sequence (retrying storage errors) and return its done future.
+
+        The only path that appends a single record. Under fsync="always" the fsync is
+        waited for without ``q.lock``, so that threads sending through this producer
+        share one fsync (the partition's group commit). A record whose retries ran
+        out, or whose fsync failed, fails its own future (the partition refuses
+        writes after a failed fsync, so that is not retried).
+        """
         part = q.partition
-        synced = part.syncs_each_append
+        sync = part.syncs_each_append
+        pid = self.producer_id
+        attempt = 0
         lock = q.lock
         lock.acquire()  # not ``with``: this runs once per record, and try is cheaper
         try:
-            offset, timestamp_ms = self.append_one(q, key, value, headers, timestamp_ms,
-                                                   not synced)
+            while True:
+                try:
+                    offset, timestamp_ms = part.append_record(
+                        key, value, headers, timestamp_ms, self.attributes, pid,
+                        self.producer_epoch, q.next_sequence,  # -1 without idempotence
+                        not sync,  # under fsync="always", synced below without the lock
+                    )
+                    break
+                except StorageError:
+                    attempt = self.retry_or_raise(q, attempt)  # re-raises when out of retries
+            if pid >= 0:
+                q.next_sequence = (q.next_sequence + 1) % sequence_modulus
             q.sent += 1  # the only metric this path keeps: one increment per send
         except StorageError as exc:  # retries ran out: the record fails, not the caller
             return self.failed_send(q, exc, on_delivery)
         finally:
             lock.release()
-        if synced:
+        if sync:
             try:
                 part.sync(offset + 1)
             except StorageError as exc:
@@ -86,29 +101,6 @@ class Sender:
         if on_delivery is not None:
             call_quietly(on_delivery, exc, None)
         return DeliveryFuture.completed(None, exc)
-
-    def append_one(
-        self, q: PartitionQueue, key: bytes | None, value: bytes | None,
-        headers: tuple | None, timestamp_ms: int, sync: bool = True,
-    ) -> tuple[int, int]:
-        """Append one record with the next sequence; returns (offset, timestamp_ms) as
-        ``Partition.append_record`` does. Caller holds ``q.lock``. ``sync=False``
-        (fsync="always"): the caller syncs after releasing the lock."""
-        pid = self.producer_id
-        attempt = 0
-        while True:
-            try:
-                result = q.partition.append_record(
-                    key, value, headers, timestamp_ms, self.attributes,
-                    pid, self.producer_epoch, q.next_sequence,  # -1 without idempotence
-                    sync,
-                )
-            except StorageError:
-                attempt = self.retry_or_raise(q, attempt)
-                continue
-            if pid >= 0:
-                q.next_sequence = (q.next_sequence + 1) % sequence_modulus
-            return result
 
     def append_columns(self, q: PartitionQueue, keys: list, values: list,
                        headers: list | None, timestamps: list[int]) -> AppendResult:
@@ -155,19 +147,22 @@ class Sender:
     def deliver_one(self, q: PartitionQueue, key: bytes | None, value: bytes | None,
                     headers: tuple | None, timestamp_ms: int
                     ) -> tuple[RecordMetadata | None, BaseException | None]:
-        """Append one record of a batch the partition refused as a whole (so that a bad
-        record fails only its own future); its metadata or its error."""
+        """Append one record of a batch the partition refused as a whole, as a batch of
+        one (so that a bad record fails only its own future); its metadata or its
+        error. Caller holds ``q.lock``."""
         try:
-            offset, timestamp_ms = self.append_one(q, key, value, headers, timestamp_ms)
+            result = self._append_columns(q, [key], [value], None if headers is None else
+                                          [headers], [timestamp_ms])
         except EventLogError as exc:
             return None, exc
         except Exception as exc:
             return None, unexpected(q, 1, exc)
+        append_time = result.log_append_time_ms
         return new_metadata((
-            q.partition.topic, q.partition.index, -1 if q.acks0 else offset, timestamp_ms,
+            q.partition.topic, q.partition.index, -1 if q.acks0 else result.base_offset,
+            timestamp_ms if append_time < 0 else append_time,
             -1 if key is None else len(key), -1 if value is None else len(value),
         )), None
-
 
 def unexpected(q: PartitionQueue, count: int, exc: Exception) -> EventLogError:
     """The error for ``count`` records whose append raised something that is not an
