@@ -9,6 +9,7 @@ records at the same offsets and return the same metadata.
 from __future__ import annotations
 
 import random
+import threading
 from typing import Any
 
 import pytest
@@ -177,3 +178,43 @@ def test_check_after_close_finds_nothing_held(held) -> None:
     producer.close()
     producer.check()
     assert q.keys == [] and producer.metrics()["pending_records"] == 0
+
+
+# ---------------------------------------------------------------------- shared producers
+
+
+def test_a_contended_queue_lock_is_taken_once_its_holder_releases_it(monkeypatch) -> None:
+    """acquire_contended yields the GIL and retries instead of queueing on the lock;
+    it takes the lock as soon as the holder released it, and blocks after its tries."""
+    from eventlog.producer import queues
+
+    lock = threading.Lock()
+    lock.acquire()
+    tries: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the holder releases during the third yield
+        tries.append(seconds)
+        if len(tries) == 3:
+            lock.release()
+
+    monkeypatch.setattr(queues, "_sleep", sleep)
+    queues.acquire_contended(lock)
+    assert len(tries) == 3 and lock.locked()
+    lock.release()
+
+
+def test_a_lock_held_past_the_yields_is_waited_for(monkeypatch) -> None:
+    from eventlog.producer import queues
+
+    calls: list[str] = []
+
+    class Held:
+        """A lock whose holder keeps it through every yield."""
+
+        def acquire(self, blocking: bool = True) -> bool:
+            calls.append("wait" if blocking else "try")
+            return blocking
+
+    monkeypatch.setattr(queues, "_sleep", lambda seconds: calls.append("yield"))
+    queues.acquire_contended(Held())
+    assert calls == ["yield", "try"] * queues.contended_yields_max + ["wait"]

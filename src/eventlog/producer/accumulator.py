@@ -28,7 +28,7 @@ from ..partition import Partition
 from .checks import closed_error
 from .config import ProducerConfig
 from .futures import BatchedFuture, DeliveryFuture, new_object
-from .queues import PartitionQueue, QueueStats
+from .queues import PartitionQueue, QueueStats, acquire_contended
 from .sender import Sender, unexpected
 
 __all__ = ["State", "finalize"]
@@ -86,7 +86,8 @@ class State(Sender):
         """
         future = new_object(BatchedFuture)
         lock = q.lock
-        lock.acquire()  # not ``with``: this runs once per record, and try is cheaper
+        if not lock.acquire(False):  # not ``with``: once per record, and try is cheaper
+            acquire_contended(lock)  # another thread sends to this partition: no convoy
         try:
             filled = q.bytes + size
             keys = q.keys

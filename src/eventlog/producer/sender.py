@@ -23,7 +23,7 @@ from ..records import RecordMetadata
 from ..storage.batch import COMPRESSION_CODES
 from .config import ProducerConfig
 from .futures import DeliveryFuture, SentFuture, call_quietly, new_metadata, new_object
-from .queues import PartitionQueue
+from .queues import PartitionQueue, acquire_contended
 
 __all__ = ["Sender"]
 
@@ -61,7 +61,8 @@ class Sender:
         pid = self.producer_id
         attempt = 0
         lock = q.lock
-        lock.acquire()  # not ``with``: this runs once per record, and try is cheaper
+        if not lock.acquire(False):  # not ``with``: once per record, and try is cheaper
+            acquire_contended(lock)  # another thread sends to this partition: no convoy
         try:
             while True:
                 try:
