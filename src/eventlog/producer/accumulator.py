@@ -64,10 +64,9 @@ class State(Sender):
         return q
 
     def flush_queue(self, q: PartitionQueue) -> None:
-        """Append q's lingering batch now, if it has one (takes ``q.lock``)."""
+        """Append q's lingering batch now, if it has one (takes q's locks)."""
         if q.keys:
-            with q.lock:
-                self.drain(q)
+            self.drain(q)
 
     # -- accumulating --------------------------------------------------------------
 
@@ -85,16 +84,19 @@ class State(Sender):
         by the flusher thread, not here, and no clock is read unless a batch opens.
         """
         future = new_object(BatchedFuture)
-        lock = q.lock
+        lock = q.batch_lock
         if not lock.acquire(False):  # not ``with``: once per record, and try is cheaper
             acquire_contended(lock)  # another thread sends to this partition: no convoy
+        taken = None  # batches to append once the batch lock is released (holding q.lock)
         try:
             filled = q.bytes + size
             keys = q.keys
             n = len(keys)
             if filled > q.room:  # no batch open, or no room in it
+                if self.closed:
+                    raise closed_error()
                 if n:
-                    self.drain(q)
+                    taken = [self.take_batch(q)]
                     keys = q.keys
                     n = 0
                     filled = size
@@ -108,19 +110,28 @@ class State(Sender):
                 q.add_rare(n, headers, on_delivery)
             q.bytes = filled
             if filled >= q.batch_bytes_max:  # full: append it now
-                self.drain(q)
-                return future
+                if taken is None:
+                    taken = [self.take_batch(q)]
+                else:  # this record alone filled the next batch: q.lock is held already
+                    taken.append(self.take_batch(q, locked=True))
+        except BaseException:
+            if taken is not None:
+                self.append_batches(q, taken)  # releases q.lock
+            raise
         finally:
             lock.release()
+        if taken is not None:
+            # Appended holding q.lock, not the batch lock: other threads fill the next
+            # batch meanwhile; taking q.lock before releasing the batch lock keeps the
+            # batches in order.
+            self.append_batches(q, taken)
         if not n:
             self._wake_flusher(q)
         return future
 
     def _open_batch(self, q: PartitionQueue) -> None:
         """Start q's lingering batch: its deadline, and its entry in the partition's
-        ``lingering`` (a read appends it first). Caller holds ``q.lock``."""
-        if self.closed:
-            raise closed_error()
+        ``lingering`` (a read appends it first). Caller holds ``q.batch_lock``."""
         q.deadline_ms = self.log.clock.monotonic_ms() + self.config.linger_ms
         q.partition.lingering[q] = q.flush_lingering
         q.room = q.batch_bytes_max
@@ -134,13 +145,37 @@ class State(Sender):
             if q.deadline_ms < self.flusher_wake_ms:
                 self.wakeup.notify()
 
-    def drain(self, q: PartitionQueue) -> None:
-        """Append q's lingering batch now (caller holds ``q.lock``) and resolve its futures."""
-        if not q.keys:
-            return
+    def drain(self, q: PartitionQueue, expired_ms: float | None = None) -> None:
+        """Append q's lingering batch now (if it has one; with ``expired_ms``, only if
+        its deadline is not after that) and resolve its futures. Takes q's locks."""
+        with q.batch_lock:
+            if not q.keys or (expired_ms is not None and q.deadline_ms > expired_ms):
+                return
+            taken = self.take_batch(q)
+        self.append_batches(q, [taken])
+
+    def take_batch(self, q: PartitionQueue, locked: bool = False) -> tuple:
+        """Remove q's open batch (caller holds ``q.batch_lock``; the batch has records)
+        and take ``q.lock`` (unless ``locked``) for ``append_batches``, before the batch
+        lock is released: whoever takes a batch later appends it later."""
         now_ms = self.log.clock.monotonic_ms()
         q.stats.queued(now_ms - (q.deadline_ms - self.config.linger_ms), now_ms)
-        keys, values, headers, timestamps, pending, callbacks = q.take()
+        taken = q.take()
+        if not locked:
+            q.lock.acquire()
+        return taken
+
+    def append_batches(self, q: PartitionQueue, taken: list[tuple]) -> None:
+        """Append batches ``take_batch`` took, in order, then release ``q.lock``."""
+        try:
+            for batch in taken:
+                self.append_batch(q, batch)
+        finally:
+            q.lock.release()
+
+    def append_batch(self, q: PartitionQueue, taken: tuple) -> None:
+        """Append one taken batch and resolve its futures. Caller holds ``q.lock``."""
+        keys, values, headers, timestamps, pending, callbacks = taken
         try:
             result = self.append_columns(q, keys, values, headers, timestamps)
         except InvalidRecordError:
@@ -203,15 +238,12 @@ class State(Sender):
     def drain_expired(self, now_ms: float) -> None:
         for q in list(self.queues.values()):
             if q.keys and q.deadline_ms <= now_ms:
-                with q.lock:
-                    if q.keys and q.deadline_ms <= now_ms:
-                        self.drain(q)
+                self.drain(q, now_ms)
 
     def flush_all(self) -> None:
         for q in list(self.queues.values()):
             if q.keys:
-                with q.lock:
-                    self.drain(q)
+                self.drain(q)
 
     def pending_count(self) -> int:
         return sum(len(q.keys) for q in list(self.queues.values()))
@@ -232,15 +264,16 @@ class State(Sender):
             else:
                 self.flush_all()
         for q in list(self.queues.values()):
-            with q.lock:  # a send that found its route before close() may have added one
-                self.drain(q)  # (a batch opened after this raises ClosedError instead)
+            # A send that found its route before close() may have added one (a batch
+            # opened after this raises ClosedError instead).
+            self.drain(q)
         if self.flusher is not None and self.flusher is not threading.current_thread():
             self.flusher.join()
 
     def fail_all(self, exc: EventLogError) -> None:
         failed = 0
         for q in list(self.queues.values()):
-            with q.lock:
+            with q.batch_lock:
                 keys, _values, _headers, _ts, pending, callbacks = q.take()
             if keys:
                 pending.exception = exc
@@ -263,7 +296,7 @@ class State(Sender):
         known = {id(q) for q in queues.values()}
         for part, q in queues.items():
             assert (q.partition.topic, q.partition.index) == (part.topic, part.index)
-            with q.lock:
+            with q.batch_lock, q.lock:
                 q.check(self.config.enable_idempotence)
         for topic, route in routes.items():
             assert [q.partition.index for q in route] == list(range(len(route))), topic

@@ -3,7 +3,7 @@
 The records are validated and serialized as columns, grouped by partition (the
 default partitioner's keys through the bulk key caches, one byte per record), and
 each partition's share is appended as one batch, holding that partition's queue
-lock (so a lingering batch of ``send()`` records is appended first). The metadata
+lock (after a lingering batch of ``send()`` records, appended first). The metadata
 of the records is built only when asked (``BatchMetadata``).
 """
 
@@ -68,10 +68,16 @@ class BulkSender:
         for index, indices in groups:
             k, v, h, ts = select(indices, keys, values, headers, timestamps)
             q = state.queue(t.partitions[index])
-            with q.lock:
-                if q.keys:
-                    state.drain(q)
+            with q.batch_lock:  # a lingering batch of send() records goes first
+                taken = [state.take_batch(q)] if q.keys else []
+                if not taken:
+                    q.lock.acquire()
+            try:
+                for batch in taken:
+                    state.append_batch(q, batch)
                 result = state.append_columns(q, k, v, h, ts)
+            finally:
+                q.lock.release()
             out_groups.append((index, -1 if acks0 else result.base_offset, indices))
         n = len(keys)
         return BatchMetadata(topic, n, out_groups, _Repeat(timestamp_ms, n), keys, values)

@@ -1,9 +1,17 @@
 """Per-partition producer state: the next sequence number, the lingering batch, its stats.
 
-A ``PartitionQueue`` is guarded by its ``lock``: whoever appends to the partition
-for this producer (a ``send()``, the flusher, a reader flushing lingering records)
-holds it from choosing the sequence number until the partition accepted the batch,
-so records of one partition keep their send order and sequence numbers have no gaps.
+A ``PartitionQueue`` has two locks, always taken in this order:
+
+* ``batch_lock`` guards the open batch (its columns, byte count, deadline);
+* ``lock`` guards the next sequence number: whoever appends to the partition for
+  this producer (a ``send()``, the flusher, a reader flushing lingering records)
+  holds it from choosing the sequence number until the partition accepted the
+  batch, so sequence numbers have no gaps.
+
+A full batch is taken under ``batch_lock``, and ``lock`` is taken before
+``batch_lock`` is released, so batches are appended in the order they were taken
+(records of one partition keep their send order) while other threads already fill
+the next batch.
 """
 
 from __future__ import annotations
@@ -69,14 +77,15 @@ class PartitionQueue:
     kept as columns so draining it hands them to the partition without a copy."""
 
     __slots__ = (
-        "acks0", "batch_bytes_max", "bytes", "callbacks", "deadline_ms", "flush_lingering",
-        "headers", "keys", "lock", "next_sequence", "partition", "pending", "rare",
-        "record_bytes_max", "room", "sent", "stats", "timestamps", "values",
+        "acks0", "batch_bytes_max", "batch_lock", "bytes", "callbacks", "deadline_ms",
+        "flush_lingering", "headers", "keys", "lock", "next_sequence", "partition", "pending",
+        "rare", "record_bytes_max", "room", "sent", "stats", "timestamps", "values",
     )
 
     def __init__(self, partition: Partition, config: ProducerConfig) -> None:
         self.partition = partition
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the sequence and the appends
+        self.batch_lock = threading.Lock()  # the open batch; taken before ``lock``
         self.next_sequence = 0 if config.enable_idempotence else -1
         self.deadline_ms = 0.0
         message_bytes_max = min(config.max_request_size, partition.config.max_message_bytes)
@@ -110,7 +119,7 @@ class PartitionQueue:
     def add_rare(self, n: int, headers: tuple | None,
                  on_delivery: Callable[[Any, Any], None] | None) -> None:
         """Record ``n``'s headers and callback columns, made at the first record that has
-        one (earlier records get ``()`` / None). Caller holds ``lock``."""
+        one (earlier records get ``()`` / None). Caller holds ``batch_lock``."""
         self.rare = True
         if headers is not None or self.headers is not None:
             if self.headers is None:
@@ -131,7 +140,7 @@ class PartitionQueue:
         return taken
 
     def check(self, idempotent: bool) -> None:
-        """Assert the queue's invariants. Caller holds ``lock``. O(records lingering)."""
+        """Assert the queue's invariants. Caller holds both locks. O(records lingering)."""
         n = len(self.keys)
         assert len(self.values) == n and len(self.timestamps) == n, "columns out of step"
         assert self.headers is None or len(self.headers) == n, "headers out of step"
