@@ -23,8 +23,14 @@ epoch 0 and the partition's next sequence number (idempotence, on by default
 as in Kafka 3+). A retry after a storage error re-sends the same sequence, so
 the partition either appends it once or recognises the duplicate and returns
 the original offsets: retries never duplicate or reorder. Sequences are
-assigned and batches appended under one lock per partition, so records with
-the same key keep their send order even with many threads sending.
+assigned and batches appended under one lock per partition (the open batch has
+a lock of its own, so threads fill the next batch while one is appended): records
+with the same key keep their send order even with many threads sending.
+
+The package, one noun a module: this facade validates and routes; then the
+``accumulator`` (lingering batches, the flusher) or the ``sender`` (sequences,
+retries, the ``linger_ms=0`` path) appends; ``bulk`` is ``send_batch``;
+``futures`` what ``send()`` returns; ``queues`` the per-partition state.
 
 Nothing accepted by ``send()`` is dropped silently: ``close()`` flushes, an
 ``EventLog.close()`` closes its producers first, and a producer that is
