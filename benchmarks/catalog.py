@@ -48,6 +48,7 @@ class Workload:
     sizes: Callable[[Settings], tuple[int, ...]] = _both
     full_only: bool = False
     custom: Callable[[Settings, Dataset], list[Result]] | None = None
+    reads: bool = False  # also run once with the collector live (see suite.run_suite)
 
 
 WORKLOADS: tuple[Workload, ...] = (
@@ -126,11 +127,13 @@ WORKLOADS: tuple[Workload, ...] = (
             mockafka.read_seq(),
             floors.msgpack_unpack(),
         ],
+        reads=True,
     ),
     Workload(
         "consumer_poll",
         "Consumer.poll over a whole 3-partition topic",
         lambda: [ev.consumer_poll()],
+        reads=True,
     ),
     Workload(
         "read_after_send",
@@ -141,6 +144,14 @@ WORKLOADS: tuple[Workload, ...] = (
             sqlite_table.read_after_inserts(),
             confluent_mock.group_consume(),
         ],
+        reads=True,
+    ),
+    Workload(
+        "read_one_batches",
+        "read back a log of one-record batches (one Partition.append per record, as "
+        "linger_ms=0 writes); SQLite reads the same rows inserted one by one",
+        lambda: [ev.read_one_per_batch(), sqlite_table.read_after_inserts()],
+        reads=True,
     ),
     Workload(
         "e2e_latency",

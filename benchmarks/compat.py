@@ -3,8 +3,11 @@
 ``python -m benchmarks.compat [--records N] [--runs R]`` prints, medians of R runs:
 
 * produce and consume throughput through ``eventlog.compat.confluent_kafka``,
-  ``eventlog.compat.kafka`` and eventlog's Producer/Consumer (issue 12's goal: the
-  compat modules at >= 0.8x the native API);
+  ``eventlog.compat.kafka``, ``eventlog.compat.aiokafka`` and eventlog's
+  Producer/Consumer (issue 12's goal: the compat modules at >= 0.8x the native API).
+  Each client runs with its library's defaults (librdkafka lingers 5 ms,
+  kafka-python and aiokafka 0) and is compared with the native API at the same
+  ``linger_ms``; kafka-python also runs with ``linger_ms=5``;
 * the time of a test that produces 1,000 records and consumes them in a group of two
   through ``eventlog.compat.confluent_kafka`` (goal: <= 50 ms).
 
@@ -14,6 +17,8 @@ Everything runs in process on an in-memory log with a ManualClock.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -28,14 +33,15 @@ def _keys(n: int) -> list[bytes]:
     return [b"user-%011d" % (i % 1000) for i in range(n)]
 
 
-def native(n: int) -> tuple[float, float]:
+def native(n: int, linger_ms: int = 5) -> tuple[float, float]:
     log = eventlog.open(None, clock=ManualClock())
     log.create_topic("t", 1)
     keys = _keys(n)
-    producer = log.producer(linger_ms=0)
+    producer = log.producer(linger_ms=linger_ms)
     start = time.perf_counter()
     for key in keys:
         producer.send("t", VALUE, key)
+    producer.flush()
     produce = n / (time.perf_counter() - start)
     consumer = log.consumer("t", group_id="g", auto_offset_reset="earliest")
     start = time.perf_counter()
@@ -71,12 +77,12 @@ def confluent(n: int) -> tuple[float, float]:
     return produce, consume
 
 
-def kafka_python(n: int) -> tuple[float, float]:
+def kafka_python(n: int, linger_ms: int = 0) -> tuple[float, float]:
     keys = _keys(n)
     with use_eventlog() as clients:
         kp = clients.kafka
         clients.log.create_topic("t", 1)
-        producer = kp.KafkaProducer()
+        producer = kp.KafkaProducer(linger_ms=linger_ms)
         start = time.perf_counter()
         for key in keys:
             producer.send("t", VALUE, key)
@@ -90,6 +96,34 @@ def kafka_python(n: int) -> tuple[float, float]:
         consume = n / (time.perf_counter() - start)
         consumer.close()
     return produce, consume
+
+
+def aiokafka(n: int) -> tuple[float, float]:
+    keys = _keys(n)
+    with use_eventlog() as clients:
+        ak = clients.aiokafka
+        clients.log.create_topic("t", 1)
+
+        async def run() -> tuple[float, float]:
+            producer = ak.AIOKafkaProducer()
+            await producer.start()
+            start = time.perf_counter()
+            for key in keys:
+                await producer.send("t", VALUE, key)
+            await producer.flush()
+            produce = n / (time.perf_counter() - start)
+            await producer.stop()
+            consumer = ak.AIOKafkaConsumer("t", group_id="g", auto_offset_reset="earliest")
+            await consumer.start()
+            start = time.perf_counter()
+            got = 0
+            while got < n:
+                got += sum(map(len, (await consumer.getmany(timeout_ms=0)).values()))
+            consume = n / (time.perf_counter() - start)
+            await consumer.stop()
+            return produce, consume
+
+        return asyncio.run(run())
 
 
 def group_of_two_ms() -> float:
@@ -120,21 +154,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
     n = args.records
-    systems: list[tuple[str, Callable[[int], tuple[float, float]]]] = [
-        ("eventlog Producer/Consumer", native), ("compat confluent_kafka", confluent),
-        ("compat kafka (kafka-python)", kafka_python)]
-    figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in systems}
+    # (name, run, the native row it is compared with)
+    systems: list[tuple[str, Callable[[int], tuple[float, float]], str]] = [
+        ("eventlog native, linger 5", native, ""),
+        ("eventlog native, linger 0", functools.partial(native, linger_ms=0), ""),
+        ("compat confluent_kafka", confluent, "eventlog native, linger 5"),
+        ("compat kafka-python", kafka_python, "eventlog native, linger 0"),
+        ("compat kafka-python, linger 5", functools.partial(kafka_python, linger_ms=5),
+         "eventlog native, linger 5"),
+        ("compat aiokafka", aiokafka, "eventlog native, linger 0"),
+    ]
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in systems}
     group_ms: list[float] = []
     for _ in range(args.runs):  # interleaved, so a change in the machine's load hits all
-        for name, fn in systems:
+        for name, fn, _ in systems:
             figures[name].append(fn(n))
         group_ms.append(group_of_two_ms())
     medians = {name: (statistics.median(p for p, _ in runs), statistics.median(c for _, c in runs))
                for name, runs in figures.items()}
-    base = medians[systems[0][0]]
-    print(f"{'system':<28}{'produce/s':>12}{'ratio':>8}{'consume/s':>12}{'ratio':>8}")
-    for name, (p, c) in medians.items():
-        print(f"{name:<28}{p:>12,.0f}{p / base[0]:>8.2f}{c:>12,.0f}{c / base[1]:>8.2f}")
+    print(f"{'system':<32}{'produce/s':>11}{'ratio':>7}{'consume/s':>11}{'ratio':>7}")
+    for name, _, base_name in systems:
+        p, c = medians[name]
+        base = medians[base_name or name]
+        print(f"{name:<32}{p:>11,.0f}{p / base[0]:>7.2f}{c:>11,.0f}{c / base[1]:>7.2f}")
     print(f"1,000 records through a group of 2 (confluent_kafka): "
           f"{statistics.median(group_ms):.1f} ms (min {min(group_ms):.1f})")
 

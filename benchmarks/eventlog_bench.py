@@ -290,10 +290,14 @@ class _Built:
     """A log in a scratch folder holding a dataset; closed and removed by ``drop``.
 
     Written 1,000 records per ``Partition.append``, or (``sent``) as
-    ``send_default`` writes it: one default ``send()`` per record into one partition.
+    ``send_default`` writes it: one default ``send()`` per record into one partition,
+    or (``one_per_batch``) one ``Partition.append`` per record, as ``linger_ms=0`` does.
     """
 
-    def __init__(self, data: Dataset, partitions: int = 1, *, sent: bool = False) -> None:
+    def __init__(
+        self, data: Dataset, partitions: int = 1, *, sent: bool = False,
+        one_per_batch: bool = False,
+    ) -> None:
         self.folder = make_dir("eventlog")
         self.records = len(data)
         self.log = None
@@ -304,6 +308,11 @@ class _Built:
                 return
             topic = self.log.create_topic(TOPIC, partitions=partitions)
             self.partitions = [topic.partition(i) for i in range(partitions)]
+            if one_per_batch:
+                append = self.partitions[0].append
+                for record in data.records:
+                    append([record])
+                return
             for i, batch in enumerate(data.batches()):
                 self.partitions[i % partitions].append(batch)
         except BaseException:
@@ -391,6 +400,17 @@ def consumer_poll() -> Case:
 def _built_by_send(data: Dataset) -> _Built:
     with api_guard():
         return _Built(data, sent=True)
+
+
+def read_one_per_batch() -> Case:
+    return Case(
+        "eventlog Partition.read (one-record batches)",
+        setup=_guarded(lambda data: _Built(data, one_per_batch=True)),
+        run=_guarded(_time_read),
+        teardown=lambda built: built.drop(),
+        reference=True,
+        note="written by one Partition.append per record; read(offset, max_records=1000)",
+    )
 
 
 def read_after_send() -> Case:

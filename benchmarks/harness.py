@@ -27,7 +27,16 @@ from typing import Any
 from .results import Result
 from .workloads import BATCH_RECORDS, Dataset
 
-__all__ = ["Case", "Settings", "Skip", "failed", "progress", "run_case", "skipped"]
+__all__ = [
+    "Case",
+    "Settings",
+    "Skip",
+    "failed",
+    "forget_measurements",
+    "progress",
+    "run_case",
+    "skipped",
+]
 
 Sample = float | dict[str, float]
 
@@ -52,6 +61,12 @@ REFERENCE_BUDGET_FACTOR = 2.5
 # A capped case, or a case shared by two workloads, then runs once.
 _measured: dict[tuple[str, int], _Measured] = {}
 _latest: dict[str, _Measured] = {}
+
+
+def forget_measurements() -> None:
+    """Measure every case afresh from here on (a rerun under other conditions)."""
+    _measured.clear()
+    _latest.clear()
 
 
 class Skip(Exception):

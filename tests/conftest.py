@@ -1,7 +1,9 @@
-"""Shared test settings: hypothesis profiles ("dev" by default, "ci" for many examples),
-and the ``clock`` fixture most unit tests take.
+"""Shared test settings: hypothesis profiles, the slow marks, and the fixtures many suites take.
 
-Select a profile with the environment variable HYPOTHESIS_PROFILE.
+Profiles: "dev" (the default, what CI runs), "ci" (many examples), and "quick", which
+the quick loop ``python -m pytest -m "not slow"`` loads so that each property test
+still runs, with a few examples. The environment variable HYPOTHESIS_PROFILE
+overrides the choice.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+import eventlog
 from eventlog.testing import ManualClock
 
 settings.register_profile(
@@ -28,13 +31,46 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
     print_blob=True,
 )
+settings.register_profile(
+    "quick",
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    quick_loop = config.option.markexpr.replace(" ", "") == "notslow"
+    if quick_loop and "HYPOTHESIS_PROFILE" not in os.environ:
+        settings.load_profile("quick")
 
 
 @pytest.fixture
 def clock() -> ManualClock:
     """A fresh manual clock (a test module may override it, e.g. without autojump)."""
     return ManualClock()
+
+
+@pytest.fixture(params=["file", "memory"])
+def path(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str | None:
+    """A data directory to open, or None: each test taking it runs on files and in memory."""
+    return os.path.join(tmp_path, "data") if request.param == "file" else None
+
+
+@pytest.fixture
+def elog(path: str | None, clock: ManualClock) -> Iterator[eventlog.EventLog]:
+    """A log at ``path`` (on files and in memory) on the ``clock``, closed after the test."""
+    with eventlog.open(path, clock=clock) as log:
+        yield log
+
+
+@pytest.fixture
+def log(clock: ManualClock) -> Iterator[eventlog.EventLog]:
+    """An in-memory log on the ``clock`` that creates topics on first use, closed after
+    the test. Modules whose tests need topics made first override it."""
+    with eventlog.open(None, clock=clock, auto_create_topics=True) as log_:
+        yield log_
 
 
 # Suites that start other processes (Kafka-protocol brokers, real clients, the CLI,
@@ -47,6 +83,11 @@ _slow_tests = (
     "test_index_buffering.py::test_crash_with_pending_entries_recovers_a_correct_index",
     "test_partition_log_machine.py::TestPartitionLogOnFiles",
     "test_cleaner_machine.py::TestCleanerOnFiles",
+    "test_index_buffering.py::test_clean_reopen_gives_identical_indexes",
+    "test_log_directory.py::test_every_byte_flip_of_a_topics_file",
+    "test_log_directory.py::test_a_crash_at_any_step_of_create_or_delete",
+    "test_consumer_threads.py::test_four_consumers_two_producers",
+    "test_producer.py::test_four_threads_share_one_producer",
 )
 
 
@@ -56,7 +97,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         relative = os.path.relpath(str(item.path), tests_dir)
         suite = relative.split(os.sep, 1)[0]
         if suite in _process_suites or any(name in item.nodeid for name in _slow_tests) or (
-            suite == "compat" and ("[real" in item.nodeid or "kafka_bootstrap" in item.nodeid)
+            suite == "compat" and any(mark in item.nodeid for mark in ("[real", "[served",
+                                                                   "kafka_bootstrap"))
         ):
             item.add_marker(pytest.mark.slow)
 

@@ -15,6 +15,8 @@ The public API is exactly ``__all__`` here, ``eventlog.errors`` and
 
 from . import errors
 from .broker import EventLog, LogRecoveryReport, open
+from .broker.partition import Partition
+from .broker.topic import Topic
 from .clock import Clock, SystemClock
 from .config import TopicConfig
 from .consumer import Consumer, ConsumerConfig, ConsumerRebalanceListener, OffsetAndTimestamp
@@ -37,7 +39,6 @@ from .group.assignors import (
     RoundRobinAssignor,
     StickyAssignor,
 )
-from .partition import Partition
 from .partitioning import DefaultPartitioner, RoundRobinPartitioner, murmur2
 from .producer import DeliveryFuture, Producer, ProducerConfig
 from .records import (
@@ -49,7 +50,6 @@ from .records import (
     TopicPartition,
 )
 from .server import serve
-from .topic import Topic
 from .transactions import TransactionalProducer
 
 __version__ = "0.1.0"

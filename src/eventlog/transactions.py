@@ -36,6 +36,7 @@ from functools import partial
 from typing import Any
 
 from .broker import EventLog
+from .broker.partition import Partition
 from .errors import (
     ClosedError,
     EventLogError,
@@ -51,7 +52,6 @@ from .errors import (
 from .group.offsets import validate_offsets
 from .group.txn_coordinator import TransactionCoordinator, transaction_coordinator_for
 from .group.txn_state import ProducerTxnEvent, ProducerTxnState, next_producer_state
-from .partition import Partition
 from .producer import BatchMetadata, DeliveryFuture, Producer, _PartitionQueue, _State
 from .records import ConsumerGroupMetadata, TopicPartition
 from .storage.batch import attr_transactional
@@ -82,10 +82,10 @@ class _TxnPartition:
         if self._token is not producer._txn_token:
             producer._add_partition(self)
 
-    def append_record(self, *args: Any) -> tuple[int, int]:
+    def append_record(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
         self._before()
         try:
-            return self._part.append_record(*args)
+            return self._part.append_record(*args, **kwargs)
         except StorageError:
             raise  # retried by the producer; _TxnState.retry_or_raise sees the last one
         except EventLogError as exc:

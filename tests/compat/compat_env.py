@@ -13,14 +13,15 @@ import eventlog
 class Env:
     """One side of a comparison: the client module and how to reach its broker."""
 
-    name: str  # "eventlog" or "real"
+    name: str  # "eventlog" (the compat module), "real" (on noida-db), "served" (on serve())
     module: Any  # confluent_kafka-like or kafka-like
     bootstrap: str
     log: eventlog.EventLog | None = None
 
     @property
     def real(self) -> bool:
-        return self.name == "real"
+        """The real client library (against noida-db or eventlog serve)."""
+        return self.name != "eventlog"
 
     def topic(self) -> str:
         return f"t-{uuid.uuid4().hex[:12]}"

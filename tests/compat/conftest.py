@@ -1,8 +1,11 @@
-"""Client-level suites run twice: (a) on eventlog.compat in process, (b) on the real library
-against a Kafka-protocol broker (noida-db on 127.0.0.1), where (b) is the reference.
+"""Client-level suites run three times: (a) on eventlog.compat in process, (b) on the real
+library against a Kafka-protocol broker (noida-db on 127.0.0.1), where (b) is the
+reference, and (c) on the real library against ``eventlog.serve()`` (the wire server, on
+an in-memory log with the system clock, one for the session).
 
-(b) is skipped with a reason when the library or noida-db is missing, except under CI
-(CI=true), where .ci/run installs both and a missing one fails the run.
+(b) and (c) are skipped with a reason when the library, noida-db or the server extra is
+missing, except under CI (CI=true), where .ci/run installs them and a missing one fails
+the run.
 """
 
 from __future__ import annotations
@@ -95,6 +98,32 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log_file.close()
 
 
+@pytest.fixture(scope="session")
+def served_log() -> Iterator[eventlog.EventLog]:
+    """An in-memory log (system clock, topics created on first use as Kafka's brokers do)
+    that ``eventlog_server`` serves."""
+    with eventlog.open(None, auto_create_topics=True) as log:
+        yield log
+
+
+@pytest.fixture(scope="session")
+def eventlog_server(served_log: eventlog.EventLog) -> Iterator[str]:
+    """``eventlog.serve()`` of ``served_log`` on 127.0.0.1 for the session; yields
+    "127.0.0.1:PORT"."""
+    try:
+        from eventlog.server import server as _server  # noqa: F401  (the extra's imports)
+    except ImportError:
+        _missing("the server extra (kio, crc32c)")
+    with eventlog.serve(served_log, "127.0.0.1", 0) as server:
+        yield server.bootstrap_servers
+    served_log.check()
+
+
+def _served_env(request: pytest.FixtureRequest, module: Any) -> Env:
+    bootstrap = request.getfixturevalue("eventlog_server")
+    return Env("served", module, bootstrap, request.getfixturevalue("served_log"))
+
+
 def _real_module(name: str) -> Any:
     try:
         return importlib.import_module(name)
@@ -113,35 +142,38 @@ def _eventlog_env(module_name: str) -> Iterator[Env]:
         log.close()
 
 
-@pytest.fixture(params=["eventlog", "real"])
+@pytest.fixture(params=["eventlog", "real", "served"])
 def ck(request: pytest.FixtureRequest) -> Iterator[Env]:
-    """confluent_kafka: eventlog.compat's, then the real one on noida-db."""
+    """confluent_kafka: eventlog.compat's, the real one on noida-db, on eventlog serve."""
     if request.param == "eventlog":
         yield from _eventlog_env("eventlog.compat.confluent_kafka")
     else:
         module = _real_module("confluent_kafka")
         importlib.import_module("confluent_kafka.admin")
-        yield Env("real", module, request.getfixturevalue("kafka_broker"))
+        yield (Env("real", module, request.getfixturevalue("kafka_broker"))
+               if request.param == "real" else _served_env(request, module))
 
 
-@pytest.fixture(params=["eventlog", "real"])
+@pytest.fixture(params=["eventlog", "real", "served"])
 def kp(request: pytest.FixtureRequest) -> Iterator[Env]:
-    """kafka-python: eventlog.compat's, then the real one on noida-db."""
+    """kafka-python: eventlog.compat's, the real one on noida-db, on eventlog serve."""
     if request.param == "eventlog":
         yield from _eventlog_env("eventlog.compat.kafka")
     else:
         module = _real_module("kafka")
         importlib.import_module("kafka.admin")
         importlib.import_module("kafka.errors")
-        yield Env("real", module, request.getfixturevalue("kafka_broker"))
+        yield (Env("real", module, request.getfixturevalue("kafka_broker"))
+               if request.param == "real" else _served_env(request, module))
 
 
-@pytest.fixture(params=["eventlog", "real"])
+@pytest.fixture(params=["eventlog", "real", "served"])
 def ak(request: pytest.FixtureRequest) -> Iterator[Env]:
-    """aiokafka: eventlog.compat's, then the real one on noida-db."""
+    """aiokafka: eventlog.compat's, the real one on noida-db, on eventlog serve."""
     if request.param == "eventlog":
         yield from _eventlog_env("eventlog.compat.aiokafka")
     else:
         module = _real_module("aiokafka")
         importlib.import_module("aiokafka.errors")
-        yield Env("real", module, request.getfixturevalue("kafka_broker"))
+        yield (Env("real", module, request.getfixturevalue("kafka_broker"))
+               if request.param == "real" else _served_env(request, module))

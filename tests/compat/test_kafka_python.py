@@ -156,18 +156,22 @@ def test_rebalance_listener_gets_sets_of_topic_partitions(kp: Env) -> None:
         def on_partitions_assigned(self, assigned: Any) -> None:
             events.append(("assigned", assigned))
 
+    both = {kp.module.TopicPartition(topic, 0), kp.module.TopicPartition(topic, 1)}
     c = consumer(kp, group_id=kp.group())
     c.subscribe([topic], listener=Listener())
     for _ in range(poll_attempts_max):
         c.poll(timeout_ms=1000)
-        if any(kind == "assigned" for kind, _ in events):
+        if events and events[-1] == ("assigned", both):
             break
-    both = {kp.module.TopicPartition(topic, 0), kp.module.TopicPartition(topic, 1)}
-    # eager protocol: a revoke before every join, the first one with nothing owned
-    assert events == [("revoked", set()), ("assigned", both)]
+    # eager protocol: a revoke before every join, the first one with nothing owned. A
+    # join that beats the client's metadata answer is followed by one more rebalance
+    # (kafka-python's own race; docs/kafka-differences.md): the pair may repeat.
+    assert events[0] == ("revoked", set())
+    assert [kind for kind, _ in events] == ["revoked", "assigned"] * (len(events) // 2)
+    assert len(events) <= 4 and events[-1] == ("assigned", both)
     assert all(type(parts) is set for _, parts in events)
     c.close()
-    assert events[2:] == [("revoked", both)]
+    assert events[-1] == ("revoked", both)
 
 
 def test_errors_are_kafka_pythons_own_classes(kp: Env) -> None:

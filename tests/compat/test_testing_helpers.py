@@ -19,13 +19,6 @@ from eventlog.testing import ManualClock, assert_produced, records, use_eventlog
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-@pytest.fixture
-def log():
-    log = eventlog.open(None, clock=ManualClock(), auto_create_topics=True)
-    yield log
-    log.close()
-
-
 def test_records_lists_every_partition_in_offset_order(log) -> None:
     log.create_topic("t", partitions=2)
     with log.producer() as p:

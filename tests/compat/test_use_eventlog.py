@@ -20,13 +20,6 @@ from eventlog.testing import ManualClock, use_eventlog
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-@pytest.fixture
-def log():
-    log = eventlog.open(None, clock=ManualClock(), auto_create_topics=True)
-    yield log
-    log.close()
-
-
 def test_imports_resolve_to_compat_modules_inside_and_come_back_after(log) -> None:
     roots = ("confluent_kafka", "kafka", "aiokafka")
     before = {n: m for n, m in sys.modules.items() if n.split(".")[0] in roots}
@@ -178,8 +171,93 @@ def test_queue_full_raises_buffer_error(log) -> None:
         p.produce("t", b"2")
         with pytest.raises(BufferError):
             p.produce("t", b"3")
-        assert p.poll(0) == 2
+        assert p.poll(1.0) == 2
         p.produce("t", b"3")
+
+
+def test_confluent_producer_batches_as_librdkafka_lingers(log) -> None:
+    """produce() lingers (linger.ms 5) so a loop appends one batch; poll(0) right after
+    produce() serves nothing yet, a second poll(0) with nothing produced between
+    appends what lingers, and every read of the partition sees the lingering records."""
+    log.create_topic("t", 1)
+    with use_eventlog(log):
+        p = ck.Producer({})
+        reports: list[int] = []
+        for i in range(10):
+            p.produce("t", b"%d" % i, on_delivery=lambda err, msg: reports.append(msg.offset()))
+        assert p.poll(0) == 0 and len(p) == 10  # lingering: no report yet
+        assert p.poll(0) == 10  # nothing produced since the last poll: appended now
+        assert reports == list(range(10))
+        assert len(log.topic("t").partition(0).read_batches(0, 100)) == 1  # one batch of ten
+        for i in range(3):
+            p.produce("t", b"w%d" % i)
+        c = ck.Consumer({"group.id": "g"})
+        assert c.get_watermark_offsets(ck.TopicPartition("t", 0)) == (0, 13)
+        for i in range(2):
+            p.produce("t", b"x%d" % i)
+        assert c.get_watermark_offsets(ck.TopicPartition("t", 0), cached=True) == (0, 15)
+        p.produce("t", b"y")
+        (found,) = c.offsets_for_times([ck.TopicPartition("t", 0, log.clock.time_ms())])
+        assert found.offset == 0
+        p.produce("t", b"z")
+        c.assign([ck.TopicPartition("t", 0, 15)])
+        assert [m.value() for m in c.consume(5, 0)] == [b"y", b"z"]
+        assert p.flush() == 0 and len(p) == 0
+        c.close()
+        unlingered = ck.Producer({"linger.ms": 0})
+        unlingered.produce("t", b"now")
+        assert unlingered.poll(0) == 1  # appended by produce() itself
+        with pytest.raises(ck.KafkaException, match=r"linger\.ms"):
+            ck.Producer({"linger.ms": -1})
+
+
+def test_kafka_python_producer_lingers_when_linger_ms_is_set(log) -> None:
+    log.create_topic("t", 1)
+    with use_eventlog(log):
+        p = kp.KafkaProducer()  # kafka-python's default linger_ms 0: done at once
+        assert p.send("t", b"now").is_done
+        p = kp.KafkaProducer(linger_ms=5)
+        futures = [p.send("t", b"%d" % i) for i in range(4)]
+        done: list[int] = []
+        futures[0].add_callback(lambda md: done.append(md.offset))
+        assert not futures[0].is_done and futures[0].value is None and done == []
+        c = kp.KafkaConsumer()
+        tp = kp.TopicPartition("t", 0)
+        assert c.end_offsets([tp]) == {tp: 5}  # the read appends what lingers
+        assert all(f.is_done and f.succeeded() for f in futures) and done == [1]
+        assert [f.get().offset for f in futures] == [1, 2, 3, 4]
+        assert len(log.topic("t").partition(0).read_batches(0, 100)) == 2
+        late = p.send("t", b"late")
+        assert late.get().offset == 5  # get() appends it without waiting out the linger
+        p.close()
+        c.close()
+        with pytest.raises(kp.errors.KafkaConfigurationError):
+            kp.KafkaProducer(linger_ms=-1)
+
+
+def test_aiokafka_producer_lingers_when_linger_ms_is_set(log) -> None:
+    import asyncio
+
+    from eventlog.compat import aiokafka as ak
+
+    log.create_topic("t", 1)
+
+    async def main() -> None:
+        p = ak.AIOKafkaProducer(linger_ms=5)
+        await p.start()
+        futures = [await p.send("t", b"%d" % i) for i in range(3)]
+        assert not any(f.done() for f in futures)
+        await p.flush()
+        assert [(await f).offset for f in futures] == [0, 1, 2]
+        assert (await p.send_and_wait("t", b"w")).offset == 3
+        await p.stop()
+        p0 = ak.AIOKafkaProducer()  # aiokafka's default linger_ms 0: done at once
+        assert (await p0.send("t", b"now")).done()
+        await p0.stop()
+
+    with use_eventlog(log):
+        asyncio.run(main())
+    assert len(log.topic("t").partition(0).read_batches(0, 100)) == 3
 
 
 def test_auto_commit_commits_stored_offsets_on_the_log_clock(log) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 import eventlog
 from eventlog import TopicPartition
-from eventlog.broker import clean_shutdown_file
+from eventlog.broker.core import clean_shutdown_file
 from eventlog.errors import CorruptLogError, EventLogError, StorageError
 from eventlog.storage import batch as codec
 from eventlog.storage.files import segment_file_name

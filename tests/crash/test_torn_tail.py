@@ -17,7 +17,7 @@ import pytest
 
 import eventlog
 from crashsim import abandon  # tests/ is on sys.path (its conftest.py)
-from eventlog.broker import clean_shutdown_file
+from eventlog.broker.core import clean_shutdown_file
 from eventlog.config import TopicConfig
 from eventlog.storage import batch as codec
 from eventlog.storage.files import segment_file_name

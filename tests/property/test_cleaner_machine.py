@@ -26,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from crashsim import abandon  # tests/ is on sys.path (its conftest.py)
 from eventlog.config import TopicConfig
 from eventlog.storage import batch as codec
-from eventlog.storage.cleaner import SegmentInfo, cleanable_range, compaction_due
+from eventlog.storage.compaction import SegmentInfo, cleanable_range, compaction_due
 from eventlog.storage.partition_log import PartitionLog
 from eventlog.testing.clock import ManualClock
 

@@ -126,7 +126,7 @@ class GroupMachine(RuleBasedStateMachine):
     def seek_back_and_commit(self, i: int, back: int) -> None:
         consumer = self.member(i)
         owned = sorted(consumer.assignment())
-        if not owned or consumer._mstate != "stable":
+        if not owned or consumer._membership.state != "stable":
             return
         tp = owned[0]
         target = max(consumer.beginning_offsets([tp])[tp], consumer.position(tp) - back)
@@ -191,7 +191,7 @@ class GroupMachine(RuleBasedStateMachine):
         return (
             description.state is GroupState.STABLE
             and ids == {c.member_id for c in self.live}
-            and all(c._mstate == "stable" and not c._rejoin_needed
+            and all(c._membership.state == "stable" and not c._membership.rejoin_needed
                     and c.generation == description.generation for c in self.live)
         )
 

@@ -11,14 +11,6 @@ import eventlog
 from eventlog.aio import AsyncConsumer, AsyncProducer, waiter_for
 from eventlog.errors import ClosedError, EventLogTimeoutError, InvalidConfigError
 from eventlog.records import TopicPartition
-from eventlog.testing import ManualClock
-
-
-@pytest.fixture
-def log():
-    log = eventlog.open(None, clock=ManualClock(), auto_create_topics=True)
-    yield log
-    log.close()
 
 
 @pytest.fixture

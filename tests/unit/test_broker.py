@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 import eventlog
-from eventlog.broker import clean_shutdown_file, lock_file, topics_file
+from eventlog.broker.core import clean_shutdown_file, lock_file, topics_file
 from eventlog.errors import (
     ClosedError,
     InvalidConfigError,

@@ -94,7 +94,8 @@ def settle(*consumers: Consumer, rounds: int = 8) -> list[ConsumerRecord]:
         state = describe_group(log, group).state if group else None
         if state in (None, GroupState.STABLE) and generations == [
             c.generation for c in consumers
-        ] and all(c._mstate == "stable" and not c._rejoin_needed for c in consumers):
+        ] and all(c._membership.state == "stable" and not c._membership.rejoin_needed
+                  for c in consumers):
             return got
     raise AssertionError(f"group did not settle: {consumers}")
 

@@ -15,10 +15,10 @@ import msgpack
 import pytest
 
 import eventlog
+from eventlog.broker.partition import InternalPartition
 from eventlog.errors import CorruptLogError, InvalidTopicError
 from eventlog.group.coordinator import describe_group
 from eventlog.group.offsets import offsets_topic
-from eventlog.partition import InternalPartition
 from eventlog.records import TopicPartition
 from eventlog.storage import batch as codec
 from eventlog.testing import ManualClock

@@ -21,18 +21,6 @@ from eventlog.storage.key_index import KeyIndex
 DAY_MS = 24 * 3600 * 1000
 
 
-@pytest.fixture(params=["file", "memory"])
-def path(request, tmp_path) -> str | None:
-    return str(tmp_path / "data") if request.param == "file" else None
-
-
-@pytest.fixture
-def elog(path, clock):
-    log = eventlog.open(path, clock=clock)
-    yield log
-    log.close()
-
-
 def values(records) -> list[bytes]:
     return [r.value for r in records]
 

@@ -9,14 +9,7 @@ import pytest
 import eventlog
 from eventlog.errors import InvalidConfigError
 from eventlog.listeners import ListenerApp
-from eventlog.testing import ManualClock, assert_produced, records
-
-
-@pytest.fixture
-def log():
-    log = eventlog.open(None, clock=ManualClock(), auto_create_topics=True)
-    yield log
-    log.close()
+from eventlog.testing import assert_produced, records
 
 
 def produce(log: eventlog.EventLog, topic: str, *values: bytes) -> None:

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 import eventlog
 from crashsim import abandon  # tests/ is on sys.path (its conftest.py)
-from eventlog import broker
-from eventlog.broker import deleting_prefix, lock_file, topics_file
+from eventlog.broker import core as broker
+from eventlog.broker.core import deleting_prefix, lock_file, topics_file
+from eventlog.broker.topic import validate_topic_name
 from eventlog.errors import CorruptLogError, LogDirLockedError, StorageError
-from eventlog.topic import validate_topic_name
 
 LONGEST = "t" * 249  # Kafka's limit; its partition directories are 251..254 characters
 

@@ -8,10 +8,15 @@ import os
 import random
 import threading
 import time
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import eventlog
+from eventlog.broker.partition import DataSignal, Partition
+from eventlog.config import TopicConfig
 from eventlog.errors import (
     ClosedError,
     InvalidConfigError,
@@ -22,6 +27,7 @@ from eventlog.errors import (
 )
 from eventlog.records import Record
 from eventlog.storage import batch as codec
+from eventlog.storage.partition_log import PartitionLog
 from eventlog.testing.clock import ManualClock
 
 DAY_MS = 24 * 3600 * 1000
@@ -223,17 +229,30 @@ def test_wait_for_returns_when_another_thread_appends(path) -> None:
         thread.join()
 
 
+class _WaitingClock(ManualClock):
+    """A ManualClock that tells when a thread started waiting on a condition (it holds
+    the condition's lock then, so whoever needs that lock runs after the wait began)."""
+
+    def __init__(self) -> None:
+        super().__init__(autojump=False)
+        self.waiting = threading.Event()
+
+    def wait(self, condition: threading.Condition, timeout_ms: float | None) -> bool:
+        self.waiting.set()
+        return super().wait(condition, timeout_ms)
+
+
 def test_wait_for_wakes_on_append_with_a_manual_clock(path) -> None:
-    clock = ManualClock(autojump=False)
+    clock = _WaitingClock()
     with eventlog.open(path, clock=clock) as elog:
         p = elog.create_topic("t").partition(0)
         result = []
         waiter = threading.Thread(target=lambda: result.append(p.wait_for(0, timeout=None)))
         waiter.start()
-        time.sleep(0.02)
-        assert result == []  # still waiting: nothing to read yet
-        p.append([(b"k", b"v")])
-        waiter.join(5)
+        assert clock.waiting.wait(30)  # the waiter found nothing and is waiting
+        assert result == []
+        p.append([(b"k", b"v")])  # takes the lock the wait released: wakes it
+        waiter.join(30)
         assert result == [True]
 
 
@@ -497,3 +516,157 @@ def test_append_record_the_one_record_path(elog, clock, path) -> None:
     assert lat.append_record(b"k", b"v", None, 5, 0) == (0, clock.time_ms())
     assert lat.read(0)[0].timestamp_ms == clock.time_ms()
     p.check()
+
+
+# --------------------------------------------------------------- the shared data signal
+
+
+class _ContentionLock:
+    """A lock that sets ``progress`` when an acquire has to wait for another holder."""
+
+    def __init__(self, progress: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self._progress = progress
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self._lock.acquire(False):
+            return True
+        if not blocking:
+            return False
+        self._progress.set()
+        return self._lock.acquire(True, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class _RacingSignal(DataSignal):
+    """A DataSignal whose first read of ``version`` (in an append's increment) lets a
+    second append, in another thread, run until it finished or waits for the signal's
+    lock: the interleaving under which an unlocked ``version += 1`` loses a count."""
+
+    __slots__ = ("_racer", "_value")
+
+    def __init__(self) -> None:
+        self._racer: Any = None
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def version(self) -> int:
+        value = self._value
+        racer, self._racer = self._racer, None
+        if racer is not None:
+            racer()
+        return value
+
+    @version.setter
+    def version(self, value: int) -> None:
+        self._value = value
+
+
+def test_appends_to_two_partitions_at_once_count_twice_on_the_shared_signal() -> None:
+    # Regression: the increment ran without a lock, so two partitions appending at
+    # once could both read 0 and write 1; a consumer that had read 1 then waited for
+    # a change that had already happened, until its poll timed out.
+    clock = ManualClock()
+    signal = _RacingSignal()
+    progress = threading.Event()
+    signal.cond = threading.Condition(_ContentionLock(progress))  # type: ignore[misc]
+    p0, p1 = (Partition("t", i, PartitionLog(None, TopicConfig(), now_ms=clock.time_ms()),
+                        clock=clock, signal=signal) for i in range(2))
+
+    def second_append() -> None:
+        try:
+            p1.append([(b"k", b"second")])
+        finally:
+            progress.set()
+
+    other = threading.Thread(target=second_append)
+
+    def race() -> None:
+        other.start()
+        assert progress.wait(30)  # the other append finished, or waits for our lock
+
+    signal._racer = race
+    p0.append([(b"k", b"first")])
+    other.join(30)
+    assert not other.is_alive()
+    assert (p0.end_offset, p1.end_offset) == (1, 1)
+    assert signal.version == 2
+
+
+# --------------------------------------------------------------- one append path
+
+
+def test_a_segment_rolled_by_a_single_record_append_is_dated_by_the_clock() -> None:
+    # Regression: append_record (every send() with linger_ms=0) passed the record's
+    # timestamp where the log expects the clock's now, so a segment it rolled was
+    # created "at" whatever time the producer stamped on the record.
+    clock = ManualClock()
+    with eventlog.open(None, clock=clock) as elog:
+        p = elog.create_topic("t", segment_bytes=200).partition(0)
+        old = clock.time_ms() - 30 * DAY_MS
+        while len(p.log.segments) < 3:
+            p.append_record(b"k", b"v" * 40, None, old, 0)
+        assert [s.created_ms for s in p.log.segments[1:]] == [clock.time_ms()] * 2
+
+
+_key_or_none = st.one_of(st.none(), st.binary(max_size=20))
+_headers = st.one_of(st.none(), st.lists(
+    st.tuples(st.text(max_size=5), _key_or_none), min_size=1, max_size=3).map(tuple))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    records=st.lists(st.tuples(_key_or_none, _key_or_none, _headers,
+                               st.integers(0, 2**62)), min_size=1, max_size=6),
+    compression=st.sampled_from(sorted(codec.COMPRESSION_CODES)),
+    log_append_time=st.booleans(),
+    idempotent=st.booleans(),
+)
+def test_append_record_and_append_columns_land_the_same_records(
+    records: list[tuple], compression: str, log_append_time: bool, idempotent: bool
+) -> None:
+    """The send() path (append_record) and the batch path (append_columns), fed the same
+    records one at a time, leave the same batches (header fields and records; only the
+    payload's encoding differs: the single-record form) and return the same metadata."""
+    clocks = ManualClock(), ManualClock()
+    config = TopicConfig(message_timestamp_type="LogAppendTime" if log_append_time
+                         else "CreateTime", segment_ms=1500)
+    one, batch = (Partition("t", 0, PartitionLog(None, config, now_ms=c.time_ms()), clock=c)
+                  for c in clocks)
+    attributes = codec.COMPRESSION_CODES[compression]
+    for n, (key, value, headers, ts) in enumerate(records):
+        producer = (7, 0, n) if idempotent else (-1, -1, -1)
+        offset, timestamp = one.append_record(key, value, headers, ts, attributes, *producer)
+        result = batch.append_columns([key], [value], None if headers is None else [headers],
+                                      [ts], attributes=attributes, producer_id=producer[0],
+                                      producer_epoch=producer[1], base_sequence=producer[2])
+        assert (offset, offset) == (result.base_offset, result.last_offset) == (n, n)
+        assert timestamp == (result.log_append_time_ms if log_append_time else ts)
+        for c in clocks:
+            c.advance(1000)
+    if idempotent:  # a retried send is a duplicate on both paths, at the same offset
+        key, value, headers, ts = records[-1]
+        offset, _ = one.append_record(key, value, headers, ts, attributes, 7, 0,
+                                      len(records) - 1)
+        assert offset == len(records) - 1 == batch.append_columns(
+            [key], [value], None if headers is None else [headers], [ts],
+            attributes=attributes, producer_id=7, producer_epoch=0,
+            base_sequence=len(records) - 1).base_offset
+    assert [(s.base_offset, s.created_ms) for s in one.log.segments] == [
+        (s.base_offset, s.created_ms) for s in batch.log.segments]
+    ours, theirs = one.read_batches(0, 100), batch.read_batches(0, 100)
+    assert len(ours) == len(theirs) == len(records)
+    for (h1, c1), (h2, c2) in zip(ours, theirs):
+        assert h1._replace(crc=0, batch_length=0) == h2._replace(crc=0, batch_length=0)
+        assert (list(c1.offsets), c1.timestamps, c1.keys, c1.values) == (
+            list(c2.offsets), c2.timestamps, c2.keys, c2.values)
+        assert [tuple(h) for h in (c1.headers or [()])] == [
+            tuple(h) for h in (c2.headers or [()])]

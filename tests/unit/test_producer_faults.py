@@ -10,8 +10,8 @@ import struct
 import pytest
 
 import eventlog
+from eventlog.broker.partition import Partition
 from eventlog.errors import EventLogError, InvalidRecordError, StorageError
-from eventlog.partition import Partition
 from eventlog.testing import ManualClock
 
 # Every producer a test makes must pass Producer.check() once the test is over.

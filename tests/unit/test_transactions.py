@@ -302,7 +302,7 @@ def test_state_survives_reopen_and_close_aborts_open_transactions(tmp_path: Path
 
 
 def test_prepared_commit_is_completed_on_open(tmp_path: Path, monkeypatch) -> None:
-    from eventlog.partition import Partition
+    from eventlog.broker.partition import Partition
 
     with eventlog.open(tmp_path) as log:
         log.create_topic("in", 1)
@@ -338,3 +338,101 @@ def test_prepared_commit_is_completed_on_open(tmp_path: Path, monkeypatch) -> No
         assert committed_values(log) == [b"a", b"b"]
         c = log.consumer(group_id="g")
         assert c.committed(TP("in", 0)) == 1
+
+
+@pytest.mark.parametrize("fsync", ["never", "always"])
+def test_one_record_transactions_under_every_fsync_policy(tmp_path: Path, fsync: str) -> None:
+    """send() with linger 0 appends through the partition's synced path (a keyword
+    argument the transaction's partition proxy once refused under fsync="always")."""
+    with eventlog.open(tmp_path / "data", fsync=fsync) as log:
+        log.create_topic("out", 2)
+        p = txn_producer(log)
+        p.init_transactions()
+        for i in range(3):
+            p.begin_transaction()
+            p.send("out", b"v%d" % i, key=b"k").result()
+            p.commit_transaction()
+        p.close()
+        assert committed_values(log) == [b"v0", b"v1", b"v2"]
+
+
+def _kill(log, *clients) -> None:
+    """Leave the log as a killed process would for the coordinator: no close-abort and
+    no deferred state record written (the partitions still close cleanly)."""
+    log._clients.discard(transaction_coordinator_for(log))
+    for c in clients:
+        log._clients.discard(c)
+
+
+def _last_state(log) -> str:
+    import msgpack
+
+    part = log.partition(txn_state_topic, 0)
+    (last,) = part.read(part.end_offset - 1, 1)
+    return msgpack.unpackb(last.value)["state"]
+
+
+def test_a_commit_without_offsets_completes_again_harmlessly_after_a_kill(
+        tmp_path: Path) -> None:
+    """The CompleteCommit record of a transaction without offsets is deferred to the
+    id's next record: a kill before it leaves PrepareCommit last, and the open
+    completes the transaction again without a second marker."""
+    with eventlog.open(tmp_path) as log:
+        log.create_topic("out", 1)
+        p = txn_producer(log)
+        p.init_transactions()
+        p.begin_transaction()
+        p.send("out", b"a")
+        p.commit_transaction()
+        assert _last_state(log) == "PrepareCommit"
+        _kill(log, p)
+    with eventlog.open(tmp_path) as log:
+        assert _last_state(log) == "CompleteCommit"  # written by the recovery
+        part = log.partition("out", 0)
+        assert part.end_offset == 2  # the record and one marker
+        assert part.open_transactions() == {}
+        assert committed_values(log) == [b"a"]
+
+
+def test_a_commit_with_offsets_is_completed_at_once(tmp_path: Path) -> None:
+    """Offsets are never applied twice: a later commit of the group survives a kill
+    right after the transaction (a deferred CompleteCommit would let the recovery
+    roll the group back to the transaction's offset)."""
+    from eventlog.group import OffsetAndMetadata, coordinator_for
+
+    with eventlog.open(tmp_path) as log:
+        log.create_topic("in", 1)
+        log.create_topic("out", 1)
+        log.producer(linger_ms=0).send_batch("in", [(b"k", b"v")] * 3)
+        c = log.consumer("in", group_id="g", auto_offset_reset="earliest",
+                         enable_auto_commit=False)
+        c.poll(1000)
+        p = txn_producer(log)
+        p.init_transactions()
+        p.begin_transaction()
+        p.send("out", b"a")
+        p.send_offsets_to_transaction({TP("in", 0): 1}, c.group_metadata())
+        p.commit_transaction()
+        assert _last_state(log) == "CompleteCommit"
+        c.close()
+        coordinator_for(log).commit_offsets("g", "", -1, None,
+                                            {TP("in", 0): OffsetAndMetadata(3, "")})
+        _kill(log, p)
+    with eventlog.open(tmp_path) as log:
+        assert log.consumer(group_id="g").committed(TP("in", 0)) == 3
+
+
+def test_close_writes_the_deferred_state(tmp_path: Path) -> None:
+    with eventlog.open(tmp_path) as log:
+        log.create_topic("out", 1)
+        p = txn_producer(log)
+        p.init_transactions()
+        for commit in (True, False):
+            p.begin_transaction()
+            p.send("out", b"x")
+            p.commit_transaction() if commit else p.abort_transaction()
+        assert _last_state(log) == "PrepareAbort"
+        p.close()
+    with eventlog.open(tmp_path) as log:
+        assert _last_state(log) == "CompleteAbort"
+        assert committed_values(log) == [b"x"]

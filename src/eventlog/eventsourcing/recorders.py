@@ -41,6 +41,7 @@ from eventsourcing.persistence import (
 )
 
 from ..broker import EventLog
+from ..broker.partition import Partition
 from ..errors import (
     ClosedError,
     KeyVersionConflictError,
@@ -48,7 +49,6 @@ from ..errors import (
     TopicExistsError,
     UnknownTopicError,
 )
-from ..partition import Partition
 
 __all__ = [
     "EventLogAggregateRecorder",

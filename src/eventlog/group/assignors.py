@@ -271,10 +271,9 @@ class RangeAssignor(_BuiltinAssignor):
     ) -> Assignment:
         """Assign each topic's partitions in consecutive ranges (module docstring).
 
-        Cost: O(P + T * N + N log N) for T topics in metadata. Pure; thread-safe.
-
-        Raises:
-            InvalidConfigError: a partition count is not an int >= 0.
+        Cost: O(P + T * N + N log N) for T topics in metadata.
+        Thread safety: any thread; pure (the assignor holds no state).
+        Raises: InvalidConfigError if a partition count is not an int >= 0.
         """
         counts = _checked_counts(partitions_per_topic)
         subscribed = _subscribed_in_metadata(counts, subscriptions)
@@ -310,10 +309,9 @@ class RoundRobinAssignor(_BuiltinAssignor):
         """Deal sorted partitions round robin, skipping non-subscribers (module docstring).
 
         Cost: O(P * N) in the worst case (the cursor may skip up to N - 1 members per
-        partition), O(P + N log N) when subscriptions are identical. Pure; thread-safe.
-
-        Raises:
-            InvalidConfigError: a partition count is not an int >= 0.
+            partition), O(P + N log N) when subscriptions are identical.
+        Thread safety: any thread; pure (the assignor holds no state).
+        Raises: InvalidConfigError if a partition count is not an int >= 0.
         """
         counts = _checked_counts(partitions_per_topic)
         subscribed = _subscribed_in_metadata(counts, subscriptions)
@@ -646,11 +644,11 @@ class StickyAssignor(_BuiltinAssignor):
 
         Each member's ``owned_partitions`` and ``generation`` describe its previous
         assignment (under the eager protocol, the one it had before revoking).
-        Cost: O(P log P + N log N) for identical subscriptions; see
-        ``_assign_general`` otherwise. Pure; thread-safe.
 
-        Raises:
-            InvalidConfigError: a partition count is not an int >= 0.
+        Cost: O(P log P + N log N) for identical subscriptions; see
+            ``_assign_general`` otherwise.
+        Thread safety: any thread; pure (the assignor holds no state).
+        Raises: InvalidConfigError if a partition count is not an int >= 0.
         """
         assignment, _ = _sticky_assign(partitions_per_topic, subscriptions)
         return assignment
@@ -671,11 +669,11 @@ class CooperativeStickyAssignor(_BuiltinAssignor):
 
         A partition stays out of its new owner's list while any other member lists it
         in ``owned_partitions`` (unless the new owner is its validated owner); the
-        owner revokes it and the follow-up rebalance assigns it. Cost: as
-        :meth:`StickyAssignor.assign`, plus O(P). Pure; thread-safe.
+        owner revokes it and the follow-up rebalance assigns it.
 
-        Raises:
-            InvalidConfigError: a partition count is not an int >= 0.
+        Cost: as :meth:`StickyAssignor.assign`, plus O(P).
+        Thread safety: any thread; pure (the assignor holds no state).
+        Raises: InvalidConfigError if a partition count is not an int >= 0.
         """
         assignment, ownership = _sticky_assign(partitions_per_topic, subscriptions)
         return {

@@ -13,7 +13,8 @@ thread. Consumers call it from ``poll()``; each call first applies liveness
 other members must notice (a rebalance starting, a join completing) calls
 ``log.wake_waiters()``, which wakes consumers waiting in ``poll()``.
 
-*One rebalance, step by step* (the consumer drives its own steps, see consumer.py):
+*One rebalance, step by step* (the consumer drives its own steps, see
+consumer/membership.py; the join phase's steps are group/rebalance.py's):
 
 1. A change (a member joins, leaves, is evicted, changes subscription, a
    subscribed topic gains partitions) moves the group to PreparingRebalance.
@@ -59,9 +60,9 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from ..errors import (
     FencedInstanceIdError,
@@ -74,8 +75,9 @@ from ..errors import (
 )
 from ..records import TopicPartition
 from . import members_view
-from .assignors import Assignor, Subscription, select_assignor
+from .members import Group, JoinRequest, JoinResult, Member, check_group
 from .offsets import CommittedOffset, OffsetAndMetadata, OffsetStore
+from .rebalance import Rebalancer
 from .state import GroupEvent, GroupState, next_state
 
 __all__ = [
@@ -101,84 +103,7 @@ group_max_session_timeout_ms_default = 1_800_000  # Kafka's group.max.session.ti
 group_initial_rebalance_delay_ms_default = 0
 protocol_type = "consumer"
 
-_EAGER = "eager"
-_COOPERATIVE = "cooperative"
 _create_lock = threading.Lock()
-
-
-class JoinRequest(NamedTuple):
-    """What a consumer sends when it joins (Kafka's JoinGroup request, in process)."""
-
-    client_id: str
-    group_instance_id: str | None
-    topics: tuple[str, ...]  # sorted
-    assignors: tuple[Assignor, ...]  # in order of preference
-    protocol: str  # the consumer's rebalance protocol: "eager" or "cooperative"
-    session_timeout_ms: int
-    rebalance_timeout_ms: int  # the consumer's max_poll_interval_ms
-
-
-class JoinResult(NamedTuple):
-    """The answer to ``join_group``: the assignment, or None while the join is pending."""
-
-    member_id: str
-    generation: int
-    assignment: tuple[TopicPartition, ...] | None
-    protocol: str | None  # the group's assignor name
-
-
-@dataclass(eq=False)
-class _Member:
-    member_id: str
-    request: JoinRequest
-    last_poll_ms: float
-    departed_ms: float | None = None  # a static member's close(): no LeaveGroup
-    joined: bool = False  # rejoined the rebalance in progress
-    generation: int = -1  # generation of ``assignment``
-    assignment: tuple[TopicPartition, ...] = ()
-    synced: bool = False  # collected ``assignment``
-    owned: frozenset[TopicPartition] = frozenset()  # what its consumer may fetch
-    claimed: tuple[TopicPartition, ...] = ()  # last collected assignment (sticky memory)
-    claimed_generation: int = -1
-
-    @property
-    def instance_id(self) -> str | None:
-        return self.request.group_instance_id
-
-    def expires_at_ms(self) -> float:
-        """When liveness removes the member (module docstring)."""
-        request = self.request
-        if self.departed_ms is not None:
-            return self.departed_ms + request.session_timeout_ms
-        if request.group_instance_id is None:
-            return self.last_poll_ms + request.rebalance_timeout_ms
-        return self.last_poll_ms + request.rebalance_timeout_ms + request.session_timeout_ms
-
-    def subscription(self, eager_assignor: bool) -> Subscription:
-        """What the assignor sees. An eager member revoked everything before joining,
-        so it owns nothing; but an eager-only assignor (sticky) still gets what it last
-        held, as Kafka's StickyAssignor keeps it in its user data, so stickiness
-        survives. A cooperative assignor must see true ownership: it withholds what
-        another member owns until that member revokes it."""
-        if self.request.protocol == _EAGER and eager_assignor:
-            owned = self.claimed
-        else:
-            owned = tuple(sorted(self.owned))
-        return Subscription(self.request.topics, owned, self.claimed_generation,
-                            self.instance_id)
-
-
-@dataclass(eq=False)
-class _Group:
-    group_id: str
-    state: GroupState = GroupState.EMPTY
-    generation: int = 0
-    protocol: str | None = None  # the selected assignor's name
-    members: dict[str, _Member] = field(default_factory=dict)  # in join order
-    instances: dict[str, str] = field(default_factory=dict)  # group_instance_id -> member
-    rebalance_deadline_ms: float = 0.0
-    join_delay_deadline_ms: float = 0.0
-    partition_counts: dict[str, int] = field(default_factory=dict)  # at the last assignment
 
 
 # ---------------------------------------------------------------------------------------
@@ -304,10 +229,10 @@ class GroupCoordinator:
         self._log = log
         self._clock = log.clock
         self._lock = threading.RLock()
-        self._groups: dict[str, _Group] = {}
+        self._groups: dict[str, Group] = {}
         self._offsets = OffsetStore(log)
         self._member_seq = 0
-        self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
+        self._rebalancer = Rebalancer(log, initial_rebalance_delay_ms)
         self.min_session_timeout_ms = min_session_timeout_ms
         self.max_session_timeout_ms = max_session_timeout_ms
         # Readers in other processes see members through group/members_view.py.
@@ -318,6 +243,15 @@ class GroupCoordinator:
 
     def _now(self) -> float:
         return self._clock.monotonic_ms()
+
+    @property
+    def initial_rebalance_delay_ms(self) -> int:
+        """Kafka's ``group.initial.rebalance.delay.ms``; may be changed on the instance."""
+        return self._rebalancer.initial_rebalance_delay_ms
+
+    @initial_rebalance_delay_ms.setter
+    def initial_rebalance_delay_ms(self, value: int) -> None:
+        self._rebalancer.initial_rebalance_delay_ms = value
 
     # ------------------------------------------------------------------ members view
 
@@ -373,8 +307,8 @@ class GroupCoordinator:
             now = self._now()
             group = self._groups.get(group_id)
             if group is None:
-                group = self._groups[group_id] = _Group(group_id)
-            self._expire(group, now)
+                group = self._groups[group_id] = Group(group_id)
+            self._rebalancer.expire(group, now)
             if not member_id:
                 member = self._new_member(group, request, now)
             else:
@@ -382,28 +316,28 @@ class GroupCoordinator:
                 member.last_poll_ms = now
                 same = request.topics == member.request.topics
                 if same and self._can_sync(group, member):
-                    return self._sync(group, member)
+                    return self._rebalancer.sync(group, member)
                 member.request = request
-                self._rebalance(group, now)  # a rejoin, or a new subscription
+                self._rebalancer.rebalance(group, now)  # a rejoin, or a new subscription
             member.joined = group.state is GroupState.PREPARING_REBALANCE
-            self._maybe_complete_join(group, now)
+            self._rebalancer.maybe_complete_join(group, now)
             if self._can_sync(group, member):
-                return self._sync(group, member)
+                return self._rebalancer.sync(group, member)
             return JoinResult(member.member_id, group.generation, None, group.protocol)
 
     @staticmethod
-    def _can_sync(group: _Group, member: _Member) -> bool:
+    def _can_sync(group: Group, member: Member) -> bool:
         return (
             group.state is GroupState.STABLE
             and member.generation == group.generation
             and not member.synced
         )
 
-    def _new_member(self, group: _Group, request: JoinRequest, now: float) -> _Member:
+    def _new_member(self, group: Group, request: JoinRequest, now: float) -> Member:
         self._validate_request(group, request)
         self._member_seq += 1
         member_id = f"{request.client_id}-{self._member_seq:08d}"
-        member = _Member(member_id, request, last_poll_ms=now)
+        member = Member(member_id, request, last_poll_ms=now)
         instance_id = request.group_instance_id
         if instance_id is not None and instance_id in group.instances:
             self._replace_static(group, member, now)
@@ -415,12 +349,12 @@ class GroupCoordinator:
             # Kafka's InitialDelayedJoin: each new member extends the delay, up to the
             # rebalance timeout.
             group.join_delay_deadline_ms = min(
-                now + self.initial_rebalance_delay_ms, group.rebalance_deadline_ms
+                now + self._rebalancer.initial_rebalance_delay_ms, group.rebalance_deadline_ms
             )
-        self._rebalance(group, now)
+        self._rebalancer.rebalance(group, now)
         return member
 
-    def _replace_static(self, group: _Group, member: _Member, now: float) -> None:
+    def _replace_static(self, group: Group, member: Member, now: float) -> None:
         """A static member restarts: the new member id replaces the old (KAFKA_SEMANTICS 4.12)."""
         instance_id = member.instance_id
         assert instance_id is not None
@@ -439,10 +373,10 @@ class GroupCoordinator:
         )
         if group.state is GroupState.STABLE and unchanged:
             return  # no rebalance: the new member collects the old one's assignment
-        self._rebalance(group, now)
+        self._rebalancer.rebalance(group, now)
         self._log.wake_waiters()
 
-    def _validate_request(self, group: _Group, request: JoinRequest) -> None:
+    def _validate_request(self, group: Group, request: JoinRequest) -> None:
         timeout = request.session_timeout_ms
         if not self.min_session_timeout_ms <= timeout <= self.max_session_timeout_ms:
             raise InvalidConfigError(
@@ -462,7 +396,7 @@ class GroupCoordinator:
                     "(Kafka's INCONSISTENT_GROUP_PROTOCOL)"
                 )
 
-    def _member(self, group: _Group, member_id: str, instance_id: str | None) -> _Member:
+    def _member(self, group: Group, member_id: str, instance_id: str | None) -> Member:
         """The member, after Kafka's static-membership and unknown-member checks."""
         if instance_id is not None:
             current = group.instances.get(instance_id)
@@ -503,11 +437,11 @@ class GroupCoordinator:
             group = self._groups.get(group_id)
             if group is None:
                 raise UnknownMemberError(f"group {group_id!r} has no members")
-            self._expire(group, now)
+            self._rebalancer.expire(group, now)
             member = self._member(group, member_id, instance_id)
             member.last_poll_ms = now
             if group.state is GroupState.STABLE:
-                self._check_metadata(group, now)
+                self._rebalancer.check_metadata(group, now)
             if group.state is not GroupState.STABLE:
                 raise RebalanceInProgressError(
                     f"group {group_id!r} is rebalancing (state {group.state}); rejoin"
@@ -546,122 +480,11 @@ class GroupCoordinator:
             if member.instance_id is not None:
                 member.departed_ms = now
             else:
-                self._remove(group, member, now)
-            self._maybe_complete_join(group, now)
+                self._rebalancer.remove(group, member, now)
+            self._rebalancer.maybe_complete_join(group, now)
             self._log.wake_waiters()
 
     # ------------------------------------------------------------------ rebalancing
-
-    def _rebalance(self, group: _Group, now: float) -> None:
-        """Start a join phase (or keep the one in progress)."""
-        if group.state is GroupState.PREPARING_REBALANCE:
-            return
-        was_empty = group.state is GroupState.EMPTY
-        group.state = next_state(group.state, GroupEvent.REBALANCE)
-        for member in group.members.values():
-            member.joined = False
-        timeout = max((m.request.rebalance_timeout_ms for m in group.members.values()), default=0)
-        group.rebalance_deadline_ms = now + timeout
-        delay = self.initial_rebalance_delay_ms if was_empty else 0
-        group.join_delay_deadline_ms = min(now + delay, group.rebalance_deadline_ms)
-        self._log.wake_waiters()
-
-    def _remove(self, group: _Group, member: _Member, now: float) -> None:
-        del group.members[member.member_id]
-        instance_id = member.instance_id
-        if instance_id is not None and group.instances.get(instance_id) == member.member_id:
-            del group.instances[instance_id]
-        self._rebalance(group, now)
-
-    def _expire(self, group: _Group, now: float) -> None:
-        """Remove members whose liveness deadline passed; maybe end the join phase."""
-        for member in list(group.members.values()):
-            if now >= member.expires_at_ms():
-                self._remove(group, member, now)
-        self._maybe_complete_join(group, now)
-
-    def _check_metadata(self, group: _Group, now: float) -> None:
-        """Rebalance if a subscribed topic's partition count changed since the assignment."""
-        for topic, count in group.partition_counts.items():
-            if self._partition_count(topic) != count:
-                self._rebalance(group, now)
-                return
-
-    def _partition_count(self, topic: str) -> int:
-        try:
-            return int(self._log.topic(topic).num_partitions)
-        except UnknownTopicError:
-            return 0
-
-    def _maybe_complete_join(self, group: _Group, now: float) -> None:
-        if group.state is not GroupState.PREPARING_REBALANCE:
-            return
-        if now < group.join_delay_deadline_ms:
-            return
-        everyone = all(m.joined for m in group.members.values())
-        if not everyone and now < group.rebalance_deadline_ms:
-            return
-        self._complete_join(group, now)
-
-    def _complete_join(self, group: _Group, now: float) -> None:
-        """End the join phase: drop laggards, run the assignor, start a generation."""
-        staying = [m for m in group.members.values() if m.joined or m.instance_id is not None]
-        if not staying:
-            for member in list(group.members.values()):
-                self._remove(group, member, now)
-            group.generation += 1
-            group.protocol = None
-            group.partition_counts = {}
-            group.state = next_state(group.state, GroupEvent.JOIN_EMPTY)
-            self._log.wake_waiters()
-            return
-        name, assignment, counts = self._assign(group, staying)  # may raise: nothing changed
-        for member in list(group.members.values()):
-            if not member.joined and member.instance_id is None:
-                del group.members[member.member_id]
-            elif not member.joined:
-                member.owned = frozenset()  # a static member that missed it: partitions lost
-        group.generation += 1
-        group.state = next_state(group.state, GroupEvent.JOIN_COMPLETE)
-        group.protocol = name
-        group.partition_counts = counts
-        for member in group.members.values():
-            member.assignment = assignment[member.member_id]
-            member.generation = group.generation
-            member.synced = False
-            member.joined = False
-        group.state = next_state(group.state, GroupEvent.ASSIGNMENT_DONE)
-        self._log.wake_waiters()
-
-    def _assign(
-        self, group: _Group, members: Sequence[_Member]
-    ) -> tuple[str, dict[str, tuple[TopicPartition, ...]], dict[str, int]]:
-        """Select and run the group's assignor over ``members``. Changes nothing."""
-        name = select_assignor({m.member_id: [a.name for a in m.request.assignors]
-                                for m in members})
-        assignor = next(a for a in members[0].request.assignors if a.name == name)
-        topics = sorted({t for m in members for t in m.request.topics})
-        counts = {t: self._partition_count(t) for t in topics}
-        eager_assignor = _COOPERATIVE not in getattr(assignor, "protocols", (_EAGER,))
-        subscriptions = {m.member_id: m.subscription(eager_assignor) for m in members}
-        result = assignor.assign({t: c for t, c in counts.items() if c}, subscriptions)
-        checked = _validated(name, result, members, counts)
-        # A static member that did not rejoin loses what it owned (it is not fetching:
-        # a polling consumer would have rejoined), so only rejoined members' claims count.
-        owner = {tp: m.member_id for m in members if m.joined for tp in m.owned}
-        final = {
-            member_id: tuple(tp for tp in tps if owner.get(tp, member_id) == member_id)
-            for member_id, tps in checked.items()
-        }
-        return name, final, counts
-
-    def _sync(self, group: _Group, member: _Member) -> JoinResult:
-        """The member collects its assignment (Kafka's SyncGroup) and owns it from now."""
-        member.synced = True
-        member.owned = member.owned.union(member.assignment)
-        member.claimed = member.assignment
-        member.claimed_generation = member.generation
-        return JoinResult(member.member_id, group.generation, member.assignment, group.protocol)
 
     # ------------------------------------------------------------------ offsets
 
@@ -692,7 +515,7 @@ class GroupCoordinator:
             now = self._now()
             group = self._groups.get(group_id)
             if group is not None:
-                self._expire(group, now)
+                self._rebalancer.expire(group, now)
             standalone = generation < 0 and (group is None or group.state is GroupState.EMPTY)
             if not standalone:
                 self._validate_commit(group_id, group, member_id, generation, instance_id)
@@ -708,7 +531,7 @@ class GroupCoordinator:
             now = self._now()
             group = self._groups.get(group_id)
             if group is not None:
-                self._expire(group, now)
+                self._rebalancer.expire(group, now)
             if generation < 0 and (group is None or group.state is GroupState.EMPTY):
                 return
             self._validate_commit(group_id, group, member_id, generation, instance_id)
@@ -725,7 +548,7 @@ class GroupCoordinator:
     def _validate_commit(
         self,
         group_id: str,
-        group: _Group | None,
+        group: Group | None,
         member_id: str,
         generation: int,
         instance_id: str | None,
@@ -757,7 +580,7 @@ class GroupCoordinator:
         with self._lock:
             now = self._now()
             for group in self._groups.values():
-                self._expire(group, now)
+                self._rebalancer.expire(group, now)
             with_offsets = set(self._offsets.groups())
             published = self._published()
             ids = with_offsets.union(
@@ -781,7 +604,7 @@ class GroupCoordinator:
         with self._lock:
             group = self._groups.get(group_id)
             if group is not None:
-                self._expire(group, self._now())
+                self._rebalancer.expire(group, self._now())
             committed = self._offsets.group_offsets(group_id)
             seen = None if group is not None else self._published().get(group_id)
             if seen is not None:
@@ -829,7 +652,7 @@ class GroupCoordinator:
         with self._lock:
             group = self._groups.get(group_id)
             if group is not None:
-                self._expire(group, self._now())
+                self._rebalancer.expire(group, self._now())
                 if group.state is not GroupState.EMPTY:
                     raise IllegalStateError(
                         f"group {group_id!r} has {len(group.members)} member(s) and cannot be "
@@ -845,7 +668,7 @@ class GroupCoordinator:
         """Assert every group's invariants (DESIGN invariant 5) and the offsets view."""
         with self._lock:
             for group_id, group in self._groups.items():
-                _check_group(group_id, group)
+                check_group(group_id, group)
             self._offsets.check()
 
     def group_state(self, group_id: str) -> GroupState | None:
@@ -862,54 +685,3 @@ class GroupCoordinator:
 
     def __repr__(self) -> str:
         return f"GroupCoordinator(groups={len(self._groups)})"
-
-
-def _validated(
-    name: str,
-    result: Mapping[str, Sequence[TopicPartition]],
-    members: Sequence[_Member],
-    counts: Mapping[str, int],
-) -> dict[str, tuple[TopicPartition, ...]]:
-    """Check an assignor's result; raises IllegalStateError naming the assignor's bug."""
-    by_id = {m.member_id: m for m in members}
-    unknown = set(result) - set(by_id)
-    if unknown:
-        raise IllegalStateError(f"assignor {name!r} assigned to unknown members {sorted(unknown)}")
-    seen: set[TopicPartition] = set()
-    out: dict[str, tuple[TopicPartition, ...]] = {}
-    for member_id, member in by_id.items():
-        tps = tuple(TopicPartition(*tp) for tp in result.get(member_id, ()))
-        for tp in tps:
-            if tp in seen or tp.topic not in member.request.topics:
-                raise IllegalStateError(
-                    f"assignor {name!r} assigned {tp} twice or to a member not subscribed "
-                    "to its topic"
-                )
-            if not 0 <= tp.partition < counts.get(tp.topic, 0):
-                raise IllegalStateError(f"assignor {name!r} assigned {tp}, which does not exist")
-            seen.add(tp)
-        out[member_id] = tps
-    return out
-
-
-def _check_group(group_id: str, group: _Group) -> None:
-    assert group.state is not GroupState.DEAD, group_id
-    assert group.generation >= 0, group_id
-    assert (group.state is GroupState.EMPTY) == (not group.members), (group_id, group.state)
-    assert group.state is not GroupState.COMPLETING_REBALANCE, group_id  # never left there
-    owner: dict[TopicPartition, str] = {}
-    for member_id, member in group.members.items():
-        assert member.member_id == member_id
-        for tp in member.owned:
-            assert tp not in owner, f"{tp} owned by {owner.get(tp)} and {member_id}"
-            owner[tp] = member_id
-        assert member.generation <= group.generation
-        if member.instance_id is not None:
-            assert group.instances[member.instance_id] == member_id
-    assert len(group.instances) == sum(m.instance_id is not None for m in group.members.values())
-    if group.state is GroupState.STABLE:
-        assigned: set[TopicPartition] = set()
-        for member in group.members.values():
-            if member.generation == group.generation:
-                assert assigned.isdisjoint(member.assignment), group_id
-                assigned.update(member.assignment)

@@ -48,14 +48,16 @@ Draw the diagram from the table with :func:`mermaid`.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from types import MappingProxyType
+
+from .transitions import Named, follow
+from .transitions import mermaid as draw
 
 __all__ = ["TRANSITIONS", "GroupEvent", "GroupState", "mermaid", "next_state"]
 
 
-class GroupState(str, enum.Enum):
+class GroupState(Named):
     """A consumer group's state; the values are Kafka's names (compare with str)."""
 
     EMPTY = "Empty"
@@ -64,11 +66,8 @@ class GroupState(str, enum.Enum):
     STABLE = "Stable"
     DEAD = "Dead"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class GroupEvent(str, enum.Enum):
+class GroupEvent(Named):
     """What happened to a group (see the module docstring)."""
 
     REBALANCE = "rebalance"
@@ -76,9 +75,6 @@ class GroupEvent(str, enum.Enum):
     JOIN_EMPTY = "join_empty"
     ASSIGNMENT_DONE = "assignment_done"
     DELETE = "delete"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _S = GroupState
@@ -107,18 +103,9 @@ def next_state(state: GroupState, event: GroupEvent) -> GroupState:
     Raises:
         AssertionError: the table has no such transition (a bug in the caller).
     """
-    try:
-        return TRANSITIONS[(state, event)]
-    except KeyError:
-        raise AssertionError(
-            f"illegal group transition: event {event} in state {state}"
-        ) from None
+    return follow(TRANSITIONS, state, event, "group")
 
 
 def mermaid() -> str:
     """The transition table as a Mermaid ``stateDiagram-v2`` (for the docs). Pure."""
-    lines = ["stateDiagram-v2", f"    [*] --> {_S.EMPTY.value}"]
-    for (state, event), target in TRANSITIONS.items():
-        lines.append(f"    {state.value} --> {target.value}: {event.value}")
-    lines.append(f"    {_S.DEAD.value} --> [*]")
-    return "\n".join(lines)
+    return draw(TRANSITIONS, _S.EMPTY, final=(_S.DEAD,))

@@ -40,10 +40,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import msgpack
 
+from ..broker.partition import Partition
 from ..errors import (
     CorruptLogError,
     InvalidConfigError,
@@ -59,7 +61,12 @@ from .coordinator import coordinator_for
 from .offsets import OffsetAndMetadata
 from .txn_state import TxnState, next_coordinator_state
 
-__all__ = ["TransactionCoordinator", "transaction_coordinator_for", "txn_state_topic"]
+__all__ = [
+    "TransactionCoordinator",
+    "existing_transaction_coordinator",
+    "transaction_coordinator_for",
+    "txn_state_topic",
+]
 
 _log = logging.getLogger("eventlog.transactions")
 
@@ -86,6 +93,12 @@ def transaction_coordinator_for(log: Any) -> TransactionCoordinator:
     return coordinator
 
 
+def existing_transaction_coordinator(log: Any) -> TransactionCoordinator | None:
+    """The log's TransactionCoordinator if something already created it, else None
+    (creating one creates ``__transaction_state``: readers must not)."""
+    return log.extensions.get(extension_key)
+
+
 def recover_if_needed(log: Any) -> None:
     """Called by ``EventLog`` at open: complete or abort what a crash left open."""
     if txn_state_topic in log.topic_map or any(
@@ -95,7 +108,7 @@ def recover_if_needed(log: Any) -> None:
 
 class _Txn:
     __slots__ = ("epoch", "offsets", "partitions", "producer_id", "start_ms", "state",
-                 "timed_out_epoch", "timeout_ms", "txn_id")
+                 "timed_out_epoch", "timeout_ms", "txn_id", "written")
 
     def __init__(self, txn_id: str, producer_id: int, epoch: int, timeout_ms: int) -> None:
         self.txn_id = txn_id
@@ -107,6 +120,7 @@ class _Txn:
         self.offsets: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
         self.start_ms = -1
         self.timed_out_epoch = -1  # the epoch a timeout (or close) aborted: see module doc
+        self.written = True  # False: ``state`` (a Complete*) is not appended yet
 
     def encode(self) -> bytes:
         value: dict[str, Any] = {
@@ -159,6 +173,9 @@ class TransactionCoordinator:
         self._closed = False
         with self._lock:
             self._partition = self._state_partition()
+            # The single-record append path: one state record per call, validated here
+            # (bytes key and value), so the generic column checks are not paid per step.
+            self._append = partial(Partition.append_record, self._partition)
             self._load()
             self._recover()
         log.register_client(self)  # close() aborts what is still open
@@ -196,18 +213,27 @@ class TransactionCoordinator:
                 self._next_producer_id = max(self._next_producer_id, txn.producer_id + 1)
             offset = records[-1].offset + 1
 
-    def _persist(self, txn: _Txn, state: TxnState) -> None:
+    def _persist(self, txn: _Txn, state: TxnState, *, write: bool = True) -> None:
         """Move ``txn`` to ``state`` (checked against the table) and append it: the
         change is durable before anything acts on it. On a storage error the state
-        in memory is unchanged."""
+        in memory is unchanged. ``write=False`` (a Complete* state whose loss costs
+        nothing, see ``_complete``): append it with the id's next record instead."""
         next_coordinator_state(txn.state, state)
+        if not write:
+            txn.state = state
+            txn.written = False
+            return
         previous = txn.state
         txn.state = state
         try:
-            self._partition.append_internal([(txn.txn_id.encode("utf-8"), txn.encode())])
+            self._write(txn)
         except BaseException:
             txn.state = previous
             raise
+
+    def _write(self, txn: _Txn) -> None:
+        self._append(txn.txn_id.encode("utf-8"), txn.encode(), None, self._clock.time_ms(), 0)
+        txn.written = True
 
     # ------------------------------------------------------------------ recovery
 
@@ -230,11 +256,15 @@ class TransactionCoordinator:
 
     # ------------------------------------------------------------------ the API
 
-    def init_producer_id(self, txn_id: str, timeout_ms: int) -> tuple[int, int]:
+    def init_producer_id(self, txn_id: str, timeout_ms: int,
+                         expected: tuple[int, int] | None = None) -> tuple[int, int]:
         """Kafka's InitProducerId with a transactional id: (producer id, epoch).
 
         An open transaction of the id is aborted and the epoch bumped (fencing the
-        producer that had it). Raises InvalidConfigError for a bad timeout."""
+        producer that had it). ``expected``: the (producer id, epoch) the caller has
+        (KIP-360: a wire producer bumping its own epoch); ProducerFencedError unless
+        it is the id's current one, or the one a timeout aborted. Raises
+        InvalidConfigError for a bad timeout."""
         if type(timeout_ms) is not int or not 1 <= timeout_ms <= transaction_max_timeout_ms:
             raise InvalidConfigError(
                 f"transaction_timeout_ms must be an int in [1, {transaction_max_timeout_ms}] "
@@ -243,6 +273,13 @@ class TransactionCoordinator:
         with self._lock:
             self._expire_locked()
             txn = self._txns.get(txn_id)
+            if txn is not None and expected is not None and expected[0] >= 0:
+                pid, epoch = expected
+                if pid != txn.producer_id or epoch not in (txn.epoch, txn.timed_out_epoch):
+                    raise ProducerFencedError(
+                        f"producer {pid} epoch {epoch} of transactional id {txn_id!r} was "
+                        f"fenced: the id's producer is {txn.producer_id} epoch {txn.epoch}"
+                    )
             if txn is None:
                 txn = _Txn(txn_id, self._next_producer_id, 0, timeout_ms)
                 self._persist(txn, _S.EMPTY)
@@ -331,6 +368,28 @@ class TransactionCoordinator:
             self._complete(txn, commit=commit)
             return txn.epoch
 
+    def check_partition(self, txn_id: str, producer_id: int, epoch: int,
+                        tp: TopicPartition) -> None:
+        """Raise unless ``tp`` is in the open transaction of (producer id, epoch): a
+        wire produce request's check before its transactional batch is appended (as
+        Kafka's KIP-890 verification), so no batch lands outside a transaction this
+        coordinator will end. Raises ProducerFencedError, TransactionTimedOutError,
+        or InvalidTxnStateError (the partition was not added). O(1)."""
+        with self._lock:
+            txn = self._checked(txn_id, producer_id, epoch)
+            if txn.state is not _S.ONGOING or tp not in txn.partitions:
+                raise InvalidTxnStateError(
+                    f"{tp.topic}-{tp.partition} is not in the open transaction of "
+                    f"{txn_id!r}: add it (AddPartitionsToTxn) before producing to it"
+                )
+
+    def pending_offsets(self, group_id: str) -> set[TopicPartition]:
+        """The partitions of ``group_id`` with offsets in an open transaction (an
+        OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT for them)."""
+        with self._lock:
+            return {tp for txn in self._txns.values() if txn.state is not _S.EMPTY
+                    for tp in txn.offsets.get(group_id, ())}
+
     def check_producer(self, txn_id: str, producer_id: int, epoch: int) -> None:
         """Raise ProducerFencedError / TransactionTimedOutError if the producer's
         (id, epoch) is no longer current for ``txn_id``."""
@@ -360,6 +419,8 @@ class TransactionCoordinator:
                         self._abort_bumping(txn)
                     elif txn.state in (_S.PREPARE_COMMIT, _S.PREPARE_ABORT):
                         self._complete(txn, commit=txn.state is _S.PREPARE_COMMIT)
+                    if not txn.written:  # a clean close leaves nothing to complete
+                        self._write(txn)
                 except OSError as exc:  # the next open completes it
                     _log.warning("cannot end the transaction of %r at close: %s",
                                  txn.txn_id, exc)
@@ -435,10 +496,18 @@ class TransactionCoordinator:
             if recovering and txn.producer_id not in part.open_transactions():
                 continue  # marked before the crash
             part.write_marker(txn.producer_id, txn.epoch, commit)
+        # Completing again is harmless when no offsets were applied: every marker was
+        # written, and a recovery that finds Prepare* last skips the marked partitions.
+        # So the Complete* record waits for the id's next record (its next
+        # transaction, init_transactions(), close()): one append less per transaction.
+        # With offsets it is written now, so a recovery never applies them twice (over
+        # a later commit of the group).
+        lazy = not recovering and not (commit and txn.offsets)
         txn.partitions = set()
         txn.offsets = {}
         txn.start_ms = -1
-        self._persist(txn, _S.COMPLETE_COMMIT if commit else _S.COMPLETE_ABORT)
+        self._persist(txn, _S.COMPLETE_COMMIT if commit else _S.COMPLETE_ABORT,
+                      write=not lazy)
 
     def _exists(self, tp: TopicPartition) -> bool:
         try:

@@ -21,10 +21,10 @@ from functools import partial
 from typing import Any
 
 from ..broker import EventLog
+from ..broker.partition import Partition
 from ..clock import SystemClock
 from ..errors import ClosedError, EventLogError, InvalidRecordError
 from ..metrics.window import Window
-from ..partition import Partition
 from .checks import closed_error
 from .config import ProducerConfig
 from .futures import BatchedFuture, DeliveryFuture, new_object

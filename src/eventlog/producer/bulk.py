@@ -15,8 +15,13 @@ from itertools import compress
 from operator import itemgetter
 from typing import Any
 
+from ..broker.partition import (
+    check_bytes_column,
+    normalise_headers,
+    split_columns,
+    timestamp_problem,
+)
 from ..errors import InvalidRecordError
-from ..partition import check_bytes_column, normalise_headers, split_columns, timestamp_problem
 from ..partitioning import (
     Partitioner,
     checked_partition,

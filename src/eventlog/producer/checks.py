@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..broker.partition import normalise_headers
 from ..errors import ClosedError, UnknownPartitionError
-from ..partition import normalise_headers
 
 __all__ = ["closed_error", "explicit_partition", "not_bytes", "validated_headers"]
 

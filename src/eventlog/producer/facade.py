@@ -47,9 +47,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..broker import EventLog
+from ..broker.partition import Partition, timestamp_ms_max, timestamp_problem
+from ..broker.topic import internal_topics
 from ..clock import SystemClock
 from ..errors import InvalidConfigError, InvalidRecordError, RecordTooLargeError
-from ..partition import Partition, timestamp_ms_max, timestamp_problem
 from ..partitioning import (
     DefaultPartitioner,
     Partitioner,
@@ -59,7 +60,6 @@ from ..partitioning import (
     resolve_partitioner,
 )
 from ..serde import resolve_serializer
-from ..topic import internal_topics
 from .accumulator import State, finalize
 from .bulk import BatchMetadata, BulkSender
 from .checks import closed_error, explicit_partition, not_bytes, validated_headers

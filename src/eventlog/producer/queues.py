@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..broker.partition import AppendResult, Partition, sequence_modulus
 from ..metrics.window import WindowedMax
-from ..partition import AppendResult, Partition, sequence_modulus
 from .futures import _DONE, PendingBatch
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..broker import EventLog
+from ..broker.partition import AppendResult, sequence_modulus
 from ..errors import EventLogError, StorageError
-from ..partition import AppendResult, sequence_modulus
 from ..records import RecordMetadata
 from ..storage.batch import COMPRESSION_CODES
 from .config import ProducerConfig

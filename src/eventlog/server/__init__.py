@@ -34,8 +34,11 @@ def serve(log: Any, host: str = "127.0.0.1", port: int = 0, **options: Any) -> S
     The server runs an asyncio loop in a thread of its own; close it with
     ``close()`` or a ``with`` block (closing the log closes it too).
 
-    Raises ImportError (with the install command) without the server extra,
-    OSError if the address cannot be bound, InvalidConfigError for bad options.
+    Cost: binds the socket and starts the server's thread and loop; returns once it
+    accepts connections (a few ms; the protocol modules are imported on the first call).
+    Thread safety: any thread; each call starts a server of its own, all sharing the log.
+    Raises: ImportError (with the install command) without the server extra,
+      OSError if the address cannot be bound, InvalidConfigError for bad options.
     """
     try:
         from .server import Server

@@ -145,37 +145,14 @@ class WireGroupCoordinator:
             group.members and group.protocol_type not in (None, protocol_type)
         ) or not self._compatible(group, member_id, protocols):
             return _join_error(Errors.INCONSISTENT_GROUP_PROTOCOL, member_id)
-        member = group.members.get(member_id) if member_id else None
-        if member is None and instance_id is not None:
-            static = next((m for m in group.members.values() if m.instance_id == instance_id),
-                          None)
-            if static is not None:
-                if member_id and member_id != static.member_id:
-                    return _join_error(Errors.FENCED_INSTANCE_ID, member_id)
-                member = self._replace_static(group, static)
-        if member is None:
-            if member_id and member_id not in group.pending:
-                return _join_error(Errors.UNKNOWN_MEMBER_ID, member_id)
-            if not member_id:
-                member_id = self._new_id(client_id)
-                if require_member_id and instance_id is None:
-                    group.pending[member_id] = now + session_timeout_ms
-                    return _join_error(Errors.MEMBER_ID_REQUIRED, member_id)
-            group.pending.pop(member_id, None)
-            member = Member(
-                member_id, instance_id, client_id, client_host, session_timeout_ms,
-                rebalance_timeout_ms, protocol_type, list(protocols), now,
-            )
-            group.members[member_id] = member
-            if group.protocol_type is None:
-                group.protocol_type = protocol_type
-            changed = True
-        else:
-            changed = member.protocols != list(protocols)
-            member.protocols = list(protocols)
-            member.session_timeout_ms = session_timeout_ms
-            member.rebalance_timeout_ms = rebalance_timeout_ms
-            member.last_seen_ms = now
+        found = self._joining_member(
+            group, member_id, instance_id, protocol_type, protocols, session_timeout_ms,
+            rebalance_timeout_ms, now, client_id=client_id, client_host=client_host,
+            require_member_id=require_member_id,
+        )
+        if isinstance(found, dict):
+            return found  # an error answer
+        member, changed = found
         if group.state in (STABLE, COMPLETING) and not changed and (
             group.state == COMPLETING or member.member_id != group.leader
         ):
@@ -188,6 +165,46 @@ class WireGroupCoordinator:
             self._prepare(group, now)
         self._maybe_complete(group, now)
         return await future
+
+    def _joining_member(
+        self, group: Group, member_id: str, instance_id: str | None, protocol_type: str,
+        protocols: list[tuple[str, bytes]], session_timeout_ms: int,
+        rebalance_timeout_ms: int, now: int, *, client_id: str, client_host: str,
+        require_member_id: bool,
+    ) -> tuple[Member, bool] | dict[str, Any]:
+        """The member a JoinGroup is from (new, known or a static member's replacement)
+        and whether its protocols changed; or the error answer."""
+        member = group.members.get(member_id) if member_id else None
+        if member is None and instance_id is not None:
+            static = next((m for m in group.members.values() if m.instance_id == instance_id),
+                          None)
+            if static is not None:
+                if member_id and member_id != static.member_id:
+                    return _join_error(Errors.FENCED_INSTANCE_ID, member_id)
+                member = self._replace_static(group, static)
+        if member is not None:
+            changed = member.protocols != list(protocols)
+            member.protocols = list(protocols)
+            member.session_timeout_ms = session_timeout_ms
+            member.rebalance_timeout_ms = rebalance_timeout_ms
+            member.last_seen_ms = now
+            return member, changed
+        if member_id and member_id not in group.pending:
+            return _join_error(Errors.UNKNOWN_MEMBER_ID, member_id)
+        if not member_id:
+            member_id = self._new_id(client_id)
+            if require_member_id and instance_id is None:
+                group.pending[member_id] = now + session_timeout_ms
+                return _join_error(Errors.MEMBER_ID_REQUIRED, member_id)
+        group.pending.pop(member_id, None)
+        member = Member(
+            member_id, instance_id, client_id, client_host, session_timeout_ms,
+            rebalance_timeout_ms, protocol_type, list(protocols), now,
+        )
+        group.members[member_id] = member
+        if group.protocol_type is None:
+            group.protocol_type = protocol_type
+        return member, True
 
     def _compatible(self, group: Group, member_id: str,
                     protocols: list[tuple[str, bytes]]) -> bool:

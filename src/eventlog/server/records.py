@@ -234,101 +234,101 @@ def _decode_records(
     body: bytes, count: int, base_offset: int, attributes: int, base_ts: int,
     producer_id: int, producer_epoch: int, base_sequence: int,
 ) -> WireBatch:
-    # One-byte varints (most lengths and deltas) are decoded inline: this loop runs
-    # once per produced record.
     timestamps: list[int] = []
     keys: list[bytes | None] = []
     values: list[bytes | None] = []
     headers: list[tuple] = []
-    any_headers = False
-    read = _read_varint
-    size = len(body)
-    pos = 0
-    i = 0
     try:
-        for i in range(count):
-            b = body[pos]
-            if b < 0x80:
-                length = (b >> 1) ^ -(b & 1)
-                pos += 1
-            elif body[pos + 1] < 0x80:
-                z = (b & 0x7F) | (body[pos + 1] << 7)
-                length = (z >> 1) ^ -(z & 1)
-                pos += 2
-            else:
-                length, pos = read(body, pos)
-            end = pos + length
-            if length < 1 or end > size:
-                raise WireFormatError(
-                    f"record {i} length {length} runs past the end of the batch")
-            pos += 1  # record attributes: unused
-            b = body[pos]
-            if b < 0x80:
-                ts_delta = (b >> 1) ^ -(b & 1)
-                pos += 1
-            else:
-                ts_delta, pos = read(body, pos)
-            # the offset delta, skipped: offsets are assigned by the log
-            if body[pos] < 0x80:
-                pos += 1
-            elif body[pos + 1] < 0x80:  # from the 65th record of a batch on
-                pos += 2
-            else:
-                _delta, pos = read(body, pos)
-            b = body[pos]
-            if b < 0x80:
-                n = (b >> 1) ^ -(b & 1)
-                pos += 1
-            else:
-                n, pos = read(body, pos)
-            if n >= 0:
-                key: bytes | None = body[pos:pos + n]
-                pos += n
-            elif n == -1:
-                key = None
-            else:
-                raise WireFormatError(f"record {i} key has negative length {n}")
-            b = body[pos]
-            if b < 0x80:
-                n = (b >> 1) ^ -(b & 1)
-                pos += 1
-            elif body[pos + 1] < 0x80:  # values of 64 bytes to 8 KiB
-                z = (b & 0x7F) | (body[pos + 1] << 7)
-                n = (z >> 1) ^ -(z & 1)
-                pos += 2
-            else:
-                n, pos = read(body, pos)
-            if n >= 0:
-                value: bytes | None = body[pos:pos + n]
-                pos += n
-            elif n == -1:
-                value = None
-            else:
-                raise WireFormatError(f"record {i} value has negative length {n}")
-            if pos >= end:
-                raise WireFormatError(f"record {i} fields run past its length {length}")
-            if body[pos] == 0:  # no headers
-                pos += 1
-                headers.append(())
-            else:
-                hs, pos = _decode_headers(body, pos, end, i)
-                any_headers = True
-                headers.append(hs)
-            if pos != end:
-                raise WireFormatError(f"record {i} fields do not add up to its length {length}")
-            timestamps.append(base_ts + ts_delta)
-            keys.append(key)
-            values.append(value)
+        pos = _read_records(body, count, base_ts, timestamps, keys, values, headers)
     except IndexError:
-        raise WireFormatError(f"record {i} ends before its last field") from None
-    if pos != size:
+        raise WireFormatError(f"record {len(timestamps)} ends before its last field") from None
+    if pos != len(body):
         raise WireFormatError(
-            f"record batch has {size - pos} bytes after its {count} records"
+            f"record batch has {len(body) - pos} bytes after its {count} records"
         )
     return WireBatch(
         base_offset, attributes, producer_id, producer_epoch, base_sequence,
-        timestamps, keys, values, headers if any_headers else None,
+        timestamps, keys, values, headers if any(headers) else None,
     )
+
+
+def _read_records(body: bytes, count: int, base_ts: int, timestamps: list[int],
+                  keys: list[bytes | None], values: list[bytes | None],
+                  headers: list[tuple]) -> int:
+    """Append ``count`` records' fields to the columns; return the end position.
+    IndexError: the body ends inside a record. One-byte varints (most lengths and
+    deltas) are decoded inline: this loop runs once per produced record."""
+    read = _read_varint
+    size = len(body)
+    pos = 0
+    for i in range(count):
+        b = body[pos]
+        if b < 0x80:
+            length = (b >> 1) ^ -(b & 1)
+            pos += 1
+        elif body[pos + 1] < 0x80:
+            z = (b & 0x7F) | (body[pos + 1] << 7)
+            length = (z >> 1) ^ -(z & 1)
+            pos += 2
+        else:
+            length, pos = read(body, pos)
+        end = pos + length
+        if length < 1 or end > size:
+            raise WireFormatError(f"record {i} length {length} runs past the end of the batch")
+        b = body[pos + 1]  # after the record attributes (unused)
+        if b < 0x80:
+            ts_delta = (b >> 1) ^ -(b & 1)
+            pos += 2
+        else:
+            ts_delta, pos = read(body, pos + 1)
+        # the offset delta, skipped: offsets are assigned by the log
+        if body[pos] < 0x80:
+            pos += 1
+        elif body[pos + 1] < 0x80:  # from the 65th record of a batch on
+            pos += 2
+        else:
+            _delta, pos = read(body, pos)
+        b = body[pos]
+        if b < 0x80:
+            n = (b >> 1) ^ -(b & 1)
+            pos += 1
+        else:
+            n, pos = read(body, pos)
+        keys.append(body[pos:pos + n] if n >= 0 else _null(n, i, "key"))
+        if n > 0:
+            pos += n
+        b = body[pos]
+        if b < 0x80:
+            n = (b >> 1) ^ -(b & 1)
+            pos += 1
+        elif body[pos + 1] < 0x80:  # values of 64 bytes to 8 KiB
+            z = (b & 0x7F) | (body[pos + 1] << 7)
+            n = (z >> 1) ^ -(z & 1)
+            pos += 2
+        else:
+            n, pos = read(body, pos)
+        values.append(body[pos:pos + n] if n >= 0 else _null(n, i, "value"))
+        if n > 0:
+            pos += n
+        if pos >= end:
+            raise WireFormatError(f"record {i} fields run past its length {length}")
+        if body[pos]:
+            hs, pos = _decode_headers(body, pos, end, i)
+        else:  # no headers
+            hs = ()
+            pos += 1
+        headers.append(hs)
+        if pos != end:
+            raise WireFormatError(f"record {i} fields do not add up to its length {length}")
+        timestamps.append(base_ts + ts_delta)
+    return pos
+
+
+def _null(n: int, i: int, what: str) -> None:
+    """A negative length: -1 is a null field, anything else is malformed."""
+    if n != -1:
+        raise WireFormatError(f"record {i} {what} has negative length {n}")
+    return None
 
 
 def _decode_headers(body: bytes, pos: int, end: int, i: int) -> tuple[tuple, int]:

@@ -86,9 +86,13 @@ __all__ = [
     "decode_header",
     "delete_horizon_ms",
     "encode_batch",
+    "encode_batch_with_header",
+    "encode_one",
+    "encode_prefix",
     "encode_retained",
     "inflated_bytes_max",
     "inflated_size",
+    "pack_batch",
     "records_from",
     "restamp",
     "verify_crc",
@@ -166,6 +170,57 @@ class Columns(NamedTuple):
     headers: Sequence[tuple] | None  # None: no record has headers
 
 
+_new_tuple = tuple.__new__
+
+
+def make_header(fields: tuple) -> BatchHeader:
+    """A BatchHeader from the 12 unpacked fields, in their order."""
+    return _new_tuple(BatchHeader, fields)
+
+_HEAD = struct.Struct(">qiBI")  # base_offset, batch_length, magic, crc
+_TAIL = struct.Struct(">hiqqqhii")  # attributes ... record_count: what the CRC covers
+
+
+def pack_batch(
+    payload: bytes,
+    base_offset: int,
+    attributes: int,
+    last_offset_delta: int,
+    base_timestamp: int,
+    max_timestamp: int,
+    producer_id: int,
+    producer_epoch: int,
+    base_sequence: int,
+    record_count: int,
+) -> tuple[bytes, BatchHeader]:
+    """The one header packer: the whole batch (header + ``payload``, already compressed
+    if ``attributes`` say so) and its header, CRC and length computed here.
+
+    Every encoder of this module ends here, so the header layout is written in one
+    place. The fields come in BatchHeader's order; callers name them, except
+    ``encode_one`` (every ``send()``), which saves the keyword matching. Pure.
+    Cost: one CRC over the batch, one copy of the payload.
+    """
+    tail = _TAIL.pack(attributes, last_offset_delta, base_timestamp, max_timestamp,
+                      producer_id, producer_epoch, base_sequence, record_count)
+    crc = _crc32(payload, _crc32(tail))
+    length = header_bytes - length_prefix_bytes + len(payload)
+    # tuple.__new__ straight: a NamedTuple's own __new__ is a Python call, 3x the cost.
+    header = _new_tuple(BatchHeader, (base_offset, length, magic_v1, crc, attributes,
+                                      last_offset_delta, base_timestamp, max_timestamp,
+                                      producer_id, producer_epoch, base_sequence,
+                                      record_count))
+    return _HEAD.pack(base_offset, length, magic_v1, crc) + tail + payload, header
+
+
+def _payload(attributes: int, columns: object) -> bytes:
+    """``columns`` as msgpack, compressed with the codec ``attributes`` name."""
+    payload = _packb(columns)
+    if attributes & compression_mask:
+        payload = compress(attributes & compression_mask, payload)
+    return payload
+
+
 def encode_batch(
     base_offset: int,
     timestamps: list[int],
@@ -184,6 +239,27 @@ def encode_batch(
     ``attributes`` carries the compression code in its low bits. Cost: one msgpack
     call, one compression call if compressed, one CRC over the batch.
     """
+    return encode_batch_with_header(
+        base_offset, timestamps, keys, values, headers, attributes=attributes,
+        producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
+        offset_deltas=offset_deltas,
+    )[0]
+
+
+def encode_batch_with_header(
+    base_offset: int,
+    timestamps: list[int],
+    keys: list[bytes | None],
+    values: list[bytes | None],
+    headers: list[tuple] | None = None,
+    *,
+    attributes: int = 0,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    offset_deltas: list[int] | None = None,
+) -> tuple[bytes, BatchHeader]:
+    """``encode_batch``, with the header it wrote (no decode of the bytes just made)."""
     count = len(values)
     assert count > 0, "a batch holds at least one record"
     assert len(keys) == count and len(timestamps) == count
@@ -192,28 +268,12 @@ def encode_batch(
         last_delta = offset_deltas[-1]
     else:
         last_delta = count - 1
-    payload = _packb([timestamps, keys, values, headers, offset_deltas])
-    if attributes & compression_mask:
-        payload = compress(attributes & compression_mask, payload)
-    tail = struct.pack(
-        ">hiqqqhii",
-        attributes,
-        last_delta,
-        timestamps[0],
-        max(timestamps),
-        producer_id,
-        producer_epoch,
-        base_sequence,
-        count,
+    payload = _payload(attributes, [timestamps, keys, values, headers, offset_deltas])
+    return pack_batch(
+        payload, base_offset=base_offset, attributes=attributes, last_offset_delta=last_delta,
+        base_timestamp=timestamps[0], max_timestamp=max(timestamps), producer_id=producer_id,
+        producer_epoch=producer_epoch, base_sequence=base_sequence, record_count=count,
     )
-    crc = _crc32(payload, _crc32(tail))
-    head = struct.pack(">qiBI", base_offset, header_bytes - length_prefix_bytes + len(payload),
-                       magic_v1, crc)
-    return head + tail + payload
-
-
-_HEAD = struct.Struct(">qiBI")
-_TAIL = struct.Struct(">hiqqqhii")
 
 
 def encode_one(
@@ -227,8 +287,7 @@ def encode_one(
     producer_epoch: int,
     sequence: int,
 ) -> tuple[bytes, BatchHeader]:
-    """Encode a batch of one record; returns the bytes and their header fields
-    (a plain tuple in BatchHeader's order, read by index on the append path).
+    """Encode a batch of one record; returns the bytes and their header.
 
     The payload is the single-record form ``[timestamp, key, value]`` (or with
     headers as a fourth element): one flat msgpack array, less than half the
@@ -236,28 +295,41 @@ def encode_one(
     ``linger_ms=0``.
     """
     if headers:
-        payload = _packb((timestamp_ms, key, value, headers))
+        payload = _payload(attributes, (timestamp_ms, key, value, headers))
     else:
-        payload = _packb((timestamp_ms, key, value))
-    if attributes & compression_mask:
-        payload = compress(attributes & compression_mask, payload)
-    tail = _TAIL.pack(
-        attributes, 0, timestamp_ms, timestamp_ms, producer_id, producer_epoch, sequence, 1
-    )
-    body = tail + payload
-    crc = _crc32(body)
-    length = header_bytes - length_prefix_bytes + len(payload)
-    # A plain tuple in BatchHeader's field order: the append path reads it by index,
-    # and skipping the named tuple saves a copy per send().
-    header = (
-        base_offset, length, magic_v1, crc, attributes, 0, timestamp_ms, timestamp_ms,
-        producer_id, producer_epoch, sequence, 1,
-    )
-    return _HEAD.pack(base_offset, length, magic_v1, crc) + body, header  # type: ignore[return-value]
+        payload = _payload(attributes, (timestamp_ms, key, value))
+    # Positional (BatchHeader's order): base_offset, attributes, last_offset_delta,
+    # base_timestamp, max_timestamp, producer_id, producer_epoch, base_sequence, count.
+    return pack_batch(payload, base_offset, attributes, 0, timestamp_ms, timestamp_ms,
+                      producer_id, producer_epoch, sequence, 1)
 
 
-make_header = partial(tuple.__new__, BatchHeader)
-"""Build a BatchHeader from the 12 unpacked fields (C-level; ``_make`` is a Python call)."""
+def encode_prefix(header: BatchHeader, columns: Columns, offset: int) -> bytes:
+    """The records of a stored batch below ``offset`` re-encoded as one batch with the
+    same base offset and producer fields (a truncation that cuts through a batch);
+    empty if none lies below it. A delete horizon is dropped: the cleaner stamps anew.
+    Pure. Cost: one msgpack call (one compression call), one CRC.
+    """
+    n = len(columns.offsets) - records_from(columns.offsets, offset)  # below ``offset``
+    if n == 0:  # a compacted batch whose first record lies at or past ``offset``
+        return b""
+    deltas = None
+    if header.attributes & attr_explicit_offsets:
+        deltas = [o - header.base_offset for o in columns.offsets[:n]]
+    return encode_batch(
+        header.base_offset,
+        list(columns.timestamps[:n]),
+        list(columns.keys[:n]),
+        list(columns.values[:n]),
+        None if columns.headers is None else list(columns.headers[:n]),
+        attributes=header.attributes & ~(attr_explicit_offsets | attr_delete_horizon),
+        producer_id=header.producer_id,
+        producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence,
+        offset_deltas=deltas,
+    )
+
+
 
 
 def decode_header(buffer: object, position: int = 0) -> BatchHeader:
@@ -339,7 +411,7 @@ def inflate(header: BatchHeader, payload: memoryview, limit_bytes: int) -> bytea
     not valid data of exactly the declared size. Cost: one allocation of the
     declared size, one decompression call.
     """
-    code = header[4] & compression_mask  # attributes
+    code = header.attributes & compression_mask
     decompress_into = _DECOMPRESS_INTO.get(code)
     if decompress_into is None:
         raise ValueError(
@@ -391,8 +463,9 @@ def decode_columns(
     base = header.base_offset
     if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
         # Checked inline: this is the decode of every send() with linger_ms=0.
-        if not (type(decoded) is tuple and 3 <= len(decoded) <= 4 and header[11] == 1
-                and header[5] == 0 and type(decoded[0]) is int
+        if not (type(decoded) is tuple and 3 <= len(decoded) <= 4
+                and header.record_count == 1 and header.last_offset_delta == 0
+                and type(decoded[0]) is int
                 and (decoded[1] is None or type(decoded[1]) is bytes)
                 and (decoded[2] is None or type(decoded[2]) is bytes)
                 and (len(decoded) == 3 or type(decoded[3]) is tuple)):
@@ -422,18 +495,18 @@ def check_columns(header: BatchHeader, cols: Columns) -> None:
     batch, O(records) only for the ``offset_deltas`` of compacted batches; the
     types of keys and values are not checked (that would cost a quarter of a read).
     """
-    count = header[11]  # record_count; by index: this runs for every batch read
+    count = header.record_count
     offsets, timestamps, keys, values, headers = cols
     if not (type(timestamps) is type(keys) is type(values) is tuple
             and len(timestamps) == len(keys) == len(values) == len(offsets) == count):
         raise ValueError(f"its columns do not each hold {count} records")
     if headers is not None and (type(headers) is not tuple or len(headers) != count):
         raise ValueError(f"its headers column does not hold {count} records")
-    attributes = header[4]
+    attributes = header.attributes
     if type(offsets) is range:
-        if header[5] != count - 1 and not attributes & attr_compacted:
+        if header.last_offset_delta != count - 1 and not attributes & attr_compacted:
             raise ValueError(f"it holds {count} dense records but its last offset delta is "
-                             f"{header[5]}")
+                             f"{header.last_offset_delta}")
         return
     if not attributes & attr_compacted:
         raise ValueError("it carries offset deltas but is not a compacted batch")
@@ -494,27 +567,20 @@ def encode_retained(
     attributes = (original.attributes | attr_compacted) & ~attr_delete_horizon
     if delete_horizon_ms >= 0:
         attributes |= attr_delete_horizon
-    payload = _packb([columns.timestamps, columns.keys, columns.values, columns.headers, deltas])
-    if attributes & compression_mask:
-        payload = compress(attributes & compression_mask, payload)
+    payload = _payload(attributes, [columns.timestamps, columns.keys, columns.values,
+                                    columns.headers, deltas])
     max_ts = max(columns.timestamps) if count else original.max_timestamp
     if delete_horizon_ms >= 0:
         base_ts = delete_horizon_ms
     else:
         base_ts = columns.timestamps[0] if count else max_ts
-    tail = _TAIL.pack(
-        attributes, original.last_offset_delta, base_ts, max_ts, original.producer_id,
-        original.producer_epoch, original.base_sequence, count,
-    )
-    crc = _crc32(payload, _crc32(tail))
-    length = header_bytes - length_prefix_bytes + len(payload)
-    return _HEAD.pack(base, length, magic_v1, crc) + tail + payload
-
-
-_ATTRIBUTES = struct.Struct(">h")
-_BASE_TIMESTAMP = struct.Struct(">q")
-_CRC = struct.Struct(">I")
-_base_timestamp_at = 23
+    return pack_batch(
+        payload, base_offset=base, attributes=attributes,
+        last_offset_delta=original.last_offset_delta, base_timestamp=base_ts,
+        max_timestamp=max_ts, producer_id=original.producer_id,
+        producer_epoch=original.producer_epoch, base_sequence=original.base_sequence,
+        record_count=count,
+    )[0]
 
 
 def restamp(data: bytes, *, attributes: int, base_timestamp: int) -> bytes:
@@ -524,7 +590,11 @@ def restamp(data: bytes, *, attributes: int, base_timestamp: int) -> bytes:
     The cleaner uses it to mark a batch it keeps whole as compacted, or to stamp a
     delete horizon, without decoding and re-encoding the records.
     """
-    tail = bytearray(data[crc_start:])
-    _ATTRIBUTES.pack_into(tail, 0, attributes)
-    _BASE_TIMESTAMP.pack_into(tail, _base_timestamp_at - crc_start, base_timestamp)
-    return bytes(data[: crc_start - 4]) + _CRC.pack(_crc32(tail)) + bytes(tail)
+    header = decode_header(data)
+    return pack_batch(
+        bytes(memoryview(data)[header_bytes:]), base_offset=header.base_offset,
+        attributes=attributes, last_offset_delta=header.last_offset_delta,
+        base_timestamp=base_timestamp, max_timestamp=header.max_timestamp,
+        producer_id=header.producer_id, producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence, record_count=header.record_count,
+    )[0]

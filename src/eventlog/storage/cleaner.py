@@ -1,4 +1,4 @@
-"""The log cleaner: Kafka's log compaction for ``cleanup_policy="compact"`` logs.
+"""The log cleaner: runs Kafka's log compaction on ``cleanup_policy="compact"`` logs.
 
 Theory of operation (KAFKA_SEMANTICS 6; Kafka's LogCleaner, LogCleanerManager):
 
@@ -36,10 +36,8 @@ Theory of operation (KAFKA_SEMANTICS 6; Kafka's LogCleaner, LogCleanerManager):
   ``.timeindex.cleaned``), fsynced, renamed to ``.swap`` (index files first, the
   ``.log`` last: that rename is the commit point) and the directory fsynced. Then
   the group's other segments are deleted (index files first) and the ``.swap``
-  files renamed over the originals. Opening a log first deletes every
-  ``.cleaned`` file and every ``.swap`` index file without a ``.log.swap``, and
-  completes every ``.log.swap``: segments whose base offset lies inside the
-  swapped segment's offsets go, the ``.swap`` files take their final names.
+  files renamed over the originals. Opening a log first completes or forgets
+  what a crash interrupted (storage/swap.py).
 * **Readers** are lock-free over the log's published segments. The swap opens the
   new segment, publishes it, and only then unmaps the old ones (on POSIX their
   files may be replaced while mapped); a reader that finds an old segment closed
@@ -50,271 +48,44 @@ Theory of operation (KAFKA_SEMANTICS 6; Kafka's LogCleaner, LogCleanerManager):
   partition lock), after checking that the segments it replaces are still the
   log's. If retention, truncation or close changed them, the cleaning is dropped.
 
-Everything above the ``# I/O`` line is pure (values in, values out).
+The plan (ranges, when, groups, what each batch keeps) is pure, in
+storage/compaction.py; this module reads, writes and swaps.
 """
 
 from __future__ import annotations
 
 import os
-import struct
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
+from ..config import TopicConfig
 from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
-from .files import (
-    Files,
-    atomic_write,
-    fsync_dir,
-    offset_from_file_name,
-    os_files,
-    segment_file_name,
-    with_errno,
+from .compaction import (
+    CleanableRange,
+    SegmentInfo,
+    clean_batch,
+    cleanable_range,
+    compaction_due,
+    group_segments,
 )
+from .files import Files, atomic_write, fsync_dir, segment_file_name, with_errno
+from .index import OffsetIndex, TimeIndex, entry_due
 from .segment import Segment, decode_stored, relative_offset_max
+from .swap import cleaned_suffix, complete_swap, segment_suffixes, swap_suffix
 
-if TYPE_CHECKING:
-    from .partition_log import PartitionLog
-
-__all__ = [
-    "CleanableRange",
-    "CleanerStats",
-    "LogCleaner",
-    "SegmentInfo",
-    "clean_batch",
-    "cleanable_range",
-    "compaction_due",
-    "complete_swaps",
-    "group_segments",
-    "retained_indexes",
-]
+__all__ = ["CleanableLog", "CleanerStats", "LogCleaner"]
 
 checkpoint_file = "cleaner-offset-checkpoint"  # Kafka's name (one file per log dir there)
-cleaned_suffix = ".cleaned"
-swap_suffix = ".swap"
-segment_suffixes = (".log", ".index", ".timeindex")
 # Kafka's dedupe buffer (log.cleaner.dedupe.buffer.size, 128 MiB) holds about 5M
 # 24-byte entries; a Python dict entry with its bytes key costs ~100-150 bytes, so
 # 10^6 keys is about the same memory.
 key_map_keys_max = 1_000_000
 producer_id_expiration_ms = 86_400_000  # Kafka's producer.id.expiration.ms (1 day)
-_index_entry = struct.Struct(">ii")  # storage/index.py's .index entry
-_time_entry = struct.Struct(">qi")  # storage/index.py's .timeindex entry
-
-
-# ---------------------------------------------------------------------- pure
-
-
-class SegmentInfo(NamedTuple):
-    """What the planning needs of one segment."""
-
-    base_offset: int
-    next_offset: int
-    size: int
-    first_timestamp: int  # the first batch's max timestamp, -1 if the segment is empty
-    max_timestamp: int  # -1 if the segment is empty
-
-
-class CleanableRange(NamedTuple):
-    """KAFKA_SEMANTICS 6.2: ``[first_dirty, first_uncleanable)`` and the bytes around it."""
-
-    first_dirty: int
-    first_uncleanable: int
-    clean_bytes: int  # segments wholly below first_dirty
-    dirty_bytes: int  # segments overlapping [first_dirty, first_uncleanable)
-
-    @property
-    def dirty_ratio(self) -> float:
-        total = self.clean_bytes + self.dirty_bytes
-        return self.dirty_bytes / total if total else 0.0
-
-
-def cleanable_range(
-    segments: Sequence[SegmentInfo],
-    *,
-    checkpoint: int,
-    log_start_offset: int,
-    now_ms: int,
-    min_compaction_lag_ms: int,
-) -> CleanableRange:
-    """The cleanable range of a log (LogCleanerManager.cleanableOffsets). O(segments).
-
-    ``segments`` are the log's, oldest first, the last being the active one. A
-    checkpoint outside ``[log_start_offset, log end]`` (the log was truncated or
-    its head deleted) restarts at the log start offset, as Kafka does.
-    """
-    assert segments, "a log has at least one segment"
-    active = segments[-1]
-    first_dirty = checkpoint
-    if not log_start_offset <= checkpoint <= active.next_offset:
-        first_dirty = log_start_offset
-    uncleanable = active.base_offset
-    if min_compaction_lag_ms > 0:
-        for seg in segments[:-1]:
-            if seg.next_offset > first_dirty and seg.max_timestamp > now_ms - min_compaction_lag_ms:
-                uncleanable = seg.base_offset
-                break
-    uncleanable = max(uncleanable, first_dirty)
-    clean = sum(s.size for s in segments if s.next_offset <= first_dirty)
-    dirty = sum(
-        s.size for s in segments
-        if s.next_offset > first_dirty and s.base_offset < uncleanable
-    )
-    return CleanableRange(first_dirty, uncleanable, clean, dirty)
-
-
-def compaction_due(
-    cleanable: CleanableRange,
-    segments: Sequence[SegmentInfo],
-    *,
-    now_ms: int,
-    min_cleanable_dirty_ratio: float,
-    max_compaction_lag_ms: int,
-) -> str | None:
-    """Why the log should be cleaned now ("dirty ratio", "max compaction lag"), or None.
-
-    The dirty ratio must EXCEED the minimum (LogCleanerManager.grabFilthiestCompactedLog);
-    a dirty segment whose first batch is older than ``max_compaction_lag_ms`` forces a
-    cleaning whatever the ratio (KIP-354). O(segments).
-    """
-    if cleanable.dirty_bytes == 0:
-        return None
-    if cleanable.dirty_ratio > min_cleanable_dirty_ratio:
-        return "dirty ratio"
-    for seg in segments:
-        dirty = (seg.next_offset > cleanable.first_dirty
-                 and seg.base_offset < cleanable.first_uncleanable)
-        if dirty and seg.first_timestamp >= 0 and (
-            now_ms - seg.first_timestamp > max_compaction_lag_ms
-        ):
-            return "max compaction lag"
-    return None
-
-
-def group_segments(
-    segments: Sequence[SegmentInfo], *, segment_bytes: int
-) -> list[list[SegmentInfo]]:
-    """Split consecutive segments into groups that are each cleaned into one segment:
-    sizes add up to at most ``segment_bytes`` and offsets fit the index's int32
-    relative offsets (Kafka's groupSegmentsBySize). Every group has at least one
-    segment. O(segments).
-    """
-    groups: list[list[SegmentInfo]] = []
-    current: list[SegmentInfo] = []
-    size = 0
-    for seg in segments:
-        if current and (
-            size + seg.size > segment_bytes
-            or seg.next_offset - 1 - current[0].base_offset > relative_offset_max
-        ):
-            groups.append(current)
-            current, size = [], 0
-        current.append(seg)
-        size += seg.size
-    if current:
-        groups.append(current)
-    return groups
-
-
-def retained_indexes(
-    columns: Columns,
-    *,
-    latest: Mapping[bytes | None, int],
-    map_end: int,
-    now_ms: int,
-    delete_horizon_ms: int,
-) -> list[int]:
-    """Indexes of the records of one batch the cleaner keeps (KAFKA_SEMANTICS 6.3).
-
-    A record is kept iff it is past the key map (``offset >= map_end``), or keyless,
-    or no later record of its key is in the map, and it has a value or its batch's
-    delete horizon (-1: none yet) has not passed. O(records).
-    """
-    drop_tombstones = 0 <= delete_horizon_ms <= now_ms
-    get = latest.get
-    kept = []
-    for i, (offset, key, value) in enumerate(zip(columns.offsets, columns.keys, columns.values)):
-        if offset >= map_end or key is None:
-            kept.append(i)
-        elif offset < get(key, -1):
-            continue  # obsolete: a later record of the key exists
-        elif value is None and drop_tombstones:
-            continue  # a tombstone past its delete horizon
-        else:
-            kept.append(i)
-    return kept
-
-
-def _subset(columns: Columns, kept: list[int]) -> Columns:
-    offsets, timestamps, keys, values, headers = columns
-    return Columns(
-        [offsets[i] for i in kept],
-        [timestamps[i] for i in kept],
-        [keys[i] for i in kept],
-        [values[i] for i in kept],
-        None if headers is None else [headers[i] for i in kept],
-    )
-
-
-def clean_batch(
-    header: BatchHeader,
-    data: bytes,
-    columns: Columns,
-    *,
-    latest: Mapping[bytes | None, int],
-    map_end: int,
-    now_ms: int,
-    delete_retention_ms: int,
-    keep_empty: bool,
-) -> tuple[bytes | None, int]:
-    """What the cleaner writes for one batch (``data``, decoded as ``columns``), and
-    how many records it removed. Pure.
-
-    Returns ``data`` itself when nothing changes, new bytes when records go or the
-    compacted bit or a delete horizon must be set, or None when the batch keeps no
-    record and ``keep_empty`` is false (a batch that must survive empty: a
-    producer's last batch, a segment's last batch).
-    """
-    count = len(columns.offsets)
-    if header.attributes & codec.attr_control:  # transaction markers: kept as they are
-        if header.attributes & codec.attr_compacted:
-            return data, 0
-        return _mark(data, header, header.base_timestamp), 0
-    horizon = codec.delete_horizon_ms(header)
-    kept = retained_indexes(
-        columns, latest=latest, map_end=map_end, now_ms=now_ms, delete_horizon_ms=horizon
-    )
-    removed = count - len(kept)
-    if not kept and not keep_empty:
-        return None, removed
-    values = columns.values
-    if any(values[i] is None for i in kept):
-        new_horizon = horizon if horizon >= 0 else now_ms + delete_retention_ms
-    else:
-        new_horizon = -1  # no tombstone left: nothing to time out
-    if removed == 0:
-        if new_horizon == horizon and header.attributes & codec.attr_compacted:
-            return data, 0
-        if new_horizon >= 0:
-            return _mark(data, header, new_horizon, horizon=True), 0
-        first_ts = columns.timestamps[0] if count else header.max_timestamp
-        return _mark(data, header, first_ts), 0
-    kept_columns = _subset(columns, kept)
-    return codec.encode_retained(header, kept_columns, delete_horizon_ms=new_horizon), removed
-
-
-def _mark(data: bytes, header: BatchHeader, base_timestamp: int, *, horizon: bool = False) -> bytes:
-    attributes = (header.attributes | codec.attr_compacted) & ~codec.attr_delete_horizon
-    if horizon:
-        attributes |= codec.attr_delete_horizon
-    return codec.restamp(data, attributes=attributes, base_timestamp=base_timestamp)
-
-
-# ---------------------------------------------------------------------- I/O
 
 
 class CleanerStats(NamedTuple):
@@ -356,6 +127,26 @@ def _batches(seg: Segment) -> Iterator[tuple[BatchHeader, bytes, Columns]]:
                                           seg.inflated_bytes_max)
 
 
+class CleanableLog(Protocol):
+    """What the cleaner needs of the log it compacts (PartitionLog): typed
+    structurally, so the cleaner imports nothing above it and the log imports it."""
+
+    directory: str | None
+    config: TopicConfig
+    files: Files
+    start_offset: int
+
+    @property
+    def segments(self) -> Sequence[Segment]: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def holds(self, segments: Sequence[Segment]) -> bool: ...
+
+    def replace_segments(self, old: Sequence[Segment], new: Segment) -> None: ...
+
+
 class _Aborted(Exception):
     """The log changed under the cleaner (closed, truncated, retention): drop the work."""
 
@@ -369,7 +160,7 @@ class LogCleaner:
     replaced atomically), or in memory for an in-memory log.
     """
 
-    def __init__(self, log: PartitionLog) -> None:
+    def __init__(self, log: CleanableLog) -> None:
         self._log = log
         self._lock = threading.Lock()
         self._checkpoint: int | None = None  # read from the file on first use
@@ -470,7 +261,8 @@ class LogCleaner:
             stats = CleanerStats(True, reason, cleanable.first_dirty, map_end)
             doomed = [seg for seg in segments if seg.base_offset < map_end]
             groups = group_segments([_info(s) for s in doomed],
-                                    segment_bytes=config.segment_bytes)
+                                    segment_bytes=config.segment_bytes,
+                                    relative_offset_max=relative_offset_max)
             by_base = {seg.base_offset: seg for seg in doomed}
             ctx = _Context(latest, map_end, now_ms, config.delete_retention_ms, producers, [-1])
             for group in groups:
@@ -638,7 +430,7 @@ class _Writer:
     ``discard`` on any failure before the commit (idempotent).
     """
 
-    def __init__(self, log: PartitionLog, first: Segment) -> None:
+    def __init__(self, log: CleanableLog, first: Segment) -> None:
         self._log = log
         self.base_offset = first.base_offset
         self._created_ms = first.created_ms
@@ -652,9 +444,9 @@ class _Writer:
         self._position = 0
         self._since_index = 0
         self._max_ts = -1
-        self._index = bytearray()
-        self._time_index = bytearray()
-        self._last_time = -1
+        # Built in memory with the segment's own index classes, written by finish().
+        self._index = OffsetIndex(None)
+        self._time_index = TimeIndex(None)
         if self._directory is None:
             self._memory = self._new_segment(None)
         else:
@@ -681,14 +473,11 @@ class _Writer:
             return
         assert self._fd >= 0
         position = self._position
-        # Segment._maybe_index's rule, so the files match what appends would build.
-        if self._since_index > self._interval and position > 0:
+        # Segment's rule (index.entry_due), so the files match what appends would build.
+        if entry_due(self._since_index, self._interval, position):
             relative = header.last_offset - self.base_offset
-            self._index += _index_entry.pack(relative, position)
-            stamp = max(self._max_ts, header.max_timestamp)
-            if stamp > self._last_time:
-                self._time_index += _time_entry.pack(stamp, relative)
-                self._last_time = stamp
+            self._index.append(relative, position)
+            self._time_index.append(max(self._max_ts, header.max_timestamp), relative)
             self._since_index = 0
         self._pending += data
         if len(self._pending) >= _write_chunk_bytes:
@@ -709,7 +498,8 @@ class _Writer:
         files.fsync(self._fd)
         fd, self._fd = self._fd, -1
         files.close(fd)
-        for suffix, data in ((".index", self._index), (".timeindex", self._time_index)):
+        for suffix, data in ((".index", self._index.encode()),
+                             (".timeindex", self._time_index.encode())):
             fd = files.open(self._path(suffix, cleaned_suffix),
                             os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             try:
@@ -743,7 +533,7 @@ class _Writer:
                 for seg in self._log.segments:
                     if seg.base_offset == self.base_offset or seg.base_offset in others:
                         seg.detach()
-            _complete_swap(directory, self.base_offset, others, files)
+            complete_swap(directory, self.base_offset, others, files)
             segment = self._new_segment(directory)
             segment.load()
             segment.seal()
@@ -779,83 +569,3 @@ def _write_all(files: Files, fd: int, data: bytes | bytearray, position: int) ->
         written = files.pwrite(fd, view, position)
         view = view[written:]
         position += written
-
-
-def _unlink(path: str, files: Files = os_files) -> None:
-    try:
-        files.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _complete_swap(directory: str, base: int, others: Sequence[int],
-                   files: Files = os_files) -> None:
-    """Finish swapping ``<base>.*.swap`` in: delete the replaced segments ``others``
-    (index files before the ``.log``, so a crash never leaves an index without its
-    log), then rename the ``.swap`` files over the originals, the ``.log`` last."""
-    for other in others:
-        for suffix in (".index", ".timeindex", ".log"):
-            _unlink(os.path.join(directory, segment_file_name(other, suffix)), files)
-    for suffix in (".index", ".timeindex", ".log"):
-        swap = os.path.join(directory, segment_file_name(base, suffix) + swap_suffix)
-        if os.path.exists(swap):  # absent: renamed before a crash (index files only)
-            files.replace(swap, os.path.join(directory, segment_file_name(base, suffix)))
-    fsync_dir(directory, files=files)
-
-
-def _swap_end(path: str, files: Files = os_files) -> int:
-    """The offset after the last batch of a ``.log.swap`` file (fsynced before the
-    rename that made it a swap file, so whole)."""
-    end = -1
-    data = files.read_file(path)
-    position = 0
-    while position + codec.header_bytes <= len(data):
-        header = codec.decode_header(data, position)
-        if not codec.plausible(header, len(data) - position):
-            break
-        end = header.last_offset + 1
-        position += header.total_bytes
-    return end
-
-
-def complete_swaps(directory: str, files: Files = os_files) -> int:
-    """Recovery (Kafka's LogLoader): delete ``.cleaned`` files and uncommitted ``.swap``
-    index files, complete every ``.log.swap``, and delete index files left without
-    their ``.log``. Returns how many swaps it completed. Called before a log opens.
-    """
-    names = files.listdir(directory)
-    touched = False
-    for name in names:
-        if name.endswith(cleaned_suffix):
-            _unlink(os.path.join(directory, name), files)
-            touched = True
-    swaps = sorted(
-        base for name in names
-        if name.endswith(".log" + swap_suffix)
-        and (base := offset_from_file_name(name)) is not None
-    )
-    for name in names:
-        if name.endswith((".index" + swap_suffix, ".timeindex" + swap_suffix)) and (
-            offset_from_file_name(name) not in swaps
-        ):
-            _unlink(os.path.join(directory, name), files)  # written, but not committed
-            touched = True
-    logs = sorted(
-        base for name in names
-        if name.endswith(".log") and (base := offset_from_file_name(name)) is not None
-    )
-    for base in swaps:
-        end = _swap_end(os.path.join(directory, segment_file_name(base, ".log") + swap_suffix),
-                        files)
-        _complete_swap(directory, base, [b for b in logs if base < b < end], files)
-        touched = True
-    remaining = {
-        offset_from_file_name(name) for name in files.listdir(directory) if name.endswith(".log")
-    }
-    for name in files.listdir(directory):
-        if name.endswith((".index", ".timeindex")) and offset_from_file_name(name) not in remaining:
-            _unlink(os.path.join(directory, name), files)  # its .log was deleted before a crash
-            touched = True
-    if touched:
-        fsync_dir(directory, files=files)
-    return len(swaps)

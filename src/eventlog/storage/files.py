@@ -1,11 +1,12 @@
-"""File naming, atomic replacement, directory fsync, growable memory maps, and
-``Files``: the one I/O seam of the storage layer.
+"""Every operating-system call of the storage layer: ``Files``, file naming, atomic
+replacement, directory fsync and growable memory maps.
 
-Every file-system call of storage (open, pwrite, fallocate, ftruncate, fsync,
-rename, unlink, mmap and its growth) goes through a ``Files`` object, so tests
-can inject ENOSPC, EIO, a failed fsync or a short write at any call
-(``eventlog.testing.FaultyFiles``). Each ``EventLog`` has one, passed down to
-its partitions, segments and indexes.
+Every file-system call of storage (open, read, pwrite, append, fallocate,
+ftruncate, fsync, rename, unlink, stat, listing, mmap and its growth, read-only
+maps) goes through a ``Files`` object, so tests can inject ENOSPC, EIO, a failed
+fsync or a short write at any call (``eventlog.testing.FaultyFiles``). Each
+``EventLog`` has one, passed down to its partitions, segments, indexes, reader
+view and aborted-transactions index; the offline verifier uses ``os_files``.
 
 Maps grow in chunks (``chunk_bytes_min`` doubling up to a cap) instead of being
 preallocated at ``segment_bytes``: Kafka's default segment is 1 GiB, and a test
@@ -147,8 +148,17 @@ class Files:
         else:  # macOS, Windows
             os.fsync(fd)
 
+    def write(self, fd: int, data: bytes | memoryview) -> int:
+        """Write at the descriptor's position (its end, for ``O_APPEND``); returns how
+        many bytes were written (maybe fewer)."""
+        return os.write(fd, data)
+
     def mmap(self, fd: int, size: int) -> mmap.mmap:
         return mmap.mmap(fd, size)
+
+    def mmap_read_only(self, fd: int, size: int) -> mmap.mmap:
+        """A map of the first ``size`` bytes that can only be read."""
+        return mmap.mmap(fd, size, access=mmap.ACCESS_READ)
 
     def resize(self, mapped: mmap.mmap, size: int) -> None:
         """Grow a map in place (Linux's mremap) after its range was allocated."""
@@ -173,6 +183,14 @@ class Files:
             self.ftruncate(fd, size)
         finally:
             self.close(fd)
+
+    def exists(self, path: str) -> bool:
+        """True if ``path`` names anything, a dangling symbolic link included."""
+        return os.path.lexists(path)
+
+    def stat(self, path: str) -> os.stat_result:
+        """The metadata (size, inode) of the file or directory ``path`` names."""
+        return os.stat(path)
 
     def makedirs(self, path: str) -> None:
         os.makedirs(path, exist_ok=True)
@@ -383,7 +401,7 @@ class MappedFile:
         assert self.path is not None
         files = self.files
         flags = os.O_RDWR | (os.O_CREAT if create else 0)
-        created = create and not os.path.lexists(self.path)
+        created = create and not files.exists(self.path)
         try:
             fd = files.open(self.path, flags)
         except FileNotFoundError:
@@ -427,18 +445,19 @@ class MappedFile:
         file that the writer trimmed meanwhile, a page of the map raises SIGBUS.
         """
         assert self.path is not None
+        files = self.files
         fd = -1
         try:
-            fd = os.open(self.path, os.O_RDONLY)
-            size = os.fstat(fd).st_size
+            fd = files.open(self.path, os.O_RDONLY)
+            size = files.size(fd)
             if size == 0:
                 return _anonymous_map(mmap.PAGESIZE)  # zeros: no batch starts here
-            return mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+            return files.mmap_read_only(fd, size)
         except OSError as exc:
             raise StorageError(f"cannot open and map {self.path} read-only: {exc}") from exc
         finally:
             if fd >= 0:
-                os.close(fd)
+                files.close(fd)
 
     def follow(self) -> bool:
         """Read-only maps: map the file again if it grew. Returns whether it did.
@@ -448,7 +467,7 @@ class MappedFile:
         """
         assert self._read_only and self.path is not None
         try:
-            if os.stat(self.path).st_size <= len(self._map):
+            if self.files.stat(self.path).st_size <= len(self._map):
                 return False
         except FileNotFoundError:
             return False  # deleted or replaced: the owner re-lists the directory

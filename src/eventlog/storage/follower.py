@@ -29,7 +29,7 @@ from sortedcontainers import SortedDict
 from ..config import TopicConfig
 from ..errors import StorageError
 from . import batch as codec
-from .files import offset_from_file_name, segment_file_name
+from .files import offset_from_file_name, os_files, segment_file_name
 from .partition_log import PartitionLog, RecoveryReport
 from .reader_view import Published, ReaderView
 from .segment import Segment
@@ -57,6 +57,7 @@ class FollowedLog(PartitionLog):
         started = time.perf_counter()
         self.directory = directory
         self.config = config
+        self.files = os_files
         self.fsync = "never"
         self._fsync_always = False
         self._segment_bytes = config.segment_bytes
@@ -69,11 +70,11 @@ class FollowedLog(PartitionLog):
         self._refresh_lock = threading.Lock()
         self._inodes: dict[int, int] = {}  # base offset -> inode of the .log mapped
         try:
-            self._inode = os.stat(directory).st_ino
+            self._inode = self.files.stat(directory).st_ino
         except OSError as exc:
             raise StorageError(f"cannot read the partition directory {directory}: {exc}") \
                 from exc
-        self._reader_view = ReaderView.for_reader(directory)
+        self._reader_view = ReaderView.for_reader(directory, self.files)
         self._reload(self._published())
         self.recovery = RecoveryReport(True, len(self._segments), 0, 0, 0, 0,
                                        (time.perf_counter() - started) * 1000)
@@ -100,7 +101,7 @@ class FollowedLog(PartitionLog):
         if self._closed:
             return False
         if self._reader_view is None:
-            self._reader_view = ReaderView.for_reader(self.directory)
+            self._reader_view = ReaderView.for_reader(self.directory, self.files)
             if self._reader_view is None:
                 return False  # no writer has published here: the open's scan stands
         published = self._reader_view.read()
@@ -154,7 +155,8 @@ class FollowedLog(PartitionLog):
         for i, base in enumerate(bases):
             last = i == len(bases) - 1
             seg = old.get(base)
-            inode = os.stat(os.path.join(self.directory, segment_file_name(base, ".log"))).st_ino
+            path = os.path.join(self.directory, segment_file_name(base, ".log"))
+            inode = self.files.stat(path).st_ino
             if seg is not None and self._inodes.get(base) == inode and (
                     not last or published is not None):
                 segments[base] = seg  # the same file, mapped already: follow it on
@@ -178,6 +180,7 @@ class FollowedLog(PartitionLog):
                 created_ms=self._now_ms,
                 trusted=False,
                 inflated_bytes_max=codec.inflated_bytes_max(self.config.max_message_bytes),
+                files=self.files,
                 read_only=True,
             )
         except StorageError as exc:
@@ -195,7 +198,7 @@ class FollowedLog(PartitionLog):
 
     def _base_offsets(self) -> list[int]:
         try:
-            names = os.listdir(self.directory)
+            names = self.files.listdir(self.directory)
         except FileNotFoundError:
             return []  # the topic was deleted: keep what is mapped until it is closed
         except OSError as exc:

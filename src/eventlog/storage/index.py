@@ -1,4 +1,5 @@
-"""Sparse indexes of a segment: offset -> file position, and time -> offset.
+"""The sparse indexes of a segment (offset -> file position, time -> offset): their file
+formats, and one mapped-index base class both share.
 
 File formats (as Kafka's, big-endian, no header, no checksum: indexes are
 rebuilt from the log whenever they cannot be trusted)::
@@ -32,14 +33,22 @@ from bisect import bisect_right
 
 from .files import Files, os_files, storage_error
 
-__all__ = ["OffsetIndex", "TimeIndex"]
+__all__ = ["OFFSET_ENTRY", "TIME_ENTRY", "MappedIndex", "OffsetIndex", "TimeIndex", "entry_due"]
 
-_OFFSET_ENTRY = struct.Struct(">ii")
-_TIME_ENTRY = struct.Struct(">qi")
-offset_entry_bytes = _OFFSET_ENTRY.size
-time_entry_bytes = _TIME_ENTRY.size
+OFFSET_ENTRY = struct.Struct(">ii")  # .index: relative offset, position
+TIME_ENTRY = struct.Struct(">qi")  # .timeindex: timestamp, relative offset
+offset_entry_bytes = OFFSET_ENTRY.size
+time_entry_bytes = TIME_ENTRY.size
 assert offset_entry_bytes == 8
 assert time_entry_bytes == 12
+
+
+def entry_due(bytes_since_entry: int, interval_bytes: int, position: int) -> bool:
+    """Kafka's rule for a sparse entry: a batch gets one once more than ``interval_bytes``
+    of log precede it since the last entry, and a segment's first batch (position 0)
+    never does. Segments that append and the cleaner that writes whole ones share it,
+    so both build the same files."""
+    return bytes_since_entry > interval_bytes and position > 0
 
 
 class _IndexFile:
@@ -89,8 +98,7 @@ class _IndexFile:
     def read_all(self) -> bytes:
         if self._read_only and self.path is not None:
             try:
-                with open(self.path, "rb") as f:
-                    return f.read()
+                return self.files.read_file(self.path)
             except FileNotFoundError:
                 return b""
             except OSError as exc:
@@ -184,233 +192,239 @@ def _valid_prefix(
     return len(firsts)
 
 
-def _load_offset_entries(data: bytes, trusted: bool) -> tuple[array, array]:
-    """Decode ``.index`` bytes with two C-level calls (no Python loop unless untrusted)."""
-    raw = array("i")
-    raw.frombytes(data[: len(data) // offset_entry_bytes * offset_entry_bytes])
-    if sys.byteorder == "little":
-        raw.byteswap()
-    offsets, positions = raw[0::2], raw[1::2]
-    if not trusted:
-        keep = _valid_prefix(offsets, positions, seconds_strict=True, firsts_min=1)
-        del offsets[keep:]
-        del positions[keep:]
-    return offsets, positions
+class MappedIndex:
+    """Entries of two parallel, strictly increasing columns (``firsts``, ``seconds``) kept
+    in ``array`` objects and appended to a file of fixed-size entries (``_IndexFile``).
 
-
-def _load_time_entries(data: bytes) -> tuple[array, array]:
-    timestamps: array = array("q")
-    offsets: array = array("i")
-    whole = data[: len(data) // time_entry_bytes * time_entry_bytes]
-    for ts, rel in _TIME_ENTRY.iter_unpack(whole):
-        timestamps.append(ts)
-        offsets.append(rel)
-    keep = _valid_prefix(timestamps, offsets, seconds_strict=False, firsts_min=0)
-    del timestamps[keep:]
-    del offsets[keep:]
-    return timestamps, offsets
-
-
-class OffsetIndex:
-    """Sparse map from relative offset to the file position of the batch ending there.
-
-    Lookups are O(log entries) and lock-free; appends are serialised by the owner.
-    ``append`` touches memory only; ``write_pending`` (or ``fsync``/``close``)
-    puts the new entries on file.
+    The base of both indexes: loading, the pending entries, writing them in bulk,
+    cutting, fsync, release, close and the invariants live here once; a subclass
+    names its columns, its entry format (``ENTRY``, typecodes) and its validation
+    rule (``_valid_prefix``'s arguments). Lookups are O(log entries) and lock-free
+    (readers use only the arrays); writers are serialised by the owner.
+    ``append`` touches memory only; ``write_pending`` (or ``fsync``/``close``) puts
+    the new entries on file.
     """
 
-    __slots__ = ("_file", "offsets", "positions")
+    __slots__ = ("_file", "firsts", "seconds")
+
+    ENTRY: struct.Struct
+    TYPECODES: tuple[str, str]
+    SECONDS_STRICT: bool  # the second column increases strictly too
+    FIRSTS_MIN: int  # the least first value a real first entry can have
 
     def __init__(self, path: str | None, *, trusted: bool = False,
                  files: Files = os_files, read_only: bool = False) -> None:
-        """Load the entries in ``path``; ``trusted`` (after a clean close) skips validation.
-        ``read_only``: never write the file (see _IndexFile)."""
-        self._file = _IndexFile(path, offset_entry_bytes, files, read_only=read_only)
-        self.offsets, self.positions = _load_offset_entries(self._file.read_all(), trusted)
+        """Load the entries in ``path`` (None: in memory); ``trusted`` (after a clean
+        close) skips validation; ``read_only``: never write the file (see _IndexFile)."""
+        self._file = _IndexFile(path, self.ENTRY.size, files, read_only=read_only)
+        self.firsts, self.seconds = self._decode(self._file.read_all())
         if trusted:
-            self._file.entries = len(self.offsets)
+            self._file.entries = len(self.firsts)
         else:
-            self._file.cut(len(self.offsets))
+            self._keep(self._valid_entries())
+            self._file.cut(len(self.firsts))
+
+    # ------------------------------------------------------------------ format
+
+    def _decode(self, data: bytes) -> tuple[array, array]:
+        """The whole entries of ``data`` as the two columns (a torn tail is dropped)."""
+        firsts, seconds = array(self.TYPECODES[0]), array(self.TYPECODES[1])
+        whole = data[: len(data) // self.ENTRY.size * self.ENTRY.size]
+        for first, second in self.ENTRY.iter_unpack(whole):
+            firsts.append(first)
+            seconds.append(second)
+        return firsts, seconds
+
+    def encode(self, start: int = 0, stop: int | None = None) -> bytes:
+        """Entries ``start`` to ``stop`` (default: the last) in the file format."""
+        stop = len(self.firsts) if stop is None else stop
+        return b"".join(map(self.ENTRY.pack, self.firsts[start:stop], self.seconds[start:stop]))
+
+    def _valid_entries(self) -> int:
+        return _valid_prefix(self.firsts, self.seconds, seconds_strict=self.SECONDS_STRICT,
+                             firsts_min=self.FIRSTS_MIN)
+
+    # ------------------------------------------------------------------ entries
 
     def __len__(self) -> int:
-        return len(self.offsets)
+        return len(self.firsts)
 
     @property
     def pending(self) -> int:
         """Entries in memory not yet written to the file."""
-        return len(self.offsets) - self._file.entries
+        return len(self.firsts) - self._file.entries
 
-    def append(self, relative_offset: int, position: int) -> None:
-        assert not self.offsets or relative_offset > self.offsets[-1]
-        assert not self.positions or position > self.positions[-1]
-        # Position first: a lock-free reader bisects offsets, then indexes positions.
-        self.positions.append(position)
-        self.offsets.append(relative_offset)
+    def _add(self, first: int, second: int) -> None:
+        # The second column first: a lock-free reader bisects one, then indexes the other.
+        self.seconds.append(second)
+        self.firsts.append(first)
+
+    def _keep(self, keep: int) -> None:
+        """Keep the first ``keep`` entries in memory (the file is the caller's business)."""
+        del self.firsts[keep:]
+        del self.seconds[keep:]
+
+    def keep_first(self, keep: int) -> None:
+        """Keep the first ``keep`` entries, in memory and (if it holds more) on file, so
+        that the count on file never exceeds the entries in memory."""
+        if keep < len(self.firsts):
+            self._keep(keep)
+            self._file.truncate(keep)
+
+    def drop_invalid(self) -> None:
+        """Keep only the leading entries that strictly increase (as an untrusted load
+        does): a trusted index turned out not to match its log. O(entries)."""
+        keep = self._valid_entries()
+        if keep < len(self.firsts):
+            self._keep(keep)
+            self._file.cut(keep)
+
+    def drop_last(self) -> None:
+        self.keep_first(len(self.firsts) - 1)
+
+    # ------------------------------------------------------------------ file
 
     def write_pending(self) -> None:
         """Write the pending entries to the file with one pwrite. O(pending)."""
         written = self._file.entries
-        count = len(self.offsets)
+        count = len(self.firsts)
         if count == written:
             return
         if self._file.path is None:  # in memory: nothing to write
             self._file.entries = count
             return
-        raw = array("i", bytes((count - written) * offset_entry_bytes))
-        raw[0::2] = self.offsets[written:count]
-        raw[1::2] = self.positions[written:count]
+        self._file.append(self.encode(written, count))
+
+    def fsync(self) -> None:
+        """Write the pending entries and make the file durable."""
+        self.write_pending()
+        self._file.fsync()
+
+    def release(self) -> None:
+        """Give back the file descriptor until the next write (a sealed segment)."""
+        self._file.release()
+
+    def close(self) -> None:
+        """Write the pending entries and close the file: it now holds every entry."""
+        try:
+            self.write_pending()
+        finally:
+            self._file.close()
+
+    def check(self) -> None:
+        """Assert the invariants (tests): parallel columns, strictly increasing firsts,
+        increasing seconds, no more entries on file than in memory."""
+        firsts, seconds = self.firsts, self.seconds
+        assert len(firsts) == len(seconds)
+        assert 0 <= self._file.entries <= len(firsts)
+        for i in range(1, len(firsts)):
+            assert firsts[i] > firsts[i - 1], f"{type(self).__name__} not increasing"
+            assert seconds[i] > seconds[i - 1] or (
+                not self.SECONDS_STRICT and seconds[i] == seconds[i - 1]
+            ), f"{type(self).__name__} second column decreasing"
+
+
+class OffsetIndex(MappedIndex):
+    """Sparse map from relative offset to the file position of the batch ending there
+    (``.index``): firsts are the ``offsets``, seconds the ``positions``."""
+
+    __slots__ = ()
+
+    ENTRY = OFFSET_ENTRY
+    TYPECODES = ("i", "i")
+    SECONDS_STRICT = True
+    FIRSTS_MIN = 1
+
+    @property
+    def offsets(self) -> array:
+        return self.firsts
+
+    @property
+    def positions(self) -> array:
+        return self.seconds
+
+    def _decode(self, data: bytes) -> tuple[array, array]:
+        """Two C-level calls (frombytes, byteswap): no Python loop over the entries."""
+        raw = array("i")
+        raw.frombytes(data[: len(data) // offset_entry_bytes * offset_entry_bytes])
         if sys.byteorder == "little":
             raw.byteswap()
-        self._file.append(raw.tobytes())
+        return raw[0::2], raw[1::2]
+
+    def encode(self, start: int = 0, stop: int | None = None) -> bytes:
+        stop = len(self.firsts) if stop is None else stop
+        raw = array("i", bytes((stop - start) * offset_entry_bytes))
+        raw[0::2] = self.firsts[start:stop]
+        raw[1::2] = self.seconds[start:stop]
+        if sys.byteorder == "little":
+            raw.byteswap()
+        return raw.tobytes()
+
+    def append(self, relative_offset: int, position: int) -> None:
+        assert not self.firsts or relative_offset > self.firsts[-1]
+        assert not self.seconds or position > self.seconds[-1]
+        self._add(relative_offset, position)
 
     def lookup(self, relative_offset: int) -> int:
         """Position of the batch of the greatest entry <= ``relative_offset``, else 0."""
-        i = bisect_right(self.offsets, relative_offset)
-        return self.positions[i - 1] if i else 0
+        i = bisect_right(self.firsts, relative_offset)
+        return self.seconds[i - 1] if i else 0
 
     def position_at_or_below(self, position: int) -> int:
         """The greatest entry position <= ``position``, or 0."""
-        i = bisect_right(self.positions, position)
-        return self.positions[i - 1] if i else 0
-
-    def keep_first(self, keep: int) -> None:
-        """Keep the first ``keep`` entries, in memory and (if it holds more) on file, so
-        that the count on file never exceeds the entries in memory."""
-        if keep < len(self.offsets):
-            del self.offsets[keep:]
-            del self.positions[keep:]
-            self._file.truncate(keep)
+        i = bisect_right(self.seconds, position)
+        return self.seconds[i - 1] if i else 0
 
     def truncate_after_position(self, size: int) -> None:
         """Drop entries that point at or past ``size`` bytes (the log was cut there).
         Pending entries are dropped from memory; the file is cut only if it holds
         entries being dropped."""
-        keep = bisect_right(self.positions, size - 1)
-        if keep < len(self.offsets):
-            del self.offsets[keep:]
-            del self.positions[keep:]
-            self._file.truncate(keep)
+        self.keep_first(bisect_right(self.seconds, size - 1))
 
     def last_entry(self) -> tuple[int, int] | None:
-        return (self.offsets[-1], self.positions[-1]) if self.offsets else None
-
-    def drop_invalid(self) -> None:
-        """Keep only the leading entries that strictly increase (as an untrusted load
-        does): a trusted index turned out not to match its log. O(entries)."""
-        keep = _valid_prefix(self.offsets, self.positions, seconds_strict=True, firsts_min=1)
-        if keep < len(self.offsets):
-            del self.offsets[keep:]
-            del self.positions[keep:]
-            self._file.cut(keep)
-
-    def drop_last(self) -> None:
-        del self.offsets[-1]
-        del self.positions[-1]
-        self._file.truncate(len(self.offsets))
-
-    def fsync(self) -> None:
-        """Write the pending entries and make the file durable."""
-        self.write_pending()
-        self._file.fsync()
-
-    def release(self) -> None:
-        """Give back the file descriptor until the next write (a sealed segment)."""
-        self._file.release()
-
-    def close(self) -> None:
-        """Write the pending entries and close the file: it now holds every entry."""
-        try:
-            self.write_pending()
-        finally:
-            self._file.close()
-
-    def check(self) -> None:
-        assert len(self.offsets) == len(self.positions)
-        assert 0 <= self._file.entries <= len(self.offsets)
-        for i in range(1, len(self.offsets)):
-            assert self.offsets[i] > self.offsets[i - 1], "offset index not increasing"
-            assert self.positions[i] > self.positions[i - 1], "positions not increasing"
+        return (self.firsts[-1], self.seconds[-1]) if self.firsts else None
 
 
-class TimeIndex:
-    """Sparse map from timestamp to relative offset: every record at or below the
-    entry's offset has a timestamp <= the entry's timestamp.
+class TimeIndex(MappedIndex):
+    """Sparse map from timestamp to relative offset (``.timeindex``): every record at or
+    below the entry's offset has a timestamp <= the entry's timestamp. Firsts are the
+    ``timestamps``, seconds the ``offsets``. Never trusted at load (it is loaded on
+    first use, so validating it costs nothing at open)."""
 
-    Buffered as OffsetIndex is: ``append`` touches memory only.
-    """
+    __slots__ = ()
 
-    __slots__ = ("_file", "offsets", "timestamps")
+    ENTRY = TIME_ENTRY
+    TYPECODES = ("q", "i")
+    SECONDS_STRICT = False
+    FIRSTS_MIN = 0
 
     def __init__(self, path: str | None, files: Files = os_files, *,
                  read_only: bool = False) -> None:
-        self._file = _IndexFile(path, time_entry_bytes, files, read_only=read_only)
-        self.timestamps, self.offsets = _load_time_entries(self._file.read_all())
-        self._file.cut(len(self.timestamps))
-
-    def __len__(self) -> int:
-        return len(self.timestamps)
+        super().__init__(path, trusted=False, files=files, read_only=read_only)
 
     @property
-    def pending(self) -> int:
-        """Entries in memory not yet written to the file."""
-        return len(self.timestamps) - self._file.entries
+    def timestamps(self) -> array:
+        return self.firsts
+
+    @property
+    def offsets(self) -> array:
+        return self.seconds
 
     def append(self, timestamp_ms: int, relative_offset: int) -> None:
         """Add an entry if ``timestamp_ms`` is a new maximum (entries strictly increase)."""
-        if self.timestamps and timestamp_ms <= self.timestamps[-1]:
+        if self.firsts and timestamp_ms <= self.firsts[-1]:
             return
-        self.offsets.append(relative_offset)
-        self.timestamps.append(timestamp_ms)
-
-    def write_pending(self) -> None:
-        """Write the pending entries to the file with one pwrite. O(pending)."""
-        written = self._file.entries
-        count = len(self.timestamps)
-        if count == written:
-            return
-        if self._file.path is None:  # in memory: nothing to write
-            self._file.entries = count
-            return
-        self._file.append(b"".join(map(
-            _TIME_ENTRY.pack, self.timestamps[written:count], self.offsets[written:count]
-        )))
+        self._add(timestamp_ms, relative_offset)
 
     def last_below(self, timestamp_ms: int) -> int | None:
         """Relative offset of the last entry with timestamp < ``timestamp_ms``, if any."""
-        i = bisect_right(self.timestamps, timestamp_ms - 1)
-        return self.offsets[i - 1] if i else None
+        i = bisect_right(self.firsts, timestamp_ms - 1)
+        return self.seconds[i - 1] if i else None
 
     def max_timestamp(self) -> int:
-        return self.timestamps[-1] if self.timestamps else -1
+        return self.firsts[-1] if self.firsts else -1
 
     def truncate_after_offset(self, relative_offset: int) -> None:
         """Drop entries for offsets above ``relative_offset`` (the log was cut there).
         As OffsetIndex.truncate_after_position, the file is cut only if needed."""
-        keep = bisect_right(self.offsets, relative_offset)
-        if keep < len(self.timestamps):
-            del self.timestamps[keep:]
-            del self.offsets[keep:]
-            self._file.truncate(keep)
-
-    def fsync(self) -> None:
-        """Write the pending entries and make the file durable."""
-        self.write_pending()
-        self._file.fsync()
-
-    def release(self) -> None:
-        """Give back the file descriptor until the next write (a sealed segment)."""
-        self._file.release()
-
-    def close(self) -> None:
-        """Write the pending entries and close the file: it now holds every entry."""
-        try:
-            self.write_pending()
-        finally:
-            self._file.close()
-
-    def check(self) -> None:
-        assert len(self.offsets) == len(self.timestamps)
-        assert 0 <= self._file.entries <= len(self.timestamps)
-        for i in range(1, len(self.timestamps)):
-            assert self.timestamps[i] > self.timestamps[i - 1], "time index not increasing"
-            assert self.offsets[i] >= self.offsets[i - 1], "time index offsets decreasing"
+        self.keep_first(bisect_right(self.seconds, relative_offset))

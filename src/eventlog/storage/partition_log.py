@@ -1,7 +1,7 @@
 """PartitionLog: the ordered segments of one partition, and everything done to them.
 
 A partition's directory holds its segments (``<base offset>.log/.index/.timeindex``)
-and two small files:
+and these small files (docs/storage.md specifies each):
 
 * ``log-start-offset``: the log start offset, ASCII decimal, written whenever
   ``delete_before``, retention or ``truncate_to`` moves it (Kafka's
@@ -14,12 +14,16 @@ and two small files:
   Recovery after a crash re-checks everything after it; a malformed one is
   ignored (with a warning) and recovery starts from the index.
 
-Every sealed segment must end where the next one starts. Opening reports one that
-does not (``RecoveryReport.damaged``) and keeps its file untouched; ``read`` raises
-CorruptLogError at the missing offsets instead of stepping over them.
 * ``cleaner-offset-checkpoint``: where the log cleaner stopped (compacted logs;
   storage/cleaner.py, which also owns the transient ``.cleaned``/``.swap`` files
   that opening completes or deletes first).
+* ``reader-view``: what readers in other processes follow (storage/reader_view.py).
+* ``transactional``, ``txn-checkpoint`` and ``<base offset>.txnindex``: the
+  transaction state, owned by storage/txn_index.py (the partition drives it).
+
+Every sealed segment must end where the next one starts. Opening reports one that
+does not (``RecoveryReport.damaged``) and keeps its file untouched; ``read`` raises
+CorruptLogError at the missing offsets instead of stepping over them.
 
 With ``fsync="always"`` an append is acknowledged once ``sync(end)`` returns: the
 caller appends under the partition lock, releases it, then syncs. ``sync`` is a
@@ -56,7 +60,7 @@ from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .batch_cache import BatchCache
-from .cleaner import CleanerStats, LogCleaner, complete_swaps
+from .cleaner import CleanerStats, LogCleaner
 from .files import (
     Files,
     atomic_write,
@@ -70,6 +74,7 @@ from .files import (
 from .reader_view import ReaderView
 from .retention import SegmentSummary, plan_retention
 from .segment import RecoveredSegment, Segment, relative_offset_max
+from .swap import complete_swaps
 
 __all__ = ["DamagedRange", "PartitionLog", "RecoveryReport"]
 
@@ -163,7 +168,7 @@ class PartitionLog:
             except OSError as exc:
                 raise storage_error(exc, f"create {directory}", directory, files=files) from exc
         # Readers in other processes follow what this publishes (storage/reader_view.py).
-        self._reader_view = ReaderView.for_writer(directory)
+        self._reader_view = ReaderView.for_writer(directory, files)
         self._published = self._reader_view.words  # the append path's one store
         try:
             report = self._open_segments(clean_shutdown, now_ms)
@@ -258,7 +263,7 @@ class PartitionLog:
                 if base is not None:
                     bases.add(base)
             elif name.endswith((".tmp", ".deleted")):
-                os.unlink(os.path.join(self.directory, name))
+                self.files.unlink(os.path.join(self.directory, name))
         return sorted(bases)
 
     def _drop_empty_tail(self) -> int:
@@ -426,7 +431,7 @@ class PartitionLog:
         (base offset, last offset, ...). Cost: one encode, one copy into the map.
         """
         base = self.end_offset
-        data = codec.encode_batch(
+        data, header = codec.encode_batch_with_header(
             base,
             timestamps,
             keys,
@@ -437,7 +442,6 @@ class PartitionLog:
             producer_epoch=producer_epoch,
             base_sequence=base_sequence,
         )
-        header = codec.decode_header(data)
         return self.append_encoded(data, header, now_ms=now_ms)
 
     def append_encoded(self, data: bytes, header: BatchHeader, *, now_ms: int) -> BatchHeader:
@@ -449,13 +453,14 @@ class PartitionLog:
         if self.fsync_error is not None:
             raise self._refused()
         seg = self._view[1][-1]
-        assert header[0] == seg.next_offset, "batch not encoded at the log end"
+        assert header.base_offset == seg.next_offset, "batch not encoded at the log end"
         size = seg.size
         if size and (
             # A cheap test that is true whenever _should_roll can be (it runs per append).
             size + len(data) > self._segment_bytes
-            or header[7] - seg.first_max_timestamp > self._segment_ms
-            or header[0] + header[5] - seg.base_offset > relative_offset_max
+            or header.max_timestamp - seg.first_max_timestamp > self._segment_ms
+            or header.base_offset + header.last_offset_delta - seg.base_offset
+            > relative_offset_max
         ) and self._should_roll(seg, header, len(data), now_ms):
             seg = self.roll(now_ms)
         seg.append(data, header)
@@ -538,11 +543,11 @@ class PartitionLog:
             return True
         first_ts = seg.first_max_timestamp
         if first_ts >= 0:
-            if header[7] - first_ts > self._segment_ms:  # max_timestamp
+            if header.max_timestamp - first_ts > self._segment_ms:
                 return True
         elif now_ms - seg.created_ms > self._segment_ms:
             return True
-        return header[0] + header[5] - seg.base_offset > relative_offset_max  # last offset
+        return header.last_offset - seg.base_offset > relative_offset_max
 
     def roll(self, now_ms: int) -> Segment:
         """Start a new active segment at the log end (no-op if the active one is empty)."""

@@ -29,13 +29,13 @@ import os
 from typing import NamedTuple
 
 from ..errors import StorageError
+from .files import Files, os_files, with_errno
 
 __all__ = ["Published", "ReaderView", "reader_view_file"]
 
 reader_view_file = "reader-view"
 view_bytes = 4096  # one page: the first store into it is never a page's first allocation
 view_magic = 0x31564552
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a link here would lead out of the directory
 _MAGIC, _END, _EPOCH, _START = range(4)
 
 
@@ -62,9 +62,9 @@ class ReaderView:
         self.path = path
 
     @classmethod
-    def for_writer(cls, directory: str | None) -> ReaderView:
+    def for_writer(cls, directory: str | None, files: Files = os_files) -> ReaderView:
         """Create or reuse ``directory/reader-view`` for the writer that holds the log
-        (never through a symbolic link: that is a StorageError).
+        (never through a symbolic link: ``Files.open`` refuses one, a StorageError).
 
         The file's bytes are written with ``pwrite`` before they are mapped, so no
         later store into the map allocates a disk block (a full disk then is an
@@ -75,44 +75,44 @@ class ReaderView:
         path = os.path.join(directory, reader_view_file)
         fd = -1
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW, 0o644)
-            old = os.pread(fd, view_bytes, 0)
+            fd = files.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            old = files.pread(fd, view_bytes, 0)
             epoch = 0
             if len(old) == view_bytes:
                 words = memoryview(old).cast("q")
                 epoch = words[_EPOCH] if words[_MAGIC] == view_magic else 0
             else:
-                os.pwrite(fd, bytes(view_bytes), 0)
-                os.ftruncate(fd, view_bytes)
-            backing = mmap.mmap(fd, view_bytes)
+                _write_all(files, fd, bytes(view_bytes))
+                files.ftruncate(fd, view_bytes)
+            backing = files.mmap(fd, view_bytes)
         except OSError as exc:
-            raise StorageError(f"cannot create the reader view {path}: {exc}") from exc
+            raise with_errno(exc, f"cannot create the reader view {path}: {exc}") from exc
         finally:
             if fd >= 0:
-                os.close(fd)
+                files.close(fd)
         view = cls(memoryview(backing).cast("q"), backing, path)
         view.words[_EPOCH] = (epoch + 1) % 2**63
         view.words[_MAGIC] = view_magic
         return view
 
     @classmethod
-    def for_reader(cls, directory: str) -> ReaderView | None:
+    def for_reader(cls, directory: str, files: Files = os_files) -> ReaderView | None:
         """Map ``directory/reader-view`` read-only; None if there is none yet, or it is
         not one a writer finished creating (no magic)."""
         path = os.path.join(directory, reader_view_file)
         fd = -1
         try:
-            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW)
-            if os.fstat(fd).st_size < view_bytes:
+            fd = files.open(path, os.O_RDONLY)
+            if files.size(fd) < view_bytes:
                 return None
-            backing = mmap.mmap(fd, view_bytes, access=mmap.ACCESS_READ)
+            backing = files.mmap_read_only(fd, view_bytes)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StorageError(f"cannot map the reader view {path}: {exc}") from exc
         finally:
             if fd >= 0:
-                os.close(fd)
+                files.close(fd)
         view = cls(memoryview(backing).cast("q"), backing, path)
         if view.words[_MAGIC] != view_magic:
             view.close()
@@ -144,3 +144,11 @@ class ReaderView:
         if self._map is not None:
             self._map.close()
             self._map = None
+
+
+def _write_all(files: Files, fd: int, data: bytes) -> None:
+    """pwrite all of ``data`` from byte 0 (a short write continues where it stopped)."""
+    view = memoryview(data)
+    position = 0
+    while position < len(view):
+        position += files.pwrite(fd, view[position:], position)

@@ -9,8 +9,9 @@ Opening a segment either trusts it (after a clean close: the file was trimmed
 to exactly its batches) or recovers it: scan batches from a known-good
 position, check each header and CRC, and cut at the first torn, corrupt or
 zero-filled batch (Kafka's LogSegment.recover). Either way only the bytes after
-the last index entry are read, so opening costs O(index_interval_bytes), not
-O(segment size).
+the last index entry on file are read: O(index_interval_bytes) after a clean
+close, at most ``index_pending_log_bytes_max`` (1 MiB) more after a crash (index
+entries not yet written), never the whole segment unless its files disagree.
 
 Writers are serialised by the owner (the partition lock); readers run
 concurrently and never see a partly written batch, because ``size`` and
@@ -31,7 +32,7 @@ from . import batch as codec
 from .batch import BatchHeader, Columns
 from .batch_cache import BatchCache, new_token
 from .files import Files, MappedFile, os_files, segment_file_name, storage_error
-from .index import OffsetIndex, TimeIndex
+from .index import OffsetIndex, TimeIndex, entry_due
 
 __all__ = ["RecoveredSegment", "Segment", "decode_stored"]
 
@@ -148,7 +149,7 @@ class Segment:
         self.files = files
         self._read_only = read_only
         log_path, index_path = path(".log"), path(".index")
-        existed = log_path is not None and os.path.lexists(log_path)
+        existed = log_path is not None and files.exists(log_path)
         self._log = MappedFile(log_path, capacity_max_bytes=segment_bytes,
                                create=not read_only, files=files, read_only=read_only)
         try:
@@ -371,7 +372,7 @@ class Segment:
     def _maybe_index(self, header: BatchHeader, position: int) -> None:
         """Kafka's rule: an entry for a batch once more than index_interval_bytes of log
         precede it since the last entry (so a segment's first batch never gets one)."""
-        if self._bytes_since_index > self._index_interval_bytes and position > 0:
+        if entry_due(self._bytes_since_index, self._index_interval_bytes, position):
             time_index = self.time_index
             index = self.index
             pending = index.pending
@@ -380,9 +381,9 @@ class Segment:
                 or position - index.positions[-pending] > index_pending_log_bytes_max
             ):
                 self._write_indexes()  # before adding: a failed write changes nothing
-            relative = header[0] + header[5] - self.base_offset  # last offset, relative
+            relative = header.last_offset - self.base_offset
             self.index.append(relative, position)
-            time_index.append(max(self.max_timestamp, header[7]), relative)
+            time_index.append(max(self.max_timestamp, header.max_timestamp), relative)
             self._bytes_since_index = 0
 
     def _write_indexes(self) -> None:
@@ -461,8 +462,7 @@ class Segment:
     def append(self, data: bytes, header: BatchHeader) -> None:
         """Append one encoded batch. Caller holds the partition lock and checked roll rules.
 
-        The hot path of every append: kept flat, with the header read by index
-        (base_offset 0, last_offset_delta 5, max_timestamp 7).
+        The hot path of every append: kept flat.
         """
         position = self.size
         n = len(data)
@@ -472,13 +472,13 @@ class Segment:
             log.ensure(end)
         log.write(position, data)
         since = self._bytes_since_index
-        if since > self._index_interval_bytes and position:
+        if since > self._index_interval_bytes and position:  # entry_due, inlined
             self._maybe_index(header, position)
             since = 0
         self._bytes_since_index = since + n
         self.size = end  # publish: size, then next_offset
-        self.next_offset = header[0] + header[5] + 1
-        timestamp = header[7]
+        self.next_offset = header.base_offset + header.last_offset_delta + 1
+        timestamp = header.max_timestamp
         if timestamp > self.max_timestamp:
             self.max_timestamp = timestamp
         if not position:
@@ -515,7 +515,7 @@ class Segment:
         old_size = self.size
         keep = b""
         if header.base_offset < offset:
-            keep = self._reencode_head(position, header, offset)
+            keep = codec.encode_prefix(header, self._decode_at(position, header), offset)
         self._log.zero(position, old_size)
         self.size = position
         self._rescan()
@@ -524,29 +524,6 @@ class Segment:
         if keep:
             self.append(keep, codec.decode_header(keep))
         return old_size - self.size
-
-    def _reencode_head(self, position: int, header: BatchHeader, offset: int) -> bytes:
-        cols = self._decode_at(position, header)
-        n = sum(1 for o in cols.offsets if o < offset)
-        if n == 0:  # a compacted batch whose first record lies at or past ``offset``
-            return b""
-        deltas = None
-        if header.attributes & codec.attr_explicit_offsets:
-            deltas = [o - header.base_offset for o in cols.offsets[:n]]
-        return codec.encode_batch(
-            header.base_offset,
-            list(cols.timestamps[:n]),
-            list(cols.keys[:n]),
-            list(cols.values[:n]),
-            None if cols.headers is None else list(cols.headers[:n]),
-            # A delete horizon is dropped with the re-encode: the cleaner stamps anew.
-            attributes=header.attributes & ~(codec.attr_explicit_offsets
-                                             | codec.attr_delete_horizon),
-            producer_id=header.producer_id,
-            producer_epoch=header.producer_epoch,
-            base_sequence=header.base_sequence,
-            offset_deltas=deltas,
-        )
 
     def _rescan(self) -> None:
         """Recompute next_offset and the timestamps from the batch headers, in one walk."""
@@ -652,7 +629,7 @@ class Segment:
     def _decode_if_valid(self, position: int, header: BatchHeader) -> Columns | None:
         """The batch's columns if it passes its CRC, else None; CorruptLogError if a
         CRC-valid batch does not decode to what its header promises."""
-        tail = self._log.read(position + codec.crc_start, header[1] - 5)  # [1]: batch_length
+        tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
         if not codec.verify_crc(tail, header):
             return None
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
@@ -665,9 +642,7 @@ class Segment:
         if position < 0 or position + codec.header_bytes > size:
             return None
         header = codec.make_header(self._log.unpack_from(codec.HEADER, position))
-        # header[0]: base_offset, [1]: batch_length, [5]: last_offset_delta (by index:
-        # this runs once per record read by key)
-        if not (header[0] <= offset <= header[0] + header[5]
+        if not (header.base_offset <= offset <= header.last_offset
                 and codec.plausible(header, size - position)):
             return None
         cols = self._decode_if_valid(position, header)

@@ -37,15 +37,12 @@ import logging
 import os
 import struct
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple, Protocol
 
 from ..errors import CorruptLogError
 from . import batch as codec
-from .files import atomic_write
-
-if TYPE_CHECKING:
-    from .partition_log import PartitionLog
+from .files import Files, atomic_write, os_files, storage_error
 
 __all__ = [
     "AbortedTxn",
@@ -107,6 +104,36 @@ def marker_type(key: bytes | None) -> int:
     return int(kind)
 
 
+class _Segment(Protocol):
+    """What the transaction scan reads of a segment (storage/segment.py's Segment)."""
+
+    base_offset: int
+    next_offset: int
+
+    @property
+    def path(self) -> str | None: ...
+
+    def headers(self) -> Iterator[tuple[codec.BatchHeader, int]]: ...
+
+    def read_batch(self, position: int, header: codec.BatchHeader) -> bytes: ...
+
+
+class TxnLog(Protocol):
+    """What the transaction state reads of its partition's log (PartitionLog): typed
+    structurally, so this module imports nothing above it."""
+
+    directory: str | None
+    fsync: str
+    files: Files
+    start_offset: int
+
+    @property
+    def end_offset(self) -> int: ...
+
+    @property
+    def segments(self) -> Sequence[_Segment]: ...
+
+
 def _segment_file(directory: str, base: int) -> str:
     return os.path.join(directory, f"{base:020d}{txn_index_suffix}")
 
@@ -114,9 +141,10 @@ def _segment_file(directory: str, base: int) -> str:
 class PartitionTxns:
     """The transaction state of one partition: open transactions and aborted ones."""
 
-    def __init__(self, directory: str | None, fsync: str) -> None:
+    def __init__(self, directory: str | None, fsync: str, files: Files = os_files) -> None:
         self.directory = directory
         self._fsync = fsync
+        self._io = files
         self.ongoing: dict[int, int] = {}  # producer id -> first offset of its open txn
         self._aborted: tuple[AbortedTxn, ...] = ()  # by last offset (markers are in order)
         self._lasts: tuple[int, ...] = ()
@@ -126,7 +154,7 @@ class PartitionTxns:
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, log: PartitionLog) -> PartitionTxns | None:
+    def open(cls, log: TxnLog) -> PartitionTxns | None:
         """The state of ``log``'s partition rebuilt from its files, or None if it never
         held a transactional batch (no ``transactional`` file: nothing is read).
 
@@ -134,9 +162,9 @@ class PartitionTxns:
         scan from ``txn-checkpoint`` (one CRC and decode per control batch).
         """
         directory = log.directory
-        if directory is None or not os.path.exists(os.path.join(directory, flag_file)):
+        if directory is None or not log.files.exists(os.path.join(directory, flag_file)):
             return None
-        txns = cls(directory, log.fsync)
+        txns = cls(directory, log.fsync, log.files)
         entries = txns._load_files()
         start = txns._read_checkpoint(log)
         entries = [e for e in entries if e.last_offset < start]
@@ -146,25 +174,24 @@ class PartitionTxns:
         return txns
 
     @classmethod
-    def create(cls, log: PartitionLog) -> PartitionTxns:
+    def create(cls, log: TxnLog) -> PartitionTxns:
         """Start tracking transactions in ``log``'s partition (its first transactional
         batch): writes the ``transactional`` file first, so a crash after the batch
         lands still finds it."""
-        txns = cls(log.directory, log.fsync)
+        txns = cls(log.directory, log.fsync, log.files)
         if log.directory is not None:
             atomic_write(os.path.join(log.directory, flag_file), b"",
-                         durable=log.fsync != "never")
+                         durable=log.fsync != "never", files=log.files)
         return txns
 
     def _load_files(self) -> list[AbortedTxn]:
         assert self.directory is not None
         out: list[AbortedTxn] = []
-        for name in sorted(os.listdir(self.directory)):
+        for name in sorted(self._io.listdir(self.directory)):
             if not name.endswith(txn_index_suffix):
                 continue
             path = os.path.join(self.directory, name)
-            with open(path, "rb") as f:
-                data = f.read()
+            data = self._io.read_file(path)
             whole = len(data) - len(data) % entry_bytes
             if whole != len(data):
                 self.warnings.append(f"{path}: dropped a torn entry of {len(data) - whole} bytes")
@@ -180,12 +207,11 @@ class PartitionTxns:
         out.sort(key=lambda e: e.last_offset)
         return out
 
-    def _read_checkpoint(self, log: PartitionLog) -> int:
+    def _read_checkpoint(self, log: TxnLog) -> int:
         assert self.directory is not None
         path = os.path.join(self.directory, checkpoint_file)
         try:
-            with open(path, "rb") as f:
-                text = f.read()
+            text = self._io.read_file(path)
         except FileNotFoundError:
             return log.start_offset
         if text.isdigit() and len(text) <= 19 and int(text) <= log.end_offset:
@@ -194,7 +220,7 @@ class PartitionTxns:
                              "scanned from the log start instead")
         return log.start_offset
 
-    def _scan(self, log: PartitionLog, start: int) -> list[AbortedTxn]:
+    def _scan(self, log: TxnLog, start: int) -> list[AbortedTxn]:
         """Rebuild ``ongoing`` from the batches at and after ``start``; return the
         aborted transactions whose markers lie there."""
         ongoing: dict[int, int] = {}
@@ -204,28 +230,28 @@ class PartitionTxns:
                 continue
             try:
                 for header, position in seg.headers():
-                    attributes = header[4]
+                    attributes = header.attributes
                     if not attributes & codec.attr_transactional or header.last_offset < start:
                         continue
-                    pid = header[8]
+                    pid = header.producer_id
                     if not attributes & codec.attr_control:
-                        ongoing.setdefault(pid, header[0])
+                        ongoing.setdefault(pid, header.base_offset)
                         continue
                     kind = self._marker_at(seg, position, header)
                     first = ongoing.pop(pid, None)
                     if first is not None and kind == control_abort:
-                        lso = min(ongoing.values(), default=header[0] + 1)
-                        out.append(AbortedTxn(pid, first, header[0], lso))
+                        lso = min(ongoing.values(), default=header.base_offset + 1)
+                        out.append(AbortedTxn(pid, first, header.base_offset, lso))
             except CorruptLogError as exc:  # damage is reported by the log; keep what we have
                 self.warnings.append(f"transaction scan stopped in {seg.path}: {exc}")
         self.ongoing = ongoing
         return out
 
     @staticmethod
-    def _marker_at(seg: object, position: int, header: codec.BatchHeader) -> int:
-        data = seg.read_batch(position, header)  # type: ignore[attr-defined]
+    def _marker_at(seg: _Segment, position: int, header: codec.BatchHeader) -> int:
+        data = seg.read_batch(position, header)
         tail = data[codec.crc_start:]
-        path = getattr(seg, "path", None)
+        path = seg.path
         if not codec.verify_crc(tail, header):
             raise CorruptLogError(f"control batch at byte {position} of {path} fails its CRC")
         try:
@@ -241,7 +267,7 @@ class PartitionTxns:
 
     # ------------------------------------------------------------------ state
 
-    def _set_entries(self, entries: Iterable[AbortedTxn], log: PartitionLog) -> None:
+    def _set_entries(self, entries: Iterable[AbortedTxn], log: TxnLog) -> None:
         """Publish ``entries`` (sorted by last offset) and assign each to the segment
         holding its marker; entries wholly below the log start are forgotten."""
         start = log.start_offset
@@ -258,29 +284,29 @@ class PartitionTxns:
         """Make the index files say exactly what ``_set_entries`` assigned."""
         files = self._pending_files
         if self.directory is not None:
-            existing = {int(n[:20]) for n in os.listdir(self.directory)
+            existing = {int(n[:20]) for n in self._io.listdir(self.directory)
                         if n.endswith(txn_index_suffix) and n[:20].isdigit() and len(n) == 29}
             for base in existing - files.keys():
-                os.remove(_segment_file(self.directory, base))
+                self._io.unlink(_segment_file(self.directory, base))
             for base, entries in files.items():
                 if self._files.get(base) != entries or base not in existing:
                     atomic_write(_segment_file(self.directory, base),
                                  b"".join(ENTRY.pack(entry_version, *e) for e in entries),
-                                 durable=self._fsync != "never")
+                                 durable=self._fsync != "never", files=self._io)
         self._files = files
 
-    def reconcile(self, log: PartitionLog) -> None:
+    def reconcile(self, log: TxnLog) -> None:
         """After segments were deleted or merged (retention, compaction): reassign the
         entries to the segments that now hold their markers and drop those below the
         log start. Cost: O(entries); files are rewritten only where they changed."""
         self._set_entries(self._aborted, log)
         self._rewrite_files()
 
-    def rebuild(self, log: PartitionLog) -> None:
+    def rebuild(self, log: TxnLog) -> None:
         """After ``truncate_to``: forget the checkpoint and rebuild from the log start."""
         if self.directory is not None:
             try:
-                os.remove(os.path.join(self.directory, checkpoint_file))
+                self._io.unlink(os.path.join(self.directory, checkpoint_file))
             except FileNotFoundError:
                 pass
         entries = self._scan(log, log.start_offset)
@@ -305,15 +331,27 @@ class PartitionTxns:
         self._lasts += (marker_offset,)
         self._files.setdefault(segment_base, []).append(entry)
         if self.directory is not None:
-            path = _segment_file(self.directory, segment_base)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                os.write(fd, ENTRY.pack(entry_version, *entry))
-                if self._fsync == "always":
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+            self._append_entry(_segment_file(self.directory, segment_base), entry)
         return entry
+
+    def _append_entry(self, path: str, entry: AbortedTxn) -> None:
+        """Append one entry to ``path`` (created if absent), fsynced with "always". A
+        short write leaves a torn entry, which the next open drops (and rewrites from
+        the log, since the scan from ``txn-checkpoint`` finds its marker again)."""
+        files = self._io
+        try:
+            fd = files.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                data = memoryview(ENTRY.pack(entry_version, *entry))
+                while data:
+                    data = data[files.write(fd, data):]
+                if self._fsync == "always":
+                    files.fsync(fd)
+            finally:
+                files.close(fd)
+        except OSError as exc:
+            raise storage_error(exc, f"append to {path}", path, files=files,
+                                needed_bytes=entry_bytes) from exc
 
     def last_stable_offset(self, end_offset: int) -> int:
         ongoing = self.ongoing
@@ -333,7 +371,8 @@ class PartitionTxns:
         if self.directory is None or self.ongoing:
             return
         atomic_write(os.path.join(self.directory, checkpoint_file),
-                     str(end_offset).encode("ascii"), durable=self._fsync != "never")
+                     str(end_offset).encode("ascii"), durable=self._fsync != "never",
+                     files=self._io)
 
     @property
     def aborted(self) -> Sequence[AbortedTxn]:

@@ -30,12 +30,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from . import batch as codec
+from .index import OFFSET_ENTRY, TIME_ENTRY
 from .segment import Segment
 
 __all__ = ["Damage", "VerifyReport", "dump_segment", "index_entries", "verify_log"]
 
-_OFFSET_ENTRY = struct.Struct(">ii")
-_TIME_ENTRY = struct.Struct(">qi")
 _CODECS = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
 
 
@@ -86,8 +85,8 @@ def _walk(buf: memoryview, seg: Segment, sealed: bool, path: str,
     unpack = codec.HEADER.unpack_from
     crc32 = zlib.crc32
     compacted = codec.attr_compacted
-    offsets = _index_file(path[:-4] + ".index", _OFFSET_ENTRY, sealed, damage)
-    times = _index_file(path[:-4] + ".timeindex", _TIME_ENTRY, sealed, damage)
+    offsets = _index_file(path[:-4] + ".index", OFFSET_ENTRY, sealed, damage)
+    times = _index_file(path[:-4] + ".timeindex", TIME_ENTRY, sealed, damage)
     _check_increasing(path, offsets, times, damage)
     base_offset = seg.base_offset
     j = k = 0  # the next offset / time index entry to meet
@@ -228,9 +227,9 @@ def index_entries(path: str) -> list[dict[str, int]]:
     with open(path, "rb") as f:
         data = f.read()
     if path.endswith(".timeindex"):
-        whole = data[: len(data) - len(data) % _TIME_ENTRY.size]
+        whole = data[: len(data) - len(data) % TIME_ENTRY.size]
         return [{"timestamp": ts, "offset": base + rel}
-                for ts, rel in _TIME_ENTRY.iter_unpack(whole)]
-    whole = data[: len(data) - len(data) % _OFFSET_ENTRY.size]
+                for ts, rel in TIME_ENTRY.iter_unpack(whole)]
+    whole = data[: len(data) - len(data) % OFFSET_ENTRY.size]
     return [{"offset": base + rel, "position": pos}
-            for rel, pos in _OFFSET_ENTRY.iter_unpack(whole)]
+            for rel, pos in OFFSET_ENTRY.iter_unpack(whole)]

@@ -139,8 +139,8 @@ def test_a_failed_record_counts_as_an_error_and_the_rest_as_sent(log, clock):
 @pytest.mark.parametrize("linger_ms", [0, 1_000])
 def test_storage_errors_count_as_retries_then_as_errors_when_retries_run_out(
         log, clock, monkeypatch, linger_ms):
+    from eventlog.broker.partition import Partition
     from eventlog.errors import StorageError
-    from eventlog.partition import Partition
 
     log.create_topic("t")
     failures = {"left": 0}

@@ -561,3 +561,53 @@ def test_lz4_shrinks_a_repetitive_batch() -> None:
     packed = _encode({**args, "attributes": codec.compression_lz4})
     assert len(packed) < len(plain) // 10
     assert codec.decode_header(packed).batch_length == len(packed) - 12
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 2**40), st.none() | st.binary(max_size=8),
+                       st.none() | st.binary(max_size=8)), min_size=1, max_size=5),
+    st.sampled_from(sorted(codec.COMPRESSION_CODES.values())),
+    st.integers(0, 2**40),
+)
+def test_every_encoder_returns_the_header_it_packed(
+    records: list[tuple[int, bytes | None, bytes | None]], compression: int, base: int
+) -> None:
+    """One header packer: what an encoder says it wrote is what a reader decodes, field by
+    field, and the batch passes its CRC (encode_one, the column form, retained, restamped)."""
+    timestamps = [r[0] for r in records]
+    keys = [r[1] for r in records]
+    values = [r[2] for r in records]
+    outputs = [codec.encode_batch_with_header(base, timestamps, keys, values,
+                                              attributes=compression, producer_id=5,
+                                              producer_epoch=1, base_sequence=3)]
+    outputs.append(codec.encode_one(base, timestamps[0], keys[0], values[0], None, compression,
+                                    5, 1, 3))
+    for data, header in outputs:
+        assert type(header) is codec.BatchHeader
+        assert codec.decode_header(data) == header
+        assert header.total_bytes == len(data)
+        assert codec.verify_crc(data[codec.crc_start:], header)
+        stamped = codec.restamp(data, attributes=header.attributes | codec.attr_compacted,
+                                base_timestamp=header.base_timestamp + 1)
+        again = codec.decode_header(stamped)
+        assert again._replace(crc=0, attributes=0, base_timestamp=0) == header._replace(
+            crc=0, attributes=0, base_timestamp=0)
+        assert again.base_timestamp == header.base_timestamp + 1
+        assert codec.verify_crc(stamped[codec.crc_start:], again)
+        cols = codec.decode_columns(header, data[codec.crc_start:])
+        retained = codec.encode_retained(header, cols)
+        kept = codec.decode_header(retained)
+        assert (kept.base_offset, kept.last_offset, kept.record_count) == (
+            header.base_offset, header.last_offset, header.record_count)
+        assert codec.verify_crc(retained[codec.crc_start:], kept)
+
+
+def test_encode_prefix_keeps_the_records_below_the_cut() -> None:
+    data, header = codec.encode_batch_with_header(10, [1, 2, 3], [b"a", b"b", b"c"],
+                                                  [b"1", b"2", b"3"], producer_id=4)
+    cols = codec.decode_columns(header, data[codec.crc_start:])
+    prefix = codec.encode_prefix(header, cols, 12)
+    head = codec.decode_header(prefix)
+    assert (head.base_offset, head.last_offset, head.producer_id) == (10, 11, 4)
+    assert codec.decode_columns(head, prefix[codec.crc_start:]).keys == (b"a", b"b")
+    assert codec.encode_prefix(header, cols, 10) == b""

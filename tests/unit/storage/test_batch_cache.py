@@ -15,11 +15,6 @@ from eventlog.storage.batch_cache import BatchCache
 from eventlog.storage.segment import Segment
 
 
-@pytest.fixture(params=["file", "memory"])
-def path(request, tmp_path) -> str | None:
-    return str(tmp_path / "data") if request.param == "file" else None
-
-
 def fill(p, batches: int, size: int, tag: bytes = b"v") -> None:
     for _batch_number in range(batches):
         base = p.end_offset

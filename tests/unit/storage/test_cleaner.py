@@ -17,7 +17,7 @@ from eventlog.records import TopicPartition
 from eventlog.storage import batch as codec
 from eventlog.storage import cleaner
 from eventlog.storage.batch import Columns
-from eventlog.storage.cleaner import (
+from eventlog.storage.compaction import (
     CleanableRange,
     SegmentInfo,
     clean_batch,
@@ -27,7 +27,7 @@ from eventlog.storage.cleaner import (
     retained_indexes,
 )
 from eventlog.storage.partition_log import PartitionLog
-from eventlog.storage.segment import Segment
+from eventlog.storage.segment import Segment, relative_offset_max
 from eventlog.testing import ManualClock
 
 NOW = 1_700_000_000_000
@@ -113,14 +113,14 @@ def test_max_compaction_lag_forces_a_cleaning_whatever_the_ratio() -> None:
 def test_segments_group_up_to_segment_bytes() -> None:
     segments = [info(0, 10, size=40), info(10, 20, size=60), info(20, 30, size=1),
                 info(30, 40, size=200), info(40, 50, size=0)]
-    groups = group_segments(segments, segment_bytes=100)
+    groups = group_segments(segments, segment_bytes=100, relative_offset_max=relative_offset_max)
     assert [[s.base_offset for s in g] for g in groups] == [[0, 10], [20], [30], [40]]
 
 
 def test_a_group_never_spans_more_offsets_than_the_index_can_hold() -> None:
     far = 2**31
     segments = [info(0, 10, size=1), info(10, far - 1, size=1), info(far - 1, far + 5, size=1)]
-    groups = group_segments(segments, segment_bytes=100)
+    groups = group_segments(segments, segment_bytes=100, relative_offset_max=relative_offset_max)
     assert [[s.base_offset for s in g] for g in groups] == [[0, 10], [far - 1]]
 
 

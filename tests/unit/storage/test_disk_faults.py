@@ -278,3 +278,18 @@ def test_faulty_files_reject_unknown_operations() -> None:
         files.fail("write")
     with pytest.raises(ValueError, match="short=True"):
         files.fail("fsync", short=True)
+
+
+@pytest.mark.parametrize("operation", ["open", "mmap"])
+def test_a_full_disk_creating_the_reader_view_keeps_the_errno(tmp_path, operation) -> None:
+    log = open_log(tmp_path, FaultyFiles())
+    log.create_topic("t")
+    log.close()
+    files = FaultyFiles()
+    files.fail(operation, errno.ENOSPC, path="reader-view")
+    with pytest.raises(StorageError) as caught:
+        open_log(tmp_path, files)
+    assert caught.value.errno == errno.ENOSPC  # a full disk is told apart from damage
+    assert "reader view" in str(caught.value)
+    with eventlog.open(tmp_path) as again:
+        assert again.topics() == ["t"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,57 @@ def test_released_pages_keep_their_data(tmp_path, monkeypatch, kind) -> None:
     m.close(trim_to=total)  # no flush: what a killed process leaves is the page cache
     with open(path, "rb") as f:
         assert f.read() == data
+
+
+class _Recording(files.Files):
+    """Files that remember every path they opened, listed, mapped or stat'ed."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def open(self, path: str, flags: int, mode: int = 0o644) -> int:
+        self.paths.append(path)
+        return super().open(path, flags, mode)
+
+    def stat(self, path: str) -> os.stat_result:
+        self.paths.append(path)
+        return super().stat(path)
+
+    def exists(self, path: str) -> bool:
+        self.paths.append(path)
+        return super().exists(path)
+
+
+def test_reader_view_and_aborted_index_go_through_files(tmp_path: Path) -> None:
+    """The reader view and the .txnindex are files of the log like any other: a test's
+    Files (fault injection) must see their calls too (they used os directly)."""
+    from eventlog.broker.partition import Partition
+    from eventlog.config import TopicConfig
+    from eventlog.storage import batch as codec
+    from eventlog.storage.follower import FollowedLog
+    from eventlog.storage.partition_log import PartitionLog
+    from eventlog.testing.clock import ManualClock
+
+    recording = _Recording()
+    directory = str(tmp_path / "t-0")
+    log = PartitionLog(directory, TopicConfig(), now_ms=0, files=recording)
+    p = Partition("t", 0, log, clock=ManualClock(1000))
+    p.append_columns([b"k"], [b"v"], None, [1000], attributes=codec.attr_transactional,
+                     producer_id=7, producer_epoch=0, base_sequence=0)
+    p.write_marker(7, 0, commit=False)
+    names = {os.path.basename(path) for path in recording.paths}
+    assert "reader-view" in names
+    assert "00000000000000000000.txnindex" in names
+    assert "transactional.tmp" in names  # atomic_write's temporary file
+    follower = FollowedLog(directory, TopicConfig(), now_ms=0)
+    try:
+        assert follower.read(0, 10)
+    finally:
+        follower.close()
+    p.close()
+    recording.paths.clear()
+    reopened = PartitionLog(directory, TopicConfig(), now_ms=0, clean_shutdown=True,
+                            files=recording)
+    Partition("t", 0, reopened, clock=ManualClock(1000)).close()
+    names = {os.path.basename(path) for path in recording.paths}
+    assert {"reader-view", "transactional", "00000000000000000000.txnindex"} <= names

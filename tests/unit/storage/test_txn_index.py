@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from tests.crashsim import abandon
 
+from eventlog.broker.partition import Partition
 from eventlog.config import TopicConfig
 from eventlog.errors import CorruptLogError, InvalidProducerEpochError
-from eventlog.partition import Partition
 from eventlog.storage import batch as codec
 from eventlog.storage import txn_index
 from eventlog.storage.partition_log import PartitionLog

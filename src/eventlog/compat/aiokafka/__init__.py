@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 _PRODUCER_IGNORED = ("loop", "metadata_max_age_ms", "request_timeout_ms", "api_version",
-                     "linger_ms", "retry_backoff_ms", "security_protocol",
+                     "retry_backoff_ms", "security_protocol",
                      "ssl_context", "connections_max_idle_ms", "sasl_mechanism",
                      "sasl_plain_password", "sasl_plain_username",
                      "sasl_kerberos_service_name", "sasl_kerberos_domain_name",
@@ -195,7 +195,9 @@ class BatchBuilder:
 
 class AIOKafkaProducer:
     """``aiokafka.AIOKafkaProducer(**configs)`` on the EventLog ``bootstrap_servers``
-    selects. ``send()`` appends before its future is returned."""
+    selects. With aiokafka's default ``linger_ms`` 0 ``send()`` appends before its future
+    is returned; with ``linger_ms`` > 0 records linger and are appended in batches of
+    up to ``max_batch_size`` bytes."""
 
     def __init__(self, **configs: Any) -> None:
         configs = dict(configs)
@@ -208,6 +210,7 @@ class AIOKafkaProducer:
             acks = "all"
         compression = configs.pop("compression_type", None) or "none"
         max_request = configs.pop("max_request_size", 1_048_576)
+        linger_ms = configs.pop("linger_ms", 0)
         self._max_batch_size = configs.pop("max_batch_size", 16384)
         if isinstance(self._max_batch_size, bool) or not isinstance(self._max_batch_size, int) \
                 or self._max_batch_size < 1:
@@ -223,7 +226,8 @@ class AIOKafkaProducer:
             compression = "none"
         try:
             self._producer = _ElProducer(
-                self._log, linger_ms=0, acks=acks, enable_idempotence=idempotence,
+                self._log, linger_ms=linger_ms, batch_size=self._max_batch_size, acks=acks,
+                enable_idempotence=idempotence,
                 compression_type=compression, max_request_size=max_request,
                 partitioner=None if partitioner is None else _CallablePartitioner(partitioner),
             )
@@ -250,19 +254,40 @@ class AIOKafkaProducer:
     async def send(self, topic: str, value: Any = None, key: Any = None,
                    partition: int | None = None, timestamp_ms: int | None = None,
                    headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future:
-        """Append one record; returns a future of its RecordMetadata (already done)."""
-        meta = self._send(topic, value, key, partition, timestamp_ms, headers)
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        if isinstance(meta, BaseException):
-            fut.set_exception(meta)
+        """Send one record; returns a future of its RecordMetadata: done at once with
+        ``linger_ms`` 0 (aiokafka's default), else when its batch is appended (the
+        linger runs out on the log's clock, ``flush()``, a full batch, or a read of
+        the partition)."""
+        native = self._send(topic, value, key, partition, timestamp_ms, headers)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+
+        def settle(_: Any = None) -> None:
+            if fut.done():
+                return
+            meta = self._metadata(native)
+            if isinstance(meta, BaseException):
+                fut.set_exception(meta)
+            else:
+                fut.set_result(meta)
+
+        if native.done():
+            settle()
         else:
-            fut.set_result(meta)
+            def wake(_: Any) -> None:  # in whichever thread appended the batch
+                try:
+                    loop.call_soon_threadsafe(settle)
+                except RuntimeError:  # the loop was closed meanwhile
+                    pass
+            native.add_done_callback(wake)
         return fut
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None,
                             partition: int | None = None, timestamp_ms: int | None = None,
                             headers: list[tuple[str, bytes]] | None = None) -> RecordMetadata:
-        meta = self._send(topic, value, key, partition, timestamp_ms, headers)
+        native = self._send(topic, value, key, partition, timestamp_ms, headers)
+        native.exception()  # waiting appends a lingering batch at once
+        meta = self._metadata(native)
         if isinstance(meta, BaseException):
             raise meta
         return meta
@@ -327,7 +352,8 @@ class AIOKafkaProducer:
         return fut
 
     def _send(self, topic: str, value: Any, key: Any, partition: int | None,
-              timestamp_ms: int | None, headers: Any) -> RecordMetadata | BaseException:
+              timestamp_ms: int | None, headers: Any) -> Any:
+        """Hand the record to eventlog's Producer; its DeliveryFuture."""
         if self._closed:
             raise errors.ProducerClosed()
         if headers is not None and not isinstance(headers, (list, tuple)):
@@ -352,6 +378,10 @@ class AIOKafkaProducer:
             raise errors.MessageSizeTooLargeError(str(exc)) from exc  # type: ignore[attr-defined]
         except el_errors.EventLogError as exc:
             raise _kcommon.kafka_error_for(exc) from exc
+        return future
+
+    def _metadata(self, future: Any) -> RecordMetadata | BaseException:
+        """A done DeliveryFuture's outcome as aiokafka's RecordMetadata or error."""
         exc = future.exception()
         if exc is not None:
             return _kcommon.kafka_error_for(exc)

@@ -18,7 +18,6 @@ from typing import Any
 
 from ... import errors as el_errors
 from ...consumer import Consumer as _ElConsumer
-from ...group import OffsetAndMetadata
 from ...records import ConsumerRecord, TimestampType
 from ...records import TopicPartition as _TP
 from ._common import (
@@ -29,6 +28,7 @@ from ._common import (
     timeout_ms,
     translated,
 )
+from ._offsets import OffsetsMixin, _eltp, _tp_list
 from ._types import (
     OFFSET_BEGINNING,
     OFFSET_END,
@@ -61,26 +61,14 @@ _REFUSED_CONSUMER = {
     "group.remote.assignor": "the KIP-848 consumer protocol is not implemented",
 }
 _new_tp = functools.partial(tuple.__new__, _TP)
+_new_message = object.__new__  # Message(...) without its __init__'s defaults: per message
+_LOG_APPEND = TimestampType.LOG_APPEND_TIME
 _wait_step_ms = 1000.0  # one wait of a poll without a timeout
 num_messages_max = 1_000_000
 
 
 def _ctp(tp: Any, offset: int = OFFSET_INVALID) -> TopicPartition:
     return TopicPartition(tp[0], tp[1], offset)
-
-
-def _eltp(tp: Any) -> _TP:
-    if not isinstance(tp, TopicPartition):
-        raise TypeError(f"expected a confluent_kafka.TopicPartition, got {tp!r}")
-    return _TP(tp.topic, tp.partition)
-
-
-def _tp_list(partitions: Any, what: str) -> list[TopicPartition]:
-    if not isinstance(partitions, (list, tuple)):
-        raise TypeError(f"{what} expects a list of TopicPartition, got {partitions!r}")
-    for tp in partitions:
-        _eltp(tp)
-    return list(partitions)
 
 
 class _Listener:
@@ -99,7 +87,7 @@ class _Listener:
         self._owner._revoked(partitions, lost=True)
 
 
-class Consumer:
+class Consumer(OffsetsMixin):
     """``confluent_kafka.Consumer(conf)`` on the EventLog that ``bootstrap.servers`` selects."""
 
     def __init__(self, conf: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
@@ -156,6 +144,7 @@ class Consumer:
         self._committed_sent: dict[_TP, int] = {}
         self._app_offsets: dict[_TP, int] = {}
         self._eof_sent: set[_TP] = set()
+        self._last_tp = _new_tp(("", -1))  # the partition of the last message handed out
         self._pending_commit_cbs: list[tuple[KafkaError | None, list[TopicPartition]]] = []
         self._callbacks: tuple[Callable | None, Callable | None, Callable | None] = (
             None, None, None)
@@ -438,16 +427,31 @@ class Consumer:
         return out
 
     def _message(self, r: ConsumerRecord) -> Message:
-        tp = _new_tp((r.topic, r.partition))
-        nxt = r.offset + 1
+        """The Message of a record handed out; its partition's offsets move past it.
+        Runs once per message: one TopicPartition per run of a partition's records."""
+        topic, partition, offset = r.topic, r.partition, r.offset
+        tp = self._last_tp
+        if tp[1] != partition or tp[0] != topic:
+            tp = self._last_tp = _new_tp((topic, partition))
+        nxt = offset + 1
         self._app_offsets[tp] = nxt
-        self._eof_sent.discard(tp)
+        if self._eof_sent:
+            self._eof_sent.discard(tp)
         if self._auto_store:
             self._stored[tp] = (nxt, None)
-        ts_type = (TIMESTAMP_LOG_APPEND_TIME if r.timestamp_type == TimestampType.LOG_APPEND_TIME
-                   else TIMESTAMP_CREATE_TIME)
-        return Message(r.topic, r.partition, r.offset, r.key, r.value,
-                       list(r.headers) if r.headers else None, None, (ts_type, r.timestamp_ms))
+        m = _new_message(Message)
+        m._topic = topic
+        m._partition = partition
+        m._offset = offset
+        m._key = r.key
+        m._value = r.value
+        headers = r.headers
+        m._headers = list(headers) if headers else None
+        m._error = m._latency = m._leader_epoch = None
+        m._timestamp = ((TIMESTAMP_LOG_APPEND_TIME, r.timestamp_ms)
+                        if r.timestamp_type is _LOG_APPEND else
+                        (TIMESTAMP_CREATE_TIME, r.timestamp_ms))
+        return m
 
     def _eof_events(self, n: int) -> list[Message]:
         out: list[Message] = []
@@ -466,168 +470,6 @@ class Consumer:
                     f"Fetch from broker 0 reached end of partition at offset {end} "
                     f"(HighwaterMark {end})")))
         return out
-
-    # ------------------------------------------------------------------ offsets
-
-    def store_offsets(self, message: Message | None = None,
-                      offsets: list[TopicPartition] | None = None) -> None:
-        """Store ``message.offset() + 1`` (or the ``offsets``) for the next commit. Needs
-        ``enable.auto.offset.store=false``; KafkaException(_STATE) for an unassigned
-        partition."""
-        self._check()
-        if (message is None) == (offsets is None):
-            raise TypeError("store_offsets() takes exactly one of message= and offsets=")
-        if self._auto_store:
-            raise KafkaException(error(KafkaError._INVALID_ARG,  # type: ignore[attr-defined]
-                                       'store_offsets() requires "enable.auto.offset.store" '
-                                       "to be false"))
-        if message is not None:
-            items = [(_TP(message.topic(), message.partition()), message.offset() + 1, None)]
-        else:
-            items = [(_eltp(tp), tp.offset, tp.metadata)
-                     for tp in _tp_list(offsets, "store_offsets()")]
-        assigned = self._c.assignment()
-        for tp, _, _ in items:
-            if tp not in assigned:
-                raise KafkaException(error(KafkaError._STATE,  # type: ignore[attr-defined]
-                                           f"store_offsets(): {tp.topic} [{tp.partition}] is "
-                                           "not assigned"))
-        for tp, off, meta in items:
-            if off >= 0:
-                self._stored[tp] = (off, meta)
-
-    def commit(self, message: Message | None = None,
-               offsets: list[TopicPartition] | None = None,
-               asynchronous: bool = True) -> list[TopicPartition] | None:
-        """Commit ``message.offset() + 1``, the ``offsets``, or else the stored offsets.
-
-        Returns None when asynchronous (``on_commit`` is called at a later poll), else the
-        committed list of TopicPartition. KafkaException(_NO_OFFSET) when there is nothing
-        to commit, and the group's error codes otherwise.
-        """
-        self._check()
-        if message is not None and offsets is not None:
-            raise TypeError("commit() takes message= or offsets=, not both")
-        if message is not None:
-            if not isinstance(message, Message) or message.error() is not None:
-                raise KafkaException(error(KafkaError._INVALID_ARG,  # type: ignore[attr-defined]
-                                           "commit(message=) needs a message without error"))
-            wanted = {_TP(message.topic(), message.partition()):
-                      OffsetAndMetadata(message.offset() + 1)}
-        elif offsets is not None:
-            wanted = {_eltp(tp): OffsetAndMetadata(tp.offset, tp.metadata or "")
-                      for tp in _tp_list(offsets, "commit()") if tp.offset >= 0}
-        else:
-            wanted = self._uncommitted(None)
-        return self._commit(wanted, asynchronous)
-
-    def _uncommitted(self, only: set[_TP] | None) -> dict[_TP, OffsetAndMetadata]:
-        return {tp: OffsetAndMetadata(off, meta or "") for tp, (off, meta) in self._stored.items()
-                if (only is None or tp in only) and self._committed_sent.get(tp) != off}
-
-    def _commit(self, wanted: dict[_TP, OffsetAndMetadata], asynchronous: bool
-                ) -> list[TopicPartition] | None:
-        if self._group_id is None:
-            raise KafkaException(error(KafkaError._INVALID_ARG,  # type: ignore[attr-defined]
-                                       'commit() requires "group.id" to be configured'))
-        if not wanted:
-            err = error(KafkaError._NO_OFFSET)  # type: ignore[attr-defined]
-            if asynchronous:
-                self._pending_commit_cbs.append((err, []))
-                return None
-            raise KafkaException(err)
-        result = []
-        for tp, om in sorted(wanted.items()):
-            ctp = TopicPartition(tp.topic, tp.partition, om.offset, om.metadata or None)
-            result.append(ctp)
-        try:
-            self._c.commit(wanted)
-        except el_errors.EventLogError as exc:
-            err = kafka_error_for(exc)
-            if asynchronous:
-                self._pending_commit_cbs.append((err, result))
-                return None
-            raise KafkaException(err) from exc
-        for tp, om in wanted.items():
-            self._committed_sent[tp] = om.offset
-        if asynchronous:
-            self._pending_commit_cbs.append((None, result))
-            return None
-        return result
-
-    def _commit_stored(self, only: set[_TP] | None, *, quietly: bool) -> None:
-        wanted = self._uncommitted(only)
-        if not wanted:
-            return
-        try:
-            self._c.commit(wanted)
-        except el_errors.EventLogError as exc:
-            if not quietly:
-                raise KafkaException(kafka_error_for(exc)) from exc
-            self._pending_commit_cbs.append((kafka_error_for(exc), []))
-            return
-        for tp, om in wanted.items():
-            self._committed_sent[tp] = om.offset
-        self._pending_commit_cbs.append((None, [
-            TopicPartition(tp.topic, tp.partition, om.offset) for tp, om in sorted(wanted.items())
-        ]))
-
-    def _maybe_auto_commit(self) -> None:
-        if not self._auto_commit or self._group_id is None:
-            return
-        now = self._clock.monotonic_ms()
-        if now < self._next_commit_ms:
-            return
-        self._next_commit_ms = now + self._commit_interval_ms
-        self._commit_stored(None, quietly=True)
-
-    def _serve_commit_callbacks(self) -> None:
-        pending, self._pending_commit_cbs = self._pending_commit_cbs, []
-        if self._on_commit is None:
-            return
-        for err, partitions in pending:
-            self._on_commit(err, partitions)
-
-    def committed(self, partitions: list[TopicPartition], timeout: float | None = None
-                  ) -> list[TopicPartition]:
-        """The group's committed offsets (OFFSET_INVALID where none)."""
-        self._check()
-        out = []
-        for tp in _tp_list(partitions, "committed()"):
-            with translated():
-                found = self._c.committed(_eltp(tp), metadata=True)
-            ctp = TopicPartition(tp.topic, tp.partition,
-                                 OFFSET_INVALID if found is None else found.offset,
-                                 None if found is None else (found.metadata or None))
-            out.append(ctp)
-        return out
-
-    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
-        """The offset after the last message returned (OFFSET_INVALID before the first)."""
-        self._check()
-        return [TopicPartition(tp.topic, tp.partition,
-                               self._app_offsets.get(_eltp(tp), OFFSET_INVALID))
-                for tp in _tp_list(partitions, "position()")]
-
-    def get_watermark_offsets(self, partition: TopicPartition, timeout: float | None = None,
-                              cached: bool = False) -> tuple[int, int]:
-        """(low, high): the log start offset and the log end offset."""
-        self._check()
-        tp = _eltp(partition)
-        with translated():
-            return (self._c.beginning_offsets([tp])[tp], self._c.end_offsets([tp])[tp])
-
-    def offsets_for_times(self, partitions: list[TopicPartition], timeout: float | None = None
-                          ) -> list[TopicPartition]:
-        """Each partition's ``offset`` is a time in ms; returns the earliest offset at or after
-        it (OFFSET_END, -1, where no message is that recent)."""
-        self._check()
-        tps = _tp_list(partitions, "offsets_for_times()")
-        with translated():
-            found = self._c.offsets_for_times({_eltp(tp): tp.offset for tp in tps})
-        return [TopicPartition(tp.topic, tp.partition,
-                               OFFSET_END if found[_eltp(tp)] is None else found[_eltp(tp)].offset)
-                for tp in tps]
 
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
         self._check()

@@ -1,13 +1,22 @@
 """confluent-kafka's Producer over an EventLog.
 
-Each ``produce()`` appends the record before it returns (eventlog's linger 0), so
-the delivery report exists at once; it waits in the producer's queue until
-``poll()`` or ``flush()`` serves it, as librdkafka's do, in produce order.
+``produce()`` hands the record to eventlog's Producer with librdkafka's
+``linger.ms`` (default 5) and ``batch.size``, so a loop of ``produce()`` calls
+appends batches, as librdkafka does. Its delivery report waits in the producer's
+queue until ``poll()`` or ``flush()`` serves it, in produce order. A record still
+lingering is appended by ``flush()``, by a ``poll()`` with a timeout, by a
+``poll(0)`` that follows another poll with no ``produce()`` between them (the
+linger has run out by then as far as the caller can tell; a manual clock would
+never get there), when its linger runs out on the log's clock, or when anything
+in the process reads its partition (a consumer's poll, watermarks,
+``offsets_for_times``). With ``linger.ms`` 0 each record is appended before
+``produce()`` returns.
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,8 +40,8 @@ from ._types import (
 __all__ = ["Producer"]
 
 PARTITION_UA = -1
-_TUNING = ("linger.ms", "queue.buffering.max.ms", "batch.size", "batch.num.messages",
-           "retries", "message.send.max.retries", "message.timeout.ms", "delivery.timeout.ms",
+_TUNING = ("batch.num.messages", "retries", "message.send.max.retries", "message.timeout.ms",
+           "delivery.timeout.ms",
            "queue.buffering.max.kbytes", "sticky.partitioning.linger.ms", "compression.level",
            "queue.buffering.backpressure.threshold", "request.timeout.ms",
            "transaction.timeout.ms", "message.timeout.ms", "partitioner.consistent.seed")
@@ -96,6 +105,22 @@ def _headers(headers: Any) -> tuple | None:
     return tuple(out)
 
 
+def _linger_ms(value: Any) -> int:
+    """librdkafka's ``linger.ms`` (a number of ms, 0-900000, fractions allowed) as an int."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0 <= value <= 900_000):
+        raise ConfigError(
+            f'configuration property "linger.ms" must be a number of ms in [0, 900000], '
+            f"got {value!r}"
+        )
+    return math.ceil(value)
+
+
 class Producer:
     """``confluent_kafka.Producer(conf)`` on the EventLog that ``bootstrap.servers`` selects."""
 
@@ -116,6 +141,8 @@ class Producer:
         opts.take_callable("dr_msg_cb")
         self._only_errors = opts.take_bool("delivery.report.only.error", False)
         client_id = opts.take("client.id", default="rdkafka")
+        linger_ms = _linger_ms(opts.take("linger.ms", "queue.buffering.max.ms", default=5))
+        batch_bytes = opts.take_int("batch.size", 1_000_000, 1)
         opts.take(*_TUNING)
         opts.finish(_REFUSED_PRODUCER)
         try:
@@ -124,15 +151,18 @@ class Producer:
             compression = "none"  # a codec eventlog lacks: stored uncompressed (docs/compat.md)
         with translated():
             self._producer = _ElProducer(
-                self._log, linger_ms=0, acks=acks, enable_idempotence=idempotence or None,
+                self._log, linger_ms=linger_ms, batch_size=batch_bytes, acks=acks,
+                enable_idempotence=idempotence or None,
                 compression_type=compression, max_request_size=max_bytes,
                 partitioner=partitioner, client_id=str(client_id),
             )
+        self._send = self._producer.send
         # delivery reports waiting for poll(): (callback, Message fields...), the Message
         # is built when served, and only if there is a callback
         self._reports: collections.deque[tuple] = collections.deque()
         self._ts_types: dict[str, int] = {}
         self._closed = False
+        self._polled = False  # no produce() since the last poll(): see the module docstring
 
     def produce(self, topic: str, value: Any = None, key: Any = None,
                 partition: int = PARTITION_UA, on_delivery: Callable | None = None,
@@ -145,6 +175,30 @@ class Producer:
         KafkaException(MSG_SIZE_TOO_LARGE) over ``message.max.bytes``, TypeError for
         a key or value that is not bytes or str.
         """
+        # The hot path of every producer, kept flat: bytes (or None) key and value, and
+        # nothing else given. The other cases take _produce's checks.
+        if (partition == PARTITION_UA and on_delivery is None and callback is None
+                and headers is None and not timestamp and type(topic) is str
+                and (type(value) is bytes or value is None)
+                and (type(key) is bytes or key is None)
+                and not self._closed and len(self._reports) < self._queue_max):
+            try:
+                future = self._send(topic, value, key)
+            except el_errors.EventLogError:
+                self._produce(topic, value, key)  # refused: report or raise as below
+                return
+            cb = self._on_delivery
+            self._reports.append(future if cb is None else
+                                 (cb, topic, partition, future, key, value, None, None))
+            self._polled = False
+            return
+        self._produce(topic, value, key, partition, on_delivery, callback, timestamp, headers)
+
+    def _produce(self, topic: str, value: Any = None, key: Any = None,
+                 partition: int = PARTITION_UA, on_delivery: Callable | None = None,
+                 callback: Callable | None = None, timestamp: int = 0,
+                 headers: Any = None) -> None:
+        """produce() with every check, for the cases its fast path leaves out."""
         if type(topic) is not str:
             raise TypeError(f"topic must be a str, got {topic!r}")
         # the checks of each argument are skipped in their common case (bytes, None, 0)
@@ -175,8 +229,11 @@ class Producer:
             return
         except el_errors.EventLogError as exc:  # partition, size, internal topic, closed
             raise KafkaException(kafka_error_for(exc)) from exc
-        # the future is done (linger 0); its metadata is read when the report is served
-        self._reports.append((cb, topic, partition, future, key_b, value_b, hdrs, None))
+        # its metadata is read when the report is served, once its batch is appended;
+        # without a callback the future alone stands for the report
+        self._reports.append(future if cb is None else
+                             (cb, topic, partition, future, key_b, value_b, hdrs, None))
+        self._polled = False
 
     def _timestamp_type(self, topic: str) -> int:
         ts_type = self._ts_types.get(topic)
@@ -190,13 +247,37 @@ class Producer:
         return ts_type
 
     def poll(self, timeout: float | None = None) -> int:
-        """Serve the queued delivery reports (``on_delivery(err, msg)``), in produce order;
-        returns how many. Never waits: every report is ready when ``produce()`` returns.
-        A callback's exception propagates; the reports after it stay queued."""
+        """Serve the delivery reports (``on_delivery(err, msg)``) of appended records, in
+        produce order; returns how many. A timeout other than 0, or a ``poll(0)`` with
+        no ``produce()`` since the previous poll, first appends the lingering records
+        (never a wait). A callback's exception propagates; the reports after it stay
+        queued."""
+        reports = self._reports
+        if reports:
+            front = reports[0]
+            if type(front) is tuple:
+                front = front[3]
+            if front is not None and not front.done() and (
+                    self._polled or timeout is None or timeout != 0):
+                self._producer.flush()
+        self._polled = True
+        return self._serve()
+
+    def _serve(self) -> int:
         served = 0
         reports = self._reports
         while reports:
-            cb, topic, partition, future, key, value, hdrs, err = reports.popleft()
+            entry = reports[0]
+            if type(entry) is not tuple:  # a future: a report without a callback
+                if not entry.done():
+                    break  # still lingering: later reports wait behind it, as librdkafka's
+                reports.popleft()
+                served += 1
+                continue
+            cb, topic, partition, future, key, value, hdrs, err = entry
+            if future is not None and not future.done():
+                break
+            reports.popleft()
             served += 1
             if cb is None:
                 continue
@@ -216,8 +297,11 @@ class Producer:
         return served
 
     def flush(self, timeout: float | None = None) -> int:
-        """Serve every delivery report; returns how many are still queued (0)."""
-        self.poll(0)
+        """Append every lingering record and serve every delivery report; returns how
+        many are still queued (0)."""
+        self._producer.flush()
+        self._polled = True
+        self._serve()
         return len(self._reports)
 
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
@@ -225,7 +309,8 @@ class Producer:
 
     def purge(self, in_queue: bool = True, in_flight: bool = True, blocking: bool = True
               ) -> None:
-        """Nothing to purge: every produced message was appended already."""
+        """Accepted; purges nothing: a record handed to ``produce()`` is the log's already
+        and is appended when its linger runs out (docs/kafka-differences.md)."""
 
     def set_sasl_credentials(self, username: str, password: str) -> None:
         """Accepted and ignored (no network)."""

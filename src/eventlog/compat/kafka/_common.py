@@ -26,8 +26,8 @@ NETWORK_OPTIONS = frozenset({
     "sasl_kerberos_domain_name", "sasl_oauth_token_provider", "proxy_url", "socks5_proxy",
     "kafka_client", "fetch_max_wait_ms", "fetch_min_bytes", "fetch_max_bytes",
     "max_partition_fetch_bytes", "enable_incremental_fetch_sessions", "allow_auto_create_topics",
-    "isolation_level", "default_offset_commit_callback", "max_block_ms", "linger_ms",
-    "batch_size", "retries", "delivery_timeout_ms", "buffer_memory", "client_id",
+    "isolation_level", "default_offset_commit_callback", "max_block_ms",
+    "retries", "delivery_timeout_ms", "buffer_memory", "client_id",
 })
 
 

@@ -1,5 +1,7 @@
-"""kafka-python's KafkaProducer over an EventLog: every send is appended before it returns,
-so the returned future is already done."""
+"""kafka-python's KafkaProducer over an EventLog. With kafka-python's default ``linger_ms``
+0 every send is appended before it returns, so the returned future is already done; with
+``linger_ms`` > 0 records linger in eventlog's Producer and are appended in batches of up
+to ``batch_size`` bytes."""
 
 from __future__ import annotations
 
@@ -34,23 +36,46 @@ def _serializer(spec: Any, what: str) -> Callable[[str, list, Any], Any] | None:
 class FutureRecordMetadata:
     """kafka-python's future of a sent record: ``get``, ``add_callback``, ``add_errback``.
 
-    Already done when ``send()`` returns; its RecordMetadata is built when first asked.
+    Done when ``send()`` returns with ``linger_ms`` 0 (kafka-python's default); with
+    ``linger_ms`` > 0 when its batch is appended (``get()`` and ``flush()`` append it
+    at once). Its RecordMetadata is built when first asked.
     """
 
-    __slots__ = ("_future", "_header_size", "_value", "exception", "is_done")
+    __slots__ = ("_checked", "_exception", "_future", "_header_size", "_value")
 
     def __init__(self, value: RecordMetadata | None, exception: BaseException | None,
-                 future: Any = None, header_size: int = -1) -> None:
+                 future: Any = None, header_size: int = -1, checked: bool = True) -> None:
         self._value = value
-        self._future = future  # eventlog's done DeliveryFuture, until value is built
+        self._future = future  # eventlog's DeliveryFuture, until value is built
         self._header_size = header_size
-        self.exception = exception
-        self.is_done = True
+        self._exception = exception
+        self._checked = checked  # the native future's outcome was looked at
+
+    @property
+    def is_done(self) -> bool:
+        future = self._future
+        return future is None or future.done()
+
+    @property
+    def exception(self) -> BaseException | None:
+        if not self._checked and self._future.done():
+            self._check()
+        return self._exception
+
+    def _check(self) -> None:
+        exc = self._future.exception()
+        self._checked = True
+        if exc is not None:
+            self._future = None
+            self._exception = kafka_error_for(exc)
 
     @property
     def value(self) -> RecordMetadata | None:
-        if self._future is not None:
-            md = self._future.result()
+        future = self._future
+        if future is not None:
+            if not future.done() or self.exception is not None:
+                return None
+            md = future.result()
             self._future = None
             self._value = RecordMetadata(
                 md.topic, md.partition, TopicPartition(md.topic, md.partition), md.offset,
@@ -68,32 +93,47 @@ class FutureRecordMetadata:
         return self.failed() and isinstance(self.exception, Errors.RetriableError)
 
     def get(self, timeout: float | None = None) -> RecordMetadata:
-        if self.exception is not None:
-            raise self.exception
+        if not self._checked:
+            self._check()  # waiting appends a lingering batch at once
+        if self._exception is not None:
+            raise self._exception
         value = self.value
         assert value is not None
         return value
+
+    def _when_done(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` now if done, else when the batch is appended (in that thread)."""
+        if self.is_done:
+            fn()
+        else:
+            self._future.add_done_callback(lambda _: fn())
 
     def add_callback(self, f: Callable[..., Any], *args: Any, **kwargs: Any
                      ) -> FutureRecordMetadata:
         if args or kwargs:
             f = functools.partial(f, *args, **kwargs)
-        if self.exception is None:
-            try:
-                f(self.value)
-            except Exception:
-                log.exception("Error processing callback")
+
+        def call() -> None:
+            if self.exception is None:
+                try:
+                    f(self.value)
+                except Exception:
+                    log.exception("Error processing callback")
+        self._when_done(call)
         return self
 
     def add_errback(self, f: Callable[..., Any], *args: Any, **kwargs: Any
                     ) -> FutureRecordMetadata:
         if args or kwargs:
             f = functools.partial(f, *args, **kwargs)
-        if self.exception is not None:
-            try:
-                f(self.exception)
-            except Exception:
-                log.exception("Error processing errback")
+
+        def call() -> None:
+            if self.exception is not None:
+                try:
+                    f(self.exception)
+                except Exception:
+                    log.exception("Error processing errback")
+        self._when_done(call)
         return self
 
     def add_both(self, f: Callable[..., Any], *args: Any, **kwargs: Any
@@ -138,6 +178,8 @@ class KafkaProducer:
         max_request = configs.pop("max_request_size", 1_048_576)
         partitioner = configs.pop("partitioner", None)
         client_id = configs.pop("client_id", None)
+        linger_ms = configs.pop("linger_ms", 0)
+        batch_size = configs.pop("batch_size", 16384)
         refuse_unknown(configs, "KafkaProducer", _REFUSED)
         try:
             ProducerConfig(compression_type=compression)
@@ -148,7 +190,8 @@ class KafkaProducer:
         el_partitioner = None if partitioner is None else _CallablePartitioner(partitioner)
         try:
             self._producer = _ElProducer(
-                self._log, linger_ms=0, acks=acks, enable_idempotence=bool(idempotence),
+                self._log, linger_ms=linger_ms, batch_size=batch_size, acks=acks,
+                enable_idempotence=bool(idempotence),
                 compression_type=compression, max_request_size=max_request,
                 partitioner=el_partitioner, client_id=client_id or "",
             )
@@ -159,7 +202,8 @@ class KafkaProducer:
     def send(self, topic: str, value: Any = None, key: Any = None,
              headers: list[tuple[str, bytes]] | None = None, partition: int | None = None,
              timestamp_ms: int | None = None) -> FutureRecordMetadata:
-        """Append one record; returns its (already done) FutureRecordMetadata.
+        """Send one record; returns its FutureRecordMetadata (done at once with
+        ``linger_ms`` 0).
 
         Raises IllegalStateError after close(), ValueError without key and value,
         TypeError for bad headers or unserialized values, KafkaTimeoutError for a topic
@@ -196,14 +240,16 @@ class KafkaProducer:
             raise Errors.KafkaTimeoutError(str(exc)) from exc
         except el_errors.EventLogError as exc:
             raise kafka_error_for(exc) from exc
+        header_size = (sum(len(k.encode()) + len(v) for k, v in headers) if headers else -1)
+        if not future.done():  # lingering: its outcome is looked at when it is appended
+            return FutureRecordMetadata(None, None, future, header_size, checked=False)
         exc = future.exception()
         if exc is not None:
             return FutureRecordMetadata(None, kafka_error_for(exc))
-        header_size = (sum(len(k.encode()) + len(v) for k, v in headers) if headers else -1)
         return FutureRecordMetadata(None, None, future, header_size)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Every send is appended already; returns at once."""
+        """Append every lingering record (with ``linger_ms`` 0 there are none)."""
         with translated():
             self._producer.flush()
 

@@ -1,198 +1,74 @@
-"""Partition: one partition's log, its lock, its idempotent-producer state and its waiters.
+"""Partition: one partition's log and lock, its append path, reads, waits and maintenance.
 
 Appends are serialised by the partition lock; reads take no lock and never see
 a partly written batch (the storage layer publishes a batch only once all its
 bytes are in the map). The high watermark is the log end offset: with one
 in-process replica every appended record is committed at once (KAFKA_SEMANTICS
-11.6).
+11.6). Every append, of a batch or of one record, lands through ``_land``.
 """
 
 from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
-from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
-from .clock import Clock
-from .config import TopicConfig
-from .errors import (
+from ..clock import Clock
+from ..config import TopicConfig
+from ..errors import (
     ClosedError,
     InvalidConfigError,
-    InvalidProducerEpochError,
     InvalidRecordError,
     InvalidTopicError,
     KeyVersionConflictError,
     OffsetConflictError,
     OffsetOutOfRangeError,
-    OutOfOrderSequenceError,
     RecordTooLargeError,
     StorageError,
 )
-from .records import Record, TopicPartition
-from .storage import batch as codec
-from .storage.batch import BatchHeader, Columns
-from .storage.cleaner import CleanerStats
-from .storage.key_index import KeyIndex, index_batches
-from .storage.partition_log import PartitionLog
-from .storage.txn_index import AbortedTxn, PartitionTxns, encode_marker
+from ..records import Record, TopicPartition
+from ..storage import batch as codec
+from ..storage.batch import BatchHeader, Columns
+from ..storage.cleaner import CleanerStats
+from ..storage.key_index import KeyIndex, index_batches
+from ..storage.partition_log import PartitionLog
+from ..storage.txn_index import AbortedTxn, PartitionTxns, encode_marker
+from .producer_state import AppendResult, ProducerStates, sequence_modulus
+from .signal import DataSignal
+from .validation import (
+    check_bytes_column,
+    check_expected_key_versions,
+    check_key,
+    compression_attributes,
+    normalise_headers,
+    record_columns,
+    split_columns,
+    timestamp_ms_max,
+    timestamp_problem,
+)
 
-__all__ = ["AppendResult", "DataSignal", "InternalPartition", "Partition"]
+__all__ = [
+    "AppendResult",
+    "DataSignal",
+    "InternalPartition",
+    "Partition",
+    # what the producer checks records with, defined in .validation and .producer_state
+    "check_bytes_column",
+    "normalise_headers",
+    "sequence_modulus",
+    "split_columns",
+    "timestamp_ms_max",
+    "timestamp_problem",
+]
 
-_NONE_TYPE = type(None)
-_KEY_TYPES = frozenset((bytes, _NONE_TYPE))
 _make_record = partial(tuple.__new__, Record)
 _transactional = codec.attr_transactional
 key_index_read_records = 4096  # records per read when (re)building a key index
 iter_batch_records = 500  # records per read in Partition.iter()
-producer_batches_retained = 5  # Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN
-sequence_max = 2**31 - 1
-sequence_modulus = sequence_max + 1  # sequences wrap after Integer.MAX_VALUE
-
-
-class AppendResult(NamedTuple):
-    """Where a batch landed: what the producer's futures resolve from."""
-
-    base_offset: int
-    last_offset: int
-    log_append_time_ms: int  # -1 for CreateTime topics
-    duplicate: bool = False
-    # The batch's bytes in the log, and before compression (equal when uncompressed);
-    # 0 for a duplicate, which appended nothing. What producer metrics average.
-    size_bytes: int = 0
-    uncompressed_bytes: int = 0
-
-
 _new_result = partial(tuple.__new__, AppendResult)
-
-
-@dataclass
-class _ProducerEntry:
-    epoch: int
-    last_sequence: int
-    batches: deque = field(default_factory=lambda: deque(maxlen=producer_batches_retained))
-
-
-def _first_bad(column: Sequence[Any], allowed: frozenset) -> tuple[int, Any]:
-    for i, item in enumerate(column):
-        if type(item) not in allowed:
-            return i, item
-    raise AssertionError("no bad item in column")
-
-
-_GETTERS = tuple(itemgetter(i) for i in range(4))
-
-
-def split_columns(records: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """Transpose records (tuples of ``width``) into ``width`` column lists.
-
-    ``map(itemgetter(i))`` per column: ``zip(*records)`` would build one iterator
-    per record, about five times slower for a batch of 1,000.
-    """
-    return [list(map(_GETTERS[i], records)) for i in range(width)]
-
-
-def check_bytes_column(column: Sequence[Any], name: str) -> set[type]:
-    """Raise InvalidRecordError unless every item is bytes or None. O(n), C-level.
-
-    Returns the types found (``{bytes}``, ``{bytes, NoneType}``...).
-    """
-    types = set(map(type, column))
-    if not types <= _KEY_TYPES:
-        i, item = _first_bad(column, _KEY_TYPES)
-        raise InvalidRecordError(
-            f"record {i}: {name} must be bytes or None, got {type(item).__name__}; "
-            f"encode it first (e.g. .encode()) or give the producer a {name}_serializer"
-        )
-    return types
-
-
-def normalise_headers(column: Sequence[Any]) -> list[tuple] | None:
-    """Validate headers ((str, bytes | None) pairs) and freeze them as tuples."""
-    out: list[tuple] = []
-    any_headers = False
-    for i, headers in enumerate(column):
-        if not headers:
-            out.append(())
-            continue
-        any_headers = True
-        frozen = []
-        try:
-            pairs = list(headers.items() if isinstance(headers, dict) else headers)
-        except TypeError:
-            pairs = [None]
-        for pair in pairs:
-            if (
-                not isinstance(pair, (tuple, list))
-                or len(pair) != 2
-                or type(pair[0]) is not str
-                or type(pair[1]) not in _KEY_TYPES
-            ):
-                raise InvalidRecordError(
-                    f"record {i}: headers must be (str, bytes | None) pairs, got {pair!r}"
-                )
-            if not pair[0].isascii() and not _utf8_encodable(pair[0]):
-                raise InvalidRecordError(
-                    f"record {i}: header name {pair[0]!r} is not valid Unicode (a lone "
-                    "surrogate cannot be stored as UTF-8)"
-                )
-            frozen.append((pair[0], pair[1]))
-        out.append(tuple(frozen))
-    return out if any_headers else None
-
-
-def _utf8_encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-# The batch header stores timestamps as int64 (Kafka's too); Kafka's producer refuses
-# negative ones ("Timestamp should always be non-negative or null").
-timestamp_ms_max = 2**63 - 1
-
-
-def timestamp_problem(timestamp_ms: object) -> str | None:
-    """Why ``timestamp_ms`` cannot be stored, or None if it can."""
-    if type(timestamp_ms) is not int or not 0 <= timestamp_ms <= timestamp_ms_max:
-        return (f"timestamp_ms must be an int >= 0 and < 2**63 (ms since the epoch; None "
-                f"for now), got {timestamp_ms!r}")
-    return None
-
-
-def _check_timestamps(column: Sequence[Any]) -> None:
-    if column and set(map(type, column)) == {int} and (
-        min(column) >= 0 and max(column) <= timestamp_ms_max
-    ):
-        return  # C-level; the loop below only runs to name the bad record
-    for i, ts in enumerate(column):
-        problem = timestamp_problem(ts)
-        if problem is not None:
-            raise InvalidRecordError(f"record {i}: {problem}")
-
-
-class DataSignal:
-    """What consumers wait on: a counter that every append bumps, and a condition
-    notified only while someone waits. One per EventLog, shared by its partitions
-    (attributes, not a callback: appends touch it once per record)."""
-
-    __slots__ = ("cond", "version", "waiters")
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.version = 0
-        self.waiters = 0
-
-    def notify(self) -> None:
-        with self.cond:
-            self.cond.notify_all()
 
 
 class Partition:
@@ -219,7 +95,7 @@ class Partition:
         self._data = threading.Condition(self._lock)
         self._waiters = 0
         self._signal = DataSignal() if signal is None else signal
-        self._producers: dict[int, _ProducerEntry] = {}
+        self._producers = ProducerStates(f"{topic}-{index}")
         self._flush_interval_messages = flush_interval_messages
         self._sync_appends = log.sync_each_append  # fsync="always": sync after the lock
         self._unflushed_messages = 0
@@ -346,10 +222,10 @@ class Partition:
         """
         if not isinstance(records, (list, tuple)):
             records = list(records)
-        keys, values, headers, timestamps = self._columns(records, timestamp_ms)
+        keys, values, headers, timestamps = record_columns(records, timestamp_ms, self._clock)
         return self.append_columns(
             keys, values, headers, timestamps,
-            attributes=self._attributes(compression), expected_offset=expected_offset,
+            attributes=compression_attributes(compression), expected_offset=expected_offset,
             producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
             expected_key_versions=expected_key_versions,
         )
@@ -381,7 +257,7 @@ class Partition:
                 "record without a key (Kafka's rule); give every record a key"
             )
         if expected_key_versions is not None:
-            expected_key_versions = _check_expected_key_versions(expected_key_versions)
+            expected_key_versions = check_expected_key_versions(expected_key_versions)
             if expected_key_versions and self._key_index is None:
                 self._built_key_index()  # the scan outside the lock where it can be
         with self._lock:
@@ -397,46 +273,29 @@ class Partition:
             if expected_key_versions:
                 self._check_key_versions_locked(expected_key_versions)
             if producer_id >= 0:
-                found = self._check_sequence(producer_id, producer_epoch, base_sequence, len(keys))
+                found = self._producers.check(producer_id, producer_epoch, base_sequence,
+                                              len(keys))
                 if found is not None:
                     return found
             now_ms = self._clock.time_ms()
             if self._log_append_time:
                 timestamps = [now_ms] * len(keys)
+                attributes |= codec.attr_log_append_time
             base = log.end_offset
-            if attributes & _transactional:  # one test per batch; see _txn_begin
-                self._txn_begin(producer_id, base)
-            try:
-                header, uncompressed = self._encode_and_append(
-                    timestamps, keys, values, headers, attributes,
-                    producer_id, producer_epoch, base_sequence, now_ms,
-                )
-            except StorageError:
-                # The bytes may be in the log even though a later step (an fsync)
-                # failed: remember the sequence, so a retry is seen as a duplicate.
-                if log.end_offset > base:
-                    self._drop_key_index()
-                if producer_id >= 0 and log.end_offset > base:
-                    landed = log.read(base, 1)[0][0]
-                    self._record_sequence(producer_id, producer_epoch, base_sequence, landed)
-                raise
-            if producer_id >= 0:
-                self._record_sequence(producer_id, producer_epoch, base_sequence, header)
-            key_index = self._key_index
-            if key_index is not None:
-                key_index.add_all(keys, range(header.base_offset, header.last_offset + 1),
-                                  log.last_batch_position(header.total_bytes))
-                key_index.end_offset = log.end_offset
-            self._after_append(header)
+            data = codec.encode_batch(
+                base, timestamps, keys, values, headers,
+                attributes=attributes, producer_id=producer_id,
+                producer_epoch=producer_epoch, base_sequence=base_sequence,
+            )
+            uncompressed = self._checked_size(data, len(keys), attributes)
+            self._land(data, codec.decode_header(data), len(keys), keys, now_ms, attributes,
+                       producer_id, producer_epoch, base_sequence)
         if self._sync_appends:
-            self._sync(log, header.last_offset + 1)
-        signal = self._signal
-        signal.version += 1
-        if signal.waiters:
-            signal.notify()
+            self._sync(log, base + len(keys))
+        self._signal.bump()
         return _new_result((
-            header.base_offset, header.last_offset, now_ms if self._log_append_time else -1,
-            False, header.total_bytes, uncompressed,
+            base, base + len(keys) - 1, now_ms if self._log_append_time else -1,
+            False, len(data), uncompressed,
         ))
 
     def append_record(
@@ -464,7 +323,12 @@ class Partition:
         The caller guarantees ``append``'s checks (key and value bytes or None,
         headers a tuple of ``(str, bytes | None)`` pairs or None, timestamp an int
         >= 0); the rest (compacted keys, sizes, sequences) is checked here.
-        Same errors as ``append_batch``. Cost: one msgpack call, one CRC, one copy.
+        ``append_columns`` with one record, but encoded in the single-record form
+        (``codec.encode_one``) and returning a tuple; both land through ``_land``.
+
+        Cost: one msgpack call, one CRC, one copy.
+        Thread safety: thread-safe (the partition lock).
+        Raises: as ``append_batch``.
         """
         if key is None and self._compacted:
             self.append_columns([key], [value], None, [timestamp_ms])  # raises the error
@@ -473,63 +337,72 @@ class Partition:
         try:
             if self._closed:
                 self._ensure_open()
-            log = self._log
-            entry = None
             if producer_id >= 0:
-                entry = self._producers.get(producer_id)
-                if entry is not None and (
-                    entry.epoch != producer_epoch
-                    or (entry.last_sequence + 1) % sequence_modulus != sequence
-                ):
-                    found = self._check_sequence(producer_id, producer_epoch, sequence, 1)
-                    if found is not None:
-                        append_time = found.log_append_time_ms
-                        return found.base_offset, timestamp_ms if append_time < 0 else append_time
-                    entry = None
+                found = self._producers.check(producer_id, producer_epoch, sequence, 1)
+                if found is not None:
+                    return found.base_offset, timestamp_ms
+            now_ms = self._clock.time_ms()
             if self._log_append_time:
-                timestamp_ms = self._clock.time_ms()
+                timestamp_ms = now_ms
                 attributes |= codec.attr_log_append_time
+            log = self._log
             base = log.end_offset
-            if attributes & _transactional:  # one test per batch; see _txn_begin
-                self._txn_begin(producer_id, base)
             data, header = codec.encode_one(
                 base, timestamp_ms, key, value, headers, attributes,
                 producer_id, producer_epoch, sequence,
             )
             if len(data) > self._max_message_bytes:
                 self._too_large(len(data), 1)
-            try:
-                log.append_encoded(data, header, now_ms=timestamp_ms)
-            except StorageError:
-                if log.end_offset > base:
-                    self._drop_key_index()
-                if producer_id >= 0 and log.end_offset > base:
-                    landed = codec.make_header(header)
-                    self._record_sequence(producer_id, producer_epoch, sequence, landed)
-                raise
-            if entry is not None:  # the common case, inlined: next sequence, same epoch
-                entry.last_sequence = sequence
-                entry.batches.append((producer_epoch, sequence, sequence, base, base))
-            elif producer_id >= 0:
-                self._record_sequence(
-                    producer_id, producer_epoch, sequence, codec.make_header(header)
-                )
-            key_index = self._key_index
-            if key_index is not None:
-                if key is not None:
-                    key_index.add(key, base, log.last_batch_position(len(data)))
-                key_index.end_offset = base + 1
-            if self._flush_interval_messages is not None or self._waiters:
-                self._after_append(codec.make_header(header))
+            self._land(data, header, 1, (key,), now_ms, attributes,
+                       producer_id, producer_epoch, sequence)
         finally:
             lock.release()
         if self._sync_appends and sync:
             self._sync(log, base + 1)
-        signal = self._signal
-        signal.version += 1
-        if signal.waiters:
-            signal.notify()
+        self._signal.bump()
         return base, timestamp_ms
+
+    def _land(
+        self,
+        data: bytes,
+        header: BatchHeader,
+        count: int,
+        keys: Sequence[bytes | None],
+        now_ms: int,
+        attributes: int,
+        producer_id: int,
+        producer_epoch: int,
+        base_sequence: int,
+    ) -> None:
+        """Append ``data``, a batch of ``count`` records encoded at the log end, and
+        bring the partition's state up to date: its transaction, the producer's
+        sequence, the key index, interval flushes, waiters. Caller holds the lock.
+        ``now_ms`` (the clock's, not a record's) dates a segment this append rolls.
+
+        On StorageError the bytes may be in the log even though a later step (an
+        fsync) failed: the sequence is remembered then, so a retry is a duplicate."""
+        log = self._log
+        base = header[0]
+        if attributes & _transactional:  # one test per batch; see _txn_begin
+            self._txn_begin(producer_id, base)
+        try:
+            log.append_encoded(data, header, now_ms=now_ms)
+        except StorageError:
+            if log.end_offset > base:
+                self._drop_key_index()
+                if producer_id >= 0:
+                    self._producers.record(producer_id, producer_epoch, base_sequence, count,
+                                           base, base + count - 1)
+            raise
+        if producer_id >= 0:
+            self._producers.record(producer_id, producer_epoch, base_sequence, count,
+                                   base, base + count - 1)
+        key_index = self._key_index
+        if key_index is not None:
+            key_index.add_all(keys, range(base, base + count), log.last_batch_position(len(data)))
+            key_index.end_offset = log.end_offset
+        if self._flush_interval_messages is not None or self._waiters:
+            self._after_append(count)
 
     def sync(self, end: int) -> None:
         """With fsync="always": return once every offset below ``end`` is on disk
@@ -569,128 +442,29 @@ class Partition:
             "records, or raise the topic's max_message_bytes"
         )
 
-    def _columns(
-        self, records: Sequence[Sequence[Any]], timestamp_ms: int | None
-    ) -> tuple[list, list, list | None, list]:
-        if not records:
-            raise InvalidRecordError("append needs at least one record")
-        widths = set(map(len, records))
-        if len(widths) != 1 or not widths <= {2, 3, 4}:
-            raise InvalidRecordError(
-                "records must all be (key, value), (key, value, headers) or "
-                "(key, value, headers, timestamp_ms) tuples of the same shape; "
-                f"got lengths {sorted(widths)}"
-            )
-        columns = split_columns(records, widths.pop())
-        keys, values = columns[0], columns[1]
-        check_bytes_column(keys, "key")
-        check_bytes_column(values, "value")
-        headers = normalise_headers(columns[2]) if len(columns) > 2 else None
-        if len(columns) > 3:
-            timestamps = columns[3]
-            _check_timestamps(timestamps)
-        else:
-            if timestamp_ms is None:
-                timestamp_ms = self._clock.time_ms()
-            elif timestamp_problem(timestamp_ms) is not None:
-                raise InvalidRecordError(timestamp_problem(timestamp_ms))
-            timestamps = [timestamp_ms] * len(keys)
-        return keys, values, headers, timestamps
-
-    @staticmethod
-    def _attributes(compression: str) -> int:
-        code = codec.COMPRESSION_CODES.get(compression)
-        if code is None:
-            raise InvalidConfigError(
-                f"unknown compression {compression!r}; supported: "
-                f"{', '.join(codec.COMPRESSION_CODES)}"
-            )
-        return code
-
-    def _encode_and_append(
-        self,
-        timestamps: list[int],
-        keys: list,
-        values: list,
-        headers: list | None,
-        attributes: int,
-        producer_id: int,
-        producer_epoch: int,
-        base_sequence: int,
-        now_ms: int,
-    ) -> tuple[BatchHeader, int]:
-        """Encode and append one batch; returns its header and its size before
-        compression (the whole batch's size when it is not compressed)."""
-        config = self._log.config
-        if config.log_append_time:
-            attributes |= codec.attr_log_append_time
-        data = codec.encode_batch(
-            self._log.end_offset, timestamps, keys, values, headers,
-            attributes=attributes, producer_id=producer_id,
-            producer_epoch=producer_epoch, base_sequence=base_sequence,
-        )
+    def _checked_size(self, data: bytes, count: int, attributes: int) -> int:
+        """RecordTooLargeError unless the batch ``data`` fits the topic's limits;
+        returns its size before compression (``len(data)`` when uncompressed)."""
         if len(data) > self._max_message_bytes:
-            self._too_large(len(data), len(keys))
-        uncompressed = len(data)
-        if attributes & codec.compression_mask:
-            inflated = codec.inflated_size(data)
-            if inflated > self._inflated_max:
-                # Readers refuse a batch that inflates past this (a decompression bomb),
-                # so never write one, however well its records compress.
-                self._too_large(inflated, len(keys), uncompressed=True)
-            uncompressed = codec.header_bytes + inflated
-        header = self._log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
-        return header, uncompressed
+            self._too_large(len(data), count)
+        if not attributes & codec.compression_mask:
+            return len(data)
+        inflated = codec.inflated_size(data)
+        if inflated > self._inflated_max:
+            # Readers refuse a batch that inflates past this (a decompression bomb),
+            # so never write one, however well its records compress.
+            self._too_large(inflated, count, uncompressed=True)
+        return codec.header_bytes + inflated
 
-    def _after_append(self, header: BatchHeader) -> None:
+    def _after_append(self, count: int) -> None:
+        """Count ``count`` records towards the interval flush; wake this partition's
+        waiters. Caller holds the lock."""
         if self._flush_interval_messages is not None:
-            self._unflushed_messages += header.record_count
+            self._unflushed_messages += count
             if self._unflushed_messages >= self._flush_interval_messages:
                 self._flush_locked()
         if self._waiters:
             self._data.notify_all()
-
-    # ------------------------------------------------------------------ idempotence
-
-    def _check_sequence(
-        self, producer_id: int, epoch: int, base_sequence: int, count: int
-    ) -> AppendResult | None:
-        """Kafka's ProducerAppendInfo checks. Returns the original result for a duplicate."""
-        entry = self._producers.get(producer_id)
-        if entry is None:
-            return None  # unknown producer: any sequence is accepted
-        if epoch < entry.epoch:
-            raise InvalidProducerEpochError(
-                f"producer {producer_id} epoch {epoch} is older than {entry.epoch} on "
-                f"{self.topic}-{self.index}; this producer was fenced"
-            )
-        last_sequence = (base_sequence + count - 1) % sequence_modulus
-        if epoch == entry.epoch:
-            for b_epoch, b_first, b_last, first_offset, last_offset in entry.batches:
-                if (b_epoch, b_first, b_last) == (epoch, base_sequence, last_sequence):
-                    return AppendResult(first_offset, last_offset, -1, True, 0, 0)
-            expected = (entry.last_sequence + 1) % sequence_modulus
-            if base_sequence != expected:
-                raise OutOfOrderSequenceError(
-                    f"producer {producer_id} sent sequence {base_sequence} to "
-                    f"{self.topic}-{self.index}, expected {expected}: a batch was lost or reordered"
-                )
-        elif base_sequence != 0:
-            raise OutOfOrderSequenceError(
-                f"producer {producer_id} with new epoch {epoch} must start at sequence 0, "
-                f"got {base_sequence}"
-            )
-        return None
-
-    def _record_sequence(
-        self, producer_id: int, epoch: int, base_sequence: int, header: BatchHeader
-    ) -> None:
-        entry = self._producers.get(producer_id)
-        if entry is None or entry.epoch != epoch:
-            entry = self._producers[producer_id] = _ProducerEntry(epoch, -1)
-        last = (base_sequence + header.record_count - 1) % sequence_modulus
-        entry.last_sequence = last
-        entry.batches.append((epoch, base_sequence, last, header.base_offset, header.last_offset))
 
     # ------------------------------------------------------------------ reading
 
@@ -810,7 +584,7 @@ class Partition:
         removed records) builds the partition's key index from the log: O(log size).
         Retention and compaction lower the count as they remove the key's records.
         """
-        key = _check_key(key)
+        key = check_key(key)
         if self.lingering:
             self.flush_lingering()
         return self._built_key_index().count(key)
@@ -826,7 +600,7 @@ class Partition:
         size, once the key index is built (see :meth:`key_version`). Lock-free.
         Raises InvalidConfigError for a bad argument.
         """
-        key = _check_key(key)
+        key = check_key(key)
         if type(from_version) is not int or from_version < 0:
             raise InvalidConfigError(f"from_version must be an int >= 0, got {from_version!r}")
         if limit is not None and (type(limit) is not int or limit < 0):
@@ -992,12 +766,7 @@ class Partition:
         """
         with self._lock:
             self._ensure_open()
-            entry = self._producers.get(producer_id)
-            if entry is not None and producer_epoch < entry.epoch:
-                raise InvalidProducerEpochError(
-                    f"marker of producer {producer_id} epoch {producer_epoch} is older than "
-                    f"epoch {entry.epoch} on {self.topic}-{self.index}"
-                )
+            self._producers.check_marker(producer_id, producer_epoch)
             log = self._log
             now_ms = self._clock.time_ms()
             base = log.end_offset
@@ -1007,17 +776,13 @@ class Partition:
                 self._txns = PartitionTxns.create(log)
             log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
             self._txns.complete(producer_id, base, commit, log.active_segment.base_offset)
-            if entry is None or entry.epoch != producer_epoch:
-                self._producers[producer_id] = _ProducerEntry(producer_epoch, -1)
+            self._producers.marker_written(producer_id, producer_epoch)
             key_index = self._key_index
             if key_index is not None:
                 key_index.end_offset = log.end_offset
             if self._flush_interval_messages is not None or self._waiters:
-                self._after_append(codec.decode_header(data))
-        signal = self._signal
-        signal.version += 1
-        if signal.waiters:
-            signal.notify()
+                self._after_append(1)
+        self._signal.bump()
         return base
 
     @property
@@ -1176,7 +941,7 @@ class InternalPartition(Partition):
     def append_internal(self, records: Sequence[Sequence[Any]]) -> int:
         """Append ``(key, value)`` records as one batch (eventlog's own writes, e.g.
         committed offsets); return the offset of the first. Raises as ``append``."""
-        keys, values, headers, timestamps = self._columns(records, None)
+        keys, values, headers, timestamps = record_columns(records, None, self._clock)
         return Partition.append_columns(self, keys, values, headers, timestamps).base_offset
 
 
@@ -1196,37 +961,6 @@ class _DropKeyIndexOnCommit:
             self._partition._drop_key_index()
         finally:
             self._partition._lock.release()
-
-
-def _check_key(key: object) -> bytes:
-    if type(key) is not bytes:
-        raise InvalidConfigError(
-            f"key must be bytes, got {type(key).__name__}; encode it first (e.g. .encode())"
-        )
-    return key
-
-
-def _check_expected_key_versions(expected: object) -> dict[bytes, int]:
-    """Validate ``expected_key_versions``: a mapping of bytes keys to ints >= 0."""
-    if not isinstance(expected, Mapping):
-        raise InvalidConfigError(
-            "expected_key_versions must be a mapping {key: version}, got "
-            f"{type(expected).__name__}"
-        )
-    out: dict[bytes, int] = {}
-    for key, version in expected.items():
-        if type(key) is not bytes:
-            raise InvalidConfigError(
-                f"expected_key_versions keys must be bytes, got {type(key).__name__} "
-                f"({key!r})"
-            )
-        if type(version) is not int or version < 0:
-            raise InvalidConfigError(
-                f"expected_key_versions[{key!r}] must be an int >= 0 (the key's record "
-                f"count), got {version!r}"
-            )
-        out[key] = version
-    return out
 
 
 def _trim(cols: Columns, offset: int, max_records: int) -> Columns:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from .config import TopicConfig
-from .errors import InvalidConfigError, UnknownPartitionError
+from ..config import TopicConfig
+from ..errors import InvalidConfigError, UnknownPartitionError
+from ..records import ConsumerRecord, TimestampType
 from .partition import Partition
-from .records import ConsumerRecord, TimestampType
 
 __all__ = ["Topic", "internal_topics", "is_internal", "validate_topic_name"]
 

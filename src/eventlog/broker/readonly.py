@@ -22,15 +22,15 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from .broker import EventLog, _Options, _refuse_symlinks, topics_file
-from .clock import Clock, SystemClock
-from .config import TopicConfig
-from .errors import InvalidConfigError, ReadOnlyLogError, StorageError
-from .metrics.counters import MaintenanceCounters
+from ..clock import Clock, SystemClock
+from ..config import TopicConfig
+from ..errors import InvalidConfigError, ReadOnlyLogError, StorageError
+from ..metrics.counters import MaintenanceCounters
+from ..storage.files import os_files
+from ..storage.follower import FollowedLog
+from ..storage.key_index import KeyIndex
+from .core import EventLog, _Options, _refuse_symlinks, topics_file
 from .partition import DataSignal, Partition
-from .storage.files import os_files
-from .storage.follower import FollowedLog
-from .storage.key_index import KeyIndex
 from .topic import Topic
 
 __all__ = ["ReadOnlyEventLog", "ReadOnlyPartition"]

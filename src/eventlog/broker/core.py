@@ -41,9 +41,9 @@ from typing import Any, NamedTuple, NoReturn
 
 import msgpack
 
-from .clock import Clock, SystemClock
-from .config import FSYNC_POLICIES, TopicConfig
-from .errors import (
+from ..clock import Clock, SystemClock
+from ..config import FSYNC_POLICIES, TopicConfig
+from ..errors import (
     ClosedError,
     CorruptLogError,
     InvalidConfigError,
@@ -53,10 +53,9 @@ from .errors import (
     TopicExistsError,
     UnknownTopicError,
 )
-from .metrics.counters import MaintenanceCounters
-from .partition import DataSignal, InternalPartition, Partition
-from .records import TopicPartition
-from .storage.files import (
+from ..metrics.counters import MaintenanceCounters
+from ..records import TopicPartition
+from ..storage.files import (
     Files,
     atomic_write,
     fsync_dir,
@@ -64,7 +63,8 @@ from .storage.files import (
     storage_error,
     with_errno,
 )
-from .storage.partition_log import DamagedRange, PartitionLog, RecoveryReport
+from ..storage.partition_log import DamagedRange, PartitionLog, RecoveryReport
+from .partition import DataSignal, InternalPartition, Partition
 from .topic import Topic, internal_topics, validate_topic_name
 
 __all__ = ["EventLog", "LogRecoveryReport", "open"]
@@ -479,7 +479,7 @@ class EventLog:
         try:
             # Complete or abort the transactions a crash left open (group/txn_coordinator.py),
             # before anyone reads: no transaction is ever left half-visible.
-            from .group.txn_coordinator import recover_if_needed
+            from ..group.txn_coordinator import recover_if_needed
             recover_if_needed(self)
         except BaseException:
             for p in self.partitions():
@@ -1024,26 +1024,26 @@ class EventLog:
 
     def producer(self, **config: Any) -> Any:
         """A new ``eventlog.Producer`` on this log (see Producer for the configs)."""
-        from .producer import Producer  # the client layer sits above
+        from ..producer import Producer  # the client layer sits above
 
         return Producer(self, **config)
 
     def consumer(self, *topics: str, **config: Any) -> Any:
         """A new ``eventlog.Consumer`` on this log (see Consumer for the configs)."""
-        from .consumer import Consumer  # the client layer sits above
+        from ..consumer import Consumer  # the client layer sits above
 
         return Consumer(self, *topics, **config)
 
     def list_groups(self) -> list[Any]:
         """Every consumer group with members or committed offsets (GroupListing)."""
-        from .group.coordinator import list_groups  # the group layer sits above
+        from ..group.coordinator import list_groups  # the group layer sits above
 
         self._ensure_open()
         return list_groups(self)
 
     def describe_group(self, group_id: str) -> Any:
         """State, generation, protocol, members and per-partition lag of one group."""
-        from .group.coordinator import describe_group  # the group layer sits above
+        from ..group.coordinator import describe_group  # the group layer sits above
 
         self._ensure_open()
         return describe_group(self, group_id)
@@ -1051,7 +1051,7 @@ class EventLog:
     def serve(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Any:
         """Serve this log to Kafka clients: ``eventlog.serve(self, host, port, ...)``
         (see there; needs the ``server`` extra)."""
-        from .server import serve  # the server sits above every layer
+        from ..server import serve  # the server sits above every layer
 
         self._ensure_open()
         return serve(self, host, port, **options)
@@ -1129,7 +1129,7 @@ class EventLog:
         total and per partition, retention and cleaner runs, and what recovery found
         (eventlog.metrics.log; docs/operations.md lists them). Thread-safe.
         Cost: O(partitions)."""
-        from .metrics.log import log_metrics
+        from ..metrics.log import log_metrics
 
         self._ensure_open()
         return log_metrics(self)
