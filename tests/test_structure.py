@@ -21,8 +21,6 @@ NOT_YET_SPLIT: frozenset[str] = frozenset(
         "broker/core.py:EventLog",
         "broker/core.py:__init__",
         "broker/partition.py:Partition",
-        "storage/partition_log.py:PartitionLog",
-        "storage/segment.py:Segment",
     }
 )
 

@@ -855,7 +855,7 @@ class Partition:
         """
         self._ensure_open()
         stats = self._log.clean(self._clock.time_ms() if now_ms is None else now_ms,
-                                commit_lock=self._commit_and_drop_key_index())
+                                commit_lock=self._commit_and_drop_key_index(), txns=self._txns)
         if self._txns is not None:
             with self._lock:
                 if not self._closed:

@@ -87,11 +87,13 @@ __all__ = [
     "delete_horizon_ms",
     "encode_batch",
     "encode_batch_with_header",
+    "encode_marker",
     "encode_one",
     "encode_prefix",
     "encode_retained",
     "inflated_bytes_max",
     "inflated_size",
+    "marker_type",
     "pack_batch",
     "records_from",
     "restamp",
@@ -598,3 +600,42 @@ def restamp(data: bytes, *, attributes: int, base_timestamp: int) -> bytes:
         producer_id=header.producer_id, producer_epoch=header.producer_epoch,
         base_sequence=header.base_sequence, record_count=header.record_count,
     )[0]
+
+
+# ---------------------------------------------------------------------- control batches
+# A control batch ends a transaction in a partition (Kafka's ControlRecordType, KIP-98;
+# docs/storage.md, "Transactions in the log"): attributes transactional + control, one
+# record whose key is ``int16 version (0) + int16 type`` and whose value is
+# ``int16 version (0) + int32 coordinator epoch``.
+
+CONTROL_KEY = struct.Struct(">hh")  # version, type
+CONTROL_VALUE = struct.Struct(">hi")  # version, coordinator epoch
+control_abort = 0
+control_commit = 1
+control_version = 0
+marker_attributes = attr_control | attr_transactional
+
+
+def encode_marker(base_offset: int, timestamp_ms: int, producer_id: int, producer_epoch: int,
+                  commit: bool, coordinator_epoch: int = 0) -> bytes:
+    """One control batch ending ``producer_id``'s transaction. Pure."""
+    key = CONTROL_KEY.pack(control_version, control_commit if commit else control_abort)
+    value = CONTROL_VALUE.pack(control_version, coordinator_epoch)
+    return encode_batch(
+        base_offset, [timestamp_ms], [key], [value], attributes=marker_attributes,
+        producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=-1,
+    )
+
+
+def marker_type(key: bytes | None) -> int:
+    """``control_commit`` or ``control_abort`` from a control record's key.
+
+    Raises ValueError naming the problem for any other key (the caller names the file).
+    """
+    if type(key) is not bytes or len(key) != CONTROL_KEY.size:
+        raise ValueError(f"its control record key {key!r} is not 4 bytes")
+    version, kind = CONTROL_KEY.unpack(key)
+    if version != control_version or kind not in (control_abort, control_commit):
+        raise ValueError(f"its control record has version {version} type {kind}, "
+                         "not a version 0 commit (1) or abort (0) marker")
+    return int(kind)

@@ -17,7 +17,12 @@ Theory of operation (KAFKA_SEMANTICS 6; Kafka's LogCleaner, LogCleanerManager):
 * **Keep rule** (LogCleaner.shouldRetainRecord): every segment below the map's end
   is rewritten keeping a record iff no later record of its key is in the map, and
   it has a value or is a tombstone whose batch's delete horizon has not passed.
-  Keyless records (impossible on a compacted topic) and control batches are kept.
+  Keyless records (impossible on a compacted topic) are kept.
+* **Transactions** (Kafka's, docs/storage.md "Transactions and compaction"):
+  nothing at or past the last stable offset is cleanable; records of aborted
+  transactions stay out of the key map and are removed; a marker stays while
+  records of its transaction do, then is stamped with a delete horizon and removed
+  after it (compaction.py's TransactionFilter and clean_batch).
   The first cleaning that keeps a tombstone stamps its batch with
   ``delete horizon = now + delete_retention_ms`` (batch.py, attribute bit 7).
 * **Batches.** Kept batches keep their base offset, last offset and producer
@@ -66,19 +71,21 @@ from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .compaction import (
+    AbortedRange,
     CleanableRange,
     SegmentInfo,
+    TransactionFilter,
     clean_batch,
     cleanable_range,
     compaction_due,
     group_segments,
 )
 from .files import Files, atomic_write, fsync_dir, segment_file_name, with_errno
-from .index import OffsetIndex, TimeIndex, entry_due
-from .segment import Segment, decode_stored, relative_offset_max
+from .index import OffsetIndex, TimeIndex, entry_due, relative_offset_max
+from .segment import Segment, decode_stored
 from .swap import cleaned_suffix, complete_swap, segment_suffixes, swap_suffix
 
-__all__ = ["CleanableLog", "CleanerStats", "LogCleaner"]
+__all__ = ["CleanableLog", "CleanerStats", "CleanerTxns", "LogCleaner"]
 
 checkpoint_file = "cleaner-offset-checkpoint"  # Kafka's name (one file per log dir there)
 # Kafka's dedupe buffer (log.cleaner.dedupe.buffer.size, 128 MiB) holds about 5M
@@ -140,11 +147,27 @@ class CleanableLog(Protocol):
     def segments(self) -> Sequence[Segment]: ...
 
     @property
+    def end_offset(self) -> int: ...
+
+    @property
     def closed(self) -> bool: ...
 
     def holds(self, segments: Sequence[Segment]) -> bool: ...
 
     def replace_segments(self, old: Sequence[Segment], new: Segment) -> None: ...
+
+
+class CleanerTxns(Protocol):
+    """What the cleaner needs of a partition's transaction state (txn_index.py's
+    PartitionTxns): the LSO and the aborted transactions, read without the partition
+    lock (both are single loads of immutable values), and ``forget``, called under it."""
+
+    @property
+    def aborted(self) -> Sequence[AbortedRange]: ...
+
+    def last_stable_offset(self, end_offset: int) -> int: ...
+
+    def forget(self, marker_offsets: Sequence[int]) -> None: ...
 
 
 class _Aborted(Exception):
@@ -203,7 +226,8 @@ class LogCleaner:
     # ------------------------------------------------------------------ cleaning
 
     def clean(
-        self, now_ms: int, *, commit_lock: AbstractContextManager[object]
+        self, now_ms: int, *, commit_lock: AbstractContextManager[object],
+        txns: CleanerTxns | None = None,
     ) -> CleanerStats:
         """Clean the log once if it is due (see the module docstring). Returns stats.
 
@@ -214,11 +238,17 @@ class LogCleaner:
         Raises CorruptLogError if a batch to clean fails its CRC (nothing changed)
         and StorageError if the disk fails (a half-done swap completes at the next
         open).
+
+        ``txns``: the partition's transactions, if it ever had any. Nothing at or past
+        their last stable offset is cleaned; data of aborted transactions is removed
+        whatever its keys, and markers go once their transactions left no data
+        (``TransactionFilter``, ``clean_batch``); the abort markers removed are
+        ``forget``-ed under ``commit_lock`` with the swap that removed them.
         """
         if not self._lock.acquire(blocking=False):
             return CleanerStats(False, "another cleaning of this log is running", -1, -1)
         try:
-            return self._clean(now_ms, commit_lock)
+            return self._clean(now_ms, commit_lock, txns)
         except OSError as exc:
             if isinstance(exc, StorageError):
                 raise
@@ -227,14 +257,17 @@ class LogCleaner:
         finally:
             self._lock.release()
 
-    def _clean(self, now_ms: int, commit_lock: AbstractContextManager[object]) -> CleanerStats:
+    def _clean(self, now_ms: int, commit_lock: AbstractContextManager[object],
+               txns: CleanerTxns | None) -> CleanerStats:
         log = self._log
         config = log.config
         segments = log.segments
         infos = [_info(seg) for seg in segments]
+        aborted = () if txns is None else tuple(txns.aborted)
         cleanable = cleanable_range(
             infos, checkpoint=self.checkpoint, log_start_offset=log.start_offset,
             now_ms=now_ms, min_compaction_lag_ms=config.min_compaction_lag_ms,
+            last_stable_offset=None if txns is None else txns.last_stable_offset(log.end_offset),
         )
         reason = compaction_due(
             cleanable, infos, now_ms=now_ms,
@@ -256,7 +289,7 @@ class LogCleaner:
                     "(see the log's recovery report); remove the damaged range first"
                 )
             self._earliest_horizon = None  # unknown until this run completes
-            latest, map_end = _key_map(segments, cleanable)
+            latest, map_end = _key_map(segments, cleanable, aborted)
             producers = _producer_last_batches(segments, now_ms)
             stats = CleanerStats(True, reason, cleanable.first_dirty, map_end)
             doomed = [seg for seg in segments if seg.base_offset < map_end]
@@ -264,7 +297,8 @@ class LogCleaner:
                                     segment_bytes=config.segment_bytes,
                                     relative_offset_max=relative_offset_max)
             by_base = {seg.base_offset: seg for seg in doomed}
-            ctx = _Context(latest, map_end, now_ms, config.delete_retention_ms, producers, [-1])
+            ctx = _Context(latest, map_end, now_ms, config.delete_retention_ms, producers, [-1],
+                           TransactionFilter(aborted), txns)
             for group in groups:
                 stats = self._clean_group(
                     [by_base[info.base_offset] for info in group], ctx, stats, commit_lock
@@ -312,8 +346,9 @@ class LogCleaner:
         """Rewrite one group of segments into one, and swap it in if anything changed."""
         log = self._log
         writer = _Writer(log, group[0])
+        markers: list[int] = []  # abort markers this group's cleaning removes
         try:
-            read, removed, changed = self._filter_group(group, ctx, writer)
+            read, removed, changed = self._filter_group(group, ctx, writer, markers)
             if not changed:
                 writer.discard()
                 return stats._replace(records_read=stats.records_read + read,
@@ -324,6 +359,8 @@ class LogCleaner:
                     raise _Aborted("its segments changed (retention, truncation or close)")
                 new_segment = writer.commit([seg.base_offset for seg in group[1:]], new)
                 log.replace_segments(group, new_segment)
+                if markers and ctx.txns is not None:
+                    ctx.txns.forget(markers)
         except BaseException:
             writer.discard()
             raise
@@ -337,9 +374,10 @@ class LogCleaner:
         )
 
     def _filter_group(
-        self, group: list[Segment], ctx: _Context, writer: _Writer
+        self, group: list[Segment], ctx: _Context, writer: _Writer, markers: list[int]
     ) -> tuple[int, int, bool]:
-        """Feed what the group keeps to ``writer``: (records read, removed, changed)."""
+        """Feed what the group keeps to ``writer``: (records read, removed, changed);
+        the offsets of the abort markers it removes go to ``markers``."""
         read = removed = 0
         changed = len(group) > 1  # merging segments is a change in itself
         last = group[-1]
@@ -348,11 +386,17 @@ class LogCleaner:
                 keep_empty = (seg is last and header.last_offset + 1 == seg.next_offset) or (
                     (header.producer_id, header.last_offset) in ctx.producers
                 )
+                control = header.attributes & codec.attr_control
+                kind = _marker_kind(seg, header, columns) if control else None
                 out, gone = clean_batch(
                     header, data, columns, latest=ctx.latest, map_end=ctx.map_end,
                     now_ms=ctx.now_ms, delete_retention_ms=ctx.delete_retention_ms,
                     keep_empty=keep_empty,
+                    aborted=not control and ctx.transactions.data_batch(header),
+                    marker_removable=bool(control) and ctx.transactions.marker(header, kind),
                 )
+                if out is None and kind == codec.control_abort:
+                    markers.append(header.base_offset)
                 read += header.record_count
                 removed += gone
                 if out is not data:
@@ -370,6 +414,8 @@ class _Context(NamedTuple):
     delete_retention_ms: int
     producers: frozenset[tuple[int, int]]
     earliest_horizon: list[int]  # one item: the earliest horizon written so far, -1 none
+    transactions: TransactionFilter  # this cleaning's walk through the transactions
+    txns: CleanerTxns | None
 
     def note_horizon(self, data: bytes) -> None:
         horizon = codec.delete_horizon_ms(codec.decode_header(data))
@@ -379,10 +425,15 @@ class _Context(NamedTuple):
 
 
 def _key_map(
-    segments: Sequence[Segment], cleanable: CleanableRange
+    segments: Sequence[Segment], cleanable: CleanableRange, aborted: Sequence[AbortedRange]
 ) -> tuple[dict[bytes | None, int], int]:
     """``{key: latest offset}`` over the dirty range, whole segments at a time, and the
-    offset where the map ends (a segment base offset; ``first_dirty`` if empty)."""
+    offset where the map ends (a segment base offset; ``first_dirty`` if empty).
+
+    Control batches and the records of ``aborted`` transactions are left out (Kafka's
+    buildOffsetMap): an aborted record must not make an older committed one of its
+    key obsolete."""
+    transactions = TransactionFilter(aborted)
     latest: dict[bytes | None, int] = {}
     map_end = cleanable.first_dirty
     for i, seg in enumerate(segments[:-1]):
@@ -392,7 +443,7 @@ def _key_map(
             continue
         seen: dict[bytes | None, int] = {}
         for header, _data, columns in _batches(seg):
-            if header.attributes & codec.attr_control:
+            if header.attributes & codec.attr_control or transactions.data_batch(header):
                 continue
             if header.base_offset < cleanable.first_dirty:  # the dirty range starts inside
                 pairs = [(k, o) for k, o in zip(columns.keys, columns.offsets)
@@ -405,6 +456,22 @@ def _key_map(
         latest.update(seen)
         map_end = min(segments[i + 1].base_offset, cleanable.first_uncleanable)
     return latest, map_end
+
+
+def _marker_kind(seg: Segment, header: BatchHeader, columns: Columns) -> int | None:
+    """The type of a control batch (commit or abort), None if it holds no record.
+    CorruptLogError if its record is not a transaction marker: nothing is cleaned."""
+    if not columns.keys:
+        return None
+    try:
+        if len(columns.keys) != 1:
+            raise ValueError(f"it holds {len(columns.keys)} records, not one")
+        return codec.marker_type(columns.keys[0])
+    except ValueError as exc:
+        raise CorruptLogError(
+            f"control batch at offset {header.base_offset} of {seg.path or 'memory segment'} "
+            f"is not a transaction marker ({exc}); not cleaning"
+        ) from exc
 
 
 def _producer_last_batches(

@@ -9,14 +9,16 @@ module docstring is the theory of operation.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from . import batch as codec
 from .batch import BatchHeader, Columns
 
 __all__ = [
+    "AbortedRange",
     "CleanableRange",
     "SegmentInfo",
+    "TransactionFilter",
     "clean_batch",
     "cleanable_range",
     "compaction_due",
@@ -56,12 +58,17 @@ def cleanable_range(
     log_start_offset: int,
     now_ms: int,
     min_compaction_lag_ms: int,
+    last_stable_offset: int | None = None,
 ) -> CleanableRange:
     """The cleanable range of a log (LogCleanerManager.cleanableOffsets). O(segments).
 
     ``segments`` are the log's, oldest first, the last being the active one. A
     checkpoint outside ``[log_start_offset, log end]`` (the log was truncated or
-    its head deleted) restarts at the log start offset, as Kafka does.
+    its head deleted) restarts at the log start offset, as Kafka does. Nothing at
+    or past ``last_stable_offset`` (the first offset of the earliest open
+    transaction; None: no transactions) is cleanable, as in Kafka, so every
+    transaction the cleaner sees is decided: the segment holding it is the first
+    uncleanable one (segments are cleaned whole).
     """
     assert segments, "a log has at least one segment"
     active = segments[-1]
@@ -73,6 +80,11 @@ def cleanable_range(
         for seg in segments[:-1]:
             if seg.next_offset > first_dirty and seg.max_timestamp > now_ms - min_compaction_lag_ms:
                 uncleanable = seg.base_offset
+                break
+    if last_stable_offset is not None:
+        for seg in segments:
+            if seg.next_offset > last_stable_offset:
+                uncleanable = min(uncleanable, seg.base_offset)
                 break
     uncleanable = max(uncleanable, first_dirty)
     clean = sum(s.size for s in segments if s.next_offset <= first_dirty)
@@ -186,6 +198,8 @@ def clean_batch(
     now_ms: int,
     delete_retention_ms: int,
     keep_empty: bool,
+    aborted: bool = False,
+    marker_removable: bool = False,
 ) -> tuple[bytes | None, int]:
     """What the cleaner writes for one batch (``data``, decoded as ``columns``), and
     how many records it removed. Pure.
@@ -194,12 +208,23 @@ def clean_batch(
     compacted bit or a delete horizon must be set, or None when the batch keeps no
     record and ``keep_empty`` is false (a batch that must survive empty: a
     producer's last batch, a segment's last batch).
+
+    ``aborted``: a data batch of an aborted transaction (``TransactionFilter``):
+    every record goes, whatever its key. A control batch (a transaction marker) is
+    ``_clean_marker``'s: ``marker_removable`` says no data of its transaction
+    remains before it.
     """
     count = len(columns.offsets)
-    if header.attributes & codec.attr_control:  # transaction markers: kept as they are
-        if header.attributes & codec.attr_compacted:
+    if header.attributes & codec.attr_control:
+        return _clean_marker(header, data, now_ms=now_ms, keep_empty=keep_empty,
+                             delete_retention_ms=delete_retention_ms,
+                             removable=marker_removable)
+    if aborted:
+        if not keep_empty:
+            return None, count
+        if count == 0 and header.attributes & codec.attr_compacted:
             return data, 0
-        return _mark(data, header, header.base_timestamp), 0
+        return codec.encode_retained(header, _subset(columns, [])), count
     horizon = codec.delete_horizon_ms(header)
     kept = retained_indexes(
         columns, latest=latest, map_end=map_end, now_ms=now_ms, delete_horizon_ms=horizon
@@ -223,8 +248,101 @@ def clean_batch(
     return codec.encode_retained(header, kept_columns, delete_horizon_ms=new_horizon), removed
 
 
+def _clean_marker(header: BatchHeader, data: bytes, *, now_ms: int, delete_retention_ms: int,
+                  keep_empty: bool, removable: bool) -> tuple[bytes | None, int]:
+    """A transaction marker (Kafka's LogCleaner): kept while data of its transaction
+    remains; once none does (``removable``), stamped with the delete horizon ``now +
+    delete_retention_ms`` (as a tombstone is, so a read_committed reader that read
+    the data before it was removed still meets the marker), and removed by the first
+    cleaning at or after the horizon, unless it is its producer's last batch
+    (``keep_empty``: it carries the producer's epoch), which is kept whole."""
+    horizon = codec.delete_horizon_ms(header)
+    if removable and horizon < 0:
+        return _mark(data, header, now_ms + delete_retention_ms, horizon=True), 0
+    if removable and horizon <= now_ms and not keep_empty:
+        return None, header.record_count
+    if header.attributes & codec.attr_compacted:
+        return data, 0
+    return _mark(data, header, header.base_timestamp), 0
+
+
 def _mark(data: bytes, header: BatchHeader, base_timestamp: int, *, horizon: bool = False) -> bytes:
     attributes = (header.attributes | codec.attr_compacted) & ~codec.attr_delete_horizon
     if horizon:
         attributes |= codec.attr_delete_horizon
     return codec.restamp(data, attributes=attributes, base_timestamp=base_timestamp)
+
+
+class AbortedRange(Protocol):
+    """An aborted transaction as the aborted-transactions index records it."""
+
+    @property
+    def producer_id(self) -> int: ...
+    @property
+    def first_offset(self) -> int: ...
+    @property
+    def last_offset(self) -> int: ...  # the abort marker's offset
+
+
+class TransactionFilter:
+    """One cleaning pass's view of the transactions it walks through (Kafka's
+    CleanedTransactionMetadata), fed every batch in offset order.
+
+    Built from the aborted transactions of the cleaned range (the index: every one
+    is decided, since the range ends before the last stable offset). A data batch of
+    a producer whose aborted transaction has begun (first offset at or below the
+    batch) is aborted; a transactional batch of any other producer belongs to a
+    committed transaction. A marker is removable when no batch of its transaction
+    was seen in this pass: an abort whose data went in earlier passes, a commit
+    whose records were all compacted away. Pure; O(log n) a batch.
+    """
+
+    def __init__(self, aborted: Sequence[AbortedRange]) -> None:
+        self._pending = sorted(aborted, key=lambda e: e.first_offset, reverse=True)
+        # producer id -> [its abort marker's offset, a data batch of it was seen]
+        self._aborting: dict[int, list] = {}
+        self._committing: set[int] = set()  # producers with committed data seen
+
+    def _aborting_at(self, pid: int, offset: int) -> list | None:
+        """The aborted transaction of ``pid`` open at ``offset``, if any. Begins every
+        one whose first offset is at or below ``offset``; forgets one whose marker lies
+        below it (an index entry that outlived its removed marker must not turn that
+        producer's later transactions into aborted ones)."""
+        pending = self._pending
+        while pending and pending[-1].first_offset <= offset:
+            entry = pending.pop()
+            self._aborting[entry.producer_id] = [entry.last_offset, False]
+        found = self._aborting.get(pid)
+        if found is not None and offset > found[0]:
+            del self._aborting[pid]
+            return None
+        return found
+
+    def data_batch(self, header: BatchHeader) -> bool:
+        """True if the data batch belongs to an aborted transaction."""
+        last = header.base_offset + header.last_offset_delta
+        pid = header.producer_id
+        found = self._aborting_at(pid, last)
+        if not header.attributes & codec.attr_transactional:
+            return False
+        if found is not None:
+            found[1] = True
+            return True
+        self._committing.add(pid)
+        return False
+
+    def marker(self, header: BatchHeader, kind: int | None) -> bool:
+        """A control batch of type ``kind`` (``codec.control_abort``/``control_commit``;
+        None: it holds no record): True if it may be removed."""
+        pid = header.producer_id
+        found = self._aborting_at(pid, header.base_offset)
+        if kind == codec.control_abort:
+            if found is not None:
+                del self._aborting[pid]
+            return not (found is not None and found[1])
+        if kind == codec.control_commit:
+            if pid in self._committing:
+                self._committing.discard(pid)
+                return False
+            return True
+        return kind is None  # an empty control batch was cleaned before: it may go

@@ -33,10 +33,19 @@ from bisect import bisect_right
 
 from .files import Files, os_files, storage_error
 
-__all__ = ["OFFSET_ENTRY", "TIME_ENTRY", "MappedIndex", "OffsetIndex", "TimeIndex", "entry_due"]
+__all__ = [
+    "OFFSET_ENTRY",
+    "TIME_ENTRY",
+    "MappedIndex",
+    "OffsetIndex",
+    "TimeIndex",
+    "entry_due",
+    "relative_offset_max",
+]
 
 OFFSET_ENTRY = struct.Struct(">ii")  # .index: relative offset, position
 TIME_ENTRY = struct.Struct(">qi")  # .timeindex: timestamp, relative offset
+relative_offset_max = 2**31 - 1  # relative offsets in the .index are int32
 offset_entry_bytes = OFFSET_ENTRY.size
 time_entry_bytes = TIME_ENTRY.size
 assert offset_entry_bytes == 8

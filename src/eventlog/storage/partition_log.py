@@ -1,4 +1,5 @@
-"""PartitionLog: the ordered segments of one partition, and everything done to them.
+"""PartitionLog: the writer of one partition's segments (append, roll, sync, truncate,
+delete, retention and compaction runs); reads are LogView's, opening is LogLoader's.
 
 A partition's directory holds its segments (``<base offset>.log/.index/.timeindex``)
 and these small files (docs/storage.md specifies each):
@@ -44,83 +45,41 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import threading
 import time
-from bisect import bisect_right
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from itertools import pairwise
-from typing import NamedTuple
 
 from sortedcontainers import SortedDict
 
 from ..config import TopicConfig
-from ..errors import CorruptLogError, OffsetOutOfRangeError, StorageError
+from ..errors import OffsetOutOfRangeError, StorageError
 from . import batch as codec
-from .batch import BatchHeader, Columns
+from .batch import BatchHeader
 from .batch_cache import BatchCache
-from .cleaner import CleanerStats, LogCleaner
-from .files import (
-    Files,
-    atomic_write,
-    fsync_dir,
-    offset_from_file_name,
-    os_files,
-    segment_file_name,
-    storage_error,
-    with_errno,
+from .cleaner import CleanerStats, CleanerTxns, LogCleaner
+from .files import Files, atomic_write, fsync_dir, os_files, storage_error, with_errno
+from .index import relative_offset_max
+from .loader import (
+    RECOVERY_POINT,
+    DamagedRange,
+    LogLoader,
+    RecoveryReport,
+    log_start_file,
+    recovery_point_file,
 )
+from .log_view import LogView
 from .reader_view import ReaderView
 from .retention import SegmentSummary, plan_retention
-from .segment import RecoveredSegment, Segment, relative_offset_max
-from .swap import complete_swaps
+from .segment import Segment
 
 __all__ = ["DamagedRange", "PartitionLog", "RecoveryReport"]
 
 _log = logging.getLogger("eventlog.storage")
 
-_RECOVERY_POINT = struct.Struct(">qq")
-log_start_file = "log-start-offset"
-recovery_point_file = "recovery-point"
-log_start_bytes_max = 19  # ASCII digits of the largest int64 offset
-# A read that finds its segment closed retries on the new snapshot this many times:
-# each retry means a cleaner swap completed meanwhile, which takes far longer than a read.
-read_retries_max = 8
 
 
-class DamagedRange(NamedTuple):
-    """Offsets that opening found missing or unreadable before the log's tail.
-
-    Nothing is cut or skipped for them: a read that reaches them raises
-    CorruptLogError naming the same offsets and file, until the user moves past
-    them (``seek``, ``delete_before``, ``truncate_to``).
-    """
-
-    start_offset: int  # the first offset affected
-    end_offset: int  # the offset after the last one affected
-    file: str  # the .log that should hold them ("memory" in memory mode)
-    reason: str
-
-
-class RecoveryReport(NamedTuple):
-    """What opening a partition's log found and repaired."""
-
-    clean: bool  # opened after a clean close: nothing was scanned
-    segments: int
-    segments_checked: int
-    batches_checked: int
-    bytes_truncated: int
-    segments_deleted: int  # segments after a cut, dropped as Kafka's LogLoader does
-    duration_ms: float
-    # Damage before the tail, which opening reports and does not repair.
-    damaged: tuple[DamagedRange, ...] = ()
-    # Bad bookkeeping files (log-start-offset, recovery-point) that were ignored,
-    # each with the value used instead.
-    warnings: tuple[str, ...] = ()
-
-
-class PartitionLog:
+class PartitionLog(LogView):
     """The segments of one partition. See the module docstring for the files and locking."""
 
     def __init__(
@@ -171,7 +130,7 @@ class PartitionLog:
         self._reader_view = ReaderView.for_writer(directory, files)
         self._published = self._reader_view.words  # the append path's one store
         try:
-            report = self._open_segments(clean_shutdown, now_ms)
+            report = self._load(clean_shutdown, now_ms)
         except BaseException:
             self._reader_view.close()
             raise
@@ -183,173 +142,27 @@ class PartitionLog:
         self._reader_view.publish_segments(self.start_offset)
         self._reader_view.publish_end(self.end_offset)
 
-    # ------------------------------------------------------------------ opening
-
-    def _open_segments(self, clean: bool, now_ms: int) -> RecoveryReport:
-        bases = self._existing_base_offsets()
-        if not bases:
+    def _load(self, clean: bool, now_ms: int) -> RecoveryReport:
+        """Open the directory's segments (storage/loader.py), or the first one of a new log."""
+        loader = LogLoader(self.directory, self.files,
+                           lambda base, trusted: self._new_segment(base, now_ms, trusted=trusted))
+        try:
+            report = loader.load(clean)
+        except BaseException:
+            for seg in loader.segments.values():
+                try:
+                    seg.detach()  # unmap only: close() would trim a file not loaded yet
+                except OSError:
+                    pass  # the error being raised is the one to report
+            raise
+        if report is None:
             self._add_segment(0, now_ms)
             self.start_offset = 0
             return RecoveryReport(clean, 1, 0, 0, 0, 0, 0.0)
-        for base in bases:
-            self._segments[base] = self._new_segment(base, now_ms, trusted=clean)
-        last = self._segments.peekitem(-1)[1]
-        for seg in self._segments.values():
-            if (seg is not last or clean) and not seg.load():
-                if seg is last:
-                    clean = False  # its files disagree (cut, zeroed, replaced): recover
-                else:
-                    seg.scan()  # damaged: find what is left, report the rest below
-            if seg is not last:
-                seg.seal()
-        recovered = RecoveredSegment(last.base_offset, 0, 0)
-        if clean and last.size != last.file_bytes:
-            clean = False  # the marker lied (e.g. files changed after close): recover
-        warnings: list[str] = []
-        if not clean:
-            recovered = last.recover(self._recovery_start(last, warnings))
-        deleted = self._drop_empty_tail()
+        self._segments = loader.segments
         self._publish()
-        damaged = self._find_damage()
-        self.start_offset = self._read_log_start(warnings)
-        for problem in [*(d.reason for d in damaged), *warnings]:
-            _log.warning("%s", problem)
-        return RecoveryReport(
-            clean,
-            len(self._segments),
-            0 if clean else 1,
-            recovered.batches_checked,
-            recovered.bytes_truncated,
-            deleted,
-            0.0,
-            tuple(damaged),
-            tuple(warnings),
-        )
-
-    def _find_damage(self) -> list[DamagedRange]:
-        """Every sealed segment must end where the next one starts (a roll starts the
-        next segment at the previous one's end, and the cleaner keeps each segment's
-        last batch). One that ends early was cut short, zeroed or damaged, or the
-        segment files between them were deleted: report it, and keep its file as it
-        is. O(segments); the bytes were read by ``load`` already.
-        """
-        damaged = []
-        segs = list(self._segments.values())
-        for seg, following in pairwise(segs):
-            if seg.next_offset == following.base_offset:
-                continue
-            seg.mark_damaged()
-            damaged.append(_damage(seg, following, self.directory))
-        last = segs[-1]
-        head_end = last.damaged_head()
-        if head_end is not None:  # recovery kept later batches of the active segment
-            damaged.append(DamagedRange(
-                last.base_offset, head_end, last.path or "memory",
-                f"offsets {last.base_offset} to {head_end - 1} of {self.directory or 'the log'} "
-                f"are unreadable: the first batch of {last.path or 'the memory segment'} is "
-                f"damaged, though batches after it check out. Nothing was skipped: to give "
-                f"these offsets up, read from (or seek to) offset {head_end}",
-            ))
-        return damaged
-
-    def _existing_base_offsets(self) -> list[int]:
-        if self.directory is None:
-            return []
-        complete_swaps(self.directory, self.files)  # an interrupted cleaning: finish or forget it
-        bases = set()
-        for name in self.files.listdir(self.directory):
-            if name.endswith(".log"):
-                base = offset_from_file_name(name)
-                if base is not None:
-                    bases.add(base)
-            elif name.endswith((".tmp", ".deleted")):
-                self.files.unlink(os.path.join(self.directory, name))
-        return sorted(bases)
-
-    def _drop_empty_tail(self) -> int:
-        """Delete segments left empty by a crash after a roll, except the first one.
-
-        An empty segment after a non-empty one is harmless only if its base offset
-        equals the previous segment's end; otherwise a crash mid-roll left it with a
-        base offset the data no longer reaches, so it goes (Kafka deletes all
-        segments after a cut one).
-        """
-        deleted = 0
-        while len(self._segments) > 1:
-            base, seg = self._segments.peekitem(-1)
-            prev = self._segments.peekitem(-2)[1]
-            if seg.size == 0 and prev.next_offset != base:
-                seg.delete()
-                del self._segments[base]
-                deleted += 1
-            else:
-                break
-        return deleted
-
-    def _recovery_start(self, last: Segment, warnings: list[str]) -> int | None:
-        """The recovery point if it lies in the last segment, else None (use the index).
-
-        A file that is not 16 bytes, or names a position outside its segment's file,
-        is ignored (the index is used instead) and reported in ``warnings``.
-        """
-        if self.directory is None:
-            return None
-        path = os.path.join(self.directory, recovery_point_file)
-        try:
-            data = self.files.read_file(path)[: _RECOVERY_POINT.size + 1]
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            warnings.append(f"cannot read {path} ({exc}); recovering from the index instead")
-            return None
-        if len(data) != _RECOVERY_POINT.size:
-            warnings.append(f"{path} holds {len(data)} bytes, not {_RECOVERY_POINT.size}: "
-                            "ignored; recovering from the index instead")
-            return None
-        base, position = _RECOVERY_POINT.unpack(data)
-        seg = self._segments.get(base)
-        if seg is None or not 0 <= position <= seg.file_bytes:
-            warnings.append(
-                f"{path} names byte {position} of segment {base}, which "
-                f"{'does not exist' if seg is None else f'holds {seg.file_bytes} bytes'}: "
-                "ignored; recovering from the index instead"
-            )
-            return None
-        return position if base == last.base_offset else None
-
-    def _read_log_start(self, warnings: list[str]) -> int:
-        """The log start offset: ``log-start-offset`` if it lies in [first segment's base,
-        log end], the first segment's base offset if the file is absent or below it
-        (a crash between deleting segments and recording the new start).
-
-        A file that does not parse (ASCII decimal, at most 19 digits) or names an
-        offset past the log end is not trusted, since it would hide records: the
-        first segment's base offset is used and ``warnings`` says so. The file is
-        left as it is (the next change of the log start replaces it).
-        """
-        first = self._segments.peekitem(0)[1].base_offset
-        if self.directory is None:
-            return first
-        path = os.path.join(self.directory, log_start_file)
-        try:
-            data = self.files.read_file(path)[: log_start_bytes_max + 1]
-        except FileNotFoundError:
-            return first
-        except OSError as exc:
-            warnings.append(f"cannot read {path} ({exc}); the log starts at the first "
-                            f"segment's base offset {first} instead")
-            return first
-        if not (data.isdigit() and len(data) <= log_start_bytes_max):
-            warnings.append(f"{path} does not hold an offset ({data[:40]!r}): ignored; the log "
-                            f"starts at the first segment's base offset {first} instead")
-            return first
-        stored = int(data)
-        if stored > self.end_offset:
-            warnings.append(f"{path} names offset {stored}, past the log end {self.end_offset}: "
-                            f"ignored; the log starts at the first segment's base offset "
-                            f"{first} instead")
-            return first
-        return max(stored, first)
+        self.start_offset = loader.start_offset
+        return report
 
     def _new_segment(self, base: int, now_ms: int, *, trusted: bool = True) -> Segment:
         return Segment(
@@ -386,23 +199,6 @@ class PartitionLog:
         self._reader_view.publish_segments(self.start_offset)
 
     # ------------------------------------------------------------------ state
-
-    @property
-    def end_offset(self) -> int:
-        """The log end offset: the offset the next record will get."""
-        return self._view[1][-1].next_offset
-
-    @property
-    def active_segment(self) -> Segment:
-        return self._view[1][-1]
-
-    @property
-    def segments(self) -> Sequence[Segment]:
-        return tuple(self._view[1])
-
-    @property
-    def size_bytes(self) -> int:
-        return sum(seg.size for seg in self._view[1])
 
     @property
     def closed(self) -> bool:
@@ -571,7 +367,7 @@ class PartitionLog:
         if self._fsync_always:
             self._published[1] = end  # caller holds the partition lock: the log end
         if self.directory is not None:
-            point = _RECOVERY_POINT.pack(seg.base_offset, seg.size)
+            point = RECOVERY_POINT.pack(seg.base_offset, seg.size)
             path = os.path.join(self.directory, recovery_point_file)
             files = self.files
             try:
@@ -679,12 +475,19 @@ class PartitionLog:
             self._persist_log_start(first)
         return len(plan.delete_base_offsets)
 
+    def last_batch_position(self, total_bytes: int) -> int:
+        """The byte position of the batch of ``total_bytes`` just appended (the caller
+        holds the append lock, so it is the active segment's last)."""
+        return self._view[1][-1].size - total_bytes
+
     # ------------------------------------------------------------------ compaction
 
-    def clean(self, now_ms: int, *, commit_lock: AbstractContextManager[object]) -> CleanerStats:
+    def clean(self, now_ms: int, *, commit_lock: AbstractContextManager[object],
+              txns: CleanerTxns | None = None) -> CleanerStats:
         """Run the log cleaner once (compaction; see storage/cleaner.py). Thread-safe;
-        ``commit_lock`` is the lock the caller's writers hold (the partition lock)."""
-        return self._cleaner.clean(now_ms, commit_lock=commit_lock)
+        ``commit_lock`` is the lock the caller's writers hold (the partition lock);
+        ``txns``: the partition's transaction state, if it has one (txn_index.py)."""
+        return self._cleaner.clean(now_ms, commit_lock=commit_lock, txns=txns)
 
     @property
     def cleaner_checkpoint(self) -> int:
@@ -712,182 +515,6 @@ class PartitionLog:
         self._publish()
         for seg in old:
             seg.detach()
-
-    # ------------------------------------------------------------------ reading
-
-    def _segment_for(self, offset: int) -> tuple[int, list[Segment]]:
-        bases, segs = self._view
-        i = bisect_right(bases, offset) - 1
-        return max(i, 0), segs
-
-    def read(
-        self, offset: int, max_records: int, max_bytes: int = 2**31
-    ) -> list[tuple[BatchHeader, Columns]]:
-        """Decoded batches holding records from ``offset`` on (the first batch may start
-        below it: the caller trims). Empty at the log end. Lock-free.
-
-        Raises OffsetOutOfRangeError if ``offset`` is outside [start_offset, end_offset],
-        CorruptLogError if the first batch to read is damaged or its offsets are
-        missing (a sealed segment that ends before the next one starts: see
-        ``RecoveryReport.damaged``); batches before a damaged range are returned
-        first, and the next read, starting in it, raises.
-        """
-        if not self.start_offset <= offset <= self.end_offset:
-            raise OffsetOutOfRangeError(
-                f"offset {offset} is out of range: the log holds [{self.start_offset}, "
-                f"{self.end_offset}]; seek within it or reset to the start or end"
-            )
-        i, segs = self._segment_for(offset)
-        out: list[tuple[BatchHeader, Columns]] = []
-        retries = 0
-        while i < len(segs) and max_records > 0 and max_bytes > 0:
-            seg = segs[i]
-            if offset < seg.base_offset and i:  # a sealed segment ended early: damage
-                if out:
-                    break  # return what lies before it; the next read raises
-                raise CorruptLogError(_damage(segs[i - 1], seg, self.directory).reason)
-            if offset < seg.next_offset:
-                try:
-                    batches = seg.read(offset, max_records, max_bytes)
-                except OffsetOutOfRangeError:
-                    # The segment was closed under us. Retention deleted it (the offset
-                    # is now below the start: raise), or the cleaner replaced it: its
-                    # records from ``offset`` on are in the new snapshot, same offsets.
-                    if (self._view[1] is segs or offset < self.start_offset
-                            or retries == read_retries_max):
-                        raise
-                    retries += 1
-                    i, segs = self._segment_for(offset)
-                    continue
-                for header, cols in batches:
-                    max_records -= codec.records_from(cols.offsets, offset)  # gaps: compaction
-                    max_bytes -= header.total_bytes
-                out.extend(batches)
-                if batches:
-                    offset = batches[-1][0].last_offset + 1
-                if offset < seg.next_offset:
-                    break  # a limit was reached, or damage ended the segment's read
-            i += 1
-        return out
-
-    def batch_at_position(
-        self, offset: int, position: int
-    ) -> tuple[BatchHeader, Columns] | None:
-        """The decoded batch at byte ``position`` of the segment holding ``offset``, if
-        a whole, CRC-valid batch holding ``offset`` starts there; None otherwise (a stale
-        or unknown position: the caller reads through ``read``). Lock-free.
-
-        The fast path of ``Partition.read_key``: one bisect, one header, one CRC, one
-        decode; no sparse-index lookup, no header walk. Raises CorruptLogError only for
-        a batch that holds ``offset`` and passes its CRC but cannot be decoded.
-        """
-        if position < 0 or not self.start_offset <= offset < self.end_offset:
-            return None
-        bases, segs = self._view
-        seg = segs[max(bisect_right(bases, offset) - 1, 0)]
-        try:
-            return seg.batch_at_position(offset, position)
-        except ValueError:  # the map was closed under us (deleted or replaced)
-            return None
-
-    def batch_positions(self, batches: Sequence[tuple[BatchHeader, Columns]]) -> list[int]:
-        """The byte position, in its segment, of each of ``batches`` (as ``read``
-        returned them: consecutive in the log), -1 where it cannot be told. Lock-free.
-
-        O(1) per batch within a segment (batches are contiguous in a segment's file);
-        one sparse-index lookup per segment the batches enter.
-        """
-        out: list[int] = []
-        bases, segs = self._view
-        seg_index = -1
-        position = -1
-        for header, _cols in batches:
-            base = header.base_offset
-            i = max(bisect_right(bases, base) - 1, 0)
-            if i != seg_index:
-                seg_index = i
-                try:
-                    position = segs[i].find_position(base)
-                except (ValueError, CorruptLogError):
-                    position = -1
-            out.append(position)
-            if position >= 0:
-                position += header.total_bytes
-        return out
-
-    def last_batch_position(self, total_bytes: int) -> int:
-        """The byte position of the batch of ``total_bytes`` just appended (the caller
-        holds the append lock, so it is the active segment's last)."""
-        return self._view[1][-1].size - total_bytes
-
-    def batch_at(self, offset: int) -> tuple[BatchHeader, Columns] | None:
-        """The decoded batch holding ``offset`` (or the first one after it, as
-        ``read(offset, 1)``), None at the log end: a point read (``read_key``).
-        Lock-free; raises like ``read``.
-
-        Inside one segment it goes straight to ``Segment.batch_at`` (no limits to
-        count, no list to build); anything else (a segment's end, damage, a segment
-        closed under it) is ``read(offset, 1)``'s business.
-        """
-        if self.start_offset <= offset:
-            bases, segs = self._view
-            i = bisect_right(bases, offset) - 1
-            if i >= 0:
-                seg = segs[i]
-                if offset < seg.next_offset:
-                    try:
-                        found = seg.batch_at(offset)
-                    except OffsetOutOfRangeError:
-                        found = None  # closed under us: read() retries on the new view
-                    if found is not None:
-                        return found
-        batches = self.read(offset, 1)
-        return batches[0] if batches else None
-
-    def offset_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
-        """(offset, timestamp) of the first record, in offset order, whose timestamp is
-        >= ``timestamp_ms``; None if there is none. Lock-free.
-
-        A segment closed under the lookup (replaced by the cleaner, deleted by
-        retention) makes it start again on the new snapshot.
-        """
-        for _attempt in range(read_retries_max):
-            segs = self._view[1]
-            try:
-                return self._offset_for_time(segs, timestamp_ms)
-            except ValueError:  # a closed map
-                if self._view[1] is segs:
-                    raise
-        return self._offset_for_time(self._view[1], timestamp_ms)
-
-    def _offset_for_time(
-        self, segs: list[Segment], timestamp_ms: int
-    ) -> tuple[int, int] | None:
-        for i, seg in enumerate(segs):
-            if seg.max_timestamp >= timestamp_ms:
-                found = seg.offset_for_time(timestamp_ms)
-                if found is not None and found[0] >= self.start_offset:
-                    return found
-                if found is not None:
-                    return self._first_at_or_after(timestamp_ms, self.start_offset)
-            if i + 1 < len(segs) and seg.next_offset < segs[i + 1].base_offset and (
-                segs[i + 1].base_offset > self.start_offset
-            ):  # the answer may lie in the missing offsets: do not step over them
-                raise CorruptLogError(_damage(seg, segs[i + 1], self.directory).reason)
-        return None
-
-    def _first_at_or_after(self, timestamp_ms: int, start: int) -> tuple[int, int] | None:
-        offset = start
-        while offset < self.end_offset:
-            batches = self.read(offset, 1000)
-            if not batches:
-                return None
-            for _header, cols in batches:
-                for off, ts in zip(cols.offsets, cols.timestamps):
-                    if off >= start and ts >= timestamp_ms:
-                        return off, ts
-            offset = batches[-1][0].last_offset + 1
-        return None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -949,24 +576,3 @@ class PartitionLog:
             f"PartitionLog({self.directory or '<memory>'}, start_offset={self.start_offset}, "
             f"end_offset={self.end_offset}, segments={len(self._view[1])})"
         )
-
-
-def _damage(seg: Segment, following: Segment, directory: str | None) -> DamagedRange:
-    """The range between a sealed segment's end and the next segment's base offset."""
-    file = seg.path or "memory"
-    start, end = seg.next_offset, following.base_offset
-    if start < end:
-        reason = (
-            f"offsets {start} to {end - 1} of {directory or 'the log'} are missing: {file} "
-            f"ends at offset {start} (byte {seg.size} of {seg.file_bytes}) but the next "
-            f"segment starts at offset {end}: that file was cut short, zeroed or damaged, "
-            f"or a segment {segment_file_name(start, '.log')} was deleted. Nothing was "
-            f"skipped: to give these offsets up, read from (or seek to) offset {end}"
-        )
-    else:
-        reason = (
-            f"offsets {end} to {start - 1} of {directory or 'the log'} are in two segments: "
-            f"{file} ends at offset {start} but the next segment starts at offset {end}"
-        )
-        start, end = end, start
-    return DamagedRange(start, end, file, reason)

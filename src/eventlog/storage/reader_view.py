@@ -28,8 +28,7 @@ import mmap
 import os
 from typing import NamedTuple
 
-from ..errors import StorageError
-from .files import Files, os_files, with_errno
+from .files import Files, os_files, storage_error
 
 __all__ = ["Published", "ReaderView", "reader_view_file"]
 
@@ -86,7 +85,8 @@ class ReaderView:
                 files.ftruncate(fd, view_bytes)
             backing = files.mmap(fd, view_bytes)
         except OSError as exc:
-            raise with_errno(exc, f"cannot create the reader view {path}: {exc}") from exc
+            raise storage_error(exc, f"create the reader view {path}", path,
+                                files=files) from exc
         finally:
             if fd >= 0:
                 files.close(fd)
@@ -109,7 +109,7 @@ class ReaderView:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StorageError(f"cannot map the reader view {path}: {exc}") from exc
+            raise storage_error(exc, f"map the reader view {path}", path, files=files) from exc
         finally:
             if fd >= 0:
                 files.close(fd)

@@ -23,38 +23,23 @@ from __future__ import annotations
 import os
 import struct
 import threading
-from bisect import bisect_right
 from collections.abc import Iterator
-from typing import NamedTuple
 
 from ..errors import CorruptLogError, OffsetOutOfRangeError
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .batch_cache import BatchCache, new_token
-from .files import Files, MappedFile, os_files, segment_file_name, storage_error
-from .index import OffsetIndex, TimeIndex, entry_due
+from .files import Files, MappedFile, os_files, segment_file_name
+from .index import OffsetIndex, TimeIndex
+from .loader import RecoveredSegment, SegmentRecovery
 
 __all__ = ["RecoveredSegment", "Segment", "decode_stored"]
 
-relative_offset_max = 2**31 - 1  # relative offsets in the .index are int32
-index_pending_entries_max = 512  # index entries kept in memory between two writes (4 KiB)
-# ... and at most this much log behind them: the log a recovery after kill -9 may have
-# to rescan to rebuild them (512 entries of 1,000-record batches would be 70 MB).
-index_pending_log_bytes_max = 1024 * 1024
 _time_index_load_lock = threading.Lock()  # first loads of any segment's time index
-torn_scan_bytes_max = 2 * 1024 * 1024  # > max_message_bytes default: one torn write
 # What find_position's walk reads of each header: base_offset, batch_length, magic,
 # last_offset_delta (bytes 0, 8, 12 and 19).
 _WALK = struct.Struct(">qiB6xi")
 _length_min = codec.header_bytes - codec.length_prefix_bytes
-
-
-class RecoveredSegment(NamedTuple):
-    """What recovering one segment found."""
-
-    base_offset: int
-    batches_checked: int
-    bytes_truncated: int
 
 
 def decode_stored(
@@ -81,8 +66,11 @@ def decode_stored(
         ) from exc
 
 
-class Segment:
-    """``.log`` + ``.index`` + ``.timeindex`` for offsets ``[base_offset, next_offset)``."""
+class Segment(SegmentRecovery):
+    """``.log`` + ``.index`` + ``.timeindex`` for offsets ``[base_offset, next_offset)``.
+
+    Opening (``load``, ``scan``, ``recover``, ``follow``) is SegmentRecovery's, in
+    storage/loader.py; appending, truncating, reading and closing are here."""
 
     __slots__ = (
         "_bytes_since_index",
@@ -173,289 +161,12 @@ class Segment:
         self._keep_file_bytes = 0  # close() trims to no less (a damaged segment)
         self.damaged = False  # opening found it ends early or is unreadable: see scan()
 
-    # ------------------------------------------------------------------ opening
-
-    def load(self) -> bool:
-        """Trust the batches (a sealed segment, or any segment after a clean close) and
-        read only the tail after the last index entry, without CRC checks. The walk
-        ends at the end of the file or at the zeros after the last batch.
-
-        Returns False if the files disagree: the last index entry does not start a
-        whole batch ending at the offset it names, or no batch starts the file
-        although the index says there are some (a file cut short, zeroed or
-        replaced). The segment then reads as empty until the caller ``recover``s
-        it (the active segment) or ``scan``s it (a sealed one). Cost:
-        O(index_interval_bytes) of headers.
-        """
-        limit = self._log.file_bytes_at_open
-        last = self.index.last_entry()
-        if last is not None:
-            header = self._header_at(last[1], limit)
-            if (header is None or header.last_offset != self.base_offset + last[0]
-                    or self._header_at(0, limit) is None):
-                self.index.drop_invalid()  # trusted, and wrong: recover/scan use it
-                return False
-        self.size = last[1] if last else 0
-        self.max_timestamp = self._last_time_entry_timestamp()
-        self._scan_tail(limit, verify=False)
-        if self.size:
-            self._read_first_timestamp()
-        return True
-
-    def scan(self) -> None:
-        """Rebuild a sealed segment's state and indexes from its batches, from byte 0,
-        checking every CRC; stop at the first batch that is implausible, out of
-        sequence or fails its CRC. Never changes the ``.log`` (unlike ``recover``):
-        a sealed segment that ends early is damage to report (the owner calls
-        ``mark_damaged``, so that ``close`` will not trim it), not a torn tail to
-        cut. Cost: O(segment).
-        """
-        self._cache_token = new_token()
-        self.index.truncate_after_position(0)  # increasing: load() dropped the rest
-        self.time_index.truncate_after_offset(-1)
-        self.size = 0
-        self.next_offset = self.base_offset
-        self.max_timestamp = -1
-        self.first_max_timestamp = -1
-        self._scan_tail(self._log.file_bytes_at_open, verify=True, rebuild_index=True)
-        if self.size:
-            self._read_first_timestamp()
-
-    def damaged_head(self) -> int | None:
-        """If the segment's first batch is unreadable although later ones check out (a
-        recovery that started at a later index entry), the offset of the first batch
-        known to be whole; else None. O(1): two headers."""
-        if not self.size or self._header_at(0, self.size) is not None:
-            return None
-        if not len(self.index):
-            return self.next_offset
-        header = self._header_at(self.index.positions[0], self.size)
-        return self.next_offset if header is None else header.base_offset
-
-    def mark_damaged(self) -> None:
-        """Keep the ``.log`` as it is on close (no trim): its bytes past ``size`` are
-        damaged, not free space, and may be recoverable by hand."""
-        self.damaged = True
-        self._keep_file_bytes = max(self._keep_file_bytes, self._log.file_bytes_at_open)
-
-    def _last_time_entry_timestamp(self) -> int:
-        if self._timeindex_path is None:
-            return -1
-        files = self.files
-        try:
-            fd = files.open(self._timeindex_path, os.O_RDONLY)
-        except FileNotFoundError:
-            return -1
-        except OSError as exc:
-            raise storage_error(exc, f"open {self._timeindex_path}", self._timeindex_path,
-                                files=files) from exc
-        try:
-            size = files.size(fd)
-            if size < 12 or size % 12:
-                return self.time_index.max_timestamp()
-            return int.from_bytes(files.pread(fd, 8, size - 12), "big", signed=True)
-        except OSError as exc:
-            raise storage_error(exc, f"read {self._timeindex_path}", self._timeindex_path,
-                                files=files) from exc
-        finally:
-            files.close(fd)
-
-    def recover(self, start_position: int | None = None) -> RecoveredSegment:
-        """Re-check the log from a known-good point and cut it at the first bad batch.
-
-        The known-good point is the last index entry (at or below ``start_position``,
-        the last fsynced position, if given) whose batch is whole, checks out and
-        ends at the entry's offset (the page cache survives a killed process).
-        Checking it keeps a damaged batch under the entry from being trusted, or
-        its base offset from being adopted unchecked. Every batch after it is
-        verified and its index entries rebuilt. Never raises for a torn or corrupt
-        tail: the bytes cut are returned.
-        """
-        self._cache_token = new_token()  # bytes may be cut: no cached batch stays valid
-        if start_position is not None:
-            self.index.truncate_after_position(start_position + 1)
-        start = self._last_verified_index_position()
-        self.next_offset = self.base_offset  # the scan re-walks the batch at ``start``
-        self.index.truncate_after_position(start + 1)
-        last = self.index.last_entry()
-        start_rel = last[0] if last and last[1] == start else -1
-        self.time_index.truncate_after_offset(start_rel)
-        self.max_timestamp = self.time_index.max_timestamp()
-        self.size = start
-        checked = self._scan_tail(self._log.capacity, verify=True, rebuild_index=True)
-        truncated = self._torn_bytes()
-        self._log.cut(self.size)
-        if self.size:
-            self._read_first_timestamp()
-        return RecoveredSegment(self.base_offset, checked, truncated)
-
-    def _read_first_timestamp(self) -> None:
-        first = self._header_at(0, self.size)
-        # None: the first batch is damaged, though a later one checks out (recover
-        # starts at the last good index entry). Reads of it raise CorruptLogError.
-        if first is None:
-            self.first_max_timestamp = -1
-            return
-        self.first_max_timestamp = first.max_timestamp
-        if self.max_timestamp < 0 and self.size:
-            known = (self.next_offset, self.max_timestamp, self.first_max_timestamp)
-            try:
-                self._rescan()
-            except CorruptLogError:  # damage in the middle: a read of it raises; open goes on
-                self.next_offset, self.max_timestamp, self.first_max_timestamp = known
-
-    def _torn_bytes(self) -> int:
-        """How many non-zero bytes a crash left after the last whole batch.
-
-        Looks at most ``torn_scan_bytes_max`` past it (a torn batch is at most one
-        write); zeros after that are the preallocated, never-written tail.
-        """
-        window = self._log.read(self.size, torn_scan_bytes_max)
-        return len(window.rstrip(b"\0"))
-
-    def _last_verified_index_position(self) -> int:
-        """Position of the latest index entry whose batch is whole and matches its entry."""
-        while len(self.index):
-            rel, pos = self.index.last_entry()  # type: ignore[misc]
-            header = self._header_at(pos, self._log.capacity)
-            if header is not None and header.last_offset == self.base_offset + rel:
-                tail = self._log.read(pos + codec.crc_start, header.batch_length - 5)
-                if codec.verify_crc(tail, header):
-                    return pos
-            self.index.drop_last()
-        return 0
-
     def _header_at(self, position: int, limit: int) -> BatchHeader | None:
         """The header at ``position`` if it plausibly starts a whole batch before ``limit``."""
         if position < 0 or position + codec.header_bytes > limit:  # < 0: a damaged index
             return None
         header = codec.make_header(self._log.unpack_from(codec.HEADER, position))
         return header if codec.plausible(header, limit - position) else None
-
-    def _scan_tail(self, limit: int, *, verify: bool, rebuild_index: bool = False,
-                   end_offset: int | None = None) -> int:
-        """Walk batches from ``self.size`` up to ``limit``, advancing size, next_offset and
-        max_timestamp; stop at the first batch that is implausible, out of sequence
-        (a batch starts where the previous one ended; only a compacted batch may
-        start later) or (``verify``) fails its CRC, or (``end_offset``) once
-        next_offset reaches it. Returns the number of batches walked.
-        """
-        walked = 0
-        if end_offset is None:  # following goes on counting where the last call stopped
-            self._bytes_since_index = 0
-        expected = self.base_offset if self.size == 0 else None
-        while end_offset is None or self.next_offset < end_offset:
-            position = self.size
-            header = self._header_at(position, limit)
-            if header is None:
-                break
-            if expected is not None and header.base_offset != expected and not (
-                # Only the cleaner leaves gaps, and it marks every batch it writes.
-                header.base_offset > expected and header.attributes & codec.attr_compacted
-            ):
-                break
-            if header.last_offset - self.base_offset > relative_offset_max:
-                break
-            if verify:
-                tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
-                if not codec.verify_crc(tail, header):
-                    break
-            if rebuild_index:
-                self._maybe_index(header, position)
-            self._bytes_since_index += header.total_bytes
-            self.size = position + header.total_bytes
-            self._account(header, position)
-            expected = header.last_offset + 1
-            walked += 1
-        return walked
-
-    def _maybe_index(self, header: BatchHeader, position: int) -> None:
-        """Kafka's rule: an entry for a batch once more than index_interval_bytes of log
-        precede it since the last entry (so a segment's first batch never gets one)."""
-        if entry_due(self._bytes_since_index, self._index_interval_bytes, position):
-            time_index = self.time_index
-            index = self.index
-            pending = index.pending
-            if pending and (
-                pending >= index_pending_entries_max
-                or position - index.positions[-pending] > index_pending_log_bytes_max
-            ):
-                self._write_indexes()  # before adding: a failed write changes nothing
-            relative = header.last_offset - self.base_offset
-            self.index.append(relative, position)
-            time_index.append(max(self.max_timestamp, header.max_timestamp), relative)
-            self._bytes_since_index = 0
-
-    def _write_indexes(self) -> None:
-        """Write both indexes' pending entries: the time index first, so that every
-        offset entry on file has its time entry on file too (``recover`` takes the
-        max timestamp from the time entries at or below its start entry)."""
-        if self._time_index is not None:
-            self._time_index.write_pending()
-        self.index.write_pending()
-
-    def _account(self, header: BatchHeader, position: int) -> None:
-        self.next_offset = header.last_offset + 1
-        if header.max_timestamp > self.max_timestamp:
-            self.max_timestamp = header.max_timestamp
-        if position == 0:
-            self.first_max_timestamp = header.max_timestamp
-
-    # ------------------------------------------------------------------ following
-
-    def open_following(self, end_offset: int) -> None:
-        """Read-only: start following the segment another process appends to.
-
-        Keeps the index entries on file for batches below ``end_offset`` (entries
-        for batches the writer has not published yet are dropped, in memory only),
-        then ``follow``s from the last one. Cost: one index file read and a walk of
-        at most ``index_interval_bytes`` of headers (more if the writer's pending
-        entries were not written yet).
-        """
-        assert self._read_only
-        index = self.index
-        index.keep_first(bisect_right(index.offsets, end_offset - 1 - self.base_offset))
-        index.drop_invalid()
-        last = index.last_entry()
-        if last is not None and (
-            self._header_at(last[1], self._log.capacity) is None
-            or self._header_at(0, self._log.capacity) is None
-        ):
-            index.truncate_after_position(0)
-            last = None
-        if last is not None:
-            self.size = last[1]  # the batch ending at base + last[0] starts here
-            self.next_offset = self.base_offset + last[0]  # its last offset: walked next
-            stamps = self.time_index
-            i = bisect_right(stamps.offsets, last[0])
-            self.max_timestamp = stamps.timestamps[i - 1] if i else -1
-        self.follow(end_offset)
-        if self.size:
-            self._read_first_timestamp()
-
-    def follow(self, end_offset: int) -> bool:
-        """Read-only: walk the batches the writer appended up to ``end_offset`` (the end
-        it published: every batch below it is whole). Returns whether the segment
-        reached it; False means the files changed under the reader (a truncation,
-        a replaced file): the owner re-lists the directory.
-
-        Touches only bytes below ``end_offset``'s position, so a file the writer
-        trims meanwhile cannot fault. No CRC checks here: every read checks.
-        Cost: one header per batch; one stat and one mmap when the file grew.
-        """
-        assert self._read_only
-        if self.next_offset >= end_offset:
-            return True
-        self._scan_tail(self._log.capacity, verify=False, rebuild_index=True,
-                        end_offset=end_offset)
-        if self.next_offset < end_offset and self._log.follow():
-            self._scan_tail(self._log.capacity, verify=False, rebuild_index=True,
-                            end_offset=end_offset)
-        return self.next_offset >= end_offset
-
-    @property
-    def read_only(self) -> bool:
-        return self._read_only
 
     # ------------------------------------------------------------------ writing
 
@@ -524,14 +235,6 @@ class Segment:
         if keep:
             self.append(keep, codec.decode_header(keep))
         return old_size - self.size
-
-    def _rescan(self) -> None:
-        """Recompute next_offset and the timestamps from the batch headers, in one walk."""
-        self.next_offset = self.base_offset
-        self.max_timestamp = -1
-        self.first_max_timestamp = -1
-        for header, position in self._headers_from(0, self.size):
-            self._account(header, position)
 
     # ------------------------------------------------------------------ reading
 

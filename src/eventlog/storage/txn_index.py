@@ -40,26 +40,35 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
-from ..errors import CorruptLogError
+from ..errors import CorruptLogError, StorageError
 from . import batch as codec
+from .batch import (  # control batches are the codec's; re-exported for callers here
+    CONTROL_KEY,
+    CONTROL_VALUE,
+    control_abort,
+    control_commit,
+    control_version,
+    encode_marker,
+    marker_attributes,
+    marker_type,
+)
 from .files import Files, atomic_write, os_files, storage_error
 
 __all__ = [
+    "CONTROL_KEY",
+    "CONTROL_VALUE",
     "AbortedTxn",
     "PartitionTxns",
     "control_abort",
     "control_commit",
+    "control_version",
     "encode_marker",
+    "marker_attributes",
     "marker_type",
 ]
 
 _log = logging.getLogger("eventlog.storage.txn_index")
 
-CONTROL_KEY = struct.Struct(">hh")  # version, type
-CONTROL_VALUE = struct.Struct(">hi")  # version, coordinator epoch
-control_abort = 0
-control_commit = 1
-control_version = 0
 ENTRY = struct.Struct(">hqqqq")  # version, producer id, first, last, last stable offset
 entry_bytes = ENTRY.size
 assert entry_bytes == 34
@@ -67,7 +76,6 @@ entry_version = 0
 txn_index_suffix = ".txnindex"
 flag_file = "transactional"
 checkpoint_file = "txn-checkpoint"
-marker_attributes = codec.attr_control | codec.attr_transactional
 
 
 class AbortedTxn(NamedTuple):
@@ -77,31 +85,6 @@ class AbortedTxn(NamedTuple):
     first_offset: int
     last_offset: int  # the abort marker's offset
     last_stable_offset: int
-
-
-def encode_marker(base_offset: int, timestamp_ms: int, producer_id: int, producer_epoch: int,
-                  commit: bool, coordinator_epoch: int = 0) -> bytes:
-    """One control batch ending ``producer_id``'s transaction. Pure."""
-    key = CONTROL_KEY.pack(control_version, control_commit if commit else control_abort)
-    value = CONTROL_VALUE.pack(control_version, coordinator_epoch)
-    return codec.encode_batch(
-        base_offset, [timestamp_ms], [key], [value], attributes=marker_attributes,
-        producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=-1,
-    )
-
-
-def marker_type(key: bytes | None) -> int:
-    """``control_commit`` or ``control_abort`` from a control record's key.
-
-    Raises ValueError naming the problem for any other key (the caller names the file).
-    """
-    if type(key) is not bytes or len(key) != CONTROL_KEY.size:
-        raise ValueError(f"its control record key {key!r} is not 4 bytes")
-    version, kind = CONTROL_KEY.unpack(key)
-    if version != control_version or kind not in (control_abort, control_commit):
-        raise ValueError(f"its control record has version {version} type {kind}, "
-                         "not a version 0 commit (1) or abort (0) marker")
-    return int(kind)
 
 
 class _Segment(Protocol):
@@ -146,6 +129,11 @@ class PartitionTxns:
         self._fsync = fsync
         self._io = files
         self.ongoing: dict[int, int] = {}  # producer id -> first offset of its open txn
+        # min(ongoing.values()), -1 if none: one attribute a lock-free reader (the LSO,
+        # the cleaner) loads, never a dict another thread may be changing.
+        self._first_open = -1
+        # An entry failed to reach its file: no checkpoint until a rewrite succeeds.
+        self._index_behind = False
         self._aborted: tuple[AbortedTxn, ...] = ()  # by last offset (markers are in order)
         self._lasts: tuple[int, ...] = ()
         self._files: dict[int, list[AbortedTxn]] = {}  # segment base -> its entries
@@ -245,6 +233,7 @@ class PartitionTxns:
             except CorruptLogError as exc:  # damage is reported by the log; keep what we have
                 self.warnings.append(f"transaction scan stopped in {seg.path}: {exc}")
         self.ongoing = ongoing
+        self._first_open = min(ongoing.values(), default=-1)
         return out
 
     @staticmethod
@@ -294,6 +283,7 @@ class PartitionTxns:
                                  b"".join(ENTRY.pack(entry_version, *e) for e in entries),
                                  durable=self._fsync != "never", files=self._io)
         self._files = files
+        self._index_behind = False
 
     def reconcile(self, log: TxnLog) -> None:
         """After segments were deleted or merged (retention, compaction): reassign the
@@ -317,12 +307,16 @@ class PartitionTxns:
         """A transactional batch of ``producer_id`` is about to land at ``first_offset``."""
         if producer_id not in self.ongoing:
             self.ongoing[producer_id] = first_offset
+            if self._first_open < 0 or first_offset < self._first_open:
+                self._first_open = first_offset
 
     def complete(self, producer_id: int, marker_offset: int, commit: bool,
                  segment_base: int) -> AbortedTxn | None:
         """A marker landed at ``marker_offset`` (in the segment ``segment_base``).
         Returns the index entry written for an abort of an open transaction."""
         first = self.ongoing.pop(producer_id, None)
+        if first is not None:
+            self._first_open = min(self.ongoing.values(), default=-1)
         if first is None or commit:
             return None
         entry = AbortedTxn(producer_id, first, marker_offset,
@@ -331,7 +325,18 @@ class PartitionTxns:
         self._lasts += (marker_offset,)
         self._files.setdefault(segment_base, []).append(entry)
         if self.directory is not None:
-            self._append_entry(_segment_file(self.directory, segment_base), entry)
+            path = _segment_file(self.directory, segment_base)
+            try:
+                self._append_entry(path, entry)
+            except StorageError as exc:
+                # The marker is in the log and the state here is right: only the index
+                # file lags. It is derived data, so the marker's caller must not see a
+                # failure (it would write the marker again). The next reconcile rewrites
+                # the file, and until one succeeds no checkpoint is written, so the
+                # next open scans the marker again and rebuilds the entry.
+                self._files.pop(segment_base, None)
+                self._index_behind = True
+                _log.warning("%s; the entry is rebuilt from the log's marker", exc)
         return entry
 
     def _append_entry(self, path: str, entry: AbortedTxn) -> None:
@@ -354,10 +359,20 @@ class PartitionTxns:
                                 needed_bytes=entry_bytes) from exc
 
     def last_stable_offset(self, end_offset: int) -> int:
-        ongoing = self.ongoing
-        if not ongoing:
-            return end_offset
-        return min(min(ongoing.values()), end_offset)
+        """The first offset of the earliest open transaction, else ``end_offset``.
+        Lock-free: O(1)."""
+        first = self._first_open
+        return end_offset if first < 0 else min(first, end_offset)
+
+    def forget(self, marker_offsets: Iterable[int]) -> None:
+        """The cleaner removed these abort markers (every record of their transactions
+        went before them): drop their entries. Caller holds the partition lock; the
+        files follow at the next ``reconcile``. O(entries)."""
+        gone = set(marker_offsets)
+        if not gone:
+            return
+        kept = tuple(e for e in self._aborted if e.last_offset not in gone)
+        self._aborted, self._lasts = kept, tuple(e.last_offset for e in kept)
 
     def aborted_between(self, start: int, stop: int) -> list[AbortedTxn]:
         """Aborted transactions that may hold records in ``[start, stop)``: marker at
@@ -368,7 +383,7 @@ class PartitionTxns:
 
     def close(self, end_offset: int) -> None:
         """Record a checkpoint if no transaction is open (the next open scans nothing)."""
-        if self.directory is None or self.ongoing:
+        if self.directory is None or self.ongoing or self._index_behind:
             return
         atomic_write(os.path.join(self.directory, checkpoint_file),
                      str(end_offset).encode("ascii"), durable=self._fsync != "never",

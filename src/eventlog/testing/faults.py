@@ -199,6 +199,12 @@ class FaultyFiles(Files):
             return super().pwrite(fd, memoryview(data)[: len(data) // 2], position)
         return super().pwrite(fd, data, position)
 
+    def write(self, fd: int, data: bytes | memoryview) -> int:
+        """Planned as "pwrite" (the same promise; ``short`` writes half)."""
+        if self._check("pwrite", self._fd_path(fd)) and len(data) > 1:
+            return super().write(fd, memoryview(data)[: len(data) // 2])
+        return super().write(fd, data)
+
     def allocate(self, fd: int, offset: int, length: int) -> None:
         if length > 0:
             self._check("allocate", self._fd_path(fd))
@@ -223,6 +229,10 @@ class FaultyFiles(Files):
         if path is not None:
             self._map_paths[mapped] = path
         return mapped
+
+    def mmap_read_only(self, fd: int, size: int) -> mmap.mmap:
+        self._check("mmap", self._fd_path(fd))  # planned as "mmap"
+        return super().mmap_read_only(fd, size)
 
     def resize(self, mapped: mmap.mmap, size: int) -> None:
         self._check("resize", self._map_paths.get(mapped))

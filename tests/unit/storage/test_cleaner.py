@@ -26,8 +26,9 @@ from eventlog.storage.compaction import (
     group_segments,
     retained_indexes,
 )
+from eventlog.storage.index import relative_offset_max
 from eventlog.storage.partition_log import PartitionLog
-from eventlog.storage.segment import Segment, relative_offset_max
+from eventlog.storage.segment import Segment
 from eventlog.testing import ManualClock
 
 NOW = 1_700_000_000_000

@@ -280,6 +280,38 @@ def test_faulty_files_reject_unknown_operations() -> None:
         files.fail("fsync", short=True)
 
 
+def test_a_failed_open_leaves_every_segment_file_as_it_was(tmp_path: Path) -> None:
+    """A fault while opening a log (here: mapping its last segment, after the first
+    ones were opened) must unmap the segments without trimming them: one not yet
+    loaded has size 0, and closing it would cut its .log to nothing."""
+    import errno as _errno
+
+    from eventlog.config import TopicConfig
+    from eventlog.errors import StorageError
+    from eventlog.storage.partition_log import PartitionLog
+    from eventlog.testing import FaultyFiles
+
+    directory = str(tmp_path / "t-0")
+    log = PartitionLog(directory, TopicConfig(segment_bytes=1024), now_ms=0)
+    for _ in range(5):
+        log.append([0], [b"k"], [b"v" * 400], None, now_ms=0)
+    log.close()
+    before = {n: (tmp_path / "t-0" / n).read_bytes() for n in os.listdir(directory)
+              if n.endswith(".log")}
+    faulty = FaultyFiles()
+    assert len(before) == 3  # segments 0, 2 and 4
+    faulty.fail("mmap", _errno.ENOSPC, path="00000000000000000004.log")
+    with pytest.raises(StorageError) as caught:
+        PartitionLog(directory, TopicConfig(segment_bytes=1024), now_ms=0, files=faulty)
+    assert caught.value.errno == _errno.ENOSPC
+    for name, data in before.items():  # mapped files grew by zeros, as any open does
+        grown = (tmp_path / "t-0" / name).read_bytes()
+        assert grown[: len(data)] == data and not grown[len(data):].strip(b"\0")
+    reopened = PartitionLog(directory, TopicConfig(segment_bytes=1024), now_ms=0)
+    assert reopened.end_offset == 5
+    reopened.close()
+
+
 @pytest.mark.parametrize("operation", ["open", "mmap"])
 def test_a_full_disk_creating_the_reader_view_keeps_the_errno(tmp_path, operation) -> None:
     log = open_log(tmp_path, FaultyFiles())

@@ -13,12 +13,9 @@ import pytest
 from eventlog.config import TopicConfig
 from eventlog.storage import batch as codec
 from eventlog.storage import index as index_module
+from eventlog.storage.loader import index_pending_entries_max, index_pending_log_bytes_max
 from eventlog.storage.partition_log import PartitionLog
-from eventlog.storage.segment import (
-    Segment,
-    index_pending_entries_max,
-    index_pending_log_bytes_max,
-)
+from eventlog.storage.segment import Segment
 
 
 def open_segment(directory: str, *, interval: int = 0, trusted: bool = True) -> Segment:

@@ -208,3 +208,30 @@ def test_directory_written_before_transactions_reads_unchanged(tmp_path: Path) -
     # other processes: storage/reader_view.py).
     assert sorted(set(os.listdir(copy / "t-0")) - {"reader-view"}) == [
         "00000000000000000000.index", "00000000000000000000.log"]
+
+
+def test_a_failed_index_append_is_rebuilt_not_lost(tmp_path: Path) -> None:
+    """The marker is in the log when its .txnindex append fails (a full disk): the
+    marker's caller sees no error, and the entry survives a clean close and reopen
+    (no checkpoint is written while the file lags, so the next open rescans)."""
+    import errno
+
+    from eventlog.testing import FaultyFiles
+
+    d = str(tmp_path / "t-0")
+    files = FaultyFiles()
+    log = PartitionLog(d, TopicConfig(), now_ms=0, files=files)
+    p = Partition("t", 0, log, clock=ManualClock(1000))
+    send(p, 1, 2)
+    files.fail("pwrite", errno.ENOSPC, path=".txnindex")
+    p.write_marker(1, 0, commit=False)  # no error: the index is derived data
+    files.clear()
+    assert p.aborted_transactions(0, 10) == [AbortedTxn(1, 0, 2, 3)]
+    assert os.path.getsize(os.path.join(d, "00000000000000000000.txnindex")) == 0
+    p.close()
+    assert not os.path.exists(os.path.join(d, "txn-checkpoint"))
+    p = open_partition(d, clean=True)
+    assert p.aborted_transactions(0, 10) == [AbortedTxn(1, 0, 2, 3)]
+    p.close()  # the open rewrote the file: a checkpoint again
+    assert os.path.exists(os.path.join(d, "txn-checkpoint"))
+    assert os.path.getsize(os.path.join(d, "00000000000000000000.txnindex")) == 34
