@@ -9,6 +9,7 @@ overrides the choice.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -100,3 +101,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                                                    "kafka_bootstrap"))
         ):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def checked_producers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run ``Producer.check()`` on every producer the test made, once the test is over
+    (use it with ``pytestmark = pytest.mark.usefixtures("checked_producers")``)."""
+    from eventlog.producer import Producer
+
+    made: list[weakref.ref[Producer]] = []
+    init = Producer.__init__
+
+    def recording_init(self: Producer, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(weakref.ref(self))  # weak: a test may garbage-collect its producer
+
+    monkeypatch.setattr(Producer, "__init__", recording_init)
+    yield
+    for ref in made:
+        producer = ref()
+        if producer is not None:
+            producer.check()

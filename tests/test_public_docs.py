@@ -27,13 +27,7 @@ LABELS = ("Cost:", "Thread safety:", "Raises:")
 # Remove a name when its methods are done; the list must end empty.
 NOT_YET_DOCUMENTED: frozenset[str] = frozenset(
     {
-        "DefaultPartitioner",
-        "DeliveryFuture",
-        "Producer",
-        "ProducerConfig",
-        "RoundRobinPartitioner",
         "TransactionalProducer",
-        "murmur2",
     }
 )
 

@@ -125,9 +125,9 @@ class _TxnState(_State):
                     self.queues[partition] = q
         return q
 
-    def retry_or_raise(self, q: _PartitionQueue, attempt: int) -> int:
+    def retry_or_raise(self, q: _PartitionQueue, attempt: int, count: int = 1) -> int:
         try:
-            return super().retry_or_raise(q, attempt)
+            return super().retry_or_raise(q, attempt, count)
         except StorageError as exc:  # retries ran out: the transaction cannot commit
             self.producer._abortable(exc)
             raise

@@ -27,6 +27,9 @@ from eventlog.partitioning import murmur2
 from eventlog.producer import DeliveryFuture, Producer
 from eventlog.testing import ManualClock
 
+# Every producer a test makes must pass Producer.check() once the test is over.
+pytestmark = pytest.mark.usefixtures("checked_producers")
+
 
 @pytest.fixture
 def log(clock: ManualClock):
