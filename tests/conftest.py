@@ -88,6 +88,8 @@ _slow_tests = (
     "test_log_directory.py::test_a_crash_at_any_step_of_create_or_delete",
     "test_consumer_threads.py::test_four_consumers_two_producers",
     "test_producer.py::test_four_threads_share_one_producer",
+    "test_sealed_damage.py::test_the_last_log_cut_inside_its_first_header",
+    "test_use_eventlog.py::test_installed_plugin_is_on_by_default",
 )
 
 

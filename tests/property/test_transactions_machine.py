@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import eventlog
+from budget import examples
 from eventlog.errors import InvalidTxnStateError, ProducerFencedError, TransactionAbortableError
 from eventlog.group import txn_coordinator
 from eventlog.group.txn_state import ProducerTxnState as S
@@ -138,5 +139,5 @@ class TransactionsMachine(RuleBasedStateMachine):
 
 
 TransactionsMachine.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=25, deadline=None)
+    max_examples=examples(40), stateful_step_count=25, deadline=None)
 test_transactions_machine = TransactionsMachine.TestCase

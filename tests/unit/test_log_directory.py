@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eventlog
+from budget import examples
 from crashsim import abandon  # tests/ is on sys.path (its conftest.py)
 from eventlog.broker import log_dir, registry
 from eventlog.broker.log_dir import deleting_prefix, lock_file, topics_file
@@ -202,7 +203,7 @@ def test_every_byte_flip_of_a_topics_file_opens_or_is_storage_error(tmp_path: Pa
             open_damaged(root, bytes(damaged))
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(st.data())
 def test_random_damage_to_a_topics_file_opens_or_is_storage_error(
     tmp_path_factory: pytest.TempPathFactory, data: st.DataObject

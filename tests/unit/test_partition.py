@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eventlog
+from budget import examples
 from eventlog.broker.partition import DataSignal, Partition
 from eventlog.config import TopicConfig
 from eventlog.errors import (
@@ -626,7 +627,7 @@ _headers = st.one_of(st.none(), st.lists(
     st.tuples(st.text(max_size=5), _key_or_none), min_size=1, max_size=3).map(tuple))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     records=st.lists(st.tuples(_key_or_none, _key_or_none, _headers,
                                st.integers(0, 2**62)), min_size=1, max_size=6),

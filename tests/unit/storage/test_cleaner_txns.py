@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.crashsim import abandon
 
 import eventlog
+from budget import examples
 from eventlog.broker.partition import Partition
 from eventlog.config import TopicConfig
 from eventlog.records import TopicPartition as TP
@@ -284,7 +285,7 @@ def _committed_view(p: Partition) -> dict[int, bytes]:
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_ops)
 def test_compaction_keeps_what_read_committed_readers_must_see(ops: list[tuple]) -> None:
     """Whatever the interleaving of transactions, aborts and cleanings: every key's
