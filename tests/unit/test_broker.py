@@ -3,7 +3,6 @@ and every bad input at the broker (each changing nothing)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -23,33 +22,9 @@ from eventlog.errors import (
 )
 from eventlog.records import TopicPartition
 from eventlog.storage.files import segment_file_name
-from eventlog.testing.clock import ManualClock
+from snapshots import snapshot
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(eventlog.__file__)))
-
-
-@pytest.fixture(params=["file", "memory"])
-def path(request, tmp_path) -> str | None:
-    return str(tmp_path / "data") if request.param == "file" else None
-
-
-@pytest.fixture
-def elog(path):
-    log = eventlog.open(path, clock=ManualClock())
-    yield log
-    log.close()
-
-
-def snapshot(path: str | None) -> dict[str, str]:
-    if path is None:
-        return {}
-    out = {}
-    for root, _dirs, names in os.walk(path):
-        for name in names:
-            full = os.path.join(root, name)
-            with open(full, "rb") as f:
-                out[os.path.relpath(full, path)] = hashlib.sha1(f.read()).hexdigest()
-    return out
 
 
 def run_python(code: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -3,7 +3,6 @@ truncate, delete, retention, time lookup, waiting, optimistic concurrency, bad i
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import threading
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 import eventlog
 from budget import examples
 from eventlog.broker.partition import DataSignal, Partition
+from eventlog.clock import SystemClock
 from eventlog.config import TopicConfig
 from eventlog.errors import (
     ClosedError,
@@ -30,33 +30,9 @@ from eventlog.records import Record
 from eventlog.storage import batch as codec
 from eventlog.storage.partition_log import PartitionLog
 from eventlog.testing.clock import ManualClock
+from snapshots import snapshot
 
 DAY_MS = 24 * 3600 * 1000
-
-
-@pytest.fixture(params=["file", "memory"])
-def path(request, tmp_path) -> str | None:
-    return str(tmp_path / "data") if request.param == "file" else None
-
-
-@pytest.fixture
-def elog(path, clock):
-    log = eventlog.open(path, clock=clock)
-    yield log
-    log.close()
-
-
-def snapshot(path: str | None) -> dict[str, str]:
-    """Every file under ``path`` with a digest of its bytes ({} in memory)."""
-    if path is None:
-        return {}
-    out = {}
-    for root, _dirs, names in os.walk(path):
-        for name in names:
-            full = os.path.join(root, name)
-            with open(full, "rb") as f:
-                out[os.path.relpath(full, path)] = hashlib.sha1(f.read()).hexdigest()
-    return out
 
 
 def records_for(start: int, n: int) -> list[tuple[bytes, bytes]]:
@@ -211,13 +187,25 @@ def test_offset_for_time_with_non_monotonic_timestamps(elog) -> None:
         p.offset_for_time(-1)
 
 
+class _SignallingSystemClock(SystemClock):
+    """The system clock, telling when a thread began to wait on a condition."""
+
+    def __init__(self) -> None:
+        self.waiting = threading.Event()
+
+    def wait(self, condition: threading.Condition, timeout_ms: float | None) -> bool:
+        self.waiting.set()  # the waiter holds the condition's lock: an append comes after
+        return super().wait(condition, timeout_ms)
+
+
 def test_wait_for_returns_when_another_thread_appends(path) -> None:
-    with eventlog.open(path) as elog:  # the system clock: a real wait
+    clock = _SignallingSystemClock()
+    with eventlog.open(path, clock=clock) as elog:  # the system clock: a real wait
         p = elog.create_topic("t").partition(0)
         p.append([(b"k", b"0")])
 
         def later() -> None:
-            time.sleep(0.05)
+            assert clock.waiting.wait(10), "wait_for never waited"
             p.append([(b"k", b"1")])
 
         thread = threading.Thread(target=later)
