@@ -97,6 +97,16 @@ WORKLOADS: tuple[Workload, ...] = (
         ],
     ),
     Workload(
+        "send_threads",
+        "one default send() per record into one partition from 1 thread, then from 4 "
+        "threads through one shared producer and with a producer each",
+        lambda: [
+            ev.send_threads(1),
+            ev.send_threads(4, shared=True),
+            ev.send_threads(4, shared=False),
+        ],
+    ),
+    Workload(
         "send_batch",
         "the producer's batch call, 1,000 records per call",
         lambda: [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "send",
     "send_batch",
     "send_default",
+    "send_threads",
 ]
 
 TOPIC = "bench"
@@ -180,7 +182,7 @@ def disk_bytes(folder: Path) -> int:
 
 def batch_count(partition: Any) -> int:
     """How many batches the partition's segments hold (a walk of the batch headers)."""
-    return sum(1 for segment in partition.log.segments for _ in segment.headers())
+    return sum(1 for segment in partition._log.segments for _ in segment.headers())
 
 
 def _send_default_records(log: Any, data: Dataset) -> tuple[Any, float]:
@@ -222,6 +224,62 @@ def send_default() -> Case:
         reference=True,
         note="log.producer() as given; send() per record, flush(); one partition; "
              "bytes: the closed data directory",
+    )
+
+
+def _time_threads(data: Dataset, threads: int, shared: bool) -> float:
+    """One default ``send()`` per record into one partition from ``threads`` threads,
+    each sending its share of the records, through one shared producer or a producer
+    each; then ``flush()``. The clock runs from when all threads are ready."""
+    with scratch_dir("eventlog") as folder:
+        log = open_log(folder)
+        try:
+            partition = log.create_topic(TOPIC, partitions=1).partition(0)
+            producers = [log.producer() for _ in range(1 if shared else threads)]
+            records = data.records
+            share = len(records) // threads
+            chunks = [records[i * share : len(records) if i == threads - 1 else (i + 1) * share]
+                      for i in range(threads)]
+            ready = threading.Barrier(threads + 1)
+            failures: list[BaseException] = []
+
+            def work(i: int) -> None:
+                send = producers[0 if shared else i].send
+                ready.wait()
+                try:
+                    for key, value in chunks[i]:
+                        send(TOPIC, value, key=key)
+                except BaseException as exc:  # reported by the timing thread below
+                    failures.append(exc)
+
+            workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+            for worker in workers:
+                worker.start()
+            ready.wait()
+            start = perf_counter()
+            for worker in workers:
+                worker.join()
+            for producer in producers:
+                producer.flush()
+            elapsed = perf_counter() - start
+            for producer in producers:
+                producer.close()
+            if failures:
+                raise failures[0]
+            _expect_end(partition, len(data))
+            return elapsed
+        finally:
+            log.close()
+
+
+def send_threads(threads: int, *, shared: bool = True) -> Case:
+    how = "" if threads == 1 else (", one shared producer" if shared else ", a producer each")
+    return Case(
+        f"eventlog Producer.send, {threads} thread{'s' if threads > 1 else ''}{how}",
+        run=_guarded(lambda data: _time_threads(data, threads, shared)),
+        reference=threads == 1,
+        note="default config; send() per record, the records split between the threads; "
+             "one partition",
     )
 
 

@@ -9,6 +9,7 @@ overrides the choice.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -87,6 +88,8 @@ _slow_tests = (
     "test_log_directory.py::test_a_crash_at_any_step_of_create_or_delete",
     "test_consumer_threads.py::test_four_consumers_two_producers",
     "test_producer.py::test_four_threads_share_one_producer",
+    "test_sealed_damage.py::test_the_last_log_cut_inside_its_first_header",
+    "test_use_eventlog.py::test_installed_plugin_is_on_by_default",
 )
 
 
@@ -100,3 +103,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                                                    "kafka_bootstrap"))
         ):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def checked_producers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run ``Producer.check()`` on every producer the test made, once the test is over
+    (use it with ``pytestmark = pytest.mark.usefixtures("checked_producers")``)."""
+    from eventlog.producer import Producer
+
+    made: list[weakref.ref[Producer]] = []
+    init = Producer.__init__
+
+    def recording_init(self: Producer, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(weakref.ref(self))  # weak: a test may garbage-collect its producer
+
+    monkeypatch.setattr(Producer, "__init__", recording_init)
+    yield
+    for ref in made:
+        producer = ref()
+        if producer is not None:
+            producer.check()

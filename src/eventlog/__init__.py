@@ -14,7 +14,6 @@ The public API is exactly ``__all__`` here, ``eventlog.errors`` and
 """
 
 from . import errors
-from .broker import EventLog, LogRecoveryReport, open
 from .broker.partition import Partition
 from .broker.topic import Topic
 from .clock import Clock, SystemClock
@@ -39,6 +38,7 @@ from .group.assignors import (
     RoundRobinAssignor,
     StickyAssignor,
 )
+from .log import EventLog, LogRecoveryReport, open
 from .partitioning import DefaultPartitioner, RoundRobinPartitioner, murmur2
 from .producer import DeliveryFuture, Producer, ProducerConfig
 from .records import (

@@ -31,9 +31,9 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .broker import EventLog
 from .consumer import Consumer
 from .errors import ClosedError, InvalidConfigError
+from .log import EventLog
 from .producer import BatchMetadata, DeliveryFuture, Producer
 from .records import ConsumerRecord, RecordMetadata, TopicPartition
 

@@ -28,10 +28,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from .broker import EventLog
 from .consumer import Consumer
 from .errors import InvalidConfigError
 from .group import OffsetAndMetadata
+from .log import EventLog
 from .producer import Producer
 from .records import ConsumerRecord, TopicPartition
 

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from .broker import EventLog
+from .broker import Broker as EventLog  # the broker layer; eventlog.EventLog subclasses it
 from .broker.partition import Partition
 from .errors import (
     ClosedError,
@@ -52,7 +52,14 @@ from .errors import (
 from .group.offsets import validate_offsets
 from .group.txn_coordinator import TransactionCoordinator, transaction_coordinator_for
 from .group.txn_state import ProducerTxnEvent, ProducerTxnState, next_producer_state
-from .producer import BatchMetadata, DeliveryFuture, Producer, _PartitionQueue, _State
+from .producer import (
+    BatchMetadata,
+    DeliveryFuture,
+    Producer,
+    _PartitionQueue,
+    _State,
+)
+from .producer.facade import register_transactional_class
 from .records import ConsumerGroupMetadata, TopicPartition
 from .storage.batch import attr_transactional
 
@@ -118,14 +125,15 @@ class _TxnState(_State):
                     self.queues[partition] = q
         return q
 
-    def retry_or_raise(self, q: _PartitionQueue, attempt: int) -> int:
+    def retry_or_raise(self, q: _PartitionQueue, attempt: int, count: int = 1) -> int:
         try:
-            return super().retry_or_raise(q, attempt)
+            return super().retry_or_raise(q, attempt, count)
         except StorageError as exc:  # retries ran out: the transaction cannot commit
             self.producer._abortable(exc)
             raise
 
 
+@register_transactional_class
 class TransactionalProducer(Producer):
     """A Producer with ``transactional_id``: see the module docstring."""
 

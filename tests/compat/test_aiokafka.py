@@ -238,3 +238,25 @@ def test_create_batch_and_send_batch(ak: Env) -> None:
         assert [len(r.value) for r in got[ak.module.TopicPartition(topic, 0)]] == [20_000]
 
     run(main())
+
+
+def test_default_partitioner_matches_aiokafkas() -> None:
+    """aiokafka.partitioner.DefaultPartitioner (which FastStream passes to every producer):
+    murmur2 of the key over all partitions, as the real one computes it."""
+    from eventlog.compat.aiokafka.partitioner import DefaultPartitioner
+
+    ours = DefaultPartitioner()
+    keys = [b"", b"a", b"user-1", b"\xff" * 17, bytes(range(200))]
+    expected = {b"": 681, b"a": 524, b"user-1": 828}  # what aiokafka 0.14 computes
+    for key, partition in expected.items():
+        assert ours(key, list(range(1000)), list(range(1000))) == partition
+    assert ours(None, [0, 1, 2], [2]) == 2  # keyless: an available partition
+    try:
+        from aiokafka.partitioner import DefaultPartitioner as Real
+    except ImportError:
+        return
+    real = Real()
+    for key in keys:
+        for n in (1, 3, 7, 1000):
+            parts = list(range(n))
+            assert ours(key, parts, parts) == real(key, parts, parts)

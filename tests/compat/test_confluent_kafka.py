@@ -457,3 +457,19 @@ def test_new_topic_takes_kafka_topic_configs(ck: Env) -> None:
     assert sorted(md.topics[topic].partitions) == [0, 1]
     if ck.log is not None:
         assert ck.log.topic(topic).config.retention_ms == 3_600_000
+
+
+def test_a_group_of_two_consumes_1000_records(ck: Env) -> None:
+    """Issue 12's 50 ms test (its time is measured by benchmarks/compat_group.py)."""
+    from group_of_two import group_of_two
+
+    topic = ck.topic()
+    create_topic(ck, topic, partitions=2)
+    got = group_of_two(ck.module, ck.bootstrap, topic, ck.group())
+    records = set(got[0]) | set(got[1])
+    assert len(records) == 1000
+    assert {p for p, _ in records} == {0, 1}
+    # every partition's offsets are contiguous from 0: nothing skipped
+    for p in (0, 1):
+        offsets = sorted(o for q, o in records if q == p)
+        assert offsets == list(range(len(offsets)))

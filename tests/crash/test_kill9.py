@@ -23,7 +23,7 @@ import time
 import pytest
 
 import eventlog
-from eventlog.broker.core import clean_shutdown_file
+from eventlog.broker.log_dir import clean_shutdown_file
 
 pytestmark = [
     pytest.mark.slow,

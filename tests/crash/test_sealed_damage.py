@@ -16,7 +16,7 @@ import pytest
 
 import eventlog
 from eventlog import TopicPartition
-from eventlog.broker.core import clean_shutdown_file
+from eventlog.broker.log_dir import clean_shutdown_file
 from eventlog.errors import CorruptLogError, EventLogError, StorageError
 from eventlog.storage import batch as codec
 from eventlog.storage.files import segment_file_name
@@ -40,7 +40,7 @@ def pristine(tmp_path_factory) -> str:
         p = log.create_topic("t", segment_bytes=600, index_interval_bytes=0).partition(0)
         for i in range(RECORDS):
             p.append([(b"k", value(i))])
-        assert [s.base_offset for s in p.log.segments] == [0, 5, 10, 15, 20, 25]
+        assert [s.base_offset for s in p._log.segments] == [0, 5, 10, 15, 20, 25]
     return path
 
 
@@ -221,7 +221,7 @@ def pristine_one_segment(tmp_path_factory) -> str:
         p = log.create_topic("t", index_interval_bytes=0).partition(0)
         for i in range(RECORDS):
             p.append([(b"k", value(i))])
-        assert len(p.log.segments) == 1
+        assert len(p._log.segments) == 1
     return path
 
 

@@ -17,7 +17,7 @@ import pytest
 
 import eventlog
 from crashsim import abandon  # tests/ is on sys.path (its conftest.py)
-from eventlog.broker.core import clean_shutdown_file
+from eventlog.broker.log_dir import clean_shutdown_file
 from eventlog.config import TopicConfig
 from eventlog.storage import batch as codec
 from eventlog.storage.files import segment_file_name
@@ -347,7 +347,7 @@ def test_torn_tail_through_eventlog_open(tmp_path) -> None:
             p.append([(key(p.end_offset + i), value(p.end_offset + i)) for i in range(n)])
         before_end = p.end_offset
         p.append([(key(before_end + i), value(before_end + i)) for i in range(3)])
-        segment = p.log.active_segment
+        segment = p._log.active_segment
         last_position = segment.find_position(before_end)
         last_size = segment.size - last_position
         log_name = segment_file_name(segment.base_offset, ".log")

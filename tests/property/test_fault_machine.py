@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import eventlog
+from budget import examples
 from eventlog.errors import StorageError
 from eventlog.testing import FaultyFiles, ManualClock
 
@@ -208,7 +209,7 @@ class FaultMachine(RuleBasedStateMachine):
 
 
 FaultMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("FAULT_MACHINE_EXAMPLES", "40")),
+    max_examples=int(os.environ.get("FAULT_MACHINE_EXAMPLES", examples(40))),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import eventlog
+from budget import examples
 from eventlog.errors import InvalidTxnStateError, ProducerFencedError, TransactionAbortableError
+from eventlog.group import txn_coordinator
 from eventlog.group.txn_state import ProducerTxnState as S
 from eventlog.records import TopicPartition as TP
 from eventlog.testing import ManualClock
@@ -111,7 +113,7 @@ class TransactionsMachine(RuleBasedStateMachine):
     @rule()
     def time_out(self) -> None:
         self.clock.advance(TIMEOUT_MS)
-        transactions = self.log.extensions.get("transactions")
+        transactions = self.log.existing_layer_state(txn_coordinator.coordinator_slot)
         if transactions is not None:
             transactions.expire()
         self.pending = [{}, {}]
@@ -137,5 +139,5 @@ class TransactionsMachine(RuleBasedStateMachine):
 
 
 TransactionsMachine.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=25, deadline=None)
+    max_examples=examples(40), stateful_step_count=25, deadline=None)
 test_transactions_machine = TransactionsMachine.TestCase

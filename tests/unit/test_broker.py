@@ -3,7 +3,6 @@ and every bad input at the broker (each changing nothing)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import textwrap
 import pytest
 
 import eventlog
-from eventlog.broker.core import clean_shutdown_file, lock_file, topics_file
+from eventlog.broker.log_dir import clean_shutdown_file, lock_file, topics_file
 from eventlog.errors import (
     ClosedError,
     InvalidConfigError,
@@ -23,33 +22,9 @@ from eventlog.errors import (
 )
 from eventlog.records import TopicPartition
 from eventlog.storage.files import segment_file_name
-from eventlog.testing.clock import ManualClock
+from snapshots import snapshot
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(eventlog.__file__)))
-
-
-@pytest.fixture(params=["file", "memory"])
-def path(request, tmp_path) -> str | None:
-    return str(tmp_path / "data") if request.param == "file" else None
-
-
-@pytest.fixture
-def elog(path):
-    log = eventlog.open(path, clock=ManualClock())
-    yield log
-    log.close()
-
-
-def snapshot(path: str | None) -> dict[str, str]:
-    if path is None:
-        return {}
-    out = {}
-    for root, _dirs, names in os.walk(path):
-        for name in names:
-            full = os.path.join(root, name)
-            with open(full, "rb") as f:
-                out[os.path.relpath(full, path)] = hashlib.sha1(f.read()).hexdigest()
-    return out
 
 
 def run_python(code: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -500,3 +475,77 @@ def test_a_new_directory_opens_clean(tmp_path) -> None:
     with eventlog.open(str(tmp_path / "fresh")) as elog:
         assert elog.recovery.clean is True
         assert elog.recovery.partitions == 0
+
+
+# --------------------------------------------------------------- what the layers above use
+
+
+class _Client:
+    def __init__(self) -> None:
+        self.changes = 0
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def topics_changed(self) -> None:
+        self.changes += 1
+
+
+def test_a_registered_client_hears_of_deleted_and_grown_topics_and_is_closed_first() -> None:
+    with eventlog.open(None) as log:
+        client = _Client()
+        log.register_client(client, on_topics_changed=client.topics_changed)
+        log.create_topic("a")
+        log.create_topic("b")
+        log.create_partitions("a", 3)
+        log.delete_topic("b")
+        assert client.changes == 2
+    assert client.closed
+
+
+def test_clients_are_held_weakly_with_their_hooks() -> None:
+    import gc
+    import weakref
+
+    with eventlog.open(None) as log:
+        client = _Client()
+        log.register_client(client, on_topics_changed=client.topics_changed)
+        gone = weakref.ref(client)
+        del client
+        gc.collect()
+        assert gone() is None  # the log kept neither the client nor its bound method
+        log.create_topic("a")
+        log.delete_topic("a")  # no hook left to call: nothing raises
+
+
+def test_a_layer_state_is_made_once_on_first_use_and_found_after() -> None:
+    from eventlog.broker import LayerState
+
+    made: list[object] = []
+    slot: LayerState[list[object]] = LayerState("test", lambda log: made.append(log) or made)
+    with eventlog.open(None) as log, eventlog.open(None) as other:
+        assert log.existing_layer_state(slot) is None  # asking does not make it
+        assert log.layer_state(slot) is made and log.layer_state(slot) is made
+        assert log.existing_layer_state(slot) is made and made == [log]
+        assert other.existing_layer_state(slot) is None  # per log
+
+
+def test_a_registered_maintenance_task_runs_on_the_maintenance_thread_until_close() -> None:
+    import threading
+
+    ran = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def task() -> None:
+        threads.append(threading.current_thread())
+        ran.set()
+
+    log = eventlog.open(None, flush_interval_ms=1)
+    log.register_maintenance(task)
+    assert ran.wait(30)
+    log.close()
+    runs = len(threads)
+    assert threads[0].name.startswith("eventlog-maintenance")
+    assert not threads[0].is_alive()  # close() joined it: the task runs no more
+    assert len(threads) == runs

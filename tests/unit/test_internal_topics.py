@@ -108,7 +108,7 @@ def test_internal_topics_reopen_as_internal(tmp_path: Path) -> None:
 def plant(log: eventlog.EventLog, key: bytes | None, value: bytes | None) -> int:
     """Append a record to __consumer_offsets below every public API (a foreign writer
     or a bug): a CRC-valid batch straight into the partition's storage log."""
-    storage = log.partition(offsets_topic, 0).log
+    storage = log.partition(offsets_topic, 0)._log
     base = storage.end_offset
     data = codec.encode_batch(base, [0], [key], [value], None)
     storage.append_encoded(data, codec.decode_header(data), now_ms=0)

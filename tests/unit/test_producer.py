@@ -27,6 +27,9 @@ from eventlog.partitioning import murmur2
 from eventlog.producer import DeliveryFuture, Producer
 from eventlog.testing import ManualClock
 
+# Every producer a test makes must pass Producer.check() once the test is over.
+pytestmark = pytest.mark.usefixtures("checked_producers")
+
 
 @pytest.fixture
 def log(clock: ManualClock):
@@ -207,7 +210,7 @@ def test_linger_holds_records_until_the_clock_moves(log, clock):
     assert [f.result(timeout=5).offset for f in futures] == [0, 1, 2]
     p = log.topic("t").partition(0)
     assert p.end_offset == 3
-    assert len(p.log.read(0, 10)) == 1  # one batch
+    assert len(p._log.read(0, 10)) == 1  # one batch
 
 
 def test_linger_flush_delivers_at_once(log):
@@ -240,7 +243,7 @@ def test_default_config_is_kafka_4s_linger_and_writes_full_batches(log):
     futures = [producer.send("t", b"v" * 100, key=b"key-%08d" % i) for i in range(1000)]
     producer.flush()
     assert [f.result().offset for f in futures] == list(range(1000))
-    batches = log.topic("t").partition(0).log.read(0, 10**6)
+    batches = log.topic("t").partition(0)._log.read(0, 10**6)
     # ~130 bytes a record (key, value, framing): a batch appended when the next record
     # would pass 16384 bytes holds ~126 records: 8 batches, not 1000.
     assert len(batches) == 8
@@ -512,7 +515,7 @@ def test_sequence_gap_raises_and_appends_nothing(log):
 def test_retry_after_storage_error_does_not_duplicate(log, monkeypatch):
     p = log.create_topic("t").partition(0)
     producer = log.producer(retry_backoff_ms=0)
-    real = p.log.append_encoded
+    real = p._log.append_encoded
     calls = {"n": 0}
 
     def flaky(data, header, *, now_ms):
@@ -522,7 +525,7 @@ def test_retry_after_storage_error_does_not_duplicate(log, monkeypatch):
             raise StorageError("simulated fsync failure after the write")
         return result
 
-    monkeypatch.setattr(p.log, "append_encoded", flaky)
+    monkeypatch.setattr(p._log, "append_encoded", flaky)
     md = producer.send("t", b"once").result()
     assert md.offset == 0
     assert p.end_offset == 1  # the retry was recognised as a duplicate
@@ -536,7 +539,7 @@ def test_storage_error_without_retries_fails_only_that_future(log, monkeypatch):
     def broken(data, header, *, now_ms):
         raise StorageError("disk full")
 
-    monkeypatch.setattr(p.log, "append_encoded", broken)
+    monkeypatch.setattr(p._log, "append_encoded", broken)
     fut = producer.send("t", b"lost")
     assert isinstance(fut.exception(), StorageError)
     monkeypatch.undo()

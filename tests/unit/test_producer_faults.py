@@ -14,6 +14,9 @@ from eventlog.broker.partition import Partition
 from eventlog.errors import EventLogError, InvalidRecordError, StorageError
 from eventlog.testing import ManualClock
 
+# Every producer a test makes must pass Producer.check() once the test is over.
+pytestmark = pytest.mark.usefixtures("checked_producers")
+
 BAD_TIMESTAMPS = [2**63, 2**64, -1, -(2**63), 1.5, "0", True, b"1"]
 
 
@@ -142,27 +145,45 @@ def test_a_failure_appending_one_by_one_fails_only_that_record(log, clock,
     there fails that record's future only."""
     producer = log.producer(linger_ms=5)
     real_columns = Partition.append_columns
-    real_record = Partition.append_record
-
-    def invalid_batch(self, *args, **kwargs):
-        raise InvalidRecordError("injected: one record is bad")
-
     calls: list[int] = []
 
-    def second_fails(self, *args, **kwargs):
-        calls.append(1)
+    def refuse_the_batch_and_fail_the_second_record(self, keys, *args, **kwargs):
+        if len(keys) > 1:
+            raise InvalidRecordError("injected: one record is bad")
+        calls.append(1)  # then each record comes alone, as a batch of one
         if len(calls) == 2:
             raise struct.error("injected")
-        return real_record(self, *args, **kwargs)
+        return real_columns(self, keys, *args, **kwargs)
 
-    monkeypatch.setattr(Partition, "append_columns", invalid_batch)
-    monkeypatch.setattr(Partition, "append_record", second_fails)
+    monkeypatch.setattr(Partition, "append_columns", refuse_the_batch_and_fail_the_second_record)
     futures = [producer.send("t", b"%d" % i) for i in range(3)]
     clock.advance(5)
     outcomes = [f.exception(timeout=30) for f in futures]
     assert outcomes[0] is None and outcomes[2] is None
     assert isinstance(outcomes[1], EventLogError)
     assert isinstance(outcomes[1].__cause__, struct.error)
+    assert [f.result().offset for f in (futures[0], futures[2])] == [0, 1]
+    assert calls == [1, 1, 1]
     monkeypatch.setattr(Partition, "append_columns", real_columns)
     producer.close()
     assert values(log) == [b"0", b"2"]
+
+
+@pytest.mark.parametrize("linger_ms", [0, 5])
+def test_a_transactional_batch_is_retried_after_a_storage_error(log, monkeypatch,
+                                                                linger_ms) -> None:
+    """The transactional producer's retry hook takes the record count of a batch, as the
+    producer's own does (it used to fail the retry of a batch with a TypeError)."""
+    producer = eventlog.Producer(log, transactional_id="tx", retry_backoff_ms=0,
+                                 linger_ms=linger_ms)
+    producer.init_transactions()
+    producer.begin_transaction()
+    calls = inject_once(monkeypatch, StorageError("disk full, once"))
+    batch = producer.send_batch("t", [(b"k", b"a"), (b"k", b"b")])
+    producer.commit_transaction()
+    assert calls == [1]
+    assert [md.offset for md in batch] == [0, 1]
+    assert producer.metrics()["record-retry-total"] == 2
+    producer.close()
+    assert values(log)[:2] == [b"a", b"b"]  # then the commit marker
+    assert log.partition("t", 0).end_offset == 3

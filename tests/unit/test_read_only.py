@@ -57,11 +57,11 @@ def test_the_reader_follows_appends_rolls_and_deleted_segments(writer) -> None:
             p.append([(b"k%d" % i, b"x" * 40)])
         assert rp.end_offset == 0  # nothing seen before a refresh (a poll)
         assert reader.refresh()
-        assert rp.end_offset == 200 and len(rp.log.segments) == len(p.log.segments) > 5
+        assert rp.end_offset == 200 and len(rp._log.segments) == len(p._log.segments) > 5
         assert [r.key for r in rp.read(0, 1000)] == [b"k%d" % i for i in range(200)]
         p.delete_before(150)
         reader.refresh()
-        assert rp.start_offset == 150 and len(rp.log.segments) == len(p.log.segments)
+        assert rp.start_offset == 150 and len(rp._log.segments) == len(p._log.segments)
         with pytest.raises(OffsetOutOfRangeError):
             rp.read(10)
         assert rp.read(150)[0].key == b"k150"
@@ -74,10 +74,10 @@ def test_the_reader_sees_only_the_published_end(writer) -> None:
     writer copied it and was killed before the store) stays invisible."""
     p = writer.create_topic("t").partition(0)
     p.append([(b"a", b"1")])
-    view = ReaderView.for_reader(p.log.directory)
+    view = ReaderView.for_reader(p._log.directory)
     assert view is not None and view.read().end_offset == 1
     view.close()
-    words = p.log._published
+    words = p._log._published
     p.append([(b"b", b"2")])
     words[1] = 1  # as if the writer had not published the second batch yet
     with _reader(writer) as reader:
@@ -286,7 +286,7 @@ def test_a_following_reader_indexes_as_the_writer_does(writer) -> None:
         for i in range(300):
             p.append([(b"k", b"v%d" % i)])
             reader.refresh()  # one batch per refresh, as a tailing consumer sees them
-        ours, theirs = rp.log.active_segment.index, p.log.active_segment.index
+        ours, theirs = rp._log.active_segment.index, p._log.active_segment.index
         assert len(theirs) > 10
         assert list(ours.offsets) == list(theirs.offsets)
         assert list(ours.positions) == list(theirs.positions)

@@ -1,6 +1,7 @@
-"""A read-only view of an event log that another process holds open for writing.
+"""The read-only broker: a view of an event log that another process holds open for writing.
 
-``eventlog.open(path, read_only=True)`` returns a :class:`ReadOnlyEventLog`: no
+``eventlog.open(path, read_only=True)`` returns a ReadOnlyEventLog (eventlog/log.py),
+this broker with the consumer conveniences: no
 lock is taken, no file is created, written or removed. Its topics come from
 ``topics.msgpack`` (read again when the file is replaced), its partitions are
 :class:`ReadOnlyPartition`s over storage's ``FollowedLog``, which follows the end
@@ -18,28 +19,29 @@ from __future__ import annotations
 import os
 import threading
 import time
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..config import TopicConfig
 from ..errors import InvalidConfigError, ReadOnlyLogError, StorageError
-from ..metrics.counters import MaintenanceCounters
 from ..storage.files import os_files
 from ..storage.follower import FollowedLog
 from ..storage.key_index import KeyIndex
-from .core import EventLog, _Options, _refuse_symlinks, topics_file
-from .partition import DataSignal, Partition
+from .core import Broker, recovery_report
+from .log_dir import LogDir, topics_file
+from .options import LogOptions
+from .partition import Partition
 from .topic import Topic
 
-__all__ = ["ReadOnlyEventLog", "ReadOnlyPartition"]
+__all__ = ["ReadOnlyBroker", "ReadOnlyPartition", "check_read_only_options", "refused"]
 
 poll_interval_ms = 0.5  # wait_for_data's sleep between two looks: bounds the added latency
 metadata_interval_ms = 100  # topics.msgpack is stat()ed at most this often by polls
 
 
-def _refused(what: str, path: str | None) -> ReadOnlyLogError:
+def refused(what: str, path: str | None) -> ReadOnlyLogError:
+    """The ReadOnlyLogError of a write to a read-only log."""
     return ReadOnlyLogError(
         f"cannot {what}: {path} was opened read-only (eventlog.open(..., read_only=True)); "
         "write through the process that holds it, or open it without read_only once "
@@ -53,7 +55,7 @@ class ReadOnlyPartition(Partition):
     last published end, as of the log's last refresh."""
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
-        raise _refused(f"write to {self.topic}-{self.index}", self._log.directory)
+        raise refused(f"write to {self.topic}-{self.index}", self._log.directory)
 
     append = append_batch = append_columns = append_record = append_internal = _refuse
     truncate_to = delete_before = roll = apply_retention = compact = flush = _refuse
@@ -91,12 +93,11 @@ class ReadOnlyPartition(Partition):
         return self._log.end_offset > offset
 
 
-class ReadOnlyEventLog(EventLog):
-    """An EventLog over a directory that another process writes (or none does).
+class ReadOnlyBroker(Broker):
+    """A Broker over a directory that another process writes (or none does).
 
-    Thread-safe. Reads, consumers (``assign``, and ``subscribe`` with a read-only
-    group view: see docs/consumers.md), ``list_groups`` and ``describe_group``
-    work; every write raises ReadOnlyLogError. ``close()`` only unmaps.
+    Thread-safe. Reads work; every write raises ReadOnlyLogError. ``close()`` only
+    unmaps. No maintenance thread: nothing is written here.
     """
 
     read_only = True
@@ -108,19 +109,12 @@ class ReadOnlyEventLog(EventLog):
         if not os.path.isdir(self.path):
             raise StorageError(f"cannot open {self.path} read-only: no such directory")
         self._topic_defaults = TopicConfig()
-        self._options = _Options("never", 1000, None, 300_000, False, 1)
+        self._options = LogOptions("never", 1000, None, 300_000, False, 1)
         self.files = os_files  # unused: a reader's few calls go to the OS directly
-        self.maintenance_counters = MaintenanceCounters()  # metrics(): none run here
-        self._lock = threading.RLock()
+        self._dir = LogDir(self.path)  # read from, never locked or written
+        self._init_registry()
         self._refresh_lock = threading.RLock()  # a client hook may ask for a topic
-        self._topics: dict[str, Topic] = {}
-        self._closed = False
-        self._lock_fds = ()
-        self._deleting: list[str] = []
-        self._data = DataSignal()
         self._woken = threading.Event()
-        self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
-        self.extensions: dict[str, Any] = {}
         self._meta_stamp: tuple[int, int, int] | None = None
         self._meta_checked = 0.0
         self._dirs: dict[str, tuple[int, ...]] = {}  # topic -> inodes of its directories
@@ -130,7 +124,7 @@ class ReadOnlyEventLog(EventLog):
             self._close_partitions()
             raise
         details = {p.topic_partition: p.recovery for p in self.partitions()}
-        self.recovery = self._report(True, details, started)
+        self.recovery = recovery_report(True, details, started)
 
     # ------------------------------------------------------------------ following
 
@@ -148,10 +142,10 @@ class ReadOnlyEventLog(EventLog):
         if stamp == self._meta_stamp:
             return False
         assert self.path is not None
-        _refuse_symlinks(self.path, [topics_file])
-        meta = self._read_metadata()
-        _refuse_symlinks(self.path, [f"{name}-{i}" for name, count, _ in meta.topics
-                                     for i in range(count)])
+        self._dir.refuse_symlinks([topics_file])
+        meta = self._dir.read_metadata()
+        self._dir.refuse_symlinks([f"{name}-{i}" for name, count, _ in meta.topics
+                                   for i in range(count)])
         changed = self._apply_metadata(meta.topics)
         self._meta_stamp = stamp if self._complete(meta.topics) else None
         if changed:
@@ -185,7 +179,7 @@ class ReadOnlyEventLog(EventLog):
                 if topic is None:
                     self._topics[name] = Topic(name, config, opened)
                 else:
-                    topic._extend(opened)
+                    topic.add_partitions(opened)
                 self._dirs[name] = inodes[: self._topics[name].num_partitions]
                 changed = True
         return changed
@@ -230,8 +224,7 @@ class ReadOnlyEventLog(EventLog):
                 if not p.closed and p.refresh():  # type: ignore[attr-defined]
                     changed = True
             if changed:
-                with self._data.cond:
-                    self._data.version += 1
+                self._data.bump()
         return changed
 
     # ------------------------------------------------------------------ reading
@@ -244,7 +237,7 @@ class ReadOnlyEventLog(EventLog):
         return super().topic(name)
 
     def topic_for_produce(self, name: str) -> Topic:
-        raise _refused(f"produce to {name!r}", self.path)
+        raise refused(f"produce to {name!r}", self.path)
 
     def topics(self, *, include_internal: bool = False) -> list[str]:
         self._ensure_open()
@@ -273,35 +266,35 @@ class ReadOnlyEventLog(EventLog):
         return self._data.version != version
 
     def wake_waiters(self) -> None:
-        with self._data.cond:
-            self._data.version += 1
+        """Wake every thread polling in ``wait_for_data``."""
+        self._data.bump()
         self._woken.set()
+
+    def register_maintenance(self, task: Any) -> None:
+        """Nothing: a read-only view runs no maintenance (its writer does)."""
 
     # ------------------------------------------------------------------ refused
 
     def create_topic(self, name: str, *args: Any, **kwargs: Any) -> Topic:
-        raise _refused(f"create topic {name!r}", self.path)
+        raise refused(f"create topic {name!r}", self.path)
 
     def create_internal_topic(self, name: str, partitions: int, **config: Any) -> Topic:
-        raise _refused(f"create topic {name!r}", self.path)
+        raise refused(f"create topic {name!r}", self.path)
 
     def delete_topic(self, name: str) -> None:
-        raise _refused(f"delete topic {name!r}", self.path)
+        raise refused(f"delete topic {name!r}", self.path)
 
     def create_partitions(self, name: str, total: int) -> Topic:
-        raise _refused(f"add partitions to {name!r}", self.path)
-
-    def producer(self, **config: Any) -> Any:
-        raise _refused("create a producer", self.path)
+        raise refused(f"add partitions to {name!r}", self.path)
 
     def run_retention(self, now_ms: int | None = None) -> int:
-        raise _refused("run retention", self.path)
+        raise refused("run retention", self.path)
 
     def run_compaction(self, now_ms: int | None = None) -> int:
-        raise _refused("run compaction", self.path)
+        raise refused("run compaction", self.path)
 
     def flush(self) -> None:
-        raise _refused("flush", self.path)
+        raise refused("flush", self.path)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -326,8 +319,10 @@ class ReadOnlyEventLog(EventLog):
         return f"ReadOnlyEventLog({self.path}, {state})"
 
 
-def open_read_only(path: Any, *, clock: Clock | None, options: Mapping[str, Any]) -> EventLog:
-    """``eventlog.open(path, read_only=True, ...)``: only ``clock`` applies to a reader."""
+
+def check_read_only_options(path: Any, options: Mapping[str, Any]) -> None:
+    """What ``eventlog.open(path, read_only=True, ...)`` refuses: no path, or any writer
+    option (``options``: name -> whether it was given); only ``clock`` applies."""
     if path is None:
         raise StorageError("read_only=True needs a data directory: an in-memory log "
                            "has no other process to read it from")
@@ -337,6 +332,5 @@ def open_read_only(path: Any, *, clock: Clock | None, options: Mapping[str, Any]
             f"{', '.join(given)} cannot be set on a read-only log (they configure the "
             "writer); open it without them"
         )
-    return ReadOnlyEventLog(path, clock=clock)
 
 

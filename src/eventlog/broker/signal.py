@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 
@@ -14,27 +15,34 @@ class DataSignal:
     """A counter that every append bumps, and a condition notified only while someone
     waits. One per EventLog, shared by its partitions.
 
-    ``bump()`` increments under the condition's lock: appends to two partitions run
-    in parallel, and an unlocked ``version += 1`` could lose one of the increments
-    (both read the same value) or move the counter back (a stale write after a
-    newer one), so a waiter that compared with the value it read could sleep
-    through an append until its timeout.
+    Each bump stores a number no bump stored before (``next(counter)``, atomic), so a
+    waiter that compares ``version`` with the value it read sees every later append.
+    An unlocked ``version += 1`` did not: appends to two partitions could both read n
+    and store n + 1, or a stale store could move the counter back to a value a waiter
+    had read, and the waiter then slept through an append until its timeout. The
+    value may move back (a bump that took n stores it after one that took n + 1);
+    only inequality means anything.
     """
 
-    __slots__ = ("cond", "version", "waiters")
+    __slots__ = ("cond", "counter", "version", "waiters")
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
+        self.counter = itertools.count(1)
         self.version = 0
         self.waiters = 0
 
     def bump(self) -> None:
-        """Count one append and wake the waiters, if any. Thread-safe. O(1): one
-        uncontended lock."""
+        """Count one append and wake the waiters, if any. Thread-safe. O(1): no lock
+        unless someone waits."""
+        self.version = next(self.counter)
+        if self.waiters:
+            self.notify()
+
+    def notify(self) -> None:
+        """Wake every waiter."""
         with self.cond:
-            self.version += 1
-            if self.waiters:
-                self.cond.notify_all()
+            self.cond.notify_all()
 
     def wait(self, version: int, timeout_ms: float | None, clock: Clock,
              closed: Callable[[], bool]) -> bool:

@@ -70,7 +70,12 @@ class Topic:
         return len(self.partitions)
 
     def partition(self, index: int) -> Partition:
-        """Partition number ``index``; UnknownPartitionError if there is none."""
+        """Partition number ``index``; UnknownPartitionError if there is none.
+
+        Cost: O(1).
+        Thread safety: any thread.
+        Raises: UnknownPartitionError if there is none.
+        """
         if type(index) is not int or not 0 <= index < len(self.partitions):
             raise UnknownPartitionError(
                 f"topic {self.name!r} has {len(self.partitions)} partition(s) "
@@ -83,6 +88,10 @@ class Topic:
         log start offset to its log end offset when its turn starts (see
         ``Partition.iter``), as ConsumerRecords whose key and value are the stored bytes.
         Lazy; ``batch_records`` records are read at a time.
+
+        Cost: O(records), ``batch_records`` per read; lazy.
+        Thread safety: any thread; lock-free.
+        Raises: OffsetOutOfRangeError if retention removes the records ahead, ClosedError.
         """
         timestamp_type = (
             TimestampType.LOG_APPEND_TIME if self.config.log_append_time
@@ -96,7 +105,20 @@ class Topic:
                     r.key, r.value, r.headers,
                 )
 
-    def _extend(self, partitions: Sequence[Partition]) -> None:
+    def add_partitions(self, partitions: Sequence[Partition]) -> None:
+        """Append ``partitions`` (the next indexes) to the topic: the broker's step of
+        ``EventLog.create_partitions``, after it made them. Not for applications.
+
+        Cost: O(partitions) (the tuple is replaced, so a reader never sees it change).
+        Thread safety: call under the broker's lock; readers need none.
+        Raises: InvalidConfigError if a partition is not the next index of this topic.
+        """
+        for i, p in enumerate(partitions, start=len(self.partitions)):
+            if p.topic != self.name or p.index != i:
+                raise InvalidConfigError(
+                    f"partition {p.topic}-{p.index} cannot be added to topic {self.name!r} as "
+                    f"its partition {i}"
+                )
         self.partitions = self.partitions + tuple(partitions)
 
     def __repr__(self) -> str:

@@ -81,7 +81,7 @@ def run_verify(args: argparse.Namespace) -> int:
         problems: list[dict[str, Any]] = []
         batches = 0
         for p in parts:
-            report = verifier.verify_log(p.log, progress=progress.advance)
+            report = p.verify(progress=progress.advance)
             batches += report.batches
             problems.extend({"partition": f"{p.topic}-{p.index}", **d._asdict()}
                             for d in report.damage)

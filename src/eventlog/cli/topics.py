@@ -103,7 +103,7 @@ def run_describe(args: argparse.Namespace) -> int:
             summary["partition_detail"] = [
                 {"partition": p.index, "start_offset": p.start_offset,
                  "end_offset": p.end_offset, "size_bytes": p.size_bytes,
-                 "segments": len(p.log.segments)}
+                 "segments": p.segment_count}
                 for p in log.topic(name).partitions
             ]
             out.append(summary)

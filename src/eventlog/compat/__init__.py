@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..broker import EventLog
+from ..log import EventLog
 
 __all__ = ["SCHEME", "get_default", "register", "resolve_log", "set_default", "unregister"]
 

@@ -57,6 +57,9 @@ class LagHistory:
             return list(self._samples.get(group_id, ()))
 
 
+shutdown_poll_s = 0.05
+
+
 class ConsoleServer:
     """The console over ``log`` at ``url`` until ``close()``. A context manager.
 
@@ -80,7 +83,10 @@ class ConsoleServer:
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self._stop = threading.Event()
+        # serve_forever notices shutdown() once per poll interval: 0.5 s by default,
+        # which every close() (and so every test of the console) would wait out.
         self._threads = [threading.Thread(target=self._httpd.serve_forever,
+                                          kwargs={"poll_interval": shutdown_poll_s},
                                           name="eventlog-console", daemon=True)]
         if sample_interval_s is not None:
             self._threads.append(threading.Thread(

@@ -57,7 +57,7 @@ def topic_rows(log: Any, *, include_internal: bool = True) -> list[TopicRow]:
             continue
         parts = tuple(
             PartitionRow(p.index, p.start_offset, p.end_offset, p.size_bytes,
-                         len(p.log.segments))
+                         p.segment_count)
             for p in topic.partitions if not p.closed
         )
         config = _config_dict(topic.config)

@@ -39,7 +39,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from ..broker import EventLog
+from ..broker import Broker as EventLog  # the broker layer; eventlog.EventLog subclasses it
 from ..errors import ClosedError, GroupError, InvalidConfigError
 from ..group.assignors import Assignor, rebalance_protocol, resolve_assignors
 from ..group.coordinator import GroupCoordinator, coordinator_for

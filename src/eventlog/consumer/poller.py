@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ..group.txn_coordinator import existing_transaction_coordinator
 from ..records import ConsumerRecord
 from .commits import Committer
 from .config import ConsumerConfig
@@ -58,7 +59,7 @@ class Poller:
         if self._committer.due(now):
             membership.auto_commit()
         if self._read_committed:
-            transactions = log.extensions.get("transactions")
+            transactions = existing_transaction_coordinator(log)
             if transactions is not None:  # transactions past their timeout hold the LSO
                 transactions.expire()
         out: list[Chunk] = []

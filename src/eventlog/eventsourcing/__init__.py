@@ -27,8 +27,8 @@ from typing import Any
 from eventsourcing.persistence import InfrastructureFactory as _InfrastructureFactory
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
-from ..broker import EventLog
-from ..broker import open as _open_log
+from ..log import EventLog
+from ..log import open as _open_log
 from .recorders import (
     EventLogAggregateRecorder,
     EventLogApplicationRecorder,

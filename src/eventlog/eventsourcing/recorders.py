@@ -40,7 +40,6 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 
-from ..broker import EventLog
 from ..broker.partition import Partition
 from ..errors import (
     ClosedError,
@@ -49,6 +48,7 @@ from ..errors import (
     TopicExistsError,
     UnknownTopicError,
 )
+from ..log import EventLog
 
 __all__ = [
     "EventLogAggregateRecorder",

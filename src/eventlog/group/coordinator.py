@@ -64,6 +64,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..broker.core import Broker, LayerState
 from ..errors import (
     FencedInstanceIdError,
     IllegalGenerationError,
@@ -94,7 +95,9 @@ __all__ = [
     "list_groups",
 ]
 
-extension_key = "groups"  # where the coordinator lives in log.extensions
+# The log's GroupCoordinator, made on first use (coordinator_for).
+coordinator_slot: LayerState[GroupCoordinator] = LayerState(
+    "group coordinator", lambda log: GroupCoordinator(log))
 group_min_session_timeout_ms_default = 6_000  # Kafka's group.min.session.timeout.ms
 group_max_session_timeout_ms_default = 1_800_000  # Kafka's group.max.session.timeout.ms
 # Kafka's broker default is 3000: the first join of an empty group waits that long for
@@ -103,7 +106,6 @@ group_max_session_timeout_ms_default = 1_800_000  # Kafka's group.max.session.ti
 group_initial_rebalance_delay_ms_default = 0
 protocol_type = "consumer"
 
-_create_lock = threading.Lock()
 
 
 # ---------------------------------------------------------------------------------------
@@ -155,28 +157,21 @@ class GroupListing:
 # ---------------------------------------------------------------------------------------
 
 
-def coordinator_for(log: Any) -> GroupCoordinator:
+def coordinator_for(log: Broker) -> GroupCoordinator:
     """The log's GroupCoordinator, created on first use. Thread-safe. O(1) after that.
 
     Creating it creates the ``__consumer_offsets`` topic if needed and loads the
     committed offsets from it. Raises ClosedError if the log is closed.
     """
-    coordinator = log.extensions.get(extension_key)
-    if coordinator is None:
-        with _create_lock:
-            coordinator = log.extensions.get(extension_key)
-            if coordinator is None:
-                coordinator = GroupCoordinator(log)
-                log.extensions[extension_key] = coordinator
-    return coordinator
+    return log.layer_state(coordinator_slot)
 
 
-def list_groups(log: Any) -> list[GroupListing]:
+def list_groups(log: Broker) -> list[GroupListing]:
     """Every group with members or committed offsets, sorted by id. Thread-safe."""
     return coordinator_for(log).list_groups()
 
 
-def describe_group(log: Any, group_id: str) -> GroupDescription:
+def describe_group(log: Broker, group_id: str) -> GroupDescription:
     """State, generation, members and per-partition lag of ``group_id``. Thread-safe.
 
     An unknown group is described as Dead with no members (as Kafka does).
@@ -184,7 +179,7 @@ def describe_group(log: Any, group_id: str) -> GroupDescription:
     return coordinator_for(log).describe_group(group_id)
 
 
-def delete_group(log: Any, group_id: str) -> None:
+def delete_group(log: Broker, group_id: str) -> None:
     """Delete an empty group and its committed offsets. Thread-safe.
 
     Raises IllegalStateError if the group has members (Kafka's NON_EMPTY_GROUP):
@@ -220,7 +215,7 @@ class GroupCoordinator:
 
     def __init__(
         self,
-        log: Any,
+        log: Broker,
         *,
         initial_rebalance_delay_ms: int = group_initial_rebalance_delay_ms_default,
         min_session_timeout_ms: int = group_min_session_timeout_ms_default,

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 import msgpack
 
+from ..broker.core import Broker
 from ..errors import (
     CorruptLogError,
     InvalidConfigError,
@@ -140,7 +141,7 @@ class OffsetStore:
     Reads are dict lookups; a commit is one append of one batch.
     """
 
-    def __init__(self, log: Any) -> None:
+    def __init__(self, log: Broker) -> None:
         self._log = log
         self._offsets: dict[str, dict[TopicPartition, CommittedOffset]] = {}
         self._loaded = False

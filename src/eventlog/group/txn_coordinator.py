@@ -46,6 +46,7 @@ from typing import Any
 
 import msgpack
 
+from ..broker.core import Broker, LayerState
 from ..broker.partition import Partition
 from ..errors import (
     CorruptLogError,
@@ -73,34 +74,36 @@ _log = logging.getLogger("eventlog.transactions")
 
 txn_state_topic = "__transaction_state"
 txn_state_segment_bytes = 100 * 1024 * 1024  # Kafka's transaction.state.log.segment.bytes
-extension_key = "transactions"
 producer_id_base = 1 << 48  # transactional ids' producer ids: never an idempotent one's
 epoch_max = 32767
 transaction_max_timeout_ms = 900_000  # Kafka's transaction.max.timeout.ms
 record_format = 0
-_create_lock = threading.Lock()
 _S = TxnState
 
 
-def transaction_coordinator_for(log: Any) -> TransactionCoordinator:
+def transaction_coordinator_for(log: Broker) -> TransactionCoordinator:
     """The log's TransactionCoordinator, created (and recovered) on first use."""
-    coordinator = log.extensions.get(extension_key)
-    if coordinator is None:
-        with _create_lock:
-            coordinator = log.extensions.get(extension_key)
-            if coordinator is None:
-                coordinator = TransactionCoordinator(log)
-                log.extensions[extension_key] = coordinator
+    return log.layer_state(coordinator_slot)
+
+
+def _new_coordinator(log: Broker) -> TransactionCoordinator:
+    coordinator = TransactionCoordinator(log)
+    log.register_maintenance(coordinator.expire)  # abort transactions past their timeout
     return coordinator
 
 
-def existing_transaction_coordinator(log: Any) -> TransactionCoordinator | None:
+# The log's TransactionCoordinator, made (and recovered) on first use.
+coordinator_slot: LayerState[TransactionCoordinator] = LayerState(
+    "transaction coordinator", lambda log: _new_coordinator(log))
+
+
+def existing_transaction_coordinator(log: Broker) -> TransactionCoordinator | None:
     """The log's TransactionCoordinator if something already created it, else None
     (creating one creates ``__transaction_state``: readers must not)."""
-    return log.extensions.get(extension_key)
+    return log.existing_layer_state(coordinator_slot)
 
 
-def recover_if_needed(log: Any) -> None:
+def recover_if_needed(log: Broker) -> None:
     """Called by ``EventLog`` at open: complete or abort what a crash left open."""
     if txn_state_topic in log.topic_map or any(
             p.open_transactions() for p in log.partitions()):
@@ -165,7 +168,7 @@ class _Txn:
 class TransactionCoordinator:
     """See the module docstring. Get it with :func:`transaction_coordinator_for`."""
 
-    def __init__(self, log: Any) -> None:
+    def __init__(self, log: Broker) -> None:
         self._log = log
         self._clock = log.clock
         self._lock = threading.RLock()

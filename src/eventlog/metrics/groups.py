@@ -6,19 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..group.coordinator import extension_key
+from ..broker.core import Broker
+from ..group.coordinator import coordinator_slot
 from ..group.offsets import offsets_topic
 
 __all__ = ["describe_groups"]
 
 
-def describe_groups(log: Any) -> list[Any]:
+def describe_groups(log: Broker) -> list[Any]:
     """GroupDescription of every group, sorted by id. O(groups x partitions).
 
     A log on which no group was ever used has none: it is answered without creating
     the group coordinator, which would create the ``__consumer_offsets`` topic (what
     only looks must not write)."""
-    if (extension_key not in log.extensions
+    if (log.existing_layer_state(coordinator_slot) is None
             and offsets_topic not in log.topics(include_internal=True)):
         return []
     return [log.describe_group(g.group_id) for g in log.list_groups()]

@@ -10,6 +10,8 @@ the protocol types come from kio). See docs/server.md.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,7 +43,26 @@ def serve(log: Any, host: str = "127.0.0.1", port: int = 0, **options: Any) -> S
       OSError if the address cannot be bound, InvalidConfigError for bad options.
     """
     try:
+        _import_kio_without_hypothesis()
         from .server import Server
     except ImportError as exc:
         raise ImportError(f"{install_hint} ({exc})") from exc
     return Server(log, host, port, **options)
+
+
+def _import_kio_without_hypothesis() -> None:
+    """Import kio's types with hypothesis hidden, unless the process imported it already.
+
+    kio registers a hypothesis strategy for each of its types whenever it can import
+    hypothesis, which made the first ``serve()`` of a process (and ``eventlog serve``)
+    0.5-1.5 s slower wherever hypothesis is installed; the server never uses those
+    strategies. A process that imported hypothesis first (a test run) keeps them.
+    """
+    if "hypothesis" in sys.modules or "kio.static" in sys.modules:
+        return
+    sys.modules["hypothesis"] = None  # type: ignore[assignment]  # import -> ImportError
+    try:
+        importlib.import_module("kio.static.primitive")
+    finally:
+        if "hypothesis" in sys.modules and sys.modules["hypothesis"] is None:
+            del sys.modules["hypothesis"]

@@ -8,9 +8,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from ..broker import EventLog
 from ..consumer import Consumer
 from ..errors import EventLogTimeoutError, InvalidConfigError
+from ..log import EventLog
 from ..records import ConsumerRecord, TimestampType
 from .clock import ManualClock
 

@@ -12,8 +12,8 @@ from types import ModuleType
 from typing import Any
 
 from .. import compat
-from ..broker import EventLog
-from ..broker import open as open_log
+from ..log import EventLog
+from ..log import open as open_log
 from .clock import ManualClock
 
 __all__ = ["KafkaClients", "use_eventlog"]
@@ -30,6 +30,24 @@ MODULES = {
     "aiokafka": "eventlog.compat.aiokafka",
     "aiokafka.errors": "eventlog.compat.aiokafka.errors",
     "aiokafka.structs": "eventlog.compat.aiokafka.structs",
+    "aiokafka.abc": "eventlog.compat.aiokafka.abc",
+    "aiokafka.admin": "eventlog.compat.aiokafka.admin",
+    "aiokafka.admin.client": "eventlog.compat.aiokafka.admin.client",
+    "aiokafka.consumer": "eventlog.compat.aiokafka.consumer",
+    "aiokafka.consumer.consumer": "eventlog.compat.aiokafka.consumer.consumer",
+    "aiokafka.producer": "eventlog.compat.aiokafka.producer",
+    "aiokafka.producer.producer": "eventlog.compat.aiokafka.producer.producer",
+    "aiokafka.partitioner": "eventlog.compat.aiokafka.partitioner",
+    "aiokafka.coordinator": "eventlog.compat.aiokafka.coordinator",
+    "aiokafka.coordinator.assignors": "eventlog.compat.aiokafka.coordinator.assignors",
+    "aiokafka.coordinator.assignors.abstract":
+        "eventlog.compat.aiokafka.coordinator.assignors.abstract",
+    "aiokafka.coordinator.assignors.range":
+        "eventlog.compat.aiokafka.coordinator.assignors.range",
+    "aiokafka.coordinator.assignors.roundrobin":
+        "eventlog.compat.aiokafka.coordinator.assignors.roundrobin",
+    "aiokafka.coordinator.assignors.sticky":
+        "eventlog.compat.aiokafka.coordinator.assignors.sticky",
 }
 _ROOTS = tuple(sorted({name.split(".")[0] for name in MODULES}))
 _swap_lock = threading.RLock()
@@ -59,7 +77,9 @@ def _owned(name: str) -> bool:
 def use_eventlog(log: EventLog | None = None) -> Iterator[KafkaClients]:
     """Inside the block, ``import confluent_kafka`` (with ``.admin``, ``.serialization``),
     ``import kafka`` (with ``.admin``, ``.errors``, ``.structs``) and ``import aiokafka``
-    (with ``.errors``, ``.structs``) give eventlog's modules,
+    (with ``.errors``, ``.structs``, ``.abc``, ``.admin``, ``.partitioner``, the
+    ``.coordinator.assignors`` classes and ``.producer``/``.consumer``) give eventlog's
+    modules,
     in every thread, and every client whatever its bootstrap servers uses ``log``.
 
     ``log=None`` opens an in-memory log (ManualClock, ``auto_create_topics=True``) and

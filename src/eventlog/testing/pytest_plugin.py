@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from ..broker import EventLog
-from ..broker import open as open_log
+from ..log import EventLog
+from ..log import open as open_log
 from .clock import ManualClock
 from .kafka import KafkaClients, use_eventlog
 

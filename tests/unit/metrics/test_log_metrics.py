@@ -27,7 +27,7 @@ def test_sizes_segments_and_offsets_per_partition_and_in_total(tmp_path):
         p0 = m["partitions"][TopicPartition("t", 0)]
         p1 = m["partitions"][TopicPartition("t", 1)]
         assert p0["log-size"] == part.size_bytes
-        assert p0["num-log-segments"] == len(part.log.segments) > 1
+        assert p0["num-log-segments"] == len(part._log.segments) > 1
         assert (p0["log-start-offset"], p0["log-end-offset"]) == (0, 50)
         assert p1 == {"log-size": 0, "num-log-segments": 1, "log-start-offset": 0,
                       "log-end-offset": 0}
@@ -70,7 +70,7 @@ def test_recovery_after_a_crash_is_reported(tmp_path):
     log.topic("t").partition(0).append([(None, b"v")])
     log.topic("t").partition(0).flush()
     # a crash: no clean close (release the lock as the dying process would)
-    log._release_directory()
+    log._dir.release()
     with eventlog.open(tmp_path) as again:
         m = again.metrics()
     assert m["recovery-clean-shutdown"] == 0

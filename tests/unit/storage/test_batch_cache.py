@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eventlog
+from budget import examples
 from eventlog.storage import batch as codec
 from eventlog.storage.batch_cache import BatchCache
 from eventlog.storage.segment import Segment
@@ -223,7 +224,7 @@ def test_reopen_starts_with_an_empty_cache(tmp_path) -> None:
         assert point(p, 155).value == b"z155"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 40), min_size=1, max_size=12),
     reads=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 60)), max_size=40),

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.crashsim import abandon
 
 import eventlog
+from budget import examples
 from eventlog.broker.partition import Partition
 from eventlog.config import TopicConfig
 from eventlog.records import TopicPartition as TP
@@ -235,7 +236,7 @@ def test_compaction_of_aborted_data_survives_kill_and_reopen(tmp_path: Path) -> 
     index_files = {n: Path(d, n).read_bytes() for n in os.listdir(d) if n.endswith(".txnindex")}
     compact(p, clock)
     assert 3 not in {o for o, _k, _m in contents(p)}
-    abandon(p.log)
+    abandon(p._log)
     for name, data in index_files.items():  # as if killed before the index was rewritten
         Path(d, name).write_bytes(data)
     p = open_partition(d, clock)
@@ -284,7 +285,7 @@ def _committed_view(p: Partition) -> dict[int, bytes]:
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_ops)
 def test_compaction_keeps_what_read_committed_readers_must_see(ops: list[tuple]) -> None:
     """Whatever the interleaving of transactions, aborts and cleanings: every key's
@@ -338,7 +339,7 @@ def test_compaction_keeps_what_read_committed_readers_must_see(ops: list[tuple])
     for advance in (0, 0, HORIZON_MS):
         clock.advance(advance)
         cleaning()
-    active = p.log.active_segment.base_offset
+    active = p._log.active_segment.base_offset
     for header, cols in p.read_batches(p.start_offset, 10_000):
         if not header.attributes & codec.attr_control:
             for offset, key in zip(cols.offsets, cols.keys):

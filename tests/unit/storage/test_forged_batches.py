@@ -111,7 +111,7 @@ def test_a_consumer_sees_corrupt_log_error_not_a_reset(tmp_path) -> None:
     with eventlog.open(str(tmp_path / "data")) as log:
         p = log.create_topic("t").partition(0)
         p.append([(b"a", b"1"), (b"b", b"2")])
-        p.log.append_encoded(forge(2, packb([0, b"k", b"v"]) + b"\x00"),
+        p._log.append_encoded(forge(2, packb([0, b"k", b"v"]) + b"\x00"),
                              codec.decode_header(forge(2, packb([0, b"k", b"v"]) + b"\x00")),
                              now_ms=0)
         consumer = log.consumer(auto_offset_reset="earliest")

@@ -62,7 +62,7 @@ def test_sealed_segments_reopen_their_index_files_when_truncated(tmp_path):
         p = log.create_topic("t", segment_bytes=20_000, index_interval_bytes=100).partition(0)
         for i in range(40):
             p.append([(b"k", b"%04d" % i * 500)])
-        assert len(p.log.segments) > 3
+        assert len(p._log.segments) > 3
         p.truncate_to(5)
         p.check()
         p.append([(b"k", b"after")])

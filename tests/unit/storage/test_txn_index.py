@@ -122,7 +122,7 @@ def test_state_survives_clean_reopen_and_crash(tmp_path: Path) -> None:
     send(p, 3, 1)                                  # 5: open at the crash
     send(p, 4, 1)                                  # 6
     p.write_marker(4, 0, commit=False)             # 7
-    abandon(p.log)
+    abandon(p._log)
     os.remove(os.path.join(d, "00000000000000000000.txnindex"))  # as if the write was lost
     p = open_partition(d)
     assert p.open_transactions() == {3: 5}
@@ -141,7 +141,7 @@ def test_crash_without_checkpoint_scans_from_the_start(tmp_path: Path) -> None:
     send(p, 1, 3)
     p.write_marker(1, 0, commit=False)
     send(p, 2, 1)
-    abandon(p.log)
+    abandon(p._log)
     p = open_partition(d)
     assert p.open_transactions() == {2: 4}
     assert p.aborted_transactions(0, 10) == [AbortedTxn(1, 0, 3, 4)]

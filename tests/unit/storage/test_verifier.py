@@ -20,12 +20,12 @@ def _log(path, **config):
 
 def _problems(path) -> list[str]:
     with eventlog.open(path, read_only=True) as reader:
-        return [d.problem for d in verify_log(reader.partition("t", 0).log).damage]
+        return [d.problem for d in verify_log(reader.partition("t", 0)._log).damage]
 
 
 def test_a_healthy_log_has_no_damage(tmp_path) -> None:
     log, p = _log(tmp_path / "d")
-    report = verify_log(p.log)
+    report = verify_log(p._log)
     assert report.batches == 200 and report.damage == []
     log.close()
     assert _problems(tmp_path / "d") == []
@@ -33,7 +33,7 @@ def test_a_healthy_log_has_no_damage(tmp_path) -> None:
 
 def test_a_flipped_byte_fails_its_crc(tmp_path) -> None:
     log, p = _log(tmp_path / "d")
-    seg = p.log.segments[0].path
+    seg = p._log.segments[0].path
     log.close()
     with open(seg, "r+b") as f:
         f.seek(100)
@@ -45,7 +45,7 @@ def test_a_flipped_byte_fails_its_crc(tmp_path) -> None:
 
 def test_a_missing_segment_leaves_offsets_missing(tmp_path) -> None:
     log, p = _log(tmp_path / "d")
-    middle = p.log.segments[1]
+    middle = p._log.segments[1]
     paths = [middle.path, middle.index_path]
     log.close()
     for path in paths:
@@ -55,7 +55,7 @@ def test_a_missing_segment_leaves_offsets_missing(tmp_path) -> None:
 
 def test_bad_index_and_time_index_entries(tmp_path) -> None:
     log, p = _log(tmp_path / "d")
-    seg = p.log.segments[0]
+    seg = p._log.segments[0]
     index, timeindex = seg.index_path, seg.path[:-4] + ".timeindex"
     log.close()
     entries = index_entries(index)
@@ -74,7 +74,7 @@ def test_bad_index_and_time_index_entries(tmp_path) -> None:
 
 def test_dump_reads_batches_and_stops_at_the_zeros(tmp_path) -> None:
     log, p = _log(tmp_path / "d")
-    batches = list(dump_segment(p.log.active_segment.path, records=True))
+    batches = list(dump_segment(p._log.active_segment.path, records=True))
     assert batches and all(b["isvalid"] for b in batches)
     assert batches[-1]["lastOffset"] == 199 and batches[-1]["records"][0]["payload"] == b"v" * 30
     log.close()

@@ -36,6 +36,9 @@ from .structs import (
 
 __version__ = "0.14.0"
 
+# aiokafka.producer.producer._missing: the default of configs left unset (``acks``)
+_missing: Any = object()
+
 __all__ = [
     "AIOKafkaConsumer",
     "AIOKafkaProducer",
@@ -193,6 +196,13 @@ class BatchBuilder:
         return len(self._records)
 
 
+def _as_bytes(what: str, data: Any) -> bytes:
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{what} must be bytes (or use a {what}_serializer), got "
+                    f"{type(data).__name__}")
+
+
 class AIOKafkaProducer:
     """``aiokafka.AIOKafkaProducer(**configs)`` on the EventLog ``bootstrap_servers``
     selects. With aiokafka's default ``linger_ms`` 0 ``send()`` appends before its future
@@ -205,6 +215,8 @@ class AIOKafkaProducer:
         self._key_ser = _serializer(configs.pop("key_serializer", None), "key_serializer")
         self._value_ser = _serializer(configs.pop("value_serializer", None), "value_serializer")
         acks = configs.pop("acks", 1)
+        if acks is _missing:
+            acks = 1
         idempotence = bool(configs.pop("enable_idempotence", False))
         if idempotence:
             acks = "all"
@@ -217,6 +229,9 @@ class AIOKafkaProducer:
             raise errors.ConfigError(
                 f"max_batch_size must be an int >= 1, got {self._max_batch_size!r}")
         partitioner = configs.pop("partitioner", None)
+        if configs.get("transactional_id") is None:  # aiokafka's defaults: no transactions
+            configs.pop("transactional_id", None)
+            configs.pop("transaction_timeout_ms", None)
         _refuse({k: v for k, v in configs.items()}, _PRODUCER_IGNORED, "AIOKafkaProducer",
                 {"transactional_id": "transactions are not implemented",
                  "transaction_timeout_ms": "transactions are not implemented"})
@@ -358,18 +373,17 @@ class AIOKafkaProducer:
             raise errors.ProducerClosed()
         if headers is not None and not isinstance(headers, (list, tuple)):
             raise TypeError("headers must be a list of (str, bytes) tuples")
-        hdrs = list(headers or [])
+        hdrs = list(headers) if headers else []
         key_b = key if self._key_ser is None else self._key_ser(topic, hdrs, key)
         value_b = value if self._value_ser is None else self._value_ser(topic, hdrs, value)
-        for what, data in (("key", key_b), ("value", value_b)):
-            if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
-                raise TypeError(f"{what} must be bytes (or use a {what}_serializer), got "
-                                f"{type(data).__name__}")
+        # bytes (or None) pass as they are: the checks and copies are for the rest
+        if type(key_b) is not bytes and key_b is not None:
+            key_b = _as_bytes("key", key_b)
+        if type(value_b) is not bytes and value_b is not None:
+            value_b = _as_bytes("value", value_b)
         try:
-            future = self._producer.send(
-                topic, None if value_b is None else bytes(value_b),
-                None if key_b is None else bytes(key_b), partition=partition,
-                timestamp_ms=timestamp_ms, headers=hdrs or None)
+            future = self._producer.send(topic, value_b, key_b, partition=partition,
+                                         timestamp_ms=timestamp_ms, headers=hdrs or None)
         except el_errors.UnknownTopicError as exc:
             raise errors.KafkaTimeoutError(
                 f"topic {topic!r} does not exist in the log (create it, or open the log with "
@@ -386,7 +400,9 @@ class AIOKafkaProducer:
         if exc is not None:
             return _kcommon.kafka_error_for(exc)
         md = future.result()
-        part = self._log.topic(md.topic).partition(md.partition)
+        t = self._log.topic_map.get(md.topic)  # the topic the record was appended to
+        part = (t.partitions[md.partition] if t is not None else
+                self._log.topic(md.topic).partition(md.partition))
         ts_type = 1 if part.config.log_append_time else 0
         return RecordMetadata(md.topic, md.partition, TopicPartition(md.topic, md.partition),
                               md.offset, md.timestamp_ms, ts_type, part.start_offset)
@@ -425,6 +441,23 @@ class _Listener:
 
     def on_partitions_lost(self, partitions: list[_TP]) -> None:
         self.on_partitions_revoked(partitions)
+
+
+class _CoordinatorView:
+    """``consumer._coordinator``: the group member id and generation."""
+
+    def __init__(self, consumer: _ElConsumer) -> None:
+        self.member_id = consumer.member_id
+        self.generation = consumer.generation
+        self.group_id = consumer.group_id
+
+
+class _SubscriptionView:
+    """``consumer._subscription``: the subscribed topics and the assignment."""
+
+    def __init__(self, consumer: _ElConsumer) -> None:
+        self.topics = set(consumer.subscription())
+        self.assigned_partitions = set(consumer.assignment())
 
 
 class AIOKafkaConsumer:
@@ -472,6 +505,16 @@ class AIOKafkaConsumer:
             self.subscribe(topics=list(topics))
 
     # ------------------------------------------------------------------ lifecycle
+
+    # aiokafka's internals that frameworks read (FastStream logs the member id and the
+    # subscribed topics): the same facts, from eventlog's consumer
+    @property
+    def _coordinator(self) -> _CoordinatorView:
+        return _CoordinatorView(self._c)
+
+    @property
+    def _subscription(self) -> _SubscriptionView:
+        return _SubscriptionView(self._c)
 
     async def start(self) -> None:
         """Nothing to connect to; the group is joined at the first fetch."""

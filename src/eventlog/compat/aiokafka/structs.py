@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from ..kafka.structs import TopicPartition
 
@@ -32,15 +32,20 @@ class RecordMetadata(NamedTuple):
     log_start_offset: int | None
 
 
+KT = TypeVar("KT")
+VT = TypeVar("VT")
+
+
 @dataclass
-class ConsumerRecord:
+class ConsumerRecord(Generic[KT, VT]):
+
     topic: str
     partition: int
     offset: int
     timestamp: int
     timestamp_type: int
-    key: Any
-    value: Any
+    key: KT | None
+    value: VT | None
     checksum: int | None
     serialized_key_size: int
     serialized_value_size: int

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ... import errors as el_errors
-from ...broker import EventLog
+from ...log import EventLog
 from .. import resolve_log
 from ._types import (
     ClusterMetadata,

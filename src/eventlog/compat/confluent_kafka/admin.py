@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ... import errors as el_errors
-from ...broker import EventLog
+from ...log import EventLog
 from ._common import Options, cluster_metadata, kafka_error_for, log_from
 from ._types import ClusterMetadata, ConfigError, KafkaError, KafkaException, error
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ... import errors as el_errors
-from ...broker import EventLog
+from ...log import EventLog
 from .. import resolve_log
 from . import errors as Errors
 

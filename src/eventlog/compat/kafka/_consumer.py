@@ -3,6 +3,7 @@ positions, auto-commit of positions, iteration ending at ``consumer_timeout_ms``
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -16,6 +17,9 @@ from ...records import TopicPartition as _TP
 from . import errors as Errors
 from ._common import refuse_unknown, take_log, translated
 from .structs import ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp, TopicPartition
+
+_new_record = functools.partial(tuple.__new__, ConsumerRecord)
+_LOG_APPEND = TimestampType.LOG_APPEND_TIME
 
 __all__ = ["ConsumerRebalanceListener", "KafkaConsumer"]
 
@@ -101,6 +105,7 @@ class KafkaConsumer:
         self._key_de = _deserializer(configs.pop("key_deserializer", None), "key_deserializer")
         self._value_de = _deserializer(configs.pop("value_deserializer", None),
                                        "value_deserializer")
+        self._deserializing = self._key_de is not None or self._value_de is not None
         reset = configs.pop("auto_offset_reset", "latest")
         if reset not in _RESETS:
             raise Errors.ConfigError(
@@ -138,6 +143,17 @@ class KafkaConsumer:
     # ------------------------------------------------------------------ records
 
     def _record(self, r: _ElRecord) -> ConsumerRecord:
+        """kafka-python's ConsumerRecord of one record: once per record, so the common
+        case (no headers, no deserializers) is built in one step."""
+        if r.headers or self._deserializing:
+            return self._record_with_extras(r)
+        key, value = r.key, r.value
+        return _new_record((r.topic, r.partition, -1, r.offset, r.timestamp_ms,
+                            1 if r.timestamp_type is _LOG_APPEND else 0, key, value, [], None,
+                            -1 if key is None else len(key),  # type: ignore[arg-type]
+                            -1 if value is None else len(value), -1))  # type: ignore[arg-type]
+
+    def _record_with_extras(self, r: _ElRecord) -> ConsumerRecord:
         headers = list(r.headers)
         key, value = r.key, r.value
         if self._key_de is not None:
@@ -168,8 +184,13 @@ class KafkaConsumer:
         with translated():
             records = self._c.poll(timeout_ms, max_records=max_records)
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
-        for r in records:
-            out.setdefault(TopicPartition(r.topic, r.partition), []).append(self._record(r))
+        record = self._record
+        topic, partition, bucket = None, -1, None
+        for r in records:  # eventlog's poll returns each partition's records together
+            if r.partition != partition or r.topic != topic:
+                topic, partition = r.topic, r.partition
+                bucket = out.setdefault(TopicPartition(topic, partition), [])
+            bucket.append(record(r))  # type: ignore[union-attr]
         return out
 
     def _check(self) -> None:

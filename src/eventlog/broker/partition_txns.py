@@ -1,0 +1,115 @@
+"""PartitionTransactions: a partition's transaction markers, last stable offset and
+aborted transactions (storage/txn_index.py holds the index)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..clock import Clock
+from ..storage import batch as codec
+from ..storage.key_index import KeyIndex
+from ..storage.txn_index import AbortedTxn, PartitionTxns, encode_marker
+from .producer_state import ProducerStates
+from .signal import DataSignal
+
+if TYPE_CHECKING:
+    from ..storage.partition_log import PartitionLog
+
+__all__ = ["PartitionTransactions"]
+
+
+class PartitionTransactions:
+    """The transaction half of Partition (a base class of it; not used alone). The
+    index is None until the partition's first transactional batch (and at open unless
+    it ever had one)."""
+
+    _log: PartitionLog
+    _lock: threading.Lock
+    _clock: Clock
+    _txns: PartitionTxns | None
+    _producers: ProducerStates
+    _key_index: KeyIndex | None
+    _signal: DataSignal
+    _flush_interval_messages: int | None
+    _waiters: int
+
+    _ensure_open: Callable[..., None]  # Partition's
+
+    _after_append: Callable[..., None]  # Partition's
+
+    def _txn_begin(self, producer_id: int, base: int) -> None:
+        """A transactional batch of ``producer_id`` is about to land at ``base`` (caller
+        holds the lock): its transaction is open here from ``base`` until a marker."""
+        txns = self._txns
+        if txns is None:
+            txns = self._txns = PartitionTxns.create(self._log)
+        txns.begin(producer_id, base)
+
+    def write_marker(self, producer_id: int, producer_epoch: int, commit: bool,
+                     coordinator_epoch: int = 0) -> int:
+        """Append a control batch ending ``producer_id``'s transaction (the transaction
+        coordinator's WriteTxnMarkers); return its offset. Thread-safe.
+
+        The producer's epoch here becomes ``producer_epoch`` (a fencing marker bumps it):
+        a later batch of an older epoch is refused (InvalidProducerEpochError). An abort
+        of an open transaction adds an entry to the aborted-transactions index.
+        Raises InvalidProducerEpochError for a marker older than the producer's epoch.
+
+        Cost: one small batch appended.
+        Thread safety: thread-safe.
+        Raises: InvalidProducerEpochError for a marker older than the producer's epoch, ClosedError,
+        StorageError.
+        """
+        with self._lock:
+            self._ensure_open()
+            self._producers.check_marker(producer_id, producer_epoch)
+            log = self._log
+            now_ms = self._clock.time_ms()
+            base = log.end_offset
+            data = encode_marker(base, now_ms, producer_id, producer_epoch, commit,
+                                 coordinator_epoch)
+            if self._txns is None:
+                self._txns = PartitionTxns.create(log)
+            log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
+            self._txns.complete(producer_id, base, commit, log.active_segment.base_offset)
+            self._producers.marker_written(producer_id, producer_epoch)
+            key_index = self._key_index
+            if key_index is not None:
+                key_index.end_offset = log.end_offset
+            if self._flush_interval_messages is not None or self._waiters:
+                self._after_append(1)
+        self._signal.bump()
+        return base
+
+    @property
+    def last_stable_offset(self) -> int:
+        """The LSO: the first offset of the earliest open transaction, else the log end
+        offset. What a read_committed consumer reads up to. Lock-free. O(open txns)."""
+        txns = self._txns
+        if txns is None:
+            return self._log.end_offset
+        return txns.last_stable_offset(self._log.end_offset)
+
+    def aborted_transactions(self, start: int, stop: int) -> list[AbortedTxn]:
+        """The aborted transactions that may hold records in ``[start, stop)``
+        (producer id, first offset, marker offset, LSO). Lock-free.
+
+        Cost: O(aborted transactions in the range).
+        Thread safety: any thread; lock-free.
+        Raises: nothing.
+        """
+        txns = self._txns
+        return [] if txns is None else txns.aborted_between(start, stop)
+
+    def open_transactions(self) -> dict[int, int]:
+        """{producer id: first offset} of the transactions open in this partition.
+
+        Cost: O(open transactions).
+        Thread safety: thread-safe.
+        Raises: nothing.
+        """
+        with self._lock:
+            return {} if self._txns is None else dict(self._txns.ongoing)
+

@@ -1,0 +1,1 @@
+"""aiokafka.coordinator: only its assignor classes, which configure a consumer."""
