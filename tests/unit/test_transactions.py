@@ -487,7 +487,7 @@ def test_markers_are_on_disk_when_the_commit_returns_under_fsync_always(
         p.commit_transaction()
         for i in range(2):
             part = log.partition("out", i)
-            assert part.log.synced_offset == part.end_offset == 2
+            assert part._log.synced_offset == part.end_offset == 2
         p.close()
 
 
