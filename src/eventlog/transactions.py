@@ -442,12 +442,15 @@ class TransactionalProducer(Producer):
             self._move(_E.END_DONE)
 
     def check(self) -> None:
-        """Assert the producer's invariants (for tests and tools).
+        """Assert the producer's invariants (for tests and tools): Producer.check()'s,
+        and the transaction state's agreement with its error and producer id.
 
-        Cost: O(1).
-        Thread safety: any thread; takes the transactional lock.
+        Cost: O(partitions sent to + records lingering), as Producer.check().
+        Thread safety: when no thread is sending, as Producer.check(); takes the
+            transactional lock.
         Raises: AssertionError naming the broken invariant.
         """
+        super().check()
         with self._txn_lock:
             assert (self._txn_state in (_S.ABORTABLE_ERROR, _S.FATAL_ERROR)) == (
                 self._txn_error is not None), self._txn_state
