@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
+from ..log import EventLog
 from .common import open_for_reading
 from .registry import Subparsers, command
 
@@ -33,7 +33,7 @@ def run_metrics(args: argparse.Namespace) -> int:
         return _print_metrics(log, args)
 
 
-def _print_metrics(log: Any, args: argparse.Namespace) -> int:
+def _print_metrics(log: EventLog, args: argparse.Namespace) -> int:
     metrics = log.metrics()
     if args.prometheus:
         try:

@@ -4,12 +4,12 @@ a plan first (the dry run), then its execution, refused while the group has memb
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import IllegalStateError, InvalidConfigError
 from ..group.coordinator import coordinator_for
 from ..group.offsets import OffsetAndMetadata
 from ..group.state import GroupState
+from ..log import EventLog
 from ..records import TopicPartition
 
 __all__ = ["STRATEGIES", "ResetRow", "execute_reset", "plan_reset"]
@@ -25,7 +25,7 @@ class ResetRow:
     new: int
 
 
-def _check_inactive(log: Any, group_id: str) -> None:
+def _check_inactive(log: EventLog, group_id: str) -> None:
     description = log.describe_group(group_id)
     if description.members or description.state not in (GroupState.EMPTY, GroupState.DEAD):
         raise IllegalStateError(
@@ -35,7 +35,7 @@ def _check_inactive(log: Any, group_id: str) -> None:
         )
 
 
-def plan_reset(log: Any, group_id: str, topic: str, strategy: str,
+def plan_reset(log: EventLog, group_id: str, topic: str, strategy: str,
                value: str | None = None) -> list[ResetRow]:
     """The new committed offset of each partition of ``topic``, clamped to the log
     as Kafka clamps it. Changes nothing.
@@ -85,7 +85,7 @@ def plan_reset(log: Any, group_id: str, topic: str, strategy: str,
     return rows
 
 
-def execute_reset(log: Any, group_id: str, rows: list[ResetRow]) -> None:
+def execute_reset(log: EventLog, group_id: str, rows: list[ResetRow]) -> None:
     """Commit ``rows``' new offsets for ``group_id`` (all or nothing: one commit).
 
     Raises IllegalStateError if the group gained members since the plan."""

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import EventLogError, InvalidConfigError, UnknownTopicError
+from ..log import EventLog
 from . import pages
 from .resets import execute_reset, plan_reset
 from .views import RecordQuery, browse, group_rows, parse_time_ms, topic_rows, total_lag
@@ -44,7 +45,7 @@ class LagHistory:
         self._samples: dict[str, deque[tuple[float, int]]] = {}
         self.samples_max = samples_max
 
-    def sample(self, log: Any) -> None:
+    def sample(self, log: EventLog) -> None:
         now_ms = float(log.clock.time_ms())
         rows = group_rows(log)
         with self._lock:
@@ -68,7 +69,7 @@ class ConsoleServer:
     as tests do). Raises OSError if the port is taken.
     """
 
-    def __init__(self, log: Any, *, port: int = 0, allow_writes: bool = False,
+    def __init__(self, log: EventLog, *, port: int = 0, allow_writes: bool = False,
                  refresh_s: int = refresh_s_default,
                  sample_interval_s: float | None = refresh_s_default) -> None:
         if type(port) is not int or not 0 <= port <= 65535:
@@ -123,7 +124,7 @@ class ConsoleServer:
         return {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
 
 
-def serve_console(log: Any, *, port: int = 0, allow_writes: bool = False,
+def serve_console(log: EventLog, *, port: int = 0, allow_writes: bool = False,
                   **options: Any) -> ConsoleServer:
     """Start a ConsoleServer over ``log`` (an open EventLog) and return it."""
     return ConsoleServer(log, port=port, allow_writes=allow_writes, **options)

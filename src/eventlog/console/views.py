@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import InvalidConfigError, UnknownTopicError
+from ..log import EventLog
 from ..metrics.groups import describe_groups
 from ..records import Record
 
@@ -47,7 +48,7 @@ class TopicRow:
         return sum(p.size_bytes for p in self.partitions)
 
 
-def topic_rows(log: Any, *, include_internal: bool = True) -> list[TopicRow]:
+def topic_rows(log: EventLog, *, include_internal: bool = True) -> list[TopicRow]:
     """Every topic, sorted by name, with its partitions' offsets and sizes. O(partitions)."""
     rows = []
     for name in sorted(log.topics(include_internal=include_internal)):
@@ -72,7 +73,7 @@ def _config_dict(config: Any) -> dict[str, Any]:
     return {name: getattr(config, name) for name in fields}
 
 
-def group_rows(log: Any) -> list[Any]:
+def group_rows(log: EventLog) -> list[Any]:
     """Each group's description (GroupDescription: state, members, offsets, lag);
     none, and nothing created, on a log where no group was ever used."""
     return describe_groups(log)
@@ -105,7 +106,7 @@ class RecordQuery:
             raise InvalidConfigError(f"offset must be >= 0, got {self.offset}")
 
 
-def browse(log: Any, query: RecordQuery) -> tuple[list[Record], int, int]:
+def browse(log: EventLog, query: RecordQuery) -> tuple[list[Record], int, int]:
     """Records for ``query`` and the partition's (start, end) offsets. O(limit).
 
     Raises UnknownTopicError / UnknownPartitionError (from the log) for a partition

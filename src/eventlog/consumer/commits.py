@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..broker import Broker
 from ..errors import (
     CommitFailedError,
     IllegalGenerationError,
@@ -31,7 +32,7 @@ class Committer:
     __slots__ = ("_clock", "_config", "_coordinator", "_group_id", "_read_only", "_stats",
                  "auto", "next_auto_commit_ms")
 
-    def __init__(self, log: Any, config: ConsumerConfig, coordinator: GroupCoordinator | None,
+    def __init__(self, log: Broker, config: ConsumerConfig, coordinator: GroupCoordinator | None,
                  stats: ConsumerStats) -> None:
         self._clock = log.clock
         self._config = config

@@ -16,8 +16,7 @@ is a bug and raises AssertionError).
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..broker import Broker
 from ..errors import (
     CommitFailedError,
     FencedInstanceIdError,
@@ -53,7 +52,7 @@ class Membership:
     lock; never blocks: each coordinator call returns at once."""
 
     def __init__(
-        self, log: Any, config: ConsumerConfig, coordinator: GroupCoordinator | None,
+        self, log: Broker, config: ConsumerConfig, coordinator: GroupCoordinator | None,
         client_id: str, assignors: tuple[Assignor, ...], protocol: str,
         parts: tuple[Subscription, Positions, Callbacks, Committer, ConsumerStats],
     ) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
+from ..broker import Broker
 from ..group.txn_coordinator import existing_transaction_coordinator
 from ..records import ConsumerRecord
 from .commits import Committer
@@ -28,7 +28,7 @@ class Poller:
     Used by the thread holding the consumer's guard.
     """
 
-    def __init__(self, log: Any, config: ConsumerConfig, guard: ThreadGuard,
+    def __init__(self, log: Broker, config: ConsumerConfig, guard: ThreadGuard,
                  parts: tuple[Positions, Fetcher, Membership, Committer, Callbacks,
                               ConsumerStats]) -> None:
         self._log = log

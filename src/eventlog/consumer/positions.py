@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..broker import Broker
 from ..broker.partition import Partition
 from ..errors import (
     IllegalStateError,
@@ -49,7 +50,7 @@ class Positions:
     __slots__ = ("_config", "_coordinator", "_group_id", "_log", "_read_committed",
                  "assigned", "fetch_error")
 
-    def __init__(self, log: Any, config: ConsumerConfig,
+    def __init__(self, log: Broker, config: ConsumerConfig,
                  coordinator: GroupCoordinator | None) -> None:
         self._log = log
         self._config = config

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ..broker import Broker
 from ..broker.topic import validate_topic_name
 from ..errors import IllegalStateError, InvalidConfigError
 
@@ -57,7 +58,7 @@ class Subscription:
     def clear(self) -> None:
         self.mode, self.topics, self.pattern = None, (), None
 
-    def topics_now(self, log: Any, exclude_internal: bool) -> tuple[str, ...]:
+    def topics_now(self, log: Broker, exclude_internal: bool) -> tuple[str, ...]:
         """The subscribed topics: the explicit list, or those the pattern matches now."""
         pattern = self.pattern
         if pattern is None:

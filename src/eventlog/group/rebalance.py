@@ -10,8 +10,8 @@ rebalance timeout passed. Called with the coordinator's lock held; never blocks.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
+from ..broker import Broker
 from ..errors import IllegalStateError, UnknownTopicError
 from ..records import TopicPartition
 from .assignors import select_assignor
@@ -29,7 +29,7 @@ class Rebalancer:
     ``initial_rebalance_delay_ms``: Kafka's ``group.initial.rebalance.delay.ms``.
     """
 
-    def __init__(self, log: Any, initial_rebalance_delay_ms: int) -> None:
+    def __init__(self, log: Broker, initial_rebalance_delay_ms: int) -> None:
         self._log = log
         self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
 

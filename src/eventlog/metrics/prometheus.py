@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..log import EventLog
 from .groups import describe_groups
 
 try:
@@ -73,7 +74,7 @@ class EventLogCollector:
     clients are skipped. Thread-safe (scrapes run on the exporter's thread).
     """
 
-    def __init__(self, log: Any, clients: Iterable[Any] | None = None) -> None:
+    def __init__(self, log: EventLog, clients: Iterable[Any] | None = None) -> None:
         self._log = log
         self._clients: weakref.WeakSet[Any] | None = (
             None if clients is None else weakref.WeakSet(clients))
@@ -144,7 +145,7 @@ class EventLogCollector:
             yield family
 
 
-def start_http_server(log: Any, port: int, addr: str = "127.0.0.1",
+def start_http_server(log: EventLog, port: int, addr: str = "127.0.0.1",
                       clients: Iterable[Any] | None = None) -> Any:
     """Serve ``/metrics`` for ``log`` (and its clients) on ``addr:port`` from a daemon
     thread; returns prometheus_client's server (``.shutdown()`` stops it) and the

@@ -14,6 +14,8 @@ import importlib
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ..broker import Broker
+
 if TYPE_CHECKING:
     from .server import Server
 
@@ -25,7 +27,7 @@ install_hint = (
 )
 
 
-def serve(log: Any, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
+def serve(log: Broker, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
     """Serve ``log`` (an open EventLog) to Kafka clients at ``host:port``; returns the Server.
 
     ``port=0`` lets the OS choose (see ``server.bootstrap_servers``). Binds

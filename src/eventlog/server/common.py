@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from .. import errors
+from ..broker import Broker
 from .groups import WireGroupCoordinator
 from .records import WireFormatError
 
@@ -79,7 +80,7 @@ def error_for(exc: BaseException) -> int:
 class HandlerBase:
     """The state every group of handlers reads: the log and the wire groups."""
 
-    log: Any
+    log: Broker
     groups: WireGroupCoordinator
 
     def _topic_by_id(self, tid: Any) -> str | None:

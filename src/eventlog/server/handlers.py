@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import errors
+from ..broker import Broker
 from .admin_handlers import TopicHandlers
 from .common import (
     INVALID_TOPIC_EXCEPTION,
@@ -68,7 +69,7 @@ API_VERSIONS: dict[int, tuple[str, int, int]] = {
 class Handlers(TopicHandlers, DataHandlers, GroupHandlers, TxnHandlers):
     """The request handlers of one server over one EventLog."""
 
-    def __init__(self, log: Any, host: str, port_ref: Callable[[], int],
+    def __init__(self, log: Broker, host: str, port_ref: Callable[[], int],
                  groups: WireGroupCoordinator) -> None:
         self.log = log
         self.host = host

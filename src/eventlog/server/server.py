@@ -15,8 +15,8 @@ import logging
 import socket
 import struct
 import threading
-from typing import Any
 
+from ..broker import Broker
 from ..errors import ClosedError, InvalidConfigError
 from .groups import WireGroupCoordinator
 from .handlers import API_VERSIONS, UNSUPPORTED_VERSION, Handlers, api_versions_body
@@ -59,7 +59,7 @@ class Server:
 
     def __init__(
         self,
-        log: Any,
+        log: Broker,
         host: str = "127.0.0.1",
         port: int = 0,
         *,

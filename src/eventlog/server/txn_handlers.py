@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from .. import errors
+from ..broker import Broker
 from ..group import OffsetAndMetadata
 from ..group.txn_coordinator import TransactionCoordinator, transaction_coordinator_for
 from ..records import TopicPartition
@@ -75,7 +76,7 @@ def txn_error(exc: BaseException, api_key: int, version: int) -> int:
 class TxnHandlers(HandlerBase):
     """Kafka's transaction coordinator calls, over eventlog's TransactionCoordinator."""
 
-    def __init__(self, log: Any) -> None:
+    def __init__(self, log: Broker) -> None:
         self._producer_ids = itertools.count(log.clock.time_ms() * 1000)
 
     def _coordinator(self) -> TransactionCoordinator:
