@@ -19,9 +19,11 @@ Draw either diagram with :func:`mermaid`.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from types import MappingProxyType
+
+from .transitions import Named
+from .transitions import mermaid as draw
 
 __all__ = [
     "COORDINATOR_TRANSITIONS",
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 
-class ProducerTxnState(str, enum.Enum):
+class ProducerTxnState(Named):
     """A transactional producer's state; the values are Kafka's names."""
 
     UNINITIALIZED = "UNINITIALIZED"
@@ -47,11 +49,8 @@ class ProducerTxnState(str, enum.Enum):
     ABORTABLE_ERROR = "ABORTABLE_ERROR"
     FATAL_ERROR = "FATAL_ERROR"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ProducerTxnEvent(str, enum.Enum):
+class ProducerTxnEvent(Named):
     """What moves a producer: its calls, their completion, and errors."""
 
     INIT = "init_transactions"
@@ -64,9 +63,6 @@ class ProducerTxnEvent(str, enum.Enum):
     END_DONE = "end_done"
     ABORTABLE_ERROR = "abortable_error"
     FATAL_ERROR = "fatal_error"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _P = ProducerTxnState
@@ -106,7 +102,7 @@ def next_producer_state(state: ProducerTxnState, event: ProducerTxnEvent
     return PRODUCER_TRANSITIONS.get((state, event))
 
 
-class TxnState(str, enum.Enum):
+class TxnState(Named):
     """The coordinator's state of one transactional id (Kafka's TransactionState)."""
 
     EMPTY = "Empty"
@@ -117,9 +113,6 @@ class TxnState(str, enum.Enum):
     COMPLETE_ABORT = "CompleteAbort"
     DEAD = "Dead"
     PREPARE_EPOCH_FENCE = "PrepareEpochFence"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _T = TxnState
@@ -153,10 +146,7 @@ def next_coordinator_state(state: TxnState, target: TxnState) -> TxnState:
 def mermaid(machine: str = "producer") -> str:
     """The ``"producer"`` or ``"coordinator"`` table as a Mermaid ``stateDiagram-v2``."""
     if machine == "producer":
-        lines = ["stateDiagram-v2", f"    [*] --> {_P.UNINITIALIZED.value}"]
-        for (state, event), target in PRODUCER_TRANSITIONS.items():
-            lines.append(f"    {state.value} --> {target.value}: {event.value}")
-        return "\n".join(lines)
+        return draw(PRODUCER_TRANSITIONS, _P.UNINITIALIZED)
     if machine == "coordinator":
         lines = ["stateDiagram-v2", f"    [*] --> {_T.EMPTY.value}"]
         for state, targets in COORDINATOR_TRANSITIONS.items():
