@@ -23,11 +23,6 @@ import eventlog
 
 LABELS = ("Cost:", "Thread safety:", "Raises:")
 
-# Public names whose docstrings are still being brought up to the contract above.
-# Remove a name when its methods are done; the list must end empty.
-NOT_YET_DOCUMENTED: frozenset[str] = frozenset()
-
-
 def _public_callables() -> Iterator[tuple[str, str, Callable[..., object]]]:
     """(public name, qualified name, function) for every documented callable."""
     for name in eventlog.__all__:
@@ -62,23 +57,13 @@ def missing_labels(function: Callable[..., object]) -> list[str]:
 
 @pytest.mark.parametrize(
     ("owner", "qualname", "function"),
-    [item for item in CALLABLES if item[0] not in NOT_YET_DOCUMENTED],
-    ids=[item[1] for item in CALLABLES if item[0] not in NOT_YET_DOCUMENTED],
+    CALLABLES,
+    ids=[item[1] for item in CALLABLES],
 )
 def test_docstring_states_cost_thread_safety_and_raises(
     owner: str, qualname: str, function: Callable[..., object]
 ) -> None:
     assert missing_labels(function) == [], f"{qualname}: add {missing_labels(function)}"
-
-
-def test_the_not_yet_list_names_only_public_names_still_missing_a_label() -> None:
-    stale = {
-        owner
-        for owner in NOT_YET_DOCUMENTED
-        if all(not missing_labels(f) for o, _, f in CALLABLES if o == owner)
-    }
-    assert not (NOT_YET_DOCUMENTED - set(eventlog.__all__))
-    assert stale == set(), f"documented now, remove from NOT_YET_DOCUMENTED: {sorted(stale)}"
 
 
 def test_missing_labels_finds_each_absent_label() -> None:
