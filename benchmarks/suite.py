@@ -45,11 +45,12 @@ def run_suite(settings: Settings, workloads: list[Workload]) -> tuple[dict, list
         f"in {time.perf_counter() - started:.1f} s",
         file=sys.stderr,
     )
+    live = [_with_live_collector(w) for w in workloads if w.reads]
     results: list[Result] = []
     try:
         for workload in workloads:
             results += _run_workload(settings, workload, data)
-        results += _run_with_live_collector(settings, [w for w in workloads if w.reads], data)
+        results += _run_with_live_collector(settings, live, data)
     finally:
         shutdown_peers()
     leftovers = _live_threads()
@@ -65,10 +66,7 @@ def run_suite(settings: Settings, workloads: list[Workload]) -> tuple[dict, list
         "dataset": data.describe(),
         "machine": info,
         "elapsed_s": round(time.perf_counter() - started, 1),
-        "workloads": {
-            **{w.name: w.description for w in workloads},
-            **{f"{w.name} (gc live)": "the same, gc not frozen" for w in workloads if w.reads},
-        },
+        "workloads": {w.name: w.description for w in [*workloads, *live]},
         "threads_left_running": leftovers,
         "results": [r.to_dict() for r in results],
     }
@@ -87,10 +85,19 @@ def _run_workload(settings: Settings, workload: Workload, data) -> list[Result]:
     return results
 
 
+def _with_live_collector(workload: Workload) -> Workload:
+    """``workload`` as its rerun with the collector live reports it: ``NAME (gc live)``."""
+    return dataclasses.replace(
+        workload,
+        name=f"{workload.name} (gc live)",
+        description=f"{workload.description}; without gc.freeze()",
+    )
+
+
 def _run_with_live_collector(settings: Settings, reads: list[Workload], data) -> list[Result]:
     """The read workloads again, with the dataset and everything else back under the
     cyclic collector: an application's heap is not frozen, and a reader that allocates
-    many objects pays for the collector walking it. Reported as ``NAME (gc live)``."""
+    many objects pays for the collector walking it."""
     if not reads:
         return []
     gc.unfreeze()
@@ -98,12 +105,7 @@ def _run_with_live_collector(settings: Settings, reads: list[Workload], data) ->
     results: list[Result] = []
     try:
         for workload in reads:
-            live = dataclasses.replace(
-                workload,
-                name=f"{workload.name} (gc live)",
-                description=f"{workload.description}; without gc.freeze()",
-            )
-            results += _run_workload(settings, live, data)
+            results += _run_workload(settings, workload, data)
     finally:
         gc.collect()
         gc.freeze()
