@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import eventlog
-from eventlog.clock import SystemClock
+from clocks import SignallingSystemClock
 from eventlog.consumer import Consumer, ConsumerRebalanceListener
 from eventlog.errors import ClosedError, IllegalStateError
 from eventlog.group.coordinator import coordinator_for, describe_group
@@ -36,25 +36,13 @@ PARTITIONS = 6
 DEADLINE_S = 60.0  # generous bound for 2 loaded cores; the run takes a few seconds
 
 
-class SignallingClock(SystemClock):
-    """The real clock; ``waiting`` is set once a thread blocks in a wait on it (a poll
-    waiting for data does), so a test knows the other thread is inside its poll."""
-
-    def __init__(self) -> None:
-        self.waiting = threading.Event()
-
-    def wait(self, condition: threading.Condition, timeout_ms: float | None) -> bool:
-        self.waiting.set()  # the caller holds the condition: a notify cannot come first
-        return super().wait(condition, timeout_ms)
+@pytest.fixture
+def clock() -> SignallingSystemClock:
+    return SignallingSystemClock()
 
 
 @pytest.fixture
-def clock() -> SignallingClock:
-    return SignallingClock()
-
-
-@pytest.fixture
-def log(clock: SignallingClock) -> Iterator[eventlog.EventLog]:
+def log(clock: SignallingSystemClock) -> Iterator[eventlog.EventLog]:
     with eventlog.open(None, clock=clock) as log:
         log.create_topic("t", PARTITIONS)
         yield log
@@ -164,7 +152,7 @@ def test_four_consumers_two_producers_exactly_once_in_order(log: eventlog.EventL
 
 
 def test_close_from_another_thread_ends_a_waiting_poll(
-    log: eventlog.EventLog, clock: SignallingClock
+    log: eventlog.EventLog, clock: SignallingSystemClock
 ) -> None:
     c = Consumer(log, "t", group_id="g")
     outcome: list[object] = []
@@ -188,7 +176,7 @@ def test_close_from_another_thread_ends_a_waiting_poll(
 
 
 def test_one_consumer_used_from_two_threads_is_refused(
-    log: eventlog.EventLog, clock: SignallingClock
+    log: eventlog.EventLog, clock: SignallingSystemClock
 ) -> None:
     c = Consumer(log, auto_offset_reset="earliest")
     c.assign([TopicPartition("t", 0)])

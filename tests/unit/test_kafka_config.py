@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 import eventlog
+from clocks import SignallingManualClock
 from eventlog.config import client_config
 from eventlog.consumer import Consumer, ConsumerConfig
 from eventlog.errors import InvalidConfigError
@@ -242,20 +243,8 @@ def test_poll_timeout_shorter_than_fetch_max_wait_is_honoured(log, clock) -> Non
     assert clock.monotonic_ms() == 120
 
 
-class SignallingClock(ManualClock):
-    """A manual clock that says when someone starts waiting on it."""
-
-    def __init__(self) -> None:
-        super().__init__(autojump=False)
-        self.waiting = threading.Event()
-
-    def wait(self, condition: threading.Condition, timeout_ms: float | None) -> bool:
-        self.waiting.set()
-        return super().wait(condition, timeout_ms)
-
-
 def test_records_arriving_during_the_wait_end_it_once_fetch_min_bytes_is_met() -> None:
-    clock = SignallingClock()
+    clock = SignallingManualClock()
     with eventlog.open(None, clock=clock) as log:
         log.create_topic("t")
         _produce(log, 1)

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import eventlog
 from budget import examples
+from clocks import SignallingManualClock, SignallingSystemClock
 from eventlog.broker.partition import DataSignal, Partition
-from eventlog.clock import SystemClock
 from eventlog.config import TopicConfig
 from eventlog.errors import (
     ClosedError,
@@ -187,19 +187,8 @@ def test_offset_for_time_with_non_monotonic_timestamps(elog) -> None:
         p.offset_for_time(-1)
 
 
-class _SignallingSystemClock(SystemClock):
-    """The system clock, telling when a thread began to wait on a condition."""
-
-    def __init__(self) -> None:
-        self.waiting = threading.Event()
-
-    def wait(self, condition: threading.Condition, timeout_ms: float | None) -> bool:
-        self.waiting.set()  # the waiter holds the condition's lock: an append comes after
-        return super().wait(condition, timeout_ms)
-
-
 def test_wait_for_returns_when_another_thread_appends(path) -> None:
-    clock = _SignallingSystemClock()
+    clock = SignallingSystemClock()
     with eventlog.open(path, clock=clock) as elog:  # the system clock: a real wait
         p = elog.create_topic("t").partition(0)
         p.append([(b"k", b"0")])
@@ -218,21 +207,8 @@ def test_wait_for_returns_when_another_thread_appends(path) -> None:
         thread.join()
 
 
-class _WaitingClock(ManualClock):
-    """A ManualClock that tells when a thread started waiting on a condition (it holds
-    the condition's lock then, so whoever needs that lock runs after the wait began)."""
-
-    def __init__(self) -> None:
-        super().__init__(autojump=False)
-        self.waiting = threading.Event()
-
-    def wait(self, condition: threading.Condition, timeout_ms: float | None) -> bool:
-        self.waiting.set()
-        return super().wait(condition, timeout_ms)
-
-
 def test_wait_for_wakes_on_append_with_a_manual_clock(path) -> None:
-    clock = _WaitingClock()
+    clock = SignallingManualClock()
     with eventlog.open(path, clock=clock) as elog:
         p = elog.create_topic("t").partition(0)
         result = []
