@@ -30,8 +30,11 @@ With ``fsync="always"`` an append is acknowledged once ``sync(end)`` returns: th
 caller appends under the partition lock, releases it, then syncs. ``sync`` is a
 group commit: one fdatasync of the active ``.log`` (the GIL released) covers every
 batch appended before it started, so threads appending meanwhile wait for the next
-one instead of one each. A failed sync undoes every batch after the last good one
-(``undo_unsynced``, under the partition lock) and the log refuses writes.
+one instead of one each; each waiter returns when the first fsync that covers it
+ends, and the next fsync first waits (at most one fsync's time) for the threads the
+last one released, so that they share it. A failed sync undoes every batch after
+the last good one (``undo_unsynced``, under the partition lock) and the log refuses
+writes.
 
 Offsets are dense from the log start offset and never reused (DESIGN invariant 1).
 Appends, rolls, truncation, deletion and retention are serialised by the caller
@@ -45,7 +48,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -59,6 +61,7 @@ from .batch import BatchHeader
 from .batch_cache import BatchCache
 from .cleaner import CleanerStats, CleanerTxns, LogCleaner
 from .files import Files, atomic_write, fsync_dir, os_files, storage_error, with_errno
+from .group_commit import GroupCommit
 from .index import relative_offset_max
 from .loader import (
     RECOVERY_POINT,
@@ -135,8 +138,12 @@ class PartitionLog(LogView):
             self._reader_view.close()
             raise
         self.recovery = report._replace(duration_ms=(time.perf_counter() - started) * 1000)
-        # Group commit (fsync="always"): offsets below this are on disk.
-        self._sync_lock = threading.Lock()
+        # fsync="always": offsets below ``synced_offset`` are on disk; the group
+        # commit decides when fsyncs run. ``_truncations`` is odd while
+        # ``truncate_to`` runs and grows by two each call, so an fsync that a
+        # truncation overlapped does not vouch for the offsets written after it.
+        self._group_commit = GroupCommit(LogSyncTarget(self))
+        self._truncations = 0
         self.synced_offset = self.end_offset
         self._cleaner = LogCleaner(self)
         self._reader_view.publish_segments(self.start_offset)
@@ -271,27 +278,11 @@ class PartitionLog(LogView):
 
     def sync(self, offset: int) -> None:
         """Return once every offset below ``offset`` is on disk (fsync="always";
-        called without the partition lock). A group commit: if another thread's
-        sync started after those offsets were appended, its sync covers them and
-        this one only waits for it. StorageError if the sync fails (then the
-        caller, holding the partition lock, calls ``undo_unsynced``)."""
-        if self.synced_offset >= offset:
-            return
-        with self._sync_lock:
-            if self.synced_offset >= offset:
-                return  # the sync that just finished covered it
-            if self.fsync_error is not None:
-                raise self._refused()
-            seg = self._view[1][-1]
-            end = seg.next_offset  # appended before the sync starts: covered by it
-            try:
-                seg.sync_data()
-            except StorageError as exc:
-                raise self._fsync_failed(exc) from exc
-            self.synced_offset = end
-            # Readers in other processes see only what is on disk (never an append
-            # a failed fsync undoes); not past the end, should a truncation have run.
-            self._published[1] = min(end, self.end_offset)
+        called without the partition lock): a group commit (storage/group_commit.py).
+        StorageError if the sync fails (then the caller, holding the partition lock,
+        calls ``undo_unsynced``)."""
+        if self.synced_offset < offset:
+            self._group_commit.wait_for(offset)
 
     def undo_unsynced(self) -> None:
         """After a failed sync: remove every batch appended since the last good one,
@@ -399,6 +390,13 @@ class PartitionLog(LogView):
                 f"cannot truncate to offset {offset}: the log holds "
                 f"[{self.start_offset}, {self.end_offset}]"
             )
+        self._truncations += 1  # odd while it runs: see ``_sync_locked``
+        try:
+            return self._truncate_to(offset)
+        finally:
+            self._truncations += 1
+
+    def _truncate_to(self, offset: int) -> int:
         removed = 0
         self.synced_offset = min(self.synced_offset, offset)  # new offsets there are not
         self._reader_view.publish_end(offset)  # before the bytes go: readers stop short
@@ -576,3 +574,43 @@ class PartitionLog(LogView):
             f"PartitionLog({self.directory or '<memory>'}, start_offset={self.start_offset}, "
             f"end_offset={self.end_offset}, segments={len(self._view[1])})"
         )
+
+
+class LogSyncTarget:
+    """The group commit's SyncTarget for a PartitionLog: what one fsync covers (the
+    active segment up to its end when the fsync starts) and its outcome."""
+
+    __slots__ = ("log",)
+
+    def __init__(self, log: PartitionLog) -> None:
+        self.log = log
+
+    @property
+    def synced_offset(self) -> int:
+        return self.log.synced_offset
+
+    def refuse_if_failed(self) -> None:
+        if self.log.fsync_error is not None:
+            raise self.log._refused()
+
+    def sync_start(self) -> tuple[Segment, int, int]:
+        """The active segment, its end (every batch appended before the fsync starts
+        is covered by it) and the log's truncation count (see ``sync_finish``)."""
+        seg = self.log._view[1][-1]
+        return seg, seg.next_offset, self.log._truncations
+
+    def sync_data(self, token: tuple[Segment, int, int]) -> None:
+        token[0].sync_data()
+
+    def sync_finish(self, token: tuple[Segment, int, int], error: StorageError | None) -> None:
+        log = self.log
+        if error is not None:
+            raise log._fsync_failed(error) from error
+        _seg, end, truncations = token
+        if truncations & 1 or truncations != log._truncations:
+            return  # a truncation overlapped: offsets below ``end`` may be new ones
+        if end > log.synced_offset:
+            log.synced_offset = end
+            # Readers in other processes see only what is on disk (never an append
+            # a failed fsync undoes).
+            log._published[1] = end
