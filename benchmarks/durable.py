@@ -1,7 +1,8 @@
 """The durable path: one ``send()`` per record under ``fsync="always"``, beside SQLite.
 
 ``python -m benchmarks.durable [--records N] [--runs R] [--dir DIR]`` prints, medians
-of R interleaved runs, records acknowledged per second:
+of R interleaved runs, records acknowledged per second and, for eventlog, records
+per fdatasync (the group commit's batching: the ideal is the number of threads):
 
 * eventlog, ``fsync="always"``, ``linger_ms=0``, one ``send().result()`` per record:
   1 thread; 4 threads through one shared producer; 4 threads with a producer each;
@@ -27,8 +28,20 @@ import time
 from collections.abc import Callable
 
 import eventlog
+from eventlog.storage.files import Files
 
 VALUE = b"v" * 100
+
+
+class CountingFiles(Files):
+    """The operating system's calls, counting fdatasyncs."""
+
+    def __init__(self) -> None:
+        self.fdatasyncs = 0
+
+    def fdatasync(self, fd: int) -> None:
+        self.fdatasyncs += 1  # one runs at a time per partition: no lock needed
+        super().fdatasync(fd)
 
 
 def _threads(count: int, per_thread: int, work: Callable[[int, int], None]) -> float:
@@ -49,11 +62,15 @@ def _threads(count: int, per_thread: int, work: Callable[[int, int], None]) -> f
     return count * per_thread / (time.perf_counter() - start)
 
 
-def eventlog_rate(root: str, threads: int, per_thread: int, *, shared: bool) -> float:
+def eventlog_rate(root: str, threads: int, per_thread: int, *,
+                  shared: bool) -> tuple[float, float]:
+    """Records per second, and records per fdatasync while they were sent."""
     path = tempfile.mkdtemp(dir=root)
+    files = CountingFiles()
     try:
-        with eventlog.open(path, fsync="always") as log:
+        with eventlog.open(path, fsync="always", files=files) as log:
             log.create_topic("t")
+            files.fdatasyncs = 0
             producers = [log.producer(linger_ms=0) for _ in range(1 if shared else threads)]
 
             def work(i: int, n: int) -> None:
@@ -63,14 +80,15 @@ def eventlog_rate(root: str, threads: int, per_thread: int, *, shared: bool) -> 
                     producer.send("t", VALUE, key=key).result()
 
             rate = _threads(threads, per_thread, work)
+            per_sync = threads * per_thread / max(files.fdatasyncs, 1)
             for p in producers:
                 p.close()
-            return rate
+            return rate, per_sync
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def sqlite_rate(root: str, threads: int, per_thread: int) -> float:
+def sqlite_rate(root: str, threads: int, per_thread: int) -> tuple[float, float]:
     path = tempfile.mkdtemp(dir=root)
     try:
         db = os.path.join(path, "db.sqlite")
@@ -90,7 +108,7 @@ def sqlite_rate(root: str, threads: int, per_thread: int) -> float:
                 conn.execute("COMMIT")
             conn.close()
 
-        return _threads(threads, per_thread, work)
+        return _threads(threads, per_thread, work), float("nan")
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -101,8 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", default=".", help="where the logs and databases go")
     args = parser.parse_args(argv)
+    load = os.getloadavg()[0]
     root = tempfile.mkdtemp(prefix="durable-bench-", dir=args.dir)
-    cases: dict[str, Callable[[], float]] = {
+    cases: dict[str, Callable[[], tuple[float, float]]] = {
         "eventlog fsync=always, 1 thread": lambda: eventlog_rate(
             root, 1, args.records, shared=True),
         "eventlog fsync=always, 4 threads, 1 shared producer": lambda: eventlog_rate(
@@ -112,19 +131,25 @@ def main(argv: list[str] | None = None) -> None:
         "sqlite synchronous=FULL, 1 thread": lambda: sqlite_rate(root, 1, args.records),
         "sqlite synchronous=FULL, 4 threads": lambda: sqlite_rate(root, 4, args.records),
     }
-    results: dict[str, list[float]] = {name: [] for name in cases}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
     try:
         for _ in range(args.runs):
             for name, case in cases.items():
                 results[name].append(case())
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    medians = {name: statistics.median(values) for name, values in results.items()}
-    one = medians["eventlog fsync=always, 1 thread"]
-    sqlite_one = medians["sqlite synchronous=FULL, 1 thread"]
-    print(f"{'case':<55} {'records/s':>10} {'vs 1 thread':>12} {'vs sqlite 1':>12}")
-    for name, rate in medians.items():
-        print(f"{name:<55} {rate:>10,.0f} {rate / one:>11.2f}x {rate / sqlite_one:>11.2f}x")
+    medians = {name: (statistics.median(r for r, _ in values),
+                      statistics.median(s for _, s in values))
+               for name, values in results.items()}
+    one = medians["eventlog fsync=always, 1 thread"][0]
+    sqlite_one = medians["sqlite synchronous=FULL, 1 thread"][0]
+    print(f"load average before: {load:.2f}, after: {os.getloadavg()[0]:.2f}")
+    print(f"{'case':<55} {'records/s':>10} {'vs 1 thread':>12} {'vs sqlite 1':>12} "
+          f"{'per fsync':>10}")
+    for name, (rate, per_sync) in medians.items():
+        fsyncs = "" if per_sync != per_sync else f"{per_sync:.2f}"  # NaN: not counted
+        print(f"{name:<55} {rate:>10,.0f} {rate / one:>11.2f}x {rate / sqlite_one:>11.2f}x "
+              f"{fsyncs:>10}")
 
 
 if __name__ == "__main__":
