@@ -66,6 +66,10 @@ growth_bytes_max = 64 * 1024 * 1024
 release_interval_bytes = 32 * 1024 * 1024  # pages touched between two MADV_DONTNEEDs
 populate_window_bytes_max = 1024 * 1024  # pages prefaulted ahead of the writer, at most
 _can_resize = sys.platform.startswith("linux")  # mmap.resize needs mremap elsewhere
+# Windows keeps a mapped view's dirty pages apart from the file's cache: an fsync
+# (FlushFileBuffers) writes them only after FlushViewOfFile (mmap.flush). POSIX
+# systems have one page cache for maps and writes (docs/storage.md, durability).
+_msync_before_fsync = sys.platform == "win32"
 # Linux 5.14+; Python 3.11's mmap lacks the name. None: not Linux, no prefaulting.
 _MADV_POPULATE_WRITE = (
     getattr(mmap, "MADV_POPULATE_WRITE", 23) if sys.platform.startswith("linux") else None
@@ -658,13 +662,16 @@ class MappedFile:
 
     def sync_data(self) -> None:
         """fdatasync the file: what was written through the map is on disk when this
-        returns. Unlike ``flush`` (msync) it waits with the GIL released, so other
-        threads append meanwhile (group commit: one sync covers them all). Keeps one
-        descriptor open for it, until ``close``."""
+        returns (a shared map is the file's page cache; on Windows the view is
+        flushed first). Unlike ``flush`` (msync) it waits with the GIL released, so
+        other threads append meanwhile (group commit: one sync covers them all).
+        Keeps one descriptor open for it, until ``close``."""
         if not self._file_backed:
             return
         files = self.files
         try:
+            if _msync_before_fsync:
+                files.msync(self._map)
             fd = self._sync_fd
             if fd < 0:
                 fd = self._sync_fd = files.open(self.path, os.O_RDWR)  # type: ignore[arg-type]

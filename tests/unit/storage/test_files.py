@@ -220,3 +220,22 @@ def test_reader_view_and_aborted_index_go_through_files(tmp_path: Path) -> None:
     Partition("t", 0, reopened, clock=ManualClock(1000)).close()
     names = {os.path.basename(path) for path in recording.paths}
     assert {"reader-view", "transactional", "00000000000000000000.txnindex"} <= names
+
+
+@pytest.mark.parametrize("separate_view_cache", [False, True])
+def test_sync_data_flushes_the_view_first_where_the_map_is_not_the_page_cache(
+        tmp_path, monkeypatch, separate_view_cache) -> None:
+    """POSIX: one fdatasync covers what was stored through the map. Windows keeps a
+    view's dirty pages apart, so FlushViewOfFile (msync) must come before the fsync."""
+    from eventlog.testing import FaultyFiles
+
+    monkeypatch.setattr(files, "_msync_before_fsync", separate_view_cache)
+    faulty = FaultyFiles()
+    m = MappedFile(str(tmp_path / "0.log"), capacity_max_bytes=2**20, create=True,
+                   files=faulty)
+    m.write(0, b"acknowledged")
+    before = dict(faulty.calls)
+    m.sync_data()
+    assert faulty.calls["fsync"] - before.get("fsync", 0) == 1  # the fdatasync
+    assert faulty.calls["msync"] - before.get("msync", 0) == (1 if separate_view_cache else 0)
+    m.close()
