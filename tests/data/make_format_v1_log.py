@@ -46,7 +46,7 @@ def main() -> None:
         p.append([(b"m%d-%d" % (b, i), b"value-%d-%d" % (b, i)) for i in range(50)])
     for codec in ("gzip", "snappy", "lz4", "zstd"):
         zp = log.producer(linger_ms=0, compression_type=codec)
-        for b in range(3):
+        for _ in range(3):
             clock.advance(1)
             zp.send_batch(f"z-{codec}", [(b"z%d" % i, b"compressible " * 20 + b"%d" % i)
                                          for i in range(40)], partition=0)
