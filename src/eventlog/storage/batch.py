@@ -99,6 +99,7 @@ __all__ = [
     "BatchHeader",
     "Columns",
     "check_columns",
+    "columns_of_content",
     "decode_columns",
     "decode_header",
     "delete_horizon_ms",
@@ -133,6 +134,8 @@ compression_snappy = 2
 compression_lz4 = 3
 compression_zstd = 4
 compression_mask = 0x07
+# Attributes whose payload is not msgpack itself (format 2 frames it as a msgpack bin).
+opaque_payload_mask = compression_mask
 attr_log_append_time = 0x08
 attr_transactional = 0x10
 attr_control = 0x20
@@ -225,7 +228,7 @@ def pack_batch(
     """
     tail = _TAIL.pack(attributes, last_offset_delta, base_timestamp, max_timestamp,
                       producer_id, producer_epoch, base_sequence, record_count)
-    if attributes & compression_mask:
+    if attributes & opaque_payload_mask:
         payload = _packb(payload)  # a msgpack bin: the frame holds one msgpack object
     payload += frame_trailer
     crc = _crc32(payload, _crc32(tail))
@@ -450,7 +453,7 @@ def stored_content(header: BatchHeader, batch_tail: bytes | memoryview) -> memor
     if payload[-2:] != frame_trailer:
         raise ValueError("it does not end with the frame trailer c4 39")
     payload = payload[:-2]
-    if not header.attributes & compression_mask:
+    if not header.attributes & opaque_payload_mask:
         return payload
     width = _BIN_PREFIX.get(payload[0]) if len(payload) else None
     if width is None or len(payload) < 1 + width:
@@ -517,10 +520,17 @@ def decode_columns(
     naming the file. Cost: one decompression call if compressed, one msgpack
     call, O(1) checks.
     """
-    payload = stored_content(header, batch_tail)
+    return columns_of_content(header, stored_content(header, batch_tail), inflated_bytes_max)
+
+
+def columns_of_content(
+    header: BatchHeader, content: memoryview, inflated_bytes_max: int = inflated_bytes_floor
+) -> Columns:
+    """The Columns of a stored payload, its framing removed (``stored_content``):
+    inflated if compressed, then decoded. Raises ValueError as ``decode_columns``."""
     if header.attributes & compression_mask:
-        payload = inflate(header, payload, inflated_bytes_max)  # type: ignore[assignment]
-    return columns_of(header, _unpackb(payload, use_list=False))
+        content = inflate(header, content, inflated_bytes_max)  # type: ignore[assignment]
+    return columns_of(header, _unpackb(content, use_list=False))
 
 
 def columns_of(header: BatchHeader, decoded: Any) -> Columns:

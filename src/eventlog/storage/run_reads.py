@@ -29,15 +29,15 @@ from .batch import (
     Columns,
     attr_log_append_time,
     columns_of,
-    compression_mask,
+    columns_of_content,
     crc_start,
     frame_trailer,
     header_bytes,
-    inflate,
     inflated_bytes_floor,
     length_prefix_bytes,
     magic_v2,
     make_header,
+    opaque_payload_mask,
     records_from,
 )
 
@@ -177,12 +177,13 @@ def _any_run(
     out = []
     for fields, payload in zip(headers, payloads):
         header = make_header(fields)
-        if header.attributes & compression_mask:
+        if header.attributes & opaque_payload_mask:  # a bin: the codec's stream, say
             if type(payload) is not bytes:
-                raise ValueError("its compressed payload is not framed as a msgpack bin")
-            payload = _unpackb(inflate(header, memoryview(payload), inflated_bytes_max),
-                               use_list=False)
-        out.append((header, columns_of(header, payload)))
+                raise ValueError("its payload is not framed as a msgpack bin")
+            out.append((header, columns_of_content(header, memoryview(payload),
+                                                   inflated_bytes_max)))
+        else:
+            out.append((header, columns_of(header, payload)))
     return out, size
 
 
