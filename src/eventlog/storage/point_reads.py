@@ -22,6 +22,7 @@ module never raises for bad bytes itself.
 
 from __future__ import annotations
 
+import mmap
 import struct
 import zlib
 from collections.abc import Sequence
@@ -84,6 +85,8 @@ def read_single_records(
     if offsets[0] < seg.base_offset or offsets[-1] >= seg.next_offset:
         return None  # before the log's first segment, or over more than one segment
     size, buffer = seg.mapped()
+    if n == 1:
+        return _read_one(buffer, size, key, offsets[0], positions[0])
     if min(positions) < 0 or max(positions) + codec.header_bytes > size:
         return None
     try:
@@ -113,6 +116,43 @@ def read_single_records(
     return list(map(_make_record, zip(
         offsets, timestamps, repeat(key, n), values, repeat(_no_headers, n)
     )))
+
+
+def _read_one(
+    buffer: mmap.mmap, size: int, key: bytes, offset: int, position: int
+) -> list[Record] | None:
+    """``read_single_records`` of one record (a recorder's read of a key's last
+    record, an aggregate of one event): the same checks, step by step."""
+    if position < 0 or position + codec.header_bytes > size:
+        return None
+    try:
+        base, length, magic, crc, attributes, delta, count = _unpack_header(buffer, position)
+        end = position + _prefix + length
+        if (base != offset or magic != codec.magic_v1 or delta or count != 1
+                or attributes not in _READ_ATTRIBUTES or length < _length_min or end > size):
+            return None
+        tail = buffer[position + _crc_start : end]
+        if _crc32(tail) != crc:
+            return None
+        decoded = _unpack_payload(_payload_of_tail(tail))
+    except Exception:  # as read_single_records: the generic read decides
+        return None
+    if type(decoded) is not tuple:
+        return None
+    if len(decoded) == 3:
+        timestamp, found, value = decoded
+        if found != key or type(timestamp) is not int or type(value) not in _value_types:
+            return None
+    elif len(decoded) == 5:
+        timestamps, keys, values, headers, deltas = decoded
+        if (keys != (key,) or headers is not None or deltas is not None
+                or type(timestamps) is not tuple or len(timestamps) != 1
+                or type(values) is not tuple or len(values) != 1):
+            return None
+        timestamp, value = timestamps[0], values[0]
+    else:
+        return None
+    return [_make_record((offset, timestamp, key, value, _no_headers))]
 
 
 def _rows(decoded: list, key: bytes) -> tuple[tuple, tuple] | None:

@@ -136,8 +136,11 @@ def test_a_damaged_batch_is_declined_and_the_read_key_raises(elog) -> None:
     seg = p._log.active_segment
     seg._log.write(positions[3] + codec.header_bytes + 3, b"\xff")  # a payload byte
     assert read_single_records(p._log, b"k", offsets, positions) is None
-    with pytest.raises(CorruptLogError, match="fails its CRC"):
-        p.read_key(b"k")
+    assert read_single_records(p._log, b"k", offsets[3:4], positions[3:4]) is None
+    assert read_single_records(p._log, b"k", offsets[4:5], positions[4:5]) is not None
+    for version, limit in ((0, None), (3, 1), (2, 2)):
+        with pytest.raises(CorruptLogError, match="fails its CRC"):
+            p.read_key(b"k", version, limit)
     assert [r.value for r in p.read_key(b"k", 0, 3)] == [b"value-%d" % i for i in range(3)]
 
 
