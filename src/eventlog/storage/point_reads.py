@@ -11,7 +11,8 @@ copy every batch, CRC every copy, decode every payload, build every record.
 
 It takes the fast path only when every batch is what an application's appends make:
 a whole, CRC-valid, uncompressed, non-control batch of exactly one record, at the
-offset asked for, holding the key asked for, in the single-record payload form.
+offset asked for, holding the key asked for, all of one magic (2, with its frame
+trailer checked, or 1, files written before format 2) and one payload form.
 Anything else (a stale position, a batch of several records, a compressed or
 compacted one, a record with headers, damage) returns None, and the caller reads
 through the generic point read, which re-checks and decides: a stale position is
@@ -49,12 +50,21 @@ _unpack_header = _HEADER_CHECKED.unpack_from
 # The attributes of a batch the fast path reads: uncompressed, not a control batch (any
 # other bit: timestamp type, transactional, compacted, delete horizon, changes nothing).
 _READ_ATTRIBUTES = frozenset(
-    a for a in range(256) if not a & (codec.compression_mask | codec.attr_control)
+    a for a in range(256)
+    if not a & (codec.compression_mask | codec.opaque_payload_mask | codec.attr_control)
 )
 _length_min = codec.header_bytes - codec.length_prefix_bytes
 _crc_start = codec.crc_start
 _prefix = codec.length_prefix_bytes  # a batch ends at position + 12 + batch_length
-_payload_of_tail = itemgetter(slice(codec.header_bytes - codec.crc_start, None))
+# The payload within bytes [17, end) of an uncompressed batch: to the end (magic 1), or
+# up to the frame trailer, which is checked (magic 2; see batch.py's "Framing").
+_PAYLOAD_END = {codec.magic_v1: None, codec.magic_v2: -len(codec.frame_trailer)}
+_PAYLOAD_OF_TAIL = {
+    magic: itemgetter(slice(codec.header_bytes - codec.crc_start, end))
+    for magic, end in _PAYLOAD_END.items()
+}
+_last_two = itemgetter(slice(-len(codec.frame_trailer), None))
+_trailer_only = {codec.frame_trailer}
 _unpack_payload = partial(msgpack.unpackb, use_list=False)
 _crc32 = zlib.crc32
 _make_record = partial(tuple.__new__, Record)
@@ -84,7 +94,8 @@ def read_single_records(
     seg = segs[i]
     if offsets[0] < seg.base_offset or offsets[-1] >= seg.next_offset:
         return None  # before the log's first segment, or over more than one segment
-    size, buffer = seg.mapped()
+    size = seg.size  # before the map: the map then holds every byte below it
+    buffer = seg._log._map  # sliced in C below; never kept (it may close or be replaced)
     if n == 1:
         return _read_one(buffer, size, key, offsets[0], positions[0])
     if min(positions) < 0 or max(positions) + codec.header_bytes > size:
@@ -94,7 +105,8 @@ def read_single_records(
             *map(_unpack_header, repeat(buffer, n), positions)
         )
         ends = list(map(add, positions, lengths))
-        if (bases != tuple(offsets) or magics.count(codec.magic_v1) != n
+        magic = magics[0]
+        if (bases != tuple(offsets) or magic not in _PAYLOAD_END or magics.count(magic) != n
                 or deltas.count(0) != n or counts.count(1) != n
                 or not _READ_ATTRIBUTES.issuperset(attributes)
                 or min(lengths) < _length_min or max(ends) + _prefix > size):
@@ -104,7 +116,10 @@ def read_single_records(
         )))
         if tuple(map(_crc32, tails)) != crcs:
             return None  # stale or damaged: the generic read tells which
-        rows = _rows(list(map(_unpack_payload, map(_payload_of_tail, tails))), key)
+        if magic == codec.magic_v2 and set(map(_last_two, tails)) != _trailer_only:
+            return None  # a frame without its trailer: damage the generic read names
+        payloads = map(_PAYLOAD_OF_TAIL[magic], tails)
+        rows = _rows(list(map(_unpack_payload, payloads)), key)
     except Exception:
         # A map closed under us (ValueError), a CRC-valid payload that is not msgpack
         # (msgpack's errors): the generic read re-reads on the newer view, or raises
@@ -128,13 +143,15 @@ def _read_one(
     try:
         base, length, magic, crc, attributes, delta, count = _unpack_header(buffer, position)
         end = position + _prefix + length
-        if (base != offset or magic != codec.magic_v1 or delta or count != 1
+        if (base != offset or magic not in _PAYLOAD_END or delta or count != 1
                 or attributes not in _READ_ATTRIBUTES or length < _length_min or end > size):
             return None
         tail = buffer[position + _crc_start : end]
         if _crc32(tail) != crc:
             return None
-        decoded = _unpack_payload(_payload_of_tail(tail))
+        if magic == codec.magic_v2 and tail[-2:] != codec.frame_trailer:
+            return None
+        decoded = _unpack_payload(_PAYLOAD_OF_TAIL[magic](tail))
     except Exception:  # as read_single_records: the generic read decides
         return None
     if type(decoded) is not tuple:

@@ -20,7 +20,6 @@ concurrently and never see a partly written batch, because ``size`` and
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 import threading
@@ -565,9 +564,3 @@ class Segment(SegmentRecovery):
             f"Segment(base_offset={self.base_offset}, next_offset={self.next_offset}, "
             f"size={self.size})"
         )
-
-    def mapped(self) -> tuple[int, mmap.mmap]:
-        """(size, the ``.log``'s map), size read first: the map holds whole batches below
-        it. For storage/point_reads.py; use at once (the map may be closed or replaced).
-        Not counted towards ``MappedFile.read``'s page release."""
-        return self.size, self._log._map

@@ -94,9 +94,7 @@ def test_declines_what_is_not_a_plain_one_record_batch(path) -> None:
         for n in (1, 3, 4):  # two records, headers, compressed
             assert read_single_records(log, b"k", [0, offsets[n]], [positions[0], positions[n]]
                                        ) is None, n
-        # the two forms mixed in one read: declined (each alone is read)
-        assert read_single_records(log, b"k", [0, 5], [positions[0], positions[5]]) is None
-        assert read_single_records(log, b"k", [5], [positions[5]]) is not None
+        assert read_single_records(log, b"k", [0, 5], [positions[0], positions[5]]) is not None
         other = locations(log, b"other")
         assert read_single_records(log, b"k", other[0], other[1]) is None  # not its key
         for wrong in (positions[0] + 7, -1, 10**9):  # stale or unknown positions
@@ -142,6 +140,23 @@ def test_a_damaged_batch_is_declined_and_the_read_key_raises(elog) -> None:
         with pytest.raises(CorruptLogError, match="fails its CRC"):
             p.read_key(b"k", version, limit)
     assert [r.value for r in p.read_key(b"k", 0, 3)] == [b"value-%d" % i for i in range(3)]
+
+
+def test_magic_1_batches_in_both_forms_are_read_and_a_mix_is_declined(plog) -> None:
+    """Files written before format 2: one-record batches of magic 1, in the column
+    form (``append``'s then) and the single-record form (``send``'s)."""
+    send_one(plog, b"k", b"new", 0)  # magic 2
+    for offset, payload in ((1, packb([[5], [b"k"], [b"cols"], None, None])),
+                            (2, packb([6, b"k", b"flat"])),
+                            (3, packb([[7], [b"k"], [b"cols2"], None, None]))):
+        forged = forge(offset, payload)  # magic 1, a correct CRC
+        plog.append_encoded(forged, codec.decode_header(forged), now_ms=0)
+    positions = [plog.active_segment.find_position(offset) for offset in range(4)]
+    for offsets in ([1], [2], [3], [1, 3]):
+        got = read_single_records(plog, b"k", offsets, [positions[o] for o in offsets])
+        assert got is not None and [tuple(r) for r in got] == generic(plog, b"k", offsets)
+    for offsets in ([0, 1], [1, 2], [0, 2]):  # two magics, or two forms: one by one
+        assert read_single_records(plog, b"k", offsets, [positions[o] for o in offsets]) is None
 
 
 NONSENSE = {  # CRC-valid one-record batches of key b"k" that are not records
