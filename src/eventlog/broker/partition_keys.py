@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import InvalidConfigError, KeyVersionConflictError, OffsetOutOfRangeError
 from ..records import Record
 from ..storage.key_index import KeyIndex, index_batches
+from ..storage.point_reads import read_single_records
 from .partition_reads import make_record
 from .validation import check_key
 
@@ -92,9 +93,17 @@ class PartitionKeys:
         ``positions`` (parallel, from the key index): where each record's batch starts
         in its segment, tried first (one header, one CRC, one decode); a position that
         does not hold the offset (-1, or stale after a swap) falls back to the log's
-        generic read."""
-        out: list[Record] = []
+        generic read.
+
+        Every record in a one-record batch at its position (an application's appends
+        of one event per command): all read in a few C-level steps
+        (storage/point_reads.py); otherwise one by one."""
         log = self._log
+        if positions:
+            found = read_single_records(log, key, offsets, positions)
+            if found is not None:
+                return found
+        out: list[Record] = []
         at_position = log.batch_at_position
         header = cols = None
         last = -1
