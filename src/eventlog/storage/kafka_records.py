@@ -100,64 +100,90 @@ def check_records(body: bytes, count: int, base_timestamp: int) -> int:
 
 
 def _walk(body: bytes, count: int) -> tuple[int, int]:
-    """``check_records``'s walk: the range of the timestamp deltas."""
+    """``check_records``'s walk: the range of the timestamp deltas. One- and two-byte
+    varints are read inline: a call costs more than the rest of a field."""
     read = read_varint
     size = len(body)
     pos = i = low = high = 0
     try:
         for i in range(count):
-            b = body[pos]
+            b = body[pos]  # the record's length
             if b < 0x80:
-                length = (b >> 1) ^ -(b & 1)
+                n = (b >> 1) ^ -(b & 1)
                 pos += 1
-            else:
-                length, pos = read(body, pos)
-            end = pos + length
-            if length < 4 or end > size:  # attributes, 3 varints and a header count
-                raise KafkaRecordsError(
-                    f"record {i} length {length} runs past the end of the batch")
-            b = body[pos + 1]  # after the record attributes (unused by Kafka)
-            if b < 0x80:
-                delta = (b >> 1) ^ -(b & 1)
+            elif body[pos + 1] < 0x80:
+                z = (b & 0x7F) | (body[pos + 1] << 7)
+                n = (z >> 1) ^ -(z & 1)
                 pos += 2
             else:
-                delta, pos = read(body, pos + 1)
-            if delta > high:
-                high = delta
-            elif delta < low:
-                low = delta
-            if body[pos] == i << 1 and i < 64:  # the offset delta, one byte
+                n, pos = read(body, pos)
+            end = pos + n
+            if n < 6 or end > size:  # attributes, 4 varints and a header count
+                raise KafkaRecordsError(f"record {i} length {n} runs past the end of the batch")
+            b = body[pos + 1]  # the timestamp delta, after the attributes
+            if b < 0x80:
+                n = (b >> 1) ^ -(b & 1)
+                pos += 2
+            elif body[pos + 2] < 0x80:
+                z = (b & 0x7F) | (body[pos + 2] << 7)
+                n = (z >> 1) ^ -(z & 1)
+                pos += 3
+            else:
+                n, pos = read(body, pos + 1)
+            if n > high:
+                high = n
+            elif n < low:
+                low = n
+            z = i << 1  # the offset delta, zigzag: one byte below 64, two below 8192
+            if z < 0x80 and body[pos] == z:
                 pos += 1
+            elif z < 0x4000 and body[pos] == (z & 0x7F) | 0x80 and body[pos + 1] == z >> 7:
+                pos += 2
             else:
                 n, pos = read(body, pos)
                 if n != i:
                     raise KafkaRecordsError(
                         f"record {i} has offset delta {n}: a producer's deltas are 0, 1, 2...")
-            for what in ("key", "value"):
-                b = body[pos]
-                if b < 0x80:
-                    n = (b >> 1) ^ -(b & 1)
-                    pos += 1
-                else:
-                    n, pos = read(body, pos)
-                if n > 0:
-                    pos += n
-                elif n < -1:
-                    raise KafkaRecordsError(f"record {i} {what} has negative length {n}")
-            if pos >= end:
-                raise KafkaRecordsError(f"record {i} fields run past its length {length}")
-            if body[pos]:
-                pos = _decode_headers(body, pos, end, i)[1]
-            else:
+            b = body[pos]  # the key's length
+            if b < 0x80 and not b & 1:
+                pos += 1 + (b >> 1)
+            elif b == 1:  # null
                 pos += 1
-            if pos != end:
-                raise KafkaRecordsError(
-                    f"record {i} fields do not add up to its length {length}")
+            else:
+                n, pos = read(body, pos)
+                if n < -1:
+                    raise KafkaRecordsError(f"record {i} key has negative length {n}")
+                pos += max(n, 0)
+            b = body[pos]  # the value's length
+            if b < 0x80:
+                n = (b >> 1) ^ -(b & 1)
+                pos += 1
+            elif body[pos + 1] < 0x80:
+                z = (b & 0x7F) | (body[pos + 1] << 7)
+                n = (z >> 1) ^ -(z & 1)
+                pos += 2
+            else:
+                n, pos = read(body, pos)
+            if n > 0:
+                pos += n
+            elif n < -1:
+                raise KafkaRecordsError(f"record {i} value has negative length {n}")
+            if pos != end - 1 or body[pos]:  # not the usual: no headers
+                _check_headers(body, pos, end, i)
+            pos = end
     except IndexError:
         raise KafkaRecordsError(f"record {i} ends before its last field") from None
     if pos != size:
         raise KafkaRecordsError(f"the batch has {size - pos} bytes after its {count} records")
     return low, high
+
+
+def _check_headers(body: bytes, pos: int, end: int, i: int) -> None:
+    """Raise KafkaRecordsError unless a record's headers at ``pos`` end at ``end``."""
+    if pos >= end:
+        raise KafkaRecordsError(f"record {i} fields run past its length")
+    if _decode_headers(body, pos, end, i)[1] != end:
+        raise KafkaRecordsError(f"record {i} fields do not add up to its length")
 
 
 # ---------------------------------------------------------------------------- decoding
