@@ -100,8 +100,7 @@ def check_records(body: bytes, count: int, base_timestamp: int) -> int:
 
 
 def _walk(body: bytes, count: int) -> tuple[int, int]:
-    """``check_records``'s walk: the range of the timestamp deltas. One- and two-byte
-    varints are read inline: a call costs more than the rest of a field."""
+    """``check_records``'s walk: the timestamp deltas' range. Short varints inline."""
     read = read_varint
     size = len(body)
     pos = i = low = high = 0
@@ -144,30 +143,18 @@ def _walk(body: bytes, count: int) -> tuple[int, int]:
                 if n != i:
                     raise KafkaRecordsError(
                         f"record {i} has offset delta {n}: a producer's deltas are 0, 1, 2...")
-            b = body[pos]  # the key's length
-            if b < 0x80 and not b & 1:
+            b = body[pos]  # the key's length (-1: null), then the value's
+            if b < 0x80 and (b == 1 or not b & 1):
                 pos += 1 + (b >> 1)
-            elif b == 1:  # null
-                pos += 1
             else:
-                n, pos = read(body, pos)
-                if n < -1:
-                    raise KafkaRecordsError(f"record {i} key has negative length {n}")
-                pos += max(n, 0)
-            b = body[pos]  # the value's length
-            if b < 0x80:
-                n = (b >> 1) ^ -(b & 1)
-                pos += 1
-            elif body[pos + 1] < 0x80:
-                z = (b & 0x7F) | (body[pos + 1] << 7)
-                n = (z >> 1) ^ -(z & 1)
-                pos += 2
+                pos = _skip_field(body, pos, i, "key")
+            b = body[pos]
+            if b < 0x80 and (b == 1 or not b & 1):
+                pos += 1 + (b >> 1)
+            elif not b & 1 and body[pos + 1] < 0x80:  # two bytes, >= 0
+                pos += 2 + (((b & 0x7F) | (body[pos + 1] << 7)) >> 1)
             else:
-                n, pos = read(body, pos)
-            if n > 0:
-                pos += n
-            elif n < -1:
-                raise KafkaRecordsError(f"record {i} value has negative length {n}")
+                pos = _skip_field(body, pos, i, "value")
             if pos != end - 1 or body[pos]:  # not the usual: no headers
                 _check_headers(body, pos, end, i)
             pos = end
@@ -176,6 +163,15 @@ def _walk(body: bytes, count: int) -> tuple[int, int]:
     if pos != size:
         raise KafkaRecordsError(f"the batch has {size - pos} bytes after its {count} records")
     return low, high
+
+
+def _skip_field(body: bytes, pos: int, i: int, what: str) -> int:
+    """Past a length-prefixed field at ``pos`` (the walk's rare case: a long or
+    negative length); KafkaRecordsError for a length below -1."""
+    n, pos = read_varint(body, pos)
+    if n < -1:
+        raise KafkaRecordsError(f"record {i} {what} has negative length {n}")
+    return pos + max(n, 0)
 
 
 def _check_headers(body: bytes, pos: int, end: int, i: int) -> None:
