@@ -134,6 +134,28 @@ def test_fetch_long_poll_returns_when_data_arrives(server: Any, log: eventlog.Ev
     assert batch.keys == [b"k"] and batch.headers == [(("h", b"1"),)]
 
 
+def test_a_produced_batch_is_stored_as_sent_and_fetched_byte_for_byte(
+    server: Any, log: eventlog.EventLog
+) -> None:
+    from eventlog.storage import batch as codec
+
+    log.create_topic("t")
+    log.topic("t").partition(0).append([(b"in-process", b"first")])
+    data = encode_batch([0, 1, 2], [1_700_000_000_000, 1_700_000_000_009, 1_700_000_000_003],
+                        [b"a", None, b"c"], [b"x", b"y", None],
+                        [(("h", b"1"),), (), ()], producer_id=-1)
+    body = call(server, 0, 9, produce_values("t", data))
+    assert body.responses[0].partition_responses[0].base_offset == 1
+    header, _ = log.topic("t").partition(0).read_batches(1, 10)[-1]
+    assert header.attributes & codec.attr_kafka_records  # kept as sent, not re-encoded
+    fetched = call(server, 1, 11, {"max_wait": 0, "min_bytes": 1, "topics": [
+        {"topic": "t", "partitions": [{"partition": 0, "fetch_offset": 1,
+                                       "partition_max_bytes": 1 << 20}]}]})
+    records = fetched.responses[0].partitions[0].records
+    # the same batch, its base offset now the log's (the CRC does not cover it)
+    assert records == struct.pack(">q", 1) + data[8:]
+
+
 def test_fetch_out_of_range(server: Any, log: eventlog.EventLog) -> None:
     log.create_topic("t")
     body = call(server, 1, 11, {"max_wait": 0, "min_bytes": 1, "topics": [

@@ -31,6 +31,7 @@ from ..storage.batch import BatchHeader
 from ..storage.key_index import KeyIndex
 from ..storage.partition_log import PartitionLog
 from ..storage.txn_index import PartitionTxns
+from .partition_kafka import PartitionKafkaRecords
 from .partition_keys import PartitionKeys
 from .partition_maintenance import PartitionMaintenance
 from .partition_reads import PartitionReads
@@ -69,7 +70,8 @@ iter_batch_records = 500  # records per read in Partition.iter()
 _new_result = partial(tuple.__new__, AppendResult)
 
 
-class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionMaintenance):
+class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionMaintenance,
+                PartitionKafkaRecords):
     """One partition of a topic: append, read, wait, look up by time.
 
     Thread-safe. ``topic`` is the topic's name and ``index`` the partition number.
@@ -559,6 +561,9 @@ class InternalPartition(Partition):
         raise self._refuse()
 
     def append_batch(self, *args: Any, **kwargs: Any) -> AppendResult:
+        raise self._refuse()
+
+    def append_kafka_records(self, *args: Any, **kwargs: Any) -> AppendResult:
         raise self._refuse()
 
     def append_columns(self, *args: Any, **kwargs: Any) -> AppendResult:

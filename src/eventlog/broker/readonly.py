@@ -58,6 +58,7 @@ class ReadOnlyPartition(Partition):
         raise refused(f"write to {self.topic}-{self.index}", self._log.directory)
 
     append = append_batch = append_columns = append_record = append_internal = _refuse
+    append_kafka_records = _refuse
     truncate_to = delete_before = roll = apply_retention = compact = flush = _refuse
 
     def refresh(self) -> bool:

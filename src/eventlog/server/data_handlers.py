@@ -12,6 +12,7 @@ from ..group.txn_coordinator import (
     transaction_coordinator_for,
 )
 from ..records import TopicPartition
+from ..storage.kafka_records import stored_records
 from .common import (
     INVALID_REQUIRED_ACKS,
     NONE,
@@ -30,8 +31,10 @@ from .records import (
     attr_control,
     attr_log_append_time,
     attr_transactional,
-    decode_batches,
+    decode,
     encode_batch,
+    split_batches,
+    wire_batch_from_stored,
 )
 
 __all__ = ["DataHandlers"]
@@ -67,7 +70,7 @@ class DataHandlers(HandlerBase):
                                "log_append_time": -1, "log_start_offset": -1}
         try:
             partition = self.log.topic_for_produce(topic_name).partition(index)
-            batches = decode_batches(records or b"")
+            batches = split_batches(records or b"")
             first = None
             append_time = -1
             if txn_id is not None or any(b.attributes & attr_transactional for b in batches):
@@ -77,16 +80,15 @@ class DataHandlers(HandlerBase):
                     raise errors.InvalidRecordError(
                         "control batches are written by the transaction coordinator, not "
                         "by producers")
-                if not b.timestamps:
+                if not b.record_count:
                     continue
-                result = partition.append_columns(
-                    b.keys, b.values, b.headers,
-                    [ts if ts >= 0 else self.log.clock.time_ms() for ts in b.timestamps],
-                    # stored with the producer's codec, as Kafka's compression.type=producer
-                    attributes=b.attributes & (attr_compression_mask | attr_transactional),
-                    producer_id=b.producer_id, producer_epoch=b.producer_epoch,
-                    base_sequence=b.base_sequence,
-                )
+                result = None
+                if len(batches) == 1 and _verbatim(b, partition):
+                    # Stored as sent: the records are checked, never decoded, and a
+                    # fetch sends them back as they are (docs/server.md).
+                    result = _append_verbatim(b, partition)
+                if result is None:
+                    result = self._append_decoded(decode(b), partition)
                 if first is None:
                     first = result.base_offset
                     append_time = result.log_append_time_ms
@@ -97,6 +99,18 @@ class DataHandlers(HandlerBase):
             _log.info("produce to %s-%d refused (error %d): %s", topic_name, index, code, exc)
             out.update(error_code=code, error_message=str(exc))
         return out
+
+    def _append_decoded(self, b: WireBatch, partition: Any) -> Any:
+        """A batch the log cannot keep as sent (compressed, without timestamps, to a
+        LogAppendTime topic): appended from its decoded columns."""
+        return partition.append_columns(
+            b.keys, b.values, b.headers,
+            [ts if ts >= 0 else self.log.clock.time_ms() for ts in b.timestamps],
+            # stored with the producer's codec, as Kafka's compression.type=producer
+            attributes=b.attributes & (attr_compression_mask | attr_transactional),
+            producer_id=b.producer_id, producer_epoch=b.producer_epoch,
+            base_sequence=b.base_sequence,
+        )
 
     def _check_transactional(self, txn_id: str | None, batches: list[WireBatch],
                              partition: Any) -> None:
@@ -238,6 +252,31 @@ class DataHandlers(HandlerBase):
 
 
 read_committed = 1  # a Fetch's isolation_level (0: read_uncommitted)
+
+
+def _append_verbatim(b: WireBatch, partition: Any) -> Any:
+    """``b`` appended as sent; None if its records need the decoding path."""
+    try:
+        return partition.append_kafka_records(
+            b.records, b.record_count, b.base_timestamp,
+            attributes=b.attributes & attr_transactional, producer_id=b.producer_id,
+            producer_epoch=b.producer_epoch, base_sequence=b.base_sequence,
+        )
+    except errors.InvalidRecordError as exc:
+        if isinstance(exc.__cause__, WireFormatError):
+            # Records the log cannot keep as sent (offset deltas that are not 0, 1, 2...,
+            # or malformed): the decoding path takes them or names their problem.
+            return None
+        raise
+
+
+def _verbatim(b: WireBatch, partition: Any) -> bool:
+    """True if the log can keep ``b``'s records as the client sent them: uncompressed,
+    with timestamps, to a topic that keeps the producer's timestamps. A request with
+    several batches for one partition (no client sends one) is decoded whole first,
+    so a bad later batch leaves the earlier ones unappended."""
+    return (not b.attributes & attr_compression_mask and b.base_timestamp >= 0
+            and not partition.config.log_append_time)
 # The stored attributes a wire batch carries: codec, transactional, control.
 _wire_attributes = attr_compression_mask | attr_transactional | attr_control
 
@@ -254,6 +293,23 @@ def _wire_batches(partition: Any, offset: int, upper: int, limit: int) -> tuple[
     for header, cols in partition.read_columns(offset, 100_000, max(limit, 1)):
         if header.base_offset >= upper:
             break  # the LSO is a batch's first offset: no batch straddles it
+        records = stored_records(cols.values)
+        if records is not None:  # kept as the client sent it: sent back as it is
+            data = wire_batch_from_stored(
+                records, base_offset=header.base_offset,
+                attributes=attrs | header.attributes & _wire_attributes,
+                last_offset_delta=header.last_offset_delta,
+                base_timestamp=header.base_timestamp, max_timestamp=header.max_timestamp,
+                producer_id=header.producer_id, producer_epoch=header.producer_epoch,
+                base_sequence=header.base_sequence, record_count=header.record_count)
+            if chunks and size + len(data) > limit:
+                break
+            chunks.append(data)
+            size += len(data)
+            last = header.last_offset
+            if size >= limit:
+                break
+            continue
         sequence = header.base_sequence
         if sequence >= 0:
             sequence += cols.offsets[0] - header.base_offset

@@ -25,12 +25,17 @@ from typing import NamedTuple
 import cramjam
 from crc32c import crc32c
 
+from ..storage.kafka_records import KafkaRecordsError, decode_records
+
 __all__ = [
     "WireBatch",
     "WireFormatError",
     "codec_names",
+    "decode",
     "decode_batches",
     "encode_batch",
+    "split_batches",
+    "wire_batch_from_stored",
 ]
 
 magic_v2 = 2
@@ -47,12 +52,15 @@ _xerial_magic = b"\x82SNAPPY\x00"
 _int32 = struct.Struct(">i")
 
 
-class WireFormatError(ValueError):
-    """Bytes that are not a valid Kafka record batch (the message says what is wrong)."""
+# Malformed wire bytes: the storage layer's error for Kafka records, so one except
+# clause catches both the batch framing's problems (here) and the records' (there).
+WireFormatError = KafkaRecordsError
 
 
 class WireBatch(NamedTuple):
-    """One decoded wire batch: the header fields eventlog needs and the record columns."""
+    """One wire batch: the header fields eventlog needs and its records section
+    (``records``, decompressed). ``split_batches`` leaves the records undecoded
+    (``timestamps`` etc. are None); ``decode_batches`` fills the columns."""
 
     base_offset: int
     attributes: int
@@ -63,6 +71,9 @@ class WireBatch(NamedTuple):
     keys: list[bytes | None]
     values: list[bytes | None]
     headers: list[tuple] | None  # None: no record has headers
+    record_count: int = 0
+    base_timestamp: int = -1
+    records: bytes = b""  # the records section, decompressed
 
     @property
     def compression(self) -> str:
@@ -74,32 +85,6 @@ class WireBatch(NamedTuple):
 
 
 # ---------------------------------------------------------------------------- varints
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    """A zigzag varint (up to 64 bits) at ``pos``; returns (value, next position)."""
-    if pos + 1 < len(buf):
-        b = buf[pos]
-        if b < 0x80:  # one byte
-            return (b >> 1) ^ -(b & 1), pos + 1
-        b2 = buf[pos + 1]
-        if b2 < 0x80:  # two bytes: record lengths, most timestamp deltas
-            z = (b & 0x7F) | (b2 << 7)
-            return (z >> 1) ^ -(z & 1), pos + 2
-    shift = 0
-    result = 0
-    while True:
-        if pos >= len(buf):
-            raise WireFormatError("record data ends inside a varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            break
-        shift += 7
-        if shift > 63:
-            raise WireFormatError("varint longer than 10 bytes")
-    return (result >> 1) ^ -(result & 1), pos
 
 
 def _varint_long(value: int) -> bytes:
@@ -121,18 +106,6 @@ def _varint(value: int) -> bytes:
     if -_small_bound <= value < _small_bound:
         return _SMALL[value + _small_bound]
     return _varint_long(value)
-
-
-def _read_bytes(buf: bytes, pos: int, what: str) -> tuple[bytes | None, int]:
-    length, pos = _read_varint(buf, pos)
-    if length < 0:
-        if length != -1:
-            raise WireFormatError(f"{what} has negative length {length}")
-        return None, pos
-    end = pos + length
-    if end > len(buf):
-        raise WireFormatError(f"{what} of {length} bytes runs past the end of the batch")
-    return buf[pos:end], end
 
 
 # ---------------------------------------------------------------------------- codecs
@@ -189,12 +162,26 @@ def _compress(code: int, data: bytes) -> bytes:
 
 
 def decode_batches(data: bytes) -> list[WireBatch]:
-    """Every record batch in ``data`` (a Produce request's ``records`` field).
+    """Every record batch in ``data`` (a Produce request's ``records`` field), its
+    records decoded into columns (``split_batches``, then ``decode_records``).
 
     Raises WireFormatError for anything that is not a complete, valid v2 batch:
     a wrong magic (message sets v0/v1 are not accepted), a CRC-32C mismatch,
     lengths or counts that do not add up, a truncated tail, undecodable headers.
     """
+    return [decode(b) for b in split_batches(data)]
+
+
+def decode(batch: WireBatch) -> WireBatch:
+    """``batch`` (from ``split_batches``) with its records decoded into columns."""
+    timestamps, keys, values, headers = decode_records(
+        batch.records, batch.record_count, batch.base_timestamp)
+    return batch._replace(timestamps=timestamps, keys=keys, values=values, headers=headers)
+
+
+def split_batches(data: bytes) -> list[WireBatch]:
+    """Every record batch in ``data``, checked as a batch (magic, lengths, CRC-32C,
+    counts) and decompressed, its records left undecoded. Raises WireFormatError."""
     data = bytes(data)
     out: list[WireBatch] = []
     pos = 0
@@ -222,130 +209,11 @@ def decode_batches(data: bytes) -> list[WireBatch]:
         code = attributes & attr_compression_mask
         if code:
             body = _decompress(code, body)
-        out.append(_decode_records(
-            body, count, base_offset, attributes, base_ts, producer_id, producer_epoch,
-            base_sequence,
-        ))
+        out.append(WireBatch(base_offset, attributes, producer_id, producer_epoch,
+                             base_sequence, None, None, None, None,  # type: ignore[arg-type]
+                             count, base_ts, body))
         pos = end
     return out
-
-
-def _decode_records(
-    body: bytes, count: int, base_offset: int, attributes: int, base_ts: int,
-    producer_id: int, producer_epoch: int, base_sequence: int,
-) -> WireBatch:
-    timestamps: list[int] = []
-    keys: list[bytes | None] = []
-    values: list[bytes | None] = []
-    headers: list[tuple] = []
-    try:
-        pos = _read_records(body, count, base_ts, timestamps, keys, values, headers)
-    except IndexError:
-        raise WireFormatError(f"record {len(timestamps)} ends before its last field") from None
-    if pos != len(body):
-        raise WireFormatError(
-            f"record batch has {len(body) - pos} bytes after its {count} records"
-        )
-    return WireBatch(
-        base_offset, attributes, producer_id, producer_epoch, base_sequence,
-        timestamps, keys, values, headers if any(headers) else None,
-    )
-
-
-def _read_records(body: bytes, count: int, base_ts: int, timestamps: list[int],
-                  keys: list[bytes | None], values: list[bytes | None],
-                  headers: list[tuple]) -> int:
-    """Append ``count`` records' fields to the columns; return the end position.
-    IndexError: the body ends inside a record. One-byte varints (most lengths and
-    deltas) are decoded inline: this loop runs once per produced record."""
-    read = _read_varint
-    size = len(body)
-    pos = 0
-    for i in range(count):
-        b = body[pos]
-        if b < 0x80:
-            length = (b >> 1) ^ -(b & 1)
-            pos += 1
-        elif body[pos + 1] < 0x80:
-            z = (b & 0x7F) | (body[pos + 1] << 7)
-            length = (z >> 1) ^ -(z & 1)
-            pos += 2
-        else:
-            length, pos = read(body, pos)
-        end = pos + length
-        if length < 1 or end > size:
-            raise WireFormatError(f"record {i} length {length} runs past the end of the batch")
-        b = body[pos + 1]  # after the record attributes (unused)
-        if b < 0x80:
-            ts_delta = (b >> 1) ^ -(b & 1)
-            pos += 2
-        else:
-            ts_delta, pos = read(body, pos + 1)
-        # the offset delta, skipped: offsets are assigned by the log
-        if body[pos] < 0x80:
-            pos += 1
-        elif body[pos + 1] < 0x80:  # from the 65th record of a batch on
-            pos += 2
-        else:
-            _delta, pos = read(body, pos)
-        b = body[pos]
-        if b < 0x80:
-            n = (b >> 1) ^ -(b & 1)
-            pos += 1
-        else:
-            n, pos = read(body, pos)
-        keys.append(body[pos:pos + n] if n >= 0 else _null(n, i, "key"))
-        if n > 0:
-            pos += n
-        b = body[pos]
-        if b < 0x80:
-            n = (b >> 1) ^ -(b & 1)
-            pos += 1
-        elif body[pos + 1] < 0x80:  # values of 64 bytes to 8 KiB
-            z = (b & 0x7F) | (body[pos + 1] << 7)
-            n = (z >> 1) ^ -(z & 1)
-            pos += 2
-        else:
-            n, pos = read(body, pos)
-        values.append(body[pos:pos + n] if n >= 0 else _null(n, i, "value"))
-        if n > 0:
-            pos += n
-        if pos >= end:
-            raise WireFormatError(f"record {i} fields run past its length {length}")
-        if body[pos]:
-            hs, pos = _decode_headers(body, pos, end, i)
-        else:  # no headers
-            hs = ()
-            pos += 1
-        headers.append(hs)
-        if pos != end:
-            raise WireFormatError(f"record {i} fields do not add up to its length {length}")
-        timestamps.append(base_ts + ts_delta)
-    return pos
-
-
-def _null(n: int, i: int, what: str) -> None:
-    """A negative length: -1 is a null field, anything else is malformed."""
-    if n != -1:
-        raise WireFormatError(f"record {i} {what} has negative length {n}")
-    return None
-
-
-def _decode_headers(body: bytes, pos: int, end: int, i: int) -> tuple[tuple, int]:
-    n_headers, pos = _read_varint(body, pos)
-    if n_headers < 0 or n_headers > end - pos:
-        raise WireFormatError(f"record {i} has {n_headers} headers")
-    hs = []
-    for _ in range(n_headers):
-        hkey, pos = _read_bytes(body, pos, f"record {i} header key")
-        hvalue, pos = _read_bytes(body, pos, f"record {i} header value")
-        if hkey is None:
-            raise WireFormatError(f"record {i} has a header with a null key")
-        try:
-            hs.append((hkey.decode("utf-8"), hvalue))
-        except UnicodeDecodeError:
-            raise WireFormatError(f"record {i} has a header key that is not UTF-8") from None
-    return tuple(hs), pos
 
 
 # ---------------------------------------------------------------------------- encoding
@@ -414,3 +282,24 @@ def encode_batch(
     length = batch_header_bytes - 12 + len(body)
     return struct.pack(">qiibI", base_offset, length, partition_leader_epoch, magic_v2,
                        crc) + header_tail + body
+
+
+_tail = struct.Struct(">hiqqqhii")
+_head = struct.Struct(">qiibI")
+
+
+def wire_batch_from_stored(
+    records: bytes, *, base_offset: int, attributes: int, last_offset_delta: int,
+    base_timestamp: int, max_timestamp: int, producer_id: int, producer_epoch: int,
+    base_sequence: int, record_count: int, partition_leader_epoch: int = 0,
+) -> bytes:
+    """The v2 batch around a records section stored as a client sent it (uncompressed):
+    the header rebuilt from the stored one, the CRC-32C over its tail and the
+    records, which are not decoded or copied into a new encoding. Cost: one CRC-32C
+    over the batch, one join."""
+    tail = _tail.pack(attributes, last_offset_delta, base_timestamp, max_timestamp,
+                      producer_id, producer_epoch, base_sequence, record_count)
+    crc = crc32c(records, crc32c(tail))
+    length = batch_header_bytes - 12 + len(records)
+    return b"".join((_head.pack(base_offset, length, partition_leader_epoch, magic_v2, crc),
+                     tail, records))

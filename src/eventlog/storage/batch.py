@@ -15,7 +15,10 @@ Byte layout (big-endian; 57-byte header, modelled on Kafka's v2 batch)::
                                              bit 6 compacted (written by the cleaner:
                                              may follow a gap, may hold 0 records,
                                              payload may carry offset_deltas),
-                                             bit 7 delete horizon (see below)
+                                             bit 7 delete horizon (see below),
+                                             bit 8 Kafka records (payload: the
+                                             records of an uncompressed Kafka v2
+                                             batch, storage/kafka_records.py)
     19      4     last_offset_delta  int32   last offset - base offset
     23      8     base_timestamp     int64   first record's timestamp, ms; with bit 7:
                                              the delete horizon, ms
@@ -94,6 +97,8 @@ from typing import Any, NamedTuple
 import cramjam
 import msgpack
 
+from . import kafka_records
+
 __all__ = [
     "HEADER",
     "BatchHeader",
@@ -134,14 +139,15 @@ compression_snappy = 2
 compression_lz4 = 3
 compression_zstd = 4
 compression_mask = 0x07
-# Attributes whose payload is not msgpack itself (format 2 frames it as a msgpack bin).
-opaque_payload_mask = compression_mask
 attr_log_append_time = 0x08
 attr_transactional = 0x10
 attr_control = 0x20
 attr_explicit_offsets = 0x40  # a compacted batch (the name says what its payload may hold)
 attr_compacted = attr_explicit_offsets
 attr_delete_horizon = 0x80
+attr_kafka_records = 0x100  # payload: a Kafka v2 records section (storage/kafka_records.py)
+# payloads that are not msgpack, framed as one msgpack bin (format 2)
+opaque_payload_mask = compression_mask | attr_kafka_records
 
 COMPRESSION_CODES = {
     "none": compression_none,
@@ -356,7 +362,8 @@ def encode_prefix(header: BatchHeader, columns: Columns, offset: int) -> bytes:
         list(columns.keys[:n]),
         list(columns.values[:n]),
         None if columns.headers is None else list(columns.headers[:n]),
-        attributes=header.attributes & ~(attr_explicit_offsets | attr_delete_horizon),
+        attributes=header.attributes & ~(attr_explicit_offsets | attr_delete_horizon
+                                         | attr_kafka_records),
         producer_id=header.producer_id,
         producer_epoch=header.producer_epoch,
         base_sequence=header.base_sequence,
@@ -528,6 +535,8 @@ def columns_of_content(
 ) -> Columns:
     """The Columns of a stored payload, its framing removed (``stored_content``):
     inflated if compressed, then decoded. Raises ValueError as ``decode_columns``."""
+    if header.attributes & attr_kafka_records:
+        return _kafka_columns(header, content)
     if header.attributes & compression_mask:
         content = inflate(header, content, inflated_bytes_max)  # type: ignore[assignment]
     return columns_of(header, _unpackb(content, use_list=False))
@@ -560,6 +569,16 @@ def columns_of(header: BatchHeader, decoded: Any) -> Columns:
     cols = Columns(offsets, timestamps, keys, values, headers)
     check_columns(header, cols)
     return cols
+
+
+def _kafka_columns(header: BatchHeader, payload: memoryview) -> Columns:
+    """A Kafka records payload's columns, decoded when first used (kafka_records)."""
+    count = header.record_count
+    if header.attributes & compression_mask or count < 1 or header.last_offset_delta != count - 1:
+        raise ValueError("its Kafka records are compressed, empty or not dense")
+    base = header.base_offset
+    return Columns(range(base, base + count), *kafka_records.lazy_columns(
+        bytes(payload), count, base, header.base_timestamp))
 
 
 def check_columns(header: BatchHeader, cols: Columns) -> None:
@@ -642,7 +661,8 @@ def encode_retained(
     assert count == 0 or offsets[-1] <= original.last_offset
     dense = count == 0 or (offsets[0] == base and offsets[-1] == base + count - 1)
     deltas = None if dense else [o - base for o in offsets]
-    attributes = (original.attributes | attr_compacted) & ~attr_delete_horizon
+    attributes = (original.attributes | attr_compacted) & ~(attr_delete_horizon
+                                                            | attr_kafka_records)
     if delete_horizon_ms >= 0:
         attributes |= attr_delete_horizon
     payload = _payload(attributes, [columns.timestamps, columns.keys, columns.values,

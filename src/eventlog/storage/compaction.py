@@ -240,6 +240,13 @@ def clean_batch(
     if removed == 0:
         if new_horizon == horizon and header.attributes & codec.attr_compacted:
             return data, 0
+        if header.attributes & codec.attr_kafka_records:
+            # Its records' timestamps are deltas from base_timestamp: keep that, and
+            # re-encode (as msgpack) rather than overwrite it with a delete horizon.
+            if new_horizon < 0:
+                return _mark(data, header, header.base_timestamp), 0
+            return codec.encode_retained(header, _subset(columns, list(range(count))),
+                                         delete_horizon_ms=new_horizon), 0
         if new_horizon >= 0:
             return _mark(data, header, new_horizon, horizon=True), 0
         first_ts = columns.timestamps[0] if count else header.max_timestamp

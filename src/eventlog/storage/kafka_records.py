@@ -1,0 +1,388 @@
+"""The records section of a Kafka v2 record batch, stored as a client sent it. Pure.
+
+A batch whose attributes carry ``attr_kafka_records`` (storage/batch.py) holds,
+as its payload, the records of an uncompressed Kafka v2 record batch (KIP-98)
+byte for byte: per record a zigzag varint length, then ``attributes`` (int8),
+``timestampDelta``, ``offsetDelta``, key length + key, value length + value,
+header count and headers, each length a zigzag varint and -1 for null. Timestamps
+are deltas from the batch's ``base_timestamp`` and offset deltas are dense
+``0..record_count-1`` (``check_records`` made sure before the batch was written).
+
+The Kafka protocol server writes them so that produce stores what came in and
+fetch sends it back without decoding or re-encoding a record (docs/storage.md,
+"Kafka records payloads"). An in-process reader pays instead: the records are
+decoded here, with Python's varint loop, when a column is first used
+(``lazy_columns``), several times the cost of a msgpack payload.
+
+Malformed records raise :class:`KafkaRecordsError` (a ValueError) naming the
+problem; nothing is partially returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..errors import CorruptLogError
+
+__all__ = [
+    "KafkaRecordsColumn",
+    "KafkaRecordsError",
+    "check_records",
+    "decode_records",
+    "lazy_columns",
+    "read_varint",
+    "stored_records",
+]
+
+
+class KafkaRecordsError(ValueError):
+    """Bytes that are not valid Kafka v2 records (the message says what is wrong)."""
+
+
+def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """A zigzag varint (up to 64 bits) at ``pos``; returns (value, next position)."""
+    if pos + 1 < len(buf):
+        b = buf[pos]
+        if b < 0x80:  # one byte
+            return (b >> 1) ^ -(b & 1), pos + 1
+        b2 = buf[pos + 1]
+        if b2 < 0x80:  # two bytes: record lengths, most timestamp deltas
+            z = (b & 0x7F) | (b2 << 7)
+            return (z >> 1) ^ -(z & 1), pos + 2
+    shift = 0
+    result = 0
+    while True:
+        if pos >= len(buf):
+            raise KafkaRecordsError("record data ends inside a varint")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            raise KafkaRecordsError("varint longer than 10 bytes")
+    return (result >> 1) ^ -(result & 1), pos
+
+
+def _read_bytes(buf: bytes, pos: int, what: str) -> tuple[bytes | None, int]:
+    length, pos = read_varint(buf, pos)
+    if length < 0:
+        if length != -1:
+            raise KafkaRecordsError(f"{what} has negative length {length}")
+        return None, pos
+    end = pos + length
+    if end > len(buf):
+        raise KafkaRecordsError(f"{what} of {length} bytes runs past the end of the batch")
+    return buf[pos:end], end
+
+
+# ---------------------------------------------------------------------------- checking
+
+
+def check_records(body: bytes, count: int, base_timestamp: int) -> int:
+    """Raise KafkaRecordsError unless ``body`` is exactly ``count`` well-formed records
+    with offset deltas ``0..count-1`` and timestamps ``base_timestamp + delta >= 0``;
+    return the largest timestamp.
+
+    What makes storing ``body`` verbatim safe: every later decode of it succeeds and
+    yields dense offsets. Cost: one walk over the records, no object per record
+    (keys, values and headers are skipped, not copied).
+    """
+    if count < 1:
+        raise KafkaRecordsError(f"record count {count}: a batch holds at least one record")
+    low, high = _walk(body, count)
+    if base_timestamp + low < 0:
+        raise KafkaRecordsError(
+            f"a record's timestamp is {base_timestamp + low}: timestamps are >= 0 (ms)")
+    return base_timestamp + high
+
+
+def _walk(body: bytes, count: int) -> tuple[int, int]:
+    """``check_records``'s walk: the timestamp deltas' range. Short varints inline."""
+    read = read_varint
+    size = len(body)
+    pos = i = low = high = 0
+    try:
+        for i in range(count):
+            b = body[pos]  # the record's length
+            if b < 0x80:
+                n = (b >> 1) ^ -(b & 1)
+                pos += 1
+            elif body[pos + 1] < 0x80:
+                z = (b & 0x7F) | (body[pos + 1] << 7)
+                n = (z >> 1) ^ -(z & 1)
+                pos += 2
+            else:
+                n, pos = read(body, pos)
+            end = pos + n
+            if n < 6 or end > size:  # attributes, 4 varints and a header count
+                raise KafkaRecordsError(f"record {i} length {n} runs past the end of the batch")
+            b = body[pos + 1]  # the timestamp delta, after the attributes
+            if b < 0x80:
+                n = (b >> 1) ^ -(b & 1)
+                pos += 2
+            elif body[pos + 2] < 0x80:
+                z = (b & 0x7F) | (body[pos + 2] << 7)
+                n = (z >> 1) ^ -(z & 1)
+                pos += 3
+            else:
+                n, pos = read(body, pos + 1)
+            if n > high:
+                high = n
+            elif n < low:
+                low = n
+            z = i << 1  # the offset delta, zigzag: one byte below 64, two below 8192
+            if z < 0x80 and body[pos] == z:
+                pos += 1
+            elif z < 0x4000 and body[pos] == (z & 0x7F) | 0x80 and body[pos + 1] == z >> 7:
+                pos += 2
+            else:
+                n, pos = read(body, pos)
+                if n != i:
+                    raise KafkaRecordsError(
+                        f"record {i} has offset delta {n}: a producer's deltas are 0, 1, 2...")
+            b = body[pos]  # the key's length (-1: null), then the value's
+            if b < 0x80 and (b == 1 or not b & 1):
+                pos += 1 + (b >> 1)
+            else:
+                pos = _skip_field(body, pos, i, "key")
+            b = body[pos]
+            if b < 0x80 and (b == 1 or not b & 1):
+                pos += 1 + (b >> 1)
+            elif not b & 1 and body[pos + 1] < 0x80:  # two bytes, >= 0
+                pos += 2 + (((b & 0x7F) | (body[pos + 1] << 7)) >> 1)
+            else:
+                pos = _skip_field(body, pos, i, "value")
+            if pos != end - 1 or body[pos]:  # not the usual: no headers
+                _check_headers(body, pos, end, i)
+            pos = end
+    except IndexError:
+        raise KafkaRecordsError(f"record {i} ends before its last field") from None
+    if pos != size:
+        raise KafkaRecordsError(f"the batch has {size - pos} bytes after its {count} records")
+    return low, high
+
+
+def _skip_field(body: bytes, pos: int, i: int, what: str) -> int:
+    """Past a length-prefixed field at ``pos`` (the walk's rare case: a long or
+    negative length); KafkaRecordsError for a length below -1."""
+    n, pos = read_varint(body, pos)
+    if n < -1:
+        raise KafkaRecordsError(f"record {i} {what} has negative length {n}")
+    return pos + max(n, 0)
+
+
+def _check_headers(body: bytes, pos: int, end: int, i: int) -> None:
+    """Raise KafkaRecordsError unless a record's headers at ``pos`` end at ``end``."""
+    if pos >= end:
+        raise KafkaRecordsError(f"record {i} fields run past its length")
+    if _decode_headers(body, pos, end, i)[1] != end:
+        raise KafkaRecordsError(f"record {i} fields do not add up to its length")
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+def decode_records(
+    body: bytes, count: int, base_timestamp: int
+) -> tuple[list[int], list[bytes | None], list[bytes | None], list[tuple] | None]:
+    """``count`` records of ``body`` as columns: timestamps, keys, values and headers
+    (None when no record has headers). Offset deltas are skipped (the caller knows
+    the offsets). Raises KafkaRecordsError naming the problem. Cost: one Python loop
+    over the records, one slice per key and value."""
+    timestamps: list[int] = []
+    keys: list[bytes | None] = []
+    values: list[bytes | None] = []
+    headers: list[tuple] = []
+    if count < 0:
+        raise KafkaRecordsError(f"record count {count}")
+    try:
+        pos = _read_records(body, count, base_timestamp, timestamps, keys, values, headers)
+    except IndexError:
+        raise KafkaRecordsError(f"record {len(timestamps)} ends before its last field") from None
+    if pos != len(body):
+        raise KafkaRecordsError(f"the batch has {len(body) - pos} bytes after its {count} records")
+    return timestamps, keys, values, headers if any(headers) else None
+
+
+def _read_records(body: bytes, count: int, base_ts: int, timestamps: list[int],
+                  keys: list[bytes | None], values: list[bytes | None],
+                  headers: list[tuple]) -> int:
+    """Append ``count`` records' fields to the columns; return the end position.
+    IndexError: the body ends inside a record. One-byte varints (most lengths and
+    deltas) are decoded inline: this loop runs once per record."""
+    read = read_varint
+    size = len(body)
+    pos = 0
+    for i in range(count):
+        b = body[pos]
+        if b < 0x80:
+            length = (b >> 1) ^ -(b & 1)
+            pos += 1
+        elif body[pos + 1] < 0x80:
+            z = (b & 0x7F) | (body[pos + 1] << 7)
+            length = (z >> 1) ^ -(z & 1)
+            pos += 2
+        else:
+            length, pos = read(body, pos)
+        end = pos + length
+        if length < 1 or end > size:
+            raise KafkaRecordsError(f"record {i} length {length} runs past the end of the batch")
+        b = body[pos + 1]  # after the record attributes (unused)
+        if b < 0x80:
+            ts_delta = (b >> 1) ^ -(b & 1)
+            pos += 2
+        else:
+            ts_delta, pos = read(body, pos + 1)
+        # the offset delta, skipped: offsets are assigned by the log
+        if body[pos] < 0x80:
+            pos += 1
+        elif body[pos + 1] < 0x80:  # from the 65th record of a batch on
+            pos += 2
+        else:
+            _delta, pos = read(body, pos)
+        b = body[pos]
+        if b < 0x80:
+            n = (b >> 1) ^ -(b & 1)
+            pos += 1
+        else:
+            n, pos = read(body, pos)
+        keys.append(body[pos:pos + n] if n >= 0 else _null(n, i, "key"))
+        if n > 0:
+            pos += n
+        b = body[pos]
+        if b < 0x80:
+            n = (b >> 1) ^ -(b & 1)
+            pos += 1
+        elif body[pos + 1] < 0x80:  # values of 64 bytes to 8 KiB
+            z = (b & 0x7F) | (body[pos + 1] << 7)
+            n = (z >> 1) ^ -(z & 1)
+            pos += 2
+        else:
+            n, pos = read(body, pos)
+        values.append(body[pos:pos + n] if n >= 0 else _null(n, i, "value"))
+        if n > 0:
+            pos += n
+        if pos >= end:
+            raise KafkaRecordsError(f"record {i} fields run past its length {length}")
+        if body[pos]:
+            hs, pos = _decode_headers(body, pos, end, i)
+        else:  # no headers
+            hs = ()
+            pos += 1
+        headers.append(hs)
+        if pos != end:
+            raise KafkaRecordsError(f"record {i} fields do not add up to its length {length}")
+        timestamps.append(base_ts + ts_delta)
+    return pos
+
+
+def _null(n: int, i: int, what: str) -> None:
+    """A negative length: -1 is a null field, anything else is malformed."""
+    if n != -1:
+        raise KafkaRecordsError(f"record {i} {what} has negative length {n}")
+    return None
+
+
+def _decode_headers(body: bytes, pos: int, end: int, i: int) -> tuple[tuple, int]:
+    n_headers, pos = read_varint(body, pos)
+    if n_headers < 0 or n_headers > end - pos:
+        raise KafkaRecordsError(f"record {i} has {n_headers} headers")
+    hs = []
+    for _ in range(n_headers):
+        hkey, pos = _read_bytes(body, pos, f"record {i} header key")
+        hvalue, pos = _read_bytes(body, pos, f"record {i} header value")
+        if hkey is None:
+            raise KafkaRecordsError(f"record {i} has a header with a null key")
+        try:
+            hs.append((hkey.decode("utf-8"), hvalue))
+        except UnicodeDecodeError:
+            raise KafkaRecordsError(f"record {i} has a header key that is not UTF-8") from None
+    return tuple(hs), pos
+
+
+# ---------------------------------------------------------------------------- stored batches
+
+
+class _Records:
+    """One stored batch's records section, decoded on first use (then kept)."""
+
+    __slots__ = ("base_offset", "base_timestamp", "count", "decoded", "records")
+
+    def __init__(self, records: bytes, count: int, base_offset: int, base_timestamp: int):
+        self.records = records
+        self.count = count
+        self.base_offset = base_offset
+        self.base_timestamp = base_timestamp
+        self.decoded: tuple[Sequence[Any], ...] | None = None
+
+    def columns(self) -> tuple[Sequence[Any], ...]:
+        decoded = self.decoded
+        if decoded is None:
+            try:
+                ts, keys, values, headers = decode_records(
+                    self.records, self.count, self.base_timestamp)
+            except KafkaRecordsError as exc:
+                raise CorruptLogError(
+                    f"the Kafka records batch at offsets {self.base_offset}.."
+                    f"{self.base_offset + self.count - 1} passes its CRC but cannot be "
+                    f"decoded: {exc}"
+                ) from exc
+            empty = ((),) * self.count if headers is None else headers
+            self.decoded = decoded = (tuple(ts), tuple(keys), tuple(values), tuple(empty))
+        return decoded
+
+
+class KafkaRecordsColumn(Sequence[Any]):
+    """One column (timestamps, keys, values or headers) of a stored Kafka records
+    batch. Its length is known at once; the records are decoded when an element is
+    first read, for all four columns together. A CRC-valid batch whose records do
+    not decode raises CorruptLogError then."""
+
+    __slots__ = ("_field", "_records")
+
+    def __init__(self, records: _Records, field: int) -> None:
+        self._records = records
+        self._field = field
+
+    def __len__(self) -> int:
+        return self._records.count
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._records.columns()[self._field][index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._records.columns()[self._field])
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._records.columns()[self._field]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"KafkaRecordsColumn({tuple(self)!r})"
+
+
+def lazy_columns(records: bytes, count: int, base_offset: int, base_timestamp: int
+                 ) -> tuple[KafkaRecordsColumn, ...]:
+    """Timestamps, keys, values and headers columns over the stored records section
+    ``records`` (``count`` records from ``base_offset``; timestamps deltas from
+    ``base_timestamp``), decoded on first use. Cost: O(1) until then."""
+    shared = _Records(records, count, base_offset, base_timestamp)
+    return tuple(KafkaRecordsColumn(shared, field) for field in range(4))
+
+
+def stored_records(column: object) -> bytes | None:
+    """The records section as stored, if ``column`` is a column of a Kafka records
+    batch (``lazy_columns``); None for any other column. Lets a reader send the
+    records on without decoding them."""
+    if type(column) is KafkaRecordsColumn:
+        return column._records.records
+    return None
