@@ -308,8 +308,9 @@ class TransactionalProducer(Producer):
         """``Producer.send`` inside the transaction.
 
         Cost: as ``Producer.send``; before the first batch to a partition in this
-            transaction, one append to ``__transaction_state`` (Kafka's
-            AddPartitionsToTxn).
+            transaction, the coordinator's check (Kafka's AddPartitionsToTxn; an
+            append to ``__transaction_state`` only right after a transaction that
+            ended in two phases).
         Thread safety: any thread, as ``Producer.send``.
         Raises: InvalidTxnStateError outside a transaction; ProducerFencedError;
             TransactionAbortableError / TransactionTimedOutError (abort, then begin
@@ -325,7 +326,7 @@ class TransactionalProducer(Producer):
         """``Producer.send_batch`` inside the transaction.
 
         Cost: as ``Producer.send_batch``; before the first batch to a partition in
-            this transaction, one append to ``__transaction_state``.
+            this transaction, the coordinator's check, as ``send``.
         Thread safety: any thread, as ``Producer.send_batch``.
         Raises: InvalidTxnStateError outside a transaction; ProducerFencedError;
             TransactionAbortableError / TransactionTimedOutError; then as
@@ -347,8 +348,8 @@ class TransactionalProducer(Producer):
         error.
 
         Cost: O(offsets) checks and the group's membership check; one append to
-            ``__transaction_state`` if the transaction held nothing yet. The offsets
-            are written at commit.
+            ``__transaction_state`` (the Ongoing record) the first time in a
+            transaction. The offsets are written at commit.
         Thread safety: any thread; serialised with the producer's other transactional
             calls.
         Raises: InvalidConfigError for bad offsets or a ``group_metadata`` that is not
@@ -379,10 +380,11 @@ class TransactionalProducer(Producer):
     def commit_transaction(self) -> None:
         """Flush, then make every record and offset of the transaction visible at once.
 
-        Cost: the flush, then one PrepareCommit append, one ``__consumer_offsets``
-            append per group with offsets (and then the Complete record), one marker
-            per partition written to; under fsync="always" an fsync for the
-            PrepareCommit record and for each marker.
+        Cost: the flush, then for a transaction of one partition without offsets
+            its marker alone (the decision); otherwise one PrepareCommit append, one
+            ``__consumer_offsets`` append per group with offsets (and then the
+            Complete record), one marker per partition written to. Under
+            fsync="always" an fsync for each marker and the PrepareCommit record.
         Thread safety: any thread; other threads' sends made before it starts belong
             to the transaction (the flush waits for them).
         Raises: TransactionAbortableError (abort, then begin again) if anything in the
@@ -414,8 +416,9 @@ class TransactionalProducer(Producer):
         abortable error).
 
         Cost: the flush (lingering records join the aborted transaction), one
-            PrepareAbort append and one marker per partition written to (an
-            aborted-transactions index entry each); fsync'd as commit_transaction's.
+            marker per partition written to (an aborted-transactions index entry
+            each), and a PrepareAbort append first unless the transaction is of one
+            partition without offsets; fsync'd as commit_transaction's.
         Thread safety: any thread; serialised with the producer's other transactional
             calls.
         Raises: ProducerFencedError if fenced; InvalidTxnStateError outside a

@@ -2,19 +2,29 @@
 
 It owns, per ``transactional_id``: the producer id and epoch, the transaction's
 state (the table in ``txn_state``), the partitions it wrote to, the offsets sent
-with it, and its deadline. Every change of state is first appended to the
-internal compacted topic ``__transaction_state`` (one partition; key: the
-transactional id in UTF-8; value: a msgpack map, docs/transactions.md), so it
-survives a crash; then acted upon.
+with it, and its deadline. A change of state that a crash must not lose is first
+appended to the internal compacted topic ``__transaction_state`` (one partition;
+key: the transactional id in UTF-8; value: a msgpack map, docs/transactions.md),
+then acted upon. The others live in memory only (the argument for each is in
+docs/storage.md, "What the coordinator logs, and why a crash needs no more"):
 
-Ending a transaction (``end_transaction``):
+* ``Ongoing`` is appended only for a transaction holding offsets, or when the
+  id's latest record is a ``Prepare*`` whose ``Complete*`` was deferred (a batch
+  must never land behind it: the recovery would complete that ``Prepare*`` over
+  the new batch). Otherwise a crash leaves the batch open in its partition with
+  no decision logged, and the recovery aborts it from the partition's own state;
+* a transaction of one partition without offsets whose ``Ongoing`` was not
+  appended ends in one phase: its marker is the decision (one batch in one
+  partition lands whole or not at all), so no ``Prepare*`` is appended.
+
+Ending any other transaction (``end_transaction``):
 
 1. append ``PrepareCommit`` / ``PrepareAbort`` with the partitions and (commit)
    the offsets: the decision point. A crash after it completes the transaction
    on the next open; a crash before it aborts it;
 2. commit: apply the offsets to the consumer groups (visible only now, KIP-447);
 3. write a commit/abort marker to every partition of the transaction;
-4. append ``CompleteCommit`` / ``CompleteAbort``.
+4. append ``CompleteCommit`` / ``CompleteAbort`` (deferred without offsets).
 
 Fencing: ``init_producer_id`` for an id with an open transaction aborts it with
 the epoch bumped, and the markers carry the new epoch, so the old producer's
@@ -28,8 +38,9 @@ the new epoch (KIP-360).
 Recovery (on open, before ``eventlog.open`` returns, when the log has the
 topic or a partition with an open transaction): the latest record of each id
 decides: Prepare* is completed, Ongoing is aborted with an epoch bump; then
-every transaction still open in a partition (a crash between its batch and
-its Ongoing record is impossible: Ongoing is written first) is aborted.
+every transaction still open in a partition (one that logged no decision: its
+batches landed with no Ongoing record, or its marker did not) is aborted with
+an epoch bump.
 
 Thread-safe: one lock around every call. Lock order: this lock, then partition
 locks (markers); no partition lock is held while calling in.
@@ -79,6 +90,9 @@ epoch_max = 32767
 transaction_max_timeout_ms = 900_000  # Kafka's transaction.max.timeout.ms
 record_format = 0
 _S = TxnState
+# Records a transaction's batches must never land behind: the recovery completes the
+# latest Prepare* of an id in every partition where the id has a transaction open.
+_PREPARED = frozenset({_S.PREPARE_COMMIT, _S.PREPARE_ABORT, _S.PREPARE_EPOCH_FENCE})
 
 
 def transaction_coordinator_for(log: Broker) -> TransactionCoordinator:
@@ -111,8 +125,8 @@ def recover_if_needed(log: Broker) -> None:
 
 
 class _Txn:
-    __slots__ = ("epoch", "offsets", "partitions", "producer_id", "start_ms", "state",
-                 "timed_out_epoch", "timeout_ms", "txn_id", "written")
+    __slots__ = ("epoch", "logged", "offsets", "partitions", "producer_id", "start_ms",
+                 "state", "timed_out_epoch", "timeout_ms", "txn_id", "written")
 
     def __init__(self, txn_id: str, producer_id: int, epoch: int, timeout_ms: int) -> None:
         self.txn_id = txn_id
@@ -124,7 +138,8 @@ class _Txn:
         self.offsets: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
         self.start_ms = -1
         self.timed_out_epoch = -1  # the epoch a timeout (or close) aborted: see module doc
-        self.written = True  # False: ``state`` (a Complete*) is not appended yet
+        self.written = True  # False: ``state`` is not appended (see _persist)
+        self.logged = _S.EMPTY  # the state of the id's latest record in the log
 
     def encode(self) -> bytes:
         value: dict[str, Any] = {
@@ -157,6 +172,7 @@ class _Txn:
                              for t, i, o, m in offsets}
                 for group, offsets in v.get("offsets", {}).items()
             }
+            txn.logged = txn.state
         except Exception as exc:
             raise CorruptLogError(
                 f"a record of {txn_state_topic} (key {key!r}) is not transaction state "
@@ -222,12 +238,13 @@ class TransactionCoordinator:
                  sync: bool = True) -> None:
         """Move ``txn`` to ``state`` (checked against the table) and append it: the
         change is durable before anything acts on it. On a storage error the state
-        in memory is unchanged. ``write=False`` (a Complete* state whose loss costs
-        nothing, see ``_complete``): append it with the id's next record instead.
-        ``sync=False`` (Ongoing, under fsync="always"): in the log before the
-        transaction's first batch (a kill -9 keeps both or neither), on disk with
-        the PrepareCommit/PrepareAbort sync; a power loss that keeps a batch but
-        loses it is met by ``_recover``, which bumps the epoch anyway."""
+        in memory is unchanged. ``write=False``: a state whose loss costs nothing
+        (a Complete* without offsets, see ``_complete``; an Ongoing or a one-phase
+        Prepare* with no Prepare* logged before it, see ``add_partition`` and
+        ``_end_alone``), kept in memory; the id's next record supersedes it.
+        ``sync=False`` (an Ongoing of offsets after a record the recovery reads as
+        settled, under fsync="always"): on disk with the PrepareCommit/PrepareAbort
+        sync; a power loss that loses it loses only what an abort drops anyway."""
         next_coordinator_state(txn.state, state)
         if not write:
             txn.state = state
@@ -245,6 +262,7 @@ class TransactionCoordinator:
         self._append(txn.txn_id.encode("utf-8"), txn.encode(), None, self._clock.time_ms(), 0,
                      sync=sync)
         txn.written = True
+        txn.logged = txn.state
 
     # ------------------------------------------------------------------ recovery
 
@@ -267,11 +285,15 @@ class TransactionCoordinator:
                 txn = owners.get(pid)
                 if txn is not None and pid not in fenced:
                     fenced.add(pid)
-                    # Its Ongoing record was lost (a power loss under fsync="always"
-                    # kept the batch, not the record): fence the producer that may
-                    # still believe the transaction open, as the Ongoing path does.
-                    txn.epoch = min(txn.epoch + 1, epoch_max)
+                    # A transaction that logged no decision (usually no record at
+                    # all: add_partition writes none): bump the epoch of the producer
+                    # that may still believe it open (a wire client), as the Ongoing
+                    # path does; its next call raises TransactionTimedOutError, and
+                    # its abort adopts the new epoch.
+                    old = txn.epoch
+                    txn.epoch = min(old + 1, epoch_max)
                     self._persist(txn, _S.EMPTY)
+                    txn.timed_out_epoch = old
                 epoch = 0 if txn is None else txn.epoch
                 part.sync(part.write_marker(pid, epoch, commit=False) + 1)
 
@@ -327,14 +349,25 @@ class TransactionCoordinator:
         """Kafka's AddPartitionsToTxn, before the first batch to ``tp`` in the transaction."""
         with self._lock:
             txn = self._checked(txn_id, producer_id, epoch)
-            if tp in txn.partitions:
+            partitions = txn.partitions
+            if tp in partitions:
                 return
             self._begin_if_needed(txn)
-            txn.partitions.add(tp)
+            if txn.logged not in _PREPARED:
+                # No record: a crash before the decision leaves the batch open in its
+                # partition with nothing logged for it, and the recovery aborts it
+                # (docs/storage.md, "What the coordinator logs").
+                self._persist(txn, _S.ONGOING, write=False)
+                partitions.add(tp)
+                return
+            # The id's latest record is a Prepare* whose Complete* was deferred: the
+            # batch must not land behind it (the recovery would complete it over the
+            # batch), so Ongoing supersedes it first, synced under fsync="always".
+            partitions.add(tp)
             try:
-                self._persist(txn, _S.ONGOING, sync=False)
+                self._persist(txn, _S.ONGOING)
             except BaseException:
-                txn.partitions.discard(tp)
+                partitions.discard(tp)
                 raise
 
     def add_offsets(self, txn_id: str, producer_id: int, epoch: int, group_id: str,
@@ -351,9 +384,13 @@ class TransactionCoordinator:
             self._begin_if_needed(txn)
             previous = txn.offsets.get(group_id)
             txn.offsets.setdefault(group_id, {}).update(offsets)
-            if txn.state is not _S.ONGOING:
+            if txn.logged is not _S.ONGOING:
+                # Logged once per transaction with offsets: the recovery then aborts it
+                # with the epoch bumped, fencing a wire producer that outlived a crash
+                # and would otherwise commit an empty transaction in its place. After a
+                # Prepare* it is synced, as add_partition's.
                 try:
-                    self._persist(txn, _S.ONGOING, sync=False)
+                    self._persist(txn, _S.ONGOING, sync=txn.logged in _PREPARED)
                 except BaseException:
                     if previous is None:
                         txn.offsets.pop(group_id, None)
@@ -374,6 +411,10 @@ class TransactionCoordinator:
                 return txn.epoch  # aborted by its timeout already: adopt the new epoch
             txn = self._checked(txn_id, producer_id, epoch)
             if txn.state is _S.ONGOING:
+                if (txn.logged is not _S.ONGOING and not txn.offsets
+                        and len(txn.partitions) == 1):
+                    self._end_alone(txn, commit)
+                    return txn.epoch
                 self._persist(txn, _S.PREPARE_COMMIT if commit else _S.PREPARE_ABORT)
             elif txn.state is _S.PREPARE_COMMIT and commit:
                 pass  # a retry after a failed marker write
@@ -514,6 +555,27 @@ class TransactionCoordinator:
         txn.timed_out_epoch = old
         self._complete(txn, commit=False)
 
+    def _end_alone(self, txn: _Txn, commit: bool) -> None:
+        """End a transaction of one partition, without offsets, that logged nothing
+        since its id's last settled record, in one phase: its marker is the decision.
+        A crash before the marker lands leaves the transaction open in the partition
+        with no decision logged (the recovery aborts it); after, it is ended there,
+        and the id's latest record names no partition it is open in. If the marker
+        cannot be written, the decision is logged as Prepare* before the error is
+        raised, so that calling again (or the next open) completes it as a two-phase
+        end would; if that append fails too, nothing was decided (the state is
+        Ongoing again, and the next open aborts the transaction)."""
+        self._persist(txn, _S.PREPARE_COMMIT if commit else _S.PREPARE_ABORT, write=False)
+        try:
+            self._complete(txn, commit=commit)
+        except BaseException:
+            try:
+                self._write(txn)
+            except BaseException:
+                txn.state = _S.ONGOING
+                raise
+            raise
+
     def _complete(self, txn: _Txn, *, commit: bool, recovering: bool = False) -> None:
         """Steps 2-4 of the module docstring, from a Prepare* state."""
         if commit and txn.offsets:  # (a transaction without offsets needs no groups)
@@ -534,7 +596,9 @@ class TransactionCoordinator:
             # partition, and an open that finds it there aborts it.
             part.sync(part.write_marker(txn.producer_id, txn.epoch, commit) + 1)
         # Completing again is harmless when no offsets were applied: every marker was
-        # written, and a recovery that finds Prepare* last skips the marked partitions.
+        # written, and a recovery that finds Prepare* last skips the marked partitions
+        # (the id's next batch lands only after a record that supersedes it: see
+        # add_partition).
         # So the Complete* record waits for the id's next record (its next
         # transaction, init_transactions(), close()): one append less per transaction.
         # With offsets it is written now, so a recovery never applies them twice (over
