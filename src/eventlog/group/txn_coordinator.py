@@ -53,12 +53,14 @@ import math
 import threading
 from collections.abc import Mapping
 from functools import partial
+from time import time_ns as _time_ns
 from typing import Any
 
 import msgpack
 
 from ..broker.core import Broker, LayerState
 from ..broker.partition import Partition
+from ..clock import SystemClock
 from ..errors import (
     CorruptLogError,
     InvalidConfigError,
@@ -72,7 +74,7 @@ from ..errors import (
 from ..records import TopicPartition
 from .coordinator import coordinator_for
 from .offsets import OffsetAndMetadata
-from .txn_state import TxnState, next_coordinator_state
+from .txn_state import COORDINATOR_TRANSITIONS, TxnState, next_coordinator_state
 
 __all__ = [
     "TransactionCoordinator",
@@ -93,6 +95,13 @@ _S = TxnState
 # Records a transaction's batches must never land behind: the recovery completes the
 # latest Prepare* of an id in every partition where the id has a transaction open.
 _PREPARED = frozenset({_S.PREPARE_COMMIT, _S.PREPARE_ABORT, _S.PREPARE_EPOCH_FENCE})
+# The states add_partition may move to Ongoing from (the table's; checked once here, so
+# the per-call path is a set test), and the one-phase end's steps, which the table must
+# allow (``_end_alone`` moves without a per-call lookup).
+_TO_ONGOING = frozenset(s for s in _S if _S.ONGOING in COORDINATOR_TRANSITIONS[s])
+assert all(b in COORDINATOR_TRANSITIONS[a] for a, b in (
+    (_S.ONGOING, _S.PREPARE_COMMIT), (_S.PREPARE_COMMIT, _S.COMPLETE_COMMIT),
+    (_S.ONGOING, _S.PREPARE_ABORT), (_S.PREPARE_ABORT, _S.COMPLETE_ABORT)))
 
 
 def transaction_coordinator_for(log: Broker) -> TransactionCoordinator:
@@ -125,8 +134,8 @@ def recover_if_needed(log: Broker) -> None:
 
 
 class _Txn:
-    __slots__ = ("epoch", "logged", "offsets", "partitions", "producer_id", "start_ms",
-                 "state", "timed_out_epoch", "timeout_ms", "txn_id", "written")
+    __slots__ = ("epoch", "logged", "offsets", "partitions", "producer_id", "replicas",
+                 "start_ms", "state", "timed_out_epoch", "timeout_ms", "txn_id", "written")
 
     def __init__(self, txn_id: str, producer_id: int, epoch: int, timeout_ms: int) -> None:
         self.txn_id = txn_id
@@ -135,6 +144,9 @@ class _Txn:
         self.timeout_ms = timeout_ms
         self.state = _S.EMPTY
         self.partitions: set[TopicPartition] = set()
+        # The Partition objects callers handed in with ``partitions`` (a lookup saved
+        # per marker; one found closed is looked up again: its topic was deleted).
+        self.replicas: dict[TopicPartition, Partition] = {}
         self.offsets: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
         self.start_ms = -1
         self.timed_out_epoch = -1  # the epoch a timeout (or close) aborted: see module doc
@@ -192,6 +204,7 @@ class TransactionCoordinator:
         self._next_producer_id = producer_id_base
         self._next_expiry: float = 0  # no Ongoing transaction has a deadline before it
         self._closed = False
+        self._system_clock = type(self._clock) is SystemClock
         with self._lock:
             self._partition = self._state_partition()
             # The single-record append path: one state record per call, validated here
@@ -345,19 +358,31 @@ class TransactionCoordinator:
             return txn.producer_id, txn.epoch
 
     def add_partition(self, txn_id: str, producer_id: int, epoch: int,
-                      tp: TopicPartition) -> None:
-        """Kafka's AddPartitionsToTxn, before the first batch to ``tp`` in the transaction."""
+                      tp: TopicPartition, partition: Partition | None = None) -> None:
+        """Kafka's AddPartitionsToTxn, before the first batch to ``tp`` in the
+        transaction. ``partition``: ``tp``'s Partition, if the caller holds it."""
         with self._lock:
-            txn = self._checked(txn_id, producer_id, epoch)
+            now = self._expire_locked()
+            txn = self._checked(txn_id, producer_id, epoch, expired=True)
             partitions = txn.partitions
             if tp in partitions:
                 return
-            self._begin_if_needed(txn)
+            state = txn.state
+            if state is not _S.ONGOING:  # _begin_if_needed and _persist's check, inlined
+                if state not in _TO_ONGOING:
+                    next_coordinator_state(state, _S.ONGOING)  # raises: a bug
+                txn.start_ms = now
+                deadline = now + txn.timeout_ms
+                if deadline < self._next_expiry:
+                    self._next_expiry = deadline
+            if partition is not None:
+                txn.replicas[tp] = partition
             if txn.logged not in _PREPARED:
                 # No record: a crash before the decision leaves the batch open in its
                 # partition with nothing logged for it, and the recovery aborts it
                 # (docs/storage.md, "What the coordinator logs").
-                self._persist(txn, _S.ONGOING, write=False)
+                txn.state = _S.ONGOING
+                txn.written = False
                 partitions.add(tp)
                 return
             # The id's latest record is a Prepare* whose Complete* was deferred: the
@@ -409,7 +434,7 @@ class TransactionCoordinator:
                     and epoch == txn.timed_out_epoch):
                 txn.timed_out_epoch = -1
                 return txn.epoch  # aborted by its timeout already: adopt the new epoch
-            txn = self._checked(txn_id, producer_id, epoch)
+            txn = self._checked(txn_id, producer_id, epoch, expired=True)
             if txn.state is _S.ONGOING:
                 if (txn.logged is not _S.ONGOING and not txn.offsets
                         and len(txn.partitions) == 1):
@@ -488,17 +513,24 @@ class TransactionCoordinator:
                                  txn.txn_id, exc)
 
     def check(self) -> None:
-        """Assert the invariants: a txn has partitions or offsets only while open."""
+        """Assert the invariants: a txn has partitions or offsets only while open, and
+        holds Partition objects only of its partitions."""
         with self._lock:
             for txn in self._txns.values():
                 if txn.state in (_S.EMPTY, _S.COMPLETE_COMMIT, _S.COMPLETE_ABORT):
                     assert not txn.partitions and not txn.offsets, txn.txn_id
+                    assert not txn.replicas, txn.txn_id
                     assert txn.start_ms == -1, txn.txn_id
+                assert txn.replicas.keys() <= txn.partitions, txn.txn_id
 
     # ------------------------------------------------------------------ internals
 
-    def _checked(self, txn_id: str, producer_id: int, epoch: int) -> _Txn:
-        self._expire_locked()
+    def _checked(self, txn_id: str, producer_id: int, epoch: int, *,
+                 expired: bool = False) -> _Txn:
+        """The id's state, after the expiry scan (``expired``: the caller ran it);
+        raises unless (producer id, epoch) is the id's current producer."""
+        if not expired:
+            self._expire_locked()
         txn = self._txns.get(txn_id)
         if txn is None:
             raise InvalidTxnStateError(
@@ -517,18 +549,21 @@ class TransactionCoordinator:
             )
         return txn
 
-    def _begin_if_needed(self, txn: _Txn) -> None:
+    def _begin_if_needed(self, txn: _Txn, now: int | None = None) -> None:
         if txn.state is not _S.ONGOING:
-            txn.start_ms = self._clock.time_ms()
-            self._next_expiry = min(self._next_expiry, txn.start_ms + txn.timeout_ms)
+            txn.start_ms = start = self._clock.time_ms() if now is None else now
+            deadline = start + txn.timeout_ms
+            if deadline < self._next_expiry:
+                self._next_expiry = deadline
 
-    def _expire_locked(self) -> None:
-        """Abort what is past its timeout. O(1) until the earliest deadline passes,
-        then O(transactional ids) (it runs at every call: with many ids, a scan per
-        call would be the coordinator's cost)."""
-        now = self._clock.time_ms()
+    def _expire_locked(self) -> int:
+        """Abort what is past its timeout; return the clock's time it read. O(1) until
+        the earliest deadline passes, then O(transactional ids) (it runs at every call:
+        with many ids, a scan per call would be the coordinator's cost)."""
+        # SystemClock.time_ms() inlined (at every call): one C call, not a method.
+        now = _time_ns() // 1_000_000 if self._system_clock else self._clock.time_ms()
         if now < self._next_expiry:
-            return
+            return now
         earliest = math.inf
         for txn in self._txns.values():
             if txn.state is not _S.ONGOING:
@@ -540,6 +575,7 @@ class TransactionCoordinator:
             else:
                 earliest = min(earliest, txn.start_ms + txn.timeout_ms)
         self._next_expiry = earliest
+        return now
 
     def _abort_bumping(self, txn: _Txn) -> None:
         """Abort an Ongoing transaction with the epoch bumped (a timeout, a fence, a
@@ -565,9 +601,12 @@ class TransactionCoordinator:
         raised, so that calling again (or the next open) completes it as a two-phase
         end would; if that append fails too, nothing was decided (the state is
         Ongoing again, and the next open aborts the transaction)."""
-        self._persist(txn, _S.PREPARE_COMMIT if commit else _S.PREPARE_ABORT, write=False)
+        # Ongoing -> Prepare* -> Complete*, in memory (legal: asserted at import).
+        txn.state = _S.PREPARE_COMMIT if commit else _S.PREPARE_ABORT
+        txn.written = False
+        (tp,) = txn.partitions
         try:
-            self._complete(txn, commit=commit)
+            self._mark(txn, tp, commit)
         except BaseException:
             try:
                 self._write(txn)
@@ -575,6 +614,27 @@ class TransactionCoordinator:
                 txn.state = _S.ONGOING
                 raise
             raise
+        txn.partitions = set()
+        txn.replicas = {}
+        txn.start_ms = -1
+        txn.state = _S.COMPLETE_COMMIT if commit else _S.COMPLETE_ABORT
+
+    def _mark(self, txn: _Txn, tp: TopicPartition, commit: bool,
+              recovering: bool = False) -> None:
+        """Write ``txn``'s marker to ``tp`` (none if the partition was deleted, or, in a
+        recovery, if the transaction is not open there: marked before the crash)."""
+        part = txn.replicas.get(tp)
+        if part is None or part.closed:
+            try:
+                part = self._log.partition(tp.topic, tp.partition)
+            except (UnknownTopicError, UnknownPartitionError):
+                return  # deleted meanwhile: nothing left to mark
+        if recovering and txn.producer_id not in part.open_transactions():
+            return
+        # On disk before the Complete* record can be (fsync="always"; else a no-op):
+        # a Complete* without its markers would leave the transaction open in the
+        # partition, and an open that finds it there aborts it.
+        part.sync(part.write_marker(txn.producer_id, txn.epoch, commit) + 1)
 
     def _complete(self, txn: _Txn, *, commit: bool, recovering: bool = False) -> None:
         """Steps 2-4 of the module docstring, from a Prepare* state."""
@@ -585,16 +645,7 @@ class TransactionCoordinator:
                 if kept:  # AddOffsetsToTxn without a TxnOffsetCommit holds none
                     groups.commit_transactional(group_id, kept)
         for tp in sorted(txn.partitions):
-            try:
-                part = self._log.partition(tp.topic, tp.partition)
-            except (UnknownTopicError, UnknownPartitionError):
-                continue  # deleted meanwhile: nothing left to mark
-            if recovering and txn.producer_id not in part.open_transactions():
-                continue  # marked before the crash
-            # On disk before the Complete* record can be (fsync="always"; else a no-op):
-            # a Complete* without its markers would leave the transaction open in the
-            # partition, and an open that finds it there aborts it.
-            part.sync(part.write_marker(txn.producer_id, txn.epoch, commit) + 1)
+            self._mark(txn, tp, commit, recovering)
         # Completing again is harmless when no offsets were applied: every marker was
         # written, and a recovery that finds Prepare* last skips the marked partitions
         # (the id's next batch lands only after a record that supersedes it: see
@@ -605,6 +656,7 @@ class TransactionCoordinator:
         # a later commit of the group).
         lazy = not recovering and not (commit and txn.offsets)
         txn.partitions = set()
+        txn.replicas = {}
         txn.offsets = {}
         txn.start_ms = -1
         self._persist(txn, _S.COMPLETE_COMMIT if commit else _S.COMPLETE_ABORT,
