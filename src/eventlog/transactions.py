@@ -51,7 +51,12 @@ from .errors import (
 )
 from .group.offsets import validate_offsets
 from .group.txn_coordinator import TransactionCoordinator, transaction_coordinator_for
-from .group.txn_state import ProducerTxnEvent, ProducerTxnState, next_producer_state
+from .group.txn_state import (
+    PRODUCER_TRANSITIONS,
+    ProducerTxnEvent,
+    ProducerTxnState,
+    next_producer_state,
+)
 from .producer import (
     BatchMetadata,
     DeliveryFuture,
@@ -74,25 +79,40 @@ class _TxnPartition:
     batch of each transaction it adds the partition to the transaction (Kafka's
     AddPartitionsToTxn); errors of its appends move the producer's state."""
 
-    __slots__ = ("_part", "_producer", "_token")
+    __slots__ = ("_part", "_producer", "_token", "_tp", "index", "sync", "topic")
 
     def __init__(self, part: Partition, producer: TransactionalProducer) -> None:
         self._part = part
         self._producer = producer
         self._token: object = None  # the transaction it was last added to
+        self._tp = TopicPartition(part.topic, part.index)
+        # What the sender reads per record, without a __getattr__ each.
+        self.topic = part.topic
+        self.index = part.index
+        self.sync = part.sync
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._part, name)
+
+    @property
+    def syncs_each_append(self) -> bool:
+        return self._part.syncs_each_append
 
     def _before(self) -> None:
         producer = self._producer
         if self._token is not producer._txn_token:
             producer._add_partition(self)
 
-    def append_record(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
-        self._before()
+    def append_record(self, key: bytes | None, value: bytes | None, headers: tuple | None,
+                      timestamp_ms: int, attributes: int, producer_id: int = -1,
+                      producer_epoch: int = -1, sequence: int = -1, sync: bool = True
+                      ) -> tuple[int, int]:
+        # Once per send() with linger 0: _before inlined, no argument packing.
+        if self._token is not self._producer._txn_token:
+            self._producer._add_partition(self)
         try:
-            return self._part.append_record(*args, **kwargs)
+            return self._part.append_record(key, value, headers, timestamp_ms, attributes,
+                                            producer_id, producer_epoch, sequence, sync)
         except StorageError:
             raise  # retried by the producer; _TxnState.retry_or_raise sees the last one
         except EventLogError as exc:
@@ -144,8 +164,6 @@ class TransactionalProducer(Producer):
         self._txn_state = _S.UNINITIALIZED
         self._txn_error: BaseException | None = None
         self._txn_token: object = None
-        self._txn_partitions: set[TopicPartition] = set()
-        self._txn_offsets = False
         self._coordinator: TransactionCoordinator | None = None
         super().__init__(log_, **config)
         state = self._state
@@ -174,7 +192,7 @@ class TransactionalProducer(Producer):
     def _move(self, event: ProducerTxnEvent) -> None:
         """Take ``event`` or raise what the current state calls for, changing nothing."""
         state = self._txn_state
-        target = next_producer_state(state, event)
+        target = _next_state((state, event))  # next_producer_state, one call less
         if target is None:
             if self._state.closed:
                 raise ClosedError("the producer is closed")
@@ -234,14 +252,13 @@ class TransactionalProducer(Producer):
             if proxy._token is token:
                 return
             assert self._coordinator is not None
-            tp = TopicPartition(proxy._part.topic, proxy._part.index)
+            tp = proxy._tp
             try:
                 self._coordinator.add_partition(self._txn_id, self._producer_id,
-                                                self._producer_epoch, tp)
+                                                self._producer_epoch, tp, proxy._part)
             except EventLogError as exc:
                 raise self._classify(exc) from None
             proxy._token = token
-            self._txn_partitions.add(tp)
 
     def _adopt(self, producer_id: int, epoch: int) -> None:
         """New producer id / epoch: every partition's sequences start again at 0."""
@@ -298,18 +315,20 @@ class TransactionalProducer(Producer):
             an abortable error, until abort_transaction().
         """
         with self._txn_lock:
-            self._move(_E.BEGIN)
+            target = _next_state((self._txn_state, _E.BEGIN))  # _move, inlined
+            if target is None:
+                self._move(_E.BEGIN)  # raises what the state calls for
+            self._txn_state = target
             self._txn_token = object()
-            self._txn_partitions = set()
-            self._txn_offsets = False
 
     def send(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any
              ) -> DeliveryFuture:
         """``Producer.send`` inside the transaction.
 
         Cost: as ``Producer.send``; before the first batch to a partition in this
-            transaction, one append to ``__transaction_state`` (Kafka's
-            AddPartitionsToTxn).
+            transaction, the coordinator's check (Kafka's AddPartitionsToTxn; an
+            append to ``__transaction_state`` only right after a transaction that
+            ended in two phases).
         Thread safety: any thread, as ``Producer.send``.
         Raises: InvalidTxnStateError outside a transaction; ProducerFencedError;
             TransactionAbortableError / TransactionTimedOutError (abort, then begin
@@ -325,7 +344,7 @@ class TransactionalProducer(Producer):
         """``Producer.send_batch`` inside the transaction.
 
         Cost: as ``Producer.send_batch``; before the first batch to a partition in
-            this transaction, one append to ``__transaction_state``.
+            this transaction, the coordinator's check, as ``send``.
         Thread safety: any thread, as ``Producer.send_batch``.
         Raises: InvalidTxnStateError outside a transaction; ProducerFencedError;
             TransactionAbortableError / TransactionTimedOutError; then as
@@ -347,8 +366,8 @@ class TransactionalProducer(Producer):
         error.
 
         Cost: O(offsets) checks and the group's membership check; one append to
-            ``__transaction_state`` if the transaction held nothing yet. The offsets
-            are written at commit.
+            ``__transaction_state`` (the Ongoing record) the first time in a
+            transaction. The offsets are written at commit.
         Thread safety: any thread; serialised with the producer's other transactional
             calls.
         Raises: InvalidConfigError for bad offsets or a ``group_metadata`` that is not
@@ -374,48 +393,56 @@ class TransactionalProducer(Producer):
                 )
             except EventLogError as exc:
                 raise self._classify(exc) from None
-            self._txn_offsets = True
 
     def commit_transaction(self) -> None:
         """Flush, then make every record and offset of the transaction visible at once.
 
-        Cost: the flush, then one PrepareCommit append, one ``__consumer_offsets``
-            append per group with offsets (and then the Complete record), one marker
-            per partition written to; under fsync="always" an fsync for the
-            PrepareCommit record and for each marker.
+        Cost: the flush, then for a transaction of one partition without offsets
+            its marker alone (the decision); otherwise one PrepareCommit append, one
+            ``__consumer_offsets`` append per group with offsets (and then the
+            Complete record), one marker per partition written to. Under
+            fsync="always" an fsync for each marker and the PrepareCommit record.
         Thread safety: any thread; other threads' sends made before it starts belong
             to the transaction (the flush waits for them).
         Raises: TransactionAbortableError (abort, then begin again) if anything in the
             transaction failed or it timed out; ProducerFencedError if fenced;
             InvalidTxnStateError outside a transaction; a StorageError while the
-            outcome is being written leaves the producer committing: the commit was
-            decided, and calling commit_transaction() again (or the next open of the
-            log) completes it.
+            outcome is being written leaves the producer committing: calling
+            commit_transaction() again completes it, and so does the next open of
+            the log once the decision was logged (it is unless the log could not be
+            written at all; then the open aborts it).
         """
-        with self._txn_lock:
-            self._move(_E.COMMIT)
-        self.flush()
-        with self._txn_lock:
+        lock = self._txn_lock
+        with lock:
+            target = _next_state((self._txn_state, _E.COMMIT))  # _move, inlined
+            if target is None:
+                self._move(_E.COMMIT)  # raises what the state calls for
+            self._txn_state = target
+        self._state.flush_all()  # flush()
+        with lock:
             if self._txn_state is not _S.COMMITTING_TRANSACTION:
                 self._move(_E.COMMIT)  # an append failed meanwhile: raise its error
-            assert self._coordinator is not None
+            coordinator = self._coordinator
+            assert coordinator is not None
             try:
-                epoch = self._coordinator.end_transaction(
-                    self._txn_id, self._producer_id, self._producer_epoch, commit=True)
+                epoch = coordinator.end_transaction(
+                    self._txn_id, self._producer_id, self._producer_epoch, True)
             except StorageError:
                 raise
             except EventLogError as exc:
                 raise self._classify(exc) from None
-            self._adopt(self._producer_id, epoch)
-            self._move(_E.END_DONE)
+            if epoch != self._producer_epoch:
+                self._adopt(self._producer_id, epoch)
+            self._txn_state = _DONE  # _move(END_DONE): COMMITTING_TRANSACTION -> READY
 
     def abort_transaction(self) -> None:
         """End the transaction without making any of it visible (also after an
         abortable error).
 
         Cost: the flush (lingering records join the aborted transaction), one
-            PrepareAbort append and one marker per partition written to (an
-            aborted-transactions index entry each); fsync'd as commit_transaction's.
+            marker per partition written to (an aborted-transactions index entry
+            each), and a PrepareAbort append first unless the transaction is of one
+            partition without offsets; fsync'd as commit_transaction's.
         Thread safety: any thread; serialised with the producer's other transactional
             calls.
         Raises: ProducerFencedError if fenced; InvalidTxnStateError outside a
@@ -461,6 +488,9 @@ class TransactionalProducer(Producer):
         return (f"TransactionalProducer({self._txn_id!r}, state={self._txn_state}, "
                 f"producer_id={self._producer_id}, epoch={self._producer_epoch})")
 
+
+_next_state = PRODUCER_TRANSITIONS.get
+_DONE = PRODUCER_TRANSITIONS[_S.COMMITTING_TRANSACTION, _E.END_DONE]
 
 # States in which the producer's batches may still land (commit and abort flush first).
 _APPENDING = frozenset({_S.IN_TRANSACTION, _S.COMMITTING_TRANSACTION, _S.ABORTING_TRANSACTION})

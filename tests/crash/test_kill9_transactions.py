@@ -12,6 +12,13 @@ child deals itself, just before or just after its N-th append to any partition (
 random), so the kill lands on every step of a transaction: the Ongoing record, a
 record, the PrepareCommit record, the offsets, each marker, the Complete record.
 
+A second test kills, the same two ways, a child that writes small transactions
+without offsets, mostly to one partition (ended in one phase: the marker is the
+decision, nothing is logged in ``__transaction_state``), some to two, some
+aborted: every transaction the child saw committed is visible whole, every abort
+and every other transaction is invisible, but the one the kill interrupted, which
+is visible whole or not at all.
+
 Each life is forked from a zygote process that imported eventlog once, so a kill
 costs milliseconds, not an interpreter start.
 """
@@ -37,9 +44,11 @@ INPUT_RECORDS = 3000
 KILLS = 60
 CHILD_TIMEOUT_S = 120
 
-# The zygote reads "BATCH KILL_AT" lines (KILL_AT 0: no self-kill; negative: kill
-# just after the append, positive: just before it), forks a life for each, prints
-# "pid PID" first, the life's lines, and "exit STATUS" when it ended.
+# The zygote reads "MODE BATCH KILL_AT" lines (KILL_AT 0: no self-kill; negative:
+# kill just after the append, positive: just before it), forks a life for each,
+# prints "pid PID" first, the life's lines, and "exit STATUS" when it ended. MODE
+# "ctp": the consume-transform-produce loop; "small": small transactions without
+# offsets, BATCH numbering the life (and so its transactions).
 ZYGOTE = r"""
     import os, signal, sys
     import eventlog
@@ -91,14 +100,48 @@ ZYGOTE = r"""
             sys.stdout.write("drained\n")
             sys.stdout.flush()
 
+    def small(path, life_id, kill_at, transactions):
+        import random
+        if kill_at:
+            self_kill_at(kill_at)
+        with eventlog.open(path) as log:
+            producer = eventlog.Producer(log, transactional_id="small", linger_ms=0)
+            producer.init_transactions()
+            for t in range(transactions):
+                rng = random.Random(life_id * 100_003 + t)
+                size = rng.randint(1, 3)
+                spread = rng.random() < 0.2  # over both partitions: two phases
+                first = rng.randint(0, 1)
+                producer.begin_transaction()
+                for i in range(size):
+                    producer.send("out", b"%d:%d:%d:%d" % (life_id, t, i, size),
+                                  partition=(first + i) % 2 if spread else first)
+                if rng.random() < 0.15:
+                    sys.stdout.write(f"aborting {t}\n")
+                    sys.stdout.flush()
+                    producer.abort_transaction()
+                    sys.stdout.write(f"a {t}\n")
+                else:
+                    sys.stdout.write(f"committing {t}\n")
+                    sys.stdout.flush()
+                    producer.commit_transaction()
+                    sys.stdout.write(f"c {t}\n")
+                sys.stdout.flush()
+            sys.stdout.write("drained\n")
+            sys.stdout.flush()
+
     path = sys.argv[1]
     for line in sys.stdin:
-        batch, kill_at = map(int, line.split())
+        mode, batch, kill_at = line.split()
+        batch, kill_at = int(batch), int(kill_at)
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                life(path, batch, kill_at)
+                if mode == "ctp":
+                    life(path, batch, kill_at)
+                else:
+                    small(path, batch, kill_at, 20 if mode == "last" else 100_000)
                 code = 0
             finally:
                 sys.stdout.flush()
@@ -122,11 +165,11 @@ class Zygote:
         assert line, f"the zygote ended (exit {self.proc.poll()})"
         return line.strip()
 
-    def life(self, batch: int, kill_at: int = 0, kill_after_lines: int | None = None
-             ) -> tuple[list[str], bool]:
+    def life(self, batch: int, kill_at: int = 0, kill_after_lines: int | None = None,
+             mode: str = "ctp") -> tuple[list[str], bool]:
         """Run one life; returns its lines and whether it died of SIGKILL."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{batch} {kill_at}\n")
+        self.proc.stdin.write(f"{mode} {batch} {kill_at}\n")
         self.proc.stdin.flush()
         lines: list[str] = []
         while not (first := self._line()).startswith("pid "):
@@ -195,3 +238,57 @@ def test_consume_transform_produce_is_exactly_once_through_kill_9(tmp_path: Path
             assert vs == sorted(vs), key  # in order per key
         group = log.consumer(group_id="g")
         assert group.committed(TopicPartition("in", 0)) == INPUT_RECORDS
+
+
+def test_small_transactions_are_all_or_nothing_through_kill_9(tmp_path: Path) -> None:
+    rng = random.Random(1414)
+    with eventlog.open(tmp_path) as log:
+        log.create_topic("out", 2)
+    zygote = Zygote(tmp_path)
+    acknowledged: dict[int, dict[int, str]] = {}  # life -> {transaction: "c" or "a"}
+    committing: dict[int, set[int]] = {}  # life -> transactions commit was called for
+    try:
+        kills = 0
+        for life_id in range(KILLS):
+            if life_id % 2:
+                lines, killed = zygote.life(life_id, kill_after_lines=rng.randint(1, 40),
+                                            mode="small")
+            else:
+                kill_at = rng.randint(1, 60) * rng.choice((1, -1))
+                lines, killed = zygote.life(life_id, kill_at=kill_at, mode="small")
+            assert "drained" not in lines, "a life ended before its kill"
+            kills += killed
+            acknowledged[life_id] = {int(t): kind for kind, t in
+                                     (line.split() for line in lines if line[:2] in ("c ", "a "))}
+            committing[life_id] = {int(line.split()[1]) for line in lines
+                                   if line.startswith("committing ")}
+        lines, killed = zygote.life(KILLS, mode="last")
+        assert "drained" in lines and not killed
+        acknowledged[KILLS] = {int(t): kind for kind, t in
+                               (line.split() for line in lines if line[:2] in ("c ", "a "))}
+    finally:
+        zygote.close()
+    assert kills >= 50, kills
+    with eventlog.open(tmp_path) as log:
+        for index in range(2):
+            assert log.partition("out", index).open_transactions() == {}
+        c = log.consumer(isolation_level="read_committed", auto_offset_reset="earliest")
+        c.assign([TopicPartition("out", 0), TopicPartition("out", 1)])
+        found: dict[tuple[int, int], list[int]] = {}
+        sizes: dict[tuple[int, int], int] = {}
+        while batch := c.poll():
+            for r in batch:
+                life_id, t, i, size = map(int, r.value.split(b":"))
+                found.setdefault((life_id, t), []).append(i)
+                sizes[life_id, t] = size
+    for (life_id, t), items in found.items():
+        assert sorted(items) == list(range(sizes[life_id, t])), (life_id, t)  # whole
+        seen = acknowledged[life_id]
+        if t in seen:
+            assert seen[t] == "c", (life_id, t)  # an acknowledged abort stays invisible
+        else:  # the transaction the kill interrupted in its commit_transaction()
+            assert t == len(seen) and t in committing[life_id], (life_id, t, len(seen))
+    for life_id, seen in acknowledged.items():
+        assert sorted(seen) == list(range(len(seen)))
+        for t, kind in seen.items():
+            assert (kind == "c") == ((life_id, t) in found), (life_id, t)

@@ -409,22 +409,25 @@ def test_a_commit_without_offsets_completes_again_harmlessly_after_a_kill(
         tmp_path: Path) -> None:
     """The CompleteCommit record of a transaction without offsets is deferred to the
     id's next record: a kill before it leaves PrepareCommit last, and the open
-    completes the transaction again without a second marker."""
+    completes the transaction again without a second marker. (Two partitions: a
+    transaction of one ends in one phase, with no PrepareCommit.)"""
     with eventlog.open(tmp_path) as log:
-        log.create_topic("out", 1)
+        log.create_topic("out", 2)
         p = txn_producer(log)
         p.init_transactions()
         p.begin_transaction()
-        p.send("out", b"a")
+        p.send("out", b"a", partition=0)
+        p.send("out", b"b", partition=1)
         p.commit_transaction()
         assert _last_state(log) == "PrepareCommit"
         _kill(log, p)
     with eventlog.open(tmp_path) as log:
         assert _last_state(log) == "CompleteCommit"  # written by the recovery
-        part = log.partition("out", 0)
-        assert part.end_offset == 2  # the record and one marker
-        assert part.open_transactions() == {}
-        assert committed_values(log) == [b"a"]
+        for index in range(2):
+            part = log.partition("out", index)
+            assert part.end_offset == 2  # the record and one marker
+            assert part.open_transactions() == {}
+        assert committed_values(log) == [b"a", b"b"]
 
 
 def test_a_commit_with_offsets_is_completed_at_once(tmp_path: Path) -> None:
@@ -455,20 +458,24 @@ def test_a_commit_with_offsets_is_completed_at_once(tmp_path: Path) -> None:
         assert log.consumer(group_id="g").committed(TP("in", 0)) == 3
 
 
-def test_close_writes_the_deferred_state(tmp_path: Path) -> None:
+@pytest.mark.parametrize("partitions", [1, 2])
+def test_close_writes_the_deferred_state(tmp_path: Path, partitions: int) -> None:
+    """A one-partition transaction logs nothing (one phase, last state Empty); two
+    partitions leave PrepareAbort last. Either way close() writes the Complete*."""
     with eventlog.open(tmp_path) as log:
-        log.create_topic("out", 1)
+        log.create_topic("out", 2)
         p = txn_producer(log)
         p.init_transactions()
         for commit in (True, False):
             p.begin_transaction()
-            p.send("out", b"x")
+            for index in range(partitions):
+                p.send("out", b"x%d" % index, partition=index)
             p.commit_transaction() if commit else p.abort_transaction()
-        assert _last_state(log) == "PrepareAbort"
+        assert _last_state(log) == ("Empty" if partitions == 1 else "PrepareAbort")
         p.close()
     with eventlog.open(tmp_path) as log:
         assert _last_state(log) == "CompleteAbort"
-        assert committed_values(log) == [b"x"]
+        assert committed_values(log) == [b"x%d" % i for i in range(partitions)]
 
 
 def test_markers_are_on_disk_when_the_commit_returns_under_fsync_always(
@@ -491,27 +498,31 @@ def test_markers_are_on_disk_when_the_commit_returns_under_fsync_always(
         p.close()
 
 
-def test_a_lost_ongoing_record_still_fences_the_producer(tmp_path: Path) -> None:
-    """Under fsync="always" the Ongoing record is synced with the PrepareCommit, not
-    before the batch: a power loss may keep the batch and lose the record. The open
-    then aborts the transaction and bumps the epoch all the same, so a producer that
-    survived (a wire client) and still believes it open is fenced."""
+def test_a_transaction_with_no_record_still_fences_the_producer(tmp_path: Path) -> None:
+    """A transaction's batches land with no Ongoing record (nothing is logged before
+    the decision). A kill leaves the batch open in its partition: the open aborts
+    the transaction and bumps the epoch all the same, so a producer that survived
+    (a wire client) and still believes it open cannot commit it: it is told the
+    transaction timed out (as when an Ongoing record is found), and its abort
+    adopts the new epoch."""
     with eventlog.open(tmp_path, fsync="always") as log:
         log.create_topic("out", 1)
         p = txn_producer(log)
         p.init_transactions()
         pid, epoch = p.producer_id_and_epoch
         p.begin_transaction()
-        p.send("out", b"kept by the disk, its Ongoing record not")
         state = log.partition(txn_state_topic, 0)
-        state.truncate_to(state.end_offset - 1)  # the Ongoing record, lost
+        end = state.end_offset
+        p.send("out", b"kept by the disk, no decision logged")
+        assert state.end_offset == end  # no Ongoing record
         _kill(log, p)
     with eventlog.open(tmp_path) as log:
         assert log.partition("out", 0).open_transactions() == {}
         assert committed_values(log) == []
         coordinator = transaction_coordinator_for(log)
-        with pytest.raises(ProducerFencedError):
+        with pytest.raises(TransactionTimedOutError):  # as if aborted for its timeout
             coordinator.check_producer("tx", pid, epoch)
+        assert coordinator.end_transaction("tx", pid, epoch, commit=False) == epoch + 1
         coordinator.check_producer("tx", pid, epoch + 1)
 
 

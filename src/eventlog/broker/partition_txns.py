@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING
 from ..clock import Clock
 from ..storage import batch as codec
 from ..storage.key_index import KeyIndex
-from ..storage.txn_index import AbortedTxn, PartitionTxns, encode_marker
+from ..storage.txn_index import (
+    CONTROL_KEY,
+    CONTROL_VALUE,
+    AbortedTxn,
+    PartitionTxns,
+    control_abort,
+    control_commit,
+    control_version,
+    marker_attributes,
+)
 from .producer_state import ProducerStates
 from .signal import DataSignal
 
@@ -18,6 +27,13 @@ if TYPE_CHECKING:
     from ..storage.partition_log import PartitionLog
 
 __all__ = ["PartitionTransactions"]
+
+# The control record of each marker type (codec.encode_marker's; the value carries
+# coordinator epoch 0, the only one): encoded once, not per marker.
+_MARKER_KEYS = {True: CONTROL_KEY.pack(control_version, control_commit),
+                False: CONTROL_KEY.pack(control_version, control_abort)}
+_MARKER_VALUE_0 = CONTROL_VALUE.pack(control_version, 0)
+_encode_with_header = codec.encode_batch_with_header
 
 
 class PartitionTransactions:
@@ -62,17 +78,23 @@ class PartitionTransactions:
         Raises: InvalidProducerEpochError for a marker older than the producer's epoch, ClosedError,
         StorageError.
         """
+        value = _MARKER_VALUE_0 if coordinator_epoch == 0 else CONTROL_VALUE.pack(
+            control_version, coordinator_epoch)
         with self._lock:
-            self._ensure_open()
+            if self._closed:
+                self._ensure_open()
             self._producers.check_marker(producer_id, producer_epoch)
             log = self._log
             now_ms = self._clock.time_ms()
             base = log.end_offset
-            data = encode_marker(base, now_ms, producer_id, producer_epoch, commit,
-                                 coordinator_epoch)
+            # codec.encode_marker's batch, with the header it wrote (no decode of it)
+            data, header = _encode_with_header(
+                base, [now_ms], [_MARKER_KEYS[commit]], [value],
+                attributes=marker_attributes, producer_id=producer_id,
+                producer_epoch=producer_epoch, base_sequence=-1)
             if self._txns is None:
                 self._txns = PartitionTxns.create(log)
-            log.append_encoded(data, codec.decode_header(data), now_ms=now_ms)
+            log.append_encoded(data, header, now_ms=now_ms)
             self._txns.complete(producer_id, base, commit, log.active_segment.base_offset)
             self._producers.marker_written(producer_id, producer_epoch)
             key_index = self._key_index

@@ -2,19 +2,29 @@
 
 It owns, per ``transactional_id``: the producer id and epoch, the transaction's
 state (the table in ``txn_state``), the partitions it wrote to, the offsets sent
-with it, and its deadline. Every change of state is first appended to the
-internal compacted topic ``__transaction_state`` (one partition; key: the
-transactional id in UTF-8; value: a msgpack map, docs/transactions.md), so it
-survives a crash; then acted upon.
+with it, and its deadline. A change of state that a crash must not lose is first
+appended to the internal compacted topic ``__transaction_state`` (one partition;
+key: the transactional id in UTF-8; value: a msgpack map, docs/transactions.md),
+then acted upon. The others live in memory only (the argument for each is in
+docs/storage.md, "What the coordinator logs, and why a crash needs no more"):
 
-Ending a transaction (``end_transaction``):
+* ``Ongoing`` is appended only for a transaction holding offsets, or when the
+  id's latest record is a ``Prepare*`` whose ``Complete*`` was deferred (a batch
+  must never land behind it: the recovery would complete that ``Prepare*`` over
+  the new batch). Otherwise a crash leaves the batch open in its partition with
+  no decision logged, and the recovery aborts it from the partition's own state;
+* a transaction of one partition without offsets whose ``Ongoing`` was not
+  appended ends in one phase: its marker is the decision (one batch in one
+  partition lands whole or not at all), so no ``Prepare*`` is appended.
+
+Ending any other transaction (``end_transaction``):
 
 1. append ``PrepareCommit`` / ``PrepareAbort`` with the partitions and (commit)
    the offsets: the decision point. A crash after it completes the transaction
    on the next open; a crash before it aborts it;
 2. commit: apply the offsets to the consumer groups (visible only now, KIP-447);
 3. write a commit/abort marker to every partition of the transaction;
-4. append ``CompleteCommit`` / ``CompleteAbort``.
+4. append ``CompleteCommit`` / ``CompleteAbort`` (deferred without offsets).
 
 Fencing: ``init_producer_id`` for an id with an open transaction aborts it with
 the epoch bumped, and the markers carry the new epoch, so the old producer's
@@ -28,8 +38,9 @@ the new epoch (KIP-360).
 Recovery (on open, before ``eventlog.open`` returns, when the log has the
 topic or a partition with an open transaction): the latest record of each id
 decides: Prepare* is completed, Ongoing is aborted with an epoch bump; then
-every transaction still open in a partition (a crash between its batch and
-its Ongoing record is impossible: Ongoing is written first) is aborted.
+every transaction still open in a partition (one that logged no decision: its
+batches landed with no Ongoing record, or its marker did not) is aborted with
+an epoch bump.
 
 Thread-safe: one lock around every call. Lock order: this lock, then partition
 locks (markers); no partition lock is held while calling in.
@@ -42,12 +53,14 @@ import math
 import threading
 from collections.abc import Mapping
 from functools import partial
+from time import time_ns as _time_ns
 from typing import Any
 
 import msgpack
 
 from ..broker.core import Broker, LayerState
 from ..broker.partition import Partition
+from ..clock import SystemClock
 from ..errors import (
     CorruptLogError,
     InvalidConfigError,
@@ -61,7 +74,7 @@ from ..errors import (
 from ..records import TopicPartition
 from .coordinator import coordinator_for
 from .offsets import OffsetAndMetadata
-from .txn_state import TxnState, next_coordinator_state
+from .txn_state import COORDINATOR_TRANSITIONS, TxnState, next_coordinator_state
 
 __all__ = [
     "TransactionCoordinator",
@@ -79,6 +92,16 @@ epoch_max = 32767
 transaction_max_timeout_ms = 900_000  # Kafka's transaction.max.timeout.ms
 record_format = 0
 _S = TxnState
+# Records a transaction's batches must never land behind: the recovery completes the
+# latest Prepare* of an id in every partition where the id has a transaction open.
+_PREPARED = frozenset({_S.PREPARE_COMMIT, _S.PREPARE_ABORT, _S.PREPARE_EPOCH_FENCE})
+# The states add_partition may move to Ongoing from (the table's; checked once here, so
+# the per-call path is a set test), and the one-phase end's steps, which the table must
+# allow (``_end_alone`` moves without a per-call lookup).
+_TO_ONGOING = frozenset(s for s in _S if _S.ONGOING in COORDINATOR_TRANSITIONS[s])
+assert all(b in COORDINATOR_TRANSITIONS[a] for a, b in (
+    (_S.ONGOING, _S.PREPARE_COMMIT), (_S.PREPARE_COMMIT, _S.COMPLETE_COMMIT),
+    (_S.ONGOING, _S.PREPARE_ABORT), (_S.PREPARE_ABORT, _S.COMPLETE_ABORT)))
 
 
 def transaction_coordinator_for(log: Broker) -> TransactionCoordinator:
@@ -111,8 +134,8 @@ def recover_if_needed(log: Broker) -> None:
 
 
 class _Txn:
-    __slots__ = ("epoch", "offsets", "partitions", "producer_id", "start_ms", "state",
-                 "timed_out_epoch", "timeout_ms", "txn_id", "written")
+    __slots__ = ("epoch", "logged", "offsets", "partitions", "producer_id", "replicas",
+                 "start_ms", "state", "timed_out_epoch", "timeout_ms", "txn_id", "written")
 
     def __init__(self, txn_id: str, producer_id: int, epoch: int, timeout_ms: int) -> None:
         self.txn_id = txn_id
@@ -121,10 +144,14 @@ class _Txn:
         self.timeout_ms = timeout_ms
         self.state = _S.EMPTY
         self.partitions: set[TopicPartition] = set()
+        # The Partition objects callers handed in with ``partitions`` (a lookup saved
+        # per marker; one found closed is looked up again: its topic was deleted).
+        self.replicas: dict[TopicPartition, Partition] = {}
         self.offsets: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
         self.start_ms = -1
         self.timed_out_epoch = -1  # the epoch a timeout (or close) aborted: see module doc
-        self.written = True  # False: ``state`` (a Complete*) is not appended yet
+        self.written = True  # False: ``state`` is not appended (see _persist)
+        self.logged = _S.EMPTY  # the state of the id's latest record in the log
 
     def encode(self) -> bytes:
         value: dict[str, Any] = {
@@ -157,6 +184,7 @@ class _Txn:
                              for t, i, o, m in offsets}
                 for group, offsets in v.get("offsets", {}).items()
             }
+            txn.logged = txn.state
         except Exception as exc:
             raise CorruptLogError(
                 f"a record of {txn_state_topic} (key {key!r}) is not transaction state "
@@ -176,6 +204,7 @@ class TransactionCoordinator:
         self._next_producer_id = producer_id_base
         self._next_expiry: float = 0  # no Ongoing transaction has a deadline before it
         self._closed = False
+        self._system_clock = type(self._clock) is SystemClock
         with self._lock:
             self._partition = self._state_partition()
             # The single-record append path: one state record per call, validated here
@@ -222,12 +251,13 @@ class TransactionCoordinator:
                  sync: bool = True) -> None:
         """Move ``txn`` to ``state`` (checked against the table) and append it: the
         change is durable before anything acts on it. On a storage error the state
-        in memory is unchanged. ``write=False`` (a Complete* state whose loss costs
-        nothing, see ``_complete``): append it with the id's next record instead.
-        ``sync=False`` (Ongoing, under fsync="always"): in the log before the
-        transaction's first batch (a kill -9 keeps both or neither), on disk with
-        the PrepareCommit/PrepareAbort sync; a power loss that keeps a batch but
-        loses it is met by ``_recover``, which bumps the epoch anyway."""
+        in memory is unchanged. ``write=False``: a state whose loss costs nothing
+        (a Complete* without offsets, see ``_complete``; an Ongoing or a one-phase
+        Prepare* with no Prepare* logged before it, see ``add_partition`` and
+        ``_end_alone``), kept in memory; the id's next record supersedes it.
+        ``sync=False`` (an Ongoing of offsets after a record the recovery reads as
+        settled, under fsync="always"): on disk with the PrepareCommit/PrepareAbort
+        sync; a power loss that loses it loses only what an abort drops anyway."""
         next_coordinator_state(txn.state, state)
         if not write:
             txn.state = state
@@ -245,6 +275,7 @@ class TransactionCoordinator:
         self._append(txn.txn_id.encode("utf-8"), txn.encode(), None, self._clock.time_ms(), 0,
                      sync=sync)
         txn.written = True
+        txn.logged = txn.state
 
     # ------------------------------------------------------------------ recovery
 
@@ -267,11 +298,15 @@ class TransactionCoordinator:
                 txn = owners.get(pid)
                 if txn is not None and pid not in fenced:
                     fenced.add(pid)
-                    # Its Ongoing record was lost (a power loss under fsync="always"
-                    # kept the batch, not the record): fence the producer that may
-                    # still believe the transaction open, as the Ongoing path does.
-                    txn.epoch = min(txn.epoch + 1, epoch_max)
+                    # A transaction that logged no decision (usually no record at
+                    # all: add_partition writes none): bump the epoch of the producer
+                    # that may still believe it open (a wire client), as the Ongoing
+                    # path does; its next call raises TransactionTimedOutError, and
+                    # its abort adopts the new epoch.
+                    old = txn.epoch
+                    txn.epoch = min(old + 1, epoch_max)
                     self._persist(txn, _S.EMPTY)
+                    txn.timed_out_epoch = old
                 epoch = 0 if txn is None else txn.epoch
                 part.sync(part.write_marker(pid, epoch, commit=False) + 1)
 
@@ -323,18 +358,41 @@ class TransactionCoordinator:
             return txn.producer_id, txn.epoch
 
     def add_partition(self, txn_id: str, producer_id: int, epoch: int,
-                      tp: TopicPartition) -> None:
-        """Kafka's AddPartitionsToTxn, before the first batch to ``tp`` in the transaction."""
+                      tp: TopicPartition, partition: Partition | None = None) -> None:
+        """Kafka's AddPartitionsToTxn, before the first batch to ``tp`` in the
+        transaction. ``partition``: ``tp``'s Partition, if the caller holds it."""
         with self._lock:
-            txn = self._checked(txn_id, producer_id, epoch)
-            if tp in txn.partitions:
+            now = self._expire_locked()
+            txn = self._checked(txn_id, producer_id, epoch, expired=True)
+            partitions = txn.partitions
+            if tp in partitions:
                 return
-            self._begin_if_needed(txn)
-            txn.partitions.add(tp)
+            state = txn.state
+            if state is not _S.ONGOING:  # _begin_if_needed and _persist's check, inlined
+                if state not in _TO_ONGOING:
+                    next_coordinator_state(state, _S.ONGOING)  # raises: a bug
+                txn.start_ms = now
+                deadline = now + txn.timeout_ms
+                if deadline < self._next_expiry:
+                    self._next_expiry = deadline
+            if partition is not None:
+                txn.replicas[tp] = partition
+            if txn.logged not in _PREPARED:
+                # No record: a crash before the decision leaves the batch open in its
+                # partition with nothing logged for it, and the recovery aborts it
+                # (docs/storage.md, "What the coordinator logs").
+                txn.state = _S.ONGOING
+                txn.written = False
+                partitions.add(tp)
+                return
+            # The id's latest record is a Prepare* whose Complete* was deferred: the
+            # batch must not land behind it (the recovery would complete it over the
+            # batch), so Ongoing supersedes it first, synced under fsync="always".
+            partitions.add(tp)
             try:
-                self._persist(txn, _S.ONGOING, sync=False)
+                self._persist(txn, _S.ONGOING)
             except BaseException:
-                txn.partitions.discard(tp)
+                partitions.discard(tp)
                 raise
 
     def add_offsets(self, txn_id: str, producer_id: int, epoch: int, group_id: str,
@@ -351,9 +409,13 @@ class TransactionCoordinator:
             self._begin_if_needed(txn)
             previous = txn.offsets.get(group_id)
             txn.offsets.setdefault(group_id, {}).update(offsets)
-            if txn.state is not _S.ONGOING:
+            if txn.logged is not _S.ONGOING:
+                # Logged once per transaction with offsets: the recovery then aborts it
+                # with the epoch bumped, fencing a wire producer that outlived a crash
+                # and would otherwise commit an empty transaction in its place. After a
+                # Prepare* it is synced, as add_partition's.
                 try:
-                    self._persist(txn, _S.ONGOING, sync=False)
+                    self._persist(txn, _S.ONGOING, sync=txn.logged in _PREPARED)
                 except BaseException:
                     if previous is None:
                         txn.offsets.pop(group_id, None)
@@ -372,8 +434,12 @@ class TransactionCoordinator:
                     and epoch == txn.timed_out_epoch):
                 txn.timed_out_epoch = -1
                 return txn.epoch  # aborted by its timeout already: adopt the new epoch
-            txn = self._checked(txn_id, producer_id, epoch)
+            txn = self._checked(txn_id, producer_id, epoch, expired=True)
             if txn.state is _S.ONGOING:
+                if (txn.logged is not _S.ONGOING and not txn.offsets
+                        and len(txn.partitions) == 1):
+                    self._end_alone(txn, commit)
+                    return txn.epoch
                 self._persist(txn, _S.PREPARE_COMMIT if commit else _S.PREPARE_ABORT)
             elif txn.state is _S.PREPARE_COMMIT and commit:
                 pass  # a retry after a failed marker write
@@ -447,17 +513,24 @@ class TransactionCoordinator:
                                  txn.txn_id, exc)
 
     def check(self) -> None:
-        """Assert the invariants: a txn has partitions or offsets only while open."""
+        """Assert the invariants: a txn has partitions or offsets only while open, and
+        holds Partition objects only of its partitions."""
         with self._lock:
             for txn in self._txns.values():
                 if txn.state in (_S.EMPTY, _S.COMPLETE_COMMIT, _S.COMPLETE_ABORT):
                     assert not txn.partitions and not txn.offsets, txn.txn_id
+                    assert not txn.replicas, txn.txn_id
                     assert txn.start_ms == -1, txn.txn_id
+                assert txn.replicas.keys() <= txn.partitions, txn.txn_id
 
     # ------------------------------------------------------------------ internals
 
-    def _checked(self, txn_id: str, producer_id: int, epoch: int) -> _Txn:
-        self._expire_locked()
+    def _checked(self, txn_id: str, producer_id: int, epoch: int, *,
+                 expired: bool = False) -> _Txn:
+        """The id's state, after the expiry scan (``expired``: the caller ran it);
+        raises unless (producer id, epoch) is the id's current producer."""
+        if not expired:
+            self._expire_locked()
         txn = self._txns.get(txn_id)
         if txn is None:
             raise InvalidTxnStateError(
@@ -476,18 +549,21 @@ class TransactionCoordinator:
             )
         return txn
 
-    def _begin_if_needed(self, txn: _Txn) -> None:
+    def _begin_if_needed(self, txn: _Txn, now: int | None = None) -> None:
         if txn.state is not _S.ONGOING:
-            txn.start_ms = self._clock.time_ms()
-            self._next_expiry = min(self._next_expiry, txn.start_ms + txn.timeout_ms)
+            txn.start_ms = start = self._clock.time_ms() if now is None else now
+            deadline = start + txn.timeout_ms
+            if deadline < self._next_expiry:
+                self._next_expiry = deadline
 
-    def _expire_locked(self) -> None:
-        """Abort what is past its timeout. O(1) until the earliest deadline passes,
-        then O(transactional ids) (it runs at every call: with many ids, a scan per
-        call would be the coordinator's cost)."""
-        now = self._clock.time_ms()
+    def _expire_locked(self) -> int:
+        """Abort what is past its timeout; return the clock's time it read. O(1) until
+        the earliest deadline passes, then O(transactional ids) (it runs at every call:
+        with many ids, a scan per call would be the coordinator's cost)."""
+        # SystemClock.time_ms() inlined (at every call): one C call, not a method.
+        now = _time_ns() // 1_000_000 if self._system_clock else self._clock.time_ms()
         if now < self._next_expiry:
-            return
+            return now
         earliest = math.inf
         for txn in self._txns.values():
             if txn.state is not _S.ONGOING:
@@ -499,6 +575,7 @@ class TransactionCoordinator:
             else:
                 earliest = min(earliest, txn.start_ms + txn.timeout_ms)
         self._next_expiry = earliest
+        return now
 
     def _abort_bumping(self, txn: _Txn) -> None:
         """Abort an Ongoing transaction with the epoch bumped (a timeout, a fence, a
@@ -514,6 +591,51 @@ class TransactionCoordinator:
         txn.timed_out_epoch = old
         self._complete(txn, commit=False)
 
+    def _end_alone(self, txn: _Txn, commit: bool) -> None:
+        """End a transaction of one partition, without offsets, that logged nothing
+        since its id's last settled record, in one phase: its marker is the decision.
+        A crash before the marker lands leaves the transaction open in the partition
+        with no decision logged (the recovery aborts it); after, it is ended there,
+        and the id's latest record names no partition it is open in. If the marker
+        cannot be written, the decision is logged as Prepare* before the error is
+        raised, so that calling again (or the next open) completes it as a two-phase
+        end would; if that append fails too, nothing was decided (the state is
+        Ongoing again, and the next open aborts the transaction)."""
+        # Ongoing -> Prepare* -> Complete*, in memory (legal: asserted at import).
+        txn.state = _S.PREPARE_COMMIT if commit else _S.PREPARE_ABORT
+        txn.written = False
+        (tp,) = txn.partitions
+        try:
+            self._mark(txn, tp, commit)
+        except BaseException:
+            try:
+                self._write(txn)
+            except BaseException:
+                txn.state = _S.ONGOING
+                raise
+            raise
+        txn.partitions = set()
+        txn.replicas = {}
+        txn.start_ms = -1
+        txn.state = _S.COMPLETE_COMMIT if commit else _S.COMPLETE_ABORT
+
+    def _mark(self, txn: _Txn, tp: TopicPartition, commit: bool,
+              recovering: bool = False) -> None:
+        """Write ``txn``'s marker to ``tp`` (none if the partition was deleted, or, in a
+        recovery, if the transaction is not open there: marked before the crash)."""
+        part = txn.replicas.get(tp)
+        if part is None or part.closed:
+            try:
+                part = self._log.partition(tp.topic, tp.partition)
+            except (UnknownTopicError, UnknownPartitionError):
+                return  # deleted meanwhile: nothing left to mark
+        if recovering and txn.producer_id not in part.open_transactions():
+            return
+        # On disk before the Complete* record can be (fsync="always"; else a no-op):
+        # a Complete* without its markers would leave the transaction open in the
+        # partition, and an open that finds it there aborts it.
+        part.sync(part.write_marker(txn.producer_id, txn.epoch, commit) + 1)
+
     def _complete(self, txn: _Txn, *, commit: bool, recovering: bool = False) -> None:
         """Steps 2-4 of the module docstring, from a Prepare* state."""
         if commit and txn.offsets:  # (a transaction without offsets needs no groups)
@@ -523,24 +645,18 @@ class TransactionCoordinator:
                 if kept:  # AddOffsetsToTxn without a TxnOffsetCommit holds none
                     groups.commit_transactional(group_id, kept)
         for tp in sorted(txn.partitions):
-            try:
-                part = self._log.partition(tp.topic, tp.partition)
-            except (UnknownTopicError, UnknownPartitionError):
-                continue  # deleted meanwhile: nothing left to mark
-            if recovering and txn.producer_id not in part.open_transactions():
-                continue  # marked before the crash
-            # On disk before the Complete* record can be (fsync="always"; else a no-op):
-            # a Complete* without its markers would leave the transaction open in the
-            # partition, and an open that finds it there aborts it.
-            part.sync(part.write_marker(txn.producer_id, txn.epoch, commit) + 1)
+            self._mark(txn, tp, commit, recovering)
         # Completing again is harmless when no offsets were applied: every marker was
-        # written, and a recovery that finds Prepare* last skips the marked partitions.
+        # written, and a recovery that finds Prepare* last skips the marked partitions
+        # (the id's next batch lands only after a record that supersedes it: see
+        # add_partition).
         # So the Complete* record waits for the id's next record (its next
         # transaction, init_transactions(), close()): one append less per transaction.
         # With offsets it is written now, so a recovery never applies them twice (over
         # a later commit of the group).
         lazy = not recovering and not (commit and txn.offsets)
         txn.partitions = set()
+        txn.replicas = {}
         txn.offsets = {}
         txn.start_ms = -1
         self._persist(txn, _S.COMPLETE_COMMIT if commit else _S.COMPLETE_ABORT,

@@ -314,9 +314,10 @@ class PartitionTxns:
                  segment_base: int) -> AbortedTxn | None:
         """A marker landed at ``marker_offset`` (in the segment ``segment_base``).
         Returns the index entry written for an abort of an open transaction."""
-        first = self.ongoing.pop(producer_id, None)
+        ongoing = self.ongoing
+        first = ongoing.pop(producer_id, None)
         if first is not None:
-            self._first_open = min(self.ongoing.values(), default=-1)
+            self._first_open = min(ongoing.values()) if ongoing else -1
         if first is None or commit:
             return None
         entry = AbortedTxn(producer_id, first, marker_offset,

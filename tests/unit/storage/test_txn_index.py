@@ -56,6 +56,21 @@ def test_marker_batch_is_kafkas_control_batch() -> None:
             txn_index.marker_type(bad)
 
 
+@pytest.mark.parametrize("commit", [True, False])
+@pytest.mark.parametrize("coordinator_epoch", [0, 9])
+def test_write_marker_appends_encode_markers_bytes(commit: bool,
+                                                   coordinator_epoch: int) -> None:
+    """Partition.write_marker encodes with the header in one step (not through
+    encode_marker and a decode): the bytes in the log are encode_marker's."""
+    p = open_partition(None)
+    send(p, 42, 2, epoch=3)
+    offset = p.write_marker(42, 3, commit, coordinator_epoch)
+    seg = p._log.active_segment
+    ((header, position),) = [(h, pos) for h, pos in seg.headers() if h.base_offset == offset]
+    assert bytes(seg.read_batch(position, header)) == txn_index.encode_marker(
+        offset, 1000, 42, 3, commit, coordinator_epoch)
+
+
 def test_lso_holds_at_first_open_transaction(directory: str | None) -> None:
     p = open_partition(directory)
     assert p.last_stable_offset == 0
