@@ -337,7 +337,7 @@ class TransactionalProducer(Producer):
         if self._txn_state is not _S.IN_TRANSACTION:
             with self._txn_lock:
                 self._move(_E.SEND)
-        return super().send(topic, value, key, **kwargs)
+        return _send(self, topic, value, key, **kwargs)  # super().send, without super()
 
     def send_batch(self, topic: str, records: Iterable[Sequence[Any]], **kwargs: Any
                    ) -> BatchMetadata:
@@ -490,6 +490,7 @@ class TransactionalProducer(Producer):
 
 
 _next_state = PRODUCER_TRANSITIONS.get
+_send = Producer.send
 _DONE = PRODUCER_TRANSITIONS[_S.COMMITTING_TRANSACTION, _E.END_DONE]
 
 # States in which the producer's batches may still land (commit and abort flush first).

@@ -33,7 +33,7 @@ __all__ = ["PartitionTransactions"]
 _MARKER_KEYS = {True: CONTROL_KEY.pack(control_version, control_commit),
                 False: CONTROL_KEY.pack(control_version, control_abort)}
 _MARKER_VALUE_0 = CONTROL_VALUE.pack(control_version, 0)
-_encode_with_header = codec.encode_batch_with_header
+_encode_one = codec.encode_one
 
 
 class PartitionTransactions:
@@ -83,26 +83,33 @@ class PartitionTransactions:
         with self._lock:
             if self._closed:
                 self._ensure_open()
-            self._producers.check_marker(producer_id, producer_epoch)
+            producers = self._producers
+            entry = producers.get(producer_id)  # check_marker's test, inlined
+            if entry is not None and producer_epoch < entry.epoch:
+                producers.check_marker(producer_id, producer_epoch)  # raises
             log = self._log
             now_ms = self._clock.time_ms()
             base = log.end_offset
-            # codec.encode_marker's batch, with the header it wrote (no decode of it)
-            data, header = _encode_with_header(
-                base, [now_ms], [_MARKER_KEYS[commit]], [value],
-                attributes=marker_attributes, producer_id=producer_id,
-                producer_epoch=producer_epoch, base_sequence=-1)
-            if self._txns is None:
-                self._txns = PartitionTxns.create(log)
+            # codec.encode_marker's bytes (a batch of one record: encode_one's form; the
+            # tests compare the two), with the header it wrote: no decode of it.
+            data, header = _encode_one(base, now_ms, _MARKER_KEYS[commit], value, None,
+                                       marker_attributes, producer_id, producer_epoch, -1)
+            txns = self._txns
+            if txns is None:
+                txns = self._txns = PartitionTxns.create(log)
             log.append_encoded(data, header, now_ms=now_ms)
-            self._txns.complete(producer_id, base, commit, log.active_segment.base_offset)
-            self._producers.marker_written(producer_id, producer_epoch)
+            txns.complete(producer_id, base, commit, log.active_segment.base_offset)
+            if entry is None or entry.epoch != producer_epoch:
+                producers.marker_written(producer_id, producer_epoch)
             key_index = self._key_index
             if key_index is not None:
                 key_index.end_offset = log.end_offset
             if self._flush_interval_messages is not None or self._waiters:
                 self._after_append(1)
-        self._signal.bump()
+        signal = self._signal  # DataSignal.bump, inlined as in append_record
+        signal.version = next(signal.counter)
+        if signal.waiters:
+            signal.notify()
         return base
 
     @property

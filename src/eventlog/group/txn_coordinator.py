@@ -363,7 +363,9 @@ class TransactionCoordinator:
         transaction. ``partition``: ``tp``'s Partition, if the caller holds it."""
         with self._lock:
             now = self._expire_locked()
-            txn = self._checked(txn_id, producer_id, epoch, expired=True)
+            txn = self._txns.get(txn_id)  # _checked's test of the current producer, inlined
+            if txn is None or txn.producer_id != producer_id or txn.epoch != epoch:
+                txn = self._checked(txn_id, producer_id, epoch, expired=True)  # raises
             partitions = txn.partitions
             if tp in partitions:
                 return
@@ -434,7 +436,8 @@ class TransactionCoordinator:
                     and epoch == txn.timed_out_epoch):
                 txn.timed_out_epoch = -1
                 return txn.epoch  # aborted by its timeout already: adopt the new epoch
-            txn = self._checked(txn_id, producer_id, epoch, expired=True)
+            if txn is None or txn.producer_id != producer_id or txn.epoch != epoch:
+                txn = self._checked(txn_id, producer_id, epoch, expired=True)  # raises
             if txn.state is _S.ONGOING:
                 if (txn.logged is not _S.ONGOING and not txn.offsets
                         and len(txn.partitions) == 1):
