@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["PartitionReads", "iter_batch_records"]
 
 make_record = partial(tuple.__new__, Record)
+_new_tuple = tuple.__new__
+_records = repeat(Record)  # map(_new_tuple, _records, rows): no partial call per record
 iter_batch_records = 500  # records per read in Partition.iter()
 
 
@@ -73,15 +75,16 @@ class PartitionReads:
         if type(max_records) is not int or max_records < 1:
             raise InvalidConfigError(f"max_records must be an int >= 1, got {max_records!r}")
         out: list[Record] = []
-        for header, cols in self.read_columns(offset, max_records):
-            out.extend(map(make_record, _rows(header, cols)))
+        for header, cols in self.read_columns(offset, max_records, runs=True):
+            out.extend(map(_new_tuple, _records, _rows(header, cols)))
         return out
 
     def read_batches(
-        self, offset: int, max_records: int, max_bytes: int = 2**31
+        self, offset: int, max_records: int, max_bytes: int = 2**31, *, runs: bool = False
     ) -> list[tuple[BatchHeader, Columns]]:
         """Whole decoded batches holding records from ``offset`` on (the first may start
         below it; control batches included). Lock-free. Raises like ``read``.
+        ``runs``: plain one-record batches may come back merged (see ``read_columns``).
 
         Cost: O(batches returned).
         Thread safety: any thread; lock-free.
@@ -90,12 +93,17 @@ class PartitionReads:
         if self.lingering:
             self.flush_lingering()
         self._ensure_open()
-        return self._log.read(offset, max_records, max_bytes)
+        return self._log.read(offset, max_records, max_bytes, runs=runs)
 
     def read_columns(
-        self, offset: int, max_records: int, max_bytes: int = 2**31
+        self, offset: int, max_records: int, max_bytes: int = 2**31, *, runs: bool = False
     ) -> list[tuple[BatchHeader, Columns]]:
         """Decoded batches trimmed to ``[offset, offset + max_records)``. Lock-free.
+
+        ``runs``: for a caller that wants the records, not the batches as stored: a run
+        of plain one-record batches (no transaction, control, compaction or codec) may
+        come back as one merged pair under a synthetic header (crc 0, producer fields
+        -1: ``storage.batch.decode_run``), decoded with one msgpack call.
 
         Cost: O(batches returned); trimmed without copying the records.
         Thread safety: any thread; lock-free.
@@ -109,7 +117,7 @@ class PartitionReads:
                 f"offset {offset} of {self.topic}-{self.index} is below the log start offset "
                 f"{self._log.start_offset}; records before it were deleted"
             )
-        batches = self._log.read(offset, max_records, max_bytes)
+        batches = self._log.read(offset, max_records, max_bytes, runs=runs)
         out = []
         remaining = max_records
         for header, cols in batches:
@@ -163,7 +171,7 @@ class PartitionReads:
 
     def _iter(self, offset: int, stop: int, batch_records: int) -> Iterator[Record]:
         while offset < stop:
-            batches = self.read_columns(offset, min(batch_records, stop - offset))
+            batches = self.read_columns(offset, min(batch_records, stop - offset), runs=True)
             if not batches:
                 return  # the rest of the range was compacted away
             for header, cols in batches:

@@ -167,8 +167,8 @@ class Fetcher:
             batches = st.buffer
             if not (batches and batches[0][0].base_offset <= position
                     <= batches[-1][0].last_offset):
-                batches = part.read_batches(
-                    position, limit, min(self._max_partition_bytes, max(budget, 1))
+                batches = part.read_batches(  # runs: records wanted, not stored batches
+                    position, limit, min(self._max_partition_bytes, max(budget, 1)), runs=True
                 )
                 st.buffer, fresh = batches, True
             if self._read_committed:

@@ -5,7 +5,8 @@ Byte layout (big-endian; 57-byte header, modelled on Kafka's v2 batch)::
     offset  size  field
     0       8     base_offset        int64   offset of the first record
     8       4     batch_length       int32   bytes after this field (header tail + payload)
-    12      1     magic              int8    format version, 1
+    12      1     magic              int8    format version: 2 (framed, written
+                                             since format 2), 1 (read only)
     13      4     crc                uint32  CRC-32 (zlib) of bytes [17, end of batch)
     17      2     attributes         int16   bits 0-2 compression (Kafka's codes: 0 none,
                                              1 gzip, 2 snappy, 3 lz4, 4 zstd),
@@ -24,6 +25,22 @@ Byte layout (big-endian; 57-byte header, modelled on Kafka's v2 batch)::
     49      4     base_sequence      int32   -1 if none
     53      4     record_count       int32
     57      ...   payload            msgpack, compressed if attributes say so
+    end-2   2     trailer            magic 2 only: 0xc4 0x39
+
+**Framing (magic 2).** The payload of a magic-2 batch is exactly one msgpack
+object, and the batch ends with the two bytes ``c4 39``: msgpack's header of a
+57-byte bin. So the batch that follows, whose 57-byte header starts right after
+them, reads as that bin, and a run of batches from any batch's header on, with the
+two bytes put in front, is ONE msgpack stream: ``bin(header), payload, bin(header),
+payload, ...``. ``decode_run`` decodes a run of small batches with one C-level
+unpack for all of them (plus one header unpack, one CRC pass and one column
+transpose, each a C-level call over the run) instead of a Python step per field per
+batch. A payload that is not msgpack itself (a compressed one) is wrapped in a
+msgpack bin. Magic 1, the format before, has no trailer and stores a compressed
+payload bare; it is read as before, and a segment may hold magic-1 batches followed
+by magic-2 ones (a log written before the change and appended to after it). Once
+written, a segment never goes back to magic 1, so a run that starts at a magic-2
+batch holds only magic-2 batches.
 
 The payload is ONE msgpack array of columns, encoded and decoded in one C-level
 call::
@@ -72,7 +89,7 @@ import zlib
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import cramjam
 import msgpack
@@ -82,6 +99,7 @@ __all__ = [
     "BatchHeader",
     "Columns",
     "check_columns",
+    "columns_of_content",
     "decode_columns",
     "decode_header",
     "delete_horizon_ms",
@@ -105,7 +123,10 @@ header_bytes = HEADER.size
 assert header_bytes == 57
 length_prefix_bytes = 12  # base_offset + batch_length: not counted in batch_length
 crc_start = 17  # the CRC covers [crc_start, end of batch)
-magic_v1 = 1
+magic_v1 = 1  # read only: no frame trailer, compressed payloads bare
+magic_v2 = 2  # written: the payload one msgpack object, then frame_trailer
+frame_trailer = b"\xc4\x39"  # msgpack: a bin of 57 bytes (the next batch's header)
+assert len(frame_trailer) == 2 and frame_trailer[1] == 57
 
 compression_none = 0
 compression_gzip = 1
@@ -113,6 +134,8 @@ compression_snappy = 2
 compression_lz4 = 3
 compression_zstd = 4
 compression_mask = 0x07
+# Attributes whose payload is not msgpack itself (format 2 frames it as a msgpack bin).
+opaque_payload_mask = compression_mask
 attr_log_append_time = 0x08
 attr_transactional = 0x10
 attr_control = 0x20
@@ -205,14 +228,17 @@ def pack_batch(
     """
     tail = _TAIL.pack(attributes, last_offset_delta, base_timestamp, max_timestamp,
                       producer_id, producer_epoch, base_sequence, record_count)
+    if attributes & opaque_payload_mask:
+        payload = _packb(payload)  # a msgpack bin: the frame holds one msgpack object
+    payload += frame_trailer
     crc = _crc32(payload, _crc32(tail))
     length = header_bytes - length_prefix_bytes + len(payload)
     # tuple.__new__ straight: a NamedTuple's own __new__ is a Python call, 3x the cost.
-    header = _new_tuple(BatchHeader, (base_offset, length, magic_v1, crc, attributes,
+    header = _new_tuple(BatchHeader, (base_offset, length, magic_v2, crc, attributes,
                                       last_offset_delta, base_timestamp, max_timestamp,
                                       producer_id, producer_epoch, base_sequence,
                                       record_count))
-    return _HEAD.pack(base_offset, length, magic_v1, crc) + tail + payload, header
+    return _HEAD.pack(base_offset, length, magic_v2, crc) + tail + payload, header
 
 
 def _payload(attributes: int, columns: object) -> bytes:
@@ -270,7 +296,13 @@ def encode_batch_with_header(
         last_delta = offset_deltas[-1]
     else:
         last_delta = count - 1
-    payload = _payload(attributes, [timestamps, keys, values, headers, offset_deltas])
+    if count == 1 and offset_deltas is None:  # the single-record form, as encode_one
+        if headers is not None:
+            payload = _payload(attributes, (timestamps[0], keys[0], values[0], headers[0]))
+        else:
+            payload = _payload(attributes, (timestamps[0], keys[0], values[0]))
+    else:
+        payload = _payload(attributes, [timestamps, keys, values, headers, offset_deltas])
     return pack_batch(
         payload, base_offset=base_offset, attributes=attributes, last_offset_delta=last_delta,
         base_timestamp=timestamps[0], max_timestamp=max(timestamps), producer_id=producer_id,
@@ -345,7 +377,7 @@ def plausible(header: BatchHeader, available_bytes: int) -> bool:
     A zero-filled or torn region fails here before any CRC is computed.
     """
     return (
-        header.magic == magic_v1
+        (header.magic == magic_v2 or header.magic == magic_v1)
         and (header.record_count > 0
              or (header.record_count == 0 and bool(header.attributes & attr_compacted)))
         and header.last_offset_delta >= max(header.record_count - 1, 0)
@@ -400,7 +432,37 @@ def inflated_bytes_max(max_message_bytes: int) -> int:
 
 def inflated_size(data: bytes | memoryview) -> int:
     """The uncompressed payload size a whole compressed batch ``data`` declares."""
-    return int(_SIZE.unpack_from(data, header_bytes)[0])
+    header = decode_header(data)
+    content = stored_content(header, memoryview(data)[crc_start:])
+    return int(_SIZE.unpack_from(content)[0])
+
+
+_BIN_PREFIX = {0xC4: 1, 0xC5: 2, 0xC6: 4}  # msgpack bin8/16/32: bytes of the length
+
+
+def stored_content(header: BatchHeader, batch_tail: bytes | memoryview) -> memoryview:
+    """The payload of a stored batch as its encoder made it, framing removed: msgpack
+    columns, or (compressed) the size and the codec's stream. ``batch_tail`` is bytes
+    [17, end) of the batch. Raises ValueError naming the problem if a magic-2 frame is
+    malformed (no trailer, a compressed payload that is not one msgpack bin).
+    Pure; no copy.
+    """
+    payload = memoryview(batch_tail)[header_bytes - crc_start :]
+    if header.magic == magic_v1:
+        return payload
+    if payload[-2:] != frame_trailer:
+        raise ValueError("it does not end with the frame trailer c4 39")
+    payload = payload[:-2]
+    if not header.attributes & opaque_payload_mask:
+        return payload
+    width = _BIN_PREFIX.get(payload[0]) if len(payload) else None
+    if width is None or len(payload) < 1 + width:
+        raise ValueError("its compressed payload is not framed as a msgpack bin")
+    size = int.from_bytes(payload[1 : 1 + width], "big")
+    if 1 + width + size != len(payload):
+        raise ValueError(f"its compressed payload's frame declares {size} bytes, "
+                         f"holds {len(payload) - 1 - width}")
+    return payload[1 + width :]
 
 
 def inflate(header: BatchHeader, payload: memoryview, limit_bytes: int) -> bytearray:
@@ -458,10 +520,24 @@ def decode_columns(
     naming the file. Cost: one decompression call if compressed, one msgpack
     call, O(1) checks.
     """
-    payload = memoryview(batch_tail)[header_bytes - crc_start :]
+    return columns_of_content(header, stored_content(header, batch_tail), inflated_bytes_max)
+
+
+def columns_of_content(
+    header: BatchHeader, content: memoryview, inflated_bytes_max: int = inflated_bytes_floor
+) -> Columns:
+    """The Columns of a stored payload, its framing removed (``stored_content``):
+    inflated if compressed, then decoded. Raises ValueError as ``decode_columns``."""
     if header.attributes & compression_mask:
-        payload = inflate(header, payload, inflated_bytes_max)  # type: ignore[assignment]
-    decoded = _unpackb(payload, use_list=False)
+        content = inflate(header, content, inflated_bytes_max)  # type: ignore[assignment]
+    return columns_of(header, _unpackb(content, use_list=False))
+
+
+def columns_of(header: BatchHeader, decoded: Any) -> Columns:
+    """The Columns of the msgpack object ``decoded`` (an uncompressed payload, decoded)
+    of the batch ``header``. Raises ValueError naming the problem if it is not what
+    the header promises. Cost: O(1) checks (O(records) for compacted offsets).
+    """
     base = header.base_offset
     if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
         # Checked inline: this is the decode of every send() with linger_ms=0.
@@ -476,7 +552,7 @@ def decode_columns(
             range(base, base + 1), (decoded[0],), (decoded[1],), (decoded[2],),
             (decoded[3],) if len(decoded) == 4 else None,
         )
-    timestamps, keys, values, headers, deltas = decoded
+    timestamps, keys, values, headers, deltas = decoded  # type: ignore[misc]
     if deltas is None:
         offsets: Sequence[int] = range(base, base + header.record_count)
     else:
@@ -593,13 +669,12 @@ def restamp(data: bytes, *, attributes: int, base_timestamp: int) -> bytes:
     delete horizon, without decoding and re-encoding the records.
     """
     header = decode_header(data)
-    return pack_batch(
-        bytes(memoryview(data)[header_bytes:]), base_offset=header.base_offset,
-        attributes=attributes, last_offset_delta=header.last_offset_delta,
-        base_timestamp=base_timestamp, max_timestamp=header.max_timestamp,
-        producer_id=header.producer_id, producer_epoch=header.producer_epoch,
-        base_sequence=header.base_sequence, record_count=header.record_count,
-    )[0]
+    body = memoryview(data)[header_bytes:]  # as stored: its magic's framing is kept
+    tail = _TAIL.pack(attributes, header.last_offset_delta, base_timestamp,
+                      header.max_timestamp, header.producer_id, header.producer_epoch,
+                      header.base_sequence, header.record_count)
+    crc = _crc32(body, _crc32(tail))
+    return _HEAD.pack(header.base_offset, header.batch_length, header.magic, crc) + tail + body
 
 
 # ---------------------------------------------------------------------- control batches

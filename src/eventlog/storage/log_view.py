@@ -19,6 +19,7 @@ from ..errors import CorruptLogError, OffsetOutOfRangeError
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .loader import damage_between
+from .run_reads import read_run
 from .segment import Segment
 
 __all__ = ["LogView", "read_retries_max"]
@@ -62,10 +63,14 @@ class LogView:
         return max(i, 0), segs
 
     def read(
-        self, offset: int, max_records: int, max_bytes: int = 2**31
+        self, offset: int, max_records: int, max_bytes: int = 2**31, *, runs: bool = False
     ) -> list[tuple[BatchHeader, Columns]]:
         """Decoded batches holding records from ``offset`` on (the first batch may start
         below it: the caller trims). Empty at the log end. Lock-free.
+
+        ``runs``: the caller wants records, not batches as stored: runs of plain
+        one-record batches may come back merged under a synthetic header
+        (``storage.run_reads.read_run``).
 
         Raises OffsetOutOfRangeError if ``offset`` is outside [start_offset, end_offset],
         CorruptLogError if the first batch to read is damaged or its offsets are
@@ -89,7 +94,8 @@ class LogView:
                 raise CorruptLogError(damage_between(segs[i - 1], seg, self.directory).reason)
             if offset < seg.next_offset:
                 try:
-                    batches = seg.read(offset, max_records, max_bytes)
+                    batches = (read_run(seg, offset, max_records, max_bytes) if runs
+                               else seg.read(offset, max_records, max_bytes))
                 except OffsetOutOfRangeError:
                     # The segment was closed under us. Retention deleted it (the offset
                     # is now below the start: raise), or the cleaner replaced it: its

@@ -92,6 +92,7 @@ class Segment(SegmentRecovery):
         "max_timestamp",
         "next_offset",
         "size",
+        "verified",
     )
 
     def __init__(
@@ -154,6 +155,7 @@ class Segment(SegmentRecovery):
         self._timeindex_path = path(".timeindex")
         self._time_index: TimeIndex | None = None
         self.size = 0
+        self.verified = 0  # bytes below: CRC-checked or appended here (run_reads.py)
         self.next_offset = base_offset
         self.max_timestamp = -1
         self.first_max_timestamp = -1
@@ -187,6 +189,8 @@ class Segment(SegmentRecovery):
             self._maybe_index(header, position)
             since = 0
         self._bytes_since_index = since + n
+        if self.verified == position:  # these bytes are ours: no read need check them
+            self.verified = end
         self.size = end  # publish: size, then next_offset
         self.next_offset = header.base_offset + header.last_offset_delta + 1
         timestamp = header.max_timestamp
@@ -228,6 +232,7 @@ class Segment(SegmentRecovery):
         if header.base_offset < offset:
             keep = codec.encode_prefix(header, self._decode_at(position, header), offset)
         self._log.zero(position, old_size)
+        self.verified = min(self.verified, position)
         self.size = position
         self._rescan()
         self.index.truncate_after_position(position)
@@ -271,7 +276,7 @@ class Segment(SegmentRecovery):
             unpack = self._log.unpack_from
             while position + codec.header_bytes <= size:
                 base, length, magic, last_delta = unpack(_WALK, position)
-                if magic != codec.magic_v1 or length < _length_min:
+                if (magic != codec.magic_v2 and magic != codec.magic_v1) or length < _length_min:
                     break
                 if base + last_delta >= offset:
                     header = self._header_at(position, size)

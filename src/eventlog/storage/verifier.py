@@ -81,7 +81,7 @@ def _verify_segment(seg: Segment, sealed: bool, damage: list[Damage]) -> int:
 def _walk(buf: memoryview, seg: Segment, sealed: bool, path: str,
           damage: list[Damage]) -> int:
     size = len(buf)
-    assert codec.magic_v1 == 1
+    assert (codec.magic_v1, codec.magic_v2) == (1, 2)
     unpack = codec.HEADER.unpack_from
     crc32 = zlib.crc32
     compacted = codec.attr_compacted
@@ -107,7 +107,7 @@ def _walk(buf: memoryview, seg: Segment, sealed: bool, path: str,
         (base, length, magic, crc, attrs, lod, _bts, mts, _pid, _pep, _seq,
          count) = unpack(buf, position)
         end = position + length + prefix
-        if (magic != 1 or length < min_length or end > size or lod < 0 or lod < count - 1
+        if (not 1 <= magic <= 2 or length < min_length or end > size or lod < 0 or lod < count - 1
                 or (count <= 0 and not (count == 0 and attrs & compacted))):
             damage.append(Damage(path, f"no valid batch at byte {position} (offset "
                                        f"{expected} expected); the rest of the segment "

@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 from eventlog.errors import CorruptLogError
 from eventlog.storage import batch as codec
 
-# (encode_batch arguments, expected bytes as hex). The hex was written out once from the
-# layout in batch.py's docstring (57-byte big-endian header, then one msgpack array of
-# columns), building each field with struct and the CRC with zlib, not with the encoder.
-CASES = [
+# (encode_batch arguments, expected bytes as hex) in format 1 (magic 1, no frame
+# trailer), what every version before format 2 wrote: still read, never written. The
+# hex was written out once from the layout in batch.py's docstring (57-byte big-endian
+# header, then one msgpack array of columns), building each field with struct and the
+# CRC with zlib, not with the encoder.
+V1_CASES = [
     (
         dict(base_offset=0, timestamps=[1700000000000], keys=[b"k1"], values=[b"v1"]),
         "0000000000000000" "00000044" "01" "2fa54847" "0000" "00000000"
@@ -82,6 +84,39 @@ CASES = [
 IDS = ["one-record", "nulls-unordered-ts", "headers", "producer-logappendtime", "deltas"]
 
 
+def framed(v1_hex: str, payload_hex: str | None = None) -> str:
+    """The format-2 bytes of a format-1 golden, built from the layout with struct and
+    zlib (not the encoder): magic 2, the payload (``payload_hex``, or the same), the
+    frame trailer c4 39, the length and CRC recomputed."""
+    old = bytes.fromhex(v1_hex)
+    body = (old[57:] if payload_hex is None else bytes.fromhex(payload_hex)) + b"\xc4\x39"
+    tail = old[17:57]
+    crc = zlib.crc32(tail + body)
+    return (old[0:8] + struct.pack(">iBI", 45 + len(body), 2, crc) + tail + body).hex()
+
+
+# Format 2, what the encoder writes: a batch of one record takes the flat form
+# [timestamp, key, value] (as encode_one has always written it).
+CASES = [
+    (V1_CASES[0][0], framed(V1_CASES[0][1], "93" "cf0000018bcfe56800" "c4026b31" "c4027631")),
+    (V1_CASES[1][0], framed(V1_CASES[1][1])),
+    (V1_CASES[2][0], framed(V1_CASES[2][1])),
+    (V1_CASES[3][0], framed(V1_CASES[3][1], "93" "05" "c4016b" "c40176")),
+    (V1_CASES[4][0], framed(V1_CASES[4][1])),
+]
+
+
+def as_v1(data: bytes) -> bytes:
+    """A format-2 batch rewritten in format 1 (no trailer, a compressed payload bare),
+    CRC recomputed: what the tests craft damage into, since both formats share the
+    decoder's defences."""
+    header = codec.decode_header(data)
+    body = bytes(codec.stored_content(header, data[17:]))
+    tail = bytearray(data[17:57])
+    crc = zlib.crc32(bytes(tail) + body)
+    return data[0:8] + struct.pack(">iBI", 45 + len(body), 1, crc) + bytes(tail) + body
+
+
 def _encode(args: dict) -> bytes:
     args = dict(args)
     return codec.encode_batch(
@@ -99,7 +134,8 @@ def test_encode(args: dict, expected_hex: str) -> None:
     assert _encode(args).hex() == expected_hex
 
 
-@pytest.mark.parametrize(("args", "expected_hex"), CASES, ids=IDS)
+@pytest.mark.parametrize(("args", "expected_hex"), CASES + V1_CASES,
+                         ids=IDS + [f"v1-{i}" for i in IDS])
 def test_decode(args: dict, expected_hex: str) -> None:
     data = bytes.fromhex(expected_hex)
     header = codec.decode_header(data)
@@ -108,7 +144,7 @@ def test_decode(args: dict, expected_hex: str) -> None:
     assert header.base_offset == args["base_offset"]
     assert header.batch_length == len(data) - 12
     assert header.total_bytes == len(data)
-    assert header.magic == 1
+    assert header.magic == (2 if data.endswith(b"\xc4\x39") else 1)
     assert header.crc == zlib.crc32(data[17:])
     assert header.record_count == count
     assert header.last_offset_delta == (count - 1 if deltas is None else deltas[-1])
@@ -141,10 +177,10 @@ def test_decode(args: dict, expected_hex: str) -> None:
 def test_layout_field_by_field() -> None:
     """Case 1 read at the docstring's byte offsets, without the codec's struct."""
     data = bytes.fromhex(CASES[0][1])
-    assert len(data) == 80
+    assert len(data) == 77
     assert data[0:8] == bytes(8)  # base_offset 0
-    assert int.from_bytes(data[8:12], "big") == 80 - 12 == 68  # batch_length
-    assert data[12] == 1  # magic
+    assert int.from_bytes(data[8:12], "big") == 77 - 12 == 65  # batch_length
+    assert data[12] == 2  # magic
     assert int.from_bytes(data[13:17], "big") == zlib.crc32(data[17:])  # crc of [17, end)
     assert data[17:19] == b"\x00\x00"  # attributes: no compression, CreateTime
     assert data[19:23] == b"\x00\x00\x00\x00"  # last_offset_delta 0
@@ -154,8 +190,12 @@ def test_layout_field_by_field() -> None:
     assert data[47:49] == b"\xff\xff"  # producer_epoch -1
     assert data[49:53] == b"\xff\xff\xff\xff"  # base_sequence -1
     assert int.from_bytes(data[53:57], "big") == 1  # record_count
-    payload = msgpack.unpackb(data[57:])
-    assert payload == [[1700000000000], [b"k1"], [b"v1"], None, None]
+    payload = msgpack.unpackb(data[57:-2])
+    assert payload == [1700000000000, b"k1", b"v1"]  # one record: the flat form
+    assert data[-2:] == b"\xc4\x39"  # the frame trailer: msgpack's header of a 57-byte bin
+    v1 = bytes.fromhex(V1_CASES[0][1])
+    assert v1[12] == 1 and msgpack.unpackb(v1[57:]) == [[1700000000000], [b"k1"], [b"v1"],
+                                                         None, None]
     assert codec.header_bytes == 57
     assert codec.HEADER.size == 57
 
@@ -163,7 +203,7 @@ def test_layout_field_by_field() -> None:
 # The single-record form (``encode_one``, the path of a one-record send): the same
 # header, and a flat msgpack array [timestamp, key, value(, headers)] as payload.
 # (encode_one arguments, expected hex), written out from the docstring like CASES.
-ONE_CASES = [
+V1_ONE_CASES = [
     (
         (0, 1700000000000, b"k1", b"v1", None, 0, -1, -1, -1),
         "0000000000000000" "0000003f" "01" "d39858f3" "0000" "00000000"
@@ -185,6 +225,9 @@ ONE_CASES = [
 ]
 
 
+ONE_CASES = [(args, framed(hex_)) for args, hex_ in V1_ONE_CASES]
+
+
 @pytest.mark.parametrize(("args", "expected_hex"), ONE_CASES, ids=["plain", "headers", "producer"])
 def test_encode_one_golden(args: tuple, expected_hex: str) -> None:
     data, header = codec.encode_one(*args)
@@ -192,7 +235,9 @@ def test_encode_one_golden(args: tuple, expected_hex: str) -> None:
     assert header == codec.decode_header(data)
 
 
-@pytest.mark.parametrize(("args", "expected_hex"), ONE_CASES, ids=["plain", "headers", "producer"])
+@pytest.mark.parametrize(("args", "expected_hex"), ONE_CASES + V1_ONE_CASES,
+                         ids=["plain", "headers", "producer", "v1-plain", "v1-headers",
+                              "v1-producer"])
 def test_decode_one_golden(args: tuple, expected_hex: str) -> None:
     base, ts, key, value, headers, attributes, producer_id, epoch, sequence = args
     data = bytes.fromhex(expected_hex)
@@ -267,7 +312,7 @@ def test_plausible_rejects_torn_zero_and_foreign_headers() -> None:
     assert not codec.plausible(header, len(data) - 1)  # torn: the batch runs past the end
     zero = codec.decode_header(bytes(codec.header_bytes))
     assert not codec.plausible(zero, 10_000)
-    for position, value in ((12, 2), (12, 0)):  # wrong magic
+    for position, value in ((12, 3), (12, 0)):  # wrong magic (1 and 2 are known)
         bad = bytearray(data)
         bad[position] = value
         assert not codec.plausible(codec.decode_header(bytes(bad)), len(data))
@@ -367,11 +412,14 @@ def test_compressed_round_trip(name: str, args: dict) -> None:
     _assert_round_trip(args, header, cols)
     # The payload is the uncompressed msgpack payload's size (4 bytes LE), then the
     # codec's stream of exactly that payload.
-    payload = data[codec.header_bytes :]
-    assert struct.unpack("<I", payload[:4])[0] == len(plain) - codec.header_bytes
-    assert codec.inflated_size(data) == len(plain) - codec.header_bytes
-    inflated = codec.inflate(header, memoryview(payload), 2**31)
-    assert bytes(inflated) == plain[codec.header_bytes :]
+    # Framed as one msgpack bin, then the trailer.
+    payload = codec.stored_content(header, data[17:])
+    plain_payload = codec.stored_content(codec.decode_header(plain), plain[17:])
+    assert msgpack.unpackb(data[codec.header_bytes : -2]) == bytes(payload)
+    assert struct.unpack("<I", payload[:4])[0] == len(plain_payload)
+    assert codec.inflated_size(data) == len(plain_payload)
+    inflated = codec.inflate(header, payload, 2**31)
+    assert bytes(inflated) == bytes(plain_payload)
 
 
 # A batch written by the lz4 encoder before cramjam (lz4.block.compress: an lz4 block
@@ -404,17 +452,17 @@ def test_lz4_batches_written_before_cramjam_still_read() -> None:
 
 
 def test_lz4_encoding_is_unchanged() -> None:
-    """Today's lz4 encoder writes exactly what the old one wrote, so readers of
-    either version read both."""
+    """Today's lz4 encoder writes exactly the payload the old one wrote, framed (format
+    2): rewritten in format 1 it is the old batch byte for byte."""
     data = codec.encode_batch(
         5, [1700000000000, 1700000000001], [b"k1", None], [b"v" * 40, b"w" * 30],
         [(("h", b"x"),), ()], attributes=codec.compression_lz4, producer_id=9,
         producer_epoch=0, base_sequence=4,
     )
-    assert data.hex() == OLD_LZ4_BATCH
+    assert as_v1(data).hex() == OLD_LZ4_BATCH
     one, _ = codec.encode_one(7, 1700000000002, b"key", b"z" * 50, None,
                               codec.compression_lz4, -1, -1, -1)
-    assert one.hex() == OLD_LZ4_ONE
+    assert as_v1(one).hex() == OLD_LZ4_ONE
 
 
 def _recrc(data: bytearray) -> bytes:
@@ -453,8 +501,8 @@ def test_flipped_payload_bytes_with_a_valid_crc_are_corrupt_log_errors(
 
 @pytest.mark.parametrize("name", CODECS)
 def test_unknown_codes_and_short_payloads_are_refused(name: str) -> None:
-    data = bytearray(_encode(dict(base_offset=0, timestamps=[1], keys=[b"k"], values=[b"v"],
-                                  attributes=codec.COMPRESSION_CODES[name])))
+    data = bytearray(as_v1(_encode(dict(base_offset=0, timestamps=[1], keys=[b"k"],
+                                        values=[b"v"], attributes=codec.COMPRESSION_CODES[name]))))
     for code in (5, 6, 7):
         bad = bytearray(data)
         bad[18] = (bad[18] & ~codec.compression_mask) | code
@@ -478,8 +526,8 @@ def _bomb(name: str, inflated_bytes: int, declared_bytes: int) -> bytes:
         "lz4": lambda b: cramjam.lz4.compress_block(b, store_size=False),
         "zstd": cramjam.zstd.compress,
     }[name](zeros)
-    data = bytearray(_encode(dict(base_offset=0, timestamps=[1], keys=[b"k"], values=[b"v"],
-                                  attributes=codec.COMPRESSION_CODES[name])))
+    data = bytearray(as_v1(_encode(dict(base_offset=0, timestamps=[1], keys=[b"k"],
+                                        values=[b"v"], attributes=codec.COMPRESSION_CODES[name]))))
     del data[codec.header_bytes :]
     data += struct.pack("<I", declared_bytes) + bytes(stream)
     data[8:12] = struct.pack(">i", len(data) - 12)
@@ -541,8 +589,8 @@ def test_a_size_the_codec_cannot_reach_is_refused_before_allocating(name, monkey
 
 
 def test_a_stream_shorter_than_declared_is_corrupt() -> None:
-    data = bytearray(_encode(dict(base_offset=0, timestamps=[1], keys=[b"k"], values=[b"v" * 9],
-                                  attributes=codec.compression_zstd)))
+    data = bytearray(as_v1(_encode(dict(base_offset=0, timestamps=[1], keys=[b"k"],
+                                        values=[b"v" * 9], attributes=codec.compression_zstd))))
     declared = codec.inflated_size(data)
     data[codec.header_bytes : codec.header_bytes + 4] = struct.pack("<I", declared + 5)
     crafted = _recrc(data)

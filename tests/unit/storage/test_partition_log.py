@@ -412,6 +412,7 @@ def test_a_crafted_decompression_bomb_in_a_segment_reads_as_corrupt(directory, c
     import zlib
 
     import cramjam
+    import msgpack
 
     log = open_log(directory)
     append(log, 2)
@@ -422,7 +423,9 @@ def test_a_crafted_decompression_bomb_in_a_segment_reads_as_corrupt(directory, c
     zeros = bytes(64 << 20)
     data = bytearray(codec.encode_batch(2, [1], [None], [b"x"], attributes=code))
     del data[codec.header_bytes:]
-    data += struct.pack("<I", 64 << 20) + bytes(streams[compression](zeros))
+    # Format 2: the compressed payload framed as one msgpack bin, then the trailer.
+    data += msgpack.packb(struct.pack("<I", 64 << 20) + bytes(streams[compression](zeros)))
+    data += codec.frame_trailer
     data[8:12] = struct.pack(">i", len(data) - 12)
     data[13:17] = struct.pack(">I", zlib.crc32(bytes(data[17:])))
     log.append_encoded(bytes(data), codec.decode_header(bytes(data)), now_ms=0)

@@ -36,9 +36,9 @@ def test_a_flipped_byte_fails_its_crc(tmp_path) -> None:
     seg = p._log.segments[0].path
     log.close()
     with open(seg, "r+b") as f:
-        f.seek(100)
+        f.seek(60)  # inside the first batch's payload
         b = f.read(1)
-        f.seek(100)
+        f.seek(60)
         f.write(bytes([b[0] ^ 1]))
     assert any("fails its CRC" in d for d in _problems(tmp_path / "d"))
 
