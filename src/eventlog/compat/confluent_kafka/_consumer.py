@@ -160,6 +160,17 @@ class Consumer(OffsetsMixin):
         self._callbacks: tuple[Callable | None, Callable | None, Callable | None] = (
             None, None, None)
         self._in_callback = False
+        self._init_runs()
+        self._clock = self._log.clock
+        self._next_commit_ms = self._clock.monotonic_ms() + self._commit_interval_ms
+        self._auto_commit_on = self._auto_commit and group_id is not None
+        # poll()'s fast path runs while self._now() < self._due: the next auto-commit,
+        # -inf while on_commit reports wait to be served (OffsetsMixin._refresh_due)
+        self._now = self._clock.monotonic_ms if self._auto_commit_on else float  # float(): 0
+        self._due = math.inf
+        self._refresh_due()
+
+    def _init_runs(self) -> None:
         # Messages eventlog's poll returned that poll()/consume() did not hand out yet,
         # one partition's run at a time: poll() hands out the next of self._it, the
         # iterator of self._run; self._runs are the runs after it. eventlog's positions
@@ -171,14 +182,6 @@ class Consumer(OffsetsMixin):
         self._it: Iterator[Message] = iter(self._run)
         self._run_tp = _new_tp(("", -1))
         self._settled = 0  # how many of self._run's messages _settle() accounted for
-        self._clock = self._log.clock
-        self._next_commit_ms = self._clock.monotonic_ms() + self._commit_interval_ms
-        self._auto_commit_on = self._auto_commit and group_id is not None
-        # poll()'s fast path runs while self._now() < self._due: the next auto-commit,
-        # -inf while on_commit reports wait to be served (OffsetsMixin._refresh_due)
-        self._now = self._clock.monotonic_ms if self._auto_commit_on else float  # float(): 0
-        self._due = math.inf
-        self._refresh_due()
 
     # ------------------------------------------------------------------ guards
 
