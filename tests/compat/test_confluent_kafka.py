@@ -300,6 +300,67 @@ def test_message_timestamp_headers_and_len(ck: Env) -> None:
     c.close()
 
 
+def test_messages_compare_by_value_are_unhashable_and_setters_replace_fields(ck: Env) -> None:
+    m = ck.module.Message
+    assert m(topic="t", value=b"a") == m(topic="t", value=b"a")
+    assert m(topic="t", value=b"a") != m(topic="t", value=b"b")
+    assert m(topic="t", offset=1) != m(topic="t", offset=2)
+    with pytest.raises(TypeError):
+        hash(m(topic="t"))
+    msg = m(topic="t", partition=1, offset=5, key=b"k", value=b"vv", timestamp=(1, 123))
+    assert (msg.topic(), msg.partition(), msg.offset(), msg.timestamp()) == ("t", 1, 5, (1, 123))
+    assert msg.headers() is None and msg.error() is None and len(msg) == 2
+    headers = [("a", b"1")]
+    msg.set_headers(headers)
+    msg.set_value(b"xyz")
+    msg.set_key(None)
+    assert msg.headers() is headers and msg.value() == b"xyz" and len(msg) == 3
+    assert msg.key() is None and msg.offset() == 5
+    msg.set_headers([])
+    assert msg.headers() == []
+
+
+def test_a_consumed_message_takes_new_fields_and_keeps_the_others(ck: Env) -> None:
+    topic = ck.topic()
+    create_topic(ck, topic)
+    produce(ck, topic, [b"abc"], key=b"k", headers=[("h", b"1")])
+    c = consumer(ck, **{"group.id": ck.group()})
+    c.assign([ck.module.TopicPartition(topic, 0, ck.module.OFFSET_BEGINNING)])
+    [msg] = poll_messages(c, 1)
+    assert msg.headers() == [("h", b"1")]
+    msg.set_value(b"decoded value")
+    msg.set_key("key")
+    assert (msg.value(), msg.key(), len(msg)) == (b"decoded value", "key", 13)
+    assert (msg.topic(), msg.partition(), msg.offset()) == (topic, 0, 0)
+    assert msg.headers() == [("h", b"1")] and msg.error() is None
+    c.close()
+
+
+def test_positions_and_commits_follow_each_message_returned_across_partitions(
+        ck: Env) -> None:
+    topic = ck.topic()
+    create_topic(ck, topic, partitions=2)
+    p = producer(ck)
+    for partition in (0, 1):
+        for i in range(3):
+            p.produce(topic, b"%d-%d" % (partition, i), partition=partition)
+    assert p.flush(30) == 0
+    c = consumer(ck, **{"group.id": ck.group(), "enable.auto.commit": False})
+    tps = [ck.module.TopicPartition(topic, i) for i in (0, 1)]
+    c.assign([ck.module.TopicPartition(topic, i, ck.module.OFFSET_BEGINNING) for i in (0, 1)])
+    seen: dict[int, int] = {}
+    for _ in range(4):
+        [msg] = poll_messages(c, 1)
+        seen[msg.partition()] = msg.offset() + 1
+        positions = {tp.partition: tp.offset for tp in c.position(tps)}
+        assert positions[msg.partition()] == msg.offset() + 1
+    committed = c.commit(asynchronous=False)
+    assert {tp.partition: tp.offset for tp in committed} == seen
+    rest = poll_messages(c, 2)
+    assert sum(seen.values()) + len(rest) == 6
+    c.close()
+
+
 def test_consume_returns_a_list_of_messages(ck: Env) -> None:
     topic = ck.topic()
     create_topic(ck, topic)

@@ -938,3 +938,61 @@ def test_a_record_that_fails_to_deserialize_stops_poll_at_it() -> None:
         consumer.seek(tp, 3)
         assert [r.value for r in consumer.poll()] == [{"n": 3}]
         consumer.close()
+
+
+def test_poll_partitions_groups_records_by_partition_as_poll_returns_them(
+        log: eventlog.EventLog) -> None:
+    produce(log, T0, 2)
+    produce(log, T1, 1)
+    c = Consumer(log, auto_offset_reset="earliest")
+    c.assign([T0, T1, T2])
+    pairs = c.poll_partitions()
+    assert sorted((tp, offsets(records)) for tp, records in pairs) == [(T0, [0, 1]), (T1, [0])]
+    assert all(type(r) is ConsumerRecord for _, records in pairs for r in records)
+    assert (c.position(T0), c.position(T1)) == (2, 1)
+    assert c.poll_partitions() == []
+    c.close()
+
+
+def test_poll_partitions_builds_each_batch_with_the_given_builder(
+        log: eventlog.EventLog) -> None:
+    log.partition("t", 0).append([(b"a", b"1"), (None, b"2")], timestamp_ms=5)
+    log.partition("t", 0).append([(b"c", b"3", [("h", b"x")])], timestamp_ms=6)
+    calls = []
+
+    def build(tp: TP, ts_type: TimestampType, offs: Any, stamps: Any, keys: Any,
+              values: Any, headers: Any) -> Iterator[tuple]:
+        calls.append((tp, ts_type, list(offs), list(stamps), headers))
+        return zip(offs, keys, values)
+
+    c = Consumer(log, auto_offset_reset="earliest")
+    c.assign([T0])
+    assert c.poll_partitions(max_records=2, build=build) == [(T0, [(0, b"a", b"1"),
+                                                                  (1, None, b"2")])]
+    assert c.poll_partitions(build=build) == [(T0, [(2, b"c", b"3")])]
+    assert calls == [(T0, TimestampType.CREATE_TIME, [0, 1], [5, 5], None),
+                     (T0, TimestampType.CREATE_TIME, [2], [6], ((("h", b"x"),),))]
+    produce(log, T0, 1)
+    assert offsets(c.poll()) == [3]  # poll() builds ConsumerRecords again
+    c.close()
+
+
+def test_a_builder_failing_at_a_record_stops_poll_partitions_there(
+        log: eventlog.EventLog) -> None:
+    from eventlog.errors import RecordDeserializationError
+
+    produce(log, T0, 4)
+
+    def build(tp: TP, ts_type: TimestampType, offs: Any, stamps: Any, keys: Any,
+              values: Any, headers: Any) -> Iterator[int]:
+        return (1 // (o - 2) and o for o in offs)  # fails at offset 2
+
+    c = Consumer(log, auto_offset_reset="earliest")
+    c.assign([T0])
+    assert c.poll_partitions(build=build) == [(T0, [0, 1])]
+    with pytest.raises(RecordDeserializationError) as info:
+        c.poll_partitions(build=build)
+    assert info.value.offset == 2 and c.position(T0) == 2
+    with pytest.raises(InvalidConfigError):
+        c.poll_partitions(-1)
+    c.close()

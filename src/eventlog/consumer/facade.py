@@ -47,11 +47,12 @@ from ..group.offsets import OffsetAndMetadata, validate_offsets
 from ..records import ConsumerGroupMetadata, ConsumerRecord, TopicPartition
 from ..serde import DESERIALIZERS, resolve_deserializer
 from .commits import Committer
-from .config import ConsumerConfig, is_int
+from .config import ConsumerConfig
 from .fetcher import Fetcher
 from .guard import ThreadGuard
 from .listener import Callbacks, ConsumerRebalanceListener, check_listener
 from .membership import Membership
+from .partition_polls import PartitionPolls, poll_limit
 from .poller import Poller
 from .positions import Positions
 from .stats import ConsumerStats
@@ -76,7 +77,7 @@ class OffsetAndTimestamp(NamedTuple):
     timestamp_ms: int
 
 
-class Consumer:
+class Consumer(PartitionPolls):
     """Reads records from an EventLog: ``Consumer(log, *topics, group_id=None, **config)``.
 
     With ``topics``, subscribes to them at once. Configs are ConsumerConfig's fields.
@@ -256,7 +257,7 @@ class Consumer:
             reset "none"); FencedInstanceIdError (another consumer took this
             group_instance_id); whatever a rebalance callback or a deserializer raised.
         """
-        limit = _poll_limit(timeout_ms, max_records, self.config.max_poll_records)
+        limit = poll_limit(timeout_ms, max_records, self.config.max_poll_records)
         with self._guard.hold():
             chunks = self._poller.poll_chunks(timeout_ms, limit, apply=True)
         if len(chunks) == 1:
@@ -570,17 +571,6 @@ class Consumer:
             f"generation={m.generation}, state={state}, "
             f"assigned={len(self._positions.assigned)})"
         )
-
-
-def _poll_limit(timeout_ms: Any, max_records: Any, default: int) -> int:
-    """poll()'s arguments checked; the number of records to return at most."""
-    if not isinstance(timeout_ms, (int, float)) or isinstance(timeout_ms, bool) \
-            or timeout_ms < 0:
-        raise InvalidConfigError(f"timeout_ms must be a number >= 0, got {timeout_ms!r}")
-    limit = default if max_records is None else max_records
-    if not is_int(limit) or limit < 1:
-        raise InvalidConfigError(f"max_records must be an int >= 1, got {max_records!r}")
-    return int(limit)
 
 
 def _deserializer(spec: Any, what: str) -> Callable[[Any], Any] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from itertools import repeat
 from typing import Any, NamedTuple
@@ -34,7 +34,7 @@ from ..storage.batch import (
 from .config import ConsumerConfig
 from .positions import PartitionState, Positions
 
-__all__ = ["Chunk", "Fetcher", "committed_view"]
+__all__ = ["Chunk", "Fetcher", "RecordBuilder", "committed_view", "consumer_records"]
 
 _make_record = partial(tuple.__new__, ConsumerRecord)
 _no_headers: tuple = ()
@@ -42,11 +42,34 @@ _FETCH_ERRORS = (OffsetOutOfRangeError, UnknownTopicError, ClosedError,
                  RecordDeserializationError, CorruptLogError)
 
 
+RecordBuilder = Callable[
+    [TopicPartition, TimestampType, Sequence[int], Sequence[int], Sequence[Any], Sequence[Any],
+     "Sequence[tuple] | None"],
+    Iterable[Any],
+]
+"""Makes the records of one batch from its columns, sliced to the records taken:
+``(tp, timestamp_type, offsets, timestamps, keys, values, headers)``, ``headers`` None
+when no record of the batch has any. Called once per batch; returns one object per
+record, in order (an iterator, so a deserializer failing at a record stops there)."""
+
+
+def consumer_records(tp: TopicPartition, timestamp_type: TimestampType,
+                     offsets: Sequence[int], timestamps: Sequence[int], keys: Sequence[Any],
+                     values: Sequence[Any], headers: Sequence[tuple] | None
+                     ) -> Iterable[ConsumerRecord]:
+    """The RecordBuilder of ``Consumer.poll``: ConsumerRecords, built at C speed."""
+    return map(_make_record, zip(
+        repeat(tp.topic), repeat(tp.partition), offsets, timestamps, repeat(timestamp_type),
+        keys, values, repeat(_no_headers) if headers is None else headers,
+    ))
+
+
 class Chunk(NamedTuple):
-    """Records fetched from one partition and the position after them."""
+    """Records fetched from one partition and the position after them (ConsumerRecords,
+    or what the fetcher's ``build`` makes)."""
 
     state: PartitionState
-    records: list[ConsumerRecord]
+    records: list[Any]
     next_position: int
     size_bytes: int
 
@@ -65,6 +88,7 @@ class Fetcher:
         "_read_committed",
         "_rr",
         "_value_de",
+        "build",
     )
 
     def __init__(self, positions: Positions, config: ConsumerConfig,
@@ -77,6 +101,7 @@ class Fetcher:
         self._max_bytes = config.fetch_max_bytes
         self._max_partition_bytes = config.max_partition_fetch_bytes
         self._rr = 0
+        self.build: RecordBuilder = consumer_records  # what a batch's records become
 
     def fetch(self, limit: int) -> list[Chunk]:
         """One pass over the fetchable partitions, starting at a rotating one.
@@ -135,7 +160,7 @@ class Fetcher:
             return None
         if position > part.end_offset or position < part.start_offset:
             position = self._positions.reset_out_of_range(st, position)
-        records: list[ConsumerRecord] = []
+        records: list[Any] = []
         size = 0
         fresh = False
         while position < end and limit > 0 and not fresh:
@@ -166,7 +191,7 @@ class Fetcher:
         position: int, limit: int,
     ) -> Chunk | None:
         """Build records at and after ``position`` from decoded batches. C-level per batch."""
-        out: list[ConsumerRecord] = []
+        out: list[Any] = []
         size = 0
         next_position = position
         for header, cols in batches:
@@ -207,7 +232,7 @@ class Fetcher:
 
     def _build(
         self, tp: TopicPartition, header: BatchHeader, cols: Columns, first: int, stop: int
-    ) -> Iterable[ConsumerRecord]:
+    ) -> Iterable[Any]:
         offsets, timestamps, keys, values, headers = cols
         if first or stop != len(offsets):
             offsets, timestamps = offsets[first:stop], timestamps[first:stop]
@@ -222,10 +247,7 @@ class Fetcher:
             TimestampType.LOG_APPEND_TIME if header.attributes & attr_log_append_time
             else TimestampType.CREATE_TIME
         )
-        return map(_make_record, zip(
-            repeat(tp.topic), repeat(tp.partition), offsets, timestamps, repeat(ts_type),
-            keys, values, repeat(_no_headers) if headers is None else headers,
-        ))
+        return self.build(tp, ts_type, offsets, timestamps, keys, values, headers)
 
 
 def _deserialization_error(tp: TopicPartition, bad: int, exc: Exception

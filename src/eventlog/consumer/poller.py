@@ -9,7 +9,7 @@ from ..group.txn_coordinator import existing_transaction_coordinator
 from ..records import ConsumerRecord
 from .commits import Committer
 from .config import ConsumerConfig
-from .fetcher import Chunk, Fetcher
+from .fetcher import Chunk, Fetcher, RecordBuilder
 from .guard import ThreadGuard
 from .listener import Callbacks
 from .membership import Membership
@@ -39,12 +39,22 @@ class Poller:
         self._read_committed = config.isolation_level == "read_committed"
         self._waits_for_group = config.group_id is not None
 
-    def poll_chunks(self, timeout_ms: float, limit: int, *, apply: bool) -> list[Chunk]:
-        """The poll loop, counted in the metrics (per poll: two clock reads, two sums)."""
+    def poll_chunks(self, timeout_ms: float, limit: int, *, apply: bool,
+                    build: RecordBuilder | None = None) -> list[Chunk]:
+        """The poll loop, counted in the metrics (per poll: two clock reads, two sums).
+        ``build``: what the records are made by instead of the fetcher's own."""
         clock = self._log.clock
         started_ms = clock.monotonic_ms()
         self._stats.last_poll_ms = started_ms
-        chunks = self._poll_loop(timeout_ms, limit, apply=apply)
+        if build is None:
+            chunks = self._poll_loop(timeout_ms, limit, apply=apply)
+        else:
+            fetcher = self._fetcher
+            previous, fetcher.build = fetcher.build, build
+            try:
+                chunks = self._poll_loop(timeout_ms, limit, apply=apply)
+            finally:
+                fetcher.build = previous
         self._stats.fetched(sum(len(c.records) for c in chunks),
                             sum(c.size_bytes for c in chunks), started_ms, clock.monotonic_ms())
         return chunks

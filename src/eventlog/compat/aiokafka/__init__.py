@@ -276,6 +276,13 @@ class AIOKafkaProducer:
         native = self._send(topic, value, key, partition, timestamp_ms, headers)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future = loop.create_future()
+        if native.done():  # linger_ms 0: settled at once, no callback to make per record
+            meta = self._metadata(native)
+            if isinstance(meta, BaseException):
+                fut.set_exception(meta)
+            else:
+                fut.set_result(meta)
+            return fut
 
         def settle(_: Any = None) -> None:
             if fut.done():
@@ -286,15 +293,12 @@ class AIOKafkaProducer:
             else:
                 fut.set_result(meta)
 
-        if native.done():
-            settle()
-        else:
-            def wake(_: Any) -> None:  # in whichever thread appended the batch
-                try:
-                    loop.call_soon_threadsafe(settle)
-                except RuntimeError:  # the loop was closed meanwhile
-                    pass
-            native.add_done_callback(wake)
+        def wake(_: Any) -> None:  # in whichever thread appended the batch
+            try:
+                loop.call_soon_threadsafe(settle)
+            except RuntimeError:  # the loop was closed meanwhile
+                pass
+        native.add_done_callback(wake)
         return fut
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None,

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import collections
 import functools
+import itertools
+import math
+import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ... import errors as el_errors
 from ...consumer import Consumer as _ElConsumer
-from ...records import ConsumerRecord, TimestampType
+from ...records import TimestampType
 from ...records import TopicPartition as _TP
 from ._common import (
     Options,
@@ -43,6 +46,7 @@ from ._types import (
     Message,
     TopicPartition,
     error,
+    messages_from_columns,
 )
 
 __all__ = ["Consumer"]
@@ -61,10 +65,18 @@ _REFUSED_CONSUMER = {
     "group.remote.assignor": "the KIP-848 consumer protocol is not implemented",
 }
 _new_tp = functools.partial(tuple.__new__, _TP)
-_new_message = object.__new__  # Message(...) without its __init__'s defaults: per message
 _LOG_APPEND = TimestampType.LOG_APPEND_TIME
 _wait_step_ms = 1000.0  # one wait of a poll without a timeout
 num_messages_max = 1_000_000
+
+
+def _messages(tp: _TP, timestamp_type: TimestampType, offsets: Any, timestamps: Any,
+              keys: Any, values: Any, headers: Any) -> list[Message]:
+    """The fetcher's RecordBuilder: a batch's Messages straight from its columns."""
+    return messages_from_columns(
+        tp.topic, tp.partition,
+        TIMESTAMP_LOG_APPEND_TIME if timestamp_type is _LOG_APPEND else TIMESTAMP_CREATE_TIME,
+        offsets, timestamps, keys, values, headers)
 
 
 def _ctp(tp: Any, offset: int = OFFSET_INVALID) -> TopicPartition:
@@ -144,23 +156,58 @@ class Consumer(OffsetsMixin):
         self._committed_sent: dict[_TP, int] = {}
         self._app_offsets: dict[_TP, int] = {}
         self._eof_sent: set[_TP] = set()
-        self._last_tp = _new_tp(("", -1))  # the partition of the last message handed out
         self._pending_commit_cbs: list[tuple[KafkaError | None, list[TopicPartition]]] = []
         self._callbacks: tuple[Callable | None, Callable | None, Callable | None] = (
             None, None, None)
         self._in_callback = False
-        # records eventlog's poll returned that poll()/consume() did not hand out yet;
-        # eventlog's positions are past them, the handed-out offsets (self._app_offsets) not
-        self._buffer: collections.deque[ConsumerRecord] = collections.deque()
+        self._init_runs()
         self._clock = self._log.clock
         self._next_commit_ms = self._clock.monotonic_ms() + self._commit_interval_ms
         self._auto_commit_on = self._auto_commit and group_id is not None
+        # poll()'s fast path runs while self._now() < self._due: the next auto-commit,
+        # -inf while on_commit reports wait to be served (OffsetsMixin._refresh_due)
+        self._now = self._clock.monotonic_ms if self._auto_commit_on else float  # float(): 0
+        self._due = math.inf
+        self._refresh_due()
+
+    def _init_runs(self) -> None:
+        # Messages eventlog's poll returned that poll()/consume() did not hand out yet,
+        # one partition's run at a time: poll() hands out the next of self._it, the
+        # iterator of self._run; self._runs are the runs after it. eventlog's positions
+        # are past them. The offsets of what was handed out (self._app_offsets, and
+        # self._stored with enable.auto.offset.store) are written by _settle(), not by
+        # each poll(); every other method settles first (_check()).
+        self._runs: collections.deque[tuple[_TP, list[Message]]] = collections.deque()
+        self._run: list[Message] = []
+        self._it: Iterator[Message] = iter(self._run)
+        self._run_tp = _new_tp(("", -1))
+        self._settled = 0  # how many of self._run's messages _settle() accounted for
 
     # ------------------------------------------------------------------ guards
 
     def _check(self) -> None:
+        """RuntimeError once closed; else write the offsets of what poll() handed out."""
         if self._closed:
             raise RuntimeError("Consumer closed")
+        self._settle()
+
+    def _settle(self) -> None:
+        """Move the handed-out offsets of the current run's partition past its last
+        message handed out (poll() leaves that to here: once per run, not per message)."""
+        i = len(self._run) - operator.length_hint(self._it)  # handed out
+        if i <= self._settled:
+            return
+        self._settled = i
+        tp = self._run_tp
+        nxt = self._run[i - 1]._r[2] + 1
+        self._app_offsets[tp] = nxt
+        if self._eof_sent:
+            self._eof_sent.discard(tp)
+        if self._auto_store:
+            self._stored[tp] = (nxt, None)
+
+    def _buffered(self) -> bool:
+        return operator.length_hint(self._it) > 0 or bool(self._runs)
 
     # ------------------------------------------------------------------ subscription
 
@@ -226,19 +273,22 @@ class Consumer(OffsetsMixin):
             self._eof_sent.discard(tp)
 
     def _drop(self, tps: set[_TP] | None, *, rewind: bool) -> None:
-        """Forget buffered records of ``tps`` (None: all); with ``rewind``, move eventlog's
+        """Forget buffered messages of ``tps`` (None: all); with ``rewind``, move eventlog's
         position back to the first of them, so they are fetched again."""
-        if not self._buffer:
-            return
-        kept: collections.deque[ConsumerRecord] = collections.deque()
+        self._settle()
         first: dict[_TP, int] = {}
-        for r in self._buffer:
-            tp = _TP(r.topic, r.partition)
-            if tps is None or tp in tps:
-                first.setdefault(tp, r.offset)
-            else:
-                kept.append(r)
-        self._buffer = kept
+        if operator.length_hint(self._it) and (tps is None or self._run_tp in tps):
+            first[self._run_tp] = self._run[self._settled]._r[2]
+            self._run = self._run[:self._settled]  # what was handed out, for _settle()
+            self._it = iter(())
+        if self._runs:
+            kept: collections.deque[tuple[_TP, list[Message]]] = collections.deque()
+            for tp, messages in self._runs:
+                if tps is None or tp in tps:
+                    first.setdefault(tp, messages[0]._r[2])
+                else:
+                    kept.append((tp, messages))
+            self._runs = kept
         if rewind:
             for tp, offset in first.items():
                 try:
@@ -369,11 +419,11 @@ class Consumer(OffsetsMixin):
     def poll(self, timeout: float | None = None) -> Message | None:
         """The next message (or error/EOF event), or None once ``timeout`` seconds passed
         (None or -1: wait for one)."""
+        if self._now() < self._due:  # the common case: the next buffered message
+            for message in self._it:  # (close() empties it)
+                return message
         if self._closed:
             raise RuntimeError("Consumer closed")
-        if self._buffer and not self._pending_commit_cbs and (
-                not self._auto_commit_on or self._clock.monotonic_ms() < self._next_commit_ms):
-            return self._message(self._buffer.popleft())  # the common case, inlined
         found = self._consume(1, timeout_ms(timeout))
         return found[0] if found else None
 
@@ -405,53 +455,38 @@ class Consumer(OffsetsMixin):
                 return out
 
     def _take(self, n: int, wait_ms: float) -> list[Message]:
+        self._settle()
         self._maybe_auto_commit()
-        buffer = self._buffer
-        if not buffer:  # fetch a poll's worth; hand them out one poll() at a time
+        if not self._buffered():  # fetch a poll's worth; hand them out one poll() at a time
             try:
-                records = self._c.poll(0)
-                if not records and self._eof:
+                runs = self._c.poll_partitions(0, build=_messages)
+                if not runs and self._eof:
                     eofs = self._eof_events(n)
                     if eofs:
                         return eofs
-                if not records and wait_ms > 0:
-                    records = self._c.poll(wait_ms)
+                if not runs and wait_ms > 0:
+                    runs = self._c.poll_partitions(wait_ms, build=_messages)
             except el_errors.NoOffsetForPartitionError as exc:
                 return [Message(error=kafka_error_for(exc))]
             except el_errors.EventLogError as exc:
                 raise KafkaException(kafka_error_for(exc)) from exc
-            buffer.extend(records)
-        out = [self._message(buffer.popleft()) for _ in range(min(n, len(buffer)))]
-        if len(out) < n and self._eof and not buffer:
+            self._runs.extend(run for run in runs if run[1])
+        out: list[Message] = []
+        while len(out) < n:
+            left = operator.length_hint(self._it)
+            if not left:
+                if not self._runs:
+                    break
+                self._settle()
+                self._run_tp, self._run = self._runs.popleft()
+                self._it = iter(self._run)
+                self._settled = 0
+                left = len(self._run)
+            out.extend(itertools.islice(self._it, min(left, n - len(out))))
+        if len(out) < n and self._eof and not self._buffered():
+            self._settle()
             out.extend(self._eof_events(n - len(out)))
         return out
-
-    def _message(self, r: ConsumerRecord) -> Message:
-        """The Message of a record handed out; its partition's offsets move past it.
-        Runs once per message: one TopicPartition per run of a partition's records."""
-        topic, partition, offset = r.topic, r.partition, r.offset
-        tp = self._last_tp
-        if tp[1] != partition or tp[0] != topic:
-            tp = self._last_tp = _new_tp((topic, partition))
-        nxt = offset + 1
-        self._app_offsets[tp] = nxt
-        if self._eof_sent:
-            self._eof_sent.discard(tp)
-        if self._auto_store:
-            self._stored[tp] = (nxt, None)
-        m = _new_message(Message)
-        m._topic = topic
-        m._partition = partition
-        m._offset = offset
-        m._key = r.key
-        m._value = r.value
-        headers = r.headers
-        m._headers = list(headers) if headers else None
-        m._error = m._latency = m._leader_epoch = None
-        m._timestamp = ((TIMESTAMP_LOG_APPEND_TIME, r.timestamp_ms)
-                        if r.timestamp_type is _LOG_APPEND else
-                        (TIMESTAMP_CREATE_TIME, r.timestamp_ms))
-        return m
 
     def _eof_events(self, n: int) -> list[Message]:
         out: list[Message] = []

@@ -4,6 +4,7 @@ and ``offsets_for_times``. A mixin of ``Consumer``, which owns the state it uses
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,17 @@ class OffsetsMixin:
     _next_commit_ms: float
     _commit_interval_ms: int
     _check: Callable[[], None]  # RuntimeError once the consumer is closed
+    _auto_commit_on: bool
+    _due: float  # poll() takes its fast path while the clock is before this (Consumer)
+
+    def _pend(self, report: tuple[KafkaError | None, list[TopicPartition]]) -> None:
+        """Queue an ``on_commit(err, partitions)`` report for the next poll to serve."""
+        self._pending_commit_cbs.append(report)
+        self._due = -math.inf
+
+    def _refresh_due(self) -> None:
+        self._due = (-math.inf if self._pending_commit_cbs else
+                     self._next_commit_ms if self._auto_commit_on else math.inf)
 
     def store_offsets(self, message: Message | None = None,
                       offsets: list[TopicPartition] | None = None) -> None:
@@ -119,7 +131,7 @@ class OffsetsMixin:
         if not wanted:
             err = error(KafkaError._NO_OFFSET)  # type: ignore[attr-defined]
             if asynchronous:
-                self._pending_commit_cbs.append((err, []))
+                self._pend((err, []))
                 return None
             raise KafkaException(err)
         result = []
@@ -131,13 +143,13 @@ class OffsetsMixin:
         except el_errors.EventLogError as exc:
             err = kafka_error_for(exc)
             if asynchronous:
-                self._pending_commit_cbs.append((err, result))
+                self._pend((err, result))
                 return None
             raise KafkaException(err) from exc
         for tp, om in wanted.items():
             self._committed_sent[tp] = om.offset
         if asynchronous:
-            self._pending_commit_cbs.append((None, result))
+            self._pend((None, result))
             return None
         return result
 
@@ -150,11 +162,11 @@ class OffsetsMixin:
         except el_errors.EventLogError as exc:
             if not quietly:
                 raise KafkaException(kafka_error_for(exc)) from exc
-            self._pending_commit_cbs.append((kafka_error_for(exc), []))
+            self._pend((kafka_error_for(exc), []))
             return
         for tp, om in wanted.items():
             self._committed_sent[tp] = om.offset
-        self._pending_commit_cbs.append((None, [
+        self._pend((None, [
             TopicPartition(tp.topic, tp.partition, om.offset) for tp, om in sorted(wanted.items())
         ]))
 
@@ -166,9 +178,11 @@ class OffsetsMixin:
             return
         self._next_commit_ms = now + self._commit_interval_ms
         self._commit_stored(None, quietly=True)
+        self._refresh_due()
 
     def _serve_commit_callbacks(self) -> None:
         pending, self._pending_commit_cbs = self._pending_commit_cbs, []
+        self._refresh_due()
         if self._on_commit is None:
             return
         for err, partitions in pending:
