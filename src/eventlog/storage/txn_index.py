@@ -136,6 +136,10 @@ class PartitionTxns:
         self._index_behind = False
         self._aborted: tuple[AbortedTxn, ...] = ()  # by last offset (markers are in order)
         self._lasts: tuple[int, ...] = ()
+        # The longest transaction's marker offset minus its first offset: no entry whose
+        # marker lies further than this past a read's end can hold records inside it.
+        # Grown before an entry is published, so a lock-free reader never misses one.
+        self._span_max = 0
         self._files: dict[int, list[AbortedTxn]] = {}  # segment base -> its entries
         self.warnings: list[str] = []
 
@@ -266,6 +270,7 @@ class PartitionTxns:
         for e in kept:
             i = max(bisect_right(bases, e.last_offset) - 1, 0)
             files.setdefault(bases[i], []).append(e)
+        self._span_max = max(self._span_max, _span_max(kept))
         self._aborted, self._lasts = kept, tuple(e.last_offset for e in kept)
         self._pending_files = files
 
@@ -322,6 +327,7 @@ class PartitionTxns:
             return None
         entry = AbortedTxn(producer_id, first, marker_offset,
                            min(self.ongoing.values(), default=marker_offset + 1))
+        self._span_max = max(self._span_max, marker_offset - first)
         self._aborted += (entry,)
         self._lasts += (marker_offset,)
         self._files.setdefault(segment_base, []).append(entry)
@@ -377,10 +383,13 @@ class PartitionTxns:
 
     def aborted_between(self, start: int, stop: int) -> list[AbortedTxn]:
         """Aborted transactions that may hold records in ``[start, stop)``: marker at
-        or after ``start``, first offset before ``stop``. Lock-free. O(log n + k)."""
+        or after ``start``, first offset before ``stop``. Lock-free. O(log n + k): only
+        entries whose markers lie within the longest transaction's span past ``stop``
+        are looked at, not every entry after ``start``."""
         aborted, lasts = self._aborted, self._lasts
         i = bisect_left(lasts, start)
-        return [e for e in aborted[i:] if e.first_offset < stop]
+        j = bisect_right(lasts, stop - 1 + self._span_max, i)
+        return [e for e in aborted[i:j] if e.first_offset < stop]
 
     def close(self, end_offset: int) -> None:
         """Record a checkpoint if no transaction is open (the next open scans nothing)."""
@@ -393,3 +402,7 @@ class PartitionTxns:
     @property
     def aborted(self) -> Sequence[AbortedTxn]:
         return self._aborted
+
+
+def _span_max(entries: Sequence[AbortedTxn]) -> int:
+    return max((e.last_offset - e.first_offset for e in entries), default=0)

@@ -250,3 +250,31 @@ def test_a_failed_index_append_is_rebuilt_not_lost(tmp_path: Path) -> None:
     p.close()  # the open rewrote the file: a checkpoint again
     assert os.path.exists(os.path.join(d, "txn-checkpoint"))
     assert os.path.getsize(os.path.join(d, "00000000000000000000.txnindex")) == 34
+
+
+def test_aborted_between_finds_every_entry_a_range_holds_with_long_and_short_spans() -> None:
+    """Producers whose transactions interleave, one spanning many others: for every
+    range, aborted_between returns exactly the entries a scan of all of them would."""
+    p = open_partition(None)
+    seqs = {1: 0, 2: 0, 3: 0}
+
+    def record(pid: int) -> None:
+        send(p, pid, seq=seqs[pid])
+        seqs[pid] += 1
+
+    record(1)  # producer 1 stays open across everything below: the longest span
+    for round_ in range(12):
+        record(2)
+        record(3)
+        p.write_marker(2, 0, commit=round_ % 3 == 0)
+        record(3)
+        p.write_marker(3, 0, commit=round_ % 2 == 0)
+    p.write_marker(1, 0, commit=False)
+    entries = list(p._txns.aborted)
+    assert any(e.producer_id == 1 for e in entries) and len(entries) > 10
+    end = p.end_offset
+    for start in range(end + 1):
+        for stop in range(start, end + 2):
+            expected = [e for e in entries if e.last_offset >= start and e.first_offset < stop]
+            assert p._txns.aborted_between(start, stop) == expected, (start, stop)
+    p.close()
