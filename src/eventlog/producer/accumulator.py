@@ -241,9 +241,16 @@ class State(Sender):
                 self.drain(q, now_ms)
 
     def flush_all(self) -> None:
+        """Append every queue's lingering batch, and wait for any batch another thread
+        (the flusher, a full batch's sender) took before this call and is still
+        appending: ``flush()`` returns only when every record sent before it is
+        delivered. A taker takes ``q.lock`` before it releases ``q.batch_lock``, so
+        passing through both locks after the drain waits out exactly those appends."""
         for q in list(self.queues.values()):
             if q.keys:
                 self.drain(q)
+            with q.batch_lock, q.lock:
+                pass
 
     def pending_count(self) -> int:
         return sum(len(q.keys) for q in list(self.queues.values()))
