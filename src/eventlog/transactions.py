@@ -273,10 +273,7 @@ class TransactionalProducer(Producer):
         taking each lock once; a send that takes one later sees the new state and
         raises. Called without ``_txn_lock`` (a send holds its queue's lock while it
         takes that one). O(partitions sent to): one lock each."""
-        state = self._state
-        with state.queues_lock:
-            queues = list(state.queues.values())
-        for q in queues:
+        for q in list(self._state.queues.values()):  # one C call: flush_all's copy
             q.lock.acquire()
             q.lock.release()
 
