@@ -110,7 +110,7 @@ class _TxnPartition:
         # Once per send() with linger 0 (the only caller), holding the queue's lock:
         # _before inlined, no argument packing. The record is admitted only while the
         # transaction is open: commit and abort move the state first, then take every
-        # queue's lock once (_admission_barrier), so a send racing them either lands
+        # queue's lock once (see _admission_barrier), so a send racing them either lands
         # before their markers or raises here, never after a marker.
         producer = self._producer
         if producer._txn_state is not _S.IN_TRANSACTION:
@@ -435,8 +435,13 @@ class TransactionalProducer(Producer):
             if target is None:
                 self._move(_E.COMMIT)  # raises what the state calls for
             self._txn_state = target
-        self._admission_barrier()
-        self._state.flush_all()  # flush()
+        state = self._state
+        for q in list(state.queues.values()):  # _admission_barrier and flush(), in one
+            lock = q.lock
+            lock.acquire()
+            lock.release()
+            if q.keys:
+                state.drain(q)
         with lock:
             if self._txn_state is not _S.COMMITTING_TRANSACTION:
                 self._move(_E.COMMIT)  # an append failed meanwhile: raise its error
