@@ -107,9 +107,16 @@ class _TxnPartition:
                       timestamp_ms: int, attributes: int, producer_id: int = -1,
                       producer_epoch: int = -1, sequence: int = -1, sync: bool = True
                       ) -> tuple[int, int]:
-        # Once per send() with linger 0: _before inlined, no argument packing.
-        if self._token is not self._producer._txn_token:
-            self._producer._add_partition(self)
+        # Once per send() with linger 0 (the only caller), holding the queue's lock:
+        # _before inlined, no argument packing. The record is admitted only while the
+        # transaction is open: commit and abort move the state first, then take every
+        # queue's lock once (see _admission_barrier), so a send racing them either lands
+        # before their markers or raises here, never after a marker.
+        producer = self._producer
+        if producer._txn_state is not _S.IN_TRANSACTION:
+            producer._move(_E.SEND)  # raises: SEND is allowed in IN_TRANSACTION alone
+        if self._token is not producer._txn_token:
+            producer._add_partition(self)
         try:
             return self._part.append_record(key, value, headers, timestamp_ms, attributes,
                                             producer_id, producer_epoch, sequence, sync)
@@ -259,6 +266,16 @@ class TransactionalProducer(Producer):
             except EventLogError as exc:
                 raise self._classify(exc) from None
             proxy._token = token
+
+    def _admission_barrier(self) -> None:
+        """After commit or abort moved the state: wait for the sends that were
+        appending under a queue's lock (admitted while the transaction was open) by
+        taking each lock once; a send that takes one later sees the new state and
+        raises. Called without ``_txn_lock`` (a send holds its queue's lock while it
+        takes that one). O(partitions sent to): one lock each."""
+        for q in list(self._state.queues.values()):  # one C call: flush_all's copy
+            q.lock.acquire()
+            q.lock.release()
 
     def _adopt(self, producer_id: int, epoch: int) -> None:
         """New producer id / epoch: every partition's sequences start again at 0."""
@@ -418,7 +435,13 @@ class TransactionalProducer(Producer):
             if target is None:
                 self._move(_E.COMMIT)  # raises what the state calls for
             self._txn_state = target
-        self._state.flush_all()  # flush()
+        state = self._state
+        for q in list(state.queues.values()):  # _admission_barrier and flush(), in one
+            lock = q.lock
+            lock.acquire()
+            lock.release()
+            if q.keys:
+                state.drain(q)
         with lock:
             if self._txn_state is not _S.COMMITTING_TRANSACTION:
                 self._move(_E.COMMIT)  # an append failed meanwhile: raise its error
@@ -451,6 +474,7 @@ class TransactionalProducer(Producer):
         """
         with self._txn_lock:
             self._move(_E.ABORT)
+        self._admission_barrier()
         try:
             self.flush()  # lingering records join the transaction that is aborted
         except EventLogError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -538,3 +539,115 @@ def test_a_transaction_without_offsets_touches_no_consumer_group(tmp_path: Path)
         p.commit_transaction()
         p.close()
         assert offsets_topic not in log.topics(include_internal=True)
+
+
+# ---------------------------------------------------------------- sends racing the end
+
+
+class _WatchedLock:
+    """A queue lock that reports when ``thread_name`` starts to take it."""
+
+    def __init__(self, thread_name: str) -> None:
+        self._lock = threading.Lock()
+        self._name = thread_name
+        self.wanted = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if threading.current_thread().name == self._name:
+            self.wanted.set()
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _run(target, name: str) -> tuple[threading.Thread, list]:
+    out: list = []
+
+    def body() -> None:
+        try:
+            out.append(target())
+        except BaseException as exc:  # handed to the test
+            out.append(exc)
+
+    thread = threading.Thread(target=body, name=name, daemon=True)
+    thread.start()
+    return thread, out
+
+
+@pytest.mark.parametrize("end", ["commit", "abort"])
+def test_a_send_that_checked_before_the_end_but_appends_after_it_raises(log, end) -> None:
+    """linger_ms=0: a send that passed the state check, then lost the race to
+    commit_transaction() (or abort) on another thread, raises InvalidTxnStateError
+    instead of landing after the marker as transactional data of no transaction
+    (which held the LSO, and every read_committed reader, until a timeout)."""
+    checked, go = threading.Event(), threading.Event()
+
+    def paused(value: bytes) -> bytes:  # runs after the transactional state check
+        if value == b"late":
+            checked.set()
+            assert go.wait(30)
+        return value
+
+    p = txn_producer(log, value_serializer=paused)
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", b"in", partition=0)
+    sender, result = _run(lambda: p.send("out", b"late", partition=0), "late-sender")
+    assert checked.wait(30)
+    p.commit_transaction() if end == "commit" else p.abort_transaction()
+    go.set()
+    sender.join(30)
+    assert len(result) == 1 and isinstance(result[0], InvalidTxnStateError), result
+    part = log.partition("out", 0)
+    assert part.open_transactions() == {}
+    assert part.last_stable_offset == part.end_offset == 2  # the record and the marker
+    assert committed_values(log) == ([b"in"] if end == "commit" else [])
+    p.begin_transaction()  # the producer goes on
+    p.send("out", b"next", partition=0)
+    p.commit_transaction()
+    assert b"next" in committed_values(log)
+
+
+def test_a_send_appending_when_the_commit_starts_joins_the_transaction(log) -> None:
+    """A send already appending (holding its queue's lock) when commit_transaction()
+    moves the state: the commit waits for it before any marker, and the record is
+    committed with the transaction."""
+    p = txn_producer(log)
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", b"first", partition=0)
+    q = p._state.queues[log.partition("out", 0)]
+    watched = q.lock = _WatchedLock("committer")
+    part = log.partition("out", 0)
+    real_append = part.append_record
+    in_append, go = threading.Event(), threading.Event()
+
+    def paused_append(*args, **kwargs):
+        if threading.current_thread().name == "racing-sender":
+            in_append.set()
+            assert go.wait(30)
+        return real_append(*args, **kwargs)
+
+    part.append_record = paused_append
+    try:
+        sender, sent = _run(lambda: p.send("out", b"racing", partition=0), "racing-sender")
+        assert in_append.wait(30)
+        committer, committed = _run(p.commit_transaction, "committer")
+        assert watched.wanted.wait(30)  # the commit waits for the queue's lock ...
+        assert committer.is_alive() and part.end_offset == 1  # ... before any marker
+        go.set()
+        sender.join(30)
+        committer.join(30)
+    finally:
+        del part.append_record
+    assert committed == [None], committed
+    assert sent[0].result().offset == 1
+    assert part.end_offset == 3 and part.open_transactions() == {}
+    assert committed_values(log) == [b"first", b"racing"]

@@ -34,7 +34,8 @@ from ..storage.batch import (
 from .config import ConsumerConfig
 from .positions import PartitionState, Positions
 
-__all__ = ["Chunk", "Fetcher", "RecordBuilder", "committed_view", "consumer_records"]
+__all__ = ["Chunk", "Fetcher", "RecordBuilder", "committed_view", "consumer_records",
+           "hidden_offsets"]
 
 _make_record = partial(tuple.__new__, ConsumerRecord)
 _no_headers: tuple = ()
@@ -167,12 +168,17 @@ class Fetcher:
             batches = st.buffer
             if not (batches and batches[0][0].base_offset <= position
                     <= batches[-1][0].last_offset):
-                batches = part.read_batches(  # runs: records wanted, not stored batches
-                    position, limit, min(self._max_partition_bytes, max(budget, 1)), runs=True
-                )
+                max_bytes = min(self._max_partition_bytes, max(budget, 1))
+                if self._read_committed:
+                    # Read past what aborted transactions hide, so that one read fills
+                    # the poll; keep the view: the buffer below the LSO is settled.
+                    batches = committed_view(part, part.read_batches(
+                        position, limit + hidden_offsets(part, position, limit), max_bytes,
+                        runs=True), end)
+                else:
+                    batches = part.read_batches(  # runs: records wanted, not stored batches
+                        position, limit, max_bytes, runs=True)
                 st.buffer, fresh = batches, True
-            if self._read_committed:
-                batches = committed_view(part, batches, end)
             chunk = self._records_from(st, batches, position, limit)
             if chunk is None:
                 break
@@ -264,30 +270,69 @@ def committed_view(part: Partition, batches: list[tuple[BatchHeader, Columns]], 
                    ) -> list[tuple[BatchHeader, Columns]]:
     """``batches`` as a read_committed consumer sees them: those below the LSO ``end``,
     the batches of aborted transactions marked as control batches (skipped, the
-    position moves past them). One index lookup for the aborted transactions that
-    overlap ``batches`` (not all those up to the LSO); without any, O(1) below the
-    LSO, else O(batches)."""
+    position moves past them).
+
+    Every batch below the LSO belongs to a settled transaction (or none), so the view
+    stays right for as long as the batches are buffered. One index lookup for the
+    aborted transactions that overlap ``batches``; the batches are found by bisection
+    inside each one's offsets, so the cost is O(log batches) plus O(1) per aborted
+    transaction and per batch inside its offsets, nothing per other batch; without
+    any aborted transaction and below the LSO, ``batches`` itself."""
     if not batches:
         return batches
-    stop = min(end, batches[-1][0].last_offset + 1)
-    aborted: dict[int, list[tuple[int, int]]] = {}
-    for entry in part.aborted_transactions(batches[0][0].base_offset, stop):
-        aborted.setdefault(entry.producer_id, []).append(
-            (entry.first_offset, entry.last_offset))
-    if not aborted and batches[-1][0].base_offset < end:
-        return batches  # nothing to hide: the common case
-    out = []
-    for header, cols in batches:
-        if header.base_offset >= end:
-            break
-        attributes = header.attributes
-        if attributes & attr_transactional and not attributes & attr_control:
-            ranges = aborted.get(header.producer_id)
-            if ranges is not None and any(
-                    first <= header.base_offset <= last for first, last in ranges):
-                header = header._replace(attributes=attributes | attr_control)
-        out.append((header, cols))
+    stop = batches[-1][0].last_offset + 1
+    cut = len(batches)
+    if batches[-1][0].base_offset >= end:  # batches at or past the LSO: not yet settled
+        cut = bisect_left(batches, end, key=_base_offset)
+        stop = end
+    aborted = part.aborted_transactions(batches[0][0].base_offset, stop)
+    if not aborted:
+        return batches if cut == len(batches) else batches[:cut]
+    out = batches[:cut]
+    for entry in aborted:
+        pid, last = entry.producer_id, entry.last_offset
+        # The producer's batches from its first offset to its marker are that
+        # transaction's (a batch is never split: it starts inside it).
+        i = bisect_left(out, entry.first_offset, 0, cut, key=_base_offset)
+        while i < cut:
+            header, cols = out[i]
+            if header.base_offset > last:
+                break
+            attributes = header.attributes
+            if (header.producer_id == pid and attributes & attr_transactional
+                    and not attributes & attr_control):
+                out[i] = (header._replace(attributes=attributes | attr_control), cols)
+            i += 1
     return out
+
+
+def hidden_offsets(part: Partition, position: int, limit: int) -> int:
+    """About how many offsets from ``position`` on aborted transactions hide from a
+    read of ``limit`` records: what a read_committed fetch adds to its read so that it
+    still returns ``limit`` records. Each aborted transaction that overlaps the read
+    counts whole (from ``position``), once; the offsets added are looked at in turn.
+    An upper bound where other producers' records lie inside an aborted transaction's
+    offsets (read ahead, they stay buffered for the next poll; the fetch's byte limits
+    bound the read). O(aborted transactions looked at); at most four index lookups."""
+    hidden = 0
+    counted: set[int] = set()
+    start, stop = position, position + limit
+    for _ in range(4):
+        extra = 0
+        for entry in part.aborted_transactions(start, stop):
+            last = entry.last_offset
+            if last not in counted:
+                counted.add(last)
+                extra += last + 1 - max(entry.first_offset, position)
+        if not extra:
+            break
+        hidden += extra
+        start, stop = stop, stop + extra
+    return hidden
+
+
+def _base_offset(batch: tuple[BatchHeader, Columns]) -> int:
+    return batch[0].base_offset
 
 
 def _index_of(offsets: Any, offset: int) -> int:

@@ -27,8 +27,10 @@ docs/storage.md:
   costs nothing at open.
 
 Locking: every method except the lookups is called under the partition lock.
-``aborted_between`` and ``last_stable_offset`` read immutable snapshots and take
-no lock.
+``aborted_between`` and ``last_stable_offset`` take no lock: each loads one
+attribute (the LSO's first open offset; the entries and their offsets as one
+pair, which an abort appends to in place, entry before offset). An abort's entry
+is published before the LSO moves past its transaction.
 """
 
 from __future__ import annotations
@@ -134,8 +136,12 @@ class PartitionTxns:
         self._first_open = -1
         # An entry failed to reach its file: no checkpoint until a rewrite succeeds.
         self._index_behind = False
-        self._aborted: tuple[AbortedTxn, ...] = ()  # by last offset (markers are in order)
-        self._lasts: tuple[int, ...] = ()
+        # The aborted transactions by last offset (markers are in order) and their last
+        # offsets, as ONE pair a lock-free reader loads at once: an abort appends to
+        # both lists in place (entry first, so a reader's bisection of the offsets never
+        # finds an entry that is not there yet): amortised O(1), not a copy of every
+        # entry; a change that drops entries publishes a new pair.
+        self._index: tuple[list[AbortedTxn], list[int]] = ([], [])
         # The longest transaction's marker offset minus its first offset: no entry whose
         # marker lies further than this past a read's end can hold records inside it.
         # Grown before an entry is published, so a lock-free reader never misses one.
@@ -271,7 +277,7 @@ class PartitionTxns:
             i = max(bisect_right(bases, e.last_offset) - 1, 0)
             files.setdefault(bases[i], []).append(e)
         self._span_max = max(self._span_max, _span_max(kept))
-        self._aborted, self._lasts = kept, tuple(e.last_offset for e in kept)
+        self._index = (list(kept), [e.last_offset for e in kept])
         self._pending_files = files
 
     def _rewrite_files(self) -> None:
@@ -294,7 +300,7 @@ class PartitionTxns:
         """After segments were deleted or merged (retention, compaction): reassign the
         entries to the segments that now hold their markers and drop those below the
         log start. Cost: O(entries); files are rewritten only where they changed."""
-        self._set_entries(self._aborted, log)
+        self._set_entries(self._index[0], log)
         self._rewrite_files()
 
     def rebuild(self, log: TxnLog) -> None:
@@ -321,15 +327,20 @@ class PartitionTxns:
         Returns the index entry written for an abort of an open transaction."""
         ongoing = self.ongoing
         first = ongoing.pop(producer_id, None)
-        if first is not None:
+        if first is None:
+            return None
+        if commit:
             self._first_open = min(ongoing.values()) if ongoing else -1
-        if first is None or commit:
             return None
         entry = AbortedTxn(producer_id, first, marker_offset,
-                           min(self.ongoing.values(), default=marker_offset + 1))
+                           min(ongoing.values(), default=marker_offset + 1))
+        # Published before the LSO moves past the transaction: a lock-free reader that
+        # reads up to the new LSO finds the entry, never the aborted records as data.
         self._span_max = max(self._span_max, marker_offset - first)
-        self._aborted += (entry,)
-        self._lasts += (marker_offset,)
+        aborted, lasts = self._index
+        aborted.append(entry)
+        lasts.append(marker_offset)
+        self._first_open = min(ongoing.values()) if ongoing else -1
         self._files.setdefault(segment_base, []).append(entry)
         if self.directory is not None:
             path = _segment_file(self.directory, segment_base)
@@ -378,15 +389,15 @@ class PartitionTxns:
         gone = set(marker_offsets)
         if not gone:
             return
-        kept = tuple(e for e in self._aborted if e.last_offset not in gone)
-        self._aborted, self._lasts = kept, tuple(e.last_offset for e in kept)
+        kept = [e for e in self._index[0] if e.last_offset not in gone]
+        self._index = (kept, [e.last_offset for e in kept])
 
     def aborted_between(self, start: int, stop: int) -> list[AbortedTxn]:
         """Aborted transactions that may hold records in ``[start, stop)``: marker at
         or after ``start``, first offset before ``stop``. Lock-free. O(log n + k): only
         entries whose markers lie within the longest transaction's span past ``stop``
         are looked at, not every entry after ``start``."""
-        aborted, lasts = self._aborted, self._lasts
+        aborted, lasts = self._index
         i = bisect_left(lasts, start)
         j = bisect_right(lasts, stop - 1 + self._span_max, i)
         return [e for e in aborted[i:j] if e.first_offset < stop]
@@ -400,8 +411,9 @@ class PartitionTxns:
                      files=self._io)
 
     @property
-    def aborted(self) -> Sequence[AbortedTxn]:
-        return self._aborted
+    def aborted(self) -> tuple[AbortedTxn, ...]:
+        """A copy of the entries, by marker offset. O(entries)."""
+        return tuple(self._index[0])
 
 
 def _span_max(entries: Sequence[AbortedTxn]) -> int:

@@ -278,3 +278,57 @@ def test_aborted_between_finds_every_entry_a_range_holds_with_long_and_short_spa
             expected = [e for e in entries if e.last_offset >= start and e.first_offset < stop]
             assert p._txns.aborted_between(start, stop) == expected, (start, stop)
     p.close()
+
+
+def test_an_abort_appends_its_entry_in_place_not_by_copying_the_index() -> None:
+    """Recording an aborted transaction is amortised O(1): the published entries grow
+    in place (a tuple rebuilt per abort made n aborts cost O(n^2)), and lookups over
+    them still find exactly what a scan would."""
+    p = open_partition(None)
+    for seq in range(3):
+        send(p, 1, 2, seq=2 * seq)
+        p.write_marker(1, 0, commit=False)
+    txns = p._txns
+    index = txns._index
+    entries, offsets = index
+    send(p, 1, 2, seq=6)
+    p.write_marker(1, 0, commit=False)
+    assert txns._index is index and index[0] is entries and index[1] is offsets
+    assert len(entries) == len(offsets) == 4
+    assert txns.aborted_between(0, p.end_offset) == list(txns.aborted)
+    assert txns.aborted_between(9, 10) == [AbortedTxn(1, 9, 11, 12)]
+    p.close()
+
+
+def test_an_aborts_entry_is_visible_before_the_lso_moves_past_its_transaction() -> None:
+    """A lock-free reader reads the LSO, then the records below it, then the entries
+    that hide aborted ones: the entry must be published first, or a reader between
+    the two steps returns the aborted records as committed data."""
+    seen: list[tuple[int, list[AbortedTxn]]] = []
+
+    class Watched(txn_index.PartitionTxns):
+        @property  # type: ignore[override]
+        def _first_open(self) -> int:
+            return self.__dict__["_first"]
+
+        @_first_open.setter
+        def _first_open(self, value: int) -> None:
+            self.__dict__["_first"] = value
+            lso = self.last_stable_offset(1 << 40)  # what a reader sees as the LSO moves
+            seen.append((lso, self.aborted_between(0, lso)))
+
+    p = open_partition(None)
+    send(p, 7, 3)
+    txns = p._txns
+    txns.__dict__["_first"] = txns.__dict__.pop("_first_open")
+    txns.__class__ = Watched
+    send(p, 8, 1)  # a second open transaction, later: the LSO moves to it
+    p.write_marker(7, 0, commit=False)
+    p.write_marker(8, 0, commit=False)
+    assert seen, "the LSO never moved"
+    for lso, entries in seen:
+        if lso > 0:  # past producer 7's first record: its abort must be known
+            assert AbortedTxn(7, 0, 4, 3) in entries, (lso, entries)
+        if lso > 3:
+            assert any(e.producer_id == 8 for e in entries), (lso, entries)
+    p.close()
