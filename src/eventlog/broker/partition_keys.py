@@ -183,7 +183,13 @@ class PartitionKeys:
         try:
             if self._closed:
                 self._ensure_open()
-            self._check_key_versions_locked(expected)
+            index = self._key_index
+            if index is None or len(expected) != 1:
+                self._check_key_versions_locked(expected)
+            else:  # one key (one aggregate's events): the check inlined
+                for key, version in expected.items():
+                    if index.count(key) != version:
+                        self._check_key_versions_locked(expected)  # raises, naming it
             now_ms = self._clock.time_ms()
             attributes = codec.attr_log_append_time if self._log_append_time else 0
             log = self._log

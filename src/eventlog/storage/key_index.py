@@ -64,6 +64,10 @@ class KeyIndex:
     ) -> None:
         """Index records given as parallel keys and offsets, all in the batch at byte
         ``position`` (-1: unknown); None keys are skipped."""
+        if type(keys) is list and len(keys) == 1:  # an application's one-event append
+            if keys[0] is not None:
+                self.add(keys[0], next(iter(offsets)), position)
+            return
         add = self.add
         for key, offset in zip(keys, offsets):
             if key is not None:
