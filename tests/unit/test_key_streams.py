@@ -357,3 +357,22 @@ def test_append_expecting_checks_every_key_and_lands_as_append(elog) -> None:
     records = p.read(0, 10)
     assert [(r.key, r.value) for r in records] == [(b"a", b"1"), (b"a", b"2"), (b"b", None)]
     assert p.read_key(b"a") == records[:2]
+
+
+@pytest.mark.parametrize("timestamp_type", ["CreateTime", "LogAppendTime"])
+def test_one_record_conditional_append_lands_as_the_batch_path(elog, timestamp_type) -> None:
+    """``append([(key, value)], expected_key_versions=...)`` takes the keyed path
+    (encoded as send() encodes); it must leave what the batch path leaves."""
+    fast = elog.create_topic("fast", message_timestamp_type=timestamp_type).partition(0)
+    slow = elog.create_topic("slow", message_timestamp_type=timestamp_type).partition(0)
+    for i, (key, value) in enumerate([(b"a", b"1"), (b"b", None), (b"a", b"3")]):
+        n = fast.key_version(key)
+        assert fast.append([(key, value)], expected_key_versions={key: n}) == i
+        assert slow.append_batch([(key, value)], expected_key_versions={key: n}).base_offset == i
+    assert fast.read(0, 10) == slow.read(0, 10)
+    assert fast.read_key(b"a") == slow.read_key(b"a")
+    with pytest.raises(KeyVersionConflictError):
+        fast.append([(b"a", b"x")], expected_key_versions={b"a": 1})
+    with pytest.raises(InvalidConfigError):
+        fast.append([(b"a", b"x")], expected_key_versions={"a": 2})
+    assert fast.end_offset == 3

@@ -27,10 +27,21 @@ if TYPE_CHECKING:
     from ..storage.partition_log import PartitionLog
     from .signal import DataSignal
 
-__all__ = ["PartitionKeys"]
+__all__ = ["PartitionKeys", "one_plain_record"]
 
 key_index_read_records = 4096  # records per read when (re)building a key index
 last_record_attempts = 5  # re-reads of a key's last record that went under the reader
+
+
+def one_plain_record(records: object) -> tuple[bytes, bytes | None] | None:
+    """``records`` if it is a list of exactly one ``(key, value)`` tuple of a bytes key
+    and a bytes (or None) value, as ``append`` accepts it; else None."""
+    if type(records) is list and len(records) == 1:
+        record = records[0]
+        if type(record) is tuple and len(record) == 2 and type(record[0]) is bytes and (
+                record[1] is None or type(record[1]) is bytes):
+            return record
+    return None
 
 
 class PartitionKeys:
