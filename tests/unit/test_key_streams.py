@@ -309,3 +309,70 @@ def test_read_key_with_wrong_positions_falls_back_to_the_log(elog) -> None:
     assert p._log.batch_at_position(found[0], found[1]) is None
     assert values(p.read_key(b"a")) == [b"a%d" % i for i in range(20)]
     assert values(p.read_key(b"a", from_version=5, limit=2)) == [b"a5", b"a6"]
+
+
+def test_key_index_reads_whole_pairs_while_a_record_is_half_added() -> None:
+    """A writer adds a record's offset and its position as two array appends; a
+    lock-free reader between the two sees the offset alone and must ignore it."""
+    index = KeyIndex()
+    for offset in (0, 4, 9):
+        index.add(b"a", offset, offset * 10)
+    index._offsets[b"a"].append(12)  # the offset of a fourth record, its position not yet
+    assert index.locations(b"a") == (array("q", [0, 4, 9]), array("q", [0, 40, 90]))
+    assert index.locations(b"a", 1) == (array("q", [4, 9]), array("q", [40, 90]))
+    assert index.locations(b"a", 0, 5) == (array("q", [0, 4, 9]), array("q", [0, 40, 90]))
+    assert index.count(b"a") == 3 and index.last(b"a") == (3, 9, 90)
+
+
+def test_key_index_last() -> None:
+    index = KeyIndex()
+    assert index.last(b"a") == (0, -1, -1)
+    index.add(b"a", 3, 30)
+    assert index.last(b"a") == (1, 3, 30)
+    index.add(b"a", 7, 70)
+    index.add(b"b", 8)
+    assert index.last(b"a") == (2, 7, 70) and index.last(b"b") == (1, 8, -1)
+
+
+def test_key_last_value_and_key_values(elog) -> None:
+    p = elog.create_topic("t").partition(0)
+    assert p._key_last_value(b"a") == (0, None) and p._key_values(b"a") == ()
+    for i in range(5):
+        p.append([(b"a", b"a%d" % i), (b"b", b"b%d" % i)])  # two-record batches
+    p.append([(b"a", None)])
+    assert p._key_last_value(b"a") == (6, None)
+    assert p._key_last_value(b"b") == (5, b"b4")
+    assert list(p._key_values(b"a", 4)) == [b"a4", None]
+    assert list(p._key_values(b"b")) == values(p.read_key(b"b"))
+
+
+def test_append_expecting_checks_every_key_and_lands_as_append(elog) -> None:
+    p = elog.create_topic("t").partition(0)
+    assert p._append_expecting([b"a"], [b"1"], {b"a": 0}) == 0
+    assert p._append_expecting([b"a", b"b"], [b"2", None], {b"a": 1, b"b": 0}) == 1
+    with pytest.raises(KeyVersionConflictError) as caught:
+        p._append_expecting([b"a"], [b"3"], {b"a": 2, b"b": 0})
+    assert (caught.value.expected, caught.value.actual) == (0, 1)
+    assert p.end_offset == 3 and p.key_version(b"a") == 2
+    records = p.read(0, 10)
+    assert [(r.key, r.value) for r in records] == [(b"a", b"1"), (b"a", b"2"), (b"b", None)]
+    assert p.read_key(b"a") == records[:2]
+
+
+@pytest.mark.parametrize("timestamp_type", ["CreateTime", "LogAppendTime"])
+def test_one_record_conditional_append_lands_as_the_batch_path(elog, timestamp_type) -> None:
+    """``append([(key, value)], expected_key_versions=...)`` takes the keyed path
+    (encoded as send() encodes); it must leave what the batch path leaves."""
+    fast = elog.create_topic("fast", message_timestamp_type=timestamp_type).partition(0)
+    slow = elog.create_topic("slow", message_timestamp_type=timestamp_type).partition(0)
+    for i, (key, value) in enumerate([(b"a", b"1"), (b"b", None), (b"a", b"3")]):
+        n = fast.key_version(key)
+        assert fast.append([(key, value)], expected_key_versions={key: n}) == i
+        assert slow.append_batch([(key, value)], expected_key_versions={key: n}).base_offset == i
+    assert fast.read(0, 10) == slow.read(0, 10)
+    assert fast.read_key(b"a") == slow.read_key(b"a")
+    with pytest.raises(KeyVersionConflictError):
+        fast.append([(b"a", b"x")], expected_key_versions={b"a": 1})
+    with pytest.raises(InvalidConfigError):
+        fast.append([(b"a", b"x")], expected_key_versions={"a": 2})
+    assert fast.end_offset == 3

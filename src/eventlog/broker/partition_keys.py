@@ -8,19 +8,40 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidConfigError, KeyVersionConflictError, OffsetOutOfRangeError
+from ..errors import (
+    InvalidConfigError,
+    KeyVersionConflictError,
+    OffsetOutOfRangeError,
+    StorageError,
+)
 from ..records import Record
+from ..storage import batch as codec
 from ..storage.key_index import KeyIndex, index_batches
-from ..storage.point_reads import read_single_records
+from ..storage.point_reads import read_single_records, read_single_values
 from .partition_reads import make_record
 from .validation import check_key
 
 if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..storage.batch import BatchHeader
     from ..storage.partition_log import PartitionLog
+    from .signal import DataSignal
 
-__all__ = ["PartitionKeys"]
+__all__ = ["PartitionKeys", "one_plain_record"]
 
 key_index_read_records = 4096  # records per read when (re)building a key index
+last_record_attempts = 5  # re-reads of a key's last record that went under the reader
+
+
+def one_plain_record(records: object) -> tuple[bytes, bytes | None] | None:
+    """``records`` if it is a list of exactly one ``(key, value)`` tuple of a bytes key
+    and a bytes (or None) value, as ``append`` accepts it; else None."""
+    if type(records) is list and len(records) == 1:
+        record = records[0]
+        if type(record) is tuple and len(record) == 2 and type(record[0]) is bytes and (
+                record[1] is None or type(record[1]) is bytes):
+            return record
+    return None
 
 
 class PartitionKeys:
@@ -37,9 +58,20 @@ class PartitionKeys:
     _key_index: KeyIndex | None
     _key_index_generation: int
 
-    _ensure_open: Callable[..., None]  # Partition's
+    _clock: Clock
+    _closed: bool
+    _log_append_time: bool
+    _max_message_bytes: int
+    _sync_appends: bool
+    _signal: DataSignal
 
-    flush_lingering: Callable[..., None]  # Partition's
+    # Partition's
+    _ensure_open: Callable[..., None]
+    flush_lingering: Callable[..., None]
+    _land: Callable[[bytes, BatchHeader, int, Sequence[bytes | None], int, int, int, int, int],
+                    None]
+    _too_large: Callable[..., None]
+    _sync: Callable[[PartitionLog, int], None]
 
     def key_version(self, key: bytes) -> int:
         """The number of records with ``key`` in the partition (0 if none): the version
@@ -83,6 +115,113 @@ class PartitionKeys:
             self.flush_lingering()
         offsets, positions = self._built_key_index().locations(key, from_version, stop)
         return self._read_offsets(key, offsets, positions)
+
+    # ---------------------------------------------- for trusted callers (the recorders)
+
+    def _key_values(self, key: bytes, from_version: int = 0) -> Sequence[bytes | None]:
+        """The values of ``read_key(key, from_version)`` alone, no Record built: for a
+        caller that decodes them itself (eventlog.eventsourcing). The caller passes a
+        bytes ``key`` and an int ``from_version >= 0`` (not checked here).
+
+        Cost: as ``read_key``. Thread safety: thread-safe; lock-free.
+        Raises: ClosedError.
+        """
+        if self.lingering:
+            self.flush_lingering()
+        index = self._key_index
+        if index is None:
+            index = self._built_key_index()
+        offsets, positions = index.locations(key, from_version)
+        if not offsets:
+            return ()
+        found = read_single_values(self._log, key, offsets, positions)
+        if found is not None:
+            return found
+        return [record.value for record in self._read_offsets(key, offsets, positions)]
+
+    def _key_last_value(self, key: bytes) -> tuple[int, bytes | None]:
+        """``(key_version(key), value of key's last record)``, one consistent reading
+        (``(0, None)`` for a key with no record): what a writer compares before an
+        ``_append_expecting`` of the key at that version. The caller passes a bytes key.
+
+        Cost: O(1): one index lookup and one point read.
+        Thread safety: thread-safe; lock-free.
+        Raises: ClosedError; StorageError if the key's last record keeps disappearing
+        under the read (something truncates the log over and over).
+        """
+        if self.lingering:
+            self.flush_lingering()
+        for _attempt in range(last_record_attempts):
+            index = self._key_index
+            if index is None:
+                index = self._built_key_index()
+            count, offset, position = index.last(key)
+            if not count:
+                return 0, None
+            found = read_single_values(self._log, key, (offset,), (position,))
+            if found is not None:
+                return count, found[0]
+            records = self._read_offsets(key, (offset,), (position,))
+            if records:
+                return count, records[0].value
+            # the record went under us (truncated, cleaned: the index was dropped)
+        raise StorageError(
+            f"the last record of key {key!r} in {self.topic}-{self.index} kept "
+            "disappearing while being read; is something truncating the partition?"
+        )
+
+    def _append_expecting(
+        self, keys: list[bytes], values: list[bytes | None], expected: dict[bytes, int]
+    ) -> int:
+        """``append(list(zip(keys, values)), expected_key_versions=expected)`` for a
+        caller that built valid columns itself (eventlog.eventsourcing): ``keys`` a
+        non-empty list of bytes (no None), ``values`` a parallel list of bytes or
+        None, ``expected`` a dict of bytes keys to ints >= 0 (none of it checked
+        here). One batch, timestamped now, checked and appended under the partition
+        lock; returns the offset of its first record.
+
+        Cost: one count lookup per expected key, one encode (the single-record form
+        for one record), one copy into the map.
+        Thread safety: thread-safe (the partition lock).
+        Raises: KeyVersionConflictError (nothing appended), RecordTooLargeError,
+        ClosedError, StorageError.
+        """
+        if self._key_index is None:
+            self._built_key_index()  # the scan outside the lock where it can be
+        n = len(keys)
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closed:
+                self._ensure_open()
+            index = self._key_index
+            if index is None or len(expected) != 1:
+                self._check_key_versions_locked(expected)
+            else:  # one key (one aggregate's events): the check inlined
+                for key, version in expected.items():
+                    if index.count(key) != version:
+                        self._check_key_versions_locked(expected)  # raises, naming it
+            now_ms = self._clock.time_ms()
+            attributes = codec.attr_log_append_time if self._log_append_time else 0
+            log = self._log
+            base = log.end_offset
+            if n == 1:
+                data, header = codec.encode_one(base, now_ms, keys[0], values[0], None,
+                                                attributes, -1, -1, -1)
+            else:
+                data, header = codec.encode_batch_with_header(
+                    base, [now_ms] * n, keys, values, None, attributes=attributes)
+            if len(data) > self._max_message_bytes:
+                self._too_large(len(data), n)
+            self._land(data, header, n, keys, now_ms, attributes, -1, -1, -1)
+        finally:
+            lock.release()
+        if self._sync_appends:
+            self._sync(log, base + n)
+        self._signal.bump()
+        return base
+
+    # ---------------------------------------------------------------- reading
 
     def _read_offsets(
         self, key: bytes, offsets: Sequence[int], positions: Sequence[int] = ()

@@ -18,9 +18,13 @@ Record layout: key ``b"u" + uuid.bytes`` (a UUID originator id) or ``b"s" + utf-
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from collections import deque
 from collections.abc import Sequence
-from itertools import pairwise
+from functools import partial
+from itertools import pairwise, repeat
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -61,14 +65,19 @@ __all__ = [
 
 _packb = msgpack.Packer(use_bin_type=True).pack
 _unpackb = msgpack.unpackb
+_unpack_row = partial(msgpack.unpackb, use_list=False)  # an event's value: a tuple
+_originator_id = attrgetter("originator_id")
+_originator_version = attrgetter("originator_version")
+_topic = attrgetter("topic")
+_state = attrgetter("state")
 _UUID_TAG, _STR_TAG, _TRACKING_TAG = b"u", b"s", b"t"
 _TRACKING_BYTE = _TRACKING_TAG[0]
 notifications_read_records = 500  # records per read when selecting notifications
 subscription_wait_s = 0.2  # how long a subscription's watcher waits before re-checking stop
-# An index entry every 256 bytes (Kafka's default: 4096): an event read by key then walks
-# about one batch header, not up to 4 KiB of them; the offset index grows by ~3% of the log.
-topic_index_interval_bytes = 256
-last_record_attempts = 5  # re-reads of a key's last record that went under us
+# The offset index at Kafka's default density: an event read by key goes straight to
+# its batch (the key index holds each record's batch position), so a denser index
+# would only cost appends and memory (20 bytes an entry, in the Python heap).
+topic_index_interval_bytes = 4096
 
 
 def originator_key(originator_id: UUID | str) -> bytes:
@@ -91,6 +100,68 @@ def originator_id_of(key: bytes) -> UUID | str:
 
 def tracking_key(application_name: str) -> bytes:
     return _TRACKING_TAG + application_name.encode()
+
+
+# Stored events are built from decoded values without a Python-level __init__ per
+# event: ``object.__new__`` and one ``__dict__`` each, in C-level passes (``map``).
+# StoredEvent is a plain frozen dataclass (no slots, no __post_init__); the probe
+# below checks that this builds what its constructor builds, else the constructor
+# is used (a later pyeventsourcing may change the class).
+_EVENT_FIELDS = ("originator_id", "originator_version", "topic", "state")
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _built_by_dict(cls: type, args: tuple) -> bool:
+    """True if ``cls`` instances built by ``object.__new__`` and a ``__dict__`` of
+    ``args`` by field name equal ``cls(*args)``."""
+    try:
+        names = tuple(field.name for field in dataclasses.fields(cls))
+        probe = _new_object(cls)
+        _set_attribute(probe, "__dict__", dict(zip(names, args)))
+        return (len(names) == len(args) and hasattr(cls, "__dict__")
+                and "__post_init__" not in dir(cls) and probe == cls(*args)
+                and repr(probe) == repr(cls(*args)))
+    except Exception:
+        return False
+
+
+_FAST_EVENTS = _built_by_dict(StoredEvent, (UUID(int=1), 1, "t", b"s"))
+_FAST_NOTIFICATIONS = _built_by_dict(Notification, (UUID(int=1), 1, "t", b"s", 1))
+
+
+def stored_events(originator_id: UUID | str, rows: Sequence[Sequence[Any]]) -> list[StoredEvent]:
+    """StoredEvents of ``originator_id`` from ``(version, topic, state)`` rows."""
+    n = len(rows)
+    if not _FAST_EVENTS:
+        return [StoredEvent(originator_id, *row) for row in rows]
+    if n == 1:
+        version, topic, state = rows[0]
+        event = _new_object(StoredEvent)
+        _set_attribute(event, "__dict__", {
+            "originator_id": originator_id, "originator_version": version,
+            "topic": topic, "state": state,
+        })
+        return [event]
+    events = list(map(_new_object, repeat(StoredEvent, n)))
+    dicts = map(dict, map(zip, repeat(_EVENT_FIELDS, n),
+                          zip(repeat(originator_id, n), *zip(*rows))))
+    deque(map(_set_attribute, events, repeat("__dict__", n), dicts), 0)
+    return events
+
+
+def notification(originator_id: UUID | str, version: int, topic: str, state: bytes,
+                 notification_id: int) -> Notification:
+    """A Notification (as its constructor, without its Python-level __init__)."""
+    if not _FAST_NOTIFICATIONS:
+        return Notification(originator_id=originator_id, originator_version=version,
+                            topic=topic, state=state, id=notification_id)
+    found = _new_object(Notification)
+    _set_attribute(found, "__dict__", {
+        "originator_id": originator_id, "originator_version": version, "topic": topic,
+        "state": state, "id": notification_id,
+    })
+    return found
 
 
 class EventLogRecorder:
@@ -133,19 +204,11 @@ class EventLogRecorder:
 
     def _last(self, key: bytes) -> tuple[int, Any]:
         """(record count, decoded value of the last record) of ``key``; (0, None)."""
-        partition = self.partition
-        for _attempt in range(last_record_attempts):
-            n = partition.key_version(key)
-            if not n:
-                return 0, None
-            last = partition.read_key(key, n - 1, 1)
-            if last:
-                return n, _unpackb(last[0].value)
-            # the record went under us (the log was truncated or cleaned): look again
-        raise OperationalError(
-            f"the last record of key {key!r} in {self.topic!r} kept disappearing while "
-            "being read; is something truncating the topic?"
-        )
+        try:
+            count, value = self.partition._key_last_value(key)
+        except StorageError as exc:
+            raise OperationalError(f"cannot read {self.topic!r}: {exc}") from exc
+        return count, (None if value is None else _unpackb(value))
 
     def _append(
         self,
@@ -155,41 +218,42 @@ class EventLogRecorder:
         """Append the events (and tracking record) as one batch, checked per originator
         (versions must rise) and per tracking name (ids must rise), atomically with
         the append. Returns the offset of the first record, None if nothing to append."""
-        groups: dict[bytes, list[int]] = {}
-        for event in stored_events:
-            groups.setdefault(originator_key(event.originator_id), []).append(
-                event.originator_version
-            )
-        for key, versions in groups.items():
-            if any(a >= b for a, b in pairwise(versions)):
-                raise IntegrityError(
-                    f"the versions of originator {originator_id_of(key)} in one insert are "
-                    f"not strictly increasing: {versions}"
-                )
-        records = [
-            (originator_key(e.originator_id), _packb((e.originator_version, e.topic, e.state)))
-            for e in stored_events
-        ]
+        if len(stored_events) == 1 and tracking is None:  # one command's event: kept flat
+            event = stored_events[0]
+            key = originator_key(event.originator_id)
+            version = event.originator_version
+            value = _packb((version, event.topic, event.state))
+            partition = self.partition
+            while True:
+                count, last = self._last(key)
+                if count:
+                    _check_rises(key, version, last[0])
+                try:
+                    return partition._append_expecting([key], [value], {key: count})
+                except KeyVersionConflictError:
+                    continue  # another writer got in first: check again, against its records
+                except StorageError as exc:
+                    raise OperationalError(f"append to {self.topic!r} failed: {exc}") from exc
+        keys = list(map(originator_key, map(_originator_id, stored_events)))
+        versions = list(map(_originator_version, stored_events))
+        values = list(map(_packb, zip(versions, map(_topic, stored_events),
+                                      map(_state, stored_events))))
+        firsts = _first_versions(keys, versions)
         if tracking is not None:
-            records.append(
-                (tracking_key(tracking.application_name), _packb(tracking.notification_id))
-            )
-        if not records:
+            keys.append(tracking_key(tracking.application_name))
+            values.append(_packb(tracking.notification_id))
+        if not keys:
             return None
         partition = self.partition
         while True:
             expected: dict[bytes, int] = {}
-            for key, versions in groups.items():
+            for key, first in firsts.items():
                 count, last = self._last(key)
-                if last is not None and versions[0] <= last[0]:
-                    raise IntegrityError(
-                        f"originator {originator_id_of(key)} is at version {last[0]}; "
-                        f"version {versions[0]} is already recorded or older (versions of "
-                        "one originator must rise)"
-                    )
+                if count:
+                    _check_rises(key, first, last[0])
                 expected[key] = count
             if tracking is not None:
-                key = tracking_key(tracking.application_name)
+                key = keys[-1]
                 count, last = self._last(key)
                 if last is not None and tracking.notification_id <= last:
                     raise IntegrityError(
@@ -198,11 +262,36 @@ class EventLogRecorder:
                     )
                 expected[key] = count
             try:
-                return partition.append(records, expected_key_versions=expected)
+                return partition._append_expecting(keys, values, expected)
             except KeyVersionConflictError:
                 continue  # another writer got in first: check again, against its records
             except StorageError as exc:
                 raise OperationalError(f"append to {self.topic!r} failed: {exc}") from exc
+
+
+def _check_rises(key: bytes, version: Any, last: Any) -> None:
+    """IntegrityError unless ``version`` (an originator's next) is above ``last`` (its
+    recorded last)."""
+    if version <= last:
+        raise IntegrityError(
+            f"originator {originator_id_of(key)} is at version {last}; version "
+            f"{version} is already recorded or older (versions of one originator must rise)"
+        )
+
+
+def _first_versions(keys: list[bytes], versions: list[Any]) -> dict[bytes, Any]:
+    """{originator key: its first version among ``versions``}, IntegrityError unless
+    each originator's versions (in insert order) strictly rise."""
+    grouped: dict[bytes, list[Any]] = {}
+    for key, version in zip(keys, versions):
+        grouped.setdefault(key, []).append(version)
+    for key, group in grouped.items():
+        if any(a >= b for a, b in pairwise(group)):
+            raise IntegrityError(
+                f"the versions of originator {originator_id_of(key)} in one insert are "
+                f"not strictly increasing: {group}"
+            )
+    return {key: group[0] for key, group in grouped.items()}
 
 
 class EventLogAggregateRecorder(EventLogRecorder, AggregateRecorder):
@@ -229,14 +318,18 @@ class EventLogAggregateRecorder(EventLogRecorder, AggregateRecorder):
         if desc and lte is None and limit is not None:
             # the newest ``limit`` records are the highest versions: read only them
             from_version = max(0, partition.key_version(key) - limit)
-        out = []
-        for record in partition.read_key(key, from_version):
-            version, topic, state = _unpackb(record.value)
-            if (gt is None or version > gt) and (lte is None or version <= lte):
-                out.append(StoredEvent(originator_id, version, topic, state))
+        values = partition._key_values(key, from_version)
+        if not values:
+            return []
+        rows = list(map(_unpack_row, values))
+        if gt is not None or lte is not None:
+            rows = [row for row in rows
+                    if (gt is None or row[0] > gt) and (lte is None or row[0] <= lte)]
         if desc:
-            out.reverse()
-        return out if limit is None else out[:limit]
+            rows.reverse()
+        if limit is not None:
+            rows = rows[:limit]
+        return stored_events(originator_id, rows)
 
 
 class EventLogApplicationRecorder(EventLogAggregateRecorder, ApplicationRecorder):
@@ -281,10 +374,8 @@ class EventLogApplicationRecorder(EventLogAggregateRecorder, ApplicationRecorder
                 version, topic, state = _unpackb(record.value)
                 if wanted and topic not in wanted:
                     continue
-                out.append(Notification(
-                    originator_id=originator_id_of(key), originator_version=version,
-                    topic=topic, state=state, id=record.offset + 1,
-                ))
+                out.append(notification(originator_id_of(key), version, topic, state,
+                                        record.offset + 1))
                 if len(out) == limit:
                     break
             offset = batch[-1].offset + 1

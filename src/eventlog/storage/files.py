@@ -616,6 +616,14 @@ class MappedFile:
         if end > 0 and hasattr(self._map, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
             self._map.madvise(mmap.MADV_DONTNEED, 0, end)
 
+    @property
+    def buffer(self) -> mmap.mmap:
+        """The map itself, for readers that slice many batches in one C-level pass
+        (storage/point_reads.py). Slice it at once and never keep it: ``ensure`` and
+        ``close`` replace or close it (a slice of a closed map raises ValueError).
+        Such reads do not count towards the release of read pages (``read`` does)."""
+        return self._map
+
     def unpack_from(self, fmt: struct.Struct, position: int) -> tuple:
         """``fmt.unpack_from`` at ``position`` without copying."""
         return fmt.unpack_from(self._map, position)

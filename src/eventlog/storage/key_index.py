@@ -64,6 +64,10 @@ class KeyIndex:
     ) -> None:
         """Index records given as parallel keys and offsets, all in the batch at byte
         ``position`` (-1: unknown); None keys are skipped."""
+        if type(keys) is list and len(keys) == 1:  # an application's one-event append
+            if keys[0] is not None:
+                self.add(keys[0], next(iter(offsets)), position)
+            return
         add = self.add
         for key, offset in zip(keys, offsets):
             if key is not None:
@@ -92,8 +96,25 @@ class KeyIndex:
             return (), ()
         if type(found) is tuple:
             return (found[0],)[start:stop], (found[1],)[start:stop]
-        end = None if stop is None else 2 * stop
+        # The end of whole pairs, read once: a writer appends a record's offset and its
+        # position as two steps, so a lock-free reader may see an offset without its
+        # position; both slices stop before it.
+        end = len(found) & ~1
+        if stop is not None:
+            end = min(end, 2 * stop)
         return found[2 * start : end : 2], found[2 * start + 1 : end : 2]
+
+    def last(self, key: bytes) -> tuple[int, int, int]:
+        """``(count, offset, position)`` of ``key``'s last record, one consistent
+        reading of it (lock-free readers: see ``locations``); ``(0, -1, -1)`` if
+        ``key`` has none. O(1)."""
+        found = self._offsets.get(key)
+        if found is None:
+            return 0, -1, -1
+        if type(found) is tuple:
+            return 1, found[0], found[1]
+        count = len(found) >> 1
+        return count, found[2 * count - 2], found[2 * count - 1]
 
     def check(self) -> None:
         """Assert the invariants (tests): offsets strictly increasing, below end_offset."""

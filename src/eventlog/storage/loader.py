@@ -20,6 +20,7 @@ Two levels, as Kafka's LogSegment.recover and LogLoader:
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import struct
 from bisect import bisect_right
@@ -137,6 +138,12 @@ class SegmentRecovery:
                           limit: int) -> Iterator[tuple[BatchHeader, int]]: ...
         def seal(self) -> None: ...
         def delete(self) -> None: ...
+
+    @property
+    def buffer(self) -> mmap.mmap:
+        """The segment's mapped bytes (``MappedFile.buffer``: slice at once, never keep).
+        Read ``size`` first: the map then holds every byte below it."""
+        return self._log.buffer
 
     def load(self) -> bool:
         """Trust the batches (a sealed segment, or any segment after a clean close) and

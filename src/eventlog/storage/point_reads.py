@@ -9,6 +9,11 @@ C. ``read_single_records`` does each step once for all of them, as one ``map``
 (one C loop): unpack every header, check every header field the read relies on,
 copy every batch, CRC every copy, decode every payload, build every record.
 
+Up to ``small_read_records`` records (a recorder's read of a key's last record, a
+short aggregate) are read one by one with the same checks, where setting up the
+passes would cost more than it saves. Bytes below ``Segment.verified`` (appended or
+CRC-checked by this process, as for the run reader) are not CRC-checked again.
+
 It takes the fast path only when every batch is what an application's appends make:
 a whole, CRC-valid, uncompressed, non-control batch of exactly one record, at the
 offset asked for, holding the key asked for, all of one magic (2, with its frame
@@ -40,7 +45,7 @@ from . import batch as codec
 if TYPE_CHECKING:
     from .log_view import LogView
 
-__all__ = ["read_single_records"]
+__all__ = ["read_single_records", "read_single_values", "single_rows"]
 
 # The header fields the read checks: base_offset, batch_length, magic, crc, attributes,
 # last_offset_delta and (bytes 53..57) record_count; the fields between are skipped.
@@ -74,6 +79,7 @@ _value_types = frozenset((bytes, type(None)))
 _no_headers = ()
 _three, _five = {3}, {5}
 _none = (None,)
+small_read_records = 4  # up to this many records are read one by one (measured: faster)
 
 
 def read_single_records(
@@ -87,6 +93,31 @@ def read_single_records(
     closed under the read (the cleaner replaced it, retention deleted it) is None too.
     Cost: O(len(offsets)), one C-level loop per step, no Python step per record.
     """
+    rows = single_rows(log, key, offsets, positions)
+    if rows is None:
+        return None
+    timestamps, values = rows
+    n = len(offsets)
+    return list(map(_make_record, zip(
+        offsets, timestamps, repeat(key, n), values, repeat(_no_headers, n)
+    )))
+
+
+def read_single_values(
+    log: LogView, key: bytes, offsets: Sequence[int], positions: Sequence[int]
+) -> tuple[bytes | None, ...] | None:
+    """``read_single_records``' values alone (no Record built): what a reader that
+    decodes the values itself needs (the pyeventsourcing recorders). Same checks,
+    same None."""
+    rows = single_rows(log, key, offsets, positions)
+    return None if rows is None else rows[1]
+
+
+def single_rows(
+    log: LogView, key: bytes, offsets: Sequence[int], positions: Sequence[int]
+) -> tuple[Sequence[int], Sequence[bytes | None]] | None:
+    """(timestamps, values) of the records ``read_single_records`` reads, parallel to
+    ``offsets``; None as it."""
     n = len(offsets)
     if not n or n != len(positions) or offsets[0] < log.start_offset:
         return None
@@ -95,9 +126,20 @@ def read_single_records(
     if offsets[0] < seg.base_offset or offsets[-1] >= seg.next_offset:
         return None  # before the log's first segment, or over more than one segment
     size = seg.size  # before the map: the map then holds every byte below it
-    buffer = seg._log._map  # sliced in C below; never kept (it may close or be replaced)
+    verified = seg.verified  # bytes below it were CRC-checked or appended here
+    buffer = seg.buffer  # sliced in C below; never kept (it may close or be replaced)
     if n == 1:
-        return _read_one(buffer, size, key, offsets[0], positions[0])
+        return _read_one(buffer, size, verified, key, offsets[0], positions[0])
+    if n <= small_read_records:  # a few: one by one costs less than the passes' set-up
+        timestamps: list[int] = []
+        values: list[bytes | None] = []
+        for offset, position in zip(offsets, positions):
+            found = _read_one(buffer, size, verified, key, offset, position)
+            if found is None:
+                return None
+            timestamps += found[0]
+            values += found[1]
+        return timestamps, values
     if min(positions) < 0 or max(positions) + codec.header_bytes > size:
         return None
     try:
@@ -114,30 +156,25 @@ def read_single_records(
         tails = list(map(buffer.__getitem__, map(
             slice, map(add, positions, repeat(_crc_start, n)), map(add, ends, repeat(_prefix, n))
         )))
-        if tuple(map(_crc32, tails)) != crcs:
-            return None  # stale or damaged: the generic read tells which
-        if magic == codec.magic_v2 and set(map(_last_two, tails)) != _trailer_only:
-            return None  # a frame without its trailer: damage the generic read names
+        if max(ends) + _prefix > verified:  # bytes not checked in this process yet
+            if tuple(map(_crc32, tails)) != crcs:
+                return None  # stale or damaged: the generic read tells which
+            if magic == codec.magic_v2 and set(map(_last_two, tails)) != _trailer_only:
+                return None  # a frame without its trailer: damage the generic read names
         payloads = map(_PAYLOAD_OF_TAIL[magic], tails)
-        rows = _rows(list(map(_unpack_payload, payloads)), key)
+        return _rows(list(map(_unpack_payload, payloads)), key)
     except Exception:
         # A map closed under us (ValueError), a CRC-valid payload that is not msgpack
         # (msgpack's errors): the generic read re-reads on the newer view, or raises
         # CorruptLogError naming the batch.
         return None
-    if rows is None:
-        return None
-    timestamps, values = rows
-    return list(map(_make_record, zip(
-        offsets, timestamps, repeat(key, n), values, repeat(_no_headers, n)
-    )))
 
 
 def _read_one(
-    buffer: mmap.mmap, size: int, key: bytes, offset: int, position: int
-) -> list[Record] | None:
-    """``read_single_records`` of one record (a recorder's read of a key's last
-    record, an aggregate of one event): the same checks, step by step."""
+    buffer: mmap.mmap, size: int, verified: int, key: bytes, offset: int, position: int
+) -> tuple[tuple[int], tuple[bytes | None]] | None:
+    """``single_rows`` of one record (a recorder's read of a key's last record, an
+    aggregate of one event): the same checks, step by step."""
     if position < 0 or position + codec.header_bytes > size:
         return None
     try:
@@ -147,12 +184,11 @@ def _read_one(
                 or attributes not in _READ_ATTRIBUTES or length < _length_min or end > size):
             return None
         tail = buffer[position + _crc_start : end]
-        if _crc32(tail) != crc:
-            return None
-        if magic == codec.magic_v2 and tail[-2:] != codec.frame_trailer:
+        if end > verified and (_crc32(tail) != crc or (
+                magic == codec.magic_v2 and tail[-2:] != codec.frame_trailer)):
             return None
         decoded = _unpack_payload(_PAYLOAD_OF_TAIL[magic](tail))
-    except Exception:  # as read_single_records: the generic read decides
+    except Exception:  # as single_rows: the generic read decides
         return None
     if type(decoded) is not tuple:
         return None
@@ -160,16 +196,17 @@ def _read_one(
         timestamp, found, value = decoded
         if found != key or type(timestamp) is not int or type(value) not in _value_types:
             return None
-    elif len(decoded) == 5:
+        return (timestamp,), (value,)
+    if len(decoded) == 5:
         timestamps, keys, values, headers, deltas = decoded
         if (keys != (key,) or headers is not None or deltas is not None
                 or type(timestamps) is not tuple or len(timestamps) != 1
-                or type(values) is not tuple or len(values) != 1):
+                or type(timestamps[0]) is not int
+                or type(values) is not tuple or len(values) != 1
+                or type(values[0]) not in _value_types):
             return None
-        timestamp, value = timestamps[0], values[0]
-    else:
-        return None
-    return [_make_record((offset, timestamp, key, value, _no_headers))]
+        return timestamps, values
+    return None
 
 
 def _rows(decoded: list, key: bytes) -> tuple[tuple, tuple] | None:

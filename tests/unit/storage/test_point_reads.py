@@ -13,6 +13,7 @@ import eventlog
 from eventlog.config import TopicConfig
 from eventlog.errors import CorruptLogError
 from eventlog.storage import batch as codec
+from eventlog.storage import point_reads
 from eventlog.storage.partition_log import PartitionLog
 from eventlog.storage.point_reads import read_single_records
 from forged import forge, packb  # tests/ is on sys.path
@@ -133,6 +134,9 @@ def test_a_damaged_batch_is_declined_and_the_read_key_raises(elog) -> None:
     assert read_single_records(p._log, b"k", offsets, positions) is not None
     seg = p._log.active_segment
     seg._log.write(positions[3] + codec.header_bytes + 3, b"\xff")  # a payload byte
+    # Bytes this process appended count as checked (as for the run reader): the damage
+    # stands for one found in a file opened later, whose bytes no read checked yet.
+    seg.verified = 0
     assert read_single_records(p._log, b"k", offsets, positions) is None
     assert read_single_records(p._log, b"k", offsets[3:4], positions[3:4]) is None
     assert read_single_records(p._log, b"k", offsets[4:5], positions[4:5]) is not None
@@ -142,9 +146,16 @@ def test_a_damaged_batch_is_declined_and_the_read_key_raises(elog) -> None:
     assert [r.value for r in p.read_key(b"k", 0, 3)] == [b"value-%d" % i for i in range(3)]
 
 
-def test_magic_1_batches_in_both_forms_are_read_and_a_mix_is_declined(plog) -> None:
+@pytest.mark.parametrize("small", [point_reads.small_read_records, 1],
+                         ids=["one-by-one", "passes"])
+def test_magic_1_batches_in_both_forms_are_read_and_a_mix_is_declined(
+    plog, small, monkeypatch
+) -> None:
     """Files written before format 2: one-record batches of magic 1, in the column
-    form (``append``'s then) and the single-record form (``send``'s)."""
+    form (``append``'s then) and the single-record form (``send``'s). A few records
+    are read one by one, each checked alone, so a mix is read; more are read in
+    passes (``small=1`` here), which decline a mix."""
+    monkeypatch.setattr(point_reads, "small_read_records", small)
     send_one(plog, b"k", b"new", 0)  # magic 2
     for offset, payload in ((1, packb([[5], [b"k"], [b"cols"], None, None])),
                             (2, packb([6, b"k", b"flat"])),
@@ -155,8 +166,12 @@ def test_magic_1_batches_in_both_forms_are_read_and_a_mix_is_declined(plog) -> N
     for offsets in ([1], [2], [3], [1, 3]):
         got = read_single_records(plog, b"k", offsets, [positions[o] for o in offsets])
         assert got is not None and [tuple(r) for r in got] == generic(plog, b"k", offsets)
-    for offsets in ([0, 1], [1, 2], [0, 2]):  # two magics, or two forms: one by one
-        assert read_single_records(plog, b"k", offsets, [positions[o] for o in offsets]) is None
+    for offsets in ([0, 1], [1, 2], [0, 2]):  # two magics, or two forms
+        got = read_single_records(plog, b"k", offsets, [positions[o] for o in offsets])
+        if small > 1:
+            assert got is not None and [tuple(r) for r in got] == generic(plog, b"k", offsets)
+        else:
+            assert got is None
 
 
 NONSENSE = {  # CRC-valid one-record batches of key b"k" that are not records
