@@ -287,6 +287,18 @@ def test_reports_without_a_callback_are_served_in_produce_order_behind_a_lingeri
             p.produce("t2", b"late")
 
 
+def test_a_poll_whose_oldest_report_is_due_appends_nothing_lingering(log) -> None:
+    log.create_topic("t2", 2)
+    with use_eventlog(log):
+        p = ck.Producer({"linger.ms": 5})
+        seen: list[bytes] = []
+        p.produce("t2", b"a", partition=0, on_delivery=lambda err, m: seen.append(m.value()))
+        p.produce("t2", b"b", partition=1, on_delivery=lambda err, m: seen.append(m.value()))
+        log.topic("t2").partition(0).read(0, 10)  # a read appends partition 0's batch
+        assert p.poll(1) == 1 and seen == [b"a"] and len(p) == 1  # "b" still lingers
+        assert p.flush() == 0 and seen == [b"a", b"b"]
+
+
 def test_auto_commit_commits_stored_offsets_on_the_log_clock(log) -> None:
     clock = log.clock
     with use_eventlog(log):

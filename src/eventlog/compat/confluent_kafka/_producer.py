@@ -280,10 +280,11 @@ class Producer:
         reports = self._reports
         if reports:
             front = reports[0]
-            if type(front) is tuple:
-                front = front[3]
-            if front is not None and front._state != _DONE and (
-                    self._polled or timeout is None or timeout != 0):
+            if type(front) is tuple:  # a report with a callback: its future, or None
+                due = front[3] is None or front[3].done()
+            else:
+                due = front is None or front._state == _DONE
+            if not due and (self._polled or timeout is None or timeout != 0):
                 self._producer.flush()
         self._polled = True
         return self._serve()
