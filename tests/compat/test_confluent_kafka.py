@@ -318,6 +318,12 @@ def test_messages_compare_by_value_are_unhashable_and_setters_replace_fields(ck:
     assert msg.key() is None and msg.offset() == 5
     msg.set_headers([])
     assert msg.headers() == []
+    assert msg.delivery_count() is None  # a share consumer's field
+    assert msg.deserialized_value() is msg.value() and msg.deserialized_key() is None
+    msg.set_topic("u")
+    msg.set_error(ck.module.KafkaError(ck.module.KafkaError._PARTITION_EOF))
+    assert msg.topic() == "u" and msg.offset() == 5
+    assert msg.error().code() == ck.module.KafkaError._PARTITION_EOF
 
 
 def test_a_consumed_message_takes_new_fields_and_keeps_the_others(ck: Env) -> None:

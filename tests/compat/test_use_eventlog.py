@@ -260,6 +260,45 @@ def test_aiokafka_producer_lingers_when_linger_ms_is_set(log) -> None:
     assert len(log.topic("t").partition(0).read_batches(0, 100)) == 3
 
 
+def test_reports_without_a_callback_are_served_in_produce_order_behind_a_lingering_one(
+        log) -> None:
+    log.create_topic("t2", 2)
+    with use_eventlog(log):
+        p = ck.Producer({"linger.ms": 5})
+        p.produce("t2", b"a", partition=0)
+        p.produce("t2", b"b", partition=1)
+        p.produce("no-such-topic", b"x")  # reported (as an error) without a callback
+        assert len(p) == 3
+        assert p.poll(0) == 0  # the first record still lingers: the rest wait behind it
+        log.topic("t2").partition(0).read(0, 10)  # a read appends partition 0's batch
+        assert p.poll(0) == 1 and len(p) == 2  # served up to partition 1's, lingering
+        assert p.poll(0) == 2  # a second poll(0) in a row appends what lingers
+        assert len(p) == 0
+        seen: list[bytes] = []
+        p.produce("t2", b"c", partition=0)
+        p.produce("t2", b"d", partition=0, on_delivery=lambda err, m: seen.append(m.value()))
+        p.produce("t2", b"e", partition=1)
+        assert p.flush() == 0 and seen == [b"d"]
+        for i in range(20):  # only callback-less reports, all due: served at once
+            p.produce("t2", b"%d" % i, partition=i % 2)
+        assert len(p) == 20 and p.poll(1) == 20 and len(p) == 0
+        p.close()
+        with pytest.raises(RuntimeError):
+            p.produce("t2", b"late")
+
+
+def test_a_poll_whose_oldest_report_is_due_appends_nothing_lingering(log) -> None:
+    log.create_topic("t2", 2)
+    with use_eventlog(log):
+        p = ck.Producer({"linger.ms": 5})
+        seen: list[bytes] = []
+        p.produce("t2", b"a", partition=0, on_delivery=lambda err, m: seen.append(m.value()))
+        p.produce("t2", b"b", partition=1, on_delivery=lambda err, m: seen.append(m.value()))
+        log.topic("t2").partition(0).read(0, 10)  # a read appends partition 0's batch
+        assert p.poll(1) == 1 and seen == [b"a"] and len(p) == 1  # "b" still lingers
+        assert p.flush() == 0 and seen == [b"a", b"b"]
+
+
 def test_auto_commit_commits_stored_offsets_on_the_log_clock(log) -> None:
     clock = log.clock
     with use_eventlog(log):

@@ -9,7 +9,9 @@ on the event loop (one helper thread per log wakes it, never a thread per call).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 from ... import errors as el_errors
@@ -17,11 +19,11 @@ from ...consumer import Consumer as _ElConsumer
 from ...group import OffsetAndMetadata as _ElOffset
 from ...producer import Producer as _ElProducer
 from ...producer import ProducerConfig
-from ...records import ConsumerRecord as _ElRecord
+from ...producer.futures import SentFuture
 from ...records import TimestampType
 from ...records import TopicPartition as _TP
 from ..kafka import _common as _kcommon
-from ..kafka._consumer import _RESETS, _deserializer, _strategy
+from ..kafka._consumer import _RESETS, _deserializer, _sizes, _strategy
 from ..kafka._producer import _CallablePartitioner, _serializer
 from . import errors, structs
 from ._waiter import waiter_for
@@ -79,6 +81,23 @@ def _refuse(configs: Mapping[str, Any], ignored: Iterable[str], what: str,
         if name not in ignored:
             raise errors.ConfigError(f"Unrecognized configs: {name!r} ({what} in process; "
                                      "see docs/compat.md)")
+
+
+_LOG_APPEND = TimestampType.LOG_APPEND_TIME
+_new_metadata = functools.partial(tuple.__new__, RecordMetadata)
+
+
+def _records(tp: _TP, timestamp_type: TimestampType, offsets: Sequence[int],
+             timestamps: Sequence[int], keys: Sequence[Any], values: Sequence[Any],
+             headers: Sequence[tuple] | None) -> Iterable[ConsumerRecord]:
+    """The fetcher's RecordBuilder: aiokafka's ConsumerRecords from a batch's columns, in
+    one ``map`` (the dataclass's ``__init__`` is the only Python code per record).
+    ``headers`` is a tuple of (str, bytes) pairs, as aiokafka's (``tuple(record.headers)``):
+    immutable, so the records of a batch without headers share the empty one."""
+    return map(ConsumerRecord, repeat(tp.topic), repeat(tp.partition), offsets, timestamps,
+               repeat(1 if timestamp_type is _LOG_APPEND else 0), keys, values, repeat(None),
+               _sizes(keys), _sizes(values),
+               repeat(()) if headers is None else map(tuple, headers))
 
 
 class ConsumerRebalanceListener:
@@ -196,6 +215,17 @@ class BatchBuilder:
         return len(self._records)
 
 
+def _send_error(topic: str, exc: el_errors.EventLogError) -> Exception:
+    """The aiokafka error for a record eventlog's Producer refused."""
+    if isinstance(exc, el_errors.UnknownTopicError):
+        return errors.KafkaTimeoutError(
+            f"topic {topic!r} does not exist in the log (create it, or open the log with "
+            "auto_create_topics=True)")
+    if isinstance(exc, el_errors.RecordTooLargeError):
+        return errors.MessageSizeTooLargeError(str(exc))  # type: ignore[attr-defined]
+    return _kcommon.kafka_error_for(exc)
+
+
 def _as_bytes(what: str, data: Any) -> bytes:
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
@@ -249,12 +279,19 @@ class AIOKafkaProducer:
         except el_errors.InvalidConfigError as exc:
             raise errors.ConfigError(str(exc)) from None
         self._closed = False
+        # each topic's partitions and their TopicPartitions, for the RecordMetadata of
+        # their records; the topic object tells a re-created one apart (eventlog's
+        # Producer keeps its partitions' queues as long)
+        self._tps: dict[str, tuple[Any, list[tuple[Any, TopicPartition]]]] = {}
+        self._native_send = self._producer.send
+        self._plain = self._key_ser is None and self._value_ser is None  # and not stopped
 
     async def start(self) -> None:
         """Nothing to connect to."""
 
     async def stop(self) -> None:
         self._closed = True
+        self._plain = False  # send() takes _send's path, which raises ProducerClosed
         self._producer.close()
 
     async def flush(self) -> None:
@@ -273,10 +310,23 @@ class AIOKafkaProducer:
         ``linger_ms`` 0 (aiokafka's default), else when its batch is appended (the
         linger runs out on the log's clock, ``flush()``, a full batch, or a read of
         the partition)."""
-        native = self._send(topic, value, key, partition, timestamp_ms, headers)
+        # The hot path, kept flat: bytes (or None) key and value, no headers, no
+        # serializers, not stopped; the rest takes _send's checks.
+        if (headers is None and self._plain and (type(value) is bytes or value is None)
+                and (type(key) is bytes or key is None)):
+            try:
+                native = self._native_send(topic, value, key, partition=partition,
+                                           timestamp_ms=timestamp_ms)
+            except el_errors.EventLogError as exc:
+                raise _send_error(topic, exc) from exc
+        else:
+            native = self._send(topic, value, key, partition, timestamp_ms, headers)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future = loop.create_future()
-        if native.done():  # linger_ms 0: settled at once, no callback to make per record
+        if type(native) is SentFuture:  # linger_ms 0: appended, its metadata's fields known
+            fut.set_result(self._sent_metadata(native._fields))
+            return fut
+        if native.done():  # failed at once: settled now, no callback to make per record
             meta = self._metadata(native)
             if isinstance(meta, BaseException):
                 fut.set_exception(meta)
@@ -388,15 +438,29 @@ class AIOKafkaProducer:
         try:
             future = self._producer.send(topic, value_b, key_b, partition=partition,
                                          timestamp_ms=timestamp_ms, headers=hdrs or None)
-        except el_errors.UnknownTopicError as exc:
-            raise errors.KafkaTimeoutError(
-                f"topic {topic!r} does not exist in the log (create it, or open the log with "
-                "auto_create_topics=True)") from exc
-        except el_errors.RecordTooLargeError as exc:
-            raise errors.MessageSizeTooLargeError(str(exc)) from exc  # type: ignore[attr-defined]
         except el_errors.EventLogError as exc:
-            raise _kcommon.kafka_error_for(exc) from exc
+            raise _send_error(topic, exc) from exc
         return future
+
+    def _sent_metadata(self, fields: tuple) -> RecordMetadata:
+        """aiokafka's RecordMetadata of a record appended inside ``send()``, from the
+        fields of its RecordMetadata (the hot path of ``linger_ms`` 0: the partition's
+        TopicPartition is made once, the named tuple at C speed)."""
+        topic, partition, offset, timestamp_ms, _, _ = fields
+        t = self._log.topic_map.get(topic)
+        known = self._tps.get(topic)
+        if known is None or known[0] is not t:  # new, or the topic was re-created
+            known = self._route(topic)
+        part, tp = known[1][partition]
+        return _new_metadata((topic, partition, tp, offset, timestamp_ms,
+                              1 if part.config.log_append_time else 0, part.start_offset))
+
+    def _route(self, topic: str) -> tuple[Any, list[tuple[Any, TopicPartition]]]:
+        t = self._log.topic(topic)
+        found = (t, [(part, TopicPartition(topic, part.index))
+                                  for part in t.partitions])
+        self._tps[topic] = found
+        return found
 
     def _metadata(self, future: Any) -> RecordMetadata | BaseException:
         """A done DeliveryFuture's outcome as aiokafka's RecordMetadata or error."""
@@ -474,6 +538,7 @@ class AIOKafkaConsumer:
         self._key_de = _deserializer(configs.pop("key_deserializer", None), "key_deserializer")
         self._value_de = _deserializer(configs.pop("value_deserializer", None),
                                        "value_deserializer")
+        self._deserializing = self._key_de is not None or self._value_de is not None
         reset = configs.pop("auto_offset_reset", "latest")
         if reset not in _RESETS:
             raise errors.ConfigError(
@@ -551,22 +616,18 @@ class AIOKafkaConsumer:
 
     # ------------------------------------------------------------------ fetching
 
-    def _record(self, r: _ElRecord) -> ConsumerRecord:
-        headers = list(r.headers)
-        key, value = r.key, r.value
+    def _deserialized(self, r: ConsumerRecord) -> ConsumerRecord:
+        """``r`` with the configured deserializers applied (in place, as aiokafka builds
+        its records with the deserialized key and value)."""
         if self._key_de is not None:
-            key = self._key_de(r.topic, headers, key)
+            r.key = self._key_de(r.topic, r.headers, r.key)
         if self._value_de is not None:
-            value = self._value_de(r.topic, headers, value)
-        ts_type = 1 if r.timestamp_type == TimestampType.LOG_APPEND_TIME else 0
-        return ConsumerRecord(r.topic, r.partition, r.offset, r.timestamp_ms, ts_type, key,
-                              value, None,
-                              -1 if r.key is None else len(r.key),  # type: ignore[arg-type]
-                              -1 if r.value is None else len(r.value),  # type: ignore[arg-type]
-                              headers)
+            r.value = self._value_de(r.topic, r.headers, r.value)
+        return r
 
     async def _poll(self, partitions: tuple[Any, ...], max_records: int | None
-                    ) -> list[_ElRecord]:
+                    ) -> list[tuple[_TP, list[ConsumerRecord]]]:
+        """One poll of the consumer: aiokafka's records by partition, in fetch order."""
         self._check()
         held: list[_TP] = []
         try:
@@ -576,12 +637,14 @@ class AIOKafkaConsumer:
                     held = sorted(self._c.assignment() - wanted - self._c.paused())
                     if held:
                         self._c.pause(*held)
-                records = self._c.poll(0, max_records=max_records)
+                runs = self._c.poll_partitions(0, max_records, build=_records)
         finally:
             if held and not self._c.closed:
                 self._c.resume(*[tp for tp in held if tp in self._c.assignment()])
+        if self._deserializing:
+            runs = [(tp, [self._deserialized(r) for r in records]) for tp, records in runs]
         await self._run_callbacks()
-        return records
+        return runs
 
     async def _wait(self, version: int, timeout_s: float | None) -> None:
         fut = self._waiter.wait(version)
@@ -595,9 +658,9 @@ class AIOKafkaConsumer:
         """The next record (of ``partitions``, if given), waiting on the loop for one."""
         while True:
             version = self._log.data_version
-            records = await self._poll(partitions, 1)
-            if records:
-                return self._record(records[0])
+            runs = await self._poll(partitions, 1)
+            if runs:
+                return runs[0][1][0]
             await self._wait(version, None)
 
     async def getmany(self, *partitions: Any, timeout_ms: float = 0,
@@ -608,14 +671,19 @@ class AIOKafkaConsumer:
         deadline = loop.time() + timeout_ms / 1000.0
         while True:
             version = self._log.data_version
-            records = await self._poll(partitions, max_records)
+            runs = await self._poll(partitions, max_records)
             remaining = deadline - loop.time()
-            if records or remaining <= 0:
+            if runs or remaining <= 0:
                 break
             await self._wait(version, remaining)
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
-        for r in records:
-            out.setdefault(TopicPartition(r.topic, r.partition), []).append(self._record(r))
+        for tp, records in runs:
+            key = TopicPartition(tp.topic, tp.partition)
+            bucket = out.get(key)
+            if bucket is None:
+                out[key] = records
+            else:  # a partition read twice in one poll (waiting for fetch_min_bytes)
+                bucket.extend(records)
         return out
 
     def __aiter__(self) -> AIOKafkaConsumer:

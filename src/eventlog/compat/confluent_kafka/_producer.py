@@ -25,6 +25,7 @@ from ... import errors as el_errors
 from ...partitioning import DefaultPartitioner, murmur2
 from ...producer import Producer as _ElProducer
 from ...producer import ProducerConfig
+from ...producer.futures import BatchedFuture, DeliveryFuture
 from ._common import Options, cluster_metadata, kafka_error_for, log_from, to_bytes, translated
 from ._types import (
     TIMESTAMP_CREATE_TIME,
@@ -45,6 +46,7 @@ _TUNING = ("batch.num.messages", "retries", "message.send.max.retries", "message
            "queue.buffering.max.kbytes", "sticky.partitioning.linger.ms", "compression.level",
            "queue.buffering.backpressure.threshold", "request.timeout.ms",
            "transaction.timeout.ms", "message.timeout.ms", "partitioner.consistent.seed")
+_DONE = 1  # the ``_state`` of a resolved DeliveryFuture or lingering batch (producer.futures)
 _REFUSED_PRODUCER = {
     "transactional.id": "transactions are not implemented; produce without transactional.id",
     "key.serializer": "Producer takes bytes or str; use SerializingProducer for serializers",
@@ -88,6 +90,14 @@ class LibrdkafkaPartitioner:
         if self._hash == "murmur2":
             return (murmur2(data) & 0x7FFFFFFF) % num_partitions
         return abs(_fnv1a(data)) % num_partitions
+
+
+def _due(future: DeliveryFuture) -> Any:
+    """What stands for a callback-less report in the queue: None when it is due already,
+    else the record's lingering batch (or future); its ``_state`` is ``_DONE`` when due."""
+    if type(future) is BatchedFuture:
+        return future._batch
+    return None if future.done() else future
 
 
 def _headers(headers: Any) -> tuple | None:
@@ -157,11 +167,19 @@ class Producer:
                 partitioner=partitioner, client_id=str(client_id),
             )
         self._send = self._producer.send
-        # delivery reports waiting for poll(): (callback, Message fields...), the Message
-        # is built when served, and only if there is a callback
-        self._reports: collections.deque[tuple] = collections.deque()
+        self._lingering = linger_ms > 0  # send() returns a BatchedFuture, else a done one
+        # Delivery reports waiting for poll(), in produce order. With a callback, a
+        # tuple (callback, Message fields...): the Message is built when served. Without
+        # one, what tells when the report is due: None (already), or the record's
+        # lingering batch (shared by its records, so a loop of produce() keeps no object
+        # per record alive), or its future.
+        self._reports: collections.deque[Any] = collections.deque()
+        self._callback_reports = 0  # how many of the reports are tuples
         self._ts_types: dict[str, int] = {}
         self._closed = False
+        # produce()'s fast path takes it while fewer reports wait: the queue's bound, 0
+        # once closed (one test for both)
+        self._fast_room = self._queue_max
         self._polled = False  # no produce() since the last poll(): see the module docstring
 
     def produce(self, topic: str, value: Any = None, key: Any = None,
@@ -181,15 +199,18 @@ class Producer:
                 and headers is None and not timestamp and type(topic) is str
                 and (type(value) is bytes or value is None)
                 and (type(key) is bytes or key is None)
-                and not self._closed and len(self._reports) < self._queue_max):
+                and len(self._reports) < self._fast_room):
             try:
                 future = self._send(topic, value, key)
             except el_errors.EventLogError:
                 self._produce(topic, value, key)  # refused: report or raise as below
                 return
             cb = self._on_delivery
-            self._reports.append(future if cb is None else
-                                 (cb, topic, partition, future, key, value, None, None))
+            if cb is None:  # the record's report is due when its batch is appended
+                self._reports.append(future._batch if self._lingering else None)
+            else:
+                self._reports.append((cb, topic, partition, future, key, value, None, None))
+                self._callback_reports += 1
             self._polled = False
             return
         self._produce(topic, value, key, partition, on_delivery, callback, timestamp, headers)
@@ -226,13 +247,17 @@ class Producer:
             # librdkafka reports a missing topic through the delivery report
             err = error(KafkaError.UNKNOWN_TOPIC_OR_PART, str(exc))  # type: ignore[attr-defined]
             self._reports.append((cb, topic, partition, None, key_b, value_b, hdrs, err))
+            self._callback_reports += 1
             return
         except el_errors.EventLogError as exc:  # partition, size, internal topic, closed
             raise KafkaException(kafka_error_for(exc)) from exc
         # its metadata is read when the report is served, once its batch is appended;
-        # without a callback the future alone stands for the report
-        self._reports.append(future if cb is None else
-                             (cb, topic, partition, future, key_b, value_b, hdrs, None))
+        # without a callback what tells when it is due stands for the report
+        if cb is None:
+            self._reports.append(_due(future))
+        else:
+            self._reports.append((cb, topic, partition, future, key_b, value_b, hdrs, None))
+            self._callback_reports += 1
         self._polled = False
 
     def _timestamp_type(self, topic: str) -> int:
@@ -255,21 +280,35 @@ class Producer:
         reports = self._reports
         if reports:
             front = reports[0]
-            if type(front) is tuple:
-                front = front[3]
-            if front is not None and not front.done() and (
-                    self._polled or timeout is None or timeout != 0):
+            if type(front) is tuple:  # a report with a callback: its future, or None
+                due = front[3] is None or front[3].done()
+            else:
+                due = front is None or front._state == _DONE
+            if not due and (self._polled or timeout is None or timeout != 0):
                 self._producer.flush()
         self._polled = True
         return self._serve()
 
     def _serve(self) -> int:
-        served = 0
         reports = self._reports
+        if not reports:
+            return 0
+        if not self._callback_reports:
+            # Only reports without a callback: when the oldest and the newest are due,
+            # very likely all are, which one C-level pass over the distinct entries (a
+            # few batches) tells; then they are served at once, not one by one.
+            front, back = reports[0], reports[-1]
+            if (front is None or front._state == _DONE) and (
+                    back is None or back._state == _DONE) and all(
+                    e is None or e._state == _DONE for e in set(reports)):
+                served = len(reports)
+                reports.clear()
+                return served
+        served = 0
         while reports:
             entry = reports[0]
-            if type(entry) is not tuple:  # a future: a report without a callback
-                if not entry.done():
+            if type(entry) is not tuple:  # a report without a callback
+                if entry is not None and entry._state != _DONE:
                     break  # still lingering: later reports wait behind it, as librdkafka's
                 reports.popleft()
                 served += 1
@@ -278,8 +317,9 @@ class Producer:
             if future is not None and not future.done():
                 break
             reports.popleft()
+            self._callback_reports -= 1
             served += 1
-            if cb is None:
+            if cb is None:  # an unknown topic's report, produced without a callback
                 continue
             offset, stamp = -1001, (0, 0)
             if future is not None:
@@ -320,6 +360,7 @@ class Producer:
         code that calls it). Returns the reports left (0)."""
         left = self.flush(timeout)
         self._closed = True
+        self._fast_room = 0
         self._producer.close()
         return left
 

@@ -279,9 +279,26 @@ class Message:
     def leader_epoch(self) -> int | None:
         return self._r[10]
 
+    def delivery_count(self) -> int | None:
+        """A share consumer's delivery count: None, as for every message of a classic
+        consumer or a producer (share groups are not implemented)."""
+        return None
+
+    def deserialized_key(self) -> Any:
+        """The key, deserialized by a DeserializingConsumer (the same object as ``key()``)."""
+        return self._r[3]
+
+    def deserialized_value(self) -> Any:
+        """The value, deserialized by a DeserializingConsumer (the same object as
+        ``value()``)."""
+        return self._r[4]
+
     def _set(self, index: int, value: Any) -> None:
         r = self._r
         self._r = (*r[:index], value, *r[index + 1:])
+
+    def set_topic(self, topic: Any) -> None:
+        self._set(0, topic)
 
     def set_key(self, key: Any) -> None:
         self._set(3, key)
@@ -291,6 +308,9 @@ class Message:
 
     def set_headers(self, headers: list | None) -> None:
         self._set(5, headers)
+
+    def set_error(self, error: Any) -> None:
+        self._set(6, error)
 
     def __len__(self) -> int:
         value = self._r[4]

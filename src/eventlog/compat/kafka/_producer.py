@@ -13,6 +13,7 @@ from typing import Any
 from ... import errors as el_errors
 from ...producer import Producer as _ElProducer
 from ...producer import ProducerConfig
+from ...producer.futures import SentFuture
 from . import errors as Errors
 from ._common import kafka_error_for, refuse_unknown, take_log, translated
 from .structs import RecordMetadata, TopicPartition
@@ -31,6 +32,19 @@ def _serializer(spec: Any, what: str) -> Callable[[str, list, Any], Any] | None:
     if callable(spec):
         return lambda topic, headers, data: spec(data)
     raise Errors.ConfigError(f"{what} must be callable or have serialize(), got {spec!r}")
+
+
+def _send_error(topic: str, exc: el_errors.EventLogError) -> Exception:
+    """kafka-python's error for a record eventlog's Producer refused."""
+    if isinstance(exc, el_errors.UnknownTopicError):
+        return Errors.KafkaTimeoutError(
+            f"Failed to update metadata: topic {topic!r} does not exist in the log "
+            "(create it, or open the log with auto_create_topics=True)")
+    if isinstance(exc, el_errors.RecordTooLargeError):
+        return Errors.MessageSizeTooLargeError(str(exc))  # type: ignore[attr-defined]
+    if isinstance(exc, el_errors.UnknownPartitionError):
+        return Errors.KafkaTimeoutError(str(exc))
+    return kafka_error_for(exc)
 
 
 class FutureRecordMetadata:
@@ -198,6 +212,9 @@ class KafkaProducer:
         except el_errors.InvalidConfigError as exc:
             raise Errors.ConfigError(str(exc)) from None
         self._closed = False
+        self._native_send = self._producer.send
+        # send()'s fast path: no serializers, not closed
+        self._plain = self._key_ser is None and self._value_ser is None
 
     def send(self, topic: str, value: Any = None, key: Any = None,
              headers: list[tuple[str, bytes]] | None = None, partition: int | None = None,
@@ -210,6 +227,18 @@ class KafkaProducer:
         that does not exist (the real client waits ``max_block_ms`` for its metadata),
         MessageSizeTooLargeError over ``max_request_size``.
         """
+        # The hot path, kept flat: bytes key and value (one may be None), no headers, no
+        # serializers; its future's outcome is looked at when asked (a record appended
+        # at once, a SentFuture, cannot have failed).
+        if (headers is None and self._plain and (
+                (type(value) is bytes and (type(key) is bytes or key is None))
+                or (value is None and type(key) is bytes))):
+            try:
+                future = self._native_send(topic, value, key, partition=partition,
+                                           timestamp_ms=timestamp_ms)
+            except el_errors.EventLogError as exc:
+                raise _send_error(topic, exc) from exc
+            return FutureRecordMetadata(None, None, future, -1, type(future) is SentFuture)
         if self._closed:
             raise Errors.IllegalStateError("KafkaProducer already closed!")
         if value is None and key is None:
@@ -230,16 +259,8 @@ class KafkaProducer:
         try:
             future = self._producer.send(topic, value_b, key_b, partition=partition,
                                          timestamp_ms=timestamp_ms, headers=headers or None)
-        except el_errors.UnknownTopicError as exc:
-            raise Errors.KafkaTimeoutError(
-                f"Failed to update metadata: topic {topic!r} does not exist in the log "
-                "(create it, or open the log with auto_create_topics=True)") from exc
-        except el_errors.RecordTooLargeError as exc:
-            raise Errors.MessageSizeTooLargeError(str(exc)) from exc  # type: ignore[attr-defined]
-        except el_errors.UnknownPartitionError as exc:
-            raise Errors.KafkaTimeoutError(str(exc)) from exc
         except el_errors.EventLogError as exc:
-            raise kafka_error_for(exc) from exc
+            raise _send_error(topic, exc) from exc
         header_size = (sum(len(k.encode()) + len(v) for k, v in headers) if headers else -1)
         if not future.done():  # lingering: its outcome is looked at when it is appended
             return FutureRecordMetadata(None, None, future, header_size, checked=False)
@@ -271,6 +292,7 @@ class KafkaProducer:
         if self._closed:
             return
         self._closed = True
+        self._plain = False  # send() takes the path that raises IllegalStateError
         self._producer.close()
 
     def __enter__(self) -> KafkaProducer:
