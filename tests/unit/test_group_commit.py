@@ -222,7 +222,7 @@ def test_the_threads_an_fsync_released_join_the_next_one(tmp_path, monkeypatch) 
     """Four threads: while thread 0's fsync runs, 1-3 append. When it ends, their
     fsync waits for thread 0's next record, so one fsync covers all four instead of
     the threads alternating in two halves (three fsyncs here)."""
-    monkeypatch.setattr(group_commit, "gather_seconds", lambda _: 60.0,  # it arrives
+    monkeypatch.setattr(group_commit, "gather_seconds", lambda *_: 60.0,  # it arrives
                         raising=False)
     files = HeldFiles(held={1, 2})
     log = eventlog.open(tmp_path, fsync="always", files=files)
@@ -250,7 +250,7 @@ def test_the_threads_an_fsync_released_join_the_next_one(tmp_path, monkeypatch) 
     assert acknowledged.wait(10)
     # The others' fsync either started without thread 0's next record (entered) or
     # waits for its group (the log's gather deadline is set).
-    wait_until(lambda: files.entered[2].is_set() or p._log._group_commit._gather_until != 0.0,
+    wait_until(lambda: files.entered[2].is_set() or p._log._group_commit._deadline != 0.0,
                "the next fsync to start or to wait for its group")
     go.set()
     assert files.entered[2].wait(10)

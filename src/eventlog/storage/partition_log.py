@@ -593,11 +593,13 @@ class LogSyncTarget:
         if self.log.fsync_error is not None:
             raise self.log._refused()
 
-    def sync_start(self) -> tuple[Segment, int, int]:
-        """The active segment, its end (every batch appended before the fsync starts
-        is covered by it) and the log's truncation count (see ``sync_finish``)."""
+    def sync_start(self) -> tuple[int, tuple[Segment, int, int]]:
+        """The end the fsync covers (every batch appended before it starts), and its
+        token: the active segment, that end and the log's truncation count (see
+        ``sync_finish``)."""
         seg = self.log._view[1][-1]
-        return seg, seg.next_offset, self.log._truncations
+        end = seg.next_offset
+        return end, (seg, end, self.log._truncations)
 
     def sync_data(self, token: tuple[Segment, int, int]) -> None:
         token[0].sync_data()
