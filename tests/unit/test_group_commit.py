@@ -309,3 +309,26 @@ def test_a_truncation_during_an_fsync_leaves_the_new_offsets_unsynced(tmp_path) 
     assert files.syncs == 2  # the new records got their own fsync
     assert [r.value for r in p.read(0)] == [b"a", b"B", b"C"]
     log.close()
+
+
+def test_a_truncation_publishes_to_other_processes_only_what_is_on_disk(tmp_path) -> None:
+    """Under fsync="always" a reader in another process sees only synced offsets; a
+    truncation above the synced offset must not publish the unsynced ones below the
+    cut (they may yet be undone by a failed fsync)."""
+    from eventlog.storage.reader_view import ReaderView
+
+    log = eventlog.open(tmp_path, fsync="always")
+    log.create_topic("t")
+    p = log.partition("t", 0)
+    p.append([(None, b"synced")])  # offset 0, on disk
+    for value in (b"a", b"b", b"c"):
+        append_unsynced(log, p, value)  # offsets 1-3, not synced
+    view = ReaderView.for_reader(p._log.directory)
+    assert view is not None
+    assert view.read().end_offset == 1
+    p.truncate_to(3)  # cuts offset 3; offsets 1 and 2 stay unsynced
+    assert view.read().end_offset == 1
+    p.sync(3)
+    assert view.read().end_offset == 3
+    view.close()
+    log.close()

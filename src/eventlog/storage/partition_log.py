@@ -399,7 +399,9 @@ class PartitionLog(LogView):
     def _truncate_to(self, offset: int) -> int:
         removed = 0
         self.synced_offset = min(self.synced_offset, offset)  # new offsets there are not
-        self._reader_view.publish_end(offset)  # before the bytes go: readers stop short
+        # Readers in other processes see only what is on disk under "always".
+        visible = self.synced_offset if self._fsync_always else offset
+        self._reader_view.publish_end(visible)  # before the bytes go: readers stop short
         while len(self._segments) > 1 and self._segments.peekitem(-1)[0] >= offset:
             _base, seg = self._segments.popitem(-1)
             removed += seg.size
@@ -408,7 +410,7 @@ class PartitionLog(LogView):
         seg = self.active_segment
         if offset < seg.next_offset:
             removed += seg.truncate_to(offset)
-        self._reader_view.publish_end(self.end_offset)
+        self._reader_view.publish_end(min(visible, self.end_offset))
         self._persist_log_start(min(self.start_offset, offset))
         self._cleaner.truncate_checkpoint(offset)
         return removed
