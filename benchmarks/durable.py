@@ -9,6 +9,11 @@ per fdatasync (the group commit's batching: the ideal is the number of threads):
 * SQLite (WAL, ``synchronous=FULL``), one INSERT and COMMIT per record: 1 thread;
   4 threads with a connection each.
 
+For eventlog it also prints the median fdatasync and the median time between two
+(the disk idle while the senders work and hand over the GIL): with four threads
+that, not the fsync, is what keeps the rate below four times one thread's; and the
+4-threads-over-1 ratio of each run, since the runs interleave.
+
 The issue's targets: eventlog 1 thread >= 2x SQLite 1 thread; 4 threads >= 3x one
 thread (the group commit: senders waiting on the same fsync share it).
 Both write to ``--dir`` (default: a temporary directory under the current one, so
@@ -34,14 +39,34 @@ VALUE = b"v" * 100
 
 
 class CountingFiles(Files):
-    """The operating system's calls, counting fdatasyncs."""
+    """The operating system's calls, counting fdatasyncs and timing them: how long
+    each took, and how long the disk had nothing to do between two (the senders'
+    work and hand-overs under the GIL, which the group commit waits for)."""
 
     def __init__(self) -> None:
         self.fdatasyncs = 0
+        self.durations: list[int] = []  # ns
+        self.gaps: list[int] = []  # ns from the end of one to the start of the next
+        self._ended = 0
+
+    def reset(self) -> None:
+        self.fdatasyncs = 0
+        self.durations.clear()
+        self.gaps.clear()
+        self._ended = 0
 
     def fdatasync(self, fd: int) -> None:
         self.fdatasyncs += 1  # one runs at a time per partition: no lock needed
+        started = time.perf_counter_ns()
+        if self._ended:
+            self.gaps.append(started - self._ended)
         super().fdatasync(fd)
+        self._ended = time.perf_counter_ns()
+        self.durations.append(self._ended - started)
+
+
+def _median_us(values: list[int]) -> float:
+    return statistics.median(values) / 1000 if values else float("nan")
 
 
 def _threads(count: int, per_thread: int, work: Callable[[int, int], None]) -> float:
@@ -63,14 +88,15 @@ def _threads(count: int, per_thread: int, work: Callable[[int, int], None]) -> f
 
 
 def eventlog_rate(root: str, threads: int, per_thread: int, *,
-                  shared: bool) -> tuple[float, float]:
-    """Records per second, and records per fdatasync while they were sent."""
+                  shared: bool) -> tuple[float, float, float, float]:
+    """Records per second, records per fdatasync while they were sent, and the
+    median fdatasync and time between two (µs)."""
     path = tempfile.mkdtemp(dir=root)
     files = CountingFiles()
     try:
         with eventlog.open(path, fsync="always", files=files) as log:
             log.create_topic("t")
-            files.fdatasyncs = 0
+            files.reset()
             producers = [log.producer(linger_ms=0) for _ in range(1 if shared else threads)]
 
             def work(i: int, n: int) -> None:
@@ -83,12 +109,13 @@ def eventlog_rate(root: str, threads: int, per_thread: int, *,
             per_sync = threads * per_thread / max(files.fdatasyncs, 1)
             for p in producers:
                 p.close()
-            return rate, per_sync
+            return rate, per_sync, _median_us(files.durations), _median_us(files.gaps)
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def sqlite_rate(root: str, threads: int, per_thread: int) -> tuple[float, float]:
+def sqlite_rate(root: str, threads: int, per_thread: int
+                ) -> tuple[float, float, float, float]:
     path = tempfile.mkdtemp(dir=root)
     try:
         db = os.path.join(path, "db.sqlite")
@@ -108,7 +135,8 @@ def sqlite_rate(root: str, threads: int, per_thread: int) -> tuple[float, float]
                 conn.execute("COMMIT")
             conn.close()
 
-        return _threads(threads, per_thread, work), float("nan")
+        nan = float("nan")
+        return _threads(threads, per_thread, work), nan, nan, nan
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -121,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
     root = tempfile.mkdtemp(prefix="durable-bench-", dir=args.dir)
-    cases: dict[str, Callable[[], tuple[float, float]]] = {
+    cases: dict[str, Callable[[], tuple[float, float, float, float]]] = {
         "eventlog fsync=always, 1 thread": lambda: eventlog_rate(
             root, 1, args.records, shared=True),
         "eventlog fsync=always, 4 threads, 1 shared producer": lambda: eventlog_rate(
@@ -131,26 +159,31 @@ def main(argv: list[str] | None = None) -> None:
         "sqlite synchronous=FULL, 1 thread": lambda: sqlite_rate(root, 1, args.records),
         "sqlite synchronous=FULL, 4 threads": lambda: sqlite_rate(root, 4, args.records),
     }
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in cases}
     try:
         for _ in range(args.runs):
             for name, case in cases.items():
                 results[name].append(case())
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    medians = {name: (statistics.median(r for r, _ in values),
-                      statistics.median(s for _, s in values))
+    medians = {name: tuple(statistics.median(v[i] for v in values) for i in range(4))
                for name, values in results.items()}
     one = medians["eventlog fsync=always, 1 thread"][0]
+    four = medians["eventlog fsync=always, 4 threads, 1 shared producer"][0]
     sqlite_one = medians["sqlite synchronous=FULL, 1 thread"][0]
     print(f"load average before: {load:.2f}, after: {os.getloadavg()[0]:.2f}")
     print(f"{'case':<55} {'records/s':>10} {'vs 1 thread':>12} {'vs sqlite 1':>12} "
-          f"{'per fsync':>10}")
-    for name, (rate, per_sync) in medians.items():
-        fsyncs = "" if per_sync != per_sync else f"{per_sync:.2f}"  # NaN: not counted
+          f"{'per fsync':>10} {'fsync us':>9} {'between us':>11}")
+    for name, (rate, per_sync, sync_us, gap_us) in medians.items():
+        counted = per_sync == per_sync  # NaN: not counted (SQLite)
+        extra = (f"{per_sync:>10.2f} {sync_us:>9.0f} {gap_us:>11.0f}" if counted else "")
         print(f"{name:<55} {rate:>10,.0f} {rate / one:>11.2f}x {rate / sqlite_one:>11.2f}x "
-              f"{fsyncs:>10}")
-
+              f"{extra}")
+    ratios = sorted(f / o for (f, *_), (o, *_) in zip(
+        results["eventlog fsync=always, 4 threads, 1 shared producer"],
+        results["eventlog fsync=always, 1 thread"]))
+    print(f"4 threads (1 shared producer) over 1 thread, run by run: "
+          f"{' '.join(f'{r:.2f}x' for r in ratios)} (of the medians: {four / one:.2f}x)")
 
 if __name__ == "__main__":
     main()

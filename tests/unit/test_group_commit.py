@@ -222,7 +222,7 @@ def test_the_threads_an_fsync_released_join_the_next_one(tmp_path, monkeypatch) 
     """Four threads: while thread 0's fsync runs, 1-3 append. When it ends, their
     fsync waits for thread 0's next record, so one fsync covers all four instead of
     the threads alternating in two halves (three fsyncs here)."""
-    monkeypatch.setattr(group_commit, "gather_seconds", lambda _: 60.0,  # it arrives
+    monkeypatch.setattr(group_commit, "gather_seconds", lambda *_: 60.0,  # it arrives
                         raising=False)
     files = HeldFiles(held={1, 2})
     log = eventlog.open(tmp_path, fsync="always", files=files)
@@ -250,7 +250,7 @@ def test_the_threads_an_fsync_released_join_the_next_one(tmp_path, monkeypatch) 
     assert acknowledged.wait(10)
     # The others' fsync either started without thread 0's next record (entered) or
     # waits for its group (the log's gather deadline is set).
-    wait_until(lambda: files.entered[2].is_set() or p._log._group_commit._gather_until != 0.0,
+    wait_until(lambda: files.entered[2].is_set() or p._log._group_commit._deadline != 0.0,
                "the next fsync to start or to wait for its group")
     go.set()
     assert files.entered[2].wait(10)
@@ -308,4 +308,27 @@ def test_a_truncation_during_an_fsync_leaves_the_new_offsets_unsynced(tmp_path) 
     p.sync(3)
     assert files.syncs == 2  # the new records got their own fsync
     assert [r.value for r in p.read(0)] == [b"a", b"B", b"C"]
+    log.close()
+
+
+def test_a_truncation_publishes_to_other_processes_only_what_is_on_disk(tmp_path) -> None:
+    """Under fsync="always" a reader in another process sees only synced offsets; a
+    truncation above the synced offset must not publish the unsynced ones below the
+    cut (they may yet be undone by a failed fsync)."""
+    from eventlog.storage.reader_view import ReaderView
+
+    log = eventlog.open(tmp_path, fsync="always")
+    log.create_topic("t")
+    p = log.partition("t", 0)
+    p.append([(None, b"synced")])  # offset 0, on disk
+    for value in (b"a", b"b", b"c"):
+        append_unsynced(log, p, value)  # offsets 1-3, not synced
+    view = ReaderView.for_reader(p._log.directory)
+    assert view is not None
+    assert view.read().end_offset == 1
+    p.truncate_to(3)  # cuts offset 3; offsets 1 and 2 stay unsynced
+    assert view.read().end_offset == 1
+    p.sync(3)
+    assert view.read().end_offset == 3
+    view.close()
     log.close()

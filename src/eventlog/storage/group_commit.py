@@ -13,10 +13,17 @@ return once every offset below ``end`` is on disk:
   the wait, four threads split into two halves that alternate, each fsync
   covering two batches instead of four. The thread whose arrival completes the
   group starts the fsync itself (it is running: no wake-up before the disk gets
-  work). If the group does not complete within ``gather_seconds`` of the first
-  arrival (a thread stopped sending), the first to arrive starts it, and the next
-  group is the smaller one that fsync saw. A single thread is a group of one:
-  nothing waits.
+  work). If the group does not complete within ``gather_seconds`` of its first
+  arrival (a thread stopped sending), that first arrival, the only waiter with a
+  timeout, starts it, and the next group is the smaller one that fsync saw. A
+  single thread is a group of one: nothing waits.
+
+Each waiter sleeps on a lock of its own thread's (made once per thread, reused),
+which only the fsync that releases it (or, for the gather's first arrival, its
+timeout) ends, so a thread wakes once per fsync it waits for: nothing notifies
+the group's waiters while it gathers. The fsync's thread records the outcome
+before it releases the waiters, and a released waiter whose offset is on disk
+returns without taking the group's lock again.
 
 Only how many batches one fsync covers depends on timing, never what is on disk
 when ``wait_for`` returns: that is decided by the log (``SyncTarget``), which
@@ -37,11 +44,13 @@ __all__ = ["GroupCommit", "SyncTarget", "gather_seconds", "gather_seconds_max"]
 gather_seconds_max = 0.002
 
 
-def gather_seconds(sync_seconds: float) -> float:
-    """How long the next fsync waits for its group, given how long the last one took:
-    no longer than that (waiting for a thread that does not come back costs at most
-    one fsync's time), and at most ``gather_seconds_max``."""
-    return min(sync_seconds, gather_seconds_max)
+def gather_seconds(sync_seconds: float, gathered_seconds: float = 0.0) -> float:
+    """How long the next fsync waits for its group, given how long the last one took
+    and how long the last group that completed took to gather: twice the longer of
+    the two (the group's threads are slowed by the machine's load as much as the
+    disk is), at most ``gather_seconds_max``. Waiting for a thread that does not
+    come back costs at most that, once: the group after is smaller."""
+    return min(2.0 * max(sync_seconds, gathered_seconds), gather_seconds_max)
 
 
 class SyncTarget(Protocol):
@@ -55,8 +64,9 @@ class SyncTarget(Protocol):
         """Raise StorageError if an earlier fsync failed (the log refuses writes)."""
         ...
 
-    def sync_start(self) -> Any:
-        """What the next fsync covers: a token for ``sync_data``/``sync_finish``."""
+    def sync_start(self) -> tuple[int, Any]:
+        """What the next fsync covers: the end offset it covers (every offset below it
+        was appended before it starts), and a token for ``sync_data``/``sync_finish``."""
         ...
 
     def sync_data(self, token: Any) -> None:
@@ -68,23 +78,42 @@ class SyncTarget(Protocol):
         ...
 
 
+_local = threading.local()
+
+
+def _waiter() -> Any:
+    """This thread's waiter: a lock it holds while it is not waiting. To wait, the
+    thread queues it and acquires it again; whoever takes it off the queue releases
+    it, exactly once. Made once per thread."""
+    try:
+        return _local.waiter
+    except AttributeError:
+        lock = _local.waiter = threading.Lock()
+        lock.acquire()
+        return lock
+
+
 class GroupCommit:
     """The group commit of one log. See the module docstring. Thread-safe."""
 
     __slots__ = (
-        "_arrived", "_done", "_gather_seconds", "_gather_until", "_group", "_syncing",
-        "_threads", "log",
+        "_deadline", "_first_arrival", "_flight", "_flight_end", "_gather", "_gathered",
+        "_group", "_lock", "_next", "_syncing", "_timer", "log",
     )
 
     def __init__(self, log: SyncTarget) -> None:
         self.log = log
-        self._done = threading.Condition(threading.Lock())  # notified when an fsync ends
+        self._lock = threading.Lock()
         self._syncing = False  # an fdatasync is in flight
-        self._threads = 0  # threads in ``wait_for``, waiting or syncing
-        self._arrived = 0  # threads that came to ``wait_for`` since the last fsync started
-        self._group = 1  # ``_threads`` when the last fsync ended
-        self._gather_until = 0.0  # perf_counter time the group's wait ends (0: none yet)
-        self._gather_seconds = 0.0  # gather_seconds() of the last fsync's duration
+        self._flight_end = 0  # the end offset the fsync in flight covers
+        self._flight: list[Any] = []  # waiters the fsync in flight covers
+        self._next: list[Any] = []  # waiters for the next fsync (the group so far)
+        self._group = 1  # threads in ``wait_for`` when the last fsync ended
+        self._deadline = 0.0  # perf_counter time the gather ends (0: no gather)
+        self._first_arrival = 0.0  # perf_counter time the group's first waiter came
+        self._gather = 0.0  # gather_seconds() after the last fsync
+        self._gathered = 0.0  # how long the last group that completed took to gather
+        self._timer: Any = None  # the waiter of ``_next`` that waits with a timeout
 
     def wait_for(self, offset: int) -> None:
         """Return once every offset below ``offset`` is on disk. StorageError if the
@@ -95,57 +124,110 @@ class GroupCommit:
         Thread safety: thread-safe; call it without the partition lock.
         """
         log = self.log
-        done = self._done
-        with done:
-            self._threads += 1
-            self._arrived += 1
-            timer = False  # this thread keeps the group's time
-            try:
-                while log.synced_offset < offset:
-                    log.refuse_if_failed()
-                    if self._syncing:
-                        done.wait()  # woken when the fsync in flight ends
-                        continue
-                    if self._arrived < self._group:  # gather the group first
-                        if self._gather_until == 0.0:  # the first to arrive keeps the time
-                            self._gather_until = time.perf_counter() + self._gather_seconds
-                            timer = True
-                        if not timer:
-                            done.wait()  # woken when an fsync ends (or the timer leaves)
-                            continue
-                        remaining = self._gather_until - time.perf_counter()
-                        if remaining > 0:
-                            done.wait(remaining)
-                            continue
-                    self._sync_locked()
-                    return  # at most one fsync each (a truncation may have cut ``offset``)
-            finally:
-                self._threads -= 1
-                if timer and self._gather_until != 0.0 and not self._syncing:
-                    self._gather_until = 0.0  # left without starting it (an exception):
-                    done.notify_all()  # the others gather again
+        if log.synced_offset >= offset:
+            return
+        waiter = _waiter()
+        lock = self._lock
+        lock.acquire()
+        held = True
+        try:
+            while log.synced_offset < offset:
+                log.refuse_if_failed()
+                timeout = -1.0
+                if self._syncing:
+                    # Covered by the fsync in flight: its end. Otherwise the next
+                    # fsync's group, without a wake-up when this one ends (its first
+                    # looks in now and then, in case the group never completes).
+                    queue = self._flight if offset <= self._flight_end else self._next
+                    if queue is self._next and self._timer is None:
+                        self._timer = waiter
+                        timeout = gather_seconds_max
+                else:
+                    now = time.perf_counter()
+                    deadline = self._deadline
+                    complete = len(self._next) + 1 >= self._group
+                    if complete or (deadline != 0.0 and now >= deadline):
+                        if complete and deadline != 0.0:
+                            self._gathered = now - self._first_arrival
+                        self._sync_locked()
+                        return  # at most one fsync each (a truncation may have cut ``offset``)
+                    queue = self._next
+                    if self._timer is None:  # the group's first: it keeps the time
+                        if deadline == 0.0:
+                            self._first_arrival = now
+                            deadline = self._deadline = now + self._gather
+                        self._timer = waiter
+                        timeout = deadline - now
+                queue.append(waiter)
+                lock.release()
+                held = False
+                try:
+                    released = waiter.acquire(True, timeout)
+                except BaseException:  # interrupted (KeyboardInterrupt): leave no trace
+                    lock.acquire()
+                    held = True
+                    self._unqueue(waiter)
+                    if self._timer is None and self._next:  # hand the time on
+                        self._deadline = 0.0
+                        self._next.pop(0).release()
+                    raise
+                if released and log.synced_offset >= offset:
+                    return  # the common path: the outcome is recorded, no lock needed
+                lock.acquire()
+                held = True
+                if not released:  # the gather's time ran out (or ran out late)
+                    self._unqueue(waiter)
+        finally:
+            if held:
+                lock.release()
+
+    def _unqueue(self, waiter: Any) -> None:
+        """Take ``waiter`` off its queue, or take back the release that already did."""
+        if self._timer is waiter:
+            self._timer = None
+        if waiter in self._next:
+            self._next.remove(waiter)
+        elif waiter in self._flight:
+            self._flight.remove(waiter)
+        else:  # released after its timeout, before the lock was taken
+            waiter.acquire()
 
     def _sync_locked(self) -> None:
         """Run one fsync for the group. The lock is held, and released while the fsync
         runs so that other threads append and queue for the next one."""
         log = self.log
-        done = self._done
+        lock = self._lock
         self._syncing = True
-        self._arrived = 0
-        self._gather_until = 0.0
-        token = log.sync_start()  # what it covers: decided before the fsync starts
+        self._deadline = 0.0
+        flight = self._flight = self._next
+        self._next = []
+        timer = self._timer
+        if timer is not None:  # the gather's first waits with a timeout: end it now,
+            self._timer = None  # while the disk works, not during the next gather
+            if timer in flight:
+                flight.remove(timer)
+                timer.release()
+        self._flight_end, token = log.sync_start()  # decided before the fsync starts
         error: StorageError | None = None
-        done.release()
+        sync_seconds = 0.0
+        lock.release()
         try:
-            started = time.perf_counter()
-            log.sync_data(token)
-            self._gather_seconds = gather_seconds(time.perf_counter() - started)
-        except StorageError as exc:
-            error = exc
+            try:
+                started = time.perf_counter()
+                log.sync_data(token)
+                sync_seconds = time.perf_counter() - started
+            except StorageError as exc:
+                error = exc
+            finally:
+                lock.acquire()
+                self._syncing = False
+            log.sync_finish(token, error)  # first: a released waiter reads the outcome
         finally:
-            done.acquire()
-            self._syncing = False
-            self._group = group = self._threads  # this thread and every waiter
-            if group > 1:
-                done.notify_all()
-        log.sync_finish(token, error)
+            self._group = len(flight) + 1 + len(self._next)  # every thread waiting now
+            self._gather = gather_seconds(sync_seconds, self._gathered)
+            if self._next:  # some came while it ran: the gather starts now
+                self._first_arrival = now = time.perf_counter()
+                self._deadline = now + self._gather
+            self._flight = []
+            for waiter in flight:
+                waiter.release()

@@ -399,7 +399,9 @@ class PartitionLog(LogView):
     def _truncate_to(self, offset: int) -> int:
         removed = 0
         self.synced_offset = min(self.synced_offset, offset)  # new offsets there are not
-        self._reader_view.publish_end(offset)  # before the bytes go: readers stop short
+        # Readers in other processes see only what is on disk under "always".
+        visible = self.synced_offset if self._fsync_always else offset
+        self._reader_view.publish_end(visible)  # before the bytes go: readers stop short
         while len(self._segments) > 1 and self._segments.peekitem(-1)[0] >= offset:
             _base, seg = self._segments.popitem(-1)
             removed += seg.size
@@ -408,7 +410,7 @@ class PartitionLog(LogView):
         seg = self.active_segment
         if offset < seg.next_offset:
             removed += seg.truncate_to(offset)
-        self._reader_view.publish_end(self.end_offset)
+        self._reader_view.publish_end(min(visible, self.end_offset))
         self._persist_log_start(min(self.start_offset, offset))
         self._cleaner.truncate_checkpoint(offset)
         return removed
@@ -593,11 +595,13 @@ class LogSyncTarget:
         if self.log.fsync_error is not None:
             raise self.log._refused()
 
-    def sync_start(self) -> tuple[Segment, int, int]:
-        """The active segment, its end (every batch appended before the fsync starts
-        is covered by it) and the log's truncation count (see ``sync_finish``)."""
+    def sync_start(self) -> tuple[int, tuple[Segment, int, int]]:
+        """The end the fsync covers (every batch appended before it starts), and its
+        token: the active segment, that end and the log's truncation count (see
+        ``sync_finish``)."""
         seg = self.log._view[1][-1]
-        return seg, seg.next_offset, self.log._truncations
+        end = seg.next_offset
+        return end, (seg, end, self.log._truncations)
 
     def sync_data(self, token: tuple[Segment, int, int]) -> None:
         token[0].sync_data()
