@@ -429,20 +429,22 @@ class TransactionalProducer(Producer):
             the log once the decision was logged (it is unless the log could not be
             written at all; then the open aborts it).
         """
-        lock = self._txn_lock
-        with lock:
+        txn_lock = self._txn_lock
+        with txn_lock:
             target = _next_state((self._txn_state, _E.COMMIT))  # _move, inlined
             if target is None:
                 self._move(_E.COMMIT)  # raises what the state calls for
             self._txn_state = target
         state = self._state
         for q in list(state.queues.values()):  # _admission_barrier and flush(), in one
-            lock = q.lock
-            lock.acquire()
-            lock.release()
             if q.keys:
                 state.drain(q)
-        with lock:
+            # Wait for a send appending under q.lock (admitted while the transaction
+            # was open) and for a batch the flusher took before and is appending:
+            # both land before the markers (flush_all's rule).
+            with q.batch_lock, q.lock:
+                pass
+        with txn_lock:
             if self._txn_state is not _S.COMMITTING_TRANSACTION:
                 self._move(_E.COMMIT)  # an append failed meanwhile: raise its error
             coordinator = self._coordinator

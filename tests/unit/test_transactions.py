@@ -651,3 +651,29 @@ def test_a_send_appending_when_the_commit_starts_joins_the_transaction(log) -> N
     assert sent[0].result().offset == 1
     assert part.end_offset == 3 and part.open_transactions() == {}
     assert committed_values(log) == [b"first", b"racing"]
+
+
+def test_a_batch_the_flusher_took_before_the_commit_lands_before_the_markers(log) -> None:
+    """With linger_ms > 0 the flusher may have taken the lingering batch (holding the
+    queue's lock) when commit_transaction() runs: the commit waits for that append,
+    so the batch is committed with the transaction and no marker precedes it."""
+    p = txn_producer(log, linger_ms=60_000)
+    p.init_transactions()
+    p.begin_transaction()
+    future = p.send("out", b"held", partition=0)
+    part = log.partition("out", 0)
+    q = p._state.queues[part]
+    watched = q.lock = _WatchedLock("committer")
+    with q.batch_lock:  # what the flusher does: take the batch, keep the queue's lock
+        taken = p._state.take_batch(q)
+    committer, committed = _run(p.commit_transaction, "committer")
+    try:
+        assert watched.wanted.wait(30)  # the commit waits for the queue's lock ...
+        assert committer.is_alive() and part.end_offset == 0  # ... before any marker
+    finally:
+        p._state.append_batches(q, [taken])
+        committer.join(30)
+    assert committed == [None], committed
+    assert future.result().offset == 0
+    assert part.end_offset == 2 and part.open_transactions() == {}
+    assert committed_values(log) == [b"held"]
