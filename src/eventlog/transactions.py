@@ -100,7 +100,15 @@ class _TxnPartition:
 
     def _before(self) -> None:
         producer = self._producer
-        if self._token is not producer._txn_token:
+        token = producer._txn_token
+        if token is producer._sealed_token:
+            # A batch accumulated by a send that raced commit or abort, after their
+            # flush: its transaction's markers are written, so it must not land.
+            raise InvalidTxnStateError(
+                f"a send() raced the end of the transaction of {producer._txn_id!r} and "
+                "lost: the record was not written; send it in the next transaction "
+                "(do not send while commit_transaction() or abort_transaction() runs)")
+        if self._token is not token:
             producer._add_partition(self)
 
     def append_record(self, key: bytes | None, value: bytes | None, headers: tuple | None,
@@ -171,6 +179,10 @@ class TransactionalProducer(Producer):
         self._txn_state = _S.UNINITIALIZED
         self._txn_error: BaseException | None = None
         self._txn_token: object = None
+        # The transaction whose batches were all flushed by commit or abort: a batch
+        # of its token appended later (a racing send's) is refused, not written
+        # after the markers.
+        self._sealed_token: object = object()
         self._coordinator: TransactionCoordinator | None = None
         super().__init__(log_, **config)
         state = self._state
@@ -444,6 +456,7 @@ class TransactionalProducer(Producer):
             # both land before the markers (flush_all's rule).
             with q.batch_lock, q.lock:
                 pass
+        self._sealed_token = self._txn_token
         with txn_lock:
             if self._txn_state is not _S.COMMITTING_TRANSACTION:
                 self._move(_E.COMMIT)  # an append failed meanwhile: raise its error
@@ -481,6 +494,7 @@ class TransactionalProducer(Producer):
             self.flush()  # lingering records join the transaction that is aborted
         except EventLogError:
             pass
+        self._sealed_token = self._txn_token
         with self._txn_lock:
             assert self._coordinator is not None
             try:

@@ -677,3 +677,41 @@ def test_a_batch_the_flusher_took_before_the_commit_lands_before_the_markers(log
     assert future.result().offset == 0
     assert part.end_offset == 2 and part.open_transactions() == {}
     assert committed_values(log) == [b"held"]
+
+
+@pytest.mark.parametrize("end", ["commit", "abort"])
+def test_a_lingering_send_that_lost_the_race_to_the_end_fails_its_future(log, end) -> None:
+    """linger_ms > 0: a send that passed the state check, then accumulated its record
+    after commit_transaction() (or abort) had flushed, is never written after the
+    marker: its batch is refused when it is appended, its future fails with
+    InvalidTxnStateError, and the partition holds no open transaction."""
+    checked, go = threading.Event(), threading.Event()
+
+    def paused(value: bytes) -> bytes:  # runs after the transactional state check
+        if value == b"late":
+            checked.set()
+            assert go.wait(30)
+        return value
+
+    p = txn_producer(log, linger_ms=60_000, value_serializer=paused)
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", b"in", partition=0)
+    sender, result = _run(lambda: p.send("out", b"late", partition=0), "late-sender")
+    assert checked.wait(30)
+    p.commit_transaction() if end == "commit" else p.abort_transaction()
+    go.set()
+    sender.join(30)
+    (late,) = result
+    p.flush()
+    with pytest.raises(InvalidTxnStateError, match="raced the end of the transaction"):
+        late.result()
+    part = log.partition("out", 0)
+    assert part.open_transactions() == {}
+    assert part.last_stable_offset == part.end_offset == 2  # the record and the marker
+    assert committed_values(log) == ([b"in"] if end == "commit" else [])
+    p.begin_transaction()  # the producer goes on
+    p.send("out", b"next", partition=0)
+    p.commit_transaction()
+    assert committed_values(log)[-1:] == [b"next"]
+    p.check()
