@@ -208,36 +208,20 @@ def _common_prefix(a: bytes, b: bytes) -> int:
     return lo
 
 
-def _run(body: bytes, p0: int, i0: int, count: int, size: int
-         ) -> tuple[int, int, int, int] | None:
-    """The records from ``i0`` (at ``p0``) that share record ``i0``'s shape, checked
-    together: (how many, the position after them, their timestamp deltas' range), or
-    None when record ``i0`` has a shape this does not take (headers, long varints,
-    anything malformed: the record-by-record walk then says what is wrong).
-
-    A shape: the record length, the widths of the timestamp and offset deltas, the key
-    and value lengths, no headers. Records of one shape have their fields at the same
-    places, ``S`` bytes apart, so each field of the whole run is one slice with step
-    ``S``: the length and size bytes equal the first record's, the header counts 0,
-    the offset deltas equal i0, i0+1... byte for byte, the timestamp deltas one- or
-    two-byte varints; the run ends at the first record where any of these fails.
-    """
+def _shape(body: bytes, p0: int, i0: int) -> tuple[int, ...] | None:
+    """Where record ``i0``'s fields are, relative to its start ``p0``: (length varint
+    width, record size, timestamp delta at, its width, offset delta width, key length
+    at, its width, value length at, its width, header count at); None for a record of
+    a shape ``_run`` does not take (headers, long varints, anything malformed)."""
     try:
         head = _varint_at(body, p0)
-        if head is None:
+        if head is None or head[0] < 6:
             return None
         n, w = head
-        if n < 6:
-            return None
-        step = w + n
         ts_at = w + 1  # after the attributes, which Kafka leaves unchecked
         ts_width = 1 if body[p0 + ts_at] < 0x80 else 2 if body[p0 + ts_at + 1] < 0x80 else 0
-        if not ts_width:
-            return None
-        for off_width in (1, 2, 3):
-            if i0 < _width_end[off_width]:
-                break
-        else:
+        off_width = next((width for width in (1, 2, 3) if i0 < _width_end[width]), 0)
+        if not ts_width or not off_width:
             return None
         key_at = ts_at + ts_width + off_width
         key = _varint_at(body, p0 + key_at)
@@ -248,54 +232,79 @@ def _run(body: bytes, p0: int, i0: int, count: int, size: int
         if value is None or value[0] < -1:
             return None
         headers_at = value_at + value[1] + max(value[0], 0)
-        if headers_at != step - 1:
+        if headers_at != w + n - 1 or body[p0 + headers_at]:
             return None  # headers, or fields that do not fill the record
     except IndexError:
         return None
-    kmax = min(min(count, _width_end[off_width]) - i0, (size - p0) // step)
-    if kmax < 1:
+    return (w, w + n, ts_at, ts_width, off_width, key_at, key[1], value_at, value[1],
+            headers_at)
+
+
+def _run(body: bytes, p0: int, i0: int, count: int, size: int
+         ) -> tuple[int, int, int, int] | None:
+    """The records from ``i0`` (at ``p0``) that share record ``i0``'s shape, checked
+    together: (how many, the position after them, their timestamp deltas' range), or
+    None when record ``i0`` has a shape this does not take (the record-by-record walk
+    then says what is wrong).
+
+    A shape: the record length, the widths of the timestamp and offset deltas, the key
+    and value lengths, no headers. Records of one shape have their fields at the same
+    places, ``step`` bytes apart, so each field of the whole run is one slice with that
+    step: the length and size bytes equal the first record's, the header counts 0, the
+    offset deltas equal i0, i0+1... byte for byte, the timestamp deltas one- or
+    two-byte varints; the run ends at the first record where any of these fails.
+    """
+    shape = _shape(body, p0, i0)
+    if shape is None:
         return None
-    if body[p0 + headers_at]:
-        return None
-    end = p0 + step * kmax
-    k = kmax
+    (w, step, ts_at, ts_width, off_width, key_at, key_width, value_at, value_width,
+     headers_at) = shape
+    k = min(min(count, _width_end[off_width]) - i0, (size - p0) // step)
+    end = p0 + step * k
     # the bytes every record of the run has as the first has them
-    for at, width in ((0, w), (key_at, key[1]), (value_at, value[1]), (headers_at, 1)):
+    for at, width in ((0, w), (key_at, key_width), (value_at, value_width), (headers_at, 1)):
         for j in range(at, at + width):
             k = min(k, _first_not(body[p0 + j:end:step], body[p0 + j:p0 + j + 1]))
     # the offset deltas, byte by byte
-    tables = _offset_table(off_width, i0 + kmax)
+    tables = _offset_table(off_width, i0 + k)
     first = i0 - _width_start[off_width]
     for j in range(off_width):
         at = p0 + ts_at + ts_width + j
         k = min(k, _common_prefix(body[at:at + step * k:step], tables[j][first:first + k]))
     if k < 1:
         return None
-    # the timestamp deltas
-    at = p0 + ts_at
-    stop = p0 + step * k
-    if ts_width == 1:
+    found = _ts_range(body, p0 + ts_at, p0 + step * k, step, ts_width)
+    if found is None:
+        return None
+    k, low, high = found
+    return k, p0 + step * k, min(low, 0), max(high, 0)
+
+
+def _ts_range(body: bytes, at: int, stop: int, step: int, width: int
+              ) -> tuple[int, int, int] | None:
+    """The timestamp deltas of a run, ``width``-byte varints at ``at`` every ``step``
+    bytes up to ``stop``: (how many from the first are such varints, their range);
+    None if the first is not. Two-byte deltas must be >= 0 here (a negative one is
+    left to the record-by-record walk)."""
+    if width == 1:
         deltas = body[at:stop:step]
-        k = min(k, _first_search(deltas, _high_byte))
+        k = _first_search(deltas, _high_byte)
         if k < 1:
             return None
         order = deltas[:k].translate(_zigzag_order)
-        low, high = min(order) - 64, max(order) - 64
-    else:
-        lows = body[at:stop:step]
-        highs = body[at + 1:stop + 1:step]
-        k = min(k, _first_search(lows, _low_byte), _first_search(highs, _high_byte),
-                _first_search(lows, _odd_byte))  # a negative delta: walked one by one
-        if k < 1:
-            return None
-        pairs = bytearray(2 * k)
-        pairs[0 if _little else 1::2] = lows[:k].translate(_drop_high_bit)
-        pairs[1 if _little else 0::2] = highs[:k]
-        values = array("H", pairs)
-        zlow, zhigh = min(values), max(values)
-        low = ((zlow & 0xFF) | (zlow >> 8) << 7) >> 1
-        high = ((zhigh & 0xFF) | (zhigh >> 8) << 7) >> 1
-    return k, p0 + step * k, min(low, 0), max(high, 0)
+        return k, min(order) - 64, max(order) - 64
+    lows = body[at:stop:step]
+    highs = body[at + 1:stop + 1:step]
+    k = min(_first_search(lows, _low_byte), _first_search(highs, _high_byte),
+            _first_search(lows, _odd_byte))
+    if k < 1:
+        return None
+    pairs = bytearray(2 * k)
+    pairs[0 if _little else 1::2] = lows[:k].translate(_drop_high_bit)
+    pairs[1 if _little else 0::2] = highs[:k]
+    values = array("H", pairs)
+    zlow, zhigh = min(values), max(values)
+    return k, ((zlow & 0xFF) | (zlow >> 8) << 7) >> 1, ((zhigh & 0xFF) | (zhigh >> 8) << 7) >> 1
 
 
 _drop_high_bit = bytes(b & 0x7F for b in range(256))
