@@ -18,6 +18,7 @@ about 40k records per partition: its consume figure counts the records it kept.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import socket
@@ -54,13 +55,12 @@ def _wait_for_port(port: int, proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def eventlog_serve(tmp: Path) -> Iterator[str]:
-    port = _free_port()
-    src = Path(eventlog.__file__).parent.parent
-    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.Popen([sys.executable, "-m", "eventlog", "serve", str(tmp / "eventlog"),
-                             "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _process_on_port(argv: list[str], port: int, env: dict[str, str] | None = None
+                     ) -> Iterator[str]:
+    """Run ``argv`` (a broker listening on ``port``), yield its bootstrap address once
+    the port accepts, and terminate it afterwards."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
         _wait_for_port(port, proc)
         yield f"127.0.0.1:{port}"
@@ -69,22 +69,23 @@ def eventlog_serve(tmp: Path) -> Iterator[str]:
         proc.wait(60)
 
 
-@contextmanager
-def noida(tmp: Path) -> Iterator[str]:
+def eventlog_serve(tmp: Path) -> contextlib.AbstractContextManager[str]:
+    port = _free_port()
+    src = Path(eventlog.__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return _process_on_port([sys.executable, "-m", "eventlog", "serve", str(tmp / "eventlog"),
+                             "--port", str(port)], port, env)
+
+
+def noida(tmp: Path) -> contextlib.AbstractContextManager[str]:
     spec = importlib.util.find_spec("noida_db")
     if spec is None or spec.origin is None:
         raise RuntimeError("noida-db is not installed (pip install noida-db)")
     binary = Path(spec.origin).parent / "noida-db"
     port = _free_port()
-    proc = subprocess.Popen([str(binary), "start", "--only", "kafka", "--kafka-port", str(port),
-                             "--host", "127.0.0.1", "--data-dir", str(tmp / "noida")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for_port(port, proc)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(60)
+    return _process_on_port([str(binary), "start", "--only", "kafka", "--kafka-port",
+                             str(port), "--host", "127.0.0.1", "--data-dir",
+                             str(tmp / "noida")], port)
 
 
 @contextmanager
@@ -159,11 +160,14 @@ def startup_ms(**conf: object) -> tuple[float, float, float]:
     """From log.serve() (in process, a log with one record) to a fresh group's first record:
     (total, serve() returning, the group's assignment reaching the consumer), in ms.
 
-    Where the rest goes (librdkafka 2.16's debug log): the consumer joins only once it has
-    metadata for its topic from a broker it learned (not the bootstrap connection), and
-    librdkafka spaces such connects by half of ``reconnect.backoff.ms`` (50 ms); then a
-    partition without a committed offset is reset after a fixed 100 ms backoff before its
-    ListOffsets. Both are the client's own timers: ``conf`` passes client settings through.
+    Where the rest goes (librdkafka 2.16's debug log, against eventlog and noida-db
+    alike): the consumer joins only once it has metadata for its topic from a broker it
+    learned (the bootstrap connection is dropped once Metadata names the broker), and
+    librdkafka spaces such connects by half of ``reconnect.backoff.ms`` (50 ms by
+    default); then a partition without a committed offset is reset to earliest with a
+    fixed 100 ms backoff before its ListOffsets (the reset counts as an error,
+    ``_NO_OFFSET``, and errors wait 100 ms). Both are the client's own timers: ``conf``
+    passes client settings through.
     """
     from confluent_kafka import Consumer
 

@@ -233,3 +233,90 @@ def test_the_header_of_a_stored_batch_is_rebuilt_byte_for_byte() -> None:
         producer_id=9, producer_epoch=2, base_sequence=40, record_count=n)
     assert rebuilt == wire
     assert struct.unpack_from(">q", rebuilt)[0] == 0
+
+
+def _reference_walk(body: bytes, count: int) -> tuple[int, int]:
+    """check_records' walk done record by record only: what the run path must equal."""
+    pos, low, high = kafka_records._walk_records(body, 0, 0, count, 0, 0)
+    if pos != len(body):
+        raise kafka_records.KafkaRecordsError(
+            f"the batch has {len(body) - pos} bytes after its {count} records")
+    return low, high
+
+
+def _outcome(walk: Any, body: bytes, count: int) -> Any:
+    try:
+        return walk(body, count)
+    except kafka_records.KafkaRecordsError as exc:
+        return str(exc)
+
+
+def _rows_in_runs(runs: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    rows = []
+    for key_len, value_len, n, spread in runs:
+        for _ in range(n):
+            ts = BASE_TS + (len(rows) * spread) % 40_000 - 100  # 1-3 byte deltas, some < 0
+            rows.append((None if key_len is None else b"k" * key_len,
+                         None if value_len is None else b"v" * value_len, (), ts))
+    return rows
+
+
+_runs = st.lists(st.tuples(st.none() | st.integers(0, 20), st.none() | st.integers(0, 200),
+                           st.integers(1, 120), st.sampled_from([0, 1, 3, 50, 700])),
+                 min_size=1, max_size=4)
+
+
+@settings(max_examples=80, deadline=None)
+@given(runs=_runs, cut=st.integers(0, 2**20), flip=st.integers(0, 255))
+def test_the_walk_by_runs_equals_the_walk_record_by_record(runs: list[Any], cut: int,
+                                                           flip: int) -> None:
+    """Records of one shape are checked together by byte slices: the result, or the
+    error and its message, is the record-by-record walk's, damaged or not."""
+    records, count, _base = records_of(_rows_in_runs(runs))
+    assert _outcome(kafka_records._walk, records, count) == _reference_walk(records, count)
+    damaged = bytearray(records)
+    damaged[cut % len(damaged)] ^= flip or 1
+    assert (_outcome(kafka_records._walk, bytes(damaged), count)
+            == _outcome(_reference_walk, bytes(damaged), count))
+    for count_off in (-1, 1):  # a record count that does not match the records
+        assert (_outcome(kafka_records._walk, records, count + count_off)
+                == _outcome(_reference_walk, records, count + count_off))
+
+
+def test_a_run_across_the_offset_delta_widths_is_checked_like_any_records() -> None:
+    """9000 records of one shape: offset deltas of 1, 2 and 3 bytes (from 64 and 8192);
+    a wrong offset delta, timestamp or size byte in any of them is found."""
+    rows = [(None, b"v" * 100, (), BASE_TS + j % 50) for j in range(9000)]
+    records, count, base_ts = records_of(rows)
+    assert kafka_records.check_records(records, count, base_ts) == BASE_TS + 49
+    size = len(records) // count  # not exact: records grow by a byte at 64 and 8192
+    for at in (5, 63 * size, 64 * size + 3, 8191 * size, 8500 * size + 2, len(records) - 1):
+        damaged = bytearray(records)
+        damaged[at] ^= 0x40
+        assert (_outcome(kafka_records._walk, bytes(damaged), count)
+                == _outcome(_reference_walk, bytes(damaged), count))
+    for gap_at in (10, 100, 8500):  # a gap in the offset deltas, in each width
+        offsets = [j + (j >= gap_at) for j in range(9000)]
+        records, count, base_ts = records_of(rows, offsets=offsets)
+        with pytest.raises(kafka_records.KafkaRecordsError,
+                           match=f"record {gap_at} has offset delta {gap_at + 1}"):
+            kafka_records.check_records(records, count, base_ts)
+
+
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 65535, 65536, 200_000])
+def test_a_records_payload_is_framed_as_one_msgpack_bin_at_every_size(size: int) -> None:
+    """pack_batch writes the bin prefix of an opaque payload itself (one copy of the
+    batch): the frame is the header, one msgpack bin of the payload, the trailer, and
+    its CRC and length are the header's, at each of msgpack's bin sizes."""
+    import msgpack
+
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    data, header = codec.pack_batch(payload, 7, codec.attr_kafka_records, 2, BASE_TS,
+                                    BASE_TS + 1, -1, -1, -1, 3)
+    assert codec.decode_header(data) == header
+    assert len(data) == header.batch_length + codec.length_prefix_bytes
+    assert codec.verify_crc(data[codec.crc_start:], header)
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(data[codec.header_bytes:-len(codec.frame_trailer)])
+    assert list(unpacker) == [payload]
+    assert data.endswith(codec.frame_trailer)

@@ -2,7 +2,10 @@
 
 One connection is served one request at a time, in order (as Kafka's broker
 does: a client's next request on a connection waits for the previous answer).
-A frame is a 4-byte big-endian size and that many bytes. A frame that cannot
+The answers to requests that arrived together are written together, in one
+write (the answers before a request that may wait, a long-poll Fetch, JoinGroup
+or SyncGroup, are written before it is served). A frame is a 4-byte big-endian
+size and that many bytes. A frame that cannot
 be decoded, or is larger than ``max_request_bytes``, closes its connection with
 a logged reason; nothing is changed by it.
 """
@@ -22,6 +25,7 @@ from .groups import WireGroupCoordinator
 from .handlers import API_VERSIONS, UNSUPPORTED_VERSION, Handlers, api_versions_body
 from .protocol import (
     FrameError,
+    api_versions_key,
     build,
     encode_response,
     parse_request,
@@ -34,11 +38,57 @@ __all__ = ["Server"]
 
 _log = logging.getLogger("eventlog.server")
 _size = struct.Struct(">i")
+_read_size = 1 << 20  # at most this much is taken from the socket's buffer at once
+# Requests whose answer may wait (a long poll, a rebalance): the answers to the requests
+# before them are written first. The others are answered as soon as they are served, but
+# requests that arrived together are answered together, in one write: a client that
+# pipelines requests (librdkafka sends Metadata and FindCoordinator back to back) gets
+# every answer before it acts on the first.
+_waiting_apis = frozenset({1, 11, 14})  # Fetch, JoinGroup, SyncGroup
+# ApiVersions answers by version, correlation id 0: the same for every connection, and
+# encoding its list of request types is the slowest of a client's first requests
+_api_versions_answers: dict[int, bytes] = {}
 
 socket_request_max_bytes = 100 * 1024 * 1024  # Kafka's socket.request.max.bytes
 connections_max_idle_ms = 600_000  # Kafka's connections.max.idle.ms
 max_connections_default = 1000
 sweep_interval_s = 0.1  # how often group session and rebalance timeouts are applied
+
+
+class _IdleTimer:
+    """Closes a connection that has sent nothing for ``idle_ms`` while no request of
+    it was being served (Kafka's connections.max.idle.ms). One timer per connection,
+    moved on only when it fires: a request costs two attribute stores, not a timer."""
+
+    __slots__ = ("busy", "handle", "idle_s", "last", "loop", "where", "writer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, idle_ms: int,
+                 writer: asyncio.StreamWriter, where: str) -> None:
+        self.loop = loop
+        self.idle_s = idle_ms / 1000.0
+        self.writer = writer
+        self.where = where
+        self.busy = False
+        self.last = loop.time()
+        self.handle = loop.call_at(self.last + self.idle_s, self._fire)
+
+    def rest(self) -> None:
+        """The connection waits for its next request from now on."""
+        self.busy = False
+        self.last = self.loop.time()
+
+    def _fire(self) -> None:
+        due = self.last + self.idle_s
+        if self.busy or due > self.loop.time():
+            self.handle = self.loop.call_at(
+                self.loop.time() + self.idle_s if self.busy else due, self._fire)
+            return
+        _log.info("connection from %s closed: idle for %d ms (connections.max.idle.ms)",
+                  self.where, round(self.idle_s * 1000))
+        self.writer.close()
+
+    def cancel(self) -> None:
+        self.handle.cancel()
 
 
 def _is_loopback(host: str) -> bool:
@@ -279,41 +329,49 @@ class Server:
             return
         self._connections.add(writer)
         host = peer[0] if isinstance(peer, tuple) else ""
+        buf = bytearray()  # bytes received and not yet served
+        answers: list[bytes] = []  # answers not yet written
+        idle = _IdleTimer(self._loop, self.idle_timeout_ms, writer, where)
         try:
             while True:
-                try:
-                    head = await asyncio.wait_for(reader.readexactly(4),
-                                                  self.idle_timeout_ms / 1000.0)
-                except asyncio.TimeoutError:
-                    _log.info("connection from %s closed: idle for %d ms "
-                              "(connections.max.idle.ms)", where, self.idle_timeout_ms)
-                    return
-                except asyncio.IncompleteReadError as exc:
-                    if exc.partial:
+                if len(buf) >= 4:
+                    (size,) = _size.unpack_from(buf)
+                    if size < 0 or size > self.max_request_bytes:
+                        _log.warning("connection from %s closed: request of %d bytes is over "
+                                     "max_request_bytes=%d (socket.request.max.bytes)",
+                                     where, size, self.max_request_bytes)
+                        return
+                    if len(buf) >= 4 + size:
+                        with memoryview(buf) as view:
+                            frame = bytes(view[4:4 + size])
+                        del buf[:4 + size]
+                        if answers and len(frame) >= 2 and frame[1] in _waiting_apis \
+                                and frame[0] == 0:
+                            await self._write(writer, answers)
+                        idle.busy = True
+                        try:
+                            response = await self._handle(frame, host)
+                        except FrameError as exc:
+                            _log.warning("connection from %s closed: malformed request: %s",
+                                         where, exc)
+                            return
+                        if response is not None:
+                            answers.append(response)
+                        continue
+                # every request that had arrived is answered: send the answers at once
+                if answers:
+                    await self._write(writer, answers)
+                idle.rest()
+                data = await reader.read(_read_size)
+                if not data:
+                    if 0 < len(buf) < 4:
                         _log.warning("connection from %s closed: it ended inside a size "
                                      "prefix", where)
+                    elif buf:
+                        _log.warning("connection from %s closed: truncated request (%d of %d "
+                                     "bytes)", where, len(buf) - 4, _size.unpack_from(buf)[0])
                     return
-                (size,) = _size.unpack(head)
-                if size < 0 or size > self.max_request_bytes:
-                    _log.warning("connection from %s closed: request of %d bytes is over "
-                                 "max_request_bytes=%d (socket.request.max.bytes)",
-                                 where, size, self.max_request_bytes)
-                    return
-                try:
-                    frame = await reader.readexactly(size)
-                except asyncio.IncompleteReadError:
-                    _log.warning("connection from %s closed: truncated request (%d of %d "
-                                 "bytes)", where, 0, size)
-                    return
-                try:
-                    response = await self._handle(frame, host)
-                except FrameError as exc:
-                    _log.warning("connection from %s closed: malformed request: %s",
-                                 where, exc)
-                    return
-                if response is not None:
-                    writer.write(response)
-                    await writer.drain()
+                buf += data
         except (ConnectionError, OSError) as exc:
             _log.info("connection from %s lost: %s", where, exc)
         except asyncio.CancelledError:
@@ -322,14 +380,28 @@ class Server:
             _log.exception("connection from %s closed: internal error serving its request",
                            where)
         finally:
+            idle.cancel()
             self._connections.discard(writer)
             writer.close()
+
+    @staticmethod
+    async def _write(writer: asyncio.StreamWriter, answers: list[bytes]) -> None:
+        writer.write(answers[0] if len(answers) == 1 else b"".join(answers))
+        answers.clear()
+        await writer.drain()
 
     async def _handle(self, frame: bytes, host: str) -> bytes | None:
         api_key, version, correlation_id = peek_header(frame)
         supported = API_VERSIONS.get(api_key)
         if supported is None or not supported[1] <= version <= supported[2]:
             return self._unsupported(api_key, version, correlation_id, frame)
+        if api_key == api_versions_key:  # every connection's first request: the same answer
+            cached = _api_versions_answers.get(version)
+            if cached is None:
+                body = build(response_class(api_key, version), api_versions_body(0))
+                cached = _api_versions_answers[version] = encode_response(api_key, version, 0,
+                                                                       body)
+            return cached[:4] + _size.pack(correlation_id) + cached[8:]
         header, request = parse_request(frame, api_key, version)
         handler = self.handlers.table[api_key]
         try:

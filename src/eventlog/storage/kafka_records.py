@@ -20,6 +20,9 @@ problem; nothing is partially returned.
 
 from __future__ import annotations
 
+import re
+import sys
+from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -87,8 +90,10 @@ def check_records(body: bytes, count: int, base_timestamp: int) -> int:
     return the largest timestamp.
 
     What makes storing ``body`` verbatim safe: every later decode of it succeeds and
-    yields dense offsets. Cost: one walk over the records, no object per record
-    (keys, values and headers are skipped, not copied).
+    yields dense offsets. Cost: no object per record (keys, values and headers are
+    skipped, not copied); runs of records of one shape (the same key and value sizes,
+    no headers: what a producer batches) are checked by byte slices across the run,
+    tens of ns per record; other records by a walk in Python, about 1.5 us each.
     """
     if count < 1:
         raise KafkaRecordsError(f"record count {count}: a batch holds at least one record")
@@ -100,12 +105,220 @@ def check_records(body: bytes, count: int, base_timestamp: int) -> int:
 
 
 def _walk(body: bytes, count: int) -> tuple[int, int]:
-    """``check_records``'s walk: the timestamp deltas' range. Short varints inline."""
-    read = read_varint
+    """``check_records``'s walk: the timestamp deltas' range.
+
+    Producers batch records of one shape (the same key and value sizes, no headers):
+    such a run is checked at once, by byte slices across its records (``_run``), at a
+    cost per record of a few C-level byte comparisons. Records that differ from their
+    neighbours are walked one by one; after a run that does not pay, the next is tried
+    ever further on, so a batch without runs pays little more than the plain walk.
+    """
     size = len(body)
     pos = i = low = high = 0
+    chunk = _first_chunk
+    while i < count:
+        run = _run(body, pos, i, count, size)
+        if run is not None:
+            k, pos, run_low, run_high = run
+            i += k
+            if run_low < low:
+                low = run_low
+            if run_high > high:
+                high = run_high
+            if k >= _paying_run:
+                chunk = _first_chunk
+                continue
+        stop = min(count, i + chunk)
+        pos, low, high = _walk_records(body, pos, i, stop, low, high)
+        i = stop
+        chunk = min(chunk * 2, _last_chunk)
+    if pos != size:
+        raise KafkaRecordsError(f"the batch has {size - pos} bytes after its {count} records")
+    return low, high
+
+
+# A run shorter than this is not worth its set-up; after one, the next record-by-record
+# stretch doubles, from the first to the last chunk size.
+_paying_run = 8
+_first_chunk = 16
+_last_chunk = 1024
+
+# The zigzag varint bytes of the offset deltas 0, 1, 2... by varint width: for each
+# width, one table per byte of the varint, indexed by delta - the width's first delta.
+_width_start = (0, 0, 64, 8192)  # deltas of 1, 2, 3 bytes start there
+_width_end = (0, 64, 8192, 1 << 20)
+_offset_tables: list[list[bytes]] = [[], [], [], []]
+
+
+def _offset_table(width: int, upto: int) -> list[bytes]:
+    """The tables of ``width``-byte offset deltas, covering deltas below ``upto``."""
+    tables = _offset_tables[width]
+    start = _width_start[width]
+    if not tables or len(tables[0]) < upto - start:
+        end = min(_width_end[width], max(upto, start + 2 * len(tables[0]) if tables else 0,
+                                         start + 1024))
+        zs = [i << 1 for i in range(start, end)]
+        tables = [bytes(((z >> (7 * j)) & 0x7F) | (0x80 if j < width - 1 else 0)
+                        for z in zs) for j in range(width)]
+        _offset_tables[width] = tables
+    return tables
+
+
+# byte -> zigzag-decoded value + 64, for one-byte varints (0x00-0x7f): order-preserving
+_zigzag_order = bytes(((b >> 1) ^ -(b & 1)) + 64 if b < 0x80 else 0 for b in range(256))
+_high_byte = re.compile(rb"[\x80-\xff]")
+_low_byte = re.compile(rb"[\x00-\x7f]")
+_odd_byte = re.compile(b"[" + b"".join(re.escape(bytes([b])) for b in range(1, 256, 2)) + b"]")
+_little = sys.byteorder == "little"
+
+
+def _varint_at(body: bytes, pos: int) -> tuple[int, int] | None:
+    """A one- or two-byte zigzag varint at ``pos``: (value, width); None if longer."""
+    b = body[pos]
+    if b < 0x80:
+        return (b >> 1) ^ -(b & 1), 1
+    b2 = body[pos + 1]
+    if b2 < 0x80:
+        z = (b & 0x7F) | (b2 << 7)
+        return (z >> 1) ^ -(z & 1), 2
+    return None
+
+
+def _first_not(data: bytes, byte: bytes) -> int:
+    """The index of the first byte of ``data`` that is not ``byte`` (len if none)."""
+    return len(data) - len(data.lstrip(byte))
+
+
+def _first_search(data: bytes, pattern: re.Pattern[bytes]) -> int:
+    found = pattern.search(data)
+    return len(data) if found is None else found.start()
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """The length of the common prefix of two equally long byte strings."""
+    if a == b:
+        return len(a)
+    lo, hi = 0, len(a)  # a[:lo] == b[:lo], a[:hi] != b[:hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _shape(body: bytes, p0: int, i0: int) -> tuple[int, ...] | None:
+    """Where record ``i0``'s fields are, relative to its start ``p0``: (length varint
+    width, record size, timestamp delta at, its width, offset delta width, key length
+    at, its width, value length at, its width, header count at); None for a record of
+    a shape ``_run`` does not take (headers, long varints, anything malformed)."""
     try:
-        for i in range(count):
+        head = _varint_at(body, p0)
+        if head is None or head[0] < 6:
+            return None
+        n, w = head
+        ts_at = w + 1  # after the attributes, which Kafka leaves unchecked
+        ts_width = 1 if body[p0 + ts_at] < 0x80 else 2 if body[p0 + ts_at + 1] < 0x80 else 0
+        off_width = next((width for width in (1, 2, 3) if i0 < _width_end[width]), 0)
+        if not ts_width or not off_width:
+            return None
+        key_at = ts_at + ts_width + off_width
+        key = _varint_at(body, p0 + key_at)
+        if key is None or key[0] < -1:
+            return None
+        value_at = key_at + key[1] + max(key[0], 0)
+        value = _varint_at(body, p0 + value_at)
+        if value is None or value[0] < -1:
+            return None
+        headers_at = value_at + value[1] + max(value[0], 0)
+        if headers_at != w + n - 1 or body[p0 + headers_at]:
+            return None  # headers, or fields that do not fill the record
+    except IndexError:
+        return None
+    return (w, w + n, ts_at, ts_width, off_width, key_at, key[1], value_at, value[1],
+            headers_at)
+
+
+def _run(body: bytes, p0: int, i0: int, count: int, size: int
+         ) -> tuple[int, int, int, int] | None:
+    """The records from ``i0`` (at ``p0``) that share record ``i0``'s shape, checked
+    together: (how many, the position after them, their timestamp deltas' range), or
+    None when record ``i0`` has a shape this does not take (the record-by-record walk
+    then says what is wrong).
+
+    A shape: the record length, the widths of the timestamp and offset deltas, the key
+    and value lengths, no headers. Records of one shape have their fields at the same
+    places, ``step`` bytes apart, so each field of the whole run is one slice with that
+    step: the length and size bytes equal the first record's, the header counts 0, the
+    offset deltas equal i0, i0+1... byte for byte, the timestamp deltas one- or
+    two-byte varints; the run ends at the first record where any of these fails.
+    """
+    shape = _shape(body, p0, i0)
+    if shape is None:
+        return None
+    (w, step, ts_at, ts_width, off_width, key_at, key_width, value_at, value_width,
+     headers_at) = shape
+    k = min(min(count, _width_end[off_width]) - i0, (size - p0) // step)
+    end = p0 + step * k
+    # the bytes every record of the run has as the first has them
+    for at, width in ((0, w), (key_at, key_width), (value_at, value_width), (headers_at, 1)):
+        for j in range(at, at + width):
+            k = min(k, _first_not(body[p0 + j:end:step], body[p0 + j:p0 + j + 1]))
+    # the offset deltas, byte by byte
+    tables = _offset_table(off_width, i0 + k)
+    first = i0 - _width_start[off_width]
+    for j in range(off_width):
+        at = p0 + ts_at + ts_width + j
+        k = min(k, _common_prefix(body[at:at + step * k:step], tables[j][first:first + k]))
+    if k < 1:
+        return None
+    found = _ts_range(body, p0 + ts_at, p0 + step * k, step, ts_width)
+    if found is None:
+        return None
+    k, low, high = found
+    return k, p0 + step * k, min(low, 0), max(high, 0)
+
+
+def _ts_range(body: bytes, at: int, stop: int, step: int, width: int
+              ) -> tuple[int, int, int] | None:
+    """The timestamp deltas of a run, ``width``-byte varints at ``at`` every ``step``
+    bytes up to ``stop``: (how many from the first are such varints, their range);
+    None if the first is not. Two-byte deltas must be >= 0 here (a negative one is
+    left to the record-by-record walk)."""
+    if width == 1:
+        deltas = body[at:stop:step]
+        k = _first_search(deltas, _high_byte)
+        if k < 1:
+            return None
+        order = deltas[:k].translate(_zigzag_order)
+        return k, min(order) - 64, max(order) - 64
+    lows = body[at:stop:step]
+    highs = body[at + 1:stop + 1:step]
+    k = min(_first_search(lows, _low_byte), _first_search(highs, _high_byte),
+            _first_search(lows, _odd_byte))
+    if k < 1:
+        return None
+    pairs = bytearray(2 * k)
+    pairs[0 if _little else 1::2] = lows[:k].translate(_drop_high_bit)
+    pairs[1 if _little else 0::2] = highs[:k]
+    values = array("H", pairs)
+    zlow, zhigh = min(values), max(values)
+    return k, ((zlow & 0xFF) | (zlow >> 8) << 7) >> 1, ((zhigh & 0xFF) | (zhigh >> 8) << 7) >> 1
+
+
+_drop_high_bit = bytes(b & 0x7F for b in range(256))
+
+
+def _walk_records(body: bytes, pos: int, first: int, stop: int, low: int, high: int
+                  ) -> tuple[int, int, int]:
+    """Records ``first..stop-1`` from ``pos``, one by one: (the position after them,
+    the timestamp deltas' range widened by theirs). Short varints inline."""
+    read = read_varint
+    size = len(body)
+    i = first
+    try:
+        for i in range(first, stop):
             b = body[pos]  # the record's length
             if b < 0x80:
                 n = (b >> 1) ^ -(b & 1)
@@ -160,9 +373,7 @@ def _walk(body: bytes, count: int) -> tuple[int, int]:
             pos = end
     except IndexError:
         raise KafkaRecordsError(f"record {i} ends before its last field") from None
-    if pos != size:
-        raise KafkaRecordsError(f"the batch has {size - pos} bytes after its {count} records")
-    return low, high
+    return pos, low, high
 
 
 def _skip_field(body: bytes, pos: int, i: int, what: str) -> int:
