@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 from . import latency
 from .child import call, kill_when_ready, read_status_kb, ready
-from .harness import Case, Skip
+from .harness import Case, Skip, time_in_threads
 from .scratch import make_dir, remove_dir, scratch_dir
 from .workloads import Dataset, make_dataset
 
@@ -236,36 +235,18 @@ def _time_threads(data: Dataset, threads: int, shared: bool) -> float:
         try:
             partition = log.create_topic(TOPIC, partitions=1).partition(0)
             producers = [log.producer() for _ in range(1 if shared else threads)]
-            records = data.records
-            share = len(records) // threads
-            chunks = [records[i * share : len(records) if i == threads - 1 else (i + 1) * share]
-                      for i in range(threads)]
-            ready = threading.Barrier(threads + 1)
-            failures: list[BaseException] = []
-
-            def work(i: int) -> None:
+            def send_share(i: int, share: list) -> None:
                 send = producers[0 if shared else i].send
-                ready.wait()
-                try:
-                    for key, value in chunks[i]:
-                        send(TOPIC, value, key=key)
-                except BaseException as exc:  # reported by the timing thread below
-                    failures.append(exc)
+                for key, value in share:
+                    send(TOPIC, value, key=key)
 
-            workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-            for worker in workers:
-                worker.start()
-            ready.wait()
-            start = perf_counter()
-            for worker in workers:
-                worker.join()
-            for producer in producers:
-                producer.flush()
-            elapsed = perf_counter() - start
+            def flush() -> None:
+                for producer in producers:
+                    producer.flush()
+
+            elapsed = time_in_threads(data.records, threads, send_share, flush)
             for producer in producers:
                 producer.close()
-            if failures:
-                raise failures[0]
             _expect_end(partition, len(data))
             return elapsed
         finally:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ __all__ = [
     "progress",
     "run_case",
     "skipped",
+    "time_in_threads",
 ]
 
 Sample = float | dict[str, float]
@@ -235,3 +237,36 @@ def progress(results: list[Result], seconds: float) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+def time_in_threads(records: list, threads: int, send: Callable[[int, list], None],
+                    finish: Callable[[], None]) -> float:
+    """Seconds for ``threads`` threads to ``send(i, share)`` their shares of
+    ``records`` (split in order, the last thread taking the remainder), then for
+    ``finish()`` (a flush). The clock starts when every thread is ready; the first
+    exception of a thread is raised after the timing."""
+    share = len(records) // threads
+    chunks = [records[i * share : len(records) if i == threads - 1 else (i + 1) * share]
+              for i in range(threads)]
+    ready = threading.Barrier(threads + 1)
+    failures: list[BaseException] = []
+
+    def work(i: int) -> None:
+        ready.wait()
+        try:
+            send(i, chunks[i])
+        except BaseException as exc:  # reported by the timing thread below
+            failures.append(exc)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    ready.wait()
+    start = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    finish()
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise failures[0]
+    return elapsed

@@ -14,13 +14,12 @@ fetch round waits ~0.5 s; a group join takes ~3 s (its initial rebalance delay).
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from time import perf_counter
 from typing import Any
 
 from .. import latency
-from ..harness import Case, Skip
+from ..harness import Case, Skip, time_in_threads
 from ..workloads import BATCH_RECORDS, Dataset
 from . import require
 
@@ -168,34 +167,12 @@ def _time_produce_threads(data: Dataset, threads: int) -> float:
     producer = _producer()
     try:
         topic = _topic()
-        records = data.records
-        share = len(records) // threads
-        chunks = [records[i * share : len(records) if i == threads - 1 else (i + 1) * share]
-                  for i in range(threads)]
-        ready = threading.Barrier(threads + 1)
-        failures: list[BaseException] = []
-
-        def work(chunk: list) -> None:
+        def send_share(_i: int, share: list) -> None:
             produce = producer.produce
-            ready.wait()
-            try:
-                for key, value in chunk:
-                    produce(topic, value, key, 0)
-            except BaseException as exc:  # reported by the timing thread below
-                failures.append(exc)
+            for key, value in share:
+                produce(topic, value, key, 0)
 
-        workers = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
-        for worker in workers:
-            worker.start()
-        ready.wait()
-        start = perf_counter()
-        for worker in workers:
-            worker.join()
-        _finish(producer)
-        elapsed = perf_counter() - start
-        if failures:
-            raise failures[0]
-        return elapsed
+        return time_in_threads(data.records, threads, send_share, lambda: _finish(producer))
     finally:
         producer.close()
 
