@@ -616,6 +616,12 @@ class MappedFile:
         if end > 0 and hasattr(self._map, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
             self._map.madvise(mmap.MADV_DONTNEED, 0, end)
 
+    @property
+    def buffer(self) -> mmap.mmap:
+        """The map now, for a loop of ``struct`` reads at positions below ``size``
+        (``ensure`` may replace it later: the old one stays mapped while referenced)."""
+        return self._map
+
     def unpack_from(self, fmt: struct.Struct, position: int) -> tuple:
         """``fmt.unpack_from`` at ``position`` without copying."""
         return fmt.unpack_from(self._map, position)

@@ -273,9 +273,10 @@ class Segment(SegmentRecovery):
         start = self.index.lookup(offset - self.base_offset)
         position = start
         if position >= 0:
-            unpack = self._log.unpack_from
+            unpack = _WALK.unpack_from
+            buf = self._log.buffer  # ValueError once closed, as every read of the map
             while position + codec.header_bytes <= size:
-                base, length, magic, last_delta = unpack(_WALK, position)
+                base, length, magic, last_delta = unpack(buf, position)
                 if (magic != codec.magic_v2 and magic != codec.magic_v1) or length < _length_min:
                     break
                 if base + last_delta >= offset:
@@ -338,8 +339,15 @@ class Segment(SegmentRecovery):
         """The batch's columns if it passes its CRC, else None; CorruptLogError if a
         CRC-valid batch does not decode to what its header promises."""
         tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
-        if not codec.verify_crc(tail, header):
-            return None
+        # Bytes below ``verified`` were CRC-checked once in this process, or appended
+        # by it: checking them again on every point read would only repeat the result.
+        end = position + header.total_bytes
+        verified = self.verified
+        if end > verified:
+            if not codec.verify_crc(tail, header):
+                return None
+            if position <= verified:  # it extends the checked prefix
+                self.verified = end
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 
     def batch_at_position(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
