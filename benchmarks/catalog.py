@@ -99,11 +99,13 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload(
         "send_threads",
         "one default send() per record into one partition from 1 thread, then from 4 "
-        "threads through one shared producer and with a producer each",
+        "threads through one shared producer and with a producer each; confluent-kafka's "
+        "4 threads through one producer to the mock",
         lambda: [
             ev.send_threads(1),
             ev.send_threads(4, shared=True),
             ev.send_threads(4, shared=False),
+            confluent_mock.produce_threads(4),
         ],
     ),
     Workload(

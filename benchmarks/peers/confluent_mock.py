@@ -14,6 +14,7 @@ fetch round waits ~0.5 s; a group join takes ~3 s (its initial rebalance delay).
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from time import perf_counter
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "e2e_latency",
     "group_consume",
     "group_join",
+    "produce_threads",
     "read_seq",
     "shutdown",
 ]
@@ -156,6 +158,54 @@ def append_one_default() -> Case:
         "confluent-kafka produce → mock (default conf)",
         run=lambda data: _time_produce(data, None),
         note="produce() per record, one flush(); librdkafka's defaults (linger.ms=5)",
+    )
+
+
+def _time_produce_threads(data: Dataset, threads: int) -> float:
+    """``produce()`` per record from ``threads`` threads through one shared producer
+    (librdkafka's producer is thread-safe), the records split between them; then one
+    ``flush()``. The clock runs from when all threads are ready."""
+    producer = _producer()
+    try:
+        topic = _topic()
+        records = data.records
+        share = len(records) // threads
+        chunks = [records[i * share : len(records) if i == threads - 1 else (i + 1) * share]
+                  for i in range(threads)]
+        ready = threading.Barrier(threads + 1)
+        failures: list[BaseException] = []
+
+        def work(chunk: list) -> None:
+            produce = producer.produce
+            ready.wait()
+            try:
+                for key, value in chunk:
+                    produce(topic, value, key, 0)
+            except BaseException as exc:  # reported by the timing thread below
+                failures.append(exc)
+
+        workers = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
+        for worker in workers:
+            worker.start()
+        ready.wait()
+        start = perf_counter()
+        for worker in workers:
+            worker.join()
+        _finish(producer)
+        elapsed = perf_counter() - start
+        if failures:
+            raise failures[0]
+        return elapsed
+    finally:
+        producer.close()
+
+
+def produce_threads(threads: int) -> Case:
+    return Case(
+        f"confluent-kafka produce → mock, {threads} threads, one shared producer",
+        run=lambda data: _time_produce_threads(data, threads),
+        note="librdkafka's defaults (linger.ms=5); produce() per record, the records "
+             "split between the threads; one flush()",
     )
 
 
