@@ -336,17 +336,15 @@ class Segment(SegmentRecovery):
         return cols
 
     def _decode_if_valid(self, position: int, header: BatchHeader) -> Columns | None:
-        """The batch's columns if it passes its CRC, else None; CorruptLogError if a
+        """The batch's columns if it passes its CRC (not computed below ``verified``:
+        bytes checked or appended by this process), else None; CorruptLogError if a
         CRC-valid batch does not decode to what its header promises."""
         tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
-        # Bytes below ``verified`` were CRC-checked once in this process, or appended
-        # by it: checking them again on every point read would only repeat the result.
         end = position + header.total_bytes
-        verified = self.verified
-        if end > verified:
+        if end > self.verified:
             if not codec.verify_crc(tail, header):
                 return None
-            if position <= verified:  # it extends the checked prefix
+            if position <= self.verified:  # it extends the checked prefix
                 self.verified = end
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 
@@ -546,29 +544,34 @@ class Segment(SegmentRecovery):
 
     def check(self) -> None:
         """Assert the segment's invariants (tests call this after every step)."""
-        self.index.check()
-        if self._time_index is not None:
-            self._time_index.check()
-        expected = None
-        last_end = self.base_offset
-        max_ts = -1
-        for header, _pos in self.headers():
-            if expected is not None:
-                assert header.base_offset >= expected, "offsets not increasing"
-            else:
-                assert header.base_offset >= self.base_offset
-            expected = header.last_offset + 1
-            last_end = expected
-            max_ts = max(max_ts, header.max_timestamp)
-        assert last_end == self.next_offset, f"next_offset {self.next_offset} != {last_end}"
-        assert max_ts == self.max_timestamp, f"max_timestamp {self.max_timestamp} != {max_ts}"
-        for rel, pos in zip(self.index.offsets, self.index.positions):
-            assert pos < self.size
-            header = self._header_at(pos, self.size)
-            assert header is not None and header.last_offset == self.base_offset + rel
+        check_segment(self)
 
     def __repr__(self) -> str:
         return (
             f"Segment(base_offset={self.base_offset}, next_offset={self.next_offset}, "
             f"size={self.size})"
         )
+
+
+def check_segment(seg: Segment) -> None:
+    """Assert the segment's invariants (``Segment.check``; tests call it after every step)."""
+    seg.index.check()
+    if seg._time_index is not None:
+        seg._time_index.check()
+    expected = None
+    last_end = seg.base_offset
+    max_ts = -1
+    for header, _pos in seg.headers():
+        if expected is not None:
+            assert header.base_offset >= expected, "offsets not increasing"
+        else:
+            assert header.base_offset >= seg.base_offset
+        expected = header.last_offset + 1
+        last_end = expected
+        max_ts = max(max_ts, header.max_timestamp)
+    assert last_end == seg.next_offset, f"next_offset {seg.next_offset} != {last_end}"
+    assert max_ts == seg.max_timestamp, f"max_timestamp {seg.max_timestamp} != {max_ts}"
+    for rel, pos in zip(seg.index.offsets, seg.index.positions):
+        assert pos < seg.size
+        header = seg._header_at(pos, seg.size)
+        assert header is not None and header.last_offset == seg.base_offset + rel
