@@ -74,10 +74,41 @@ class PartitionReads:
             raise TypeError(f"offset must be an int, got {type(offset).__name__}")
         if type(max_records) is not int or max_records < 1:
             raise InvalidConfigError(f"max_records must be an int >= 1, got {max_records!r}")
+        if max_records == 1:
+            one = self._read_one(offset)
+            if one is not None:
+                return one
         out: list[Record] = []
         for header, cols in self.read_columns(offset, max_records, runs=True):
             out.extend(map(_new_tuple, _records, _rows(header, cols)))
         return out
+
+    def _read_one(self, offset: int) -> list[Record] | None:
+        """``read(offset, 1)`` as a point read: the one batch holding ``offset``
+        (``LogView.batch_at``: its batch cache, no run decode, no limits to count).
+        None where ``read_columns`` must decide (the log's ends, compaction gaps)."""
+        if self.lingering:
+            self.flush_lingering()
+        self._ensure_open()
+        log = self._log
+        if not log.start_offset <= offset < log.end_offset:
+            return None  # an error, or the log end: read_columns says which
+        found = log.batch_at(offset)
+        if found is None:
+            return None
+        cols = found[1]
+        offsets = cols.offsets
+        if isinstance(offsets, range):
+            i = offset - offsets.start
+            if not 0 <= i < len(offsets):
+                return None
+        elif offsets and offsets[0] == offset:
+            i = 0
+        else:
+            return None  # compacted offsets: read_columns trims them
+        headers = cols.headers
+        return [_new_tuple(Record, (offsets[i], cols.timestamps[i], cols.keys[i],
+                                    cols.values[i], () if headers is None else headers[i]))]
 
     def read_batches(
         self, offset: int, max_records: int, max_bytes: int = 2**31, *, runs: bool = False

@@ -618,10 +618,11 @@ class MappedFile:
 
     @property
     def buffer(self) -> mmap.mmap:
-        """The map itself, for readers that slice many batches in one C-level pass
-        (storage/point_reads.py). Slice it at once and never keep it: ``ensure`` and
-        ``close`` replace or close it (a slice of a closed map raises ValueError).
-        Such reads do not count towards the release of read pages (``read`` does)."""
+        """The map itself, for readers that slice many batches or read many
+        headers in one C-level pass (storage/point_reads.py, the header walk).
+        Use it at once and never keep it: ``ensure`` and ``close`` replace or
+        close it (a slice of a closed map raises ValueError). Such reads do not
+        count towards the release of read pages (``read`` does)."""
         return self._map
 
     def unpack_from(self, fmt: struct.Struct, position: int) -> tuple:

@@ -273,9 +273,10 @@ class Segment(SegmentRecovery):
         start = self.index.lookup(offset - self.base_offset)
         position = start
         if position >= 0:
-            unpack = self._log.unpack_from
+            unpack = _WALK.unpack_from
+            buf = self._log.buffer  # ValueError once closed, as every read of the map
             while position + codec.header_bytes <= size:
-                base, length, magic, last_delta = unpack(_WALK, position)
+                base, length, magic, last_delta = unpack(buf, position)
                 if (magic != codec.magic_v2 and magic != codec.magic_v1) or length < _length_min:
                     break
                 if base + last_delta >= offset:
@@ -335,11 +336,16 @@ class Segment(SegmentRecovery):
         return cols
 
     def _decode_if_valid(self, position: int, header: BatchHeader) -> Columns | None:
-        """The batch's columns if it passes its CRC, else None; CorruptLogError if a
+        """The batch's columns if it passes its CRC (not computed below ``verified``:
+        bytes checked or appended by this process), else None; CorruptLogError if a
         CRC-valid batch does not decode to what its header promises."""
         tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
-        if not codec.verify_crc(tail, header):
-            return None
+        end = position + header.total_bytes
+        if end > self.verified:
+            if not codec.verify_crc(tail, header):
+                return None
+            if position <= self.verified:  # it extends the checked prefix
+                self.verified = end
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 
     def batch_at_position(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
@@ -538,29 +544,34 @@ class Segment(SegmentRecovery):
 
     def check(self) -> None:
         """Assert the segment's invariants (tests call this after every step)."""
-        self.index.check()
-        if self._time_index is not None:
-            self._time_index.check()
-        expected = None
-        last_end = self.base_offset
-        max_ts = -1
-        for header, _pos in self.headers():
-            if expected is not None:
-                assert header.base_offset >= expected, "offsets not increasing"
-            else:
-                assert header.base_offset >= self.base_offset
-            expected = header.last_offset + 1
-            last_end = expected
-            max_ts = max(max_ts, header.max_timestamp)
-        assert last_end == self.next_offset, f"next_offset {self.next_offset} != {last_end}"
-        assert max_ts == self.max_timestamp, f"max_timestamp {self.max_timestamp} != {max_ts}"
-        for rel, pos in zip(self.index.offsets, self.index.positions):
-            assert pos < self.size
-            header = self._header_at(pos, self.size)
-            assert header is not None and header.last_offset == self.base_offset + rel
+        check_segment(self)
 
     def __repr__(self) -> str:
         return (
             f"Segment(base_offset={self.base_offset}, next_offset={self.next_offset}, "
             f"size={self.size})"
         )
+
+
+def check_segment(seg: Segment) -> None:
+    """Assert the segment's invariants (``Segment.check``; tests call it after every step)."""
+    seg.index.check()
+    if seg._time_index is not None:
+        seg._time_index.check()
+    expected = None
+    last_end = seg.base_offset
+    max_ts = -1
+    for header, _pos in seg.headers():
+        if expected is not None:
+            assert header.base_offset >= expected, "offsets not increasing"
+        else:
+            assert header.base_offset >= seg.base_offset
+        expected = header.last_offset + 1
+        last_end = expected
+        max_ts = max(max_ts, header.max_timestamp)
+    assert last_end == seg.next_offset, f"next_offset {seg.next_offset} != {last_end}"
+    assert max_ts == seg.max_timestamp, f"max_timestamp {seg.max_timestamp} != {max_ts}"
+    for rel, pos in zip(seg.index.offsets, seg.index.positions):
+        assert pos < seg.size
+        header = seg._header_at(pos, seg.size)
+        assert header is not None and header.last_offset == seg.base_offset + rel
