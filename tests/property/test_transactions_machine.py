@@ -2,8 +2,12 @@
 
 Two producers share one transactional id (so each init fences the other), and
 transactions are begun, sent to, committed, aborted, timed out on a manual clock,
-and the log is closed and reopened. The model: read_committed readers see exactly
-the records of committed transactions, in commit order per partition.
+the topic (compacted, keys from a pool of three) is rolled and cleaned, and the log
+is closed and reopened. The model: read_committed readers see exactly the records of
+committed transactions, in commit order per partition; once a partition was cleaned,
+what they see is an ordered subset of those that holds every key's last committed
+record (the cleaner drops aborted data and superseded records, never the latest
+committed one, nor anything past the last stable offset).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from eventlog.records import TopicPartition as TP
 from eventlog.testing import ManualClock
 
 TIMEOUT_MS = 1000
+KEYS = 3
+COMPACT = {"cleanup_policy": "compact", "min_cleanable_dirty_ratio": 0.01,
+           "delete_retention_ms": 2 * TIMEOUT_MS}
 
 
 class TransactionsMachine(RuleBasedStateMachine):
@@ -32,7 +39,8 @@ class TransactionsMachine(RuleBasedStateMachine):
         self.path = tempfile.mkdtemp(prefix="txn-machine-")
         self.clock = ManualClock(10_000)
         self.log = eventlog.open(self.path, clock=self.clock)
-        self.log.create_topic("out", 2)
+        self.log.create_topic("out", 2, **COMPACT)
+        self.cleaned = [False, False]
         self.committed: dict[int, list[bytes]] = {0: [], 1: []}
         self.producers: list = [None, None]
         self.pending: list[dict[int, list[bytes]]] = [{}, {}]
@@ -77,10 +85,10 @@ class TransactionsMachine(RuleBasedStateMachine):
             values.append(b"%d" % self.n)
         try:
             if batch:
-                p.send_batch("out", [(None, v) for v in values], partition=partition)
+                p.send_batch("out", [(_key(v), v) for v in values], partition=partition)
             else:
                 for v in values:
-                    p.send("out", v, partition=partition)
+                    p.send("out", v, key=_key(v), partition=partition)
         except (InvalidTxnStateError, ProducerFencedError, TransactionAbortableError):
             assert p.transaction_state is not S.IN_TRANSACTION or batch is False
             return
@@ -118,6 +126,14 @@ class TransactionsMachine(RuleBasedStateMachine):
             transactions.expire()
         self.pending = [{}, {}]
 
+    @rule(partition=st.integers(0, 1))
+    def clean(self, partition: int) -> None:
+        part = self.log.partition("out", partition)
+        part.roll()
+        stats = part.compact(self.clock.time_ms())
+        self.cleaned[partition] = self.cleaned[partition] or stats.cleaned
+        part.check()
+
     @rule()
     def reopen(self) -> None:
         self.log.close()  # aborts what is open
@@ -135,7 +151,19 @@ class TransactionsMachine(RuleBasedStateMachine):
             while batch := c.poll():
                 seen.extend(r.value for r in batch)
             c.close()
-            assert seen == self.committed[partition]
+            committed = self.committed[partition]
+            if not self.cleaned[partition]:
+                assert seen == committed
+                continue
+            position = {v: i for i, v in enumerate(committed)}
+            assert all(v in position for v in seen), (seen, committed)  # nothing aborted
+            assert [position[v] for v in seen] == sorted(position[v] for v in seen)
+            last = {_key(v): v for v in committed}
+            assert set(last.values()) <= set(seen), (seen, committed)
+
+
+def _key(value: bytes) -> bytes:
+    return b"k%d" % (int(value) % KEYS)
 
 
 TransactionsMachine.TestCase.settings = settings(
