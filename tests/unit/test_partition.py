@@ -30,6 +30,7 @@ from eventlog.records import Record
 from eventlog.storage import batch as codec
 from eventlog.storage.partition_log import PartitionLog
 from eventlog.testing.clock import ManualClock
+from locks import ContentionLock
 from snapshots import snapshot
 
 DAY_MS = 24 * 3600 * 1000
@@ -486,31 +487,6 @@ def test_append_record_the_one_record_path(elog, clock, path) -> None:
 # --------------------------------------------------------------- the shared data signal
 
 
-class _ContentionLock:
-    """A lock that sets ``progress`` when an acquire has to wait for another holder."""
-
-    def __init__(self, progress: threading.Event) -> None:
-        self._lock = threading.Lock()
-        self._progress = progress
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if self._lock.acquire(False):
-            return True
-        if not blocking:
-            return False
-        self._progress.set()
-        return self._lock.acquire(True, timeout)
-
-    def release(self) -> None:
-        self._lock.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
 class _RacingSignal(DataSignal):
     """A DataSignal that keeps every value stored in ``version``. Its first store waits
     for a second append, in another thread, to finish or to wait for the signal's
@@ -545,7 +521,7 @@ def test_appends_to_two_partitions_at_once_store_different_versions() -> None:
     clock = ManualClock()
     signal = _RacingSignal()
     progress = threading.Event()
-    signal.cond = threading.Condition(_ContentionLock(progress))  # type: ignore[misc]
+    signal.cond = threading.Condition(ContentionLock(progress))  # type: ignore[misc]
     p0, p1 = (Partition("t", i, PartitionLog(None, TopicConfig(), now_ms=clock.time_ms()),
                         clock=clock, signal=signal) for i in range(2))
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import eventlog
 from eventlog.partitioning import DefaultPartitioner, murmur2
 from eventlog.testing import ManualClock
+from locks import ContentionLock
 
 pytestmark = pytest.mark.usefixtures("checked_producers")
 
@@ -274,40 +275,14 @@ def test_senders_a_bulk_sender_and_a_reader_share_one_producer() -> None:
         producer.close()
 
 
-class _WatchedLock:
-    """A queue lock that says when a second thread starts waiting for it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.contended = threading.Event()
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if self._lock.acquire(False):
-            return True
-        if not blocking:
-            return False
-        self.contended.set()
-        return self._lock.acquire(True, timeout)
-
-    def release(self) -> None:
-        self._lock.release()
-
-    def locked(self) -> bool:
-        return self._lock.locked()
-
-    __enter__ = acquire
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
 def test_flush_waits_for_a_batch_another_thread_took_and_is_appending(held) -> None:
     """A batch the flusher took before flush() was called is still being appended:
     flush() returns only after its records are delivered (it once saw the queue empty
     and returned at once, with their futures unresolved)."""
     producer, q = held
     state = producer._state
-    q.lock = watched = _WatchedLock()
+    contended = threading.Event()
+    q.lock = ContentionLock(contended)
     futures_before = [producer.send("t", b"c", key=b"k")]
     with q.batch_lock:  # what the flusher does: take the batch, keep q.lock
         taken = state.take_batch(q)
@@ -316,7 +291,7 @@ def test_flush_waits_for_a_batch_another_thread_took_and_is_appending(held) -> N
     flusher = threading.Thread(target=lambda: (producer.flush(), flushed.set()))
     flusher.start()
     try:
-        assert watched.contended.wait(10), "flush() returned without waiting for the append"
+        assert contended.wait(10), "flush() returned without waiting for the append"
         assert not flushed.is_set()
         assert not futures_before[0].done()
     finally:
