@@ -688,3 +688,74 @@ def test_a_lingering_send_that_lost_the_race_to_the_end_fails_its_future(log, en
     p.commit_transaction()
     assert committed_values(log)[-1:] == [b"next"]
     p.check()
+
+
+class _PausingAcquire(ThreadWatchLock):
+    """A queue lock that ``thread_name``, when it comes to take it, takes only once
+    ``go`` is set: holds the commit at that queue's admission barrier."""
+
+    def __init__(self, thread_name: str) -> None:
+        super().__init__(thread_name)
+        self.go = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if threading.current_thread().name == self._name:
+            self.wanted.set()
+            assert self.go.wait(30)
+        return self._lock.acquire(blocking, timeout)
+
+
+def test_a_send_batch_reaching_its_queue_after_the_commit_barrier_raises(log) -> None:
+    """send_batch() that passed the state check before commit_transaction() moved the
+    state, then took its partition's queue lock after the commit had passed that
+    queue, must raise InvalidTxnStateError, not append after the commit's marker as
+    data of no transaction (which held the LSO, and every read_committed reader)."""
+    checked, go_serialize = threading.Event(), threading.Event()
+
+    def paused(value: bytes) -> bytes:  # runs after send_batch's state check
+        if value == b"late":
+            checked.set()
+            assert go_serialize.wait(30)
+        return value
+
+    p = txn_producer(log, value_serializer=paused)
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", b"in", partition=0)
+    p.send("out", b"in", partition=1)  # the commit passes partition 0's queue first
+    part = log.partition("out", 0)
+    gate = p._state.queues[log.partition("out", 1)].lock = _PausingAcquire("committer")
+    real_append = part.append_columns
+    progress = threading.Event()  # the sender reached the append, or finished
+
+    def paused_append(*args, **kwargs):
+        if threading.current_thread().name == "batch-sender":
+            progress.set()
+            assert gate.go.wait(30)  # the commit writes its marker meanwhile
+            committer.join(30)
+        return real_append(*args, **kwargs)
+
+    def send_batch():
+        try:
+            return p.send_batch("out", [(None, b"late")], partition=0)
+        finally:
+            progress.set()
+
+    part.append_columns = paused_append
+    try:
+        sender, sent = _run(send_batch, "batch-sender")
+        assert checked.wait(30)
+        committer, committed = _run(p.commit_transaction, "committer")
+        assert gate.wanted.wait(30)  # past partition 0's barrier, at partition 1's
+        go_serialize.set()
+        assert progress.wait(30)
+        gate.go.set()
+        committer.join(30)
+        sender.join(30)
+    finally:
+        del part.append_columns
+    assert committed == [None], committed
+    assert len(sent) == 1 and isinstance(sent[0], InvalidTxnStateError), sent
+    assert part.open_transactions() == {}
+    assert part.last_stable_offset == part.end_offset == 2  # the record and the marker
+    assert committed_values(log) == [b"in", b"in"]
