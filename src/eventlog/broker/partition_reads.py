@@ -90,11 +90,12 @@ class PartitionReads:
         None where ``read_columns`` must decide (the log's ends, compaction gaps)."""
         if self.lingering:
             self.flush_lingering()
-        self._ensure_open()
+        if self._closed:
+            self._ensure_open()
         log = self._log
-        if not log.start_offset <= offset < log.end_offset:
-            return None  # an error, or the log end: read_columns says which
-        found = log.point_at(offset)
+        if offset < log.start_offset:
+            return None  # an error: read_columns says which
+        found = log.point_at(offset)  # None at the log end
         if found is None:
             return None
         cols = found[1]

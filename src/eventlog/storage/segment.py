@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+from bisect import bisect_right
 from collections.abc import Iterator
 
 from ..errors import CorruptLogError, OffsetOutOfRangeError
@@ -45,6 +46,11 @@ _length_min = codec.header_bytes - codec.length_prefix_bytes
 checked_batches_max = 4096
 _framed = codec.attr_record_frames
 _frame_at = codec.frame_at
+_unpack_header = codec.HEADER.unpack_from
+_new_tuple = tuple.__new__
+_header_bytes = codec.header_bytes
+_prefix = codec.length_prefix_bytes
+_magic_v1, _magic_v2 = codec.magic_v1, codec.magic_v2
 
 
 def decode_stored(
@@ -394,9 +400,29 @@ class Segment(SegmentRecovery):
         segment was closed under the read.
         """
         try:
-            position, header = self._find(offset)
-            if header is None:
-                return None
+            # ``_find`` inlined, each step unpacking the whole header (a log of big
+            # batches has an index entry for each, so the walk is one step); anything
+            # odd goes to ``_find``, which names the damage.
+            size = self.size
+            index = self.index
+            i = bisect_right(index.firsts, offset - self.base_offset)
+            position = index.seconds[i - 1] if i else 0
+            buffer = self._log.buffer  # ValueError once closed, as every read of the map
+            header = None
+            while position + _header_bytes <= size:
+                fields = _unpack_header(buffer, position)
+                length = fields[1]
+                magic = fields[2]
+                if (magic != _magic_v2 and magic != _magic_v1) or length < _length_min:
+                    break
+                if fields[0] + fields[5] >= offset:
+                    header = _new_tuple(BatchHeader, fields)
+                    break
+                position += length + _prefix
+            if header is None or not codec.plausible(header, size - position):
+                position, header = self._find(offset)
+                if header is None:
+                    return None
             if not header.attributes & _framed:
                 return self._batch_found(position, header)
             cache = self.batch_cache
@@ -411,9 +437,8 @@ class Segment(SegmentRecovery):
                     f"batch at byte {position} of {self._log.path or 'memory segment'} "
                     f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
                 )
-            buffer = self._log.buffer
             try:
-                return header, _frame_at(header, buffer, position + codec.header_bytes,
+                return header, _frame_at(header, buffer, position + _header_bytes,
                                          offset - header.base_offset)
             except Exception as exc:
                 if self._log.closed:
