@@ -213,6 +213,7 @@ FRAMED = codec.encode_batch(
     0, list(range(10, 80)), [None if i % 9 == 0 else b"k%d" % i for i in range(70)],
     [None if i % 7 == 0 else b"v%d" % i for i in range(70)],
     [(("h", b"%d" % i),) if i % 5 == 0 else () for i in range(70)],
+    frame_records=32,
 )
 
 
