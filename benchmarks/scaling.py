@@ -7,7 +7,7 @@ batches of 1,000) and ``LOOKUPS`` reads of one record at uniformly random offset
 then ``LOOKUPS`` reads of one record in runs of ``RUN_READS`` consecutive offsets
 from random starts (a consumer that seeks and reads on one record at a time, an
 event-sourced load of neighbouring events). eventlog runs twice: a default topic, and
-one with ``frame_records=32`` (framed batches: a point read decodes one frame).
+one with ``frame_records=16`` (framed batches: a point read decodes one frame).
 A size whose build the measured rate says would overrun the build budget is skipped
 with the projected time as the reason, rather than blowing the run's time limit.
 """
@@ -34,7 +34,7 @@ WORKLOAD = "scaling"
 WINDOW_RECORDS = 10_000
 LOOKUPS = 2_000
 RUN_READS = 10
-FRAME_RECORDS = 32  # the framed topic's frame_records
+FRAME_RECORDS = 16  # the framed topic's frame_records
 _BYTES_PER_RECORD_MAX = 400  # disk headroom check: record, index and slack
 
 
@@ -73,9 +73,9 @@ class _EventlogLog:
 
 class _EventlogFramedLog(_EventlogLog):
     """A topic that chose framed batches (``frame_records``): a point read decodes one
-    frame of 32 records instead of the whole 1,000-record batch."""
+    frame of 16 records instead of the whole 1,000-record batch."""
 
-    system = "eventlog frame_records=32"
+    system = "eventlog frame_records=16"
     reference = False
     topic_config = {"frame_records": FRAME_RECORDS}
 

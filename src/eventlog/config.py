@@ -75,7 +75,7 @@ class TopicConfig:
     columns; N >= 1 writes an uncompressed batch of more than N records in frames of
     N, so that a read of one record (``Partition.read(offset, max_records=1)``)
     decodes one frame instead of the whole batch, at the price of some appends and
-    bulk reads of such batches (docs/storage.md, "Framed records"; 32 suits topics
+    bulk reads of such batches (docs/storage.md, "Framed records"; 16 suits topics
     read at random offsets).
     """
 

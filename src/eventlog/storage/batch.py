@@ -177,7 +177,7 @@ attr_kafka_records = 0x100  # payload: a Kafka v2 records section (storage/kafka
 attr_record_frames = 0x200  # payload: records in frames with a frame table (see "Framed")
 # Records per frame suggested for a topic read at random offsets (TopicConfig.frame_records):
 # a frame decodes in a few µs; truncation re-encodes a framed batch's kept records so.
-frame_records_default = 32
+frame_records_default = 16
 # payloads that are not msgpack, framed as one msgpack bin (format 2)
 opaque_payload_mask = compression_mask | attr_kafka_records
 
