@@ -142,6 +142,7 @@ __all__ = [
     "encode_prefix",
     "encode_retained",
     "frame_at",
+    "frame_columns",
     "inflated_bytes_max",
     "inflated_size",
     "marker_type",
@@ -468,6 +469,17 @@ def frame_at(header: BatchHeader, buffer: Any, start: int, index: int) -> Column
     table's entries j and j + 1 in both reads, so when both succeed they agree.
     Cost: two small unpacks, one msgpack call over ``frame_records`` records.
     """
+    first, timestamps, keys, values, headers = frame_columns(header, buffer, start, index)
+    return _new_tuple(Columns, (range(first, first + len(values)), timestamps, keys, values,
+                                headers))
+
+
+def frame_columns(
+    header: BatchHeader, buffer: Any, start: int, index: int
+) -> tuple[int, tuple, tuple, tuple, tuple | None]:
+    """``frame_at``'s frame as ``(first offset, timestamps, keys, values, headers or
+    None)``, without building Columns (the point read of one record). Raises as
+    ``frame_at``."""
     count = header[11]  # record_count (fields by index: this is every point read)
     content_bytes = header[1] - _framed_content_less
     array, elements, bin32, table_bytes, step = _FRAMED_PREFIX.unpack_from(buffer, start)
@@ -493,8 +505,7 @@ def frame_at(header: BatchHeader, buffer: Any, start: int, index: int) -> Column
             and len(timestamps) == len(keys) == len(values) == size
             and (headers is None or (type(headers) is tuple and len(headers) == size))):
         raise ValueError(f"its frame {j} does not hold {size} records")
-    first = header[0] + step * j
-    return _new_tuple(Columns, (range(first, first + size), timestamps, keys, values, headers))
+    return header[0] + step * j, timestamps, keys, values, headers
 
 
 def encode_one(

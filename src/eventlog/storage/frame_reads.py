@@ -9,9 +9,10 @@ size; it uses the segment's map, index, cache token and verified prefix.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptLogError, OffsetOutOfRangeError
+from ..records import Record
 from . import batch as codec
 from .batch import BatchHeader, Columns
 
@@ -26,7 +27,8 @@ __all__ = ["FramePointReads", "checked_batches_max"]
 # reads of a reopened log: each batch is checked once, not once per read).
 checked_batches_max = 4096
 _framed = codec.attr_record_frames
-_frame_at = codec.frame_at
+_frame_columns = codec.frame_columns
+_no_headers = ()
 _unpack_header = codec.HEADER.unpack_from
 _new_tuple = tuple.__new__
 _header_bytes = codec.header_bytes
@@ -79,6 +81,58 @@ class FramePointReads:
                 break
         return True
 
+    def _located(self, offset: int) -> tuple[int, BatchHeader | None, Any]:
+        """(position, header, map) of the batch holding ``offset`` (or the first after
+        it; header None past the last batch): ``_find`` inlined, each step unpacking
+        the whole header (a log of big batches has an index entry for each, so the
+        walk is one step); anything odd goes to ``_find``, which names the damage.
+        Raises ValueError if the map is closed."""
+        size = self.size
+        index = self.index
+        i = bisect_right(index.firsts, offset - self.base_offset)
+        position = index.seconds[i - 1] if i else 0
+        buffer = self._log.buffer  # ValueError once closed, as every read of the map
+        while position + _header_bytes <= size:
+            fields = _unpack_header(buffer, position)
+            length = fields[1]
+            magic = fields[2]
+            if (magic != _magic_v2 and magic != _magic_v1) or length < _length_min:
+                break
+            if fields[0] + fields[5] >= offset:
+                # codec.plausible, inlined for what it checks beyond the walk's tests
+                # (an empty compacted batch goes the long way, through _find)
+                if (fields[11] >= 1 and fields[5] >= fields[11] - 1
+                        and position + length + _prefix <= size):
+                    return position, _new_tuple(BatchHeader, fields), buffer
+                break
+            position += length + _prefix
+        position, header = self._find(offset)
+        return position, header, buffer
+
+    def _checked_frame(
+        self, position: int, header: BatchHeader, buffer: Any, offset: int
+    ) -> tuple[int, tuple, tuple, tuple, tuple | None]:
+        """``codec.frame_columns`` of the framed batch at ``position`` for ``offset``,
+        its CRC checked first (once per process); CorruptLogError for damage, or
+        ValueError if the map was closed under the read."""
+        if (position + header[1] + _prefix > self.verified
+                and not self._crc_checked(position, header, None)):
+            raise CorruptLogError(
+                f"batch at byte {position} of {self._log.path or 'memory segment'} "
+                f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
+            )
+        try:
+            return _frame_columns(header, buffer, position + _header_bytes,
+                                  offset - header[0])
+        except Exception as exc:
+            if self._log.closed:
+                raise ValueError("closed under the read") from exc
+            raise CorruptLogError(
+                f"batch at byte {position} of {self._log.path or 'memory segment'} "
+                f"(offsets {header.base_offset}..{header.last_offset}) passes its CRC "
+                f"but cannot be decoded: {exc}"
+            ) from exc
+
     def point_at(self, offset: int) -> tuple[BatchHeader, Columns] | None:
         """``batch_at`` for a read of the one record at ``offset``: from a framed batch
         (batch.py, "Framed records") only the frame holding it is decoded, and the
@@ -89,61 +143,58 @@ class FramePointReads:
         segment was closed under the read.
         """
         try:
-            # ``_find`` inlined, each step unpacking the whole header (a log of big
-            # batches has an index entry for each, so the walk is one step); anything
-            # odd goes to ``_find``, which names the damage.
-            size = self.size
-            index = self.index
-            i = bisect_right(index.firsts, offset - self.base_offset)
-            position = index.seconds[i - 1] if i else 0
-            buffer = self._log.buffer  # ValueError once closed, as every read of the map
-            header = None
-            while position + _header_bytes <= size:
-                fields = _unpack_header(buffer, position)
-                length = fields[1]
-                magic = fields[2]
-                if (magic != _magic_v2 and magic != _magic_v1) or length < _length_min:
-                    break
-                if fields[0] + fields[5] >= offset:
-                    # codec.plausible, inlined for what it checks beyond the walk's
-                    # tests (an empty compacted batch goes the long way, through _find)
-                    if (fields[11] >= 1 and fields[5] >= fields[11] - 1
-                            and position + length + _prefix <= size):
-                        header = _new_tuple(BatchHeader, fields)
-                    break
-                position += length + _prefix
+            position, header, buffer = self._located(offset)
             if header is None:
-                position, header = self._find(offset)
-                if header is None:
-                    return None
+                return None
             if not header[4] & _framed:  # attributes
                 return self._batch_found(position, header)
-            cache = self.batch_cache
-            if cache is not None and len(cache):  # a bulk read stopped inside it, say
-                cols = cache.get(self._cache_token, position, header)
-                if cols is not None:
-                    cache.hits += 1
-                    return header, cols
-            if (position + header[1] + _prefix > self.verified
-                    and not self._crc_checked(position, header, None)):
-                raise CorruptLogError(
-                    f"batch at byte {position} of {self._log.path or 'memory segment'} "
-                    f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
-                )
-            try:
-                return header, _frame_at(header, buffer, position + _header_bytes,
-                                         offset - header.base_offset)
-            except Exception as exc:
-                if self._log.closed:
-                    raise ValueError("closed under the read") from exc
-                raise CorruptLogError(
-                    f"batch at byte {position} of {self._log.path or 'memory segment'} "
-                    f"(offsets {header.base_offset}..{header.last_offset}) passes its CRC "
-                    f"but cannot be decoded: {exc}"
-                ) from exc
+            cached = self._cached(position, header)
+            if cached is not None:
+                return header, cached
+            first, timestamps, keys, values, headers = self._checked_frame(
+                position, header, buffer, offset)
+            return header, _new_tuple(Columns, (range(first, first + len(values)),
+                                                timestamps, keys, values, headers))
         except ValueError as exc:
             if not self._log.closed:
-                raise
-            raise OffsetOutOfRangeError(
-                f"offset {offset} was removed (segment {self.base_offset} deleted) while reading"
-            ) from exc
+                raise  # a bug: every error from the bytes is CorruptLogError already
+            raise self._removed(offset) from exc
+
+    def record_at(self, offset: int) -> Record | None:
+        """The record at ``offset`` if a framed batch outside the cache holds it (one
+        frame decoded, as ``point_at``, the Record built from it directly); None for
+        anything else (another kind of batch, a cached one, the log end): the caller
+        reads through ``point_at`` then. Raises as ``point_at``."""
+        try:
+            position, header, buffer = self._located(offset)
+            if header is None or not header[4] & _framed or offset < header[0]:
+                return None
+            cache = self.batch_cache
+            if cache is not None and len(cache) and cache.get(
+                    self._cache_token, position, header) is not None:
+                return None
+            first, timestamps, keys, values, headers = self._checked_frame(
+                position, header, buffer, offset)
+            i = offset - first
+            return _new_tuple(Record, (offset, timestamps[i], keys[i], values[i],
+                                       _no_headers if headers is None else headers[i]))
+        except ValueError as exc:
+            if not self._log.closed:
+                raise  # a bug: every error from the bytes is CorruptLogError already
+            raise self._removed(offset) from exc
+
+    def _cached(self, position: int, header: BatchHeader) -> Columns | None:
+        """The batch's decoded columns if the cache holds them (a hit is counted)."""
+        cache = self.batch_cache
+        if cache is None or not len(cache):
+            return None
+        cols = cache.get(self._cache_token, position, header)
+        if cols is not None:
+            cache.hits += 1
+        return cols
+
+    def _removed(self, offset: int) -> OffsetOutOfRangeError:
+        """The error of a read whose segment was closed under it (deleted or replaced)."""
+        return OffsetOutOfRangeError(
+            f"offset {offset} was removed (segment {self.base_offset} deleted) while reading"
+        )
