@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = ["FramePointReads", "checked_batches_max"]
 
-# Point-read CRC checks remembered per segment beyond its verified prefix (random
-# reads of a reopened log: each batch is checked once, not once per read).
-checked_batches_max = 4096
+# Framed point reads' CRC checks remembered per segment beyond its verified prefix
+# (random reads of a reopened log: each batch is checked once, not once per read).
+checked_batches_max = 1024
 _framed = codec.attr_record_frames
 _frame_columns = codec.frame_columns
 _no_headers = ()
@@ -56,12 +56,17 @@ class FramePointReads:
         def _batch_found(self, position: int, header: BatchHeader
                          ) -> tuple[BatchHeader, Columns]: ...
 
-    def _crc_checked(self, position: int, header: BatchHeader, tail: bytes | None) -> bool:
+    def _crc_checked(
+        self, position: int, header: BatchHeader, tail: bytes | None, remember: bool
+    ) -> bool:
         """Whether the batch at ``position`` (above ``verified``) passes its CRC: checked
-        once, then remembered (the verified prefix grows when it starts inside it;
-        else ``_checked`` keeps its key, under the segment's cache token, so bytes cut
-        or replaced since are never taken as checked). ``tail``: bytes [17, end) of the
-        batch, or None to read them here."""
+        once, then remembered: the verified prefix grows when the batch starts inside
+        it; else, with ``remember`` (a framed point read, which would otherwise check
+        a whole batch for each frame it reads), ``_checked`` keeps its key, under the
+        segment's cache token, so bytes cut or replaced since are never taken as
+        checked. Bulk reads only consult ``_checked`` (they read each batch once, and
+        remembering what they pass would hold memory for every batch of a long read).
+        ``tail``: bytes [17, end) of the batch, or None to read them here."""
         key = (self._cache_token, position, header.crc)
         checked = self._checked
         if key in checked:
@@ -72,6 +77,8 @@ class FramePointReads:
             return False
         if position <= self.verified:  # it extends the checked prefix
             self.verified = position + header.total_bytes
+            return True
+        if not remember:
             return True
         checked[key] = None
         while len(checked) > checked_batches_max:
@@ -116,7 +123,7 @@ class FramePointReads:
         its CRC checked first (once per process); CorruptLogError for damage, or
         ValueError if the map was closed under the read."""
         if (position + header[1] + _prefix > self.verified
-                and not self._crc_checked(position, header, None)):
+                and not self._crc_checked(position, header, None, True)):
             raise CorruptLogError(
                 f"batch at byte {position} of {self._log.path or 'memory segment'} "
                 f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"

@@ -348,12 +348,12 @@ class Segment(SegmentRecovery, FramePointReads):
 
     def _decode_if_valid(self, position: int, header: BatchHeader) -> Columns | None:
         """The batch's columns if it passes its CRC (not computed below ``verified``,
-        bytes checked or appended by this process, nor for a batch a read checked
-        before: ``_crc_checked``), else None; CorruptLogError if a CRC-valid batch
+        bytes checked or appended by this process, nor for a batch a framed point read
+        checked before: ``_crc_checked``), else None; CorruptLogError if a CRC-valid batch
         does not decode to what its header promises."""
         tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
         end = position + header.total_bytes
-        if end > self.verified and not self._crc_checked(position, header, tail):
+        if end > self.verified and not self._crc_checked(position, header, tail, False):
             return None
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 

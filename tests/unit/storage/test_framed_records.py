@@ -193,3 +193,22 @@ def test_a_framed_batch_failing_its_crc_is_corrupt_log_error_for_a_point_read(
         assert p.read(50, max_records=1)[0].value == b"v50"
         with pytest.raises(CorruptLogError, match="fails its CRC"):
             p.read(150, max_records=1)
+
+
+def test_bulk_reads_of_a_reopened_log_remember_no_checks(tmp_path) -> None:
+    """Only framed point reads fill the memory of checked batches: a long bulk read
+    from the middle of a reopened segment would otherwise hold an entry per batch."""
+    path = str(tmp_path / "data")
+    with eventlog.open(path) as log:
+        p = log.create_topic("t", frame_records=F).partition(0)
+        for b in range(6):
+            p.append([(b"k", b"v%d" % (b * 100 + i)) for i in range(100)])
+    with eventlog.open(path) as log:
+        p = log.topic("t").partition(0)
+        seg = p._log.active_segment
+        assert [r.value for r in p.read(250, max_records=300)] == [
+            b"v%d" % i for i in range(250, 550)]
+        assert seg._checked == {}
+        assert seg.verified == 0
+        p.read(450, max_records=1)
+        assert len(seg._checked) == 1
