@@ -203,3 +203,24 @@ def test_concurrent_writers_of_one_aggregate(log) -> None:
     assert sorted(won) == versions[1:]
     for recorder in recorders:
         assert recorder.select_events(a) == uncached(recorder, a)
+
+
+def test_factory_cache_setting(tmp_path) -> None:
+    from eventsourcing.persistence import ProgrammingError
+    from eventsourcing.utils import Environment
+
+    from eventlog.eventsourcing import Factory
+
+    env = {"EVENTLOG_DATA_DIR": ":memory:", "EVENTLOG_CACHE_EVENTS": "0"}
+    factory = Factory(Environment("Bank", env))
+    recorder = factory.application_recorder()
+    a = uuid.uuid4()
+    recorder.insert_events([event(a, 1)])
+    assert len(recorder.select_events(a)) == 1 and not recorder._cache
+    factory.close()
+    factory = Factory(Environment("Bank", {"EVENTLOG_DATA_DIR": ":memory:"}))
+    assert factory.aggregate_recorder()._cache_limit == 10_000
+    factory.close()
+    with pytest.raises(ProgrammingError, match="EVENTLOG_CACHE_EVENTS"):
+        Factory(Environment("Bank", {"EVENTLOG_DATA_DIR": ":memory:",
+                                     "EVENTLOG_CACHE_EVENTS": "lots"}))
