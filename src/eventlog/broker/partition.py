@@ -65,7 +65,6 @@ __all__ = [
 
 _make_record = partial(tuple.__new__, Record)
 _transactional = codec.attr_transactional
-key_index_read_records = 4096  # records per read when (re)building a key index
 iter_batch_records = 500  # records per read in Partition.iter()
 _new_result = partial(tuple.__new__, AppendResult)
 

@@ -186,6 +186,26 @@ class LogView:
         batches = self.read(offset, 1)
         return batches[0] if batches else None
 
+    def point_at(self, offset: int) -> tuple[BatchHeader, Columns] | None:
+        """``batch_at`` for a read of the one record at ``offset`` (``Partition.read(
+        offset, 1)``): from a framed batch, only the frame holding it, decoded
+        (``Segment.point_at``); the Columns returned may hold fewer records than the
+        batch. Lock-free; raises like ``read``."""
+        if self.start_offset <= offset:
+            bases, segs = self._view
+            i = bisect_right(bases, offset) - 1
+            if i >= 0:
+                seg = segs[i]
+                if offset < seg.next_offset:
+                    try:
+                        found = seg.point_at(offset)
+                    except OffsetOutOfRangeError:
+                        found = None  # closed under us: read() retries on the new view
+                    if found is not None:
+                        return found
+        batches = self.read(offset, 1)
+        return batches[0] if batches else None
+
     def offset_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record, in offset order, whose timestamp is
         >= ``timestamp_ms``; None if there is none. Lock-free.
