@@ -82,6 +82,7 @@ topic_index_interval_bytes = 4096
 cache_events_default = 10_000  # events a recorder keeps decoded (see EventLogRecorder)
 cache_aggregate_share = 10  # no aggregate of over 1/10 of that is cached
 _id_types = frozenset((UUID, str))
+small_aggregate_events = 4  # up to this many events are built one by one (stored_events)
 
 
 def originator_key(originator_id: UUID | str) -> bytes:
@@ -141,14 +142,16 @@ def stored_events(originator_id: UUID | str, rows: Sequence[Sequence[Any]]) -> l
     n = len(rows)
     if not _FAST_EVENTS:
         return [StoredEvent(originator_id, *row) for row in rows]
-    if n == 1:
-        version, topic, state = rows[0]
-        event = _new_object(StoredEvent)
-        _set_attribute(event, "__dict__", {
-            "originator_id": originator_id, "originator_version": version,
-            "topic": topic, "state": state,
-        })
-        return [event]
+    if n <= small_aggregate_events:  # one by one: the passes' set-up costs more
+        events = []
+        for version, topic, state in rows:
+            event = _new_object(StoredEvent)
+            _set_attribute(event, "__dict__", {
+                "originator_id": originator_id, "originator_version": version,
+                "topic": topic, "state": state,
+            })
+            events.append(event)
+        return events
     events = list(map(_new_object, repeat(StoredEvent, n)))
     dicts = map(dict, map(zip, repeat(_EVENT_FIELDS, n),
                           zip(repeat(originator_id, n), *zip(*rows))))
