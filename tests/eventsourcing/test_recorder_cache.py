@@ -224,3 +224,23 @@ def test_factory_cache_setting(tmp_path) -> None:
     with pytest.raises(ProgrammingError, match="EVENTLOG_CACHE_EVENTS"):
         Factory(Environment("Bank", {"EVENTLOG_DATA_DIR": ":memory:",
                                      "EVENTLOG_CACHE_EVENTS": "lots"}))
+
+
+def test_a_read_only_recorder_sees_what_the_writer_appends_since(tmp_path) -> None:
+    """A recorder over a read-only view of another writer's log (nothing cached
+    there): a select after the writer's next insert returns it, as ``read_key`` does
+    (the key index catches up with the view, not only when first built)."""
+    path = str(tmp_path / "d")
+    with eventlog.open(path) as log:
+        writer = EventLogApplicationRecorder(log, "app")
+        a = uuid.uuid4()
+        writer.insert_events([event(a, 1)])
+        with eventlog.open(path, read_only=True) as view:
+            reader = EventLogApplicationRecorder(view, "app", create_topic=False)
+            assert len(reader.select_events(a)) == 1
+            writer.insert_events([event(a, 2)])
+            reader.partition.refresh()
+            assert reader.partition.end_offset == 2
+            assert [e.originator_version for e in reader.select_events(a)] == [1, 2]
+            assert reader.partition._key_last_value(originator_key(a))[0] == 2
+            assert not reader._cache
