@@ -64,7 +64,7 @@ from .accumulator import State, finalize
 from .bulk import BatchMetadata, BulkSender
 from .checks import closed_error, explicit_partition, not_bytes, validated_headers
 from .config import ProducerConfig
-from .futures import BatchedFuture, DeliveryFuture, new_object
+from .futures import BatchedFuture, DeliveryFuture
 from .metrics import producer_metrics
 from .queues import PartitionQueue, acquire_contended, batch_overhead_bytes, record_size_base
 
@@ -179,6 +179,8 @@ class Producer:
             queues = self._route(topic)
         if partition is not None:
             q = queues[explicit_partition(topic, len(queues), partition)]
+        elif len(queues) == 1:  # nothing to choose: no partitioner call, no key hash
+            q = queues[0]
         elif self._keyed_default and key is not None:  # the default partitioner, inlined
             h = cached_key_hash(key)
             if h is None:  # a key not seen lately
@@ -210,7 +212,7 @@ class Producer:
             if filled < q.room and on_delivery is None and not headers:
                 try:
                     keys = q.keys
-                    future = new_object(BatchedFuture)
+                    future = BatchedFuture()  # no __init__: the cheapest way to make one
                     future._batch = q.pending
                     future._index = len(keys)
                     keys.append(key)
@@ -255,10 +257,8 @@ class Producer:
 
     def _choose(self, queues: tuple[PartitionQueue, ...], topic: str, key: bytes | None,
                 value: bytes | None) -> PartitionQueue:
-        """Ask the partitioner (a one-partition topic needs no asking)."""
+        """Ask the partitioner (send() takes a one-partition topic's queue itself)."""
         n = len(queues)
-        if n == 1:
-            return queues[0]
         chosen = self._partition_fn(topic, key, value, n)
         if type(chosen) is not int or not 0 <= chosen < n:
             chosen = checked_partition(chosen, topic, n)
