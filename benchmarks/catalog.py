@@ -201,7 +201,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload(
         "txn_read",
         "poll a log with 10% aborted transactions: read_committed vs read_uncommitted",
-        lambda: [txn.read("read_uncommitted", reference=True), txn.read("read_committed")],
+        custom=txn.run_txn_read,
     ),
     Workload(
         "scaling",

@@ -33,7 +33,8 @@ from time import perf_counter
 from typing import Any
 
 from .eventlog_bench import TOPIC, _guarded, open_log
-from .harness import Case
+from .harness import Case, Settings, failed, progress
+from .results import Result
 from .scratch import make_dir, remove_dir, scratch_dir
 from .workloads import Dataset, make_dataset
 
@@ -44,12 +45,13 @@ __all__ = [
     "batch_transactional",
     "one_eventlog",
     "one_sqlite",
-    "read",
+    "run_txn_read",
 ]
 
 READ_TXN_RECORDS = 100  # records per transaction of the txn_read log
 ABORT_EVERY = 10  # every tenth transaction of the txn_read log is aborted
 _POLL_RECORDS = 500
+WORKLOAD_READ = "txn_read"
 
 
 # -- txn_batch ------------------------------------------------------------------------
@@ -233,15 +235,49 @@ def _time_read(built: _TxnLog, isolation: str) -> float:
     return elapsed
 
 
-def read(isolation: str, *, reference: bool = False) -> Case:
-    return Case(
-        f"eventlog poll {isolation}",
-        setup=_guarded(_TxnLog),
-        run=_guarded(lambda built: _time_read(built, isolation)),
-        teardown=lambda built: built.drop(),
-        reference=reference,
-        note="3 partitions, txns of 100, 10% aborted; rate over the whole log",
-    )
+_READ_NOTE = ("3 partitions, txns of 100, 10% aborted; rate over the whole log; "
+              "ONE log, the two levels' runs interleaved")
+
+
+def run_txn_read(settings: Settings, data: Dataset) -> list[Result]:
+    """The ``txn_read`` workload: at each size, both isolation levels poll one log,
+    their runs alternating (the order flipping each round), so that the machine's
+    load falls on both alike, as in ``python -m benchmarks.transactions``."""
+    results: list[Result] = []
+    for size in settings.sizes:
+        sized = data.head(size)
+        systems = {level: f"eventlog poll {level}" for level in ("read_uncommitted",
+                                                                 "read_committed")}
+        started = perf_counter()
+        try:
+            rates = _interleaved_rates(sized, settings.runs)
+        except Exception as exc:
+            found = [Result(WORKLOAD_READ, system, size, metric="", status=failed(exc),
+                            note=_READ_NOTE, reference=level == "read_uncommitted")
+                     for level, system in systems.items()]
+        else:
+            found = [Result(WORKLOAD_READ, system, size, records=size, values=rates[level],
+                            note=_READ_NOTE, reference=level == "read_uncommitted")
+                     for level, system in systems.items()]
+        progress(found, perf_counter() - started)
+        results += found
+    return results
+
+
+def _interleaved_rates(data: Dataset, runs: int) -> dict[str, list[float]]:
+    """Each isolation level's records/s over ``runs`` alternating runs on one log."""
+    built = _TxnLog(data)
+    try:
+        rates: dict[str, list[float]] = {"read_uncommitted": [], "read_committed": []}
+        for isolation in rates:
+            _time_read(built, isolation)  # warm-up
+        for n in range(runs):
+            order = list(rates) if n % 2 == 0 else list(rates)[::-1]
+            for isolation in order:
+                rates[isolation].append(len(data) / _time_read(built, isolation))
+    finally:
+        built.drop()
+    return rates
 
 
 # -- standalone -----------------------------------------------------------------------
@@ -260,21 +296,10 @@ def _interleaved_reads(data: Dataset, runs: int) -> tuple[float, float, list[flo
     """Median rates of read_uncommitted and read_committed over ONE log, their runs
     alternating (the order flips each round), so a change in the machine's load hits
     both; with the ratio of each round's pair."""
-    built = _TxnLog(data)
-    try:
-        times: dict[str, list[float]] = {"read_uncommitted": [], "read_committed": []}
-        for isolation in times:
-            _time_read(built, isolation)  # warm-up
-        for n in range(runs):
-            order = list(times) if n % 2 == 0 else list(times)[::-1]
-            for isolation in order:
-                times[isolation].append(_time_read(built, isolation))
-    finally:
-        built.drop()
-    plain, committed = times["read_uncommitted"], times["read_committed"]
-    pairs = [u / c for u, c in zip(plain, committed)]
-    return (len(data) / statistics.median(plain), len(data) / statistics.median(committed),
-            pairs)
+    rates = _interleaved_rates(data, runs)
+    plain, committed = rates["read_uncommitted"], rates["read_committed"]
+    pairs = [c / u for u, c in zip(plain, committed)]
+    return statistics.median(plain), statistics.median(committed), pairs
 
 
 def main(argv: list[str] | None = None) -> None:

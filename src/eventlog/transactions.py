@@ -160,6 +160,19 @@ class _TxnState(_State):
                     self.queues[partition] = q
         return q
 
+    def append_sent_columns(self, q: _PartitionQueue, keys: list, values: list,
+                            headers: list | None, timestamps: list[int]) -> Any:
+        # send_batch(), holding q.lock: admitted only while the transaction is open,
+        # as append_record admits send()'s records. Commit and abort move the state
+        # before their admission barrier, so a send_batch that checked the state
+        # before that but reaches its queue after the barrier passed it raises here
+        # instead of appending after a marker (the sealed token closes that only
+        # once every queue was passed).
+        producer = self.producer
+        if producer._txn_state is not _S.IN_TRANSACTION:
+            producer._move(_E.SEND)  # raises: SEND is allowed in IN_TRANSACTION alone
+        return self.append_columns(q, keys, values, headers, timestamps)
+
     def retry_or_raise(self, q: _PartitionQueue, attempt: int, count: int = 1) -> int:
         try:
             return super().retry_or_raise(q, attempt, count)

@@ -72,6 +72,57 @@ def test_send_and_wait_and_send_futures(ak: Env) -> None:
     run(main())
 
 
+def test_sends_of_one_loop_iteration_are_delivered_in_order(ak: Env) -> None:
+    """aiokafka's linger_ms 0: send()'s future is pending until the sender has run; the
+    records of one iteration (more than one batch of max_batch_size) keep their order,
+    flush() settles every future, send_and_wait settles those sent before it."""
+    async def main() -> None:
+        topic = ak.topic()
+        await create_topic(ak, topic, partitions=2)
+        async with producer(ak, max_batch_size=1024) as p:
+            futures = [await p.send(topic, b"%03d" % i, partition=i % 2) for i in range(60)]
+            assert not futures[-1].done()  # nothing has run the sender yet
+            await p.flush()
+            assert all(f.done() for f in futures)
+            metas = [f.result() for f in futures]
+            assert [(m.partition, m.offset) for m in metas] == [
+                (i % 2, i // 2) for i in range(60)]
+            assert all(m.topic_partition == ak.module.TopicPartition(topic, m.partition)
+                       for m in metas)
+            more = [await p.send(topic, b"x%d" % i, partition=0) for i in range(3)]
+            last = await p.send_and_wait(topic, b"last", partition=0)
+            assert last.offset == 33 and all(f.done() for f in more)
+            assert [f.result().offset for f in more] == [30, 31, 32]
+            tail = [await p.send(topic, b"t%d" % i, partition=1) for i in range(2)]
+        assert [f.result().offset for f in tail] == [30, 31]  # stop() delivered them
+        c = consumer(ak)
+        await c.start()
+        tp0, tp1 = ak.module.TopicPartition(topic, 0), ak.module.TopicPartition(topic, 1)
+        c.assign([tp0, tp1])
+        got = await get_many(c, 66)
+        await c.stop()
+        assert [r.value for r in got[tp0]] == [
+            b"%03d" % i for i in range(0, 60, 2)] + [b"x0", b"x1", b"x2", b"last"]
+        assert [r.value for r in got[tp1]] == [
+            b"%03d" % i for i in range(1, 60, 2)] + [b"t0", b"t1"]
+
+    run(main())
+
+
+def test_a_refused_send_raises_and_leaves_the_pending_ones(ak: Env) -> None:
+    async def main() -> None:
+        topic = ak.topic()
+        await create_topic(ak, topic)
+        async with producer(ak, max_request_size=1000) as p:
+            first = await p.send(topic, b"a")
+            with pytest.raises(ak.module.errors.MessageSizeTooLargeError):
+                await p.send(topic, b"x" * 5000)
+            second = await p.send(topic, b"b")
+            assert [(await first).offset, (await second).offset] == [0, 1]
+
+    run(main())
+
+
 def test_getmany_shape_and_getone(ak: Env) -> None:
     async def main() -> None:
         topic = ak.topic()

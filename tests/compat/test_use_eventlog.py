@@ -251,8 +251,11 @@ def test_aiokafka_producer_lingers_when_linger_ms_is_set(log) -> None:
         assert [(await f).offset for f in futures] == [0, 1, 2]
         assert (await p.send_and_wait("t", b"w")).offset == 3
         await p.stop()
-        p0 = ak.AIOKafkaProducer()  # aiokafka's default linger_ms 0: done at once
-        assert (await p0.send("t", b"now")).done()
+        p0 = ak.AIOKafkaProducer()  # aiokafka's default linger_ms 0: done when the loop
+        first = await p0.send("t", b"now")  # has run (aiokafka's sender drains then)
+        assert not first.done()
+        await asyncio.sleep(0)  # one iteration of the loop, no time passing
+        assert first.done() and first.result().offset == 4
         await p0.stop()
 
     with use_eventlog(log):
@@ -442,6 +445,84 @@ def test_installed_plugin_is_on_by_default_and_off_with_no_eventlog(tmp_path: Pa
     off = subprocess.run([*base, "-p", "no:eventlog"], capture_output=True, text=True,
                          env=env, cwd=tmp_path)
     assert off.returncode != 0 and "fixture 'eventlog_log' not found" in off.stdout
+
+
+def test_kafka_python_futures_of_lingering_and_appended_sends(log) -> None:
+    """send()'s FutureRecordMetadata on both paths: appended at once (linger_ms 0) and
+    lingering (linger_ms 5, done when flush() appends the batch)."""
+    log.create_topic("t", 1)
+    with use_eventlog(log):
+        now = kp.KafkaProducer()
+        first = now.send("t", b"a", key=b"k")
+        assert first.is_done and first.succeeded() and first.exception is None
+        assert (first.get().offset, first.value.serialized_key_size) == (0, 1)
+        lingering = kp.KafkaProducer(linger_ms=5)
+        futures = [lingering.send("t", b"%d" % i) for i in range(3)]
+        called: list = []
+        futures[1].add_callback(called.append)
+        assert not any(f.is_done for f in futures) and called == []
+        assert futures[0].exception is None and futures[0].value is None  # not yet
+        lingering.flush()
+        assert all(f.is_done and f.succeeded() and not f.failed() for f in futures)
+        assert [f.get().offset for f in futures] == [1, 2, 3]
+        assert [m.offset for m in called] == [2]
+        now.close()
+        lingering.close()
+
+
+def test_aiokafka_settles_appended_batches_while_a_loop_sends_without_yielding(log) -> None:
+    """A loop of send() that never yields keeps only the lingering batch's futures
+    pending: those of the batches a full batch appended are settled from send()."""
+    import asyncio
+
+    from eventlog.compat import aiokafka as ak
+    from eventlog.testing import records
+
+    log.create_topic("t", 2)
+
+    async def main() -> None:
+        p = ak.AIOKafkaProducer(max_batch_size=1024)
+        futures = [await p.send("t", b"%04d" % i, partition=0) for i in range(200)]
+        other = await p.send("t", b"other", partition=1)  # a batch of its own, lingering
+        more = [await p.send("t", b"m%d" % i, partition=0) for i in range(100)]
+        assert futures[0].done() and futures[0].result().offset == 0
+        assert not other.done() and not more[-1].done()
+        assert len(p._futures) < 150  # the settled ones are no longer held
+        assert [r.value for r in records(log, "t")][:3] == [b"0000", b"0001", b"0002"]
+        await asyncio.sleep(0)  # the loop runs the drain: no time passes
+        assert other.done() and other.result().partition == 1
+        assert [f.result().offset for f in futures + more] == list(range(300))
+        await p.stop()
+
+    with use_eventlog(log):
+        asyncio.run(main())
+
+
+def test_aiokafka_pending_sends_survive_a_cancelled_future_and_the_log_closing() -> None:
+    import asyncio
+
+    from eventlog.compat import aiokafka as ak
+    from eventlog.testing import records
+
+    own = eventlog.open(None, clock=ManualClock())
+    own.create_topic("t", 1)
+
+    async def main() -> None:
+        p = ak.AIOKafkaProducer()
+        cancelled = await p.send("t", b"a")
+        kept = await p.send("t", b"b")
+        cancelled.cancel()  # the record is sent all the same, as aiokafka's
+        await p.flush()
+        assert cancelled.cancelled() and kept.result().offset == 1
+        assert [r.value for r in records(own, "t")] == [b"a", b"b"]
+        last = await p.send("t", b"c")
+        own.close()  # appends what its producers hold, then closes
+        await asyncio.sleep(0)  # the drain, after the close: the future is settled
+        assert last.result().offset == 2
+        await p.stop()
+
+    with use_eventlog(own):
+        asyncio.run(main())
 
 
 def test_aiokafka_consumer_parks_on_the_loop_until_a_record_arrives(log) -> None:

@@ -9,10 +9,11 @@ from typing import Any
 from wire import connect, decode_response, read_frame, request_frame
 
 import eventlog
+from eventlog.server.inbox import Inbox
 
 
-class _Writer:
-    """A StreamWriter stand-in that records each write()."""
+class _Transport:
+    """A socket transport stand-in that records each write()."""
 
     def __init__(self) -> None:
         self.writes: list[bytes] = []
@@ -24,26 +25,38 @@ class _Writer:
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
 
-    async def drain(self) -> None:
-        return None
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
 
     def close(self) -> None:
         self.closed = True
 
 
 def _serve(server: Any, data: bytes) -> list[bytes]:
-    """Serve one connection that sends ``data`` and then ends; its writes."""
-    writer = _Writer()
+    """Serve one connection that sends ``data`` at once and then ends; its writes."""
+    transport = _Transport()
 
     async def run() -> None:
-        reader = asyncio.StreamReader()
-        reader.feed_data(data)
-        reader.feed_eof()
-        await server._connection(reader, writer)
+        inbox = Inbox(server._loop, server._connection, server.max_request_bytes)
+        inbox.connection_made(transport)
+        sent = 0
+        while sent < len(data):  # as the socket would: the room first, then the bytes
+            room = inbox.get_buffer(-1)
+            n = min(len(room), len(data) - sent)
+            room[:n] = data[sent:sent + n]
+            del room
+            inbox.buffer_updated(n)
+            sent += n
+        inbox.eof_received()
+        assert inbox.task is not None
+        await inbox.task
 
     asyncio.run_coroutine_threadsafe(run(), server._loop).result(30)
-    assert writer.closed
-    return writer.writes
+    assert transport.closed
+    return transport.writes
 
 
 def _frames(data: bytes) -> list[bytes]:

@@ -25,6 +25,7 @@ from eventlog.group.txn_state import (
 )
 from eventlog.records import TopicPartition as TP
 from eventlog.testing import ManualClock
+from locks import ThreadWatchLock
 
 S = ProducerTxnState
 
@@ -544,27 +545,25 @@ def test_a_transaction_without_offsets_touches_no_consumer_group(tmp_path: Path)
 # ---------------------------------------------------------------- sends racing the end
 
 
-class _WatchedLock:
-    """A queue lock that reports when ``thread_name`` starts to take it."""
+def _start_late_send(linger_ms: int, log):
+    """A transactional producer with one record sent, and a thread whose send of
+    b"late" has passed the transactional state check and is held in the value
+    serializer until ``go`` is set."""
+    checked, go = threading.Event(), threading.Event()
 
-    def __init__(self, thread_name: str) -> None:
-        self._lock = threading.Lock()
-        self._name = thread_name
-        self.wanted = threading.Event()
+    def paused(value: bytes) -> bytes:  # runs after the transactional state check
+        if value == b"late":
+            checked.set()
+            assert go.wait(30)
+        return value
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if threading.current_thread().name == self._name:
-            self.wanted.set()
-        return self._lock.acquire(blocking, timeout)
-
-    def release(self) -> None:
-        self._lock.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+    p = txn_producer(log, linger_ms=linger_ms, value_serializer=paused)
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", b"in", partition=0)
+    sender, result = _run(lambda: p.send("out", b"late", partition=0), "late-sender")
+    assert checked.wait(30)
+    return p, go, sender, result
 
 
 def _run(target, name: str) -> tuple[threading.Thread, list]:
@@ -587,20 +586,7 @@ def test_a_send_that_checked_before_the_end_but_appends_after_it_raises(log, end
     commit_transaction() (or abort) on another thread, raises InvalidTxnStateError
     instead of landing after the marker as transactional data of no transaction
     (which held the LSO, and every read_committed reader, until a timeout)."""
-    checked, go = threading.Event(), threading.Event()
-
-    def paused(value: bytes) -> bytes:  # runs after the transactional state check
-        if value == b"late":
-            checked.set()
-            assert go.wait(30)
-        return value
-
-    p = txn_producer(log, value_serializer=paused)
-    p.init_transactions()
-    p.begin_transaction()
-    p.send("out", b"in", partition=0)
-    sender, result = _run(lambda: p.send("out", b"late", partition=0), "late-sender")
-    assert checked.wait(30)
+    p, go, sender, result = _start_late_send(0, log)
     p.commit_transaction() if end == "commit" else p.abort_transaction()
     go.set()
     sender.join(30)
@@ -624,7 +610,7 @@ def test_a_send_appending_when_the_commit_starts_joins_the_transaction(log) -> N
     p.begin_transaction()
     p.send("out", b"first", partition=0)
     q = p._state.queues[log.partition("out", 0)]
-    watched = q.lock = _WatchedLock("committer")
+    watched = q.lock = ThreadWatchLock("committer")
     part = log.partition("out", 0)
     real_append = part.append_record
     in_append, go = threading.Event(), threading.Event()
@@ -663,7 +649,7 @@ def test_a_batch_the_flusher_took_before_the_commit_lands_before_the_markers(log
     future = p.send("out", b"held", partition=0)
     part = log.partition("out", 0)
     q = p._state.queues[part]
-    watched = q.lock = _WatchedLock("committer")
+    watched = q.lock = ThreadWatchLock("committer")
     with q.batch_lock:  # what the flusher does: take the batch, keep the queue's lock
         taken = p._state.take_batch(q)
     committer, committed = _run(p.commit_transaction, "committer")
@@ -685,20 +671,7 @@ def test_a_lingering_send_that_lost_the_race_to_the_end_fails_its_future(log, en
     after commit_transaction() (or abort) had flushed, is never written after the
     marker: its batch is refused when it is appended, its future fails with
     InvalidTxnStateError, and the partition holds no open transaction."""
-    checked, go = threading.Event(), threading.Event()
-
-    def paused(value: bytes) -> bytes:  # runs after the transactional state check
-        if value == b"late":
-            checked.set()
-            assert go.wait(30)
-        return value
-
-    p = txn_producer(log, linger_ms=60_000, value_serializer=paused)
-    p.init_transactions()
-    p.begin_transaction()
-    p.send("out", b"in", partition=0)
-    sender, result = _run(lambda: p.send("out", b"late", partition=0), "late-sender")
-    assert checked.wait(30)
+    p, go, sender, result = _start_late_send(60_000, log)
     p.commit_transaction() if end == "commit" else p.abort_transaction()
     go.set()
     sender.join(30)
@@ -715,3 +688,74 @@ def test_a_lingering_send_that_lost_the_race_to_the_end_fails_its_future(log, en
     p.commit_transaction()
     assert committed_values(log)[-1:] == [b"next"]
     p.check()
+
+
+class _PausingAcquire(ThreadWatchLock):
+    """A queue lock that ``thread_name``, when it comes to take it, takes only once
+    ``go`` is set: holds the commit at that queue's admission barrier."""
+
+    def __init__(self, thread_name: str) -> None:
+        super().__init__(thread_name)
+        self.go = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if threading.current_thread().name == self._name:
+            self.wanted.set()
+            assert self.go.wait(30)
+        return self._lock.acquire(blocking, timeout)
+
+
+def test_a_send_batch_reaching_its_queue_after_the_commit_barrier_raises(log) -> None:
+    """send_batch() that passed the state check before commit_transaction() moved the
+    state, then took its partition's queue lock after the commit had passed that
+    queue, must raise InvalidTxnStateError, not append after the commit's marker as
+    data of no transaction (which held the LSO, and every read_committed reader)."""
+    checked, go_serialize = threading.Event(), threading.Event()
+
+    def paused(value: bytes) -> bytes:  # runs after send_batch's state check
+        if value == b"late":
+            checked.set()
+            assert go_serialize.wait(30)
+        return value
+
+    p = txn_producer(log, value_serializer=paused)
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("out", b"in", partition=0)
+    p.send("out", b"in", partition=1)  # the commit passes partition 0's queue first
+    part = log.partition("out", 0)
+    gate = p._state.queues[log.partition("out", 1)].lock = _PausingAcquire("committer")
+    real_append = part.append_columns
+    progress = threading.Event()  # the sender reached the append, or finished
+
+    def paused_append(*args, **kwargs):
+        if threading.current_thread().name == "batch-sender":
+            progress.set()
+            assert gate.go.wait(30)  # the commit writes its marker meanwhile
+            committer.join(30)
+        return real_append(*args, **kwargs)
+
+    def send_batch():
+        try:
+            return p.send_batch("out", [(None, b"late")], partition=0)
+        finally:
+            progress.set()
+
+    part.append_columns = paused_append
+    try:
+        sender, sent = _run(send_batch, "batch-sender")
+        assert checked.wait(30)
+        committer, committed = _run(p.commit_transaction, "committer")
+        assert gate.wanted.wait(30)  # past partition 0's barrier, at partition 1's
+        go_serialize.set()
+        assert progress.wait(30)
+        gate.go.set()
+        committer.join(30)
+        sender.join(30)
+    finally:
+        del part.append_columns
+    assert committed == [None], committed
+    assert len(sent) == 1 and isinstance(sent[0], InvalidTxnStateError), sent
+    assert part.open_transactions() == {}
+    assert part.last_stable_offset == part.end_offset == 2  # the record and the marker
+    assert committed_values(log) == [b"in", b"in"]

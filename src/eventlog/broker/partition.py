@@ -32,7 +32,7 @@ from ..storage.key_index import KeyIndex
 from ..storage.partition_log import PartitionLog
 from ..storage.txn_index import PartitionTxns
 from .partition_kafka import PartitionKafkaRecords
-from .partition_keys import PartitionKeys, one_plain_record
+from .partition_keys import PartitionKeys
 from .partition_maintenance import PartitionMaintenance
 from .partition_reads import PartitionReads
 from .partition_txns import PartitionTransactions
@@ -65,7 +65,6 @@ __all__ = [
 
 _make_record = partial(tuple.__new__, Record)
 _transactional = codec.attr_transactional
-key_index_read_records = 4096  # records per read when (re)building a key index
 iter_batch_records = 500  # records per read in Partition.iter()
 _new_result = partial(tuple.__new__, AppendResult)
 
@@ -200,11 +199,12 @@ class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionM
         StorageError.
         """
         if expected_key_versions and expected_offset is None and timestamp_ms is None \
-                and compression == "none" and (one := one_plain_record(records)) is not None:
-            # One (key, value) under a key expectation (an event store's command): the
-            # keyed path, which encodes it as send() does; same checks, same result.
-            return self._append_expecting(
-                [one[0]], [one[1]], check_expected_key_versions(expected_key_versions))
+                and compression == "none":
+            # One (key, value) under its key's expectation (an event store's command):
+            # the keyed path, which encodes it as send() does; same checks, same result.
+            base = self._append_keyed(records, expected_key_versions)
+            if base is not None:
+                return base
         return self.append_batch(
             records,
             timestamp_ms=timestamp_ms,
@@ -301,6 +301,7 @@ class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionM
                 base, timestamps, keys, values, headers,
                 attributes=attributes, producer_id=producer_id,
                 producer_epoch=producer_epoch, base_sequence=base_sequence,
+                frame_records=log.config.frame_records,
             )
             uncompressed = self._checked_size(data, len(keys), attributes)
             self._land(data, codec.decode_header(data), len(keys), keys, now_ms, attributes,

@@ -4,9 +4,12 @@ per-key index (storage/key_index.py), built on first use and kept up to date by 
 from __future__ import annotations
 
 import threading
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+
+import msgpack
 
 from ..errors import (
     InvalidConfigError,
@@ -27,21 +30,12 @@ if TYPE_CHECKING:
     from ..storage.partition_log import PartitionLog
     from .signal import DataSignal
 
-__all__ = ["PartitionKeys", "one_plain_record"]
+__all__ = ["PartitionKeys"]
 
+_pack_batch = codec.pack_batch
+_packb = msgpack.Packer(use_bin_type=True).pack  # as batch.py's (its single-record form)
 key_index_read_records = 4096  # records per read when (re)building a key index
 last_record_attempts = 5  # re-reads of a key's last record that went under the reader
-
-
-def one_plain_record(records: object) -> tuple[bytes, bytes | None] | None:
-    """``records`` if it is a list of exactly one ``(key, value)`` tuple of a bytes key
-    and a bytes (or None) value, as ``append`` accepts it; else None."""
-    if type(records) is list and len(records) == 1:
-        record = records[0]
-        if type(record) is tuple and len(record) == 2 and type(record[0]) is bytes and (
-                record[1] is None or type(record[1]) is bytes):
-            return record
-    return None
 
 
 class PartitionKeys:
@@ -129,8 +123,8 @@ class PartitionKeys:
         if self.lingering:
             self.flush_lingering()
         index = self._key_index
-        if index is None:
-            index = self._built_key_index()
+        if index is None or index.end_offset < self._log.end_offset:
+            index = self._built_key_index()  # a read-only view's catches up with its writer
         offsets, positions = index.locations(key, from_version)
         if not offsets:
             return ()
@@ -141,8 +135,21 @@ class PartitionKeys:
 
     def _key_last_value(self, key: bytes) -> tuple[int, bytes | None]:
         """``(key_version(key), value of key's last record)``, one consistent reading
-        (``(0, None)`` for a key with no record): what a writer compares before an
-        ``_append_expecting`` of the key at that version. The caller passes a bytes key.
+        (``(0, None)`` for a key with no record). The caller passes a bytes key.
+
+        Cost, thread safety, raises: as ``_key_state``.
+        """
+        _generation, count, value = self._key_state(key)
+        return count, value
+
+    def _key_state(self, key: bytes) -> tuple[int, int, bytes | None]:
+        """``(generation, key_version(key), value of key's last record)``, one
+        consistent reading (``(generation, 0, None)`` for a key with no record): what
+        a writer compares before an ``_append_one_expecting`` of the key at that
+        version and generation. The generation (bumped whenever records leave the
+        log, see ``_drop_key_index``) is read before the index, so a removal after it
+        makes that append refuse rather than pass on an equal count of other records.
+        The caller passes a bytes key.
 
         Cost: O(1): one index lookup and one point read.
         Thread safety: thread-safe; lock-free.
@@ -152,33 +159,135 @@ class PartitionKeys:
         if self.lingering:
             self.flush_lingering()
         for _attempt in range(last_record_attempts):
+            generation = self._key_index_generation
             index = self._key_index
-            if index is None:
-                index = self._built_key_index()
+            if index is None or index.end_offset < self._log.end_offset:
+                index = self._built_key_index()  # a read-only view's catches up
             count, offset, position = index.last(key)
             if not count:
-                return 0, None
+                return generation, 0, None
             found = read_single_values(self._log, key, (offset,), (position,))
             if found is not None:
-                return count, found[0]
+                return generation, count, found[0]
             records = self._read_offsets(key, (offset,), (position,))
             if records:
-                return count, records[0].value
+                return generation, count, records[0].value
             # the record went under us (truncated, cleaned: the index was dropped)
         raise StorageError(
             f"the last record of key {key!r} in {self.topic}-{self.index} kept "
             "disappearing while being read; is something truncating the partition?"
         )
 
+    def _append_keyed(self, records: object, expected: object) -> int | None:
+        """``append(records, expected_key_versions=expected)`` when ``records`` is a
+        list of one ``(key, value)`` tuple (a bytes key, a bytes or None value) and
+        ``expected`` a dict of that key alone to an int >= 0: the keyed single-record
+        path, same checks and same result as the generic one; None (nothing done) for
+        any other shape, which the caller then appends the generic way.
+
+        Cost: as ``_append_one_expecting``.
+        Thread safety: thread-safe (the partition lock).
+        Raises: as ``_append_one_expecting``.
+        """
+        if type(records) is not list or len(records) != 1 or type(expected) is not dict \
+                or len(expected) != 1:
+            return None
+        record = records[0]
+        if type(record) is not tuple or len(record) != 2:
+            return None
+        key, value = record
+        if type(key) is not bytes or (value is not None and type(value) is not bytes):
+            return None
+        for expected_key, version in expected.items():
+            if type(expected_key) is not bytes or type(version) is not int or version < 0:
+                return None  # the generic path names the problem
+            if expected_key != key:
+                return None
+            return self._append_one_expecting(key, value, version)
+        return None
+
+    def _append_one_expecting(
+        self, key: bytes, value: bytes | None, version: int, generation: int = -1
+    ) -> int:
+        """``append([(key, value)], expected_key_versions={key: version})`` for a caller
+        that checked the types itself: ``key`` bytes, ``value`` bytes or None,
+        ``version`` an int >= 0. With ``generation >= 0`` (from ``_key_state``) it
+        also refuses if records left the log since then. One record in the
+        single-record form (as ``send()`` writes it), timestamped now, checked and
+        appended under the partition lock, with ``_land``'s steps inlined (this is
+        an event store's every command); returns its offset.
+
+        Cost: one dict lookup for the check, one msgpack call, one CRC, one copy.
+        Thread safety: thread-safe (the partition lock).
+        Raises: KeyVersionConflictError (nothing appended), RecordTooLargeError,
+        ClosedError, StorageError.
+        """
+        if self._key_index is None:
+            self._built_key_index()  # the scan outside the lock where it can be
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closed:
+                self._ensure_open()
+            index = self._key_index
+            if index is None or (generation >= 0 and generation != self._key_index_generation):
+                self._check_key_versions_locked({key: version}, generation)
+                index = self._key_index
+                assert index is not None
+            # KeyIndex.count and KeyIndex.add, inlined around the append (see key_index.py)
+            locations = index._offsets
+            found = locations.get(key)
+            if (0 if found is None else 1 if type(found) is tuple else len(found) >> 1
+                    ) != version:
+                self._check_key_versions_locked({key: version})  # raises, naming it
+            now_ms = self._clock.time_ms()
+            log = self._log
+            base = log.end_offset
+            # codec.encode_one without its two inner calls: the single-record payload
+            data, header = _pack_batch(
+                _packb((now_ms, key, value)), base,
+                codec.attr_log_append_time if self._log_append_time else 0, 0, now_ms,
+                now_ms, -1, -1, -1, 1)
+            size = len(data)
+            if size > self._max_message_bytes:
+                self._too_large(size, 1)
+            try:
+                log.append_encoded(data, header, now_ms=now_ms)
+            except StorageError:
+                self._append_failed(base, 1, -1, -1, -1)
+                raise
+            position = log.last_batch_position(size)
+            if found is None:
+                locations[key] = (base, position)
+            elif type(found) is tuple:
+                locations[key] = array("q", (found[0], found[1], base, position))
+            else:
+                found.append(base)
+                found.append(position)
+            index.end_offset = base + 1
+            if self._flush_interval_messages is not None or self._waiters:
+                self._after_append(1)
+        finally:
+            lock.release()
+        if self._sync_appends:
+            self._sync(log, base + 1)
+        signal = self._signal  # DataSignal.bump, inlined as in append_record
+        signal.version = next(signal.counter)
+        if signal.waiters:
+            signal.notify()
+        return base
+
     def _append_expecting(
-        self, keys: list[bytes], values: list[bytes | None], expected: dict[bytes, int]
+        self, keys: list[bytes], values: list[bytes | None], expected: dict[bytes, int],
+        generation: int = -1,
     ) -> int:
         """``append(list(zip(keys, values)), expected_key_versions=expected)`` for a
         caller that built valid columns itself (eventlog.eventsourcing): ``keys`` a
         non-empty list of bytes (no None), ``values`` a parallel list of bytes or
         None, ``expected`` a dict of bytes keys to ints >= 0 (none of it checked
         here). One batch, timestamped now, checked and appended under the partition
-        lock; returns the offset of its first record.
+        lock; returns the offset of its first record. ``generation >= 0`` (from
+        ``_key_state``): refused too if records left the log since then.
 
         Cost: one count lookup per expected key, one encode (the single-record form
         for one record), one copy into the map.
@@ -195,8 +304,8 @@ class PartitionKeys:
             if self._closed:
                 self._ensure_open()
             index = self._key_index
-            if index is None or len(expected) != 1:
-                self._check_key_versions_locked(expected)
+            if index is None or len(expected) != 1 or generation >= 0:
+                self._check_key_versions_locked(expected, generation)
             else:  # one key (one aggregate's events): the check inlined
                 for key, version in expected.items():
                     if index.count(key) != version:
@@ -210,7 +319,8 @@ class PartitionKeys:
                                                 attributes, -1, -1, -1)
             else:
                 data, header = codec.encode_batch_with_header(
-                    base, [now_ms] * n, keys, values, None, attributes=attributes)
+                    base, [now_ms] * n, keys, values, None, attributes=attributes,
+                    frame_records=log.config.frame_records)
             if len(data) > self._max_message_bytes:
                 self._too_large(len(data), n)
             self._land(data, header, n, keys, now_ms, attributes, -1, -1, -1)
@@ -313,12 +423,20 @@ class PartitionKeys:
         self._key_index = None
         self._key_index_generation += 1
 
-    def _check_key_versions_locked(self, expected: dict[bytes, int]) -> None:
-        index = self._key_index
-        if index is None:  # dropped since the caller built it: rebuild, under the lock
-            index = KeyIndex(self._log.start_offset)
-            self._index_log(index, self._log.end_offset)
-            self._key_index = index
+    def _check_key_versions_locked(self, expected: dict[bytes, int],
+                                   generation: int = -1) -> None:
+        """KeyVersionConflictError unless every key of ``expected`` has that many
+        records now and (``generation >= 0``) no record left the log since the
+        caller read ``generation``. Caller holds the lock."""
+        if 0 <= generation != self._key_index_generation:
+            for key, version in expected.items():
+                raise KeyVersionConflictError(
+                    f"records left {self.topic}-{self.index} (truncated, cleaned or "
+                    f"expired) since key {key!r} was read at version {version}; nothing "
+                    "was appended: re-read the key's records and retry",
+                    key=key, expected=version, actual=self._built_index_locked().count(key),
+                )
+        index = self._built_index_locked()  # dropped since the caller built it: rebuilt
         for key, version in expected.items():
             actual = index.count(key)
             if actual != version:
@@ -328,6 +446,15 @@ class PartitionKeys:
                     "re-read the key's records and retry",
                     key=key, expected=version, actual=actual,
                 )
+
+    def _built_index_locked(self) -> KeyIndex:
+        """The key index, built under the lock the caller holds if it was dropped."""
+        index = self._key_index
+        if index is None:
+            index = KeyIndex(self._log.start_offset)
+            self._index_log(index, self._log.end_offset)
+            self._key_index = index
+        return index
 
     def _commit_and_drop_key_index(self) -> _DropKeyIndexOnCommit:
         """The cleaner's commit lock: the partition lock, with the key index dropped in

@@ -84,16 +84,21 @@ class PartitionReads:
         return out
 
     def _read_one(self, offset: int) -> list[Record] | None:
-        """``read(offset, 1)`` as a point read: the one batch holding ``offset``
-        (``LogView.batch_at``: its batch cache, no run decode, no limits to count).
+        """``read(offset, 1)`` as a point read: the one batch holding ``offset``, or of a
+        framed batch the one frame (``LogView.point_at``: the batch cache, no run
+        decode, no limits to count).
         None where ``read_columns`` must decide (the log's ends, compaction gaps)."""
         if self.lingering:
             self.flush_lingering()
-        self._ensure_open()
+        if self._closed:
+            self._ensure_open()
         log = self._log
-        if not log.start_offset <= offset < log.end_offset:
-            return None  # an error, or the log end: read_columns says which
-        found = log.batch_at(offset)
+        if offset < log.start_offset:
+            return None  # an error: read_columns says which
+        record = log.record_at(offset)  # a framed batch: one frame decoded
+        if record is not None:
+            return [record]
+        found = log.point_at(offset)  # None at the log end
         if found is None:
             return None
         cols = found[1]

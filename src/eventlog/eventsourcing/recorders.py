@@ -72,16 +72,23 @@ _topic = attrgetter("topic")
 _state = attrgetter("state")
 _UUID_TAG, _STR_TAG, _TRACKING_TAG = b"u", b"s", b"t"
 _TRACKING_BYTE = _TRACKING_TAG[0]
+_UUID_TAG_BITS = _UUID_TAG[0] << 128  # a UUID's int is below 2**128
 notifications_read_records = 500  # records per read when selecting notifications
 subscription_wait_s = 0.2  # how long a subscription's watcher waits before re-checking stop
 # The offset index at Kafka's default density: an event read by key goes straight to
 # its batch (the key index holds each record's batch position), so a denser index
 # would only cost appends and memory (20 bytes an entry, in the Python heap).
 topic_index_interval_bytes = 4096
+cache_events_default = 10_000  # events a recorder keeps decoded (see EventLogRecorder)
+cache_aggregate_share = 10  # no aggregate of over 1/10 of that is cached
+_id_types = frozenset((UUID, str))
+small_aggregate_events = 4  # up to this many events are built one by one (stored_events)
 
 
 def originator_key(originator_id: UUID | str) -> bytes:
     """The record key of an originator id."""
+    if type(originator_id) is UUID:  # b"u" + its 16 bytes, in one int-to-bytes call
+        return (originator_id.int | _UUID_TAG_BITS).to_bytes(17, "big")
     if isinstance(originator_id, UUID):
         return _UUID_TAG + originator_id.bytes
     if isinstance(originator_id, str):
@@ -135,14 +142,16 @@ def stored_events(originator_id: UUID | str, rows: Sequence[Sequence[Any]]) -> l
     n = len(rows)
     if not _FAST_EVENTS:
         return [StoredEvent(originator_id, *row) for row in rows]
-    if n == 1:
-        version, topic, state = rows[0]
-        event = _new_object(StoredEvent)
-        _set_attribute(event, "__dict__", {
-            "originator_id": originator_id, "originator_version": version,
-            "topic": topic, "state": state,
-        })
-        return [event]
+    if n <= small_aggregate_events:  # one by one: the passes' set-up costs more
+        events = []
+        for version, topic, state in rows:
+            event = _new_object(StoredEvent)
+            _set_attribute(event, "__dict__", {
+                "originator_id": originator_id, "originator_version": version,
+                "topic": topic, "state": state,
+            })
+            events.append(event)
+        return events
     events = list(map(_new_object, repeat(StoredEvent, n)))
     dicts = map(dict, map(zip, repeat(_EVENT_FIELDS, n),
                           zip(repeat(originator_id, n), *zip(*rows))))
@@ -167,12 +176,36 @@ def notification(originator_id: UUID | str, version: int, topic: str, state: byt
 class EventLogRecorder:
     """The partition a recorder works on: topic ``topic`` of ``log``, created with one
     partition and no retention if ``create_topic`` and missing, else looked up at
-    first use (OperationalError if it does not exist by then)."""
+    first use (OperationalError if it does not exist by then).
 
-    def __init__(self, log: EventLog, topic: str, *, create_topic: bool = True) -> None:
+    ``cache_events``: the most events the recorder keeps decoded in memory (default
+    ``cache_events_default``; 0: none), the latest aggregates it wrote or read whole,
+    so that a select of one of them, and the version check of the next insert,
+    need no read of the log. An entry is used only while it is exact: the
+    partition's key index still gives its key the number of records it holds, and
+    no record has left the partition since it was made (the index's generation);
+    anything else (another writer's append, a truncation, compaction, retention,
+    a closed log) makes it miss and the log is read. A read-only log caches nothing.
+    """
+
+    def __init__(self, log: EventLog, topic: str, *, create_topic: bool = True,
+                 cache_events: int | None = None) -> None:
+        if cache_events is None:
+            cache_events = cache_events_default
+        if type(cache_events) is not int or cache_events < 0:
+            raise ProgrammingError(
+                f"cache_events must be an int >= 0 (0: no cache), got {cache_events!r}")
         self.log = log
         self.topic = topic
         self._partition: Partition | None = None
+        # {originator key: (key index generation, record count, its StoredEvents)}, in
+        # the order last written (the first is evicted first); read lock-free, changed
+        # under _cache_lock.
+        self._cache: dict[bytes, tuple[int, int, tuple[StoredEvent, ...]]] = {}
+        self._cache_limit = 0 if getattr(log, "read_only", False) else cache_events
+        self._cache_aggregate_max = max(1, cache_events // cache_aggregate_share)
+        self._cached_events = 0
+        self._cache_lock = threading.Lock()
         if create_topic:
             self.create_table()
 
@@ -204,11 +237,60 @@ class EventLogRecorder:
 
     def _last(self, key: bytes) -> tuple[int, Any]:
         """(record count, decoded value of the last record) of ``key``; (0, None)."""
+        _generation, count, last = self._state(key)
+        return count, last
+
+    def _state(self, key: bytes) -> tuple[int, int, Any]:
+        """(key index generation, record count, decoded value of the last record) of
+        ``key``, from the log; (generation, 0, None) for a key with none."""
         try:
-            count, value = self.partition._key_last_value(key)
+            generation, count, value = self.partition._key_state(key)
         except StorageError as exc:
             raise OperationalError(f"cannot read {self.topic!r}: {exc}") from exc
-        return count, (None if value is None else _unpackb(value))
+        return generation, count, (None if value is None else _unpackb(value))
+
+    # ------------------------------------------------------------------ the cache
+
+    def _cached(self, partition: Partition, key: bytes
+                ) -> tuple[int, int, tuple[StoredEvent, ...]] | None:
+        """``key``'s cache entry if it is exact now (see the class docstring): its
+        generation is the partition's and the key index counts its records."""
+        entry = self._cache.get(key)
+        if entry is None:
+            return None
+        index = partition._key_index
+        if index is None or entry[0] != partition._key_index_generation or partition._closed:
+            return None
+        return entry if index.count(key) == entry[1] else None
+
+    def _remember(self, key: bytes, generation: int, count: int,
+                  events: tuple[StoredEvent, ...] | None) -> None:
+        """Cache ``events``, all ``count`` records of ``key`` at ``generation`` (None:
+        not known whole, or not cacheable: forget the key), evicting the entries
+        written longest ago beyond the limit."""
+        with self._cache_lock:
+            cache = self._cache
+            old = cache.pop(key, None)
+            if old is not None:
+                self._cached_events -= len(old[2])
+            if events is None or len(events) > self._cache_aggregate_max:
+                return
+            cache[key] = (generation, count, events)
+            cached = self._cached_events + len(events)
+            if cached > self._cache_limit:
+                # An eighth of the bound at once, the dict rebuilt from the rest: popping
+                # its first entry one at a time costs a scan over every entry deleted
+                # before it (7 µs a pop at 10,000 entries).
+                target = self._cache_limit - self._cache_limit // 8
+                entries = iter(cache.items())
+                for _key, entry in entries:
+                    cached -= len(entry[2])
+                    if cached <= target:
+                        break
+                self._cache = dict(entries)
+            self._cached_events = cached
+
+    # ------------------------------------------------------------------ writing
 
     def _append(
         self,
@@ -218,22 +300,53 @@ class EventLogRecorder:
         """Append the events (and tracking record) as one batch, checked per originator
         (versions must rise) and per tracking name (ids must rise), atomically with
         the append. Returns the offset of the first record, None if nothing to append."""
+        partition = self._partition or self.partition
+        if partition.lingering:
+            partition.flush_lingering()  # their records count in the versions checked
         if len(stored_events) == 1 and tracking is None:  # one command's event: kept flat
             event = stored_events[0]
             key = originator_key(event.originator_id)
             version = event.originator_version
             value = _packb((version, event.topic, event.state))
-            partition = self.partition
+            cache = self._cache
             while True:
-                count, last = self._last(key)
-                if count:
-                    _check_rises(key, version, last[0])
+                # _cached, inlined (once per command)
+                generation = partition._key_index_generation
+                index = partition._key_index
+                entry = cache.get(key)
+                if entry is not None and (
+                        index is None or entry[0] != generation or partition._closed
+                        or index.count(key) != entry[1]):
+                    entry = None
+                if entry is not None:
+                    count, events = entry[1], entry[2]
+                    _check_rises(key, version, events[-1].originator_version)
+                elif index is not None and key not in index._offsets:  # a new originator
+                    count, events = 0, None
+                else:
+                    events = None
+                    generation, count, last = self._state(key)
+                    if count:
+                        _check_rises(key, version, last[0])
                 try:
-                    return partition._append_expecting([key], [value], {key: count})
+                    base = partition._append_one_expecting(key, value, count, generation)
                 except KeyVersionConflictError:
                     continue  # another writer got in first: check again, against its records
                 except StorageError as exc:
                     raise OperationalError(f"append to {self.topic!r} failed: {exc}") from exc
+                if self._cache_limit:
+                    # _extended, inlined: only a StoredEvent of exactly the stored types
+                    if (type(event) is StoredEvent and type(version) is int
+                            and type(event.topic) is str and type(event.state) is bytes
+                            and type(event.originator_id) in _id_types):
+                        if not count:
+                            events = (event,)
+                        elif events is not None:
+                            events = (*events, event)
+                    else:
+                        events = None
+                    self._remember(key, generation, count + 1, events)
+                return base
         keys = list(map(originator_key, map(_originator_id, stored_events)))
         versions = list(map(_originator_version, stored_events))
         values = list(map(_packb, zip(versions, map(_topic, stored_events),
@@ -244,31 +357,60 @@ class EventLogRecorder:
             values.append(_packb(tracking.notification_id))
         if not keys:
             return None
-        partition = self.partition
         while True:
+            # The generation first: a removal after it makes the append refuse.
+            generation = partition._key_index_generation
             expected: dict[bytes, int] = {}
+            known: dict[bytes, tuple[StoredEvent, ...] | None] = {}
             for key, first in firsts.items():
-                count, last = self._last(key)
-                if count:
-                    _check_rises(key, first, last[0])
+                entry = self._cached(partition, key) if self._cache_limit else None
+                if entry is not None and entry[0] == generation:
+                    count, events = entry[1], entry[2]
+                    _check_rises(key, first, events[-1].originator_version)
+                else:
+                    events = None
+                    found, count, last = self._state(key)
+                    if found != generation:
+                        break  # records left meanwhile: read every key again
+                    if count:
+                        _check_rises(key, first, last[0])
                 expected[key] = count
-            if tracking is not None:
-                key = keys[-1]
-                count, last = self._last(key)
-                if last is not None and tracking.notification_id <= last:
-                    raise IntegrityError(
-                        f"tracking notification id {tracking.notification_id} of "
-                        f"{tracking.application_name!r} is not greater than the recorded {last}"
-                    )
-                expected[key] = count
-            try:
-                return partition._append_expecting(keys, values, expected)
-            except KeyVersionConflictError:
-                continue  # another writer got in first: check again, against its records
-            except StorageError as exc:
-                raise OperationalError(f"append to {self.topic!r} failed: {exc}") from exc
+                known[key] = events
+            else:
+                if tracking is not None:
+                    key = keys[-1]
+                    count, last = self._last(key)
+                    if last is not None and tracking.notification_id <= last:
+                        raise IntegrityError(
+                            f"tracking notification id {tracking.notification_id} of "
+                            f"{tracking.application_name!r} is not greater than the "
+                            f"recorded {last}"
+                        )
+                    expected[key] = count
+                try:
+                    base = partition._append_expecting(keys, values, expected, generation)
+                except KeyVersionConflictError:
+                    continue  # another writer got in first: check again, against its records
+                except StorageError as exc:
+                    raise OperationalError(f"append to {self.topic!r} failed: {exc}") from exc
+                if self._cache_limit:
+                    self._remember_all(generation, expected, known, keys, stored_events)
+                return base
 
-
+    def _remember_all(self, generation: int, expected: dict[bytes, int],
+                      known: dict[bytes, tuple[StoredEvent, ...] | None], keys: list[bytes],
+                      stored_events: Sequence[StoredEvent]) -> None:
+        """After a batch of events landed at ``generation`` with each originator at
+        its ``expected`` count: cache each originator's events, where known whole."""
+        added: dict[bytes, list[StoredEvent]] = {}
+        for key, event in zip(keys, stored_events):
+            added.setdefault(key, []).append(event)
+        for key, new in added.items():
+            count, events = expected[key], known[key]
+            for event in new:
+                events = _extended(events, count, event)
+                count += 1
+            self._remember(key, generation, count, events)
 def _check_rises(key: bytes, version: Any, last: Any) -> None:
     """IntegrityError unless ``version`` (an originator's next) is above ``last`` (its
     recorded last)."""
@@ -277,6 +419,20 @@ def _check_rises(key: bytes, version: Any, last: Any) -> None:
             f"originator {originator_id_of(key)} is at version {last}; version "
             f"{version} is already recorded or older (versions of one originator must rise)"
         )
+
+
+def _extended(events: tuple[StoredEvent, ...] | None, count: int, event: StoredEvent
+              ) -> tuple[StoredEvent, ...] | None:
+    """An originator's cached events after ``event`` landed behind its ``count``
+    records: None unless those are known (``events``, or none) and ``event`` is what a
+    select of it would build (a StoredEvent of exactly the stored types)."""
+    if (type(event) is not StoredEvent or type(event.originator_version) is not int
+            or type(event.topic) is not str or type(event.state) is not bytes
+            or type(event.originator_id) not in _id_types):
+        return None
+    if not count:
+        return (event,)
+    return None if events is None else (*events, event)
 
 
 def _first_versions(keys: list[bytes], versions: list[Any]) -> dict[bytes, Any]:
@@ -313,15 +469,33 @@ class EventLogAggregateRecorder(EventLogRecorder, AggregateRecorder):
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
         key = originator_key(originator_id)
-        partition = self.partition
+        partition = self._partition or self.partition
+        if partition.lingering:
+            partition.flush_lingering()
+        if self._cache_limit:
+            entry = self._cached(partition, key)
+            if entry is not None:
+                if gt is None and lte is None and not desc and limit is None:
+                    return list(entry[2])
+                return _selected(entry[2], gt, lte, desc, limit)
         from_version = 0
         if desc and lte is None and limit is not None:
             # the newest ``limit`` records are the highest versions: read only them
             from_version = max(0, partition.key_version(key) - limit)
+        generation = partition._key_index_generation  # before the read (see _remember)
         values = partition._key_values(key, from_version)
         if not values:
             return []
         rows = list(map(_unpack_row, values))
+        if from_version == 0 and self._cache_limit and len(rows) <= self._cache_aggregate_max:
+            # Whole: cached as read (an entry counting fewer records than the index
+            # holds, one read while records were removed, is never used).
+            events = stored_events(originator_id, rows)
+            if type(originator_id) in _id_types:
+                self._remember(key, generation, len(events), tuple(events))
+            if gt is None and lte is None and not desc and limit is None:
+                return events
+            return _selected(events, gt, lte, desc, limit)
         if gt is not None or lte is not None:
             rows = [row for row in rows
                     if (gt is None or row[0] > gt) and (lte is None or row[0] <= lte)]
@@ -330,6 +504,17 @@ class EventLogAggregateRecorder(EventLogRecorder, AggregateRecorder):
         if limit is not None:
             rows = rows[:limit]
         return stored_events(originator_id, rows)
+
+
+def _selected(events: Sequence[StoredEvent], gt: int | None, lte: int | None, desc: bool,
+              limit: int | None) -> list[StoredEvent]:
+    """``select_events``' filters over an originator's events (oldest first)."""
+    out = [event for event in events
+           if (gt is None or event.originator_version > gt)
+           and (lte is None or event.originator_version <= lte)]
+    if desc:
+        out.reverse()
+    return out if limit is None else out[:limit]
 
 
 class EventLogApplicationRecorder(EventLogAggregateRecorder, ApplicationRecorder):
@@ -342,6 +527,8 @@ class EventLogApplicationRecorder(EventLogAggregateRecorder, ApplicationRecorder
         base = self._append(stored_events, kwargs.get("tracking"))
         if base is None:
             return []
+        if len(stored_events) == 1:
+            return [base + 1]
         return list(range(base + 1, base + 1 + len(stored_events)))
 
     def select_notifications(

@@ -81,7 +81,7 @@ class BulkSender:
                 state.append_ready_locked(q)  # batches send() took earlier go first
                 for batch in taken:
                     state.append_batch(q, batch)
-                result = state.append_columns(q, k, v, h, ts)
+                result = state.append_sent_columns(q, k, v, h, ts)
             finally:
                 q.lock.release()
             out_groups.append((index, -1 if acks0 else result.base_offset, indices))

@@ -114,6 +114,10 @@ class Sender:
         q.stats.batch_appended(len(keys), result, started_ms, clock.monotonic_ms())
         return result
 
+    # send_batch()'s append (caller holds q.lock): the transactional state adds its
+    # admission check here; the flusher's appends of lingering batches do not take it.
+    append_sent_columns = append_columns
+
     def _append_columns(self, q: PartitionQueue, keys: list, values: list,
                         headers: list | None, timestamps: list[int]) -> AppendResult:
         pid = self.producer_id

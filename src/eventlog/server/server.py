@@ -23,6 +23,7 @@ from ..broker import Broker
 from ..errors import ClosedError, InvalidConfigError
 from .groups import WireGroupCoordinator
 from .handlers import API_VERSIONS, UNSUPPORTED_VERSION, Handlers, api_versions_body
+from .inbox import Inbox
 from .protocol import (
     FrameError,
     api_versions_key,
@@ -38,7 +39,6 @@ __all__ = ["Server"]
 
 _log = logging.getLogger("eventlog.server")
 _size = struct.Struct(">i")
-_read_size = 1 << 20  # at most this much is taken from the socket's buffer at once
 # Requests whose answer may wait (a long poll, a rebalance): the answers to the requests
 # before them are written first. The others are answered as soon as they are served, but
 # requests that arrived together are answered together, in one write: a client that
@@ -63,7 +63,7 @@ class _IdleTimer:
     __slots__ = ("busy", "handle", "idle_s", "last", "loop", "where", "writer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, idle_ms: int,
-                 writer: asyncio.StreamWriter, where: str) -> None:
+                 writer: Inbox, where: str) -> None:
         self.loop = loop
         self.idle_s = idle_ms / 1000.0
         self.writer = writer
@@ -146,7 +146,7 @@ class Server:
         self._port = 0
         self._closed = False
         self._close_lock = threading.Lock()
-        self._connections: set[asyncio.StreamWriter] = set()
+        self._connections: set[Inbox] = set()
         self.groups = WireGroupCoordinator(
             log.clock.monotonic_ms, min_session_timeout_ms=min_session_timeout_ms,
             max_session_timeout_ms=max_session_timeout_ms,
@@ -227,7 +227,9 @@ class Server:
         asyncio.set_event_loop(self._loop)
         try:
             self._server = self._loop.run_until_complete(
-                asyncio.start_server(self._connection, self.host, port, limit=2**16)
+                self._loop.create_server(
+                    lambda: Inbox(self._loop, self._connection, self.max_request_bytes),
+                    self.host, port)
             )
             self._port = self._server.sockets[0].getsockname()[1]
         except OSError as exc:
@@ -318,36 +320,32 @@ class Server:
 
     # ------------------------------------------------------------------ connections
 
-    async def _connection(self, reader: asyncio.StreamReader,
-                          writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
+    async def _connection(self, inbox: Inbox) -> None:
+        peer = inbox.get_extra_info("peername")
         where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         if len(self._connections) >= self.max_connections:
             _log.warning("connection from %s refused: %d connections are open "
                          "(max_connections)", where, len(self._connections))
-            writer.close()
+            inbox.close()
             return
-        self._connections.add(writer)
+        self._connections.add(inbox)
         host = peer[0] if isinstance(peer, tuple) else ""
-        buf = bytearray()  # bytes received and not yet served
         answers: list[bytes] = []  # answers not yet written
-        idle = _IdleTimer(self._loop, self.idle_timeout_ms, writer, where)
+        idle = _IdleTimer(self._loop, self.idle_timeout_ms, inbox, where)
         try:
             while True:
-                if len(buf) >= 4:
-                    (size,) = _size.unpack_from(buf)
+                size = inbox.frame_size()
+                if size is not None:
                     if size < 0 or size > self.max_request_bytes:
                         _log.warning("connection from %s closed: request of %d bytes is over "
                                      "max_request_bytes=%d (socket.request.max.bytes)",
                                      where, size, self.max_request_bytes)
                         return
-                    if len(buf) >= 4 + size:
-                        with memoryview(buf) as view:
-                            frame = bytes(view[4:4 + size])
-                        del buf[:4 + size]
+                    if inbox.pending() >= 4 + size:
+                        frame = inbox.take(size)
                         if answers and len(frame) >= 2 and frame[1] in _waiting_apis \
                                 and frame[0] == 0:
-                            await self._write(writer, answers)
+                            await self._write(inbox, answers)
                         idle.busy = True
                         try:
                             response = await self._handle(frame, host)
@@ -360,18 +358,20 @@ class Server:
                         continue
                 # every request that had arrived is answered: send the answers at once
                 if answers:
-                    await self._write(writer, answers)
-                idle.rest()
-                data = await reader.read(_read_size)
-                if not data:
-                    if 0 < len(buf) < 4:
+                    await self._write(inbox, answers)
+                if inbox.eof:
+                    pending = inbox.pending()
+                    if inbox.error is not None:
+                        _log.info("connection from %s lost: %s", where, inbox.error)
+                    elif 0 < pending < 4:
                         _log.warning("connection from %s closed: it ended inside a size "
                                      "prefix", where)
-                    elif buf:
+                    elif pending:
                         _log.warning("connection from %s closed: truncated request (%d of %d "
-                                     "bytes)", where, len(buf) - 4, _size.unpack_from(buf)[0])
+                                     "bytes)", where, pending - 4, size)
                     return
-                buf += data
+                idle.rest()
+                await inbox.wait()
         except (ConnectionError, OSError) as exc:
             _log.info("connection from %s lost: %s", where, exc)
         except asyncio.CancelledError:
@@ -381,14 +381,14 @@ class Server:
                            where)
         finally:
             idle.cancel()
-            self._connections.discard(writer)
-            writer.close()
+            self._connections.discard(inbox)
+            inbox.close()
 
     @staticmethod
-    async def _write(writer: asyncio.StreamWriter, answers: list[bytes]) -> None:
-        writer.write(answers[0] if len(answers) == 1 else b"".join(answers))
+    async def _write(inbox: Inbox, answers: list[bytes]) -> None:
+        inbox.write(answers[0] if len(answers) == 1 else b"".join(answers))
         answers.clear()
-        await writer.drain()
+        await inbox.drain()
 
     async def _handle(self, frame: bytes, host: str) -> bytes | None:
         api_key, version, correlation_id = peek_header(frame)

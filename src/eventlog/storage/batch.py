@@ -18,7 +18,8 @@ Byte layout (big-endian; 57-byte header, modelled on Kafka's v2 batch)::
                                              bit 7 delete horizon (see below),
                                              bit 8 Kafka records (payload: the
                                              records of an uncompressed Kafka v2
-                                             batch, storage/kafka_records.py)
+                                             batch, storage/kafka_records.py),
+                                             bit 9 framed records (see below)
     19      4     last_offset_delta  int32   last offset - base offset
     23      8     base_timestamp     int64   first record's timestamp, ms; with bit 7:
                                              the delete horizon, ms
@@ -70,6 +71,30 @@ codec could inflate its compressed bytes to, or whose stream inflates to
 anything but exactly what it declares (CorruptLogError, from the segment that
 reads it), so a small crafted batch cannot make a reader allocate gigabytes.
 
+**Framed records (attribute bit 9).** Given ``frame_records`` F >= 1 (the topic
+config of that name; 0, the default, writes columns), ``encode_batch`` writes an
+uncompressed batch of more than F records in frames of F each (the last holds the
+rest), so that a point read decodes one frame instead of the whole batch. Framing
+costs one more pass over the records on append (slicing the columns) and one on a
+bulk read (joining the frames' columns), which is why it is a topic's choice. The
+payload is still one msgpack object, an array of K + 1 elements (K frames)::
+
+    array32 (0xdd, uint32 K + 1)
+    bin32   (0xc6, uint32 4 + 4 (K + 1)), the frame table:
+            uint32 records per frame F, then K + 1 uint32 byte positions, from the
+            payload's first byte: frame j starts at position j and ends where
+            frame j + 1 starts; the last is the payload's length
+    frame 0 ... frame K - 1: each [timestamps, keys, values, headers | nil]
+
+(both headers fixed-width, so a reader finds the table at byte 10 of the payload
+without parsing). The table is checked against the frames: a full decode unpacks
+each frame from exactly the bytes the table gives it (one object each, nothing
+left over, the frames tiling the payload), so a point read and a full read of the
+same CRC-valid batch always agree. Files written before framing hold only the
+five-column form, which is read as before; the frames are never written compressed,
+compacted or with offset deltas (the cleaner re-encodes what it keeps in the
+column form).
+
 The CRC, like Kafka's, leaves out the base offset and length, so the offsets
 could be assigned without re-encoding. It covers everything a reader trusts.
 
@@ -91,7 +116,9 @@ import struct
 import zlib
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import partial, reduce
+from itertools import accumulate
+from operator import iadd, lt
 from typing import Any, NamedTuple
 
 import cramjam
@@ -114,6 +141,8 @@ __all__ = [
     "encode_one",
     "encode_prefix",
     "encode_retained",
+    "frame_at",
+    "frame_columns",
     "inflated_bytes_max",
     "inflated_size",
     "marker_type",
@@ -146,6 +175,10 @@ attr_explicit_offsets = 0x40  # a compacted batch (the name says what its payloa
 attr_compacted = attr_explicit_offsets
 attr_delete_horizon = 0x80
 attr_kafka_records = 0x100  # payload: a Kafka v2 records section (storage/kafka_records.py)
+attr_record_frames = 0x200  # payload: records in frames with a frame table (see "Framed")
+# Records per frame suggested for a topic read at random offsets (TopicConfig.frame_records):
+# a frame decodes in a few µs; truncation re-encodes a framed batch's kept records so.
+frame_records_default = 16
 # payloads that are not msgpack, framed as one msgpack bin (format 2)
 opaque_payload_mask = compression_mask | attr_kafka_records
 
@@ -164,6 +197,10 @@ inflated_bytes_floor = 32 * 1024 * 1024
 
 _packb = msgpack.Packer(use_bin_type=True).pack
 _unpackb = msgpack.unpackb
+_unpack_frame = partial(msgpack.unpackb, use_list=False)
+_tuple_only = {tuple}
+_none_only = {type(None)}
+_four_only = {4}
 _crc32 = zlib.crc32
 _bin8 = struct.Struct(">BB").pack  # msgpack bin headers (use_bin_type)
 _bin16 = struct.Struct(">BH").pack
@@ -283,16 +320,19 @@ def encode_batch(
     producer_epoch: int = -1,
     base_sequence: int = -1,
     offset_deltas: list[int] | None = None,
+    frame_records: int = 0,
 ) -> bytes:
     """Encode one batch. Columns must have equal, non-zero length; values are already valid.
 
-    ``attributes`` carries the compression code in its low bits. Cost: one msgpack
-    call, one compression call if compressed, one CRC over the batch.
+    ``attributes`` carries the compression code in its low bits. ``frame_records``
+    F >= 1: an uncompressed batch of more than F records in frames of F (see
+    "Framed records"); 0: columns. Cost: one msgpack call (one per frame), one
+    compression call if compressed, one CRC over the batch.
     """
     return encode_batch_with_header(
         base_offset, timestamps, keys, values, headers, attributes=attributes,
         producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
-        offset_deltas=offset_deltas,
+        offset_deltas=offset_deltas, frame_records=frame_records,
     )[0]
 
 
@@ -308,6 +348,7 @@ def encode_batch_with_header(
     producer_epoch: int = -1,
     base_sequence: int = -1,
     offset_deltas: list[int] | None = None,
+    frame_records: int = 0,
 ) -> tuple[bytes, BatchHeader]:
     """``encode_batch``, with the header it wrote (no decode of the bytes just made)."""
     count = len(values)
@@ -318,7 +359,12 @@ def encode_batch_with_header(
         last_delta = offset_deltas[-1]
     else:
         last_delta = count - 1
-    if count == 1 and offset_deltas is None:  # the single-record form, as encode_one
+    attributes &= ~attr_record_frames  # set below when this batch is written in frames
+    if (frame_records and count > frame_records and offset_deltas is None
+            and not attributes & opaque_payload_mask):
+        attributes |= attr_record_frames
+        payload = _framed_payload(timestamps, keys, values, headers, frame_records)
+    elif count == 1 and offset_deltas is None:  # the single-record form, as encode_one
         if headers is not None:
             payload = _payload(attributes, (timestamps[0], keys[0], values[0], headers[0]))
         else:
@@ -330,6 +376,136 @@ def encode_batch_with_header(
         base_timestamp=timestamps[0], max_timestamp=max(timestamps), producer_id=producer_id,
         producer_epoch=producer_epoch, base_sequence=base_sequence, record_count=count,
     )
+
+
+_FRAMED_PREFIX = struct.Struct(">BIBII")  # array32 K + 1, bin32 table length, F
+_framed_prefix_bytes = _FRAMED_PREFIX.size  # the frame positions follow it
+_FRAME_SPAN = struct.Struct(">II")  # frame j's first byte and the next frame's
+# A batch's payload bytes, framing trailer left out: batch_length less these.
+_framed_content_less = header_bytes - length_prefix_bytes + len(frame_trailer)
+
+
+def _framed_payload(
+    timestamps: list[int], keys: list[bytes | None], values: list[bytes | None],
+    headers: list[tuple] | None, step: int,
+) -> bytes:
+    """The framed payload (see "Framed records"), ``step`` records a frame: one msgpack
+    call per frame, the table packed after the frames' sizes are known. Cost:
+    O(records) in C, one Python step per frame."""
+    n = len(values)
+    frames = [
+        _packb((timestamps[i : i + step], keys[i : i + step], values[i : i + step],
+                None if headers is None else headers[i : i + step]))
+        for i in range(0, n, step)
+    ]
+    k = len(frames)
+    table_bytes = 4 + 4 * (k + 1)
+    first = _framed_prefix_bytes - 4 + table_bytes
+    positions = list(accumulate(map(len, frames), initial=first))
+    return b"".join((
+        _FRAMED_PREFIX.pack(0xDD, k + 1, 0xC6, table_bytes, step),
+        struct.pack(f">{k + 1}I", *positions),
+        *frames,
+    ))
+
+
+def _frame_table(header: BatchHeader, content: memoryview) -> tuple[int, list[int]]:
+    """(records per frame, frame positions) of a framed payload ``content`` (framing
+    trailer removed), checked against the header and the payload's size. Raises
+    ValueError naming the problem."""
+    count = header.record_count
+    if (len(content) < _framed_prefix_bytes or count < 1 or header.magic != magic_v2
+            or header.last_offset_delta != count - 1 or header.attributes & opaque_payload_mask):
+        raise ValueError("it is framed but empty, compressed, not dense or of magic 1")
+    array, elements, bin32, table_bytes, step = _FRAMED_PREFIX.unpack_from(content)
+    k = elements - 1
+    if (array != 0xDD or bin32 != 0xC6 or step < 1 or k != -(-count // step)
+            or table_bytes != 4 + 4 * elements
+            or len(content) < _framed_prefix_bytes + 4 * elements):
+        raise ValueError(f"its frame table does not describe {count} records")
+    positions = list(struct.unpack_from(f">{elements}I", content, _framed_prefix_bytes))
+    if (positions[0] != _framed_prefix_bytes + 4 * elements
+            or positions[-1] != len(content)
+            or not all(map(lt, positions, positions[1:]))):
+        raise ValueError("its frame table's positions do not tile its payload")
+    return step, positions
+
+
+def _framed_columns(header: BatchHeader, content: memoryview) -> Columns:
+    """The Columns of a framed payload: each frame unpacked from exactly the bytes its
+    table entry gives (so a point read, ``frame_at``, finds the same records), then the
+    frames' columns joined. Raises ValueError (or msgpack's) naming the problem."""
+    step, positions = _frame_table(header, content)
+    frames = list(map(_unpack_frame, map(content.__getitem__,
+                                         map(slice, positions, positions[1:]))))
+    count = header.record_count
+    k = len(frames)
+    sizes = [step] * (k - 1) + [count - step * (k - 1)]
+    if set(map(type, frames)) != _tuple_only or set(map(len, frames)) != _four_only:
+        raise ValueError("its frames are not each [timestamps, keys, values, headers]")
+    timestamps, keys, values, headers = map(list, zip(*frames))
+    for column in (timestamps, keys, values):
+        if set(map(type, column)) != _tuple_only or list(map(len, column)) != sizes:
+            raise ValueError(f"its frames do not hold {count} records in frames of {step}")
+    if set(map(type, headers)) == _none_only:
+        joined_headers = None
+    elif set(map(type, headers)) == _tuple_only and list(map(len, headers)) == sizes:
+        joined_headers = tuple(reduce(iadd, headers, []))
+    else:
+        raise ValueError("its frames' headers are neither all nil nor one per record")
+    base = header.base_offset
+    return Columns(range(base, base + count), tuple(reduce(iadd, timestamps, [])),
+                   tuple(reduce(iadd, keys, [])), tuple(reduce(iadd, values, [])),
+                   joined_headers)
+
+
+def frame_at(header: BatchHeader, buffer: Any, start: int, index: int) -> Columns:
+    """The frame holding record ``index`` (0-based within the batch) of a framed batch,
+    as Columns of that frame's records only: a point read that unpacks one frame.
+    ``buffer`` (an mmap, bytes) holds the batch, whose payload starts at ``start``
+    (the byte after its header); the caller checked the batch's CRC. Raises
+    ValueError naming the problem if the table or the frame is not what the header
+    promises: the checks of the full decode, for this frame. Frame j's bytes are the
+    table's entries j and j + 1 in both reads, so when both succeed they agree.
+    Cost: two small unpacks, one msgpack call over ``frame_records`` records.
+    """
+    first, timestamps, keys, values, headers = frame_columns(header, buffer, start, index)
+    return _new_tuple(Columns, (range(first, first + len(values)), timestamps, keys, values,
+                                headers))
+
+
+def frame_columns(
+    header: BatchHeader, buffer: Any, start: int, index: int
+) -> tuple[int, tuple, tuple, tuple, tuple | None]:
+    """``frame_at``'s frame as ``(first offset, timestamps, keys, values, headers or
+    None)``, without building Columns (the point read of one record). Raises as
+    ``frame_at``."""
+    count = header[11]  # record_count (fields by index: this is every point read)
+    content_bytes = header[1] - _framed_content_less
+    array, elements, bin32, table_bytes, step = _FRAMED_PREFIX.unpack_from(buffer, start)
+    first_frame = _framed_prefix_bytes + 4 * elements
+    if (array != 0xDD or bin32 != 0xC6 or step < 1 or header[5] != count - 1
+            or elements - 1 != -(-count // step) or table_bytes != 4 + 4 * elements
+            or content_bytes < first_frame or not 0 <= index < count
+            or header[2] != magic_v2 or header[4] & opaque_payload_mask):
+        raise ValueError(f"its frame table does not describe {count} records (or it is "
+                         "compressed, or of magic 1)")
+    j = index // step
+    first_byte, end = _FRAME_SPAN.unpack_from(buffer, start + _framed_prefix_bytes + 4 * j)
+    last = j == elements - 2
+    if (not first_frame <= first_byte < end <= content_bytes
+            or (j == 0 and first_byte != first_frame) or (last and end != content_bytes)):
+        raise ValueError("its frame table's positions do not tile its payload")
+    frame = _unpack_frame(buffer[start + first_byte : start + end])
+    size = count - step * j if last else step
+    if type(frame) is not tuple or len(frame) != 4:
+        raise ValueError("its frame is not [timestamps, keys, values, headers]")
+    timestamps, keys, values, headers = frame
+    if not (type(timestamps) is type(keys) is type(values) is tuple
+            and len(timestamps) == len(keys) == len(values) == size
+            and (headers is None or (type(headers) is tuple and len(headers) == size))):
+        raise ValueError(f"its frame {j} does not hold {size} records")
+    return header[0] + step * j, timestamps, keys, values, headers
 
 
 def encode_one(
@@ -379,11 +555,13 @@ def encode_prefix(header: BatchHeader, columns: Columns, offset: int) -> bytes:
         list(columns.values[:n]),
         None if columns.headers is None else list(columns.headers[:n]),
         attributes=header.attributes & ~(attr_explicit_offsets | attr_delete_horizon
-                                         | attr_kafka_records),
+                                         | attr_kafka_records | attr_record_frames),
         producer_id=header.producer_id,
         producer_epoch=header.producer_epoch,
         base_sequence=header.base_sequence,
         offset_deltas=deltas,
+        # A framed batch's kept records framed again (the topic chose frames).
+        frame_records=frame_records_default if header.attributes & attr_record_frames else 0,
     )
 
 
@@ -553,6 +731,8 @@ def columns_of_content(
     inflated if compressed, then decoded. Raises ValueError as ``decode_columns``."""
     if header.attributes & attr_kafka_records:
         return _kafka_columns(header, content)
+    if header.attributes & attr_record_frames:
+        return _framed_columns(header, content)
     if header.attributes & compression_mask:
         content = inflate(header, content, inflated_bytes_max)  # type: ignore[assignment]
     return columns_of(header, _unpackb(content, use_list=False))
@@ -564,6 +744,8 @@ def columns_of(header: BatchHeader, decoded: Any) -> Columns:
     the header promises. Cost: O(1) checks (O(records) for compacted offsets).
     """
     base = header.base_offset
+    if header.attributes & attr_record_frames:  # the frames are read from their bytes
+        raise ValueError("it is framed: its frames must be decoded from its bytes")
     if len(decoded) != 5:  # the single-record form: [timestamp, key, value(, headers)]
         # Checked inline: this is the decode of every send() with linger_ms=0.
         if not (type(decoded) is tuple and 3 <= len(decoded) <= 4
@@ -677,8 +859,8 @@ def encode_retained(
     assert count == 0 or offsets[-1] <= original.last_offset
     dense = count == 0 or (offsets[0] == base and offsets[-1] == base + count - 1)
     deltas = None if dense else [o - base for o in offsets]
-    attributes = (original.attributes | attr_compacted) & ~(attr_delete_horizon
-                                                            | attr_kafka_records)
+    attributes = (original.attributes | attr_compacted) & ~(
+        attr_delete_horizon | attr_kafka_records | attr_record_frames)
     if delete_horizon_ms >= 0:
         attributes |= attr_delete_horizon
     payload = _payload(attributes, [columns.timestamps, columns.keys, columns.values,

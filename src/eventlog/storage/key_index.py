@@ -73,6 +73,10 @@ class KeyIndex:
             if key is not None:
                 add(key, offset, position)
 
+    def __contains__(self, key: bytes) -> bool:
+        """True if ``key`` has a record. O(1)."""
+        return key in self._offsets
+
     def count(self, key: bytes) -> int:
         """How many records ``key`` has. O(1)."""
         found = self._offsets.get(key)

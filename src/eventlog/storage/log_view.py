@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 from ..errors import CorruptLogError, OffsetOutOfRangeError
+from ..records import Record
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .loader import damage_between
@@ -185,6 +186,43 @@ class LogView:
                         return found
         batches = self.read(offset, 1)
         return batches[0] if batches else None
+
+    def point_at(self, offset: int) -> tuple[BatchHeader, Columns] | None:
+        """``batch_at`` for a read of the one record at ``offset`` (``Partition.read(
+        offset, 1)``): from a framed batch, only the frame holding it, decoded
+        (``Segment.point_at``); the Columns returned may hold fewer records than the
+        batch. Lock-free; raises like ``read``."""
+        if self.start_offset <= offset:
+            bases, segs = self._view
+            i = bisect_right(bases, offset) - 1
+            if i >= 0:
+                seg = segs[i]
+                if offset < seg.next_offset:
+                    try:
+                        found = seg.point_at(offset)
+                    except OffsetOutOfRangeError:
+                        found = None  # closed under us: read() retries on the new view
+                    if found is not None:
+                        return found
+        batches = self.read(offset, 1)
+        return batches[0] if batches else None
+
+    def record_at(self, offset: int) -> Record | None:
+        """The record at ``offset`` if a framed batch holds it (``Segment.record_at``:
+        one frame decoded, the Record built from it); None for anything else (the
+        caller reads through ``point_at``). Lock-free; raises like ``read`` for
+        damage."""
+        bases, segs = self._view
+        i = bisect_right(bases, offset) - 1
+        if i < 0 or offset < self.start_offset:
+            return None
+        seg = segs[i]
+        if offset >= seg.next_offset:
+            return None
+        try:
+            return seg.record_at(offset)
+        except OffsetOutOfRangeError:
+            return None  # closed under us: point_at retries on the new view
 
     def offset_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record, in offset order, whose timestamp is

@@ -28,6 +28,7 @@ from .batch import (
     BatchHeader,
     Columns,
     attr_log_append_time,
+    attr_record_frames,
     columns_of,
     columns_of_content,
     crc_start,
@@ -163,6 +164,18 @@ def _any_run(
         if list(crcs) != list(map(_crc_of, headers)):
             return None
     counts = list(accumulate(map(_count_of, headers)))
+    if any(map(attr_record_frames.__and__, map(_attributes_of, headers))):
+        # A framed batch is decoded from its bytes (batch.py, "Framed records"), not
+        # from the stream: the run ends before it.
+        k = next(i for i, fields in enumerate(headers) if fields[4] & attr_record_frames)
+        if not k:
+            return None
+        del headers[k:], counts[k:]
+        if ends is not None:
+            del ends[k:]
+        size = ends[-1] if ends is not None else (
+            sum(map(_length_of, headers)) + k * length_prefix_bytes)
+        n = k
     if counts[-1] > n:  # batches of several records: fewer batches reach the limit
         k = bisect_left(counts, max_records) + 1
         if k < n:

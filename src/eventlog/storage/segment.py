@@ -30,6 +30,7 @@ from . import batch as codec
 from .batch import BatchHeader, Columns
 from .batch_cache import BatchCache, new_token
 from .files import Files, MappedFile, os_files, segment_file_name
+from .frame_reads import FramePointReads
 from .index import OffsetIndex, TimeIndex
 from .loader import RecoveredSegment, SegmentRecovery
 
@@ -66,15 +67,18 @@ def decode_stored(
         ) from exc
 
 
-class Segment(SegmentRecovery):
+class Segment(SegmentRecovery, FramePointReads):
     """``.log`` + ``.index`` + ``.timeindex`` for offsets ``[base_offset, next_offset)``.
 
     Opening (``load``, ``scan``, ``recover``, ``follow``) is SegmentRecovery's, in
-    storage/loader.py; appending, truncating, reading and closing are here."""
+    storage/loader.py; the point read of one record (``point_at``) and the memory of
+    CRC checks are FramePointReads', in storage/frame_reads.py; appending,
+    truncating, reading and closing are here."""
 
     __slots__ = (
         "_bytes_since_index",
         "_cache_token",
+        "_checked",
         "_index_interval_bytes",
         "_keep_file_bytes",
         "_log",
@@ -156,6 +160,9 @@ class Segment(SegmentRecovery):
         self._time_index: TimeIndex | None = None
         self.size = 0
         self.verified = 0  # bytes below: CRC-checked or appended here (run_reads.py)
+        # Batches above ``verified`` whose CRC a point read checked: (token, position,
+        # crc) keys, oldest first out (see ``_crc_checked``).
+        self._checked: dict[tuple[int, int, int], None] = {}
         self.next_offset = base_offset
         self.max_timestamp = -1
         self.first_max_timestamp = -1
@@ -306,25 +313,29 @@ class Segment(SegmentRecovery):
             position, header = self._find(offset)
             if header is None:
                 return None
-            cache = self.batch_cache
-            if cache is None:
-                return header, self._decode_at(position, header)
-            token = self._cache_token
-            cols = cache.get(token, position, header)
-            if cols is not None:
-                cache.hits += 1
-                return header, cols
-            cache.misses += 1
-            cols = self._decode_at(position, header)
-            if header.record_count > 1:
-                cache.admit(token, position, header, cols)
-            return header, cols
+            return self._batch_found(position, header)
         except ValueError as exc:
             if not self._log.closed:
                 raise
             raise OffsetOutOfRangeError(
                 f"offset {offset} was removed (segment {self.base_offset} deleted) while reading"
             ) from exc
+
+    def _batch_found(self, position: int, header: BatchHeader) -> tuple[BatchHeader, Columns]:
+        """``batch_at``'s decode of the batch ``_find`` found (``header`` at ``position``)."""
+        cache = self.batch_cache
+        if cache is None:
+            return header, self._decode_at(position, header)
+        token = self._cache_token
+        cols = cache.get(token, position, header)
+        if cols is not None:
+            cache.hits += 1
+            return header, cols
+        cache.misses += 1
+        cols = self._decode_at(position, header)
+        if header.record_count > 1:
+            cache.admit(token, position, header, cols)
+        return header, cols
 
     def _decode_at(self, position: int, header: BatchHeader) -> Columns:
         cols = self._decode_if_valid(position, header)
@@ -336,16 +347,14 @@ class Segment(SegmentRecovery):
         return cols
 
     def _decode_if_valid(self, position: int, header: BatchHeader) -> Columns | None:
-        """The batch's columns if it passes its CRC (not computed below ``verified``:
-        bytes checked or appended by this process), else None; CorruptLogError if a
-        CRC-valid batch does not decode to what its header promises."""
+        """The batch's columns if it passes its CRC (not computed below ``verified``,
+        bytes checked or appended by this process, nor for a batch a framed point read
+        checked before: ``_crc_checked``), else None; CorruptLogError if a CRC-valid batch
+        does not decode to what its header promises."""
         tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
         end = position + header.total_bytes
-        if end > self.verified:
-            if not codec.verify_crc(tail, header):
-                return None
-            if position <= self.verified:  # it extends the checked prefix
-                self.verified = end
+        if end > self.verified and not self._crc_checked(position, header, tail, False):
+            return None
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
 
     def batch_at_position(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:

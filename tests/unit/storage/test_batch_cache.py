@@ -104,6 +104,30 @@ def test_point_reads_into_one_batch_decode_it_twice_then_slice(path) -> None:
         assert cache.hits >= 100
 
 
+def test_point_reads_into_a_framed_batch_decode_one_frame_and_keep_nothing(
+    path, monkeypatch
+) -> None:
+    with eventlog.open(path) as log:
+        p = log.create_topic("t", frame_records=codec.frame_records_default).partition(0)
+        fill(p, 3, 100)
+        assert all(h.attributes & codec.attr_record_frames
+                   for seg in p._log.segments for h, _ in seg.headers())
+
+        def whole_batch_decoded(*args: object) -> None:
+            raise AssertionError("a point read decoded its whole batch")
+
+        monkeypatch.setattr(codec, "_framed_columns", whole_batch_decoded)
+        for offset in range(300):
+            assert point(p, offset).value == b"v%d" % offset
+        assert len(cache_of(p)) == 0
+        monkeypatch.undo()
+        # A bulk read that stops inside a batch keeps it; a point read then hits it.
+        assert len(p.read(0, max_records=150)) == 150
+        hits = cache_of(p).hits
+        assert point(p, 170).value == b"v170"
+        assert cache_of(p).hits == hits + 1
+
+
 def test_point_reads_at_scattered_offsets_keep_nothing(path) -> None:
     with eventlog.open(path) as log:
         p = log.create_topic("t").partition(0)
@@ -229,10 +253,12 @@ def test_reopen_starts_with_an_empty_cache(tmp_path) -> None:
     sizes=st.lists(st.integers(1, 40), min_size=1, max_size=12),
     reads=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 60)), max_size=40),
     cut=st.none() | st.integers(0, 10**6),
+    frame_records=st.sampled_from([0, 8]),  # 8: batches of 9 records or more framed
 )
-def test_point_reads_equal_the_sequential_read(sizes, reads, cut) -> None:
+def test_point_reads_equal_the_sequential_read(sizes, reads, cut, frame_records) -> None:
     with eventlog.open(None) as log:
-        p = log.create_topic("t", segment_bytes=3000).partition(0)
+        p = log.create_topic("t", segment_bytes=3000,
+                             frame_records=frame_records).partition(0)
         for n in sizes:
             fill(p, 1, n)
         if cut is not None:

@@ -1,7 +1,10 @@
 """aiokafka's API over an in-process EventLog: ``import aiokafka`` inside
 ``eventlog.testing.use_eventlog(log)`` gives this module.
 
-Appends complete inside ``send()``; a consumer waiting for records parks its coroutine
+The records ``send()`` hands over in one iteration of the event loop are appended
+together when the loop next runs (as aiokafka's sender task drains its accumulator),
+or sooner: a full batch, ``flush()``, ``send_and_wait``, a read of the partition.
+A consumer waiting for records parks its coroutine
 on the event loop (one helper thread per log wakes it, never a thread per call).
 ``bootstrap_servers`` selects the log (see :mod:`eventlog.compat`).
 """
@@ -19,7 +22,7 @@ from ...consumer import Consumer as _ElConsumer
 from ...group import OffsetAndMetadata as _ElOffset
 from ...producer import Producer as _ElProducer
 from ...producer import ProducerConfig
-from ...producer.futures import SentFuture
+from ...producer.futures import BatchedFuture, PendingBatch, SentFuture
 from ...records import TimestampType
 from ...records import TopicPartition as _TP
 from ..kafka import _common as _kcommon
@@ -85,6 +88,16 @@ def _refuse(configs: Mapping[str, Any], ignored: Iterable[str], what: str,
 
 _LOG_APPEND = TimestampType.LOG_APPEND_TIME
 _new_metadata = functools.partial(tuple.__new__, RecordMetadata)
+
+# With aiokafka's linger_ms 0 the records sent in one event-loop iteration linger in
+# eventlog's Producer until the loop runs the producer's drain (aiokafka's sender task
+# drains its accumulator when it runs: the same batching). The native linger is only a
+# backstop that never runs out in practice (about 24 days).
+_LOOP_LINGER_MS = 2**31 - 1
+# Pending futures whose batches were appended (full, or read) are settled from inside
+# send() once this many more are pending, so a loop that never yields keeps a bounded
+# number of them alive.
+_SETTLE_EVERY = 1024
 
 
 def _records(tp: _TP, timestamp_type: TimestampType, offsets: Sequence[int],
@@ -235,9 +248,11 @@ def _as_bytes(what: str, data: Any) -> bytes:
 
 class AIOKafkaProducer:
     """``aiokafka.AIOKafkaProducer(**configs)`` on the EventLog ``bootstrap_servers``
-    selects. With aiokafka's default ``linger_ms`` 0 ``send()`` appends before its future
-    is returned; with ``linger_ms`` > 0 records linger and are appended in batches of
-    up to ``max_batch_size`` bytes."""
+    selects. With aiokafka's default ``linger_ms`` 0 the records sent in one iteration
+    of the event loop are appended together (one batch per partition, of up to
+    ``max_batch_size`` bytes) when the loop next runs, as aiokafka's sender task drains
+    them; with ``linger_ms`` > 0 records linger on the log's clock and are appended in
+    batches of up to ``max_batch_size`` bytes."""
 
     def __init__(self, **configs: Any) -> None:
         configs = dict(configs)
@@ -253,6 +268,8 @@ class AIOKafkaProducer:
         compression = configs.pop("compression_type", None) or "none"
         max_request = configs.pop("max_request_size", 1_048_576)
         linger_ms = configs.pop("linger_ms", 0)
+        # aiokafka's linger_ms 0: batches of one loop iteration (see _LOOP_LINGER_MS)
+        self._loop_batches = linger_ms == 0
         self._max_batch_size = configs.pop("max_batch_size", 16384)
         if isinstance(self._max_batch_size, bool) or not isinstance(self._max_batch_size, int) \
                 or self._max_batch_size < 1:
@@ -271,7 +288,8 @@ class AIOKafkaProducer:
             compression = "none"
         try:
             self._producer = _ElProducer(
-                self._log, linger_ms=linger_ms, batch_size=self._max_batch_size, acks=acks,
+                self._log, linger_ms=_LOOP_LINGER_MS if self._loop_batches else linger_ms,
+                batch_size=self._max_batch_size, acks=acks,
                 enable_idempotence=idempotence,
                 compression_type=compression, max_request_size=max_request,
                 partitioner=None if partitioner is None else _CallablePartitioner(partitioner),
@@ -285,17 +303,114 @@ class AIOKafkaProducer:
         self._tps: dict[str, tuple[Any, list[tuple[Any, TopicPartition]]]] = {}
         self._native_send = self._producer.send
         self._plain = self._key_ser is None and self._value_ser is None  # and not stopped
+        # linger_ms 0: the records lingering until the drain, in send order (each one's
+        # asyncio future, its eventlog batch and index in it: no eventlog future kept),
+        # the batch of the last one, the loop the drain is scheduled on (None: none
+        # is), and how many may wait before send() settles the appended ones
+        self._futures: list[asyncio.Future] = []
+        self._batches: list[PendingBatch] = []
+        self._indexes: list[int] = []
+        self._last_batch: PendingBatch | None = None
+        self._drain_loop: asyncio.AbstractEventLoop | None = None
+        self._settle_at = _SETTLE_EVERY
 
     async def start(self) -> None:
         """Nothing to connect to."""
 
     async def stop(self) -> None:
+        """Append what is pending and settle its futures, then close."""
+        self._drain()
         self._closed = True
         self._plain = False  # send() takes _send's path, which raises ProducerClosed
         self._producer.close()
 
     async def flush(self) -> None:
+        """Append every pending record; their futures are done when this returns."""
+        self._drain()
+
+    def _drain(self) -> None:
+        """Append the lingering records (one batch per partition) and settle their
+        futures, in send order: what the loop runs after an iteration's sends."""
+        self._drain_loop = None
         self._producer.flush()
+        if self._futures:
+            pending = self._futures, self._batches, self._indexes
+            self._futures, self._batches, self._indexes = [], [], []
+            self._last_batch = None
+            self._settle_at = _SETTLE_EVERY
+            self._settle(*pending)
+
+    def _settle_prefix(self) -> None:
+        """From send(), when a record opened a new batch: settle the oldest pending
+        futures whose batches were appended (a full batch, a read of the partition),
+        up to the first still lingering."""
+        batches = self._batches
+        k = 0
+        for k, b in enumerate(batches):  # noqa: B007 (k is the first one lingering)
+            if not b.done:
+                break
+        else:
+            k = len(batches)
+        if k:
+            settled = self._futures[:k], batches[:k], self._indexes[:k]
+            del self._futures[:k], batches[:k], self._indexes[:k]
+            self._settle(*settled)
+        if len(batches) >= self._settle_at:  # partitions interleaved: settle by filter
+            self._settle_appended()
+
+    def _settle_appended(self) -> None:
+        """Settle every pending future whose batch was appended; the others keep
+        waiting, in order."""
+        keep = [b.done is False for b in self._batches]
+        settled = ([f for f, k in zip(self._futures, keep) if not k],
+                   [b for b, k in zip(self._batches, keep) if not k],
+                   [i for i, k in zip(self._indexes, keep) if not k])
+        self._futures = [f for f, k in zip(self._futures, keep) if k]
+        self._batches = [b for b, k in zip(self._batches, keep) if k]
+        self._indexes = [i for i, k in zip(self._indexes, keep) if k]
+        self._settle_at = len(self._batches) + _SETTLE_EVERY
+        self._settle(*settled)
+
+    def _batch_head(self, b: PendingBatch) -> tuple:
+        """What the RecordMetadata of an appended batch's records share; () when they
+        are not all appended at ``base_offset + index`` (failed, acks 0) or the topic is
+        gone: each record's future then takes ``_outcome``."""
+        if b.outcomes is not None or b.exception is not None or b.acks0:
+            return ()
+        try:
+            part, tp = self._partition_route(b.topic, b.partition)
+        except el_errors.EventLogError:
+            return ()
+        return (b.topic, b.partition, tp, b.base_offset, b.append_time,
+                1 if part.config.log_append_time else 0, part.start_offset)
+
+    def _settle(self, futures: list[asyncio.Future], batches: list[PendingBatch],
+                indexes: list[int]) -> None:
+        """Set each asyncio future from its record's appended batch."""
+        batch: Any = None
+        head: tuple = ()
+        for fut, b, i in zip(futures, batches, indexes):
+            if fut.done():  # cancelled by its owner
+                continue
+            if b is not batch:  # one look-up per batch
+                batch = b
+                head = self._batch_head(b)
+            if head:
+                topic, partition, tp, base, append_time, ts_type, start = head
+                fut.set_result(_new_metadata((
+                    topic, partition, tp, base + i,
+                    append_time if append_time >= 0 else b.timestamps[i], ts_type, start)))
+                continue
+            exc = b.error(i)
+            if exc is None:
+                try:
+                    meta = self._record_metadata(b.metadata(i))
+                except el_errors.EventLogError as gone:  # the topic is gone since
+                    exc = gone
+            if exc is not None:
+                fut.set_exception(_kcommon.kafka_error_for(exc))
+            else:
+                fut.set_result(meta)
 
     async def partitions_for(self, topic: str) -> set[int]:
         try:
@@ -306,10 +421,12 @@ class AIOKafkaProducer:
     async def send(self, topic: str, value: Any = None, key: Any = None,
                    partition: int | None = None, timestamp_ms: int | None = None,
                    headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future:
-        """Send one record; returns a future of its RecordMetadata: done at once with
-        ``linger_ms`` 0 (aiokafka's default), else when its batch is appended (the
-        linger runs out on the log's clock, ``flush()``, a full batch, or a read of
-        the partition)."""
+        """Send one record; returns a future of its RecordMetadata, done when its batch
+        is appended: with ``linger_ms`` 0 (aiokafka's default) when the event loop next
+        runs (the records sent before it yields are appended together, as aiokafka's
+        sender drains them), else when the linger runs out on the log's clock; and at
+        ``flush()``, ``send_and_wait``, ``stop()``, a full batch, or a read of the
+        partition. A record refused (unknown topic, too large) raises here."""
         # The hot path, kept flat: bytes (or None) key and value, no headers, no
         # serializers, not stopped; the rest takes _send's checks.
         if (headers is None and self._plain and (type(value) is bytes or value is None)
@@ -323,7 +440,23 @@ class AIOKafkaProducer:
             native = self._send(topic, value, key, partition, timestamp_ms, headers)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future = loop.create_future()
-        if type(native) is SentFuture:  # linger_ms 0: appended, its metadata's fields known
+        if self._loop_batches and type(native) is BatchedFuture:
+            # linger_ms 0: settled by the drain the loop runs next (scheduled once per
+            # iteration), or by a later send() once its batch was appended
+            if self._drain_loop is not loop:
+                if self._drain_loop is not None:  # sent from another loop meanwhile
+                    self._drain()
+                self._drain_loop = loop
+                loop.call_soon(self._drain)
+            batch = native._batch
+            self._futures.append(fut)
+            self._batches.append(batch)
+            self._indexes.append(native._index)
+            if batch is not self._last_batch:  # a new batch: the one before may be appended
+                self._last_batch = batch
+                self._settle_prefix()
+            return fut
+        if type(native) is SentFuture:  # appended, its metadata's fields known
             fut.set_result(self._sent_metadata(native._fields))
             return fut
         if native.done():  # failed at once: settled now, no callback to make per record
@@ -355,6 +488,8 @@ class AIOKafkaProducer:
                             partition: int | None = None, timestamp_ms: int | None = None,
                             headers: list[tuple[str, bytes]] | None = None) -> RecordMetadata:
         native = self._send(topic, value, key, partition, timestamp_ms, headers)
+        if self._loop_batches:
+            self._drain()  # this record and those sent before it, their futures settled
         native.exception()  # waiting appends a lingering batch at once
         meta = self._metadata(native)
         if isinstance(meta, BaseException):
@@ -447,13 +582,17 @@ class AIOKafkaProducer:
         fields of its RecordMetadata (the hot path of ``linger_ms`` 0: the partition's
         TopicPartition is made once, the named tuple at C speed)."""
         topic, partition, offset, timestamp_ms, _, _ = fields
+        part, tp = self._partition_route(topic, partition)
+        return _new_metadata((topic, partition, tp, offset, timestamp_ms,
+                              1 if part.config.log_append_time else 0, part.start_offset))
+
+    def _partition_route(self, topic: str, partition: int) -> tuple[Any, TopicPartition]:
+        """The partition a record was appended to, and its TopicPartition (made once)."""
         t = self._log.topic_map.get(topic)
         known = self._tps.get(topic)
         if known is None or known[0] is not t:  # new, or the topic was re-created
             known = self._route(topic)
-        part, tp = known[1][partition]
-        return _new_metadata((topic, partition, tp, offset, timestamp_ms,
-                              1 if part.config.log_append_time else 0, part.start_offset))
+        return known[1][partition]
 
     def _route(self, topic: str) -> tuple[Any, list[tuple[Any, TopicPartition]]]:
         t = self._log.topic(topic)
@@ -467,7 +606,10 @@ class AIOKafkaProducer:
         exc = future.exception()
         if exc is not None:
             return _kcommon.kafka_error_for(exc)
-        md = future.result()
+        return self._record_metadata(future.result())
+
+    def _record_metadata(self, md: Any) -> RecordMetadata:
+        """aiokafka's RecordMetadata of an appended record, from eventlog's."""
         t = self._log.topic_map.get(md.topic)  # the topic the record was appended to
         part = (t.partitions[md.partition] if t is not None else
                 self._log.topic(md.topic).partition(md.partition))
