@@ -467,8 +467,9 @@ class TransactionalProducer(Producer):
             # Wait for a send appending under q.lock (admitted while the transaction
             # was open) and for a batch the flusher took before and is appending:
             # both land before the markers (flush_all's rule).
-            with q.batch_lock, q.lock:
+            with q.batch_lock:
                 pass
+            state.append_ready(q)  # and a full batch a send() took, waiting in q.ready
         self._sealed_token = self._txn_token
         with txn_lock:
             if self._txn_state is not _S.COMMITTING_TRANSACTION:

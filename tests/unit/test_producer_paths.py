@@ -298,6 +298,39 @@ def test_senders_a_bulk_sender_and_a_reader_share_one_producer() -> None:
         producer.close()
 
 
+def test_a_sender_that_fills_a_batch_waits_for_the_append_lock_without_the_batch_lock(
+        log) -> None:
+    """While one thread appends a batch (holding q.lock), a sender that fills the next
+    batch leaves it in q.ready and waits for q.lock without the batch lock, so other
+    threads keep sending (it once waited holding it, and every sender queued behind);
+    the batches still land in order when the append lock is free."""
+    log.create_topic("t")
+    producer = log.producer(linger_ms=60_000, batch_size=200)
+    first = producer.send("t", b"a" * 40, key=b"k")
+    (q,) = producer._state.queues.values()
+    contended = threading.Event()
+    q.lock = ContentionLock(contended)
+    q.lock.acquire()  # another thread's append in progress
+    filler: list = []
+    sender = threading.Thread(target=lambda: filler.append(
+        producer.send("t", b"b" * 200, key=b"k")))  # fills the next batch
+    sender.start()
+    try:
+        assert contended.wait(10), "the filling sender did not wait for the append lock"
+        assert q.batch_lock.acquire(timeout=10), "it waits holding the batch lock"
+        q.batch_lock.release()
+        later = producer.send("t", b"c", key=b"k")  # this thread keeps sending meanwhile
+        assert len(q.ready) == 2 and not first.done()
+    finally:
+        q.lock.release()
+        sender.join(10)
+    producer.flush()
+    assert [first.result().offset, filler[0].result().offset, later.result().offset] == [
+        0, 1, 2]
+    assert [r.value[:1] for r in q.partition.read(0, 10)] == [b"a", b"b", b"c"]
+    producer.check()
+
+
 def test_flush_waits_for_a_batch_another_thread_took_and_is_appending(held) -> None:
     """A batch the flusher took before flush() was called is still being appended:
     flush() returns only after its records are delivered (it once saw the queue empty

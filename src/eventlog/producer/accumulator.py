@@ -27,7 +27,7 @@ from ..errors import ClosedError, EventLogError, InvalidRecordError
 from ..metrics.window import Window
 from .checks import closed_error
 from .config import ProducerConfig
-from .futures import BatchedFuture, DeliveryFuture, new_object
+from .futures import BatchedFuture, DeliveryFuture
 from .queues import PartitionQueue, QueueStats, acquire_contended
 from .sender import Sender, unexpected
 
@@ -99,9 +99,9 @@ class State(Sender):
         callback, and every record of a batch that has a header or callback column
         (``q.room`` is -1 for those, so ``send()``'s one test sends them here).
         """
-        taken = None  # batches to append once the batch lock is released (holding q.lock)
+        handed_off = False  # a batch this call took waits in q.ready for its append
         try:
-            future = new_object(BatchedFuture)
+            future = BatchedFuture()  # no __init__: the cheapest way to make one
             filled = q.bytes + size
             keys = q.keys
             n = len(keys)
@@ -109,7 +109,7 @@ class State(Sender):
                 if self.closed:
                     raise closed_error()
                 if n:
-                    taken = [self.take_batch(q)]
+                    handed_off = self.hand_off(q)
                     keys = q.keys
                     n = 0
                     filled = size
@@ -123,24 +123,44 @@ class State(Sender):
                 q.add_rare(n, headers, on_delivery)  # and closes send()'s inline path
             q.bytes = filled
             if filled >= q.batch_bytes_max:  # full: append it now
-                if taken is None:
-                    taken = [self.take_batch(q)]
-                else:  # this record alone filled the next batch: q.lock is held already
-                    taken.append(self.take_batch(q, locked=True))
-        except BaseException:
-            if taken is not None:
-                self.append_batches(q, taken)  # releases q.lock
-            raise
+                handed_off = self.hand_off(q)
         finally:
             q.batch_lock.release()
-        if taken is not None:
-            # Appended holding q.lock, not the batch lock: other threads fill the next
-            # batch meanwhile; taking q.lock before releasing the batch lock keeps the
-            # batches in order.
-            self.append_batches(q, taken)
+            if handed_off:
+                # Appended holding q.lock, not the batch lock: other threads fill the
+                # next batch meanwhile, and none of them waits for q.lock holding it.
+                self.append_ready(q)
         if not n:
             self._wake_flusher(q)
         return future
+
+    def hand_off(self, q: PartitionQueue) -> bool:
+        """Move q's open batch to ``q.ready``, the batches taken and not yet appended,
+        in the order they were taken (caller holds ``q.batch_lock``); the caller then
+        calls ``append_ready`` without it. Returns True.
+
+        A sender that fills a batch while another thread appends the previous one
+        (holding ``q.lock``) must not wait for ``q.lock`` holding the batch lock: every
+        other sender would wait behind it (measured: a quarter of the full batches
+        with 4 threads, 15% of the run). Whoever holds ``q.lock`` next appends every
+        ready batch first, so batches still land in the order they were taken."""
+        now_ms = self.log.clock.monotonic_ms()
+        q.stats.queued(now_ms - (q.deadline_ms - self.config.linger_ms), now_ms)
+        q.ready.append(q.take())
+        return True
+
+    def append_ready(self, q: PartitionQueue) -> None:
+        """Take ``q.lock`` and append the batches waiting in ``q.ready`` (perhaps none:
+        the thread holding it before appended them)."""
+        with q.lock:
+            self.append_ready_locked(q)
+
+    def append_ready_locked(self, q: PartitionQueue) -> None:
+        """Append every batch in ``q.ready``, oldest first. Caller holds ``q.lock``,
+        before it appends anything else: a batch taken earlier lands earlier."""
+        ready = q.ready
+        while ready:
+            self.append_batch(q, ready.popleft())
 
     def _open_batch(self, q: PartitionQueue) -> None:
         """Start q's lingering batch: its deadline, and its entry in the partition's
@@ -179,8 +199,10 @@ class State(Sender):
         return taken
 
     def append_batches(self, q: PartitionQueue, taken: list[tuple]) -> None:
-        """Append batches ``take_batch`` took, in order, then release ``q.lock``."""
+        """Append batches ``take_batch`` took, in order (after any ``q.ready`` holds: they
+        were taken before), then release ``q.lock``."""
         try:
+            self.append_ready_locked(q)
             for batch in taken:
                 self.append_batch(q, batch)
         finally:
@@ -257,13 +279,15 @@ class State(Sender):
         """Append every queue's lingering batch, and wait for any batch another thread
         (the flusher, a full batch's sender) took before this call and is still
         appending: ``flush()`` returns only when every record sent before it is
-        delivered. A taker takes ``q.lock`` before it releases ``q.batch_lock``, so
-        passing through both locks after the drain waits out exactly those appends."""
+        delivered. A taker takes ``q.lock`` before it releases ``q.batch_lock``, or
+        leaves the batch in ``q.ready``; so passing through the batch lock, then
+        appending what ``q.ready`` holds under ``q.lock``, waits out exactly those."""
         for q in list(self.queues.values()):
             if q.keys:
                 self.drain(q)
-            with q.batch_lock, q.lock:
+            with q.batch_lock:  # a batch taken before this is in q.ready, or appending
                 pass
+            self.append_ready(q)
 
     def pending_count(self) -> int:
         return sum(len(q.keys) for q in list(self.queues.values()))

@@ -78,6 +78,7 @@ class BulkSender:
                 if not taken:
                     q.lock.acquire()
             try:
+                state.append_ready_locked(q)  # batches send() took earlier go first
                 for batch in taken:
                     state.append_batch(q, batch)
                 result = state.append_sent_columns(q, k, v, h, ts)

@@ -7,7 +7,10 @@ from typing import Any
 from ..broker.partition import normalise_headers
 from ..errors import ClosedError, UnknownPartitionError
 
-__all__ = ["closed_error", "explicit_partition", "not_bytes", "validated_headers"]
+__all__ = [
+    "closed_error", "explicit_partition", "not_bytes", "not_bytes_key_or_value",
+    "validated_headers",
+]
 
 
 def explicit_partition(topic: str, num_partitions: int, partition: object) -> int:
@@ -29,6 +32,13 @@ def not_bytes(what: str, obj: Any) -> TypeError:
         f"{what} must be bytes or None, got {type(obj).__name__}; pass bytes or "
         f"configure {what}_serializer (e.g. 'str', 'json', 'msgpack' or a callable)"
     )
+
+
+def not_bytes_key_or_value(key: Any, value: Any) -> TypeError:
+    """The error for a key (checked first) or value that is neither bytes nor None."""
+    if type(key) is not bytes and key is not None:
+        return not_bytes("key", key)
+    return not_bytes("value", value)
 
 
 def validated_headers(headers: Any) -> tuple:

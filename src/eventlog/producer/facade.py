@@ -62,9 +62,9 @@ from ..partitioning import (
 from ..serde import resolve_serializer
 from .accumulator import State, finalize
 from .bulk import BatchMetadata, BulkSender
-from .checks import closed_error, explicit_partition, not_bytes, validated_headers
+from .checks import closed_error, explicit_partition, not_bytes_key_or_value, validated_headers
 from .config import ProducerConfig
-from .futures import BatchedFuture, DeliveryFuture, new_object
+from .futures import BatchedFuture, DeliveryFuture
 from .metrics import producer_metrics
 from .queues import PartitionQueue, acquire_contended, batch_overhead_bytes, record_size_base
 
@@ -139,46 +139,34 @@ class Producer:
 
     # ------------------------------------------------------------------ sending
 
-    def send(
-        self,
-        topic: str,
-        value: Any = None,
-        key: Any = None,
-        *,
-        partition: int | None = None,
-        timestamp_ms: int | None = None,
-        headers: Sequence[tuple[str, bytes | None]] | None = None,
-        on_delivery: Callable[[Any, Any], None] | None = None,
-    ) -> DeliveryFuture:
+    def send(self, topic: str, value: Any = None, key: Any = None, *,
+             partition: int | None = None, timestamp_ms: int | None = None,
+             headers: Sequence[tuple[str, bytes | None]] | None = None,
+             on_delivery: Callable[[Any, Any], None] | None = None) -> DeliveryFuture:
         """Send one record; returns a future of its RecordMetadata.
 
         ``on_delivery(error, metadata)`` is called once, when the record is appended
         or has failed. With ``linger_ms=0`` the record is appended before this returns.
 
-        Cost: O(record bytes): a cached key hash and a list append under the queue
-        lock; the send that fills a batch pays its encode and append (``linger_ms=0``:
-        every send, one batch of one record).
+        Cost: O(record bytes): list appends under the batch lock; the send that fills a
+        batch pays its encode and append (``linger_ms=0``: every send, a batch of one).
         Thread safety: any thread; records of one partition keep their send order.
-        Raises: at once, sending nothing: ClosedError after ``close()``;
-            UnknownTopicError; UnknownPartitionError for a partition that does not
-            exist; TypeError for a key or value that is not bytes (without a
-            serializer); RecordTooLargeError over ``max_request_size`` or the topic's
-            ``max_message_bytes``; InvalidRecordError for bad headers or timestamp.
-            A failed delivery (StorageError after the retries) fails the future.
+        Raises: at once, sending nothing: ClosedError after ``close()``; UnknownTopicError;
+            UnknownPartitionError for a partition that does not exist; TypeError for a key
+            or value that is not bytes (without a serializer); RecordTooLargeError over
+            ``max_request_size`` or the topic's ``max_message_bytes``; InvalidRecordError
+            for bad headers or timestamp. A failed delivery fails the future.
         """
-        # The hot path of every producer: kept flat (each helper call costs about 5%
-        # here); the rare cases branch out to helpers.
-        if self._serializing:
+        if self._serializing:  # the hot path of every producer: flat; rare cases branch out
             key, value = self._serialize(key, value)
-        if type(key) is not bytes and key is not None:
-            raise not_bytes("key", key)
-        if type(value) is not bytes and value is not None:
-            raise not_bytes("value", value)
-        queues = self._routes.get(topic)  # cleared on close and when topics change
-        if queues is None:
-            queues = self._route(topic)
+        if ((type(key) is not bytes and key is not None)
+                or (type(value) is not bytes and value is not None)):
+            raise not_bytes_key_or_value(key, value)
+        queues = self._routes.get(topic) or self._route(topic)  # no route is empty
         if partition is not None:
             q = queues[explicit_partition(topic, len(queues), partition)]
+        elif len(queues) == 1:  # nothing to choose: no partitioner call, no key hash
+            q = queues[0]
         elif self._keyed_default and key is not None:  # the default partitioner, inlined
             h = cached_key_hash(key)
             if h is None:  # a key not seen lately
@@ -186,7 +174,6 @@ class Producer:
             q = queues[h % len(queues)]
         else:
             q = self._choose(queues, topic, key, value)
-        # queues.record_size(), inlined: None counts -1 here, 0 bytes in the sum
         size = (-1 if key is None else len(key)) + (-1 if value is None else len(value)) + (
             record_size_base)
         if headers:
@@ -194,34 +181,31 @@ class Producer:
             size += sum(len(k) + (len(v) if v else 0) for k, v in headers)
         if size > q.record_bytes_max:
             self._too_large(q.partition, size)
-        if timestamp_ms is None:
-            # SystemClock.time_ms() inlined: one C call instead of a Python method.
+        if timestamp_ms is None:  # SystemClock.time_ms(), inlined: one C call
             timestamp_ms = _time_ns() // 1_000_000 if self._system_clock else self._time_ms()
         elif type(timestamp_ms) is not int or not 0 <= timestamp_ms <= timestamp_ms_max:
             raise InvalidRecordError(timestamp_problem(timestamp_ms))
         if self._linger_ms:
-            # The accumulator's common case, inlined (a call here costs about 10% of a
-            # send): an open batch without header or callback columns that keeps room
-            # after this record (``q.room`` is -1 otherwise) takes it under its lock.
+            # The accumulator's common case, inlined (a call costs about 10% of a send):
+            # an open batch without header or callback columns (else ``q.room`` is -1)
+            # that keeps room after this record takes it under the batch lock.
             lock = q.batch_lock
             if not lock.acquire(False):  # not ``with``: a try is cheaper
                 acquire_contended(lock)  # another thread sends to this partition: no convoy
             filled = q.bytes + size
             if filled < q.room and on_delivery is None and not headers:
                 try:
-                    keys = q.keys
-                    future = new_object(BatchedFuture)
+                    future = BatchedFuture()  # no __init__: the cheapest way to make one
                     future._batch = q.pending
-                    future._index = len(keys)
-                    keys.append(key)
+                    future._index = len(q.keys)
+                    q.keys.append(key)
                     q.values.append(value)
                     q.timestamps.append(timestamp_ms)
                     q.bytes = filled
                 finally:
                     lock.release()
                 return future
-            # Everything else (opens, fills or overflows a batch; headers, callbacks):
-            # the general path, which releases the lock.
+            # The rest (opens, fills or overflows a batch; headers, callbacks): releases it.
             return self._accumulate(q, key, value, headers or None, timestamp_ms,
                                     on_delivery, size)
         return self._send_now(q, key, value, headers or None, timestamp_ms, on_delivery)
@@ -255,10 +239,8 @@ class Producer:
 
     def _choose(self, queues: tuple[PartitionQueue, ...], topic: str, key: bytes | None,
                 value: bytes | None) -> PartitionQueue:
-        """Ask the partitioner (a one-partition topic needs no asking)."""
+        """Ask the partitioner (send() takes a one-partition topic's queue itself)."""
         n = len(queues)
-        if n == 1:
-            return queues[0]
         chosen = self._partition_fn(topic, key, value, n)
         if type(chosen) is not int or not 0 <= chosen < n:
             chosen = checked_partition(chosen, topic, n)

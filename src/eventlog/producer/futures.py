@@ -27,7 +27,7 @@ __all__ = ["DeliveryFuture"]
 log = logging.getLogger("eventlog.producer")
 
 _PENDING, _DONE = 0, 1
-new_object = object.__new__  # a future without calling __init__: two attribute writes
+new_object = object.__new__  # an object without its __init__
 new_metadata = partial(tuple.__new__, RecordMetadata)
 """RecordMetadata from a 6-tuple of its fields, without the named tuple's __new__."""
 

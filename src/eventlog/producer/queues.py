@@ -8,16 +8,20 @@ A ``PartitionQueue`` has two locks, always taken in this order:
   holds it from choosing the sequence number until the partition accepted the
   batch, so sequence numbers have no gaps.
 
-A full batch is taken under ``batch_lock``, and ``lock`` is taken before
-``batch_lock`` is released, so batches are appended in the order they were taken
-(records of one partition keep their send order) while other threads already fill
-the next batch.
+A batch is taken under ``batch_lock`` and then either ``lock`` is taken before
+``batch_lock`` is released (a drain: the flusher, ``flush()``, a reader), or the
+batch joins ``ready`` (a ``send()`` that filled it), appended by whoever holds
+``lock`` next before anything else. Either way batches are appended in the order
+they were taken (records of one partition keep their send order) while other
+threads already fill the next batch, and no sender waits for ``lock`` holding
+``batch_lock``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +83,7 @@ class PartitionQueue:
     __slots__ = (
         "acks0", "batch_bytes_max", "batch_lock", "bytes", "callbacks", "deadline_ms",
         "flush_lingering", "headers", "keys", "lock", "next_sequence", "partition", "pending",
-        "rare", "record_bytes_max", "room", "sent", "stats", "timestamps", "values",
+        "rare", "ready", "record_bytes_max", "room", "sent", "stats", "timestamps", "values",
     )
 
     def __init__(self, partition: Partition, config: ProducerConfig) -> None:
@@ -100,6 +104,9 @@ class PartitionQueue:
         # Append the lingering batch now (set by the producer's state): what a read of
         # the partition or a wait on a future calls.
         self.flush_lingering: Callable[[], None] = _nothing
+        # Full batches taken under ``batch_lock`` and not yet appended, oldest first:
+        # whoever holds ``lock`` appends them before anything else.
+        self.ready: deque[tuple] = deque()
         self._reset()
 
     def _reset(self) -> None:
@@ -168,6 +175,7 @@ class PartitionQueue:
             assert 0 <= self.next_sequence < sequence_modulus, self.next_sequence
         else:
             assert self.next_sequence == -1, self.next_sequence
+        assert not self.ready, "a taken batch was left unappended"
         assert self.sent >= 0
         self.stats.check()
 

@@ -22,7 +22,7 @@ from ..errors import EventLogError, StorageError
 from ..records import RecordMetadata
 from ..storage.batch import COMPRESSION_CODES
 from .config import ProducerConfig
-from .futures import DeliveryFuture, SentFuture, call_quietly, new_metadata, new_object
+from .futures import DeliveryFuture, SentFuture, call_quietly, new_metadata
 from .queues import PartitionQueue, acquire_contended
 
 __all__ = ["Sender"]
@@ -86,7 +86,7 @@ class Sender:
                 part.sync(offset + 1)
             except StorageError as exc:
                 return self.failed_send(q, exc, on_delivery)
-        future = new_object(SentFuture)  # done, its metadata built only when asked
+        future = SentFuture()  # no __init__; done, its metadata built only when asked
         future._fields = (
             part.topic, part.index, -1 if q.acks0 else offset, timestamp_ms,
             -1 if key is None else len(key), -1 if value is None else len(value),
