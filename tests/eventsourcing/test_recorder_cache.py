@@ -203,3 +203,44 @@ def test_concurrent_writers_of_one_aggregate(log) -> None:
     assert sorted(won) == versions[1:]
     for recorder in recorders:
         assert recorder.select_events(a) == uncached(recorder, a)
+
+
+def test_factory_cache_setting(tmp_path) -> None:
+    from eventsourcing.persistence import ProgrammingError
+    from eventsourcing.utils import Environment
+
+    from eventlog.eventsourcing import Factory
+
+    env = {"EVENTLOG_DATA_DIR": ":memory:", "EVENTLOG_CACHE_EVENTS": "0"}
+    factory = Factory(Environment("Bank", env))
+    recorder = factory.application_recorder()
+    a = uuid.uuid4()
+    recorder.insert_events([event(a, 1)])
+    assert len(recorder.select_events(a)) == 1 and not recorder._cache
+    factory.close()
+    factory = Factory(Environment("Bank", {"EVENTLOG_DATA_DIR": ":memory:"}))
+    assert factory.aggregate_recorder()._cache_limit == 10_000
+    factory.close()
+    with pytest.raises(ProgrammingError, match="EVENTLOG_CACHE_EVENTS"):
+        Factory(Environment("Bank", {"EVENTLOG_DATA_DIR": ":memory:",
+                                     "EVENTLOG_CACHE_EVENTS": "lots"}))
+
+
+def test_a_read_only_recorder_sees_what_the_writer_appends_since(tmp_path) -> None:
+    """A recorder over a read-only view of another writer's log (nothing cached
+    there): a select after the writer's next insert returns it, as ``read_key`` does
+    (the key index catches up with the view, not only when first built)."""
+    path = str(tmp_path / "d")
+    with eventlog.open(path) as log:
+        writer = EventLogApplicationRecorder(log, "app")
+        a = uuid.uuid4()
+        writer.insert_events([event(a, 1)])
+        with eventlog.open(path, read_only=True) as view:
+            reader = EventLogApplicationRecorder(view, "app", create_topic=False)
+            assert len(reader.select_events(a)) == 1
+            writer.insert_events([event(a, 2)])
+            reader.partition.refresh()
+            assert reader.partition.end_offset == 2
+            assert [e.originator_version for e in reader.select_events(a)] == [1, 2]
+            assert reader.partition._key_last_value(originator_key(a))[0] == 2
+            assert not reader._cache

@@ -123,8 +123,8 @@ class PartitionKeys:
         if self.lingering:
             self.flush_lingering()
         index = self._key_index
-        if index is None:
-            index = self._built_key_index()
+        if index is None or index.end_offset < self._log.end_offset:
+            index = self._built_key_index()  # a read-only view's catches up with its writer
         offsets, positions = index.locations(key, from_version)
         if not offsets:
             return ()
@@ -161,8 +161,8 @@ class PartitionKeys:
         for _attempt in range(last_record_attempts):
             generation = self._key_index_generation
             index = self._key_index
-            if index is None:
-                index = self._built_key_index()
+            if index is None or index.end_offset < self._log.end_offset:
+                index = self._built_key_index()  # a read-only view's catches up
             count, offset, position = index.last(key)
             if not count:
                 return generation, 0, None
@@ -319,7 +319,8 @@ class PartitionKeys:
                                                 attributes, -1, -1, -1)
             else:
                 data, header = codec.encode_batch_with_header(
-                    base, [now_ms] * n, keys, values, None, attributes=attributes)
+                    base, [now_ms] * n, keys, values, None, attributes=attributes,
+                    frame_records=log.config.frame_records)
             if len(data) > self._max_message_bytes:
                 self._too_large(len(data), n)
             self._land(data, header, n, keys, now_ms, attributes, -1, -1, -1)

@@ -6,8 +6,9 @@ Select it with the environment of a pyeventsourcing application::
     EVENTLOG_DATA_DIR=/path/to/data      (or ":memory:" for a log in memory)
 
 Optional settings: ``EVENTLOG_FSYNC`` (``never`` (default), ``interval`` or
-``always``: eventlog.open's ``fsync``) and ``CREATE_TABLE`` (``y`` (default):
-create the recorders' topics). Like every pyeventsourcing setting they may be
+``always``: eventlog.open's ``fsync``), ``EVENTLOG_CACHE_EVENTS`` (the events each
+recorder keeps decoded, default 10,000; 0: none) and ``CREATE_TABLE`` (``y``
+(default): create the recorders' topics). Like every pyeventsourcing setting they may be
 prefixed with the application's name (``BANKACCOUNTS_EVENTLOG_DATA_DIR``).
 
 Factories of one process that name the same directory share one open EventLog
@@ -25,6 +26,7 @@ import threading
 from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory as _InfrastructureFactory
+from eventsourcing.persistence import ProgrammingError
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
 from ..log import EventLog
@@ -36,6 +38,7 @@ from .recorders import (
     EventLogRecorder,
     EventLogSubscription,
     EventLogTrackingRecorder,
+    cache_events_default,
 )
 
 __all__ = [
@@ -87,6 +90,7 @@ class Factory(_InfrastructureFactory[EventLogTrackingRecorder]):
 
     EVENTLOG_DATA_DIR = "EVENTLOG_DATA_DIR"
     EVENTLOG_FSYNC = "EVENTLOG_FSYNC"
+    EVENTLOG_CACHE_EVENTS = "EVENTLOG_CACHE_EVENTS"
     CREATE_TABLE = "CREATE_TABLE"
 
     aggregate_recorder_class = EventLogAggregateRecorder
@@ -104,6 +108,16 @@ class Factory(_InfrastructureFactory[EventLogTrackingRecorder]):
                 "(a directory path, or ':memory:')"
             )
         fsync = self.env.get(self.EVENTLOG_FSYNC) or "never"
+        cache = self.env.get(self.EVENTLOG_CACHE_EVENTS)
+        if cache is None or cache == "":
+            self.cache_events = cache_events_default
+        elif cache.strip().isdigit():
+            self.cache_events = int(cache)
+        else:
+            raise ProgrammingError(
+                f"{self.EVENTLOG_CACHE_EVENTS} must be a whole number of events >= 0 "
+                f"(0: no cache), got {cache!r}"
+            )
         self._shared = path != ":memory:"
         self.log = _acquire(path, fsync) if self._shared else _open_log(None, fsync=fsync)
         self._closed = False
@@ -115,14 +129,16 @@ class Factory(_InfrastructureFactory[EventLogTrackingRecorder]):
 
     def aggregate_recorder(self, purpose: str = "events") -> EventLogAggregateRecorder:
         return self.aggregate_recorder_class(
-            self.log, self.topic_prefix + _UNSAFE.sub("_", purpose), create_topic=self._create()
+            self.log, self.topic_prefix + _UNSAFE.sub("_", purpose), create_topic=self._create(),
+            cache_events=self.cache_events,
         )
 
     def application_recorder(self) -> EventLogApplicationRecorder:
         topic = self.env.get(self.APPLICATION_RECORDER_TOPIC)
         cls: Any = resolve_topic(topic) if topic else self.application_recorder_class
         assert issubclass(cls, EventLogApplicationRecorder), cls
-        return cls(self.log, self.topic_prefix + "events", create_topic=self._create())
+        return cls(self.log, self.topic_prefix + "events", create_topic=self._create(),
+                   cache_events=self.cache_events)
 
     def tracking_recorder(
         self, tracking_recorder_class: type[EventLogTrackingRecorder] | None = None
@@ -132,13 +148,15 @@ class Factory(_InfrastructureFactory[EventLogTrackingRecorder]):
             topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
             cls = resolve_topic(topic) if topic else self.tracking_recorder_class
         assert issubclass(cls, EventLogTrackingRecorder), cls
-        return cls(self.log, self.topic_prefix + "tracking", create_topic=self._create())
+        return cls(self.log, self.topic_prefix + "tracking", create_topic=self._create(),
+                   cache_events=self.cache_events)
 
     def process_recorder(self) -> EventLogProcessRecorder:
         topic = self.env.get(self.PROCESS_RECORDER_TOPIC)
         cls: Any = resolve_topic(topic) if topic else self.process_recorder_class
         assert issubclass(cls, EventLogProcessRecorder), cls
-        return cls(self.log, self.topic_prefix + "events", create_topic=self._create())
+        return cls(self.log, self.topic_prefix + "events", create_topic=self._create(),
+                   cache_events=self.cache_events)
 
     def close(self) -> None:
         """Release the EventLog (closed when the last factory sharing it closes)."""
