@@ -374,7 +374,7 @@ class AIOKafkaProducer:
     def _batch_head(self, b: PendingBatch) -> tuple:
         """What the RecordMetadata of an appended batch's records share; () when they
         are not all appended at ``base_offset + index`` (failed, acks 0) or the topic is
-        gone: each record's future then takes ``_outcome``."""
+        gone: each record's future is then settled from its own outcome."""
         if b.outcomes is not None or b.exception is not None or b.acks0:
             return ()
         try:
