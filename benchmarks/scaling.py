@@ -6,7 +6,8 @@ runs measure a window of appends at the end of the log (``WINDOW_RECORDS`` in
 batches of 1,000) and ``LOOKUPS`` reads of one record at uniformly random offsets,
 then ``LOOKUPS`` reads of one record in runs of ``RUN_READS`` consecutive offsets
 from random starts (a consumer that seeks and reads on one record at a time, an
-event-sourced load of neighbouring events).
+event-sourced load of neighbouring events). eventlog runs twice: a default topic, and
+one with ``frame_records=16`` (framed batches: a point read decodes one frame).
 A size whose build the measured rate says would overrun the build budget is skipped
 with the projected time as the reason, rather than blowing the run's time limit.
 """
@@ -33,6 +34,7 @@ WORKLOAD = "scaling"
 WINDOW_RECORDS = 10_000
 LOOKUPS = 2_000
 RUN_READS = 10
+FRAME_RECORDS = 16  # the framed topic's frame_records
 _BYTES_PER_RECORD_MAX = 400  # disk headroom check: record, index and slack
 
 
@@ -40,12 +42,14 @@ class _EventlogLog:
     system = "eventlog"
     reference = True
     first_offset = 0
+    topic_config: dict[str, Any] = {}
 
     def __init__(self) -> None:
         self.folder = make_dir("scaling")
         with eventlog_bench.api_guard():
             self.log = eventlog_bench.open_log(self.folder)
-            self.partition = self.log.create_topic(eventlog_bench.TOPIC).partition(0)
+            self.partition = self.log.create_topic(
+                eventlog_bench.TOPIC, **self.topic_config).partition(0)
 
     def append(self, batch: list) -> None:
         with eventlog_bench.api_guard():
@@ -65,6 +69,15 @@ class _EventlogLog:
             self.log.close()
         finally:
             remove_dir(self.folder)
+
+
+class _EventlogFramedLog(_EventlogLog):
+    """A topic that chose framed batches (``frame_records``): a point read decodes one
+    frame of 16 records instead of the whole 1,000-record batch."""
+
+    system = "eventlog frame_records=16"
+    reference = False
+    topic_config = {"frame_records": FRAME_RECORDS}
 
 
 class _SqliteLog:
@@ -92,7 +105,7 @@ def run_scaling(settings: Settings, data: Dataset) -> list[Result]:
     sizes = [10**4, 10**5, 10**6] + ([] if settings.quick else [10**7])
     budget_s = 3.0 if settings.quick else 25.0
     results: list[Result] = []
-    for factory in (_EventlogLog, _SqliteLog):
+    for factory in (_EventlogLog, _EventlogFramedLog, _SqliteLog):
         results += _scale(settings, factory, sizes, data, budget_s)
     return results
 

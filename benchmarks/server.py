@@ -160,14 +160,15 @@ def startup_ms(**conf: object) -> tuple[float, float, float]:
     """From log.serve() (in process, a log with one record) to a fresh group's first record:
     (total, serve() returning, the group's assignment reaching the consumer), in ms.
 
-    Where the rest goes (librdkafka 2.16's debug log, against eventlog and noida-db
-    alike): the consumer joins only once it has metadata for its topic from a broker it
-    learned (the bootstrap connection is dropped once Metadata names the broker), and
-    librdkafka spaces such connects by half of ``reconnect.backoff.ms`` (50 ms by
-    default); then a partition without a committed offset is reset to earliest with a
-    fixed 100 ms backoff before its ListOffsets (the reset counts as an error,
-    ``_NO_OFFSET``, and errors wait 100 ms). Both are the client's own timers: ``conf``
-    passes client settings through.
+    Where the rest goes (librdkafka 2.16's debug log, docs/performance.md): a partition
+    without a committed offset is reset to ``auto.offset.reset`` through a ListOffsets
+    sent 100 ms later, always (librdkafka's rd_kafka_offset_reset() delays the query
+    100 ms when the reset has an error, and "no committed offset" is the error
+    ``_NO_OFFSET``); and in about half of the runs the join waits 45-50 ms more, when the
+    coordinator connection's first Metadata asked for no topics (a race between two
+    client threads) and the consumer must connect to the broker itself, which
+    librdkafka spaces by half of ``reconnect.backoff.ms``. Both are the client's own
+    timers: ``conf`` passes client settings through.
     """
     from confluent_kafka import Consumer
 
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     quick = sorted(startup_ms(**{"reconnect.backoff.ms": 10}) for _ in range(5))
     ev = results["eventlog serve"]
     ev["startup_ms"], ev["served_ms"], ev["assigned_ms"] = runs[len(runs) // 2]
+    ev["startup_min_ms"], ev["startup_max_ms"] = runs[0][0], runs[-1][0]
     ev["startup_quick_ms"] = quick[len(quick) // 2][0]
     print(f"{args.records} records of {len(VALUE)} bytes, {args.partitions} partition(s)")
     print(f"{'broker':18} {'produce/s':>11} {'consume/s':>11} {'read':>9} {'join ms':>8}"
@@ -228,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
               f" {r['join_ms']:8.0f} {ev['produce'] / r['produce']:10.2f}"
               f" {ev['consume'] / r['consume']:10.2f}")
     print(f"eventlog: log.serve() to a fresh group's first record: {ev['startup_ms']:.0f} ms"
+          f" (median of 5; {ev['startup_min_ms']:.0f}-{ev['startup_max_ms']:.0f} ms)"
           f" (serve() returned at {ev['served_ms']:.1f} ms, the assignment came at "
           f"{ev['assigned_ms']:.0f} ms; {ev['first_startup_ms']:.0f} ms for the first serve() "
           f"in a process; {ev['startup_quick_ms']:.0f} ms with reconnect.backoff.ms=10)")

@@ -43,6 +43,9 @@ def _int_field(name: str, value: Any) -> int:
     return value
 
 
+frame_records_max = 65535  # records per frame of a framed batch (TopicConfig.frame_records)
+
+
 @dataclass(frozen=True)
 class TopicConfig:
     """Per-topic configuration (Kafka's topic configs, snake_case).
@@ -68,6 +71,12 @@ class TopicConfig:
     it was written (once its segment has rolled), whatever the dirty ratio.
     ``min_cleanable_dirty_ratio``: clean when dirty bytes exceed this share of the
     log (below the active segment).
+    ``frame_records`` (not Kafka's): 0 (the default) writes each batch's records as
+    columns; N >= 1 writes an uncompressed batch of more than N records in frames of
+    N, so that a read of one record (``Partition.read(offset, max_records=1)``)
+    decodes one frame instead of the whole batch, at the price of some appends and
+    bulk reads of such batches (docs/storage.md, "Framed records"; 16 suits topics
+    read at random offsets).
     """
 
     segment_bytes: int = GIB
@@ -82,6 +91,7 @@ class TopicConfig:
     min_compaction_lag_ms: int = 0
     max_compaction_lag_ms: int = compaction_lag_ms_max
     min_cleanable_dirty_ratio: float = 0.5
+    frame_records: int = 0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -113,10 +123,7 @@ class TopicConfig:
             f"max_message_bytes must be in [0, {max_message_bytes_max}], "
             f"got {self.max_message_bytes}",
         )
-        _require(
-            self.index_interval_bytes >= 0,
-            f"index_interval_bytes must be >= 0, got {self.index_interval_bytes}",
-        )
+        self._check_layout()
         _require(
             self.message_timestamp_type in ("CreateTime", "LogAppendTime"),
             "message_timestamp_type must be 'CreateTime' or 'LogAppendTime', "
@@ -149,6 +156,18 @@ class TopicConfig:
             self.min_compaction_lag_ms <= self.max_compaction_lag_ms,
             f"min_compaction_lag_ms ({self.min_compaction_lag_ms}) must not exceed "
             f"max_compaction_lag_ms ({self.max_compaction_lag_ms})",
+        )
+
+    def _check_layout(self) -> None:
+        """The configs of how batches are laid out and indexed (``__post_init__``'s)."""
+        _require(
+            self.index_interval_bytes >= 0,
+            f"index_interval_bytes must be >= 0, got {self.index_interval_bytes}",
+        )
+        _require(
+            0 <= self.frame_records <= frame_records_max,
+            f"frame_records must be 0 (batches as columns) or in [1, {frame_records_max}], "
+            f"got {self.frame_records}",
         )
 
     @property

@@ -447,6 +447,29 @@ def test_installed_plugin_is_on_by_default_and_off_with_no_eventlog(tmp_path: Pa
     assert off.returncode != 0 and "fixture 'eventlog_log' not found" in off.stdout
 
 
+def test_kafka_python_futures_of_lingering_and_appended_sends(log) -> None:
+    """send()'s FutureRecordMetadata on both paths: appended at once (linger_ms 0) and
+    lingering (linger_ms 5, done when flush() appends the batch)."""
+    log.create_topic("t", 1)
+    with use_eventlog(log):
+        now = kp.KafkaProducer()
+        first = now.send("t", b"a", key=b"k")
+        assert first.is_done and first.succeeded() and first.exception is None
+        assert (first.get().offset, first.value.serialized_key_size) == (0, 1)
+        lingering = kp.KafkaProducer(linger_ms=5)
+        futures = [lingering.send("t", b"%d" % i) for i in range(3)]
+        called: list = []
+        futures[1].add_callback(called.append)
+        assert not any(f.is_done for f in futures) and called == []
+        assert futures[0].exception is None and futures[0].value is None  # not yet
+        lingering.flush()
+        assert all(f.is_done and f.succeeded() and not f.failed() for f in futures)
+        assert [f.get().offset for f in futures] == [1, 2, 3]
+        assert [m.offset for m in called] == [2]
+        now.close()
+        lingering.close()
+
+
 def test_aiokafka_settles_appended_batches_while_a_loop_sends_without_yielding(log) -> None:
     """A loop of send() that never yields keeps only the lingering batch's futures
     pending: those of the batches a full batch appended are settled from send()."""

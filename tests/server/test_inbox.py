@@ -94,7 +94,7 @@ def test_frames_come_out_whole_and_in_order_whatever_the_chunks(
 def test_once_the_size_is_known_the_room_holds_the_whole_frame() -> None:
     box, _t, loop = _inbox()
     try:
-        frame = b"x" * 3_000_000
+        frame = b"x" * 900_000
         data = _framed([frame])
         room = box.get_buffer(-1)
         room[:10] = data[:10]
@@ -106,6 +106,24 @@ def test_once_the_size_is_known_the_room_holds_the_whole_frame() -> None:
         del room
         box.buffer_updated(len(data) - 10)
         assert box.take(len(frame)) == frame
+    finally:
+        loop.close()
+
+
+def test_a_size_prefix_alone_allocates_no_large_frame() -> None:
+    """Above 1 MiB the room grows with what has arrived (doubling), so a client that
+    sends only the size prefixes of 100 MB requests makes the server allocate little;
+    the frame still comes out whole."""
+    box, _t, loop = _inbox()
+    try:
+        frame = bytes(range(256)) * 40_000  # 10 MB
+        data = _framed([frame])
+        room = box.get_buffer(-1)
+        room[:4] = data[:4]
+        del room
+        box.buffer_updated(4)
+        assert len(box.get_buffer(-1)) <= (1 << 20) + (1 << 16)
+        assert _deliver(box, data[4:], [1 << 22]) == [frame]
     finally:
         loop.close()
 

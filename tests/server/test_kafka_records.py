@@ -320,3 +320,26 @@ def test_a_records_payload_is_framed_as_one_msgpack_bin_at_every_size(size: int)
     unpacker.feed(data[codec.header_bytes:-len(codec.frame_trailer)])
     assert list(unpacker) == [payload]
     assert data.endswith(codec.frame_trailer)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(min_size=1, max_size=2000))
+def test_the_byte_extremes_are_min_and_max(data: bytes) -> None:
+    assert kafka_records._byte_max(data) == max(data)
+    assert kafka_records._byte_min(data) == min(data)
+
+
+@settings(max_examples=80, deadline=None)
+@given(deltas=st.lists(st.integers(-10_000, 10_000), min_size=40, max_size=300),
+       wide=st.booleans())
+def test_a_run_finds_the_timestamp_range_in_any_order(deltas: list[int], wide: bool) -> None:
+    """The timestamp deltas' range of records of one shape, in any order, one- or
+    two-byte deltas (``wide``: all two-byte, from 64 up), against the walk."""
+    if wide:
+        deltas = [64 + abs(d) % 8000 for d in deltas]
+    rows = [(None, b"v" * 30, (), BASE_TS + d) for d in [0, *deltas]]
+    records, count, base_ts = records_of(rows)
+    assert _outcome(kafka_records._walk, records, count) == _reference_walk(records, count)
+    if min(deltas) >= 0:
+        assert kafka_records.check_records(records, count, base_ts) == BASE_TS + max(
+            [0, *deltas])

@@ -156,6 +156,29 @@ def test_check_finds_columns_out_of_step(held) -> None:
     producer.check()
 
 
+def test_records_after_one_with_headers_keep_the_header_column_in_step(held) -> None:
+    """send() adds plain records to an open batch inline, except to a batch that has a
+    header or callback column: those must get their ``()`` / None entries too."""
+    producer, q = held
+    assert q.room == -1  # the batch has a header column: no inline path
+    futures = [producer.send("t", b"c%d" % i, key=b"k") for i in range(3)]
+    assert q.headers == [(), (("h", b"x"),), (), (), ()]
+    producer.check()
+    producer.flush()
+    assert [f.result().offset for f in futures] == [2, 3, 4]
+    records = q.partition.read(0, 10)
+    assert [tuple(r.headers or ()) for r in records] == [(), (("h", b"x"),), (), (), ()]
+
+
+def test_check_finds_the_inline_path_open_on_a_batch_with_headers(held) -> None:
+    producer, q = held
+    q.room = q.batch_bytes_max
+    with pytest.raises(AssertionError):
+        producer.check()
+    q.room = -1
+    producer.check()
+
+
 def test_check_finds_a_batch_the_partition_does_not_know_of(held) -> None:
     producer, q = held
     flush = q.partition.lingering.pop(q)

@@ -301,6 +301,7 @@ class Partition(PartitionReads, PartitionKeys, PartitionTransactions, PartitionM
                 base, timestamps, keys, values, headers,
                 attributes=attributes, producer_id=producer_id,
                 producer_epoch=producer_epoch, base_sequence=base_sequence,
+                frame_records=log.config.frame_records,
             )
             uncompressed = self._checked_size(data, len(keys), attributes)
             self._land(data, codec.decode_header(data), len(keys), keys, now_ms, attributes,

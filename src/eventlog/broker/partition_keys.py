@@ -319,7 +319,8 @@ class PartitionKeys:
                                                 attributes, -1, -1, -1)
             else:
                 data, header = codec.encode_batch_with_header(
-                    base, [now_ms] * n, keys, values, None, attributes=attributes)
+                    base, [now_ms] * n, keys, values, None, attributes=attributes,
+                    frame_records=log.config.frame_records)
             if len(data) > self._max_message_bytes:
                 self._too_large(len(data), n)
             self._land(data, header, n, keys, now_ms, attributes, -1, -1, -1)

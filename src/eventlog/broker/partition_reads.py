@@ -95,6 +95,9 @@ class PartitionReads:
         log = self._log
         if offset < log.start_offset:
             return None  # an error: read_columns says which
+        record = log.record_at(offset)  # a framed batch: one frame decoded
+        if record is not None:
+            return [record]
         found = log.point_at(offset)  # None at the log end
         if found is None:
             return None

@@ -78,21 +78,34 @@ class State(Sender):
         """Add a validated record of ``size`` bytes (``queues.record_size``) to its
         partition's open batch; returns the record's future. ClosedError once closed.
 
-        The one path of every lingering record, so the common case comes first and
-        costs one lock, three appends and five tests (``q.room`` is -1 while no batch
-        is open, so one test covers "open, with room"): the linger deadline is checked
-        by the flusher thread, not here, and no clock is read unless a batch opens.
+        ``send()`` inlines the common case (a batch is open, has no header or
+        callback column, and keeps room after this record) and calls
+        ``accumulate_locked`` for the rest; this is that path for other callers.
         """
-        future = new_object(BatchedFuture)
         lock = q.batch_lock
-        if not lock.acquire(False):  # not ``with``: once per record, and try is cheaper
-            acquire_contended(lock)  # another thread sends to this partition: no convoy
+        if not lock.acquire(False):
+            acquire_contended(lock)
+        return self.accumulate_locked(q, key, value, headers, timestamp_ms, on_delivery, size)
+
+    def accumulate_locked(
+        self, q: PartitionQueue, key: bytes | None, value: bytes | None,
+        headers: tuple | None, timestamp_ms: int,
+        on_delivery: Callable[[Any, Any], None] | None, size: int,
+    ) -> DeliveryFuture:
+        """``accumulate`` for a caller that holds ``q.batch_lock``; releases it.
+
+        The records ``send()`` does not add inline come here: the first record of
+        a batch, the one that does not fit or fills it, one with headers or a
+        callback, and every record of a batch that has a header or callback column
+        (``q.room`` is -1 for those, so ``send()``'s one test sends them here).
+        """
         taken = None  # batches to append once the batch lock is released (holding q.lock)
         try:
+            future = new_object(BatchedFuture)
             filled = q.bytes + size
             keys = q.keys
             n = len(keys)
-            if filled > q.room:  # no batch open, or no room in it
+            if not n or filled > q.batch_bytes_max:  # no batch open, or no room in it
                 if self.closed:
                     raise closed_error()
                 if n:
@@ -107,7 +120,7 @@ class State(Sender):
             q.values.append(value)
             q.timestamps.append(timestamp_ms)
             if headers is not None or on_delivery is not None or q.rare:
-                q.add_rare(n, headers, on_delivery)
+                q.add_rare(n, headers, on_delivery)  # and closes send()'s inline path
             q.bytes = filled
             if filled >= q.batch_bytes_max:  # full: append it now
                 if taken is None:
@@ -119,7 +132,7 @@ class State(Sender):
                 self.append_batches(q, taken)  # releases q.lock
             raise
         finally:
-            lock.release()
+            q.batch_lock.release()
         if taken is not None:
             # Appended holding q.lock, not the batch lock: other threads fill the next
             # batch meanwhile; taking q.lock before releasing the batch lock keeps the
@@ -134,7 +147,7 @@ class State(Sender):
         ``lingering`` (a read appends it first). Caller holds ``q.batch_lock``."""
         q.deadline_ms = self.log.clock.monotonic_ms() + self.config.linger_ms
         q.partition.lingering[q] = q.flush_lingering
-        q.room = q.batch_bytes_max
+        q.room = q.batch_bytes_max  # send() may add records inline (add_rare undoes it)
 
     def _wake_flusher(self, q: PartitionQueue) -> None:
         """After a batch opened: start the flusher, or wake it if it would sleep past

@@ -64,9 +64,9 @@ from .accumulator import State, finalize
 from .bulk import BatchMetadata, BulkSender
 from .checks import closed_error, explicit_partition, not_bytes, validated_headers
 from .config import ProducerConfig
-from .futures import DeliveryFuture
+from .futures import BatchedFuture, DeliveryFuture, new_object
 from .metrics import producer_metrics
-from .queues import PartitionQueue, batch_overhead_bytes, record_size_base
+from .queues import PartitionQueue, acquire_contended, batch_overhead_bytes, record_size_base
 
 __all__ = ["Producer"]
 
@@ -128,8 +128,9 @@ class Producer:
             isinstance(self._partitioner, DefaultPartitioner)
             and not self._partitioner.ignore_keys
         )
-        # The two append paths of send(), bound once: one method call per record.
-        self._accumulate = state.accumulate
+        # The two append paths of send(), bound once: send() inlines the accumulator's
+        # common case and calls _accumulate (the batch lock held) for the rest.
+        self._accumulate = state.accumulate_locked
         self._send_now = state.send_now
         self._bulk = BulkSender(state, self._key_ser, self._value_ser, self._partitioner,
                                 self._keyed_default)
@@ -199,8 +200,30 @@ class Producer:
         elif type(timestamp_ms) is not int or not 0 <= timestamp_ms <= timestamp_ms_max:
             raise InvalidRecordError(timestamp_problem(timestamp_ms))
         if self._linger_ms:
-            return self._accumulate(q, key, value, headers or None, timestamp_ms, on_delivery,
-                                    size)
+            # The accumulator's common case, inlined (a call here costs about 10% of a
+            # send): an open batch without header or callback columns that keeps room
+            # after this record (``q.room`` is -1 otherwise) takes it under its lock.
+            lock = q.batch_lock
+            if not lock.acquire(False):  # not ``with``: a try is cheaper
+                acquire_contended(lock)  # another thread sends to this partition: no convoy
+            filled = q.bytes + size
+            if filled < q.room and on_delivery is None and not headers:
+                try:
+                    keys = q.keys
+                    future = new_object(BatchedFuture)
+                    future._batch = q.pending
+                    future._index = len(keys)
+                    keys.append(key)
+                    q.values.append(value)
+                    q.timestamps.append(timestamp_ms)
+                    q.bytes = filled
+                finally:
+                    lock.release()
+                return future
+            # Everything else (opens, fills or overflows a batch; headers, callbacks):
+            # the general path, which releases the lock.
+            return self._accumulate(q, key, value, headers or None, timestamp_ms,
+                                    on_delivery, size)
         return self._send_now(q, key, value, headers or None, timestamp_ms, on_delivery)
 
     def _serialize(self, key: Any, value: Any) -> tuple[Any, Any]:

@@ -114,13 +114,17 @@ class PartitionQueue:
         self.callbacks: list[Callable[[Any, Any], None] | None] | None = None
         self.rare = False  # a record of this batch has headers or a callback
         self.bytes = 0
-        self.room = -1  # batch_bytes_max while a batch is open (one test in accumulate)
+        # batch_bytes_max while a batch is open and has no header or callback column:
+        # then send() adds a record that leaves room inline (one test); else -1.
+        self.room = -1
 
     def add_rare(self, n: int, headers: tuple | None,
                  on_delivery: Callable[[Any, Any], None] | None) -> None:
         """Record ``n``'s headers and callback columns, made at the first record that has
-        one (earlier records get ``()`` / None). Caller holds ``batch_lock``."""
+        one (earlier records get ``()`` / None), and send the batch's further
+        records through the accumulator's general path. Caller holds ``batch_lock``."""
         self.rare = True
+        self.room = -1
         if headers is not None or self.headers is not None:
             if self.headers is None:
                 self.headers = [()] * n
@@ -154,7 +158,8 @@ class PartitionQueue:
         expected = sum(map(record_size, self.keys, self.values, headers))
         assert self.bytes == expected, (self.bytes, expected)
         assert (self in self.partition.lingering) == bool(n), "lingering registration"
-        assert self.room == (self.batch_bytes_max if n else -1), (self.room, n)
+        assert self.room == (self.batch_bytes_max if n and not self.rare else -1), (
+            self.room, n, self.rare)
         if n:
             # Drained when it reaches batch_bytes_max: an open batch is below it.
             assert 0 < self.bytes < self.batch_bytes_max, (self.bytes, self.batch_bytes_max)

@@ -5,10 +5,11 @@ asyncio's StreamReader copies every received byte three times (the socket's chun
 its own buffer, the chunk ``read()`` returns) and, past twice its limit, stops and
 restarts reading (two epoll calls) for each chunk; a 1 MB produce request paid that
 some 16 times. An Inbox is a BufferedProtocol: once a frame's size prefix has
-arrived, the buffer is made large enough for the whole frame and the socket reads
-into it in as few calls as the kernel allows; the serving coroutine takes each whole
-frame out in one copy. The buffer is kept for the next frame (and given back after
-frames over ``_keep_bytes``).
+arrived, the buffer is made large enough for the whole frame (above 1 MiB, in
+doublings as the bytes arrive: a size prefix alone allocates nothing large) and the
+socket reads into it in as few calls as the kernel allows; the serving coroutine
+takes each whole frame out in one copy. The buffer is kept for the next frame (and
+given back after frames over ``_keep_bytes``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = ["Inbox"]
 
 _size = struct.Struct(">i")
 _chunk = 1 << 16  # the room offered to the socket when no frame size is known yet
+_first_room = 1 << 20  # the room a frame gets at once, before as much of it has arrived
 _keep_bytes = 8 << 20  # a buffer grown past this is dropped once it is empty
 # Reading stops while this much has been received and not taken, and a whole frame is
 # among it (a client pipelining faster than it is served); a frame still arriving is
@@ -64,7 +66,9 @@ class Inbox(asyncio.BufferedProtocol):
         if pending >= 4:
             (size,) = _size.unpack_from(self.buf, self.start)
             if 0 <= size <= self._max_frame:  # else the server closes; no room needed
-                want = max(want, 4 + size - pending)
+                # room for the rest of the frame, but never more than has arrived (or
+                # 1 MiB): a size prefix alone does not make the server allocate it
+                want = max(want, min(4 + size - pending, max(pending, _first_room)))
         if len(self.buf) - self.end < want:
             with memoryview(self.buf) as view:
                 unserved = bytes(view[self.start:self.end])

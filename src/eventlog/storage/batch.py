@@ -71,11 +71,13 @@ codec could inflate its compressed bytes to, or whose stream inflates to
 anything but exactly what it declares (CorruptLogError, from the segment that
 reads it), so a small crafted batch cannot make a reader allocate gigabytes.
 
-**Framed records (attribute bit 9).** An uncompressed batch of more than
-``frame_records`` (32) records, as ``encode_batch`` writes it, stores its records in
-frames of ``frame_records`` each (the last holds the rest), so that a point read
-decodes one frame instead of the whole batch. The payload is still one msgpack
-object, an array of K + 1 elements (K frames)::
+**Framed records (attribute bit 9).** Given ``frame_records`` F >= 1 (the topic
+config of that name; 0, the default, writes columns), ``encode_batch`` writes an
+uncompressed batch of more than F records in frames of F each (the last holds the
+rest), so that a point read decodes one frame instead of the whole batch. Framing
+costs one more pass over the records on append (slicing the columns) and one on a
+bulk read (joining the frames' columns), which is why it is a topic's choice. The
+payload is still one msgpack object, an array of K + 1 elements (K frames)::
 
     array32 (0xdd, uint32 K + 1)
     bin32   (0xc6, uint32 4 + 4 (K + 1)), the frame table:
@@ -140,6 +142,7 @@ __all__ = [
     "encode_prefix",
     "encode_retained",
     "frame_at",
+    "frame_columns",
     "inflated_bytes_max",
     "inflated_size",
     "marker_type",
@@ -173,8 +176,9 @@ attr_compacted = attr_explicit_offsets
 attr_delete_horizon = 0x80
 attr_kafka_records = 0x100  # payload: a Kafka v2 records section (storage/kafka_records.py)
 attr_record_frames = 0x200  # payload: records in frames with a frame table (see "Framed")
-# An uncompressed batch of more records than this is written in frames of this many.
-frame_records = 32
+# Records per frame suggested for a topic read at random offsets (TopicConfig.frame_records):
+# a frame decodes in a few µs; truncation re-encodes a framed batch's kept records so.
+frame_records_default = 16
 # payloads that are not msgpack, framed as one msgpack bin (format 2)
 opaque_payload_mask = compression_mask | attr_kafka_records
 
@@ -316,16 +320,19 @@ def encode_batch(
     producer_epoch: int = -1,
     base_sequence: int = -1,
     offset_deltas: list[int] | None = None,
+    frame_records: int = 0,
 ) -> bytes:
     """Encode one batch. Columns must have equal, non-zero length; values are already valid.
 
-    ``attributes`` carries the compression code in its low bits. Cost: one msgpack
-    call, one compression call if compressed, one CRC over the batch.
+    ``attributes`` carries the compression code in its low bits. ``frame_records``
+    F >= 1: an uncompressed batch of more than F records in frames of F (see
+    "Framed records"); 0: columns. Cost: one msgpack call (one per frame), one
+    compression call if compressed, one CRC over the batch.
     """
     return encode_batch_with_header(
         base_offset, timestamps, keys, values, headers, attributes=attributes,
         producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
-        offset_deltas=offset_deltas,
+        offset_deltas=offset_deltas, frame_records=frame_records,
     )[0]
 
 
@@ -341,6 +348,7 @@ def encode_batch_with_header(
     producer_epoch: int = -1,
     base_sequence: int = -1,
     offset_deltas: list[int] | None = None,
+    frame_records: int = 0,
 ) -> tuple[bytes, BatchHeader]:
     """``encode_batch``, with the header it wrote (no decode of the bytes just made)."""
     count = len(values)
@@ -352,10 +360,10 @@ def encode_batch_with_header(
     else:
         last_delta = count - 1
     attributes &= ~attr_record_frames  # set below when this batch is written in frames
-    if (count > frame_records and offset_deltas is None
+    if (frame_records and count > frame_records and offset_deltas is None
             and not attributes & opaque_payload_mask):
         attributes |= attr_record_frames
-        payload = _framed_payload(timestamps, keys, values, headers)
+        payload = _framed_payload(timestamps, keys, values, headers, frame_records)
     elif count == 1 and offset_deltas is None:  # the single-record form, as encode_one
         if headers is not None:
             payload = _payload(attributes, (timestamps[0], keys[0], values[0], headers[0]))
@@ -373,17 +381,18 @@ def encode_batch_with_header(
 _FRAMED_PREFIX = struct.Struct(">BIBII")  # array32 K + 1, bin32 table length, F
 _framed_prefix_bytes = _FRAMED_PREFIX.size  # the frame positions follow it
 _FRAME_SPAN = struct.Struct(">II")  # frame j's first byte and the next frame's
+# A batch's payload bytes, framing trailer left out: batch_length less these.
+_framed_content_less = header_bytes - length_prefix_bytes + len(frame_trailer)
 
 
 def _framed_payload(
     timestamps: list[int], keys: list[bytes | None], values: list[bytes | None],
-    headers: list[tuple] | None,
+    headers: list[tuple] | None, step: int,
 ) -> bytes:
-    """The framed payload (see "Framed records"): one msgpack call per frame, the
-    table packed after the frames' sizes are known. Cost: O(records) in C, one Python
-    step per ``frame_records`` records."""
+    """The framed payload (see "Framed records"), ``step`` records a frame: one msgpack
+    call per frame, the table packed after the frames' sizes are known. Cost:
+    O(records) in C, one Python step per frame."""
     n = len(values)
-    step = frame_records
     frames = [
         _packb((timestamps[i : i + step], keys[i : i + step], values[i : i + step],
                 None if headers is None else headers[i : i + step]))
@@ -458,28 +467,37 @@ def frame_at(header: BatchHeader, buffer: Any, start: int, index: int) -> Column
     ValueError naming the problem if the table or the frame is not what the header
     promises: the checks of the full decode, for this frame. Frame j's bytes are the
     table's entries j and j + 1 in both reads, so when both succeed they agree.
-    Cost: two small reads, one msgpack call over ``frame_records`` records.
+    Cost: two small unpacks, one msgpack call over ``frame_records`` records.
     """
-    count = header.record_count
-    content_bytes = header.batch_length - (header_bytes - length_prefix_bytes) - len(
-        frame_trailer)
-    if (not 0 <= index < count or content_bytes < _framed_prefix_bytes
-            or header.magic != magic_v2 or header.attributes & opaque_payload_mask):
-        raise ValueError(f"it holds no record {index} in frames (compressed, or of magic 1)")
+    first, timestamps, keys, values, headers = frame_columns(header, buffer, start, index)
+    return _new_tuple(Columns, (range(first, first + len(values)), timestamps, keys, values,
+                                headers))
+
+
+def frame_columns(
+    header: BatchHeader, buffer: Any, start: int, index: int
+) -> tuple[int, tuple, tuple, tuple, tuple | None]:
+    """``frame_at``'s frame as ``(first offset, timestamps, keys, values, headers or
+    None)``, without building Columns (the point read of one record). Raises as
+    ``frame_at``."""
+    count = header[11]  # record_count (fields by index: this is every point read)
+    content_bytes = header[1] - _framed_content_less
     array, elements, bin32, table_bytes, step = _FRAMED_PREFIX.unpack_from(buffer, start)
-    if (array != 0xDD or bin32 != 0xC6 or step < 1 or header.last_offset_delta != count - 1
+    first_frame = _framed_prefix_bytes + 4 * elements
+    if (array != 0xDD or bin32 != 0xC6 or step < 1 or header[5] != count - 1
             or elements - 1 != -(-count // step) or table_bytes != 4 + 4 * elements
-            or content_bytes < _framed_prefix_bytes + 4 * elements):
-        raise ValueError(f"its frame table does not describe {count} records")
+            or content_bytes < first_frame or not 0 <= index < count
+            or header[2] != magic_v2 or header[4] & opaque_payload_mask):
+        raise ValueError(f"its frame table does not describe {count} records (or it is "
+                         "compressed, or of magic 1)")
     j = index // step
-    at = _framed_prefix_bytes + 4 * j
-    first_byte, end = _FRAME_SPAN.unpack_from(buffer, start + at)
-    if (not _framed_prefix_bytes + 4 * elements <= first_byte < end <= content_bytes
-            or (j == 0 and first_byte != _framed_prefix_bytes + 4 * elements)
-            or (j == elements - 2 and end != content_bytes)):
+    first_byte, end = _FRAME_SPAN.unpack_from(buffer, start + _framed_prefix_bytes + 4 * j)
+    last = j == elements - 2
+    if (not first_frame <= first_byte < end <= content_bytes
+            or (j == 0 and first_byte != first_frame) or (last and end != content_bytes)):
         raise ValueError("its frame table's positions do not tile its payload")
     frame = _unpack_frame(buffer[start + first_byte : start + end])
-    size = step if j < elements - 2 else count - step * j
+    size = count - step * j if last else step
     if type(frame) is not tuple or len(frame) != 4:
         raise ValueError("its frame is not [timestamps, keys, values, headers]")
     timestamps, keys, values, headers = frame
@@ -487,8 +505,7 @@ def frame_at(header: BatchHeader, buffer: Any, start: int, index: int) -> Column
             and len(timestamps) == len(keys) == len(values) == size
             and (headers is None or (type(headers) is tuple and len(headers) == size))):
         raise ValueError(f"its frame {j} does not hold {size} records")
-    first = header.base_offset + step * j
-    return Columns(range(first, first + size), timestamps, keys, values, headers)
+    return header[0] + step * j, timestamps, keys, values, headers
 
 
 def encode_one(
@@ -543,6 +560,8 @@ def encode_prefix(header: BatchHeader, columns: Columns, offset: int) -> bytes:
         producer_epoch=header.producer_epoch,
         base_sequence=header.base_sequence,
         offset_deltas=deltas,
+        # A framed batch's kept records framed again (the topic chose frames).
+        frame_records=frame_records_default if header.attributes & attr_record_frames else 0,
     )
 
 

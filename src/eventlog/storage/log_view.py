@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 from ..errors import CorruptLogError, OffsetOutOfRangeError
+from ..records import Record
 from . import batch as codec
 from .batch import BatchHeader, Columns
 from .loader import damage_between
@@ -205,6 +206,23 @@ class LogView:
                         return found
         batches = self.read(offset, 1)
         return batches[0] if batches else None
+
+    def record_at(self, offset: int) -> Record | None:
+        """The record at ``offset`` if a framed batch holds it (``Segment.record_at``:
+        one frame decoded, the Record built from it); None for anything else (the
+        caller reads through ``point_at``). Lock-free; raises like ``read`` for
+        damage."""
+        bases, segs = self._view
+        i = bisect_right(bases, offset) - 1
+        if i < 0 or offset < self.start_offset:
+            return None
+        seg = segs[i]
+        if offset >= seg.next_offset:
+            return None
+        try:
+            return seg.record_at(offset)
+        except OffsetOutOfRangeError:
+            return None  # closed under us: point_at retries on the new view
 
     def offset_for_time(self, timestamp_ms: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record, in offset order, whose timestamp is

@@ -244,6 +244,7 @@ class PartitionLog(LogView):
             producer_id=producer_id,
             producer_epoch=producer_epoch,
             base_sequence=base_sequence,
+            frame_records=self.config.frame_records,
         )
         return self.append_encoded(data, header, now_ms=now_ms)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import struct
 import threading
-from bisect import bisect_right
 from collections.abc import Iterator
 
 from ..errors import CorruptLogError, OffsetOutOfRangeError
@@ -31,6 +30,7 @@ from . import batch as codec
 from .batch import BatchHeader, Columns
 from .batch_cache import BatchCache, new_token
 from .files import Files, MappedFile, os_files, segment_file_name
+from .frame_reads import FramePointReads
 from .index import OffsetIndex, TimeIndex
 from .loader import RecoveredSegment, SegmentRecovery
 
@@ -41,16 +41,6 @@ _time_index_load_lock = threading.Lock()  # first loads of any segment's time in
 # last_offset_delta (bytes 0, 8, 12 and 19).
 _WALK = struct.Struct(">qiB6xi")
 _length_min = codec.header_bytes - codec.length_prefix_bytes
-# Point-read CRC checks remembered per segment beyond its verified prefix (random
-# reads of a reopened log: each batch is checked once, not once per read).
-checked_batches_max = 4096
-_framed = codec.attr_record_frames
-_frame_at = codec.frame_at
-_unpack_header = codec.HEADER.unpack_from
-_new_tuple = tuple.__new__
-_header_bytes = codec.header_bytes
-_prefix = codec.length_prefix_bytes
-_magic_v1, _magic_v2 = codec.magic_v1, codec.magic_v2
 
 
 def decode_stored(
@@ -77,11 +67,13 @@ def decode_stored(
         ) from exc
 
 
-class Segment(SegmentRecovery):
+class Segment(SegmentRecovery, FramePointReads):
     """``.log`` + ``.index`` + ``.timeindex`` for offsets ``[base_offset, next_offset)``.
 
     Opening (``load``, ``scan``, ``recover``, ``follow``) is SegmentRecovery's, in
-    storage/loader.py; appending, truncating, reading and closing are here."""
+    storage/loader.py; the point read of one record (``point_at``) and the memory of
+    CRC checks are FramePointReads', in storage/frame_reads.py; appending,
+    truncating, reading and closing are here."""
 
     __slots__ = (
         "_bytes_since_index",
@@ -356,104 +348,14 @@ class Segment(SegmentRecovery):
 
     def _decode_if_valid(self, position: int, header: BatchHeader) -> Columns | None:
         """The batch's columns if it passes its CRC (not computed below ``verified``,
-        bytes checked or appended by this process, nor for a batch a read checked
-        before: ``_crc_checked``), else None; CorruptLogError if a CRC-valid batch
+        bytes checked or appended by this process, nor for a batch a framed point read
+        checked before: ``_crc_checked``), else None; CorruptLogError if a CRC-valid batch
         does not decode to what its header promises."""
         tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
         end = position + header.total_bytes
-        if end > self.verified and not self._crc_checked(position, header, tail):
+        if end > self.verified and not self._crc_checked(position, header, tail, False):
             return None
         return decode_stored(header, tail, position, self._log.path, self.inflated_bytes_max)
-
-    def _crc_checked(self, position: int, header: BatchHeader, tail: bytes | None) -> bool:
-        """Whether the batch at ``position`` (above ``verified``) passes its CRC: checked
-        once, then remembered (the verified prefix grows when it starts inside it;
-        else ``_checked`` keeps its key, under the segment's cache token, so bytes cut
-        or replaced since are never taken as checked). ``tail``: bytes [17, end) of the
-        batch, or None to read them here."""
-        key = (self._cache_token, position, header.crc)
-        checked = self._checked
-        if key in checked:
-            return True
-        if tail is None:
-            tail = self._log.read(position + codec.crc_start, header.batch_length - 5)
-        if not codec.verify_crc(tail, header):
-            return False
-        if position <= self.verified:  # it extends the checked prefix
-            self.verified = position + header.total_bytes
-            return True
-        checked[key] = None
-        while len(checked) > checked_batches_max:
-            try:
-                del checked[next(iter(checked))]
-            except (KeyError, RuntimeError, StopIteration):  # another reader evicted it
-                break
-        return True
-
-    def point_at(self, offset: int) -> tuple[BatchHeader, Columns] | None:
-        """``batch_at`` for a read of the one record at ``offset``: from a framed batch
-        (batch.py, "Framed records") only the frame holding it is decoded, and the
-        Columns returned hold that frame's records only; nothing is cached then (the
-        frame costs one small msgpack call). The batch's CRC is checked as for any
-        read (once per process: ``verified``, ``_crc_checked``). Raises as
-        ``batch_at``: CorruptLogError for a damaged batch, OffsetOutOfRangeError if the
-        segment was closed under the read.
-        """
-        try:
-            # ``_find`` inlined, each step unpacking the whole header (a log of big
-            # batches has an index entry for each, so the walk is one step); anything
-            # odd goes to ``_find``, which names the damage.
-            size = self.size
-            index = self.index
-            i = bisect_right(index.firsts, offset - self.base_offset)
-            position = index.seconds[i - 1] if i else 0
-            buffer = self._log.buffer  # ValueError once closed, as every read of the map
-            header = None
-            while position + _header_bytes <= size:
-                fields = _unpack_header(buffer, position)
-                length = fields[1]
-                magic = fields[2]
-                if (magic != _magic_v2 and magic != _magic_v1) or length < _length_min:
-                    break
-                if fields[0] + fields[5] >= offset:
-                    header = _new_tuple(BatchHeader, fields)
-                    break
-                position += length + _prefix
-            if header is None or not codec.plausible(header, size - position):
-                position, header = self._find(offset)
-                if header is None:
-                    return None
-            if not header.attributes & _framed:
-                return self._batch_found(position, header)
-            cache = self.batch_cache
-            if cache is not None:  # a bulk read that stopped inside it left it decoded
-                cols = cache.get(self._cache_token, position, header)
-                if cols is not None:
-                    cache.hits += 1
-                    return header, cols
-            if (position + header.total_bytes > self.verified
-                    and not self._crc_checked(position, header, None)):
-                raise CorruptLogError(
-                    f"batch at byte {position} of {self._log.path or 'memory segment'} "
-                    f"(offsets {header.base_offset}..{header.last_offset}) fails its CRC"
-                )
-            try:
-                return header, _frame_at(header, buffer, position + _header_bytes,
-                                         offset - header.base_offset)
-            except Exception as exc:
-                if self._log.closed:
-                    raise ValueError("closed under the read") from exc
-                raise CorruptLogError(
-                    f"batch at byte {position} of {self._log.path or 'memory segment'} "
-                    f"(offsets {header.base_offset}..{header.last_offset}) passes its CRC "
-                    f"but cannot be decoded: {exc}"
-                ) from exc
-        except ValueError as exc:
-            if not self._log.closed:
-                raise
-            raise OffsetOutOfRangeError(
-                f"offset {offset} was removed (segment {self.base_offset} deleted) while reading"
-            ) from exc
 
     def batch_at_position(self, offset: int, position: int) -> tuple[BatchHeader, Columns] | None:
         """The decoded batch at ``position`` if a whole batch holding ``offset`` starts

@@ -28,14 +28,6 @@ def point(p, offset: int):
     return records[0]
 
 
-@pytest.fixture
-def unframed(monkeypatch) -> None:
-    """Batches written in the column form, whatever their size (as files written before
-    framed records, or compressed batches): the form whose point reads decode the
-    whole batch, and so the one the cache serves."""
-    monkeypatch.setattr(codec, "frame_records", 10**9)
-
-
 def cache_of(p) -> BatchCache:
     return p._log.batch_cache
 
@@ -96,7 +88,7 @@ def test_a_batch_larger_than_the_byte_bound_is_not_kept() -> None:
 # ---------------------------------------------------------------------- on a partition
 
 
-def test_point_reads_into_one_batch_decode_it_twice_then_slice(path, unframed) -> None:
+def test_point_reads_into_one_batch_decode_it_twice_then_slice(path) -> None:
     with eventlog.open(path) as log:
         p = log.create_topic("t").partition(0)
         fill(p, 3, 100)
@@ -116,7 +108,7 @@ def test_point_reads_into_a_framed_batch_decode_one_frame_and_keep_nothing(
     path, monkeypatch
 ) -> None:
     with eventlog.open(path) as log:
-        p = log.create_topic("t").partition(0)
+        p = log.create_topic("t", frame_records=codec.frame_records_default).partition(0)
         fill(p, 3, 100)
         assert all(h.attributes & codec.attr_record_frames
                    for seg in p._log.segments for h, _ in seg.headers())
@@ -136,7 +128,7 @@ def test_point_reads_into_a_framed_batch_decode_one_frame_and_keep_nothing(
         assert cache_of(p).hits == hits + 1
 
 
-def test_point_reads_at_scattered_offsets_keep_nothing(path, unframed) -> None:
+def test_point_reads_at_scattered_offsets_keep_nothing(path) -> None:
     with eventlog.open(path) as log:
         p = log.create_topic("t").partition(0)
         fill(p, 20, 50)
@@ -167,7 +159,7 @@ def test_one_record_batches_are_never_cached(path) -> None:
         assert len(cache_of(p)) == 0
 
 
-def test_truncate_to_inside_a_cached_batch_then_new_records(path, unframed) -> None:
+def test_truncate_to_inside_a_cached_batch_then_new_records(path) -> None:
     with eventlog.open(path) as log:
         p = log.create_topic("t").partition(0)
         fill(p, 2, 100)
@@ -189,7 +181,7 @@ def point_tuple(p, offset: int) -> tuple:
     return (r.key, r.value, r.timestamp_ms)
 
 
-def test_truncate_to_a_batch_boundary_and_rewrite_the_same_position(path, unframed) -> None:
+def test_truncate_to_a_batch_boundary_and_rewrite_the_same_position(path) -> None:
     with eventlog.open(path) as log:
         p = log.create_topic("t").partition(0)
         fill(p, 2, 100)
@@ -201,7 +193,7 @@ def test_truncate_to_a_batch_boundary_and_rewrite_the_same_position(path, unfram
         assert point(p, 150).value == b"w150"
 
 
-def test_delete_before_then_point_reads(path, unframed) -> None:
+def test_delete_before_then_point_reads(path) -> None:
     with eventlog.open(path) as log:
         p = log.create_topic("t", segment_bytes=4096).partition(0)
         fill(p, 10, 50)
@@ -215,7 +207,7 @@ def test_delete_before_then_point_reads(path, unframed) -> None:
         assert sequential(p) == {o: point_tuple(p, o) for o in range(p.start_offset, 500)}
 
 
-def test_compaction_swap_then_point_reads(path, unframed) -> None:
+def test_compaction_swap_then_point_reads(path) -> None:
     with eventlog.open(path) as log:
         p = log.create_topic(
             "c", cleanup_policy="compact", segment_bytes=2000, min_cleanable_dirty_ratio=0.0
@@ -239,7 +231,7 @@ def test_compaction_swap_then_point_reads(path, unframed) -> None:
                 assert not got or (got[0].offset > offset and got[0].offset in live)
 
 
-def test_reopen_starts_with_an_empty_cache(tmp_path, unframed) -> None:
+def test_reopen_starts_with_an_empty_cache(tmp_path) -> None:
     path = str(tmp_path / "data")
     with eventlog.open(path) as log:
         p = log.create_topic("t").partition(0)
@@ -258,13 +250,15 @@ def test_reopen_starts_with_an_empty_cache(tmp_path, unframed) -> None:
 
 @settings(max_examples=examples(40), deadline=None)
 @given(
-    sizes=st.lists(st.integers(1, 80), min_size=1, max_size=12),  # framed above 32
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=12),
     reads=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 60)), max_size=40),
     cut=st.none() | st.integers(0, 10**6),
+    frame_records=st.sampled_from([0, 8]),  # 8: batches of 9 records or more framed
 )
-def test_point_reads_equal_the_sequential_read(sizes, reads, cut) -> None:
+def test_point_reads_equal_the_sequential_read(sizes, reads, cut, frame_records) -> None:
     with eventlog.open(None) as log:
-        p = log.create_topic("t", segment_bytes=3000).partition(0)
+        p = log.create_topic("t", segment_bytes=3000,
+                             frame_records=frame_records).partition(0)
         for n in sizes:
             fill(p, 1, n)
         if cut is not None:
@@ -284,7 +278,7 @@ def test_point_reads_equal_the_sequential_read(sizes, reads, cut) -> None:
             assert p.read(offset, max_records=1) == [whole[offset]]
 
 
-def test_read_key_point_reads_share_the_cached_batch(path, unframed) -> None:
+def test_read_key_point_reads_share_the_cached_batch(path) -> None:
     with eventlog.open(path) as log:
         p = log.create_topic("t").partition(0)
         p.append([(b"a" if i % 10 == 0 else b"b%d" % i, b"v%d" % i) for i in range(500)])

@@ -213,6 +213,7 @@ FRAMED = codec.encode_batch(
     0, list(range(10, 80)), [None if i % 9 == 0 else b"k%d" % i for i in range(70)],
     [None if i % 7 == 0 else b"v%d" % i for i in range(70)],
     [(("h", b"%d" % i),) if i % 5 == 0 else () for i in range(70)],
+    frame_records=32,
 )
 
 
@@ -319,11 +320,17 @@ def test_a_mutated_framed_batch_reads_as_records_or_corrupt_log_error(data) -> N
         try:
             found = log.point_at(offset)
         except CorruptLogError:
+            with pytest.raises(CorruptLogError):
+                log.record_at(offset)
             continue
         assert found is not None
         _, frame = found
         i = offset - frame.offsets.start
         assert 0 <= i < len(frame.offsets) and frame.offsets[i] == offset
+        record = log.record_at(offset)  # the Record path reads the same frame
+        assert record is not None and record.offset == offset
+        assert (record.timestamp_ms, record.key, record.value) == (
+            frame.timestamps[i], frame.keys[i], frame.values[i])
         if whole is not None:
             assert (frame.timestamps[i], frame.keys[i], frame.values[i]) == (
                 whole.timestamps[offset], whole.keys[offset], whole.values[offset])

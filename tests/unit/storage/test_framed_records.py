@@ -1,7 +1,7 @@
-"""Framed records (storage/batch.py, attribute bit 9): a batch of more than
-``frame_records`` records is written in frames, decoded whole as before, and a point
-read (``Partition.read(offset, 1)``) unpacks only the frame holding its record, with
-the batch's CRC checked once per process."""
+"""Framed records (storage/batch.py, attribute bit 9): in a topic with
+``frame_records`` F, a batch of more than F records is written in frames, decoded whole
+as before, and a point read (``Partition.read(offset, 1)``) unpacks only the frame
+holding its record, with the batch's CRC checked once per process."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import eventlog
 from budget import examples
 from eventlog.errors import CorruptLogError
 from eventlog.storage import batch as codec
-from eventlog.storage import segment as segment_module
+from eventlog.storage import frame_reads as segment_module
 
-F = codec.frame_records
+F = codec.frame_records_default
 
 
 def columns(n: int, with_headers: bool):
@@ -27,11 +27,32 @@ def columns(n: int, with_headers: bool):
     return timestamps, keys, values, headers
 
 
+def test_topics_write_columns_unless_they_choose_frames(tmp_path) -> None:
+    timestamps, keys, values, _ = columns(1000, False)
+    _data, header = codec.encode_batch_with_header(0, timestamps, keys, values)
+    assert not header.attributes & codec.attr_record_frames
+    with eventlog.open(str(tmp_path / "data")) as log:
+        plain = log.create_topic("plain").partition(0)
+        framed = log.create_topic("framed", frame_records=F).partition(0)
+        for p in (plain, framed):
+            p.append([(b"k", b"v%d" % i) for i in range(100)])
+        assert not plain._log.active_segment._header_at(0, 10**6).attributes & (
+            codec.attr_record_frames)
+        assert framed._log.active_segment._header_at(0, 10**6).attributes & (
+            codec.attr_record_frames)
+    with eventlog.open(str(tmp_path / "data")) as log:  # the choice is kept
+        assert log.topic("framed").config.frame_records == F
+        assert log.topic("plain").config.frame_records == 0
+    with pytest.raises(eventlog.InvalidConfigError, match="frame_records"):
+        eventlog.open(None).create_topic("bad", frame_records=-1)
+
+
 @pytest.mark.parametrize("n", [1, 2, F, F + 1, 2 * F, 2 * F + 1, 1000])
 @pytest.mark.parametrize("with_headers", [False, True])
 def test_round_trip_whole_and_frame_by_frame(n: int, with_headers: bool) -> None:
     timestamps, keys, values, headers = columns(n, with_headers)
-    data, header = codec.encode_batch_with_header(100, timestamps, keys, values, headers)
+    data, header = codec.encode_batch_with_header(100, timestamps, keys, values, headers,
+                                                  frame_records=F)
     assert bool(header.attributes & codec.attr_record_frames) == (n > F)
     assert codec.decode_header(data) == header
     cols = codec.decode_columns(header, data[codec.crc_start:])
@@ -58,10 +79,11 @@ def test_compressed_and_compacted_batches_keep_the_column_form() -> None:
     timestamps, keys, values, _ = columns(100, False)
     for code in (codec.compression_gzip, codec.compression_lz4):
         data, header = codec.encode_batch_with_header(0, timestamps, keys, values,
-                                                      attributes=code)
+                                                      attributes=code, frame_records=F)
         assert not header.attributes & codec.attr_record_frames
         assert list(codec.decode_columns(header, data[codec.crc_start:]).values) == values
-    framed, header = codec.encode_batch_with_header(0, timestamps, keys, values)
+    framed, header = codec.encode_batch_with_header(0, timestamps, keys, values,
+                                                    frame_records=F)
     cols = codec.decode_columns(header, framed[codec.crc_start:])
     kept = codec.Columns(cols.offsets[::2], cols.timestamps[::2], cols.keys[::2],
                          cols.values[::2], None)
@@ -85,7 +107,7 @@ def test_compressed_and_compacted_batches_keep_the_column_form() -> None:
        compressed=st.lists(st.booleans(), max_size=8))
 def test_point_reads_equal_the_sequential_read_over_any_batch_sizes(sizes, compressed) -> None:
     with eventlog.open(None) as log:
-        p = log.create_topic("t", segment_bytes=8000).partition(0)
+        p = log.create_topic("t", segment_bytes=8000, frame_records=F).partition(0)
         for i, n in enumerate(sizes):
             base = p.end_offset
             codec_name = "lz4" if i < len(compressed) and compressed[i] else "none"
@@ -102,7 +124,7 @@ def test_a_reopened_log_checks_each_framed_batch_once_for_point_reads(
 ) -> None:
     path = str(tmp_path / "data")
     with eventlog.open(path) as log:
-        p = log.create_topic("t").partition(0)
+        p = log.create_topic("t", frame_records=F).partition(0)
         for b in range(4):
             p.append([(b"k", b"v%d" % (b * 100 + i)) for i in range(100)])
     checks: list[int] = []
@@ -131,7 +153,7 @@ def test_the_remembered_checks_are_bounded_and_forgotten_when_bytes_change(
     monkeypatch.setattr(segment_module, "checked_batches_max", 2)
     path = str(tmp_path / "data")
     with eventlog.open(path) as log:
-        p = log.create_topic("t").partition(0)
+        p = log.create_topic("t", frame_records=F).partition(0)
         for b in range(6):
             p.append([(b"k", b"v%d" % (b * 100 + i)) for i in range(100)])
     with eventlog.open(path) as log:
@@ -153,7 +175,7 @@ def test_a_framed_batch_failing_its_crc_is_corrupt_log_error_for_a_point_read(
 ) -> None:
     path = str(tmp_path / "data")
     with eventlog.open(path) as log:
-        p = log.create_topic("t").partition(0)
+        p = log.create_topic("t", frame_records=F).partition(0)
         p.append([(b"k", b"v%d" % i) for i in range(100)])
         p.append([(b"k", b"w%d" % i) for i in range(100)])
         seg = p._log.active_segment
@@ -171,3 +193,22 @@ def test_a_framed_batch_failing_its_crc_is_corrupt_log_error_for_a_point_read(
         assert p.read(50, max_records=1)[0].value == b"v50"
         with pytest.raises(CorruptLogError, match="fails its CRC"):
             p.read(150, max_records=1)
+
+
+def test_bulk_reads_of_a_reopened_log_remember_no_checks(tmp_path) -> None:
+    """Only framed point reads fill the memory of checked batches: a long bulk read
+    from the middle of a reopened segment would otherwise hold an entry per batch."""
+    path = str(tmp_path / "data")
+    with eventlog.open(path) as log:
+        p = log.create_topic("t", frame_records=F).partition(0)
+        for b in range(6):
+            p.append([(b"k", b"v%d" % (b * 100 + i)) for i in range(100)])
+    with eventlog.open(path) as log:
+        p = log.topic("t").partition(0)
+        seg = p._log.active_segment
+        assert [r.value for r in p.read(250, max_records=300)] == [
+            b"v%d" % i for i in range(250, 550)]
+        assert seg._checked == {}
+        assert seg.verified == 0
+        p.read(450, max_records=1)
+        assert len(seg._checked) == 1

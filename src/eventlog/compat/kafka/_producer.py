@@ -18,6 +18,8 @@ from . import errors as Errors
 from ._common import kafka_error_for, refuse_unknown, take_log, translated
 from .structs import RecordMetadata, TopicPartition
 
+_new_future = object.__new__
+
 __all__ = ["FutureRecordMetadata", "KafkaProducer"]
 
 log = logging.getLogger("eventlog.compat.kafka")
@@ -55,7 +57,13 @@ class FutureRecordMetadata:
     at once). Its RecordMetadata is built when first asked.
     """
 
-    __slots__ = ("_checked", "_exception", "_future", "_header_size", "_value")
+    # No __slots__: class-level defaults let send()'s hot path make one with
+    # ``object.__new__`` and one or two attribute writes instead of an __init__ call.
+    _value: RecordMetadata | None = None
+    _exception: BaseException | None = None
+    _future: Any = None
+    _header_size = -1
+    _checked = True
 
     def __init__(self, value: RecordMetadata | None, exception: BaseException | None,
                  future: Any = None, header_size: int = -1, checked: bool = True) -> None:
@@ -238,7 +246,11 @@ class KafkaProducer:
                                            timestamp_ms=timestamp_ms)
             except el_errors.EventLogError as exc:
                 raise _send_error(topic, exc) from exc
-            return FutureRecordMetadata(None, None, future, -1, type(future) is SentFuture)
+            result = _new_future(FutureRecordMetadata)
+            result._future = future
+            if type(future) is not SentFuture:  # lingering: looked at when appended
+                result._checked = False
+            return result
         if self._closed:
             raise Errors.IllegalStateError("KafkaProducer already closed!")
         if value is None and key is None:
