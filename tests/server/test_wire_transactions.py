@@ -141,12 +141,17 @@ class KafkaPython:
         return isinstance(exc, (errs.ProducerFencedError, errs.InvalidProducerEpochError))
 
     def consumer(self, topic: str, group: str, isolation: str) -> Any:
-        return self.kafka.KafkaConsumer(
+        c = self.kafka.KafkaConsumer(
             topic, bootstrap_servers=self.bootstrap, group_id=group,
             auto_offset_reset="earliest", enable_auto_commit=False,
             isolation_level=isolation, fetch_max_wait_ms=10,
             heartbeat_interval_ms=100, session_timeout_ms=6000,
         )
+        # the topic's metadata before the first join, or kafka-python's leader assigns
+        # nothing and a poll() timing out during the rejoin leaves the member without
+        # its assignment (wire_clients.KafkaPythonConsumer says more)
+        c.partitions_for_topic(topic)
+        return c
 
     def poll(self, c: Any, count: int) -> list[bytes]:
         got: list[bytes] = []
