@@ -304,49 +304,58 @@ class EventLogRecorder:
         if partition.lingering:
             partition.flush_lingering()  # their records count in the versions checked
         if len(stored_events) == 1 and tracking is None:  # one command's event: kept flat
-            event = stored_events[0]
-            key = originator_key(event.originator_id)
-            version = event.originator_version
-            value = _packb((version, event.topic, event.state))
-            cache = self._cache
-            while True:
-                # _cached, inlined (once per command)
-                generation = partition._key_index_generation
-                index = partition._key_index
-                entry = cache.get(key)
-                if entry is not None and (
-                        index is None or entry[0] != generation or partition._closed
-                        or index.count(key) != entry[1]):
-                    entry = None
-                if entry is not None:
-                    count, events = entry[1], entry[2]
-                    _check_rises(key, version, events[-1].originator_version)
-                elif index is not None and key not in index._offsets:  # a new originator
-                    count, events = 0, None
+            return self._append_one(partition, stored_events[0])
+        return self._append_many(partition, stored_events, tracking)
+
+    def _append_one(self, partition: Partition, event: StoredEvent) -> int:
+        """``_append`` of one event without tracking (one command's): the version
+        check from the cache where it is exact, else from the log."""
+        key = originator_key(event.originator_id)
+        version = event.originator_version
+        value = _packb((version, event.topic, event.state))
+        cache = self._cache
+        while True:
+            # _cached, inlined (once per command)
+            generation = partition._key_index_generation
+            index = partition._key_index
+            entry = cache.get(key)
+            if entry is not None and (
+                    index is None or entry[0] != generation or partition._closed
+                    or index.count(key) != entry[1]):
+                entry = None
+            if entry is not None:
+                count, events = entry[1], entry[2]
+                _check_rises(key, version, events[-1].originator_version)
+            elif index is not None and key not in index._offsets:  # a new originator
+                count, events = 0, None
+            else:
+                events = None
+                generation, count, last = self._state(key)
+                if count:
+                    _check_rises(key, version, last[0])
+            try:
+                base = partition._append_one_expecting(key, value, count, generation)
+            except KeyVersionConflictError:
+                continue  # another writer got in first: check again, against its records
+            except StorageError as exc:
+                raise OperationalError(f"append to {self.topic!r} failed: {exc}") from exc
+            if self._cache_limit:
+                # _extended, inlined: only a StoredEvent of exactly the stored types
+                if (type(event) is StoredEvent and type(version) is int
+                        and type(event.topic) is str and type(event.state) is bytes
+                        and type(event.originator_id) in _id_types):
+                    if not count:
+                        events = (event,)
+                    elif events is not None:
+                        events = (*events, event)
                 else:
                     events = None
-                    generation, count, last = self._state(key)
-                    if count:
-                        _check_rises(key, version, last[0])
-                try:
-                    base = partition._append_one_expecting(key, value, count, generation)
-                except KeyVersionConflictError:
-                    continue  # another writer got in first: check again, against its records
-                except StorageError as exc:
-                    raise OperationalError(f"append to {self.topic!r} failed: {exc}") from exc
-                if self._cache_limit:
-                    # _extended, inlined: only a StoredEvent of exactly the stored types
-                    if (type(event) is StoredEvent and type(version) is int
-                            and type(event.topic) is str and type(event.state) is bytes
-                            and type(event.originator_id) in _id_types):
-                        if not count:
-                            events = (event,)
-                        elif events is not None:
-                            events = (*events, event)
-                    else:
-                        events = None
-                    self._remember(key, generation, count + 1, events)
-                return base
+                self._remember(key, generation, count + 1, events)
+            return base
+
+    def _append_many(self, partition: Partition, stored_events: Sequence[StoredEvent],
+                     tracking: Tracking | None) -> int | None:
+        """``_append`` of several events, or with a tracking record: one batch."""
         keys = list(map(originator_key, map(_originator_id, stored_events)))
         versions = list(map(_originator_version, stored_events))
         values = list(map(_packb, zip(versions, map(_topic, stored_events),
@@ -411,6 +420,8 @@ class EventLogRecorder:
                 events = _extended(events, count, event)
                 count += 1
             self._remember(key, generation, count, events)
+
+
 def _check_rises(key: bytes, version: Any, last: Any) -> None:
     """IntegrityError unless ``version`` (an originator's next) is above ``last`` (its
     recorded last)."""
