@@ -273,14 +273,13 @@ def test_fetch_sends_batches_compressed_as_stored(client: Any, target: Target, c
     consumer.close()
 
 
+@pytest.mark.parametrize("client", ["kafka-python"], indirect=True)  # its behaviour alone
 def test_a_kafka_python_member_is_assigned_its_topic_at_its_first_join(
         client: Any, target: Target, caplog: pytest.LogCaptureFixture) -> None:
     """kafka-python joins before it has its subscription's metadata unless the adapter
     fetches it first; its leader then assigns nothing and the member must rejoin, and
     a poll() timing out during that rejoin leaves it without an assignment for good
     (the flaky failures of this suite, wire_clients.KafkaPythonConsumer)."""
-    if client.name != "kafka-python":
-        pytest.skip("a kafka-python behaviour")
     client.create_topic("first-join", 1)
     client.produce("first-join", records(3))
     with caplog.at_level("WARNING", logger="kafka.coordinator.assignors"):
