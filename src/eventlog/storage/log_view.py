@@ -13,7 +13,7 @@ LogViews.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..errors import CorruptLogError, OffsetOutOfRangeError
 from ..records import Record
@@ -22,6 +22,8 @@ from .batch import BatchHeader, Columns
 from .loader import damage_between
 from .run_reads import read_run
 from .segment import Segment
+
+_Found = tuple[BatchHeader, Columns]
 
 __all__ = ["LogView", "read_retries_max"]
 
@@ -163,6 +165,26 @@ class LogView:
                 position += header.total_bytes
         return out
 
+    def _found_at(self, offset: int, find: Callable[[Segment, int], _Found | None]
+                  ) -> _Found | None:
+        """``find(segment, offset)`` in the segment holding ``offset``; ``read(offset,
+        1)``'s first batch for anything else (a segment's end, damage, a segment
+        closed under it)."""
+        if self.start_offset <= offset:
+            bases, segs = self._view
+            i = bisect_right(bases, offset) - 1
+            if i >= 0:
+                seg = segs[i]
+                if offset < seg.next_offset:
+                    try:
+                        found = find(seg, offset)
+                    except OffsetOutOfRangeError:
+                        found = None  # closed under us: read() retries on the new view
+                    if found is not None:
+                        return found
+        batches = self.read(offset, 1)
+        return batches[0] if batches else None
+
     def batch_at(self, offset: int) -> tuple[BatchHeader, Columns] | None:
         """The decoded batch holding ``offset`` (or the first one after it, as
         ``read(offset, 1)``), None at the log end: a point read (``read_key``).
@@ -172,40 +194,14 @@ class LogView:
         count, no list to build); anything else (a segment's end, damage, a segment
         closed under it) is ``read(offset, 1)``'s business.
         """
-        if self.start_offset <= offset:
-            bases, segs = self._view
-            i = bisect_right(bases, offset) - 1
-            if i >= 0:
-                seg = segs[i]
-                if offset < seg.next_offset:
-                    try:
-                        found = seg.batch_at(offset)
-                    except OffsetOutOfRangeError:
-                        found = None  # closed under us: read() retries on the new view
-                    if found is not None:
-                        return found
-        batches = self.read(offset, 1)
-        return batches[0] if batches else None
+        return self._found_at(offset, Segment.batch_at)
 
     def point_at(self, offset: int) -> tuple[BatchHeader, Columns] | None:
         """``batch_at`` for a read of the one record at ``offset`` (``Partition.read(
         offset, 1)``): from a framed batch, only the frame holding it, decoded
         (``Segment.point_at``); the Columns returned may hold fewer records than the
         batch. Lock-free; raises like ``read``."""
-        if self.start_offset <= offset:
-            bases, segs = self._view
-            i = bisect_right(bases, offset) - 1
-            if i >= 0:
-                seg = segs[i]
-                if offset < seg.next_offset:
-                    try:
-                        found = seg.point_at(offset)
-                    except OffsetOutOfRangeError:
-                        found = None  # closed under us: read() retries on the new view
-                    if found is not None:
-                        return found
-        batches = self.read(offset, 1)
-        return batches[0] if batches else None
+        return self._found_at(offset, Segment.point_at)
 
     def record_at(self, offset: int) -> Record | None:
         """The record at ``offset`` if a framed batch holds it (``Segment.record_at``:
