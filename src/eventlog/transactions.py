@@ -460,16 +460,11 @@ class TransactionalProducer(Producer):
             if target is None:
                 self._move(_E.COMMIT)  # raises what the state calls for
             self._txn_state = target
-        state = self._state
-        for q in list(state.queues.values()):  # _admission_barrier and flush(), in one
-            if q.keys:
-                state.drain(q)
-            # Wait for a send appending under q.lock (admitted while the transaction
-            # was open) and for a batch the flusher took before and is appending:
-            # both land before the markers (flush_all's rule).
-            with q.batch_lock:
-                pass
-            state.append_ready(q)  # and a full batch a send() took, waiting in q.ready
+        # flush(), which is also the admission barrier: for each queue it waits out a
+        # send appending under q.lock (admitted while the transaction was open), a
+        # batch the flusher took and is appending, and a full batch a send() left in
+        # q.ready (it takes q.lock to append those): all land before the markers.
+        self._state.flush_all()
         self._sealed_token = self._txn_token
         with txn_lock:
             if self._txn_state is not _S.COMMITTING_TRANSACTION:

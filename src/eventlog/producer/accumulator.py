@@ -109,7 +109,8 @@ class State(Sender):
                 if self.closed:
                     raise closed_error()
                 if n:
-                    handed_off = self.hand_off(q)
+                    self.hand_off(q)
+                    handed_off = True
                     keys = q.keys
                     n = 0
                     filled = size
@@ -123,7 +124,8 @@ class State(Sender):
                 q.add_rare(n, headers, on_delivery)  # and closes send()'s inline path
             q.bytes = filled
             if filled >= q.batch_bytes_max:  # full: append it now
-                handed_off = self.hand_off(q)
+                self.hand_off(q)
+                handed_off = True
         finally:
             q.batch_lock.release()
             if handed_off:
@@ -134,10 +136,10 @@ class State(Sender):
             self._wake_flusher(q)
         return future
 
-    def hand_off(self, q: PartitionQueue) -> bool:
+    def hand_off(self, q: PartitionQueue) -> None:
         """Move q's open batch to ``q.ready``, the batches taken and not yet appended,
         in the order they were taken (caller holds ``q.batch_lock``); the caller then
-        calls ``append_ready`` without it. Returns True.
+        calls ``append_ready`` without it.
 
         A sender that fills a batch while another thread appends the previous one
         (holding ``q.lock``) must not wait for ``q.lock`` holding the batch lock: every
@@ -147,7 +149,6 @@ class State(Sender):
         now_ms = self.log.clock.monotonic_ms()
         q.stats.queued(now_ms - (q.deadline_ms - self.config.linger_ms), now_ms)
         q.ready.append(q.take())
-        return True
 
     def append_ready(self, q: PartitionQueue) -> None:
         """Take ``q.lock`` and append the batches waiting in ``q.ready`` (perhaps none:
