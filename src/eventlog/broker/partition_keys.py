@@ -4,7 +4,6 @@ per-key index (storage/key_index.py), built on first use and kept up to date by 
 from __future__ import annotations
 
 import threading
-from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -217,7 +216,8 @@ class PartitionKeys:
         appended under the partition lock, with ``_land``'s steps inlined (this is
         an event store's every command); returns its offset.
 
-        Cost: one dict lookup for the check, one msgpack call, one CRC, one copy.
+        Cost: a key-index lookup for the check and one to add the record, one msgpack
+            call, one CRC, one copy.
         Thread safety: thread-safe (the partition lock).
         Raises: KeyVersionConflictError (nothing appended), RecordTooLargeError,
         ClosedError, StorageError.
@@ -234,11 +234,7 @@ class PartitionKeys:
                 self._check_key_versions_locked({key: version}, generation)
                 index = self._key_index
                 assert index is not None
-            # KeyIndex.count and KeyIndex.add, inlined around the append (see key_index.py)
-            locations = index._offsets
-            found = locations.get(key)
-            if (0 if found is None else 1 if type(found) is tuple else len(found) >> 1
-                    ) != version:
+            if index.count(key) != version:
                 self._check_key_versions_locked({key: version})  # raises, naming it
             now_ms = self._clock.time_ms()
             log = self._log
@@ -256,14 +252,7 @@ class PartitionKeys:
             except StorageError:
                 self._append_failed(base, 1, -1, -1, -1)
                 raise
-            position = log.last_batch_position(size)
-            if found is None:
-                locations[key] = (base, position)
-            elif type(found) is tuple:
-                locations[key] = array("q", (found[0], found[1], base, position))
-            else:
-                found.append(base)
-                found.append(position)
+            index.add(key, base, log.last_batch_position(size))
             index.end_offset = base + 1
             if self._flush_interval_messages is not None or self._waiters:
                 self._after_append(1)

@@ -313,20 +313,14 @@ class EventLogRecorder:
         key = originator_key(event.originator_id)
         version = event.originator_version
         value = _packb((version, event.topic, event.state))
-        cache = self._cache
         while True:
-            # _cached, inlined (once per command)
             generation = partition._key_index_generation
             index = partition._key_index
-            entry = cache.get(key)
-            if entry is not None and (
-                    index is None or entry[0] != generation or partition._closed
-                    or index.count(key) != entry[1]):
-                entry = None
-            if entry is not None:
+            entry = self._cached(partition, key)
+            if entry is not None and entry[0] == generation:
                 count, events = entry[1], entry[2]
                 _check_rises(key, version, events[-1].originator_version)
-            elif index is not None and key not in index._offsets:  # a new originator
+            elif index is not None and key not in index:  # a new originator
                 count, events = 0, None
             else:
                 events = None
@@ -340,17 +334,7 @@ class EventLogRecorder:
             except StorageError as exc:
                 raise OperationalError(f"append to {self.topic!r} failed: {exc}") from exc
             if self._cache_limit:
-                # _extended, inlined: only a StoredEvent of exactly the stored types
-                if (type(event) is StoredEvent and type(version) is int
-                        and type(event.topic) is str and type(event.state) is bytes
-                        and type(event.originator_id) in _id_types):
-                    if not count:
-                        events = (event,)
-                    elif events is not None:
-                        events = (*events, event)
-                else:
-                    events = None
-                self._remember(key, generation, count + 1, events)
+                self._remember(key, generation, count + 1, _extended(events, count, event))
             return base
 
     def _append_many(self, partition: Partition, stored_events: Sequence[StoredEvent],
